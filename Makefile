@@ -1,0 +1,49 @@
+# Signpost: two commands on a fresh machine. `make run` starts everything,
+# `make test` runs the whole suite. Needs Python 3.11+, Java 17 and Maven.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run demo test lint typecheck unit schemas kafka clean stop
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+kafka: $(STAMP)
+	$(PY) -m deploy.kafka.local resolve >/dev/null
+
+run: $(STAMP) kafka
+	$(PY) -m signpost.cli run
+
+demo: $(STAMP) kafka
+	$(PY) -m signpost.cli demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit -q
+
+test: $(STAMP) kafka lint typecheck
+	$(VENV)/bin/pytest -q
+
+schemas: $(STAMP)
+	$(PY) -m schemas.generate
+
+stop: $(STAMP)
+	$(PY) -m deploy.kafka.local stop
+	$(PY) -m deploy.postgres.local stop
+
+clean: stop
+	rm -rf .signpost

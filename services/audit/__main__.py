@@ -1,0 +1,4 @@
+from services.audit.app import SERVICE, app
+from signpost.service import run
+
+run(SERVICE, app)

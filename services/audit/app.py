@@ -1,0 +1,37 @@
+"""The audit service: a tamper-evident record of every event, queryable and live."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.audit import recorder
+from services.audit.api import router
+from signpost import consumer, http
+from signpost.service import Runtime, build_app
+
+SERVICE = "audit"
+# Every Signpost topic: the flow topics, agency and practice topics, dead letters.
+AUDITED_TOPICS = r"^(referral|assignment|agency|practice|signpost)\..+"
+
+
+async def wire(runtime: Runtime) -> None:
+    consumer.subscribe(
+        runtime.broker,
+        group_id="signpost-audit",
+        pool=runtime.pool,
+        parse=recorder.parse,
+        handle=recorder.record,
+        event_id=lambda e: e.event_id,
+        batch_size=runtime.settings.consumer_batch_size,
+        pattern=AUDITED_TOPICS,
+    )
+
+
+def create_app() -> FastAPI:
+    app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
+    http.install(app)
+    app.include_router(router)
+    return app
+
+
+app = create_app()

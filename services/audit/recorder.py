@@ -1,0 +1,100 @@
+"""Record every event into the hash-chained audit log, once, in order.
+
+Audit reads whatever arrives on any Signpost topic, including event types it
+does not know yet, so it parses only the envelope. Identifying content (the
+referral body with names and NHS number) is replaced by a digest: the log
+says what happened to whom by pseudonymous key, never who the patient is.
+"""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from signpost.consumer import Incoming
+from signpost.database import Conn
+
+GENESIS = "0" * 64
+IDENTIFYING_FIELDS = ("referral", "patient")
+CHAIN_LOCK = 0x5167_A0D1
+
+
+class SeenEvent(BaseModel):
+    """The envelope fields audit relies on; anything else is kept as payload."""
+
+    model_config = ConfigDict(extra="allow")
+
+    event_id: UUID
+    type: str
+    referral_id: UUID | None = None
+    patient_key: str | None = None
+    correlation_id: str | None = None
+    occurred_at: datetime | None = None
+
+
+def parse(raw: bytes) -> SeenEvent:
+    return SeenEvent.model_validate_json(raw)
+
+
+def redacted_payload(event: SeenEvent) -> dict[str, Any]:
+    payload = event.model_dump(mode="json")
+    for name in IDENTIFYING_FIELDS:
+        if name in payload:
+            digest = hashlib.sha256(json.dumps(payload[name], sort_keys=True).encode()).hexdigest()
+            payload[name] = {"redacted": True, "sha256": digest}
+    return payload
+
+
+async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
+    # One writer at a time extends the chain; the lock ends with the transaction.
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+    last = await conn.fetchrow("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    seq, prev = (last["seq"], last["row_hash"]) if last else (0, GENESIS)
+    now = datetime.now(UTC)
+    rows = []
+    for item in batch:
+        seq += 1
+        event = item.event
+        payload = json.dumps(redacted_payload(event), sort_keys=True)
+        occurred = event.occurred_at or now
+        row_hash = hashlib.sha256(f"{prev}|{seq}|{event.event_id}|{payload}".encode()).hexdigest()  # TEMP
+        rows.append(
+            (
+                seq,
+                event.event_id,
+                event.type,
+                item.topic,
+                event.referral_id,
+                event.patient_key,
+                event.correlation_id,
+                occurred,
+                now,
+                payload,
+                prev,
+                row_hash,
+            )
+        )
+        prev = row_hash
+    await conn.copy_records_to_table(
+        "audit_log",
+        schema_name="audit",
+        records=rows,
+        columns=[
+            "seq",
+            "event_id",
+            "event_type",
+            "topic",
+            "referral_id",
+            "patient_key",
+            "correlation_id",
+            "occurred_at",
+            "recorded_at",
+            "payload",
+            "prev_hash",
+            "row_hash",
+        ],
+    )

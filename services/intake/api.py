@@ -1,0 +1,104 @@
+"""Intake's HTTP API: accept a referral, store it durably, answer 202."""
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from schemas.events import ReferralSubmitted
+from schemas.referral import Referral
+from services.intake import store
+from signpost import logs
+from signpost.database import Conn
+from signpost.http import problem
+from signpost.pseudonym import patient_key
+from signpost.service import Runtime
+
+router = APIRouter(prefix="/v1")
+log = logs.get_logger()
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+@router.post("/referrals", status_code=202, tags=["referrals"])
+async def submit_referral(
+    referral: Referral,
+    request: Request,
+    x_request_id: Annotated[str | None, Header(max_length=128)] = None,
+) -> JSONResponse:
+    """Accept a referral. 202 means it is stored and will be routed; it is never lost."""
+    runtime = _runtime(request)
+    client_id = "anonymous"
+    body_hash = hashlib.sha256(referral.model_dump_json().encode()).hexdigest()
+    async with runtime.pool.acquire() as conn:
+        if x_request_id:
+            replay = await _replay(conn, client_id, x_request_id, body_hash)
+            if replay is not None:
+                return replay
+        event = _submitted_event(runtime, referral, request.state.correlation_id)
+        answer: dict[str, Any] = {
+            "referral_id": str(event.referral_id),
+            "journey_id": str(event.journey_id),
+            "status": "submitted",
+            "correlation_id": event.correlation_id,
+        }
+        try:
+            async with conn.transaction():
+                await store.record_submission(conn, event, client_id=client_id, source="json")
+                if x_request_id:
+                    await store.remember_answer(conn, client_id, x_request_id, body_hash, 202, answer)
+        except asyncpg.UniqueViolationError:
+            # A concurrent request with the same X-Request-Id won; answer as it did.
+            replay = await _replay(conn, client_id, x_request_id or "", body_hash)
+            if replay is not None:
+                return replay
+            raise
+    logs.bind(referral_id=answer["referral_id"])
+    log.info("referral accepted", source="json")
+    return JSONResponse(answer, status_code=202, headers={"Location": f"/v1/referrals/{event.referral_id}"})
+
+
+async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -> JSONResponse | None:
+    previous = await store.find_replay(conn, client_id, request_id)
+    if previous is None:
+        return None
+    if previous["body_hash"] != body_hash:
+        return problem(409, "Conflict", "X-Request-Id was already used with a different body")
+    return JSONResponse(json.loads(previous["response"]), status_code=previous["status_code"])
+
+
+def _submitted_event(runtime: Runtime, referral: Referral, correlation_id: str) -> ReferralSubmitted:
+    key = patient_key(
+        runtime.settings.pseudonym_key.get_secret_value().encode(),
+        nhs_number=referral.patient.nhs_number,
+        local_id=referral.patient.local_id,
+        organisation=referral.referrer.ods_code,
+    )
+    return ReferralSubmitted(
+        event_id=uuid.uuid4(),
+        occurred_at=datetime.now(UTC),
+        correlation_id=correlation_id,
+        journey_id=uuid.uuid4(),
+        producer="intake",
+        patient_key=key,
+        referral_id=uuid.uuid4(),
+        referral=referral,
+    )
+
+
+@router.get("/referrals/{referral_id}", tags=["referrals"])
+async def get_referral(referral_id: uuid.UUID, request: Request) -> JSONResponse:
+    """Status and every version of one referral."""
+    async with _runtime(request).pool.acquire() as conn:
+        summary = await store.referral_summary(conn, referral_id)
+    if summary is None:
+        return problem(404, "Not Found", "no referral with that id")
+    return JSONResponse(summary)

@@ -1,0 +1,98 @@
+"""Intake's persistence: the referral, its versions, its event, in one transaction."""
+
+import json
+from uuid import UUID
+
+import asyncpg
+
+from schemas.events import ReferralSubmitted
+from signpost.database import Conn
+from signpost.outbox import enqueue
+
+SUBMITTED_TOPIC = "referral.submitted"
+
+
+async def record_submission(conn: Conn, event: ReferralSubmitted, *, client_id: str, source: str) -> None:
+    """Store the referral and its ``referral.submitted`` event atomically (the outbox)."""
+    await conn.execute(
+        "INSERT INTO referrals (referral_id, journey_id, patient_key, referrer_ods, client_id, status, correlation_id)"
+        " VALUES ($1, $2, $3, $4, $5, 'submitted', $6)",
+        event.referral_id,
+        event.journey_id,
+        event.patient_key,
+        event.referral.referrer.ods_code,
+        client_id,
+        event.correlation_id,
+    )
+    await conn.execute(
+        "INSERT INTO referral_versions (referral_id, version, status, body, source) VALUES ($1, 1, 'submitted', $2, $3)",
+        event.referral_id,
+        event.referral.model_dump_json(),
+        source,
+    )
+    await enqueue(
+        conn,
+        topic=SUBMITTED_TOPIC,
+        key=event.patient_key,
+        event=event,
+        event_id=event.event_id,
+        headers={"event-type": event.type, "correlation-id": event.correlation_id},
+    )
+
+
+async def find_replay(conn: Conn, client_id: str, request_id: str) -> asyncpg.Record | None:
+    record: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT body_hash, status_code, response FROM idempotency_keys WHERE client_id = $1 AND request_id = $2",
+        client_id,
+        request_id,
+    )
+    return record
+
+
+async def remember_answer(
+    conn: Conn,
+    client_id: str,
+    request_id: str,
+    body_hash: str,
+    status_code: int,
+    response: dict[str, object],
+) -> None:
+    await conn.execute(
+        "INSERT INTO idempotency_keys (client_id, request_id, body_hash, status_code, response) VALUES ($1, $2, $3, $4, $5)",
+        client_id,
+        request_id,
+        body_hash,
+        status_code,
+        json.dumps(response),
+    )
+
+
+async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] | None:
+    row = await conn.fetchrow(
+        "SELECT referral_id, journey_id, status, referrer_ods, created_at, updated_at FROM referrals WHERE referral_id = $1",
+        referral_id,
+    )
+    if row is None:
+        return None
+    versions = await conn.fetch(
+        "SELECT version, status, body, source, created_at FROM referral_versions WHERE referral_id = $1 ORDER BY version",
+        referral_id,
+    )
+    return {
+        "referral_id": str(row["referral_id"]),
+        "journey_id": str(row["journey_id"]),
+        "status": row["status"],
+        "referrer_ods": row["referrer_ods"],
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+        "versions": [
+            {
+                "version": v["version"],
+                "status": v["status"],
+                "source": v["source"],
+                "created_at": v["created_at"].isoformat(),
+                "referral": json.loads(v["body"]),
+            }
+            for v in versions
+        ],
+    }

@@ -1,0 +1,32 @@
+"""The router service: assigns each submitted referral to the right services."""
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from schemas.events import ReferralSubmitted
+from services.router.routing import handle_submitted
+from signpost import consumer
+from signpost.service import Runtime, build_app
+
+SERVICE = "router"
+
+
+async def wire(runtime: Runtime) -> None:
+    consumer.subscribe(
+        runtime.broker,
+        "referral.submitted",
+        group_id="signpost-router",
+        pool=runtime.pool,
+        parse=ReferralSubmitted.model_validate_json,
+        handle=handle_submitted,
+        event_id=lambda e: e.event_id,
+        batch_size=runtime.settings.consumer_batch_size,
+    )
+
+
+def create_app() -> FastAPI:
+    return build_app(SERVICE, Path(__file__).parent / "migrations", wire)
+
+
+app = create_app()

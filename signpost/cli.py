@@ -1,0 +1,83 @@
+"""``signpost``: one command line for operators and developers."""
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from signpost import stack
+from signpost.settings import get_settings
+
+app = typer.Typer(help="Signpost: referral routing for integrated care.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
+
+
+def _agencies() -> list[str]:
+    from services.router.routing import known_agencies
+
+    return known_agencies()
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the core and agency topics that do not exist yet."""
+    created = stack.create_topics(get_settings().kafka_bootstrap, _agencies())
+    typer.echo(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+
+
+@app.command()
+def run() -> None:
+    """Start Kafka, PostgreSQL and the four services; stop them all on Ctrl-C."""
+    settings = get_settings()
+    typer.echo("starting Kafka and PostgreSQL ...")
+    kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    postgres_port = int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
+    bootstrap, url = stack.local_infrastructure(STATE_DIR, kafka_port, postgres_port)
+    stack.create_topics(bootstrap, _agencies())
+    running = stack.Stack(bootstrap, url, STATE_DIR, ports={s: settings.port_for(s) for s in stack.SERVICES})
+    stopping = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        running.start_all()
+        typer.echo(f"kafka     {bootstrap}")
+        typer.echo(f"postgres  {url}")
+        for service in stack.SERVICES:
+            typer.echo(
+                f"{service:<9} {running.url(service)}  (docs {running.url(service)}/docs, log {running.log_file(service)})"
+            )
+        typer.echo("Signpost is running. Press Ctrl-C to stop.")
+        while not stopping:
+            for service, proc in list(running.processes.items()):
+                if proc.poll() is not None:
+                    typer.echo(f"{service} exited with {proc.returncode}; restarting", err=True)
+                    running.start_service(service)
+            time.sleep(0.5)
+    finally:
+        typer.echo("stopping services ...")
+        running.stop_all()
+        stack.stop_local_infrastructure(STATE_DIR, kafka_port, postgres_port)
+        typer.echo("stopped.")
+
+
+@app.command()
+def demo() -> None:
+    """Submit referrals to a running stack (or one started for the demo) and print their trails."""
+    from signpost.demo import main as demo_main
+
+    sys.exit(demo_main())
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,230 @@
+"""Effectively-once consumption: batch, deduplicate, apply, then commit.
+
+Each poll's records are handled in one PostgreSQL transaction that also
+records their event ids (the inbox) and writes any resulting events to the
+outbox. Only after that transaction commits is the Kafka offset committed,
+so a crash anywhere replays records that the inbox then skips.
+
+Records that cannot be parsed, or that fail on their own, go to the
+dead-letter topic with the reason (through the outbox, in the same
+transaction) and the consumer carries on. If PostgreSQL is away, the batch
+is rewound and retried with backoff: nothing is skipped.
+"""
+
+import asyncio
+import base64
+import json
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID, uuid5
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from pydantic import BaseModel, ValidationError
+
+from signpost import logs
+from signpost.database import Conn
+from signpost.metrics import CONSUMED, DEAD_LETTERED, HANDLER_SECONDS
+from signpost.outbox import enqueue
+
+DEAD_LETTER_TOPIC = "signpost.deadletter"
+_DLQ_NAMESPACE = UUID("5b0c4a55-9d0e-4c5e-8f61-0d1e5d7f2a10")
+log = logs.get_logger()
+
+E = TypeVar("E", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Incoming(Generic[E]):
+    """One parsed record, with where it came from."""
+
+    event: E
+    topic: str
+    partition: int
+    offset: int
+    headers: dict[str, str]
+
+
+Parse = Callable[[bytes], E]
+Handle = Callable[[Conn, Sequence[Incoming[E]]], Awaitable[None]]
+
+# Errors that mean "the world is briefly broken", not "this record is bad".
+TRANSIENT = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    OSError,
+    KafkaError,
+    TimeoutError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
+
+
+def _headers(record: ConsumerRecord[Any, Any]) -> dict[str, str]:
+    return {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+
+
+def dead_letter_id(record: ConsumerRecord[Any, Any]) -> UUID:
+    """Stable per source record, so replaying a batch dead-letters each record once."""
+    return uuid5(_DLQ_NAMESPACE, f"{record.topic}:{record.partition}:{record.offset}")
+
+
+async def dead_letter(conn: Conn, record: ConsumerRecord[Any, Any], consumer: str, reason: str) -> None:
+    payload = {
+        "type": "event.dead_lettered",
+        "version": 1,
+        "event_id": str(dead_letter_id(record)),
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "consumer": consumer,
+        "original_topic": record.topic,
+        "original_partition": record.partition,
+        "original_offset": record.offset,
+        "reason": reason[:2000],
+        "payload_base64": base64.b64encode(record.value or b"").decode(),
+        "headers": _headers(record),
+    }
+    await enqueue(
+        conn,
+        topic=DEAD_LETTER_TOPIC,
+        key=record.key.decode(errors="replace") if record.key else None,
+        event=json.dumps(payload).encode(),
+        event_id=dead_letter_id(record),
+        headers={"event-type": "event.dead_lettered"},
+    )
+    DEAD_LETTERED.labels(record.topic).inc()
+    log.warning("dead-lettered", consumer=consumer, topic=record.topic, offset=record.offset, reason=reason[:200])
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        # Field locations and messages only; never the input values (they may hold identifiers).
+        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:10])
+        return f"schema violation: {errs}"
+    return f"{type(exc).__name__}: {str(exc)[:500]}"
+
+
+async def _claim(conn: Conn, items: Sequence[Incoming[E]], event_id: Callable[[E], UUID]) -> list[Incoming[E]]:
+    """Record event ids in the inbox; return only those not handled before."""
+    if not items:
+        return []
+    ids = [event_id(i.event) for i in items]
+    fresh = {
+        r["event_id"]
+        for r in await conn.fetch(
+            "INSERT INTO processed_events (event_id, topic) SELECT * FROM unnest($1::uuid[], $2::text[])"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            ids,
+            [i.topic for i in items],
+        )
+    }
+    seen: set[UUID] = set()
+    out = []
+    for item, eid in zip(items, ids, strict=True):
+        if eid in fresh and eid not in seen:
+            seen.add(eid)
+            out.append(item)
+    return out
+
+
+def subscribe(
+    broker: KafkaBroker,
+    *topics: str,
+    group_id: str,
+    pool: asyncpg.Pool,
+    parse: Parse[E],
+    handle: Handle[E],
+    event_id: Callable[[E], UUID],
+    batch_size: int = 500,
+    pattern: str | None = None,
+) -> None:
+    """Register a batch subscriber with manual commits after the durable effect.
+
+    ``pattern`` subscribes to every matching topic instead of named ones
+    (the audit service uses it to follow agency topics as they are created).
+    """
+    where: dict[str, Any] = {"pattern": pattern} if pattern else {}
+
+    @broker.subscriber(  # type: ignore[call-overload,misc,untyped-decorator]
+        *topics,
+        **where,
+        group_id=group_id,
+        batch=True,
+        max_records=batch_size,
+        batch_timeout_ms=50,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        isolation_level="read_committed",
+        title=f"{group_id}:{pattern or ','.join(topics)}",
+    )
+    async def consume(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
+        started = time.perf_counter()
+        try:
+            await _apply(pool, records, group_id, parse, handle, event_id)
+        except TRANSIENT as exc:
+            log.warning("batch rewound, will retry", consumer=group_id, error=type(exc).__name__)
+            await asyncio.sleep(1.0)  # back off before the redelivery the rewind causes
+            await message.nack()
+            return
+        await message.ack()
+        HANDLER_SECONDS.labels(group_id).observe(time.perf_counter() - started)
+        for r in records:
+            CONSUMED.labels(r.topic).inc()
+
+
+async def _apply(
+    pool: asyncpg.Pool,
+    records: Sequence[ConsumerRecord[Any, Any]],
+    consumer: str,
+    parse: Parse[E],
+    handle: Handle[E],
+    event_id: Callable[[E], UUID],
+) -> None:
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await _handle_batch(conn, records, consumer, parse, handle, event_id)
+        return
+    except TRANSIENT:
+        raise
+    except Exception as exc:  # noqa: BLE001 - isolate the record that fails, below
+        log.warning("batch failed, retrying one by one", consumer=consumer, error=type(exc).__name__)
+    for record in records:
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await _handle_batch(conn, (record,), consumer, parse, handle, event_id)
+        except TRANSIENT:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a poison record must not stall the partition
+            async with pool.acquire() as conn, conn.transaction():
+                await dead_letter(conn, record, consumer, _reason(exc))
+
+
+async def _handle_batch(
+    conn: Conn,
+    records: Sequence[ConsumerRecord[Any, Any]],
+    consumer: str,
+    parse: Parse[E],
+    handle: Handle[E],
+    event_id: Callable[[E], UUID],
+) -> None:
+    parsed: list[Incoming[E]] = []
+    for record in records:
+        try:
+            event = parse(record.value or b"")
+        except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+            await dead_letter(conn, record, consumer, _reason(exc))
+            continue
+        parsed.append(Incoming(event, record.topic, record.partition, record.offset, _headers(record)))
+    fresh = await _claim(conn, parsed, event_id)
+    if fresh:
+        await handle(conn, fresh)

@@ -1,0 +1,81 @@
+"""``make demo``: submit a referral and print its audit trail.
+
+Uses the running stack when intake answers on its port; otherwise starts
+one for the demo and stops it again afterwards. Exits 0 only when the trail
+shows submitted → routed → delivered.
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from signpost import stack
+from signpost.settings import get_settings
+
+REFERRAL = Path(__file__).resolve().parent.parent / "tests" / "support" / "data" / "pharmacy_first_referral.json"
+EXPECTED = ("referral.submitted", "referral.routed", "assignment.delivered")
+
+
+def _running(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _trail(audit_url: str, referral_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    events: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        response = httpx.get(f"{audit_url}/v1/referrals/{referral_id}/audit", timeout=5)
+        if response.status_code == 200:
+            events = response.json()["events"]
+            if all(t in [e["event_type"] for e in events] for t in EXPECTED):
+                return events
+        time.sleep(0.3)
+    return events
+
+
+def submit_and_show(intake_url: str, audit_url: str) -> bool:
+    body = json.loads(REFERRAL.read_text())
+    response = httpx.post(f"{intake_url}/v1/referrals", json=body, timeout=10)
+    print(f"POST /v1/referrals -> {response.status_code} {response.text}")
+    if response.status_code != 202:
+        return False
+    referral_id = response.json()["referral_id"]
+    events = _trail(audit_url, referral_id)
+    print(f"\naudit trail of referral {referral_id}:")
+    for e in events:
+        print(f"  #{e['seq']:<5} {e['recorded_at']}  {e['event_type']:<22} on {e['topic']}")
+    flow = [e["event_type"] for e in events if e["event_type"] in EXPECTED]
+    ok = flow == list(EXPECTED)
+    print("\n" + ("trail complete: submitted -> routed -> delivered" if ok else f"trail incomplete: {flow}"))
+    return ok
+
+
+def main() -> int:
+    settings = get_settings()
+    ports = {s: settings.port_for(s) for s in stack.SERVICES}
+    intake = f"http://127.0.0.1:{ports['intake']}"
+    audit = f"http://127.0.0.1:{ports['audit']}"
+    if _running(intake) and _running(audit):
+        return 0 if submit_and_show(intake, audit) else 1
+    print("no running stack found; starting one for the demo ...")
+    state = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
+    kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    postgres_port = int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
+    bootstrap, url = stack.local_infrastructure(state, kafka_port, postgres_port)
+    from services.router.routing import known_agencies
+
+    stack.create_topics(bootstrap, known_agencies())
+    demo_stack = stack.Stack(bootstrap, url, state, ports=ports)
+    try:
+        demo_stack.start_all()
+        return 0 if submit_and_show(intake, audit) else 1
+    finally:
+        demo_stack.stop_all()
+        stack.stop_local_infrastructure(state, kafka_port, postgres_port)

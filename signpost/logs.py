@@ -1,0 +1,76 @@
+"""Structured JSON logs through structlog, with no patient identifiers.
+
+Every line carries the service name and, when bound, the referral id and
+correlation id (contextvars, so they follow a request or a message through
+awaits). A last processor masks anything shaped like an NHS number, in case
+one slips into a message by mistake.
+"""
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_NHS_NUMBER_SHAPE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+
+
+def _mask_nhs_numbers(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key, value in event_dict.items():
+        if isinstance(value, str) and _NHS_NUMBER_SHAPE.search(value):
+            event_dict[key] = _NHS_NUMBER_SHAPE.sub("[redacted]", value)
+    return event_dict
+
+
+def configure(service: str, level: str = "INFO") -> None:
+    """Send structlog and stdlib logging (uvicorn, aiokafka) as JSON lines to stdout."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            _mask_nhs_numbers,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                _mask_nhs_numbers,
+                structlog.processors.JSONRenderer(),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # aiokafka is chatty at INFO about every group join; keep warnings.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def bind(**values: Any) -> None:
+    structlog.contextvars.bind_contextvars(**values)
+
+
+def get_logger() -> Any:
+    return structlog.get_logger()
+
+
+def about(referral_id: object, correlation_id: str) -> Any:
+    """Context manager binding the referral and correlation ids to log lines inside it."""
+    return structlog.contextvars.bound_contextvars(referral_id=str(referral_id), correlation_id=correlation_id)

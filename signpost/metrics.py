@@ -1,0 +1,9 @@
+"""Prometheus metrics every service exposes at ``/metrics``."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CONSUMED = Counter("signpost_messages_consumed_total", "Messages consumed", ["topic"])
+PRODUCED = Counter("signpost_messages_produced_total", "Messages produced", ["topic"])
+DEAD_LETTERED = Counter("signpost_dead_letters_total", "Messages sent to the dead-letter topic", ["topic"])
+HANDLER_SECONDS = Histogram("signpost_handler_seconds", "Time to handle one consumed batch", ["consumer"])
+OUTBOX_DEPTH = Gauge("signpost_outbox_depth", "Outbox rows waiting to be published", ["schema"])

@@ -1,0 +1,188 @@
+"""Transactional outbox: write events with the state change, relay them to Kafka.
+
+A service never publishes directly from a request or a handler. It inserts
+the event into its own ``outbox`` table in the same transaction as the state
+change, so the two are durable together or not at all. The relay then
+publishes with an idempotent producer (acks=all) and marks rows published.
+A crash between publish and mark republishes the same event id; consumers
+deduplicate on it.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import json
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from pydantic import BaseModel
+
+from signpost.database import Conn
+from signpost.logs import get_logger
+from signpost.metrics import OUTBOX_DEPTH, PRODUCED
+
+log = get_logger()
+
+
+def notify_channel(schema: str) -> str:
+    return f"outbox_{schema}"
+
+
+async def enqueue(
+    conn: Conn,
+    *,
+    topic: str,
+    key: str | None,
+    event: BaseModel | bytes,
+    event_id: UUID,
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Add one event to the outbox inside the caller's transaction (idempotent by event id)."""
+    await conn.execute(
+        "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5::jsonb)"
+        " ON CONFLICT (event_id) DO NOTHING",
+        event_id,
+        topic,
+        key.encode() if key is not None else None,
+        event if isinstance(event, bytes) else event.model_dump_json().encode(),
+        json.dumps(headers or {}),
+    )
+    schema = await conn.fetchval("SELECT current_schema()")
+    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+
+
+def make_producer(bootstrap: str, **security: Any) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,
+        request_timeout_ms=15_000,
+        retry_backoff_ms=200,
+        **security,
+    )
+
+
+class OutboxRelay:
+    """Publishes outbox rows in id order; one relay per schema holds the leader lock."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str, bootstrap: str, batch_size: int = 500, **security: Any):
+        self._pool = pool
+        self._schema = schema
+        self._bootstrap = bootstrap
+        self._security = security
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self.kafka_connected = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+
+    async def stop(self) -> None:
+        """Publish what is already due (bounded), then stop."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task:
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await asyncio.wait_for(self._task, timeout=20)
+                except TimeoutError:
+                    self._task.cancel()
+        await self._close_producer()
+
+    async def _close_producer(self) -> None:
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
+            self.kafka_connected = False
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = make_producer(self._bootstrap, **self._security)
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                raise
+            self._producer = producer
+            self.kafka_connected = True
+        return self._producer
+
+    async def _run(self) -> None:
+        lock_id = int.from_bytes(hashlib.sha256(f"relay:{self._schema}".encode()).digest()[:8], "big", signed=True)
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                async with self._pool.acquire() as leader:
+                    while not await leader.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
+                        if await self._sleep(2.0):
+                            return
+                    await leader.add_listener(notify_channel(self._schema), self._on_notify)
+                    try:
+                        await self._loop()
+                    finally:
+                        await leader.remove_listener(notify_channel(self._schema), self._on_notify)
+                        await leader.execute("SELECT pg_advisory_unlock($1)", lock_id)
+                backoff = 0.5
+            except (KafkaError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
+                # Kafka or PostgreSQL is away: keep the rows, retry with backoff.
+                log.warning("outbox relay waiting", error=type(exc).__name__, retry_in_s=backoff)
+                await self._close_producer()
+                if await self._sleep(backoff):
+                    return
+                backoff = min(backoff * 2, 10.0)
+
+    async def _loop(self) -> None:
+        while True:
+            published = await self.publish_due()
+            if published == 0:
+                if self._stopping.is_set():
+                    return
+                self._wake.clear()
+                await self._sleep(1.0, wake=True)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _sleep(self, seconds: float, wake: bool = False) -> bool:
+        """Wait for a timeout, a notify (if ``wake``) or stop; True when stopping."""
+        waiters = [asyncio.ensure_future(self._stopping.wait())]
+        if wake:
+            waiters.append(asyncio.ensure_future(self._wake.wait()))
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for task in waiters:
+            task.cancel()
+        return self._stopping.is_set()
+
+    async def publish_due(self) -> int:
+        """Publish one batch of unpublished rows in order; return how many."""
+        producer = await self._ensure_producer()
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
+                self._batch_size,
+            )
+            if not rows:
+                OUTBOX_DEPTH.labels(self._schema).set(0)
+                return 0
+            # send() enqueues in call order; awaiting the futures together keeps
+            # per-partition order (idempotent producer) while batching the round trips.
+            futures = []
+            for row in rows:
+                headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
+                futures.append(await producer.send(row["topic"], row["payload"], key=row["key"], headers=headers))
+            await asyncio.gather(*futures)
+            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+            for row in rows:
+                PRODUCED.labels(row["topic"]).inc()
+            depth = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            OUTBOX_DEPTH.labels(self._schema).set(max(depth - len(rows), 0))
+        return len(rows)

@@ -1,0 +1,158 @@
+"""One bootstrap for every service: pool, migrations, outbox relay, broker, HTTP.
+
+Each service supplies its name, its migrations folder, its HTTP routes and a
+``wire`` function that registers Kafka subscribers. Everything else (start-up
+order, readiness, graceful shutdown on SIGTERM, metrics) is the same
+everywhere and lives here.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, PlainTextResponse
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from signpost import database, logs
+from signpost.outbox import OutboxRelay
+from signpost.settings import Settings, get_settings
+
+log = logs.get_logger()
+
+
+@dataclass
+class Runtime:
+    """What a running service holds; handed to its wiring and its routes."""
+
+    service: str
+    settings: Settings
+    pool: asyncpg.Pool
+    broker: KafkaBroker
+    relay: OutboxRelay
+    state: dict[str, Any] = field(default_factory=dict)
+    broker_started: bool = False
+
+
+Wire = Callable[[Runtime], Awaitable[None]]
+
+
+def build_app(
+    service: str,
+    migrations: Path,
+    wire: Wire | None = None,
+    settings: Settings | None = None,
+    title: str | None = None,
+    kafka_required_for_ready: bool = True,
+) -> FastAPI:
+    """Build the service's FastAPI app; routes are added by the caller."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        cfg = settings or get_settings()
+        logs.configure(service, cfg.log_level)
+        pool = await database.connect(cfg.database_url, schema=service)
+        applied = await database.migrate(pool, service, migrations)
+        if applied:
+            log.info("migrations applied", names=applied)
+        # Short metadata age so pattern subscribers (audit) notice new agency topics soon.
+        broker = KafkaBroker(cfg.kafka_bootstrap, graceful_timeout=20.0, logger=None, metadata_max_age_ms=10_000)
+        relay = OutboxRelay(pool, service, cfg.kafka_bootstrap)
+        runtime = Runtime(service, cfg, pool, broker, relay)
+        app.state.runtime = runtime
+        if wire:
+            await wire(runtime)
+        relay.start()
+        starter = asyncio.create_task(_start_broker(runtime))
+        log.info("started", port=cfg.port_for(service))
+        try:
+            yield
+        finally:
+            log.info("draining")
+            starter.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starter
+            # Order matters: stop taking messages (waits for in-flight handlers),
+            # then flush the outbox, then close the database.
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await relay.stop()
+            for hook in runtime.state.get("on_stop", []):
+                await hook()
+            await pool.close()
+            log.info("stopped")
+
+    app = FastAPI(title=title or f"Signpost {service}", lifespan=lifespan)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process is up and serving HTTP."""
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """Readiness: PostgreSQL answers and the Kafka broker is reachable."""
+        runtime: Runtime = app.state.runtime
+        checks = {"database": await _database_ok(runtime.pool), "kafka": await _kafka_ok(runtime)}
+        ready = checks["database"] and (checks["kafka"] or not kafka_required_for_ready)
+        body = {"ready": ready, "service": service, "checks": {k: "ok" if v else "down" for k, v in checks.items()}}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
+    async def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _start_broker(runtime: Runtime) -> None:
+    """Connect to Kafka, retrying: a service may start before the broker does."""
+    delay = 0.5
+    while True:
+        try:
+            await runtime.broker.start()
+            runtime.broker_started = True
+            log.info("kafka connected")
+            return
+        except Exception as exc:  # noqa: BLE001 - any connection failure means retry
+            log.warning("kafka not reachable yet", error=type(exc).__name__, retry_in_s=delay)
+            with contextlib.suppress(Exception):
+                await runtime.broker.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+async def _database_ok(pool: asyncpg.Pool) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            return bool(await pool.fetchval("SELECT 1"))
+    except Exception:  # noqa: BLE001 - any failure is "not ready"
+        return False
+
+
+async def _kafka_ok(runtime: Runtime) -> bool:
+    if not runtime.broker_started:
+        return False
+    try:
+        return bool(await runtime.broker.ping(timeout=2.0))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def run(service: str, app: FastAPI) -> None:
+    """Serve until SIGTERM/SIGINT; uvicorn then runs the lifespan shutdown (drain)."""
+    cfg = get_settings()
+    uvicorn.run(
+        app,
+        host=cfg.http_host,
+        port=cfg.port_for(service),
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )

@@ -1,0 +1,41 @@
+"""Runtime settings, read from ``SIGNPOST_*`` environment variables.
+
+One place defines every setting so the README, the compose file and the
+launcher agree; a test checks the compose file names each one the code reads.
+"""
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_PORTS = {"intake": 8001, "router": 8002, "notifier": 8003, "audit": 8004}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNPOST_", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/signpost"
+    # Keyed hash for patient keys. The default is for local development only.
+    pseudonym_key: SecretStr = SecretStr("dev-only-pseudonym-key-change-me")
+    http_host: str = "127.0.0.1"
+    intake_port: int = DEFAULT_PORTS["intake"]
+    router_port: int = DEFAULT_PORTS["router"]
+    notifier_port: int = DEFAULT_PORTS["notifier"]
+    audit_port: int = DEFAULT_PORTS["audit"]
+    log_level: str = "INFO"
+    # Consumers take up to this many records per poll and handle them in one transaction.
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Router: which service directory and rule set to load.
+    directory_path: str = "services/router/directory/croydon.yaml"
+    rules_path: str = "services/router/rules/default.yaml"
+
+    def port_for(self, service: str) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

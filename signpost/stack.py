@@ -1,0 +1,131 @@
+"""Start and stop the whole system: Kafka, PostgreSQL, topics and the four services.
+
+``make run`` uses it in the foreground; end-to-end tests use it with their
+own ports and state directory. Infrastructure comes from, in order: URLs in
+the environment (``SIGNPOST_KAFKA_BOOTSTRAP`` / ``SIGNPOST_DATABASE_URL``),
+otherwise the local launchers under ``deploy/``.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from deploy.kafka import local as kafka_local
+from deploy.postgres import local as postgres_local
+from signpost.settings import DEFAULT_PORTS
+from signpost.topics import CORE_TOPICS, ensure_topics
+
+SERVICES = ("intake", "router", "notifier", "audit")
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Stack:
+    """A running set of services and where they listen."""
+
+    kafka_bootstrap: str
+    database_url: str
+    state_dir: Path
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    extra_env: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            SIGNPOST_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
+            SIGNPOST_DATABASE_URL=self.database_url,
+            **{f"SIGNPOST_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
+        )
+        env.update(self.extra_env)
+        return env
+
+    def log_file(self, service: str) -> Path:
+        return self.state_dir / "logs" / f"{service}.log"
+
+    def start_service(self, service: str) -> None:
+        self.log_file(service).parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file(service).open("ab") as log:
+            self.processes[service] = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}"],
+                cwd=REPO,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def wait_ready(self, service: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            proc = self.processes.get(service)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{service} exited with {proc.returncode}; see {self.log_file(service)}")
+            try:
+                response = httpx.get(f"{self.url(service)}/readyz", timeout=2.0)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except httpx.HTTPError as exc:
+                last = type(exc).__name__
+            time.sleep(0.2)
+        raise TimeoutError(f"{service} not ready after {timeout:.0f}s: {last}")
+
+    def start_all(self) -> None:
+        for service in SERVICES:
+            self.start_service(service)
+        for service in SERVICES:
+            self.wait_ready(service)
+
+    def stop_service(self, service: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+        proc = self.processes.pop(service, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def stop_all(self) -> dict[str, int | None]:
+        # Stop producers of work first so the others can drain what is in flight.
+        return {s: self.stop_service(s) for s in SERVICES}
+
+
+def local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_port: int = 5432) -> tuple[str, str]:
+    """Kafka and PostgreSQL from the environment, else started locally; return (bootstrap, url)."""
+    bootstrap = os.environ.get("SIGNPOST_KAFKA_BOOTSTRAP")
+    if not bootstrap:
+        node = kafka_local.KafkaNode(state_dir / "kafka", port=kafka_port, controller_port=kafka_port + 1)
+        bootstrap = kafka_local.start(node)
+    url = os.environ.get("SIGNPOST_DATABASE_URL")
+    if not url:
+        url = postgres_local.start(postgres_local.PostgresNode(state_dir / "postgres", port=postgres_port))
+    return bootstrap, url
+
+
+def stop_local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_port: int = 5432) -> None:
+    if not os.environ.get("SIGNPOST_KAFKA_BOOTSTRAP"):
+        kafka_local.stop(kafka_local.KafkaNode(state_dir / "kafka", port=kafka_port, controller_port=kafka_port + 1))
+    if not os.environ.get("SIGNPOST_DATABASE_URL"):
+        postgres_local.stop(postgres_local.PostgresNode(state_dir / "postgres", port=postgres_port))
+
+
+def create_topics(bootstrap: str, agencies: list[str]) -> list[str]:
+    from signpost.topics import agency_topics
+
+    return asyncio.run(ensure_topics(bootstrap, {**CORE_TOPICS, **agency_topics(agencies)}))

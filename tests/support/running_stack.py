@@ -1,0 +1,82 @@
+"""The four services as separate processes against the test infrastructure."""
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from signpost import stack
+from tests.support.infrastructure import Infrastructure
+
+TEST_PORTS = {"intake": 18001, "router": 18002, "notifier": 18003, "audit": 18004}
+
+
+@contextlib.contextmanager
+def running(
+    infra: Infrastructure, name: str, ports: dict[str, int] | None = None, extra_env: dict[str, str] | None = None
+) -> Iterator[stack.Stack]:
+    """Start all four services in a database of their own; stop them afterwards."""
+    url = _database(infra, name)
+    from services.router.routing import known_agencies
+
+    stack.create_topics(infra.kafka_bootstrap, known_agencies())
+    running_stack = stack.Stack(
+        infra.kafka_bootstrap,
+        url,
+        infra.state_dir / name,
+        ports=dict(ports or TEST_PORTS),
+        extra_env=dict(extra_env or {}),
+    )
+    try:
+        running_stack.start_all()
+        yield running_stack
+    finally:
+        running_stack.stop_all()
+
+
+def _database(infra: Infrastructure, name: str) -> str:
+    """A fresh database per stack, so test stacks never see each other's rows."""
+    import asyncio
+
+    import asyncpg
+
+    async def create() -> None:
+        conn = await asyncpg.connect(infra.database_url)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base, _, _ = infra.database_url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll until ``check`` returns a truthy value (readiness, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last saw {last!r}")
+
+
+def audit_trail(stack_: stack.Stack, referral_id: str) -> list[dict[str, Any]]:
+    response = httpx.get(f"{stack_.url('audit')}/v1/referrals/{referral_id}/audit", timeout=5)
+    if response.status_code == 404:
+        return []
+    response.raise_for_status()
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
+
+
+def log_text(stack_: stack.Stack, service: str) -> str:
+    path: Path = stack_.log_file(service)
+    return path.read_text() if path.exists() else ""
