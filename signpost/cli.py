@@ -14,6 +14,8 @@ from signpost.settings import get_settings
 app = typer.Typer(help="Signpost: referral routing for integrated care.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+tokens_app = typer.Typer(help="Client tokens (development keys only).", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
 
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
 
@@ -29,6 +31,23 @@ def topics_create() -> None:
     """Create the core and agency topics that do not exist yet."""
     created = stack.create_topics(get_settings().kafka_bootstrap, _agencies())
     typer.echo(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
+
+
+@tokens_app.command("mint")
+def tokens_mint(client: str = typer.Option(..., help="client id from deploy/dev/clients.yaml"), lifetime: int = 900) -> None:
+    """Print a signed bearer token for a development client."""
+    from signpost.tokens import dev_token
+
+    typer.echo(dev_token(client, lifetime))
+
+
+@tokens_app.command("dev-registry")
+def tokens_dev_registry() -> None:
+    """Regenerate the development client registry and its (public, dev-only) private keys."""
+    from signpost.tokens import write_dev_registry
+
+    write_dev_registry()
+    typer.echo("wrote deploy/dev/clients.yaml and deploy/dev/keys/")
 
 
 @app.command()

@@ -42,7 +42,10 @@ def _trail(audit_url: str, referral_id: str, timeout: float = 30.0) -> list[dict
 
 def submit_and_show(intake_url: str, audit_url: str) -> bool:
     body = json.loads(REFERRAL.read_text())
-    response = httpx.post(f"{intake_url}/v1/referrals", json=body, timeout=10)
+    from signpost.tokens import dev_token
+
+    token = dev_token("gp-h81001")
+    response = httpx.post(f"{intake_url}/v1/referrals", json=body, timeout=10, headers={"Authorization": f"Bearer {token}"})
     print(f"POST /v1/referrals -> {response.status_code} {response.text}")
     if response.status_code != 202:
         return False

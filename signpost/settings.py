@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     notifier_port: int = DEFAULT_PORTS["notifier"]
     audit_port: int = DEFAULT_PORTS["audit"]
     log_level: str = "INFO"
+    # Registry of client systems and their public keys (see signpost/auth.py).
+    clients_file: str = "deploy/dev/clients.yaml"
     # Consumers take up to this many records per poll and handle them in one transaction.
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     # Router: which service directory and rule set to load.

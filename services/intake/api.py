@@ -14,6 +14,7 @@ from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
 from services.intake import store
 from signpost import logs
+from signpost.auth import Authenticated, Principal
 from signpost.database import Conn
 from signpost.http import problem
 from signpost.pseudonym import patient_key
@@ -32,11 +33,15 @@ def _runtime(request: Request) -> Runtime:
 async def submit_referral(
     referral: Referral,
     request: Request,
+    principal: Authenticated,
     x_request_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:
     """Accept a referral. 202 means it is stored and will be routed; it is never lost."""
     runtime = _runtime(request)
-    client_id = "anonymous"
+    refusal = _may_submit(principal, referral)
+    if refusal:
+        return problem(403, "Forbidden", refusal)
+    client_id = principal.client_id
     body_hash = hashlib.sha256(referral.model_dump_json().encode()).hexdigest()
     async with runtime.pool.acquire() as conn:
         if x_request_id:
@@ -64,6 +69,14 @@ async def submit_referral(
     logs.bind(referral_id=answer["referral_id"])
     log.info("referral accepted", source="json")
     return JSONResponse(answer, status_code=202, headers={"Location": f"/v1/referrals/{event.referral_id}"})
+
+
+def _may_submit(principal: Principal, referral: Referral) -> str | None:
+    if principal.role == "operations":
+        return "the operations role reads referrals; it does not make them"
+    if referral.referrer.ods_code != principal.organisation:
+        return "a client may submit only as its own organisation (referrer.ods_code must match the token)"
+    return None
 
 
 async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -> JSONResponse | None:
@@ -95,10 +108,21 @@ def _submitted_event(runtime: Runtime, referral: Referral, correlation_id: str) 
 
 
 @router.get("/referrals/{referral_id}", tags=["referrals"])
-async def get_referral(referral_id: uuid.UUID, request: Request) -> JSONResponse:
-    """Status and every version of one referral."""
+async def get_referral(referral_id: uuid.UUID, request: Request, principal: Authenticated) -> JSONResponse:
+    """Status, assignments and every version of one referral.
+
+    Readable by the organisation that sent it, the agencies it was assigned
+    to, and operations. Anyone else gets the same 404 as for a referral that
+    does not exist, so ids cannot be probed.
+    """
     async with _runtime(request).pool.acquire() as conn:
         summary = await store.referral_summary(conn, referral_id)
-    if summary is None:
-        return problem(404, "Not Found", "no referral with that id")
+    if summary is None or not _may_read(principal, summary):
+        return problem(404, "Not Found", "no referral with that id is visible to this client")
     return JSONResponse(summary)
+
+
+def _may_read(principal: Principal, summary: dict[str, Any]) -> bool:
+    if principal.role == "operations" or summary["referrer_ods"] == principal.organisation:
+        return True
+    return principal.agency_id is not None and principal.agency_id in {a["agency_id"] for a in summary["assignments"]}

@@ -4,17 +4,31 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.intake import progress
 from services.intake.api import router
-from signpost import http
-from signpost.service import build_app
+from signpost import consumer, http
+from signpost.service import Runtime, build_app
 
 SERVICE = "intake"
+
+
+async def wire(runtime: Runtime) -> None:
+    consumer.subscribe(
+        runtime.broker,
+        *progress.TOPICS,
+        group_id="signpost-intake",
+        pool=runtime.pool,
+        parse=progress.parse,
+        handle=progress.handle,
+        event_id=lambda e: e.event_id,  # type: ignore[attr-defined]
+        batch_size=runtime.settings.consumer_batch_size,
+    )
 
 
 def create_app() -> FastAPI:
     # Intake stays ready while Kafka is down: the outbox holds accepted
     # referrals and the relay publishes them when the broker returns.
-    app = build_app(SERVICE, Path(__file__).parent / "migrations", kafka_required_for_ready=False)
+    app = build_app(SERVICE, Path(__file__).parent / "migrations", wire, kafka_required_for_ready=False)
     http.install(app)
     app.include_router(router)
     return app

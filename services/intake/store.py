@@ -78,8 +78,14 @@ async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] |
         "SELECT version, status, body, source, created_at FROM referral_versions WHERE referral_id = $1 ORDER BY version",
         referral_id,
     )
+    assignments = await conn.fetch(
+        "SELECT assignment_id, agency_id, service_id, service_type, status, reason FROM referral_assignments"
+        " WHERE referral_id = $1 ORDER BY service_type, agency_id",
+        referral_id,
+    )
     return {
         "referral_id": str(row["referral_id"]),
+        "assignments": [{**dict(a), "assignment_id": str(a["assignment_id"])} for a in assignments],
         "journey_id": str(row["journey_id"]),
         "status": row["status"],
         "referrer_ods": row["referrer_ods"],

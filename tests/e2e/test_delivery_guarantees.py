@@ -13,7 +13,7 @@ from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
 from signpost.stack import Stack
 from tests.support.kafka_reader import produce, read_all
-from tests.support.running_stack import audit_trail, eventually
+from tests.support.running_stack import audit_trail, bearer, eventually
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 
@@ -104,11 +104,11 @@ def test_poison_messages_are_dead_lettered_and_the_consumer_carries_on(signpost_
 def test_intake_answers_a_request_id_replay_with_the_original_answer(signpost_stack: Stack) -> None:
     url = f"{signpost_stack.url('intake')}/v1/referrals"
     request_id = str(uuid.uuid4())
-    first = httpx.post(url, json=REFERRAL, headers={"X-Request-Id": request_id}, timeout=10)
-    again = httpx.post(url, json=REFERRAL, headers={"X-Request-Id": request_id}, timeout=10)
+    first = httpx.post(url, json=REFERRAL, headers={"X-Request-Id": request_id, **bearer()}, timeout=10)
+    again = httpx.post(url, json=REFERRAL, headers={"X-Request-Id": request_id, **bearer()}, timeout=10)
     assert first.status_code == again.status_code == 202
     assert first.json()["referral_id"] == again.json()["referral_id"]
     changed = dict(REFERRAL, notes="a different body")
-    conflict = httpx.post(url, json=changed, headers={"X-Request-Id": request_id}, timeout=10)
+    conflict = httpx.post(url, json=changed, headers={"X-Request-Id": request_id, **bearer()}, timeout=10)
     assert conflict.status_code == 409
     assert conflict.headers["content-type"].startswith("application/problem+json")

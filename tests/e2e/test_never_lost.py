@@ -13,7 +13,7 @@ import pytest
 from deploy.kafka import local as kafka_local
 from signpost.stack import Stack
 from tests.support.infrastructure import Infrastructure
-from tests.support.running_stack import audit_trail, eventually, running
+from tests.support.running_stack import audit_trail, bearer, eventually, running
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 PORTS = {"intake": 28001, "router": 28002, "notifier": 28003, "audit": 28004}
@@ -41,7 +41,7 @@ def stack(infrastructure: Infrastructure, own_broker: kafka_local.KafkaNode) -> 
 
 def submit(stack: Stack, n: int) -> list[str]:
     ids = []
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=bearer()) as client:
         for _ in range(n):
             response = client.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL)
             assert response.status_code == 202, response.text

@@ -7,13 +7,13 @@ from pathlib import Path
 import httpx
 
 from signpost.stack import SERVICES, Stack
-from tests.support.running_stack import audit_trail, eventually, log_text
+from tests.support.running_stack import audit_trail, bearer, eventually, log_text
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 
 
 def submit(stack: Stack, body: dict[str, object], **headers: str) -> httpx.Response:
-    return httpx.post(f"{stack.url('intake')}/v1/referrals", json=body, headers=headers, timeout=10)
+    return httpx.post(f"{stack.url('intake')}/v1/referrals", json=body, headers={**bearer(), **headers}, timeout=10)
 
 
 def test_every_service_reports_ready(signpost_stack: Stack) -> None:

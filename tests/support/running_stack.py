@@ -80,3 +80,9 @@ def audit_trail(stack_: stack.Stack, referral_id: str) -> list[dict[str, Any]]:
 def log_text(stack_: stack.Stack, service: str) -> str:
     path: Path = stack_.log_file(service)
     return path.read_text() if path.exists() else ""
+
+
+def bearer(client_id: str = "gp-h81001") -> dict[str, str]:
+    from signpost.tokens import dev_token
+
+    return {"Authorization": f"Bearer {dev_token(client_id)}"}

@@ -1,0 +1,134 @@
+"""Client authentication: signed JWT bearer tokens, one key pair per client system.
+
+In the style of OAuth2 client credentials with private-key JWTs: each client
+system (a GP practice's system, an agency, operations tooling) holds its own
+Ed25519 private key; Signpost holds only the public keys, in a client
+registry. The registry, not the token, is the authority on a client's
+organisation and role: a token that claims another organisation is refused.
+"""
+
+import time
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import jwt
+import yaml
+from fastapi import Depends, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+AUDIENCE = "signpost"
+ALGORITHM = "EdDSA"
+MAX_LIFETIME_S = 3600
+Role = Literal["referrer", "agency", "operations"]
+
+
+class Client(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    organisation: str = Field(pattern=r"^[A-Z0-9]{3,9}$", description="ODS code the client acts for")
+    role: Role
+    agency_id: str | None = None
+    public_key: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the ISO 27789 'who' of every audit record."""
+
+    client_id: str
+    organisation: str
+    role: Role
+    agency_id: str | None = None
+
+
+class AuthError(Exception):
+    """A token was missing, malformed, expired, or not from a known client."""
+
+
+def load_clients(path: Path) -> dict[str, Client]:
+    raw = yaml.safe_load(path.read_text()) or {}
+    clients = [Client.model_validate(c) for c in raw.get("clients", [])]
+    return {c.client_id: c for c in clients}
+
+
+def mint(client: Client, private_key_pem: str, lifetime_s: int = 900, now: float | None = None) -> str:
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": client.client_id,
+        "sub": client.client_id,
+        "aud": AUDIENCE,
+        "iat": issued,
+        "exp": issued + lifetime_s,
+        "jti": str(uuid.uuid4()),
+        "org": client.organisation,
+        "role": client.role,
+    }
+    if client.agency_id:
+        claims["agency"] = client.agency_id
+    return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM, headers={"kid": client.client_id})
+
+
+def verify(token: str, clients: dict[str, Client], now: float | None = None) -> Principal:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as exc:
+        raise AuthError("the bearer token is not a JWT") from exc
+    client = clients.get(str(header.get("kid", "")))
+    if client is None:
+        raise AuthError("the token's key id names no registered client")
+    try:
+        claims = jwt.decode(
+            token,
+            client.public_key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            options={"require": ["exp", "iat", "sub", "aud", "org", "role"]},
+            leeway=30,
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise AuthError("the token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise AuthError(f"the token is invalid: {exc}") from exc
+    current = now if now is not None else time.time()
+    if claims["exp"] - claims["iat"] > MAX_LIFETIME_S or claims["iat"] > current + 60:
+        raise AuthError("the token's lifetime is too long or it was issued in the future")
+    if claims["sub"] != client.client_id:
+        raise AuthError("the token's subject does not match its key id")
+    if claims["org"] != client.organisation or claims["role"] != client.role:
+        raise AuthError("the token claims an organisation or role this client is not registered for")
+    return Principal(client.client_id, client.organisation, client.role, client.agency_id)
+
+
+@lru_cache(maxsize=4)
+def _registry(path: str) -> dict[str, Client]:
+    return load_clients(Path(path))
+
+
+def registry_for(request: Request) -> dict[str, Client]:
+    from signpost.settings import get_settings
+
+    path = Path(get_settings().clients_file)
+    if not path.is_absolute():
+        path = Path(__file__).resolve().parent.parent / path
+    return _registry(str(path))
+
+
+def authenticated(request: Request) -> Principal:
+    """FastAPI dependency: 401 with a reason unless a valid bearer token is presented."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        principal = verify(token.strip(), registry_for(request))
+    except AuthError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+    request.state.principal = principal
+    return principal
+
+
+Authenticated = Annotated[Principal, Depends(authenticated)]
