@@ -31,7 +31,10 @@ def _trail(audit_url: str, referral_id: str, timeout: float = 30.0) -> list[dict
     deadline = time.monotonic() + timeout
     events: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        response = httpx.get(f"{audit_url}/v1/referrals/{referral_id}/audit", timeout=5)
+        from signpost.tokens import dev_token
+
+        operations = {"Authorization": f"Bearer {dev_token('operations')}"}
+        response = httpx.get(f"{audit_url}/v1/referrals/{referral_id}/audit", timeout=5, headers=operations)
         if response.status_code == 200:
             events = response.json()["events"]
             if all(t in [e["event_type"] for e in events] for t in EXPECTED):

@@ -21,6 +21,7 @@ CORE_TOPICS: dict[str, int] = {
     "assignment.delivered": 6,
     "assignment.outcome": 6,
     "signpost.deadletter": 3,
+    "signpost.access": 3,
 }
 AGENCY_PARTITIONS = 3
 

@@ -1,48 +1,191 @@
-"""Audit's query API: the trail of a referral, in order."""
+"""Audit's HTTP API: trails, searches, who-viewed reports and the live stream.
 
+Operations staff see everything; an agency sees only events about its own
+assignments; referrers use intake. Every query is itself recorded as an
+access event.
+"""
+
+import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette.sse import EventSourceResponse
 
+from schemas.nhs_number import is_valid_nhs_number
+from services.audit import queries
+from services.audit.queries import Filters
+from signpost.access import record_access
+from signpost.auth import Authenticated, Principal
 from signpost.http import problem
+from signpost.pseudonym import patient_key
 from signpost.service import Runtime
 
 router = APIRouter(prefix="/v1")
+STREAM_POLL_S = 0.25
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _scope(principal: Principal, agency: str | None) -> str | None:
+    """The agency filter a caller may use: operations any, an agency only its own."""
+    if principal.role == "operations":
+        return agency
+    if principal.role == "agency" and principal.agency_id and agency in (None, principal.agency_id):
+        return principal.agency_id
+    raise HTTPException(403, "the audit log is open to operations staff, and to agencies for their own assignments")
+
+
+async def _audited_page(
+    request: Request, principal: Principal, filters: Filters, after_seq: int, limit: int, function: str
+) -> dict[str, Any]:
+    runtime = _runtime(request)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        events = await queries.page(conn, filters, after_seq, limit)
+        await record_access(
+            conn,
+            producer="audit",
+            principal=principal,
+            function=function,
+            correlation_id=request.state.correlation_id,
+            granted=True,
+            referral_id=filters.referral_id,
+            patient_key=filters.patient_key,
+        )
+    return {"events": events, "next_after_seq": events[-1]["seq"] if len(events) == limit else None}
 
 
 @router.get("/referrals/{referral_id}/audit", tags=["audit"])
 async def referral_trail(
     referral_id: uuid.UUID,
     request: Request,
+    principal: Authenticated,
     limit: int = Query(default=100, ge=1, le=1000),
     after_seq: int = Query(default=0, ge=0),
 ) -> JSONResponse:
     """Every event recorded for one referral, oldest first, paginated by sequence number."""
-    runtime: Runtime = request.app.state.runtime
-    rows = await runtime.pool.fetch(
-        "SELECT seq, event_id, event_type, topic, correlation_id, occurred_at, recorded_at, payload, row_hash"
-        " FROM audit_log WHERE referral_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        referral_id,
-        after_seq,
-        limit,
+    agency = _scope(principal, None)
+    body = await _audited_page(
+        request, principal, Filters(referral_id=referral_id, agency_id=agency), after_seq, limit, "read audit trail"
     )
-    if not rows and after_seq == 0:
-        return problem(404, "Not Found", "no audit records for that referral yet")
-    events = [
+    if not body["events"] and after_seq == 0:
+        return problem(404, "Not Found", "no audit records for that referral")
+    return JSONResponse({"referral_id": str(referral_id), **body})
+
+
+class Search(BaseModel):
+    """Search the log. The NHS number travels in the body, never in a URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nhs_number: str | None = Field(default=None, pattern=r"^\d{10}$")
+    referral_id: uuid.UUID | None = None
+    agency_id: str | None = Field(default=None, pattern=r"^[a-z0-9-]{1,64}$")
+    network_id: str | None = Field(default=None, max_length=64)
+    event_types: list[str] = Field(default_factory=list, max_length=20)
+    since: datetime | None = None
+    until: datetime | None = None
+    after_seq: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+def _patient(request: Request, nhs_number: str | None) -> str | None:
+    if nhs_number is None:
+        return None
+    if not is_valid_nhs_number(nhs_number):
+        raise HTTPException(422, "nhs_number fails the modulus 11 check")
+    secret = _runtime(request).settings.pseudonym_key.get_secret_value().encode()
+    return patient_key(secret, nhs_number=nhs_number, local_id=None, organisation="")
+
+
+@router.post("/audit/search", tags=["audit"])
+async def search(body: Search, request: Request, principal: Authenticated) -> JSONResponse:
+    """The trail by patient, referral, agency, network, event type or time range, paginated."""
+    filters = Filters(
+        referral_id=body.referral_id,
+        patient_key=_patient(request, body.nhs_number),
+        agency_id=_scope(principal, body.agency_id),
+        network_id=body.network_id,
+        event_types=tuple(body.event_types),
+        since=body.since,
+        until=body.until,
+    )
+    return JSONResponse(await _audited_page(request, principal, filters, body.after_seq, body.limit, "search audit log"))
+
+
+class WhoViewed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    nhs_number: str = Field(pattern=r"^\d{10}$")
+
+
+@router.post("/audit/who-viewed", tags=["audit"])
+async def who_viewed(body: WhoViewed, request: Request, principal: Authenticated) -> JSONResponse:
+    """Who looked at this patient's records: every recorded access, oldest first."""
+    if principal.role != "operations":
+        raise HTTPException(403, "the who-viewed report is for operations staff")
+    filters = Filters(patient_key=_patient(request, body.nhs_number), event_types=("access.recorded",))
+    page = await _audited_page(request, principal, filters, 0, 1000, "who viewed this patient")
+    viewers = [
         {
-            "seq": r["seq"],
-            "event_id": str(r["event_id"]),
-            "event_type": r["event_type"],
-            "topic": r["topic"],
-            "correlation_id": r["correlation_id"],
-            "occurred_at": r["occurred_at"].isoformat() if r["occurred_at"] else None,
-            "recorded_at": r["recorded_at"].isoformat(),
-            "payload": json.loads(r["payload"]),
-            "row_hash": r["row_hash"],
+            "when": e["payload"]["occurred_at"],
+            "client_id": e["payload"]["client_id"],
+            "organisation": e["payload"]["organisation"],
+            "role": e["payload"]["role"],
+            "function": e["payload"]["function"],
+            "outcome": e["payload"]["outcome"],
+            "referral_id": e["referral_id"],
         }
-        for r in rows
+        for e in page["events"]
     ]
-    next_seq = events[-1]["seq"] if len(events) == limit else None
-    return JSONResponse({"referral_id": str(referral_id), "events": events, "next_after_seq": next_seq})
+    return JSONResponse({"accesses": viewers})
+
+
+@router.get("/audit/stream", tags=["audit"])
+async def stream(
+    request: Request,
+    principal: Authenticated,
+    agency: str | None = None,
+    network: str | None = None,
+    event_type: Annotated[list[str] | None, Query()] = None,
+    after_seq: int | None = Query(default=None, ge=0),
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Server-sent events, live. Reconnect with Last-Event-ID to resume where you left off."""
+    filters = Filters(agency_id=_scope(principal, agency), network_id=network, event_types=tuple(event_type or ()))
+    runtime = _runtime(request)
+    async with runtime.pool.acquire() as conn:
+        if last_event_id and last_event_id.isdigit():
+            start = int(last_event_id)
+        elif after_seq is not None:
+            start = after_seq
+        else:
+            start = await queries.last_seq(conn)
+        await record_access(
+            conn,
+            producer="audit",
+            principal=principal,
+            function="watch audit stream",
+            correlation_id=request.state.correlation_id,
+            granted=True,
+        )
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        seen = start
+        while not await request.is_disconnected():
+            async with runtime.pool.acquire() as conn:
+                rows = await queries.page(conn, filters, seen, 200)
+            for row in rows:
+                seen = row["seq"]
+                yield {"id": str(row["seq"]), "event": row["event_type"], "data": json.dumps(row)}
+            if not rows:
+                await asyncio.sleep(STREAM_POLL_S)
+
+    return EventSourceResponse(events(), ping=15)

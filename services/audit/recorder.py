@@ -40,6 +40,25 @@ def parse(raw: bytes) -> SeenEvent:
     return SeenEvent.model_validate_json(raw)
 
 
+def agency_of(topic: str, payload: dict[str, Any]) -> str | None:
+    """The agency an event concerns: its own topic, or the assignment it carries."""
+    if topic.startswith("agency."):
+        return topic.split(".")[1]
+    if isinstance(payload.get("agency_id"), str):
+        return str(payload["agency_id"])
+    assignment = payload.get("assignment")
+    if isinstance(assignment, dict) and isinstance(assignment.get("agency_id"), str):
+        return str(assignment["agency_id"])
+    return None
+
+
+def network_of(payload: dict[str, Any]) -> str | None:
+    for holder in (payload, payload.get("assignment") or {}, payload.get("huddle") or {}):
+        if isinstance(holder, dict) and isinstance(holder.get("network_id"), str):
+            return str(holder["network_id"])
+    return None
+
+
 def redacted_payload(event: SeenEvent) -> dict[str, Any]:
     payload = event.model_dump(mode="json")
     for name in IDENTIFYING_FIELDS:
@@ -47,6 +66,12 @@ def redacted_payload(event: SeenEvent) -> dict[str, Any]:
             digest = hashlib.sha256(json.dumps(payload[name], sort_keys=True).encode()).hexdigest()
             payload[name] = {"redacted": True, "sha256": digest}
     return payload
+
+
+COLUMNS = (
+    "seq", "event_id", "event_type", "topic", "referral_id", "patient_key", "correlation_id",
+    "occurred_at", "recorded_at", "payload", "prev_hash", "row_hash", "agency_id", "network_id",
+)  # fmt: skip
 
 
 async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
@@ -59,42 +84,18 @@ async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
     for item in batch:
         seq += 1
         event = item.event
-        payload = json.dumps(redacted_payload(event), sort_keys=True)
+        body = redacted_payload(event)
+        payload = json.dumps(body, sort_keys=True)
         occurred = event.occurred_at or now
         row_hash = hashlib.sha256(f"{prev}|{seq}|{event.event_id}|{payload}".encode()).hexdigest()  # TEMP
-        rows.append(
-            (
-                seq,
-                event.event_id,
-                event.type,
-                item.topic,
-                event.referral_id,
-                event.patient_key,
-                event.correlation_id,
-                occurred,
-                now,
-                payload,
-                prev,
-                row_hash,
-            )
-        )
+        row = {
+            "seq": seq, "event_id": event.event_id, "event_type": event.type, "topic": item.topic,
+            "referral_id": event.referral_id, "patient_key": event.patient_key, "correlation_id": event.correlation_id,
+            "occurred_at": occurred, "recorded_at": now, "payload": payload, "prev_hash": prev, "row_hash": row_hash,
+            "agency_id": agency_of(item.topic, body), "network_id": network_of(body),
+        }  # fmt: skip
+        rows.append(tuple(row[c] for c in COLUMNS))
         prev = row_hash
-    await conn.copy_records_to_table(
-        "audit_log",
-        schema_name="audit",
-        records=rows,
-        columns=[
-            "seq",
-            "event_id",
-            "event_type",
-            "topic",
-            "referral_id",
-            "patient_key",
-            "correlation_id",
-            "occurred_at",
-            "recorded_at",
-            "payload",
-            "prev_hash",
-            "row_hash",
-        ],
-    )
+    await conn.copy_records_to_table("audit_log", schema_name="audit", records=rows, columns=list(COLUMNS))
+    # Wake live-stream listeners; they read the new rows by sequence number.
+    await conn.execute("SELECT pg_notify('audit_appended', $1)", str(seq))

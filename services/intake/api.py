@@ -14,6 +14,7 @@ from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
 from services.intake import store
 from signpost import logs
+from signpost.access import record_access
 from signpost.auth import Authenticated, Principal
 from signpost.database import Conn
 from signpost.http import problem
@@ -115,11 +116,22 @@ async def get_referral(referral_id: uuid.UUID, request: Request, principal: Auth
     to, and operations. Anyone else gets the same 404 as for a referral that
     does not exist, so ids cannot be probed.
     """
-    async with _runtime(request).pool.acquire() as conn:
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
         summary = await store.referral_summary(conn, referral_id)
-    if summary is None or not _may_read(principal, summary):
+        granted = summary is not None and _may_read(principal, summary)
+        await record_access(
+            conn,
+            producer="intake",
+            principal=principal,
+            function="read referral",
+            correlation_id=request.state.correlation_id,
+            granted=granted,
+            referral_id=referral_id,
+            patient_key=str(summary["patient_key"]) if summary and granted else None,
+        )
+    if summary is None or not granted:
         return problem(404, "Not Found", "no referral with that id is visible to this client")
-    return JSONResponse(summary)
+    return JSONResponse({k: v for k, v in summary.items() if k != "patient_key"})
 
 
 def _may_read(principal: Principal, summary: dict[str, Any]) -> bool:

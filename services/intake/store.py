@@ -69,7 +69,8 @@ async def remember_answer(
 
 async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] | None:
     row = await conn.fetchrow(
-        "SELECT referral_id, journey_id, status, referrer_ods, created_at, updated_at FROM referrals WHERE referral_id = $1",
+        "SELECT referral_id, journey_id, patient_key, status, referrer_ods, created_at, updated_at FROM referrals"
+        " WHERE referral_id = $1",
         referral_id,
     )
     if row is None:
@@ -87,6 +88,7 @@ async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] |
         "referral_id": str(row["referral_id"]),
         "assignments": [{**dict(a), "assignment_id": str(a["assignment_id"])} for a in assignments],
         "journey_id": str(row["journey_id"]),
+        "patient_key": row["patient_key"],
         "status": row["status"],
         "referrer_ods": row["referrer_ods"],
         "created_at": row["created_at"].isoformat(),

@@ -69,7 +69,7 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float 
 
 
 def audit_trail(stack_: stack.Stack, referral_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{stack_.url('audit')}/v1/referrals/{referral_id}/audit", timeout=5)
+    response = httpx.get(f"{stack_.url('audit')}/v1/referrals/{referral_id}/audit", headers=bearer("operations"), timeout=5)
     if response.status_code == 404:
         return []
     response.raise_for_status()

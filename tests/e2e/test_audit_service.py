@@ -1,0 +1,132 @@
+"""Audit: queries, who-viewed, the live stream and append-only storage, on the running services."""
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from signpost.stack import Stack
+from tests.support.running_stack import audit_trail, bearer, eventually
+
+REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+NHS_NUMBER = REFERRAL["patient"]["nhs_number"]
+
+
+def submit(stack: Stack) -> str:
+    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10)
+    assert response.status_code == 202
+    referral_id: str = response.json()["referral_id"]
+    return referral_id
+
+
+def delivered(stack: Stack, referral_id: str) -> list[dict[str, Any]]:
+    trail: list[dict[str, Any]] = eventually(
+        lambda: (t := audit_trail(stack, referral_id)) and "assignment.delivered" in [e["event_type"] for e in t] and t,
+        what="delivery in the audit trail",
+    )
+    return trail
+
+
+def search(stack: Stack, client: str, **body: object) -> httpx.Response:
+    return httpx.post(f"{stack.url('audit')}/v1/audit/search", json=body, headers=bearer(client), timeout=10)
+
+
+def test_who_viewed_lists_each_read_of_the_patient_with_who_and_what(signpost_stack: Stack) -> None:
+    referral_id = submit(signpost_stack)
+    delivered(signpost_stack, referral_id)
+    read = httpx.get(f"{signpost_stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer("gp-h81001"), timeout=10)
+    assert read.status_code == 200
+
+    def report() -> list[dict[str, Any]]:
+        response = httpx.post(
+            f"{signpost_stack.url('audit')}/v1/audit/who-viewed", json={"nhs_number": NHS_NUMBER}, headers=bearer("operations")
+        )
+        assert response.status_code == 200
+        accesses: list[dict[str, Any]] = response.json()["accesses"]
+        return [a for a in accesses if a["referral_id"] == referral_id]
+
+    accesses = eventually(report, what="the read to be recorded")
+    assert accesses[0]["client_id"] == "gp-h81001"
+    assert accesses[0]["organisation"] == "H81001"
+    assert accesses[0]["function"] == "read referral"
+    assert accesses[0]["outcome"] == "granted"
+
+
+def test_search_by_nhs_number_finds_the_patients_events_without_storing_the_number(signpost_stack: Stack) -> None:
+    referral_id = submit(signpost_stack)
+    delivered(signpost_stack, referral_id)
+    response = search(signpost_stack, "operations", nhs_number=NHS_NUMBER, event_types=["referral.submitted"], limit=1000)
+    assert response.status_code == 200
+    events = response.json()["events"]
+    assert referral_id in {e["referral_id"] for e in events}
+    assert NHS_NUMBER not in response.text
+
+
+def test_search_rejects_an_invalid_nhs_number_with_a_specific_error(signpost_stack: Stack) -> None:
+    response = search(signpost_stack, "operations", nhs_number="3478526985")
+    assert response.status_code == 422
+    assert "modulus 11" in response.json()["detail"]
+
+
+def test_an_agency_sees_only_its_own_events_and_a_referrer_none(signpost_stack: Stack) -> None:
+    delivered(signpost_stack, submit(signpost_stack))
+    mine = search(signpost_stack, "agency-demo-pharmacy")
+    assert mine.status_code == 200
+    assert mine.json()["events"]
+    assert {e["agency_id"] for e in mine.json()["events"]} == {"demo-pharmacy"}
+    assert search(signpost_stack, "agency-demo-pharmacy", agency_id="other-agency").status_code == 403
+    assert search(signpost_stack, "gp-h81001").status_code == 403
+
+
+def test_live_stream_delivers_new_events_and_resumes_from_last_event_id(signpost_stack: Stack) -> None:
+    url = f"{signpost_stack.url('audit')}/v1/audit/stream"
+    headers = bearer("operations")
+
+    def read_events(extra: dict[str, str], stop_when: str, limit: int = 200) -> list[tuple[int, dict[str, Any]]]:
+        got: list[tuple[int, dict[str, Any]]] = []
+        with httpx.stream(
+            "GET",
+            url,
+            headers={**headers, **extra},
+            params={"event_type": ["referral.submitted", "assignment.delivered"]},
+            timeout=httpx.Timeout(30.0),
+        ) as response:
+            assert response.status_code == 200
+            seq = 0
+            for line in response.iter_lines():
+                if line.startswith("id:"):
+                    seq = int(line[3:].strip())
+                elif line.startswith("data:"):
+                    row = json.loads(line[5:].strip())
+                    got.append((seq, row))
+                    if (row["referral_id"] == stop_when and row["event_type"] == "assignment.delivered") or len(got) >= limit:
+                        return got
+        return got
+
+    first_id = submit(signpost_stack)
+    delivered(signpost_stack, first_id)
+    first_seq = next(e["seq"] for e in audit_trail(signpost_stack, first_id) if e["event_type"] == "referral.submitted")
+    resumed = read_events({"Last-Event-ID": str(first_seq - 1)}, stop_when=first_id)
+    seqs = [s for s, _ in resumed]
+    assert seqs == sorted(set(seqs)), "events must arrive once each, in order"
+    assert resumed[0][0] == first_seq
+    assert {r["event_type"] for _, r in resumed} <= {"referral.submitted", "assignment.delivered"}
+
+
+def test_the_audit_table_refuses_update_and_delete(signpost_stack: Stack) -> None:
+    delivered(signpost_stack, submit(signpost_stack))
+
+    async def tamper(sql: str) -> None:
+        conn = await asyncpg.connect(signpost_stack.database_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    for sql in ("UPDATE audit.audit_log SET event_type = 'x'", "DELETE FROM audit.audit_log", "TRUNCATE audit.audit_log"):
+        with pytest.raises(asyncpg.RaiseError, match="append-only"):
+            asyncio.run(tamper(sql))
