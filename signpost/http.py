@@ -14,7 +14,10 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from signpost import tracing
 
 CORRELATION_HEADER = "X-Correlation-Id"
 PROBLEM_JSON = "application/problem+json"
@@ -48,7 +51,11 @@ def install(app: FastAPI) -> None:
         ok = 0 < len(supplied) <= MAX_CORRELATION_LENGTH and supplied.isprintable()
         correlation_id = supplied if ok else str(uuid.uuid4())
         request.state.correlation_id = correlation_id
-        with structlog.contextvars.bound_contextvars(correlation_id=correlation_id):
+        span_name = f"{request.method} {request.url.path}"
+        with (
+            structlog.contextvars.bound_contextvars(correlation_id=correlation_id),
+            tracing.continuing(span_name, request.headers, kind=SpanKind.SERVER),
+        ):
             response = await call_next(request)
         response.headers[CORRELATION_HEADER] = correlation_id
         return response

@@ -6,10 +6,11 @@ awaits). A last processor masks anything shaped like an NHS number, in case
 one slips into a message by mistake.
 """
 
+import contextlib
 import logging
 import re
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import structlog
@@ -74,3 +75,12 @@ def get_logger() -> Any:
 def about(referral_id: object, correlation_id: str) -> Any:
     """Context manager binding the referral and correlation ids to log lines inside it."""
     return structlog.contextvars.bound_contextvars(referral_id=str(referral_id), correlation_id=correlation_id)
+
+
+@contextlib.contextmanager
+def handling(topic: str, headers: dict[str, str], referral_id: object, correlation_id: str) -> Iterator[None]:
+    """Handle one consumed record: its ids on every log line, its trace continued."""
+    from signpost import tracing
+
+    with about(referral_id, correlation_id), tracing.continuing(f"consume {topic}", headers):
+        yield

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel
 
+from signpost import tracing
 from signpost.database import Conn
 from signpost.logs import get_logger
 from signpost.metrics import OUTBOX_DEPTH, PRODUCED
@@ -48,7 +49,7 @@ async def enqueue(
         topic,
         key.encode() if key is not None else None,
         event if isinstance(event, bytes) else event.model_dump_json().encode(),
-        json.dumps(headers or {}),
+        json.dumps(tracing.inject(dict(headers or {}))),
     )
     schema = await conn.fetchval("SELECT current_schema()")
     await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))

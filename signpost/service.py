@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from signpost import database, logs
+from signpost import database, logs, tracing
 from signpost.outbox import OutboxRelay
 from signpost.settings import Settings, get_settings
 
@@ -57,6 +57,7 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cfg = settings or get_settings()
         logs.configure(service, cfg.log_level)
+        tracing.configure(service)
         pool = await database.connect(cfg.database_url, schema=service)
         applied = await database.migrate(pool, service, migrations)
         if applied:

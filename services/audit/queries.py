@@ -10,7 +10,7 @@ from signpost.database import Conn
 
 COLUMNS = (
     "seq, event_id, event_type, topic, referral_id, patient_key, agency_id, network_id, correlation_id,"
-    " occurred_at, recorded_at, payload, row_hash"
+    " occurred_at, recorded_at, payload, row_hash, trace_id"
 )
 
 
@@ -64,6 +64,7 @@ def shape(row: Any) -> dict[str, Any]:
         "recorded_at": row["recorded_at"].isoformat(),
         "payload": json.loads(row["payload"]),
         "row_hash": row["row_hash"],
+        "trace_id": row["trace_id"],
     }
 
 

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from signpost import tracing
 from signpost.consumer import Incoming
 from signpost.database import Conn
 
@@ -70,7 +71,7 @@ def redacted_payload(event: SeenEvent) -> dict[str, Any]:
 
 COLUMNS = (
     "seq", "event_id", "event_type", "topic", "referral_id", "patient_key", "correlation_id",
-    "occurred_at", "recorded_at", "payload", "prev_hash", "row_hash", "agency_id", "network_id",
+    "occurred_at", "recorded_at", "payload", "prev_hash", "row_hash", "agency_id", "network_id", "trace_id",
 )  # fmt: skip
 
 
@@ -93,6 +94,7 @@ async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
             "referral_id": event.referral_id, "patient_key": event.patient_key, "correlation_id": event.correlation_id,
             "occurred_at": occurred, "recorded_at": now, "payload": payload, "prev_hash": prev, "row_hash": row_hash,
             "agency_id": agency_of(item.topic, body), "network_id": network_of(body),
+            "trace_id": tracing.trace_id_of(item.headers),
         }  # fmt: skip
         rows.append(tuple(row[c] for c in COLUMNS))
         prev = row_hash

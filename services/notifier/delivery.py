@@ -26,7 +26,7 @@ def agency_topic(agency_id: str) -> str:
 
 async def handle_routed(conn: Conn, batch: Sequence[Incoming[ReferralRouted]]) -> None:
     for item in batch:
-        with logs.about(item.event.referral_id, item.event.correlation_id):
+        with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
             await _deliver(conn, item.event)
 
 

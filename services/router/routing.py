@@ -47,7 +47,7 @@ def decide_skeleton(event: ReferralSubmitted) -> list[Assignment]:
 
 async def handle_submitted(conn: Conn, batch: Sequence[Incoming[ReferralSubmitted]]) -> None:
     for item in batch:
-        with logs.about(item.event.referral_id, item.event.correlation_id):
+        with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
             await _route(conn, item.event)
 
 

@@ -38,6 +38,9 @@ def test_referral_trail_shows_submitted_routed_delivered_in_order(signpost_stack
     assert [t for t in types if t in wanted] == wanted, [(e["event_type"], e["topic"], e["event_id"]) for e in trail]
     flow = [e for e in trail if e["event_type"] != "access.recorded"]
     assert all(e["correlation_id"] == correlation_id for e in flow), "one correlation id end to end"
+    trace_ids = {e["trace_id"] for e in flow}
+    assert len(trace_ids) == 1, f"one referral should be one trace, saw {trace_ids}"
+    assert None not in trace_ids
     assert [e["seq"] for e in trail] == sorted(e["seq"] for e in trail)
 
 
