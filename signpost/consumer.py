@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid5
 
 import asyncpg
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from signpost import logs
 from signpost.database import Conn
-from signpost.metrics import CONSUMED, DEAD_LETTERED, HANDLER_SECONDS
+from signpost.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS
 from signpost.outbox import enqueue
 
 DEAD_LETTER_TOPIC = "signpost.deadletter"
@@ -180,6 +180,22 @@ def subscribe(
         HANDLER_SECONDS.labels(group_id).observe(time.perf_counter() - started)
         for r in records:
             CONSUMED.labels(r.topic).inc()
+        _observe_lag(message, records, group_id)
+
+
+def _observe_lag(message: Any, records: Sequence[ConsumerRecord[Any, Any]], group_id: str) -> None:
+    """Lag after this batch: the partition's high-water mark minus the next offset to read."""
+    consumer = getattr(message, "consumer", None)
+    highwater = getattr(consumer, "highwater", None)
+    if highwater is None:
+        return
+    last: dict[tuple[str, int], int] = {}
+    for r in records:
+        last[(r.topic, r.partition)] = max(r.offset, last.get((r.topic, r.partition), -1))
+    for (topic, partition), offset in last.items():
+        end = highwater(TopicPartition(topic, partition))
+        if end is not None:
+            CONSUMER_LAG.labels(group_id, topic, str(partition)).set(max(end - offset - 1, 0))
 
 
 async def _apply(

@@ -7,3 +7,4 @@ PRODUCED = Counter("signpost_messages_produced_total", "Messages produced", ["to
 DEAD_LETTERED = Counter("signpost_dead_letters_total", "Messages sent to the dead-letter topic", ["topic"])
 HANDLER_SECONDS = Histogram("signpost_handler_seconds", "Time to handle one consumed batch", ["consumer"])
 OUTBOX_DEPTH = Gauge("signpost_outbox_depth", "Outbox rows waiting to be published", ["schema"])
+CONSUMER_LAG = Gauge("signpost_consumer_lag", "Records behind the partition's end", ["consumer", "topic", "partition"])
