@@ -22,6 +22,9 @@ from signpost import tracing
 CORRELATION_HEADER = "X-Correlation-Id"
 PROBLEM_JSON = "application/problem+json"
 MAX_CORRELATION_LENGTH = 128
+# A referral is a few kilobytes; a FHIR Bundle a few tens. Refuse anything
+# far larger before parsing it.
+MAX_BODY_BYTES = 256 * 1024
 
 
 def problem(status: int, title: str, detail: str, *, type_: str = "about:blank", **extra: Any) -> JSONResponse:
@@ -45,6 +48,20 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 
 
 def install(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            return problem(413, "Content Too Large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+        if declared is None and request.method in {"POST", "PUT", "PATCH"}:
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    return problem(413, "Content Too Large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+            request._body = body
+        return await call_next(request)
+
     @app.middleware("http")
     async def correlation(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         supplied = request.headers.get(CORRELATION_HEADER, "")
