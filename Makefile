@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint typecheck unit schemas kafka clean stop
+.PHONY: run demo test lint typecheck unit schemas kafka clean stop bench chaos
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,6 @@ stop: $(STAMP)
 
 clean: stop
 	rm -rf .signpost
+
+bench: $(STAMP) kafka
+	$(PY) -m benchmarks.pipeline

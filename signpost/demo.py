@@ -6,7 +6,6 @@ shows submitted → routed → delivered.
 """
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import httpx
 
 from signpost import stack
-from signpost.settings import get_settings
 
 REFERRAL = Path(__file__).resolve().parent.parent / "tests" / "support" / "data" / "pharmacy_first_referral.json"
 EXPECTED = ("referral.submitted", "referral.routed", "assignment.delivered")
@@ -64,24 +62,5 @@ def submit_and_show(intake_url: str, audit_url: str) -> bool:
 
 
 def main() -> int:
-    settings = get_settings()
-    ports = {s: settings.port_for(s) for s in stack.SERVICES}
-    intake = f"http://127.0.0.1:{ports['intake']}"
-    audit = f"http://127.0.0.1:{ports['audit']}"
-    if _running(intake) and _running(audit):
-        return 0 if submit_and_show(intake, audit) else 1
-    print("no running stack found; starting one for the demo ...")
-    state = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
-    kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-    postgres_port = int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
-    bootstrap, url = stack.local_infrastructure(state, kafka_port, postgres_port)
-    from services.router.routing import known_agencies
-
-    stack.create_topics(bootstrap, known_agencies())
-    demo_stack = stack.Stack(bootstrap, url, state, ports=ports)
-    try:
-        demo_stack.start_all()
-        return 0 if submit_and_show(intake, audit) else 1
-    finally:
-        demo_stack.stop_all()
-        stack.stop_local_infrastructure(state, kafka_port, postgres_port)
+    with stack.existing_or_started() as (urls, _, _):
+        return 0 if submit_and_show(urls["intake"], urls["audit"]) else 1

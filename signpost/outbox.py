@@ -51,8 +51,6 @@ async def enqueue(
         event if isinstance(event, bytes) else event.model_dump_json().encode(),
         json.dumps(tracing.inject(dict(headers or {}))),
     )
-    schema = await conn.fetchval("SELECT current_schema()")
-    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
 
 
 def make_producer(bootstrap: str, **security: Any) -> AIOKafkaProducer:

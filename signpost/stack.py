@@ -7,11 +7,13 @@ otherwise the local launchers under ``deploy/``.
 """
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import httpx
 
 from deploy.kafka import local as kafka_local
 from deploy.postgres import local as postgres_local
+from deploy.processes import read_pid
 from signpost.settings import DEFAULT_PORTS
 from signpost.topics import CORE_TOPICS, ensure_topics
 
@@ -129,3 +132,44 @@ def create_topics(bootstrap: str, agencies: list[str]) -> list[str]:
     from signpost.topics import agency_topics
 
     return asyncio.run(ensure_topics(bootstrap, {**CORE_TOPICS, **agency_topics(agencies)}))
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@contextlib.contextmanager
+def existing_or_started() -> Iterator[tuple[dict[str, str], str, str]]:
+    """The running stack if its services answer, else one started here and stopped after.
+
+    Yields (service URLs, Kafka bootstrap, database URL). Used by ``make demo``
+    and ``make bench``, which must leave the machine as they found it.
+    """
+    from signpost.settings import get_settings
+
+    settings = get_settings()
+    ports = {s: settings.port_for(s) for s in SERVICES}
+    urls = {s: f"http://127.0.0.1:{p}" for s, p in ports.items()}
+    if all(_answers(u) for u in urls.values()):
+        yield urls, settings.kafka_bootstrap, settings.database_url
+        return
+    print("no running stack found; starting one ...", flush=True)
+    state = Path(os.environ.get("SIGNPOST_STATE_DIR", REPO / ".signpost"))
+    kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
+    postgres_port = int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
+    kafka_was_running = read_pid(kafka_local.KafkaNode(state / "kafka", port=kafka_port).pid_file) is not None
+    bootstrap, url = local_infrastructure(state, kafka_port, postgres_port)
+    from services.router.routing import known_agencies
+
+    create_topics(bootstrap, known_agencies())
+    started = Stack(bootstrap, url, state, ports=ports)
+    try:
+        started.start_all()
+        yield urls, bootstrap, url
+    finally:
+        started.stop_all()
+        if not kafka_was_running:
+            stop_local_infrastructure(state, kafka_port, postgres_port)

@@ -99,5 +99,3 @@ async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
         rows.append(tuple(row[c] for c in COLUMNS))
         prev = row_hash
     await conn.copy_records_to_table("audit_log", schema_name="audit", records=rows, columns=list(COLUMNS))
-    # Wake live-stream listeners; they read the new rows by sequence number.
-    await conn.execute("SELECT pg_notify('audit_appended', $1)", str(seq))

@@ -26,9 +26,12 @@ async def read_all(bootstrap: str, topic: str, wait_s: float = 10.0) -> list[dic
                 for records in batch.values():
                     for r in records:
                         try:
-                            out.append(json.loads(r.value))
+                            decoded = json.loads(r.value)
                         except ValueError:
-                            out.append({"_raw": r.value})
+                            decoded = {"_raw": r.value}
+                        if isinstance(decoded, dict):
+                            decoded["_ts"] = r.timestamp
+                        out.append(decoded)
         return out
     finally:
         await consumer.stop()
