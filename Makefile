@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint typecheck unit schemas kafka clean stop bench chaos
+.PHONY: run demo test lint typecheck unit schemas kafka chromium clean stop bench chaos
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit -q
 
-test: $(STAMP) kafka lint typecheck
+test: $(STAMP) kafka chromium lint typecheck
 	$(VENV)/bin/pytest -q
+
+# The operations page is tested in Debian's Chromium, driven by Playwright (never Playwright's own download).
+chromium:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		{ echo "install Debian's chromium (apt-get install -y chromium) for the operations page test" >&2; exit 1; }
 
 schemas: $(STAMP)
 	$(PY) -m schemas.generate

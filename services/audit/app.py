@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.audit import recorder
 from services.audit.api import router
+from services.audit.web import router as operations_web
 from signpost import consumer, http
 from signpost.service import Runtime, build_app
 
@@ -31,6 +32,7 @@ def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
     http.install(app)
     app.include_router(router)
+    app.include_router(operations_web)
     return app
 
 

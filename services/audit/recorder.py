@@ -20,7 +20,7 @@ from signpost.consumer import Incoming
 from signpost.database import Conn
 
 GENESIS = "0" * 64
-IDENTIFYING_FIELDS = ("referral", "patient")
+IDENTIFYING_FIELDS = ("referral", "patient", "payload_base64")
 CHAIN_LOCK = 0x5167_A0D1
 
 

@@ -1,0 +1,171 @@
+"""What operations staff work from: the open queues and how far each consumer is behind.
+
+The audit log already holds every event, so the unroutable queue, SLA
+breaches and dead letters are views over it. Each view sends a short list
+of safe fields, never the stored payload: a dead letter keeps its original
+record in base64, and that record may be a referral with a patient's name
+in it. Reading a queue is recorded as an access, like every audit read.
+
+Consumer lag comes from Kafka itself (committed offsets against end
+offsets), so it stays true when a service is down and cannot report its
+own metrics. It names no patient, so it is not recorded as an access.
+"""
+
+import asyncio
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.audit.queries import COLUMNS, shape
+from signpost.access import record_access
+from signpost.auth import Authenticated, Principal
+from signpost.http import problem
+from signpost.service import Runtime
+
+router = APIRouter(prefix="/v1/operations", tags=["operations"])
+
+# Events after which an unroutable referral no longer needs a person to route it.
+# A manual-assignment event joins this list when the notifier publishes one.
+CLOSES_UNROUTABLE = ("referral.routed", "assignment.delivered", "referral.cancelled")
+LAG_TIMEOUT_S = 10.0
+_NHS_NUMBER_SHAPE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
+Partition = tuple[str, int]
+
+
+def _operations_only(principal: Principal) -> None:
+    if principal.role != "operations":
+        raise HTTPException(403, "operations views are for operations staff")
+
+
+def _safe_text(value: object) -> str | None:
+    """A free-text reason, with anything shaped like an NHS number masked."""
+    return _NHS_NUMBER_SHAPE.sub("[redacted]", value)[:500] if isinstance(value, str) else None
+
+
+def queue_item(row: dict[str, Any]) -> dict[str, Any]:
+    """The fields a queue shows: when, which referral, which agency, why. Never the payload."""
+    payload = row["payload"]
+    item = {k: row[k] for k in ("seq", "event_type", "referral_id", "agency_id", "network_id", "recorded_at")}
+    item["reason"] = _safe_text(payload.get("reason"))
+    if row["event_type"] == "event.dead_lettered":
+        item["consumer"] = _safe_text(payload.get("consumer"))
+        item["original_topic"] = _safe_text(payload.get("original_topic"))
+        for key in ("original_partition", "original_offset"):
+            item[key] = payload[key] if isinstance(payload.get(key), int) else None
+    return item
+
+
+async def _queue(request: Request, principal: Principal, sql: str, args: list[Any], function: str) -> JSONResponse:
+    _operations_only(principal)
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(sql, *args)
+        await record_access(
+            conn,
+            producer="audit",
+            principal=principal,
+            function=function,
+            correlation_id=request.state.correlation_id,
+            granted=True,
+        )
+    return JSONResponse({"items": [queue_item(shape(r)) for r in rows]})
+
+
+Limit = Annotated[int, Query(ge=1, le=1000)]
+
+
+@router.get("/unroutable")
+async def unroutable(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
+    """Referrals no rule could route and nobody has assigned since, oldest first: the work queue."""
+    sql = (
+        f"SELECT {COLUMNS} FROM audit_log u WHERE u.event_type = 'referral.unroutable' AND NOT EXISTS"
+        " (SELECT 1 FROM audit_log a WHERE a.referral_id = u.referral_id AND a.seq > u.seq"
+        " AND a.event_type = ANY($1::text[])) ORDER BY u.seq LIMIT $2"
+    )
+    return await _queue(request, principal, sql, [list(CLOSES_UNROUTABLE), limit], "read unroutable queue")
+
+
+@router.get("/escalations")
+async def escalations(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
+    """SLA breaches (``referral.escalated``), newest first."""
+    sql = f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'referral.escalated' ORDER BY seq DESC LIMIT $1"
+    return await _queue(request, principal, sql, [limit], "read SLA escalations")
+
+
+@router.get("/dead-letters")
+async def dead_letters(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
+    """Records a consumer could not handle, with the reason and where they came from, newest first."""
+    sql = f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'event.dead_lettered' ORDER BY seq DESC LIMIT $1"
+    return await _queue(request, principal, sql, [limit], "read dead letters")
+
+
+def subject_of(topic: str) -> tuple[str, str]:
+    """(kind, name) a topic's lag is reported under: an agency's topics count together."""
+    parts = topic.split(".")
+    if len(parts) >= 3 and parts[0] == "agency":
+        return "agency", parts[1]
+    return "topic", topic
+
+
+def lag_report(committed: Mapping[str, Mapping[Partition, int]], ends: Mapping[Partition, int]) -> list[dict[str, Any]]:
+    """Lag per consumer group and subject: end offset minus committed offset, summed over partitions.
+
+    A partition with no committed offset (-1) counts from zero; one whose end
+    offset is unknown is left out rather than guessed.
+    """
+    report = []
+    for group in sorted(committed):
+        subjects: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: {"lag": 0, "partitions": 0, "topics": set()})
+        for (topic, partition), offset in committed[group].items():
+            end = ends.get((topic, partition))
+            if end is None:
+                continue
+            entry = subjects[subject_of(topic)]
+            entry["lag"] += max(end - max(offset, 0), 0)
+            entry["partitions"] += 1
+            entry["topics"].add(topic)
+        rows = [
+            {"kind": kind, "name": name, "lag": e["lag"], "partitions": e["partitions"], "topics": sorted(e["topics"])}
+            for (kind, name), e in sorted(subjects.items())
+        ]
+        report.append({"group_id": group, "lag": sum(r["lag"] for r in rows), "subjects": rows})
+    return report
+
+
+async def read_offsets(bootstrap: str) -> tuple[dict[str, dict[Partition, int]], dict[Partition, int]]:
+    """Every consumer group's committed offsets, and the end offsets of the partitions they cover."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await admin.start()
+    try:
+        await consumer.start()
+        committed: dict[str, dict[Partition, int]] = {}
+        for group_id, *_ in await admin.list_consumer_groups():
+            offsets = await admin.list_consumer_group_offsets(group_id)
+            committed[group_id] = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
+        partitions = {TopicPartition(t, p) for group in committed.values() for t, p in group}
+        ends = await consumer.end_offsets(list(partitions)) if partitions else {}
+        return committed, {(tp.topic, tp.partition): end for tp, end in ends.items()}
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+@router.get("/consumer-lag")
+async def consumer_lag(request: Request, principal: Authenticated) -> JSONResponse:
+    """How many records each consumer group has yet to handle, per topic and per agency."""
+    _operations_only(principal)
+    runtime: Runtime = request.app.state.runtime
+    try:
+        async with asyncio.timeout(LAG_TIMEOUT_S):
+            committed, ends = await read_offsets(runtime.settings.kafka_bootstrap)
+    except (KafkaError, OSError, TimeoutError) as exc:
+        return problem(503, "Service Unavailable", f"Kafka did not answer for consumer lag ({type(exc).__name__})")
+    return JSONResponse({"groups": lag_report(committed, ends)})

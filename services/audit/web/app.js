@@ -1,0 +1,301 @@
+// Signpost operations page. Plain script, no build step, no third-party code.
+//
+// The live feed reads audit's server-sent events with fetch() and a stream
+// reader, because EventSource cannot send the bearer token. The queues are
+// reloaded when the feed shows an event that changes them, rather than on a
+// timer, so the page does not flood the audit log with its own reads.
+"use strict";
+
+const TOKEN_KEY = "signpost.operations.token";
+const FEED_LIMIT = 300;
+const LAG_EVERY_MS = 5000;
+const QUEUE_TRIGGERS = {
+  unroutable: ["referral.unroutable", "referral.routed", "assignment.delivered", "referral.cancelled"],
+  escalations: ["referral.escalated"],
+  "dead-letters": ["event.dead_lettered"],
+};
+
+const $ = (id) => document.getElementById(id);
+let session = null; // {token, abort, lastEventId, lagTimer}
+
+// ---- small helpers ---------------------------------------------------------
+
+function cell(row, content, className) {
+  const td = row.insertCell();
+  if (content instanceof Node) td.append(content);
+  else td.textContent = content == null || content === "" ? "—" : String(content);
+  if (className) td.className = className;
+  return td;
+}
+
+function code(text) {
+  if (!text) return "—";
+  const el = document.createElement("code");
+  el.textContent = text;
+  return el;
+}
+
+function when(iso) {
+  if (!iso) return "—";
+  const el = document.createElement("time");
+  el.dateTime = iso;
+  const d = new Date(iso);
+  el.textContent = d.toLocaleTimeString("en-GB");
+  el.title = d.toLocaleString("en-GB");
+  return el;
+}
+
+function setStatus(state, text) {
+  const status = $("connection");
+  status.dataset.state = state;
+  status.textContent = text;
+}
+
+function emptyRow(tbody, columns, text) {
+  const row = tbody.insertRow();
+  const td = cell(row, text, "empty");
+  td.colSpan = columns;
+}
+
+class AuthError extends Error {}
+
+async function api(path) {
+  const response = await fetch(path, {
+    headers: { Authorization: `Bearer ${session.token}`, Accept: "application/json" },
+    signal: session.abort.signal,
+  });
+  if (response.status === 401 || response.status === 403) {
+    const body = await response.json().catch(() => ({}));
+    throw new AuthError(body.detail || `refused (${response.status})`);
+  }
+  if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+  return response.json();
+}
+
+function refused(error) {
+  if (!(error instanceof AuthError)) return false;
+  disconnect(`The token was refused: ${error.message}. Paste a new one.`);
+  return true;
+}
+
+// ---- live feed: server-sent events over fetch ------------------------------
+
+// Parse an SSE byte stream into {id, event, data} messages (WHATWG rules, minus retry).
+async function* sseMessages(body) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  let message = { id: null, event: "message", data: [] };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const lines = buffer.split(/\r\n|\r|\n/);
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        if (message.data.length) yield { ...message, data: message.data.join("\n") };
+        message = { id: null, event: "message", data: [] };
+        continue;
+      }
+      if (line.startsWith(":")) continue; // comment / keep-alive ping
+      const colon = line.indexOf(":");
+      const field = colon === -1 ? line : line.slice(0, colon);
+      let val = colon === -1 ? "" : line.slice(colon + 1);
+      if (val.startsWith(" ")) val = val.slice(1);
+      if (field === "data") message.data.push(val);
+      else if (field === "id") message.id = val;
+      else if (field === "event") message.event = val;
+    }
+  }
+}
+
+async function follow() {
+  let delay = 1000;
+  while (session && !session.abort.signal.aborted) {
+    try {
+      const headers = { Authorization: `Bearer ${session.token}`, Accept: "text/event-stream" };
+      if (session.lastEventId) headers["Last-Event-ID"] = session.lastEventId;
+      const response = await fetch("/v1/audit/stream", { headers, signal: session.abort.signal, cache: "no-store" });
+      if (response.status === 401 || response.status === 403) {
+        const body = await response.json().catch(() => ({}));
+        throw new AuthError(body.detail || `refused (${response.status})`);
+      }
+      if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
+      setStatus("live", "Live: following the audit log");
+      delay = 1000;
+      for await (const message of sseMessages(response.body)) {
+        if (message.id) session.lastEventId = message.id;
+        showEvent(JSON.parse(message.data));
+      }
+      throw new Error("stream ended");
+    } catch (error) {
+      if (!session || session.abort.signal.aborted || refused(error)) return;
+      setStatus("retrying", `Feed interrupted (${error.message}); reconnecting in ${delay / 1000}s`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 15000);
+    }
+  }
+}
+
+function showEvent(event) {
+  const tbody = $("feed").tBodies[0];
+  const row = tbody.insertRow(0);
+  row.dataset.referralId = event.referral_id || "";
+  row.dataset.eventType = event.event_type;
+  cell(row, event.seq, "num");
+  cell(row, when(event.recorded_at));
+  cell(row, event.event_type, "event");
+  cell(row, code(event.referral_id));
+  cell(row, event.agency_id);
+  cell(row, event.topic, "topic");
+  row.hidden = !matchesFilter(row);
+  while (tbody.rows.length > FEED_LIMIT) tbody.deleteRow(-1);
+  for (const [queue, types] of Object.entries(QUEUE_TRIGGERS)) {
+    if (types.includes(event.event_type)) scheduleQueue(queue);
+  }
+}
+
+function matchesFilter(row) {
+  const wanted = $("feed-filter").value.trim().toLowerCase();
+  return !wanted || row.textContent.toLowerCase().includes(wanted);
+}
+
+// ---- queues ----------------------------------------------------------------
+
+const QUEUES = {
+  unroutable: {
+    columns: 3,
+    empty: "Nothing waiting: every referral has been routed.",
+    render: (row, item) => {
+      cell(row, when(item.recorded_at));
+      cell(row, code(item.referral_id));
+      cell(row, item.reason);
+    },
+  },
+  escalations: {
+    columns: 4,
+    empty: "No SLA breaches recorded.",
+    render: (row, item) => {
+      cell(row, when(item.recorded_at));
+      cell(row, code(item.referral_id));
+      cell(row, item.agency_id);
+      cell(row, item.reason);
+    },
+  },
+  "dead-letters": {
+    columns: 4,
+    empty: "No dead letters.",
+    render: (row, item) => {
+      cell(row, when(item.recorded_at));
+      cell(row, item.consumer);
+      const where = cell(row, code(item.original_topic));
+      where.append(document.createElement("br"), `partition ${item.original_partition ?? "?"}, offset ${item.original_offset ?? "?"}`);
+      cell(row, item.reason);
+    },
+  },
+};
+const pending = {};
+
+function scheduleQueue(name) {
+  // Several events in a burst cause one reload.
+  clearTimeout(pending[name]);
+  pending[name] = setTimeout(() => loadQueue(name), 400);
+}
+
+async function loadQueue(name) {
+  const spec = QUEUES[name];
+  try {
+    const { items } = await api(`/v1/operations/${name}?limit=200`);
+    const tbody = $(name).tBodies[0];
+    tbody.replaceChildren();
+    for (const item of items) spec.render(tbody.insertRow(), item);
+    if (!items.length) emptyRow(tbody, spec.columns, spec.empty);
+    $(`${name}-count`).textContent = `(${items.length}${items.length === 200 ? "+" : ""})`;
+  } catch (error) {
+    if (session && !session.abort.signal.aborted && !refused(error)) {
+      $(`${name}-count`).textContent = "(could not load)";
+    }
+  }
+}
+
+// ---- consumer lag ----------------------------------------------------------
+
+async function loadLag() {
+  try {
+    const { groups } = await api("/v1/operations/consumer-lag");
+    const tbody = $("lag").tBodies[0];
+    tbody.replaceChildren();
+    for (const group of groups) {
+      for (const [i, subject] of group.subjects.entries()) {
+        const row = tbody.insertRow();
+        row.dataset.groupId = group.group_id;
+        if (i === 0) {
+          const th = document.createElement("th");
+          th.scope = "rowgroup";
+          th.rowSpan = group.subjects.length;
+          th.textContent = `${group.group_id} (total ${group.lag})`;
+          row.append(th);
+        }
+        cell(row, subject.kind === "agency" ? `agency ${subject.name}` : subject.name);
+        cell(row, subject.lag, subject.lag > 0 ? "num behind" : "num");
+      }
+    }
+    if (!groups.length) emptyRow(tbody, 3, "No consumer groups have committed offsets yet.");
+    $("lag-updated").textContent = `Updated ${new Date().toLocaleTimeString("en-GB")}.`;
+  } catch (error) {
+    if (session && !session.abort.signal.aborted && !refused(error)) {
+      $("lag-updated").textContent = `Could not read lag (${error.message}); retrying.`;
+    }
+  }
+}
+
+// ---- session ---------------------------------------------------------------
+
+function connect(token) {
+  disconnect();
+  sessionStorage.setItem(TOKEN_KEY, token);
+  session = { token, abort: new AbortController(), lastEventId: null, lagTimer: null };
+  $("sign-in").hidden = true;
+  $("token-error").hidden = true;
+  $("console").hidden = false;
+  setStatus("connecting", "Connecting…");
+  follow();
+  for (const name of Object.keys(QUEUES)) loadQueue(name);
+  loadLag();
+  session.lagTimer = setInterval(loadLag, LAG_EVERY_MS);
+}
+
+function disconnect(error) {
+  if (session) {
+    session.abort.abort();
+    clearInterval(session.lagTimer);
+    session = null;
+  }
+  if (error) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    $("token-error").textContent = error;
+    $("token-error").hidden = false;
+  }
+  $("console").hidden = true;
+  $("sign-in").hidden = false;
+  setStatus("idle", "Not connected");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("token-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const token = $("token").value.trim();
+    $("token").value = "";
+    if (token) connect(token);
+  });
+  $("forget").addEventListener("click", () => {
+    sessionStorage.removeItem(TOKEN_KEY);
+    disconnect();
+    $("token").focus();
+  });
+  $("feed-filter").addEventListener("input", () => {
+    for (const row of $("feed").tBodies[0].rows) row.hidden = !matchesFilter(row);
+  });
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) connect(saved);
+});

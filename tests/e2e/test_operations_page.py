@@ -1,0 +1,129 @@
+"""The operations page in headless Chromium, against the four running services.
+
+Debian's Chromium (``apt-get install -y chromium``) is driven by Playwright's
+Python package; Playwright's own browser downloads are never used.
+"""
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+
+from signpost.stack import Stack
+from signpost.tokens import dev_token
+from tests.support.running_stack import bearer
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+FLOW = ("referral.submitted", "referral.routed", "assignment.delivered")
+WAIT_MS = 45_000
+
+
+@pytest.fixture(scope="module")
+def browser(signpost_stack: Stack) -> Iterator[Browser]:
+    # Playwright's sync API runs an event loop in this thread, so the stack (which uses asyncio.run) starts first.
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} not found: install it with `apt-get update && apt-get install -y chromium`")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def ops_page(browser: Browser, signpost_stack: Stack) -> Iterator[tuple[Page, list[str]]]:
+    """The page, signed in with an operations token and following the live feed; plus its console errors."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1100})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(f"{m.text} ({m.location.get('url')})") if _is_error(m) else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{signpost_stack.url('audit')}/ops")
+    page.get_by_label("Bearer token").fill(dev_token("operations"))
+    page.get_by_role("button", name="Connect").click()
+    expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+    yield page, errors
+    context.close()
+
+
+def _is_error(message: ConsoleMessage) -> bool:
+    return message.type == "error"
+
+
+def test_a_submitted_referral_flows_through_the_live_feed(ops_page: tuple[Page, list[str]], signpost_stack: Stack) -> None:
+    page, errors = ops_page
+    response = httpx.post(f"{signpost_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
+    assert response.status_code == 202
+    referral_id = response.json()["referral_id"]
+
+    for event_type in FLOW:
+        row = page.locator(f'#feed tbody tr[data-referral-id="{referral_id}"][data-event-type="{event_type}"]')
+        expect(row.first).to_be_visible(timeout=WAIT_MS)
+        expect(row.first).to_contain_text(referral_id)
+
+    for group in ("signpost-router", "signpost-notifier", "signpost-audit"):
+        expect(page.locator(f'#lag tbody tr[data-group-id="{group}"]').first).to_be_visible(timeout=WAIT_MS)
+
+    page.screenshot(path="/tmp/ops.png", full_page=True)
+    shown = page.locator("body").inner_text()
+    patient = REFERRAL["patient"]
+    for identifier in (patient["nhs_number"], patient["given_name"], patient["family_name"], patient["postcode"]):
+        assert identifier not in shown
+    assert not errors, f"the page logged errors: {errors}"
+
+
+def test_a_poison_record_appears_in_the_dead_letter_panel(ops_page: tuple[Page, list[str]], signpost_stack: Stack) -> None:
+    page, errors = ops_page
+    # Playwright's event loop owns this thread; the producer gets a loop of its own in another.
+    with ThreadPoolExecutor(1) as pool:
+        partition, offset = pool.submit(asyncio.run, _produce_poison(signpost_stack.kafka_bootstrap)).result()
+
+    row = page.locator(
+        "#dead-letters tbody tr", has_text=re.compile(rf"referral\.submitted\s*partition {partition}, offset {offset}(?!\d)")
+    )
+    expect(row).to_be_visible(timeout=WAIT_MS)
+    expect(row).to_contain_text("signpost-router")
+    expect(row).to_contain_text(re.compile("schema violation|Invalid JSON", re.IGNORECASE))
+    assert not errors, f"the page logged errors: {errors}"
+
+
+async def _produce_poison(bootstrap: str) -> tuple[int, int]:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        sent = await producer.send_and_wait("referral.submitted", b"not json at all", key=b"operations-page-poison")
+        return int(sent.partition), int(sent.offset)
+    finally:
+        await producer.stop()
+
+
+def test_the_operations_views_are_for_operations_staff_only(signpost_stack: Stack) -> None:
+    audit = signpost_stack.url("audit")
+    for path in ("consumer-lag", "unroutable", "escalations", "dead-letters"):
+        for client in ("gp-h81001", "agency-demo-pharmacy"):
+            response = httpx.get(f"{audit}/v1/operations/{path}", headers=bearer(client), timeout=10)
+            assert response.status_code == 403, (path, client)
+        assert httpx.get(f"{audit}/v1/operations/{path}", timeout=10).status_code == 401
+
+
+def test_the_page_loads_nothing_from_elsewhere(signpost_stack: Stack) -> None:
+    response = httpx.get(f"{signpost_stack.url('audit')}/ops", timeout=10)
+    assert response.status_code == 200
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", response.text)
+    assert httpx.get(f"{signpost_stack.url('audit')}/ops/..%2Fapi.py", timeout=10).status_code == 404

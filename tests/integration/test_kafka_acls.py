@@ -1,0 +1,151 @@
+"""An agency reads only its own topic: SCRAM principals and ACLs on a real secured broker.
+
+Every refusal below sits next to a positive control with the same client code,
+so a refusal means the ACL said no, not that the broker or the test was broken.
+"""
+
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import GroupAuthorizationFailedError, KafkaConnectionError, TopicAuthorizationFailedError
+
+from deploy.kafka import security
+from deploy.kafka.security import Credential, Principals, security_kwargs
+
+PORT = int(os.environ.get("SIGNPOST_TEST_SECURE_KAFKA_PORT", "39092"))
+ALPHA, BETA = "alpha", "beta"
+STRANGER = Credential("stranger", "stranger-password-1")
+DEADLINE_S = 20.0
+
+
+@dataclass(frozen=True)
+class SecuredBroker:
+    bootstrap: str
+    principals: Principals
+
+    def agency(self, agency_id: str) -> dict[str, str]:
+        return self.principals.agencies[agency_id].kwargs()
+
+    def service(self, name: str) -> dict[str, str]:
+        return self.principals.services[name].kwargs()
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return self.principals.admin.kwargs()
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
+    principals = Principals.generate([ALPHA, BETA])
+    node = security.start(tmp_path_factory.mktemp("kafka-secure"), principals, port=PORT, users_without_acls=[STRANGER])
+    try:
+        yield SecuredBroker(node.bootstrap, principals)
+    finally:
+        security.stop(node)
+
+
+async def produce(broker: SecuredBroker, creds: dict[str, str], topic: str) -> bytes:
+    """Write one unique value and return it once the broker has acknowledged it."""
+    value = uuid.uuid4().bytes
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", request_timeout_ms=10_000, **creds)
+    try:
+        await producer.start()
+        await producer.send_and_wait(topic, value)
+    finally:
+        await producer.stop()
+    return value
+
+
+async def consume_until(broker: SecuredBroker, creds: dict[str, str], topic: str, group: str, wanted: bytes) -> None:
+    """Read from the start with this group until ``wanted`` arrives; raise whatever the broker refuses."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=group, auto_offset_reset="earliest", **creds)
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        await consumer.start()
+        while time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            if any(r.value == wanted for records in batches.values() for r in records):
+                return
+        raise AssertionError(f"{wanted!r} not read from {topic} within {DEADLINE_S}s")
+    finally:
+        await consumer.stop()
+
+
+def group(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+async def test_agency_reads_its_own_referrals(broker: SecuredBroker) -> None:
+    sent = await produce(broker, broker.service("notifier"), "agency.alpha.referrals")
+    await consume_until(broker, broker.agency(ALPHA), "agency.alpha.referrals", group("agency.alpha."), sent)
+
+
+async def test_agency_writes_its_own_outcomes_and_the_notifier_reads_them(broker: SecuredBroker) -> None:
+    sent = await produce(broker, broker.agency(ALPHA), "agency.alpha.outcomes")
+    await consume_until(broker, broker.service("notifier"), "agency.alpha.outcomes", "signpost-notifier", sent)
+
+
+async def test_agency_cannot_read_another_agencys_referrals(broker: SecuredBroker) -> None:
+    await produce(broker, broker.service("notifier"), "agency.beta.referrals")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await consume_until(broker, broker.agency(ALPHA), "agency.beta.referrals", group("agency.alpha."), b"never")
+
+
+async def test_agency_cannot_write_another_agencys_outcomes(broker: SecuredBroker) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(broker, broker.agency(ALPHA), "agency.beta.outcomes")
+
+
+# Another agency's prefix, a service's group, and a name that merely starts with "agency.alpha".
+@pytest.mark.parametrize("outside", ["agency.beta.worker", "signpost-notifier", "agency.alphabet.worker"])
+async def test_agency_cannot_consume_with_a_group_outside_its_prefix(broker: SecuredBroker, outside: str) -> None:
+    sent = await produce(broker, broker.service("notifier"), "agency.alpha.referrals")
+    with pytest.raises(GroupAuthorizationFailedError):
+        await consume_until(broker, broker.agency(ALPHA), "agency.alpha.referrals", outside, sent)
+
+
+async def test_valid_credentials_without_acls_see_and_touch_nothing(broker: SecuredBroker) -> None:
+    stranger = STRANGER.kwargs()
+    # Authentication succeeds (the admin client connects) but no topic is even visible.
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, **stranger)
+    try:
+        await admin.start()
+        assert await admin.list_topics() == []
+    finally:
+        await admin.close()
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(broker, stranger, "referral.submitted")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await consume_until(broker, stranger, "agency.alpha.referrals", group("agency.alpha."), b"never")
+
+
+async def test_wrong_password_is_refused_at_authentication(broker: SecuredBroker, caplog: pytest.LogCaptureFixture) -> None:
+    user = broker.principals.agencies[ALPHA].username
+    with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectionError):
+        await produce(broker, security_kwargs(user, "not-the-password"), "agency.alpha.outcomes")
+    assert "SaslAuthenticationFailed" in caplog.text
+
+
+async def test_router_reads_submitted_and_writes_routed(broker: SecuredBroker) -> None:
+    sent = await produce(broker, broker.service("intake"), "referral.submitted")
+    await consume_until(broker, broker.service("router"), "referral.submitted", "signpost-router", sent)
+    routed = await produce(broker, broker.service("router"), "referral.routed")
+    await consume_until(broker, broker.service("notifier"), "referral.routed", "signpost-notifier", routed)
+
+
+async def test_router_cannot_read_agency_outcomes(broker: SecuredBroker) -> None:
+    await produce(broker, broker.agency(ALPHA), "agency.alpha.outcomes")
+    with pytest.raises(TopicAuthorizationFailedError):
+        await consume_until(broker, broker.service("router"), "agency.alpha.outcomes", "signpost-router", b"never")
+
+
+async def test_router_cannot_deliver_to_an_agency_directly(broker: SecuredBroker) -> None:
+    with pytest.raises(TopicAuthorizationFailedError):
+        await produce(broker, broker.service("router"), "agency.alpha.referrals")
