@@ -6,16 +6,40 @@ ties every version of a referral together, and a pseudonymous
 ``patient_key`` used as the partition key. No event carries the NHS number
 outside the referral body itself, and agency copies carry only what the
 agency needs.
+
+Two kinds of message travel without the envelope: what an agency writes
+back (``AgencyOutcome``; the agency knows the assignment, not our journey)
+and dead letters (``DeadLettered``; the original record may have had no
+envelope at all). ``schemas.version`` lists every event with its topics.
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator, model_validator
 
-from schemas.referral import Referral, Strict
-from schemas.vocabulary import ServiceType
+from schemas.access import AccessRecorded
+from schemas.clock import judged_on, london_date
+from schemas.outcomes import outcome_detail_json_schema, refuse_inconsistent_outcome
+from schemas.referral import ODS_CODE_PATTERN, Referral, Strict
+from schemas.text import MULTI_LINE, SINGLE_LINE, Text
+from schemas.vocabulary import CompletionOutcome, DeclineReason, Need, OutcomeCode, ServiceType
+
+
+def _judged_on_event_date(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Referral:
+    """A referral inside an event is judged on the event's date, so history parses the same on any later day."""
+    occurred_at = info.data.get("occurred_at")
+    if not isinstance(occurred_at, datetime):
+        referral: Referral = handler(value)
+        return referral
+    with judged_on(london_date(occurred_at)):
+        referral = handler(value)
+        return referral
+
+
+EventReferral = Annotated[Referral, WrapValidator(_judged_on_event_date)]
+Note = Annotated[str, Field(max_length=2000), MULTI_LINE]
 
 
 class Envelope(Strict):
@@ -31,7 +55,7 @@ class Envelope(Strict):
 
 class ReferralSubmitted(Envelope):
     type: Literal["referral.submitted"] = "referral.submitted"
-    referral: Referral
+    referral: EventReferral
 
 
 class Assignment(Strict):
@@ -40,7 +64,12 @@ class Assignment(Strict):
     service_type: ServiceType
     agency_id: str
     rule_id: str
-    reason: str
+    reason: Text
+    network_id: str | None = Field(default=None, description="the integrated care network (or hub) the service belongs to")
+    needs: tuple[Need, ...] = Field(default=(), description="the referral's needs this assignment covers")
+    replaces_assignment_id: UUID | None = Field(
+        default=None, description="set when rerouting after this earlier one was declined"
+    )
 
 
 class ReferralRouted(Envelope):
@@ -49,7 +78,20 @@ class ReferralRouted(Envelope):
     assignments: tuple[Assignment, ...] = Field(min_length=1)
     # Carried so the notifier can build each agency's minimised copy without
     # reading another service's tables; this topic is readable by services only.
-    referral: Referral
+    referral: EventReferral
+    notes_to_referrer: tuple[Annotated[str, Field(max_length=500), SINGLE_LINE], ...] = Field(
+        default=(), description="what the referrer should know, e.g. 'chosen pharmacy closed; sent to FA002'"
+    )
+
+
+class ReferralUnroutable(Envelope):
+    """No service can take the referral; operations staff work these from a queue."""
+
+    type: Literal["referral.unroutable"] = "referral.unroutable"
+    rule_set_version: str
+    reason: Text = Field(max_length=2000)
+    referral: EventReferral
+    declined_by: tuple[str, ...] = Field(default=(), description="agencies that declined before nobody was left")
 
 
 class AssignmentDelivered(Envelope):
@@ -64,11 +106,137 @@ class AgencyReferral(Envelope):
 
     type: Literal["agency.referral"] = "agency.referral"
     assignment: Assignment
-    referral: Referral
+    referral: EventReferral
+
+
+class AgencyOutcome(Strict):
+    """What an agency writes on its own outcomes topic (or POSTs): an outcome for one of its assignments."""
+
+    model_config = ConfigDict(json_schema_extra=outcome_detail_json_schema())
+
+    type: Literal["agency.outcome"] = "agency.outcome"
+    version: int = 1
+    event_id: UUID = Field(description="the agency's own id for this report; a repeat is ignored")
+    assignment_id: UUID
+    outcome: OutcomeCode
+    decline_reason: DeclineReason | None = Field(default=None, description="required when declined, otherwise absent")
+    completion: CompletionOutcome | None = Field(default=None, description="required when completed, otherwise absent")
+    note: Note | None = None
+    occurred_at: datetime
+
+    @model_validator(mode="after")
+    def _detail_fits_outcome(self) -> "AgencyOutcome":
+        refuse_inconsistent_outcome(self.outcome, self.decline_reason, self.completion)
+        return self
+
+
+class OutcomeRecorded(Envelope):
+    """An agency's outcome, checked against the assignment it concerns and accepted into its history."""
+
+    model_config = ConfigDict(json_schema_extra=outcome_detail_json_schema())
+
+    type: Literal["assignment.outcome"] = "assignment.outcome"
+    assignment_id: UUID
+    agency_id: str
+    service_type: ServiceType
+    outcome: OutcomeCode
+    decline_reason: DeclineReason | None = None
+    completion: CompletionOutcome | None = None
+    note: Note | None = None
+    reported_by: str = Field(description="client id of the system that reported it")
+    previous_state: str = Field(description="the assignment's state before this outcome")
+
+    @model_validator(mode="after")
+    def _detail_fits_outcome(self) -> "OutcomeRecorded":
+        refuse_inconsistent_outcome(self.outcome, self.decline_reason, self.completion)
+        return self
+
+
+class ReferralEscalated(Envelope):
+    """A timer ran out on an assignment (no contact, no outcome) and people were told."""
+
+    type: Literal["referral.escalated"] = "referral.escalated"
+    assignment_id: UUID
+    agency_id: str
+    network_id: str | None = None
+    timer: str = Field(description="which timer ran out, e.g. 'first_contact'")
+    due_at: datetime
+    reason: Text = Field(max_length=2000)
+    notify: tuple[str, ...] = Field(default=(), description="ODS codes and agency ids told about it")
+
+
+class ReferralCancelled(Envelope):
+    """The referrer revoked the referral (BaRS: cancel is revoke, never delete)."""
+
+    type: Literal["referral.cancelled"] = "referral.cancelled"
+    reason: Annotated[str, MULTI_LINE] = Field(min_length=1, max_length=500)
+    cancelled_by: str = Field(description="client id of whoever cancelled")
+
+
+class FeedbackSummary(Strict):
+    """The clinical part of practice feedback, in the agency's coded terms."""
+
+    model_config = ConfigDict(json_schema_extra=outcome_detail_json_schema())
+
+    outcome: OutcomeCode | None = None
+    decline_reason: DeclineReason | None = None
+    completion: CompletionOutcome | None = None
+    note: Note | None = None
+    contacted_at: datetime | None = None
+    completed_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _detail_fits_outcome(self) -> "FeedbackSummary":
+        if self.outcome is not None:
+            refuse_inconsistent_outcome(self.outcome, self.decline_reason, self.completion)
+        return self
+
+
+class PracticeFeedback(Envelope):
+    """What the referring practice receives on its own topic: the feedback loop that keeps the service safe."""
+
+    type: Literal["practice.feedback"] = "practice.feedback"
+    practice_ods: str = Field(pattern=ODS_CODE_PATTERN)
+    assignment_id: UUID | None = None
+    agency_id: str | None = None
+    service_type: ServiceType | None = None
+    status: str = Field(
+        description="accepted, declined, completed, escalated, unroutable, rerouted, closed_no_contact, ...",
+    )
+    summary: FeedbackSummary | None = None
+    message: Annotated[str, MULTI_LINE] = Field(max_length=2000, description="human readable, for the practice's worklist")
+
+
+class DeadLettered(Strict):
+    """A record a consumer could not handle, as ``signpost.consumer.dead_letter`` writes it; replayable as is."""
+
+    type: Literal["event.dead_lettered"] = "event.dead_lettered"
+    version: int = 1
+    event_id: UUID = Field(description="stable per source record (topic, partition, offset)")
+    occurred_at: datetime
+    consumer: str
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    # Free of the text rules on purpose: a reason or header may quote whatever the bad record held.
+    reason: str = Field(max_length=2000)
+    payload_base64: str
+    headers: dict[str, str]
 
 
 AnyEvent = Annotated[
-    ReferralSubmitted | ReferralRouted | AssignmentDelivered | AgencyReferral,
+    ReferralSubmitted
+    | ReferralRouted
+    | ReferralUnroutable
+    | AssignmentDelivered
+    | AgencyReferral
+    | AgencyOutcome
+    | OutcomeRecorded
+    | ReferralEscalated
+    | ReferralCancelled
+    | PracticeFeedback
+    | DeadLettered
+    | AccessRecorded,
     Field(discriminator="type"),
 ]
 any_event: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)

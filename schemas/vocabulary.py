@@ -114,3 +114,32 @@ class ReferrerRole(StrEnum):
     PHYSIOTHERAPIST = "physiotherapist"
     HOSPITAL_CLINICIAN = "hospital_clinician"
     CARE_COORDINATOR = "care_coordinator"
+
+
+class OutcomeCode(StrEnum):
+    """What an agency reports about an assignment; the referrer hears each one."""
+
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    PATIENT_CONTACTED = "patient_contacted"
+    COMPLETED = "completed"
+    DID_NOT_ATTEND = "did_not_attend"
+    ESCALATED_TO_GP = "escalated_to_gp"
+
+
+class DeclineReason(StrEnum):
+    """Why an agency declined; BaRS rejection reasons (RRNA, OTH) plus the patient's own choice."""
+
+    NOT_AVAILABLE_IN_TIMESCALE = "not_available_in_timescale"
+    NOT_APPROPRIATE = "not_appropriate"
+    PATIENT_DECLINED = "patient_declined"
+    OTHER = "other"
+
+
+class CompletionOutcome(StrEnum):
+    """How a completed assignment ended: the coded outcomes Pharmacy First reports to the GP."""
+
+    ADVICE_GIVEN = "advice_given"
+    MEDICINE_SUPPLIED = "medicine_supplied"
+    ONWARD_REFERRAL_OR_SIGNPOSTING = "onward_referral_or_signposting"
+    URGENT_ESCALATION = "urgent_escalation"

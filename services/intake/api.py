@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
 from services.intake import store
+from services.intake.cancel import CancelRefused, CancelRequest, cancel
 from signpost import logs
 from signpost.access import record_access
 from signpost.auth import Authenticated, Principal
@@ -138,3 +139,25 @@ def _may_read(principal: Principal, summary: dict[str, Any]) -> bool:
     if principal.role == "operations" or summary["referrer_ods"] == principal.organisation:
         return True
     return principal.agency_id is not None and principal.agency_id in {a["agency_id"] for a in summary["assignments"]}
+
+
+@router.post("/referrals/{referral_id}/cancel", status_code=202, tags=["referrals"])
+async def cancel_referral(
+    referral_id: uuid.UUID, body: CancelRequest, request: Request, principal: Authenticated
+) -> JSONResponse:
+    """Revoke a referral. Only its referrer (or operations) may; a completed referral cannot be cancelled."""
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        summary = await store.referral_summary(conn, referral_id)
+        if summary is None or not _may_read(principal, summary):
+            return problem(404, "Not Found", "no referral with that id is visible to this client")
+        if principal.role != "operations" and summary["referrer_ods"] != principal.organisation:
+            return problem(403, "Forbidden", "only the referring organisation or operations may cancel a referral")
+        try:
+            event = await cancel(conn, referral_id, body.reason, principal.client_id, request.state.correlation_id)
+        except CancelRefused as refused:
+            return problem(refused.status, "Conflict" if refused.status == 409 else "Not Found", refused.detail)
+    logs.bind(referral_id=str(referral_id))
+    log.info("referral cancelled")
+    return JSONResponse(
+        {"referral_id": str(referral_id), "status": "cancelled", "event_id": str(event.event_id)}, status_code=202
+    )

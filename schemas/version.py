@@ -1,0 +1,138 @@
+"""The contract's version and its catalogue: every event, where it travels, who sends and who reads it.
+
+``CONTRACT_VERSION`` is semver for the whole contract: a new optional field
+or event is a minor release, anything an existing reader would refuse is a
+major one (and a new ``version`` of the events it touches). The generator
+builds the JSON Schema files and the AsyncAPI document from this catalogue.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.access import AccessRecorded
+from schemas.events import (
+    AgencyOutcome,
+    AgencyReferral,
+    AssignmentDelivered,
+    DeadLettered,
+    OutcomeRecorded,
+    PracticeFeedback,
+    ReferralCancelled,
+    ReferralEscalated,
+    ReferralRouted,
+    ReferralSubmitted,
+    ReferralUnroutable,
+)
+from schemas.referral import Referral, Strict
+
+CONTRACT_VERSION = "1.1.0"
+
+# Who takes part: the four services, and the outside systems at either end.
+INTAKE, ROUTER, NOTIFIER, AUDIT = "intake", "router", "notifier", "audit"
+AGENCY, GP_PRACTICE = "agency", "gp_practice"
+SERVICES = (INTAKE, ROUTER, NOTIFIER, AUDIT)
+
+
+@dataclass(frozen=True)
+class EventContract:
+    model: type[Strict]
+    topics: tuple[str, ...]
+    senders: tuple[str, ...]
+    receivers: tuple[str, ...]
+    summary: str
+
+    @property
+    def type(self) -> str:
+        return str(_default(self.model, "type"))
+
+    @property
+    def version(self) -> int:
+        return int(_default(self.model, "version"))
+
+
+def _default(model: type[Strict], field: str) -> Any:
+    return model.model_fields[field].default
+
+
+_CATALOGUE = (
+    EventContract(ReferralSubmitted, ("referral.submitted",), (INTAKE,), (ROUTER, AUDIT), "A referral was accepted (HTTP 202)."),
+    EventContract(
+        ReferralRouted, ("referral.routed",), (ROUTER,), (NOTIFIER, INTAKE, AUDIT), "The router assigned services to a referral."
+    ),
+    EventContract(
+        ReferralUnroutable,
+        ("referral.unroutable",),
+        (ROUTER,),
+        (NOTIFIER, INTAKE, AUDIT),
+        "No service can take the referral; it waits in the operations queue.",
+    ),
+    EventContract(
+        AssignmentDelivered,
+        ("assignment.delivered",),
+        (NOTIFIER,),
+        (INTAKE, AUDIT),
+        "An assignment reached its agency's topic or webhook.",
+    ),
+    EventContract(
+        AgencyReferral,
+        ("agency.{agencyId}.referrals",),
+        (NOTIFIER,),
+        (AGENCY, AUDIT),
+        "One assignment, as the agency receives it.",
+    ),
+    EventContract(
+        AgencyOutcome,
+        ("agency.{agencyId}.outcomes",),
+        (AGENCY,),
+        (NOTIFIER, AUDIT),
+        "An agency reports an outcome for one of its assignments.",
+    ),
+    EventContract(
+        OutcomeRecorded,
+        ("assignment.outcome",),
+        (NOTIFIER,),
+        (INTAKE, ROUTER, AUDIT),
+        "An agency's outcome, checked and recorded against its assignment.",
+    ),
+    EventContract(
+        ReferralEscalated,
+        ("referral.escalated",),
+        (NOTIFIER,),
+        (INTAKE, AUDIT),
+        "A timer ran out on an assignment and people were told.",
+    ),
+    EventContract(
+        ReferralCancelled,
+        ("referral.cancelled",),
+        (INTAKE,),
+        (NOTIFIER, AUDIT),
+        "The referrer revoked the referral.",
+    ),
+    EventContract(
+        PracticeFeedback,
+        ("practice.{odsCode}.feedback",),
+        (NOTIFIER,),
+        (GP_PRACTICE, AUDIT),
+        "What the referring practice hears about its referral.",
+    ),
+    EventContract(
+        DeadLettered,
+        ("signpost.deadletter",),
+        SERVICES,
+        (AUDIT,),
+        "A record a consumer could not handle, with the reason; inspect and replay.",
+    ),
+    EventContract(
+        AccessRecorded,
+        ("signpost.access",),
+        (INTAKE, AUDIT),
+        (AUDIT,),
+        "Someone read a referral or a patient's audit trail.",
+    ),
+)
+
+EVENTS: Mapping[str, EventContract] = {contract.type: contract for contract in _CATALOGUE}
+
+# Documents that are not events on their own but that agencies and client systems write or read.
+DOCUMENTS: Mapping[str, tuple[type[Strict], int]] = {"referral": (Referral, 1)}
