@@ -133,7 +133,9 @@ class Referral(Strict):
     red_flags: tuple[RedFlag, ...] = Field(default=(), description="no repeats")
     urgency: Urgency = Urgency.ROUTINE
     chosen_pharmacy_ods: str | None = Field(default=None, pattern=ODS_CODE_PATTERN)
-    consent_direct_care: bool = Field(description="must be true", json_schema_extra={"const": True})
+    consent_direct_care: bool = Field(
+        strict=True, description="must be true (JSON true, not a string)", json_schema_extra={"const": True}
+    )
     notes: Annotated[str, Field(max_length=4000), MULTI_LINE] | None = None
 
     @field_validator("needs")

@@ -3,6 +3,8 @@
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -39,41 +41,67 @@ async def submit_referral(
     x_request_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:
     """Accept a referral. 202 means it is stored and will be routed; it is never lost."""
-    runtime = _runtime(request)
-    refusal = _may_submit(principal, referral)
+    refusal = may_submit(principal, referral)
     if refusal:
         return problem(403, "Forbidden", refusal)
-    client_id = principal.client_id
-    body_hash = hashlib.sha256(referral.model_dump_json().encode()).hexdigest()
-    async with runtime.pool.acquire() as conn:
-        if x_request_id:
-            replay = await _replay(conn, client_id, x_request_id, body_hash)
-            if replay is not None:
-                return replay
-        event = _submitted_event(runtime, referral, request.state.correlation_id)
-        answer: dict[str, Any] = {
+
+    def answer(event: ReferralSubmitted) -> dict[str, Any]:
+        return {
             "referral_id": str(event.referral_id),
             "journey_id": str(event.journey_id),
             "status": "submitted",
             "correlation_id": event.correlation_id,
         }
+
+    outcome = await accept(request, principal, referral, x_request_id, source="json", answer=answer)
+    if isinstance(outcome, Conflict):
+        return problem(409, "Conflict", outcome.detail)
+    status, body = outcome
+    return JSONResponse(body, status_code=status, headers={"Location": f"/v1/referrals/{body['referral_id']}"})
+
+
+@dataclass(frozen=True)
+class Conflict:
+    detail: str
+
+
+async def accept(
+    request: Request,
+    principal: Principal,
+    referral: Referral,
+    request_id: str | None,
+    *,
+    source: str,
+    answer: Callable[[ReferralSubmitted], dict[str, Any]],
+) -> tuple[int, dict[str, Any]] | Conflict:
+    """Store the referral and its event in one transaction; replay the first answer for a repeated X-Request-Id."""
+    runtime = _runtime(request)
+    client_id = principal.client_id
+    body_hash = hashlib.sha256(f"{source}:{referral.model_dump_json()}".encode()).hexdigest()
+    async with runtime.pool.acquire() as conn:
+        if request_id:
+            replay = await _replay(conn, client_id, request_id, body_hash)
+            if replay is not None:
+                return replay
+        event = _submitted_event(runtime, referral, request.state.correlation_id)
+        body = answer(event)
         try:
             async with conn.transaction():
-                await store.record_submission(conn, event, client_id=client_id, source="json")
-                if x_request_id:
-                    await store.remember_answer(conn, client_id, x_request_id, body_hash, 202, answer)
+                await store.record_submission(conn, event, client_id=client_id, source=source)
+                if request_id:
+                    await store.remember_answer(conn, client_id, request_id, body_hash, 202, body)
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same X-Request-Id won; answer as it did.
-            replay = await _replay(conn, client_id, x_request_id or "", body_hash)
+            replay = await _replay(conn, client_id, request_id or "", body_hash)
             if replay is not None:
                 return replay
             raise
-    logs.bind(referral_id=answer["referral_id"])
-    log.info("referral accepted", source="json")
-    return JSONResponse(answer, status_code=202, headers={"Location": f"/v1/referrals/{event.referral_id}"})
+    logs.bind(referral_id=str(event.referral_id))
+    log.info("referral accepted", source=source)
+    return 202, body
 
 
-def _may_submit(principal: Principal, referral: Referral) -> str | None:
+def may_submit(principal: Principal, referral: Referral) -> str | None:
     if principal.role == "operations":
         return "the operations role reads referrals; it does not make them"
     if referral.referrer.ods_code != principal.organisation:
@@ -81,13 +109,13 @@ def _may_submit(principal: Principal, referral: Referral) -> str | None:
     return None
 
 
-async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -> JSONResponse | None:
+async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -> tuple[int, dict[str, Any]] | Conflict | None:
     previous = await store.find_replay(conn, client_id, request_id)
     if previous is None:
         return None
     if previous["body_hash"] != body_hash:
-        return problem(409, "Conflict", "X-Request-Id was already used with a different body")
-    return JSONResponse(json.loads(previous["response"]), status_code=previous["status_code"])
+        return Conflict("X-Request-Id was already used with a different body")
+    return previous["status_code"], json.loads(previous["response"])
 
 
 def _submitted_event(runtime: Runtime, referral: Referral, correlation_id: str) -> ReferralSubmitted:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.intake import progress
 from services.intake.api import router
+from services.intake.fhir_api import router as fhir_router
 from signpost import consumer, http
 from signpost.service import Runtime, build_app
 
@@ -31,6 +32,7 @@ def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire, kafka_required_for_ready=False)
     http.install(app)
     app.include_router(router)
+    app.include_router(fhir_router)
     return app
 
 

@@ -17,7 +17,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome, OperationOutco
 
 from services.intake.fhir_codes import HTTP_ERROR_CODES, SIGNPOST_OUTCOME
 
-IssueCode = Literal["structure", "required", "value", "invalid", "not-supported", "business-rule"]
+IssueCode = Literal["structure", "required", "value", "invalid", "not-supported", "business-rule", "forbidden", "conflict"]
 Severity = Literal["fatal", "error", "warning", "information"]
 
 UK_CORE_OPERATION_OUTCOME = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-OperationOutcome"
