@@ -5,7 +5,6 @@ one for the demo and stops it again afterwards. Exits 0 only when the trail
 shows submitted → routed → delivered.
 """
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,9 @@ import httpx
 
 from signpost import stack
 
-REFERRAL = Path(__file__).resolve().parent.parent / "tests" / "support" / "data" / "pharmacy_first_referral.json"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "support" / "data"
+REFERRAL = DATA / "pharmacy_first_referral.json"
+BARS_BUNDLE = DATA / "bars_servicerequest_bundle.json"
 EXPECTED = ("referral.submitted", "referral.routed", "assignment.delivered")
 
 
@@ -42,15 +43,25 @@ def _trail(audit_url: str, referral_id: str, timeout: float = 30.0) -> list[dict
 
 
 def submit_and_show(intake_url: str, audit_url: str) -> bool:
-    body = json.loads(REFERRAL.read_text())
+    """One JSON referral and one BaRS (FHIR) referral, each followed to delivery in the audit trail."""
     from signpost.tokens import dev_token
 
-    token = dev_token("gp-h81001")
-    response = httpx.post(f"{intake_url}/v1/referrals", json=body, timeout=10, headers={"Authorization": f"Bearer {token}"})
+    auth = {"Authorization": f"Bearer {dev_token('gp-h81001')}"}
+    response = httpx.post(f"{intake_url}/v1/referrals", content=REFERRAL.read_bytes(), timeout=10,
+                          headers={**auth, "Content-Type": "application/json"})  # fmt: skip
     print(f"POST /v1/referrals -> {response.status_code} {response.text}")
     if response.status_code != 202:
         return False
-    referral_id = response.json()["referral_id"]
+    ok = _show(audit_url, response.json()["referral_id"])
+    response = httpx.post(f"{intake_url}/v1/fhir/$process-message", content=BARS_BUNDLE.read_bytes(), timeout=10,
+                          headers={**auth, "Content-Type": "application/fhir+json"})  # fmt: skip
+    print(f"\nPOST /v1/fhir/$process-message (BaRS servicerequest-request) -> {response.status_code} {response.text}")
+    if response.status_code != 202:
+        return False
+    return _show(audit_url, response.json()["issue"][0]["diagnostics"].removeprefix("referral_id=")) and ok
+
+
+def _show(audit_url: str, referral_id: str) -> bool:
     events = _trail(audit_url, referral_id)
     print(f"\naudit trail of referral {referral_id}:")
     for e in events:

@@ -202,3 +202,15 @@ def test_a_bad_bundle_gets_an_operation_outcome(
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
     assert any(message in (issue.get("diagnostics") or "") for issue in outcome["issue"]), outcome
+
+
+def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
+    signpost_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from signpost.demo import submit_and_show
+
+    assert submit_and_show(signpost_stack.url("intake"), signpost_stack.url("audit"))
+    printed = capsys.readouterr().out
+    assert "POST /v1/referrals -> 202" in printed
+    assert "POST /v1/fhir/$process-message (BaRS servicerequest-request) -> 202" in printed
+    assert printed.count("trail complete: submitted -> routed -> delivered") == 2
