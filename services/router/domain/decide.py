@@ -1,0 +1,199 @@
+"""The routing decision: pure, deterministic, explained.
+
+Same referral, directory, rules and time in, same decision out; nothing here
+touches a database or a broker, so it can be replayed (``rules simulate``)
+and benchmarked on its own.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from schemas.referral import Referral
+from schemas.vocabulary import Need, RedFlag, ServiceType
+from services.router.domain.directory import Directory, Network, Service, is_open
+from services.router.domain.rules import Rule, RuleSet
+
+# Pharmacy First: a pharmacy about to close cannot see the patient today.
+CLOSING_MARGIN = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Planned:
+    service_id: str
+    service_type: ServiceType
+    agency_id: str
+    network_id: str
+    rule_id: str
+    reason: str
+    needs: tuple[Need, ...] = ()
+
+
+@dataclass(frozen=True)
+class Decision:
+    rule_set_version: str
+    directory_version: str
+    assignments: tuple[Planned, ...] = ()
+    unroutable_reason: str | None = None
+    notes_to_referrer: tuple[str, ...] = field(default=())
+
+    @property
+    def routed(self) -> bool:
+        return bool(self.assignments)
+
+
+def decide(
+    referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str] = frozenset()
+) -> Decision:
+    """Assign the referral: one assignment per agency, plus the huddle for complex cases."""
+    unroutable = _unroutable(rules, directory)
+    network = directory.network_of(referral.patient.gp_practice_ods)
+    if network is None:
+        return unroutable(f"GP practice {referral.patient.gp_practice_ods} is not in any network of this directory")
+    if len(declined) >= rules.max_declines:
+        return _to_coordinator(referral, directory, rules, network, declined, f"declined by {len(declined)} providers")
+    needs, flags = set(referral.needs), set(referral.red_flags)
+    matched = [(r, _covered(r, needs, flags)) for r in rules.rules if not r.also and _covered(r, needs, flags)]
+    if not matched:
+        return unroutable(f"no rule matches needs {_codes(needs) or '-'} or red flags {_codes(flags) or '-'}")
+    if network.mode == "coordinator":
+        return _to_coordinator(
+            referral, directory, rules, network, declined, "this hub routes every referral through its coordinator"
+        )
+    planned: dict[str, Planned] = {}
+    notes: list[str] = []
+    gaps: list[str] = []
+    for rule, covered in matched:
+        service, note = _provider(rule, referral, directory, network, now, declined)
+        if note:
+            notes.append(note)
+        if service is None:
+            gaps.append(f"rule {rule.id}: no accepting {rule.assign.value} in {network.network_id}")
+            continue
+        reason = rule.reason.format(needs=_codes(covered), flags="", why="")
+        planned[service.agency_id] = _merge(planned.get(service.agency_id), service, network, rule, reason, covered)
+    if not planned:
+        return unroutable("; ".join(gaps))
+    _add_also_rules(rules, directory, network, flags, planned, declined)
+    return Decision(
+        rules.version, directory.content_version, tuple(sorted(planned.values(), key=_order)), None, tuple(notes + gaps)
+    )
+
+
+def reroute(
+    referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str], declined_type: ServiceType
+) -> Decision:
+    """After a decline: the next suitable provider of the same kind, never one that declined; then the coordinator."""
+    unroutable = _unroutable(rules, directory)
+    network = directory.network_of(referral.patient.gp_practice_ods)
+    if network is None:
+        return unroutable(f"GP practice {referral.patient.gp_practice_ods} is not in any network of this directory")
+    if len(declined) >= rules.max_declines:
+        return _to_coordinator(referral, directory, rules, network, declined, f"declined by {len(declined)} providers")
+    candidates = [
+        s for s in directory.services_in(network.network_id, declined_type)
+        if s.service_id not in declined and s.accepting
+        and (declined_type is not ServiceType.COMMUNITY_PHARMACY or is_open(s, now, CLOSING_MARGIN))
+    ]  # fmt: skip
+    if not candidates:
+        return _to_coordinator(
+            referral, directory, rules, network, declined, f"no other {declined_type.value} in {network.network_id}"
+        )
+    service = candidates[0]
+    reason = f"rerouted after a decline: next {declined_type.value} in {network.network_id}"
+    planned = Planned(service.service_id, declined_type, service.agency_id, network.network_id, "reroute-after-decline",
+                      reason, referral.needs)  # fmt: skip
+    return Decision(rules.version, directory.content_version, (planned,))
+
+
+def _provider(
+    rule: Rule, referral: Referral, directory: Directory, network: Network, now: datetime, declined: frozenset[str]
+) -> tuple[Service | None, str | None]:
+    candidates = [
+        s for s in directory.services_in(network.network_id, rule.assign) if s.accepting and s.service_id not in declined
+    ]
+    if rule.strategy != "chosen_pharmacy":
+        return (candidates[0] if candidates else None), None
+    chosen = directory.pharmacy(referral.chosen_pharmacy_ods) if referral.chosen_pharmacy_ods else None
+    if chosen and chosen.accepting and chosen.service_id not in declined and is_open(chosen, now, CLOSING_MARGIN):
+        return chosen, None
+    open_now = [s for s in candidates if is_open(s, now, CLOSING_MARGIN)]
+    if not open_now:
+        return None, None
+    why = (
+        "was not chosen"
+        if chosen is None
+        else "is closed or closing within 30 minutes"
+        if chosen.accepting
+        else "is not accepting"
+    )
+    label = referral.chosen_pharmacy_ods or "no pharmacy"
+    return open_now[0], f"chosen pharmacy {label} {why}; sent to {open_now[0].name} ({open_now[0].ods_code}) in the same network"
+
+
+def _to_coordinator(
+    referral: Referral, directory: Directory, rules: RuleSet, network: Network, declined: frozenset[str], why: str
+) -> Decision:
+    coordinators = [
+        s for s in directory.services_in(network.network_id, ServiceType.CARE_COORDINATOR) if s.service_id not in declined
+    ]
+    if not coordinators:
+        return _unroutable(rules, directory)(f"{why}, and {network.network_id} has no coordinator to take it")
+    service = coordinators[0]
+    planned = {service.agency_id: Planned(service.service_id, service.service_type, service.agency_id, network.network_id,
+                                          "coordinator-mode", f"hub coordinator: {why}", referral.needs)}  # fmt: skip
+    _add_also_rules(rules, directory, network, set(referral.red_flags), planned, declined, force_count=len(set(referral.needs)))
+    return Decision(rules.version, directory.content_version, tuple(sorted(planned.values(), key=_order)))
+
+
+def _add_also_rules(
+    rules: RuleSet,
+    directory: Directory,
+    network: Network,
+    flags: set[RedFlag],
+    planned: dict[str, Planned],
+    declined: frozenset[str],
+    force_count: int | None = None,
+) -> None:
+    agencies = force_count if force_count is not None else len(planned)
+    for rule in (r for r in rules.rules if r.also):
+        why = [f"{agencies} agencies"] if rule.when.min_agencies and agencies >= rule.when.min_agencies else []
+        why += [f.value for f in sorted(flags & rule.when.any_red_flags)]
+        services = [s for s in directory.services_in(network.network_id, rule.assign) if s.service_id not in declined]
+        if why and services:
+            s = services[0]
+            reason = rule.reason.format(needs="", flags="", why=", ".join(why))
+            planned.setdefault(
+                s.agency_id, Planned(s.service_id, s.service_type, s.agency_id, network.network_id, rule.id, reason)
+            )
+
+
+def _covered(rule: Rule, needs: set[Need], flags: set[RedFlag]) -> tuple[Need, ...]:
+    """The needs a rule takes on; a red-flag-only match covers no need but still matches."""
+    hit_needs = needs & rule.when.any_needs
+    if hit_needs:
+        return tuple(sorted(hit_needs))
+    return (Need.MEDICINES_OPTIMISATION,) if flags & rule.when.any_red_flags else ()
+
+
+def _merge(existing: Planned | None, s: Service, network: Network, rule: Rule, reason: str, covered: tuple[Need, ...]) -> Planned:
+    if existing is None:
+        return Planned(s.service_id, s.service_type, s.agency_id, network.network_id, rule.id, reason, covered)
+    needs = tuple(sorted(set(existing.needs) | set(covered)))
+    return Planned(existing.service_id, existing.service_type, existing.agency_id, existing.network_id,
+                   f"{existing.rule_id}+{rule.id}", f"{existing.reason}; {reason}", needs)  # fmt: skip
+
+
+def _unroutable(rules: RuleSet, directory: Directory) -> Callable[[str], Decision]:
+    def build(reason: str) -> Decision:
+        return Decision(rules.version, directory.content_version, (), reason)
+
+    return build
+
+
+def _codes(values: set[Need] | set[RedFlag] | tuple[Need, ...]) -> str:
+    return ", ".join(sorted(v.value for v in values))
+
+
+def _order(p: Planned) -> tuple[bool, str]:
+    return (p.service_type is ServiceType.MDT_HUDDLE, p.agency_id)

@@ -1,0 +1,62 @@
+"""Routing rules as data: validated YAML, versioned by content hash.
+
+A rule's ``when`` matches if ANY of its conditions holds (a need, a red flag,
+or, for ``also`` rules, how many agencies the referral already reaches).
+"""
+
+import json
+from hashlib import sha256
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.vocabulary import Need, RedFlag, ServiceType
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class When(Frozen):
+    any_needs: frozenset[Need] = frozenset()
+    any_red_flags: frozenset[RedFlag] = frozenset()
+    min_agencies: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _something(self) -> "When":
+        if not (self.any_needs or self.any_red_flags or self.min_agencies):
+            raise ValueError("a rule's 'when' needs at least one condition")
+        return self
+
+
+class Rule(Frozen):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    description: str
+    when: When
+    assign: ServiceType
+    strategy: Literal["network_service", "chosen_pharmacy"] = "network_service"
+    also: bool = False
+    reason: str = Field(min_length=1)
+
+
+class RuleSet(Frozen):
+    max_declines: int = Field(default=2, ge=1)
+    rules: tuple[Rule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "RuleSet":
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"duplicate rule ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+        return self
+
+    @property
+    def version(self) -> str:
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=sorted)
+        return sha256(canonical.encode()).hexdigest()[:12]
+
+
+def load(path: Path) -> RuleSet:
+    return RuleSet.model_validate(yaml.safe_load(path.read_text()))
