@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     # Consumers take up to this many records per poll and handle them in one transaction.
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     # Router: which service directory and rule set to load.
-    directory_path: str = "services/router/directory/croydon.yaml"
+    directory_path: str = "services/router/directory"
     rules_path: str = "services/router/rules/default.yaml"
 
     def port_for(self, service: str) -> int:

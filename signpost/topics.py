@@ -23,7 +23,9 @@ CORE_TOPICS: dict[str, int] = {
     "signpost.deadletter": 3,
     "signpost.access": 3,
 }
-AGENCY_PARTITIONS = 3
+# One partition per agency topic: an agency's share is small, and over a hundred
+# agencies per area would otherwise mean many hundreds of idle partitions.
+AGENCY_PARTITIONS = 1
 
 
 async def ensure_topics(bootstrap: str, topics: dict[str, int], **security: object) -> list[str]:

@@ -151,6 +151,10 @@ async def read_offsets(bootstrap: str) -> tuple[dict[str, dict[Partition, int]],
             offsets = await admin.list_consumer_group_offsets(group_id)
             committed[group_id] = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
         partitions = {TopicPartition(t, p) for group in committed.values() for t, p in group}
+        if partitions:
+            # Assigning first makes the consumer track these topics' metadata; without it
+            # end_offsets retries with backoff per unknown topic (2 s+ with a few hundred topics).
+            consumer.assign(list(partitions))
         ends = await consumer.end_offsets(list(partitions)) if partitions else {}
         return committed, {(tp.topic, tp.partition): end for tp, end in ends.items()}
     finally:

@@ -5,7 +5,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import ReferralSubmitted
-from services.router.routing import handle_submitted
+from services.router.inputs import RoutingInputs
+from services.router.routing import handler
 from signpost import consumer
 from signpost.service import Runtime, build_app
 
@@ -13,13 +14,14 @@ SERVICE = "router"
 
 
 async def wire(runtime: Runtime) -> None:
+    inputs = RoutingInputs(runtime.settings.directory_path, runtime.settings.rules_path)
     consumer.subscribe(
         runtime.broker,
         "referral.submitted",
         group_id="signpost-router",
         pool=runtime.pool,
         parse=ReferralSubmitted.model_validate_json,
-        handle=handle_submitted,
+        handle=handler(inputs),
         event_id=lambda e: e.event_id,
         batch_size=runtime.settings.consumer_batch_size,
     )

@@ -5,19 +5,22 @@ loads inputs, stores the decision and writes the events to the outbox, all
 in the consumer's transaction.
 """
 
-from collections.abc import Sequence
+import json
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from schemas.events import Assignment, ReferralRouted, ReferralSubmitted
-from schemas.vocabulary import ServiceType
+from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable
+from services.router.domain.decide import Decision, decide
+from services.router.inputs import RoutingInputs
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
+from signpost.settings import Settings
 
 ROUTED_TOPIC = "referral.routed"
-RULE_SET_VERSION = "skeleton-1"
+UNROUTABLE_TOPIC = "referral.unroutable"
 log = logs.get_logger()
 
 
@@ -30,49 +33,78 @@ def derived_event_id(source_event_id: UUID, purpose: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"signpost:event:{source_event_id}:{purpose}")
 
 
-def decide_skeleton(event: ReferralSubmitted) -> list[Assignment]:
-    """Walking-skeleton rule: every referral goes to the demo community pharmacy."""
-    service_id = "demo-pharmacy"
-    return [
+def handler(inputs: RoutingInputs) -> Callable[[Conn, Sequence[Incoming[ReferralSubmitted]]], Awaitable[None]]:
+    async def handle_submitted(conn: Conn, batch: Sequence[Incoming[ReferralSubmitted]]) -> None:
+        directory, rules = inputs.current()
+        for item in batch:
+            with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+                await _route(conn, item.event, decide(item.event.referral, directory, rules, item.event.occurred_at))
+
+    return handle_submitted
+
+
+def assignments_of(event: ReferralSubmitted, decision: Decision) -> tuple[Assignment, ...]:
+    return tuple(
         Assignment(
-            assignment_id=assignment_id(event.event_id, service_id),
-            service_id=service_id,
-            service_type=ServiceType.COMMUNITY_PHARMACY,
-            agency_id="demo-pharmacy",
-            rule_id="skeleton.all-to-pharmacy",
-            reason="walking skeleton: every referral goes to the demo pharmacy",
+            assignment_id=assignment_id(event.event_id, p.service_id),
+            service_id=p.service_id,
+            service_type=p.service_type,
+            agency_id=p.agency_id,
+            network_id=p.network_id,
+            needs=p.needs,
+            rule_id=p.rule_id,
+            reason=p.reason,
         )
-    ]
-
-
-async def handle_submitted(conn: Conn, batch: Sequence[Incoming[ReferralSubmitted]]) -> None:
-    for item in batch:
-        with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
-            await _route(conn, item.event)
-
-
-async def _route(conn: Conn, event: ReferralSubmitted) -> None:
-    assignments = decide_skeleton(event)
-    routed = ReferralRouted(
-        event_id=derived_event_id(event.event_id, "routed"),
-        occurred_at=datetime.now(UTC),
-        correlation_id=event.correlation_id,
-        journey_id=event.journey_id,
-        producer="router",
-        patient_key=event.patient_key,
-        referral_id=event.referral_id,
-        rule_set_version=RULE_SET_VERSION,
-        assignments=tuple(assignments),
-        referral=event.referral,
+        for p in decision.assignments
     )
+
+
+async def _route(conn: Conn, event: ReferralSubmitted, decision: Decision) -> None:
+    """Store the decision and its event in the consumer's transaction; the time decided is the event's, so replays agree."""
+    assignments = assignments_of(event, decision)
+    outgoing: ReferralRouted | ReferralUnroutable
+    if assignments:
+        outgoing = ReferralRouted(
+            event_id=derived_event_id(event.event_id, "routed"),
+            occurred_at=datetime.now(UTC),
+            correlation_id=event.correlation_id,
+            journey_id=event.journey_id,
+            producer="router",
+            patient_key=event.patient_key,
+            referral_id=event.referral_id,
+            rule_set_version=decision.rule_set_version,
+            assignments=assignments,
+            notes_to_referrer=decision.notes_to_referrer,
+            referral=event.referral,
+        )
+    else:
+        outgoing = ReferralUnroutable(
+            event_id=derived_event_id(event.event_id, "unroutable"),
+            occurred_at=datetime.now(UTC),
+            correlation_id=event.correlation_id,
+            journey_id=event.journey_id,
+            producer="router",
+            patient_key=event.patient_key,
+            referral_id=event.referral_id,
+            rule_set_version=decision.rule_set_version,
+            reason=decision.unroutable_reason or "no rule produced an assignment",
+            referral=event.referral,
+        )
+    explanation = {
+        "directory_version": decision.directory_version,
+        "assignments": [a.model_dump(mode="json") for a in assignments],
+        "notes_to_referrer": list(decision.notes_to_referrer),
+        "unroutable_reason": decision.unroutable_reason,
+    }
     await conn.execute(
         "INSERT INTO decisions (referral_id, submitted_event_id, patient_key, outcome, rule_set_version,"
-        " explanation, referral) VALUES ($1, $2, $3, 'routed', $4, $5, $6)",
+        " explanation, referral) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         event.referral_id,
         event.event_id,
         event.patient_key,
-        RULE_SET_VERSION,
-        "[" + ",".join(a.model_dump_json() for a in assignments) + "]",
+        "routed" if assignments else "unroutable",
+        decision.rule_set_version,
+        json.dumps(explanation),
         event.referral.model_dump_json(),
     )
     await conn.executemany(
@@ -83,17 +115,20 @@ async def _route(conn: Conn, event: ReferralSubmitted) -> None:
             for a in assignments
         ],
     )
+    topic = ROUTED_TOPIC if assignments else UNROUTABLE_TOPIC
     await enqueue(
         conn,
-        topic=ROUTED_TOPIC,
+        topic=topic,
         key=event.patient_key,
-        event=routed,
-        event_id=routed.event_id,
-        headers={"event-type": routed.type, "correlation-id": routed.correlation_id},
+        event=outgoing,
+        event_id=outgoing.event_id,
+        headers={"event-type": outgoing.type, "correlation-id": outgoing.correlation_id},
     )
-    log.info("referral routed", assignments=len(assignments))
+    outcome = "referral routed" if assignments else "referral unroutable"
+    log.info(outcome, assignments=len(assignments), rule_set_version=decision.rule_set_version)
 
 
 def known_agencies() -> list[str]:
-    """Agencies whose topics must exist before the router can assign to them."""
-    return ["demo-pharmacy"]
+    """Agencies whose topics must exist before the router can assign to them: everyone in the directory."""
+    settings = Settings()
+    return RoutingInputs(settings.directory_path, settings.rules_path).directory.agency_ids()

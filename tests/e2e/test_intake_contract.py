@@ -161,9 +161,9 @@ async def _footprint(database_url: str) -> tuple[int, int]:
         await conn.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def nothing_changes(signpost_stack: Stack) -> Any:
-    """Every bad submission in this module must leave no referral row and no outbox event behind."""
+    """Each bad submission must leave no referral row and no outbox event behind."""
     before = asyncio.run(_footprint(signpost_stack.database_url))
     yield
     assert asyncio.run(_footprint(signpost_stack.database_url)) == before

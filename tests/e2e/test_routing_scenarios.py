@@ -1,0 +1,86 @@
+"""Routing scenarios end to end: submitted over HTTP, decided by the router, delivered by the notifier, audited."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from signpost.stack import Stack
+from tests.support.running_stack import audit_trail, bearer, eventually
+
+REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+PHARMACIST = "icn-pharmacist-rj6"  # organisation RJ6
+
+
+def professional_referral(needs: list[str], flags: list[str] | None = None, practice: str = "H81001") -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(json.dumps(REFERRAL))
+    body["referrer"] = {"ods_code": "RJ6", "practitioner": "ICN pharmacist B", "role": "pharmacist"}
+    body["patient"]["gp_practice_ods"] = practice
+    body["needs"], body["red_flags"] = needs, flags or []
+    del body["chosen_pharmacy_ods"]
+    return body
+
+
+def routed(stack: Stack, body: dict[str, Any], client: str = PHARMACIST) -> dict[str, Any]:
+    """Submit, wait until intake knows the outcome and audit holds every delivery, and return intake's view."""
+    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=body, headers=bearer(client), timeout=10)
+    assert response.status_code == 202, response.text
+    referral_id = response.json()["referral_id"]
+
+    def settled() -> dict[str, Any] | None:
+        view: dict[str, Any] = httpx.get(
+            f"{stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer(client), timeout=10
+        ).json()
+        delivered = sum(e["event_type"] == "assignment.delivered" for e in audit_trail(stack, referral_id))
+        if view["status"] == "unroutable" or (view["assignments"] and delivered == len(view["assignments"])):
+            return view
+        return None
+
+    result: dict[str, Any] = eventually(settled, timeout=45, what="the referral to be routed and every assignment delivered")
+    return result
+
+
+def kinds(view: dict[str, Any]) -> list[str]:
+    return sorted(a["service_type"] for a in view["assignments"])
+
+
+def test_a_home_visit_finding_broken_heating_and_loneliness_reaches_social_services_pic_and_the_huddle(
+    signpost_stack: Stack,
+) -> None:
+    view = routed(signpost_stack, professional_referral(["home_heating", "loneliness"]))
+    assert kinds(view) == ["mdt_huddle", "pic", "social_services"]
+    assert {a["agency_id"] for a in view["assignments"]} == {
+        "social-services-croydon-north", "pic-croydon-north", "mdt-huddle-croydon-north",
+    }  # fmt: skip
+
+
+def test_social_services_finding_piles_of_medicines_reaches_the_icn_pharmacist(signpost_stack: Stack) -> None:
+    view = routed(signpost_stack, professional_referral(["social_care_assessment"], ["medicines_stockpile", "expired_medicines"]))
+    assert "icn_pharmacist" in kinds(view)
+    reason = next(a["reason"] for a in view["assignments"] if a["service_type"] == "icn_pharmacist")
+    assert "ICN pharmacist" in reason
+
+
+def test_a_hospital_discharge_who_cannot_manage_medicines_goes_to_the_icn_pharmacist(signpost_stack: Stack) -> None:
+    view = routed(signpost_stack, professional_referral(["medicines_optimisation"], practice="H81007"))
+    assert [(a["service_type"], a["agency_id"]) for a in view["assignments"]] == [
+        ("icn_pharmacist", "icn-pharmacist-croydon-north")
+    ]
+
+
+def test_a_dorset_referral_passes_through_the_hub_coordinator(signpost_stack: Stack) -> None:
+    view = routed(signpost_stack, professional_referral(["falls", "loneliness"], practice="J81002"))
+    assert {a["agency_id"] for a in view["assignments"]} == {"hub-coordinator-purbeck", "virtual-ward-purbeck"}
+
+
+@pytest.mark.parametrize("practice", ["Y99999"])
+def test_a_patient_outside_every_network_is_unroutable_with_the_reason(signpost_stack: Stack, practice: str) -> None:
+    view = routed(signpost_stack, professional_referral(["falls"], practice=practice))
+    assert view["status"] == "unroutable"
+    trail = eventually(
+        lambda: [e for e in audit_trail(signpost_stack, view["referral_id"]) if e["event_type"] == "referral.unroutable"],
+        what="the unroutable event in the audit trail",
+    )
+    assert f"GP practice {practice} is not in any network" in json.dumps(trail[0]["payload"])
