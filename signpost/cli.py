@@ -17,6 +17,14 @@ app.add_typer(topics_app, name="topics")
 tokens_app = typer.Typer(help="Client tokens (development keys only).", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 
+
+def _rules_app() -> typer.Typer:
+    from services.router.cli import rules_app
+
+    return rules_app
+
+
+app.add_typer(_rules_app(), name="rules")
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
 
 

@@ -1,16 +1,21 @@
 """Routing scenarios end to end: submitted over HTTP, decided by the router, delivered by the notifier, audited."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from signpost.stack import Stack
 from tests.support.running_stack import audit_trail, bearer, eventually
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+RULES_FILE = Path(__file__).parents[2] / "services" / "router" / "rules" / "default.yaml"
 PHARMACIST = "icn-pharmacist-rj6"  # organisation RJ6
 
 
@@ -84,3 +89,36 @@ def test_a_patient_outside_every_network_is_unroutable_with_the_reason(signpost_
         what="the unroutable event in the audit trail",
     )
     assert f"GP practice {practice} is not in any network" in json.dumps(trail[0]["payload"])
+
+
+def _simulate(stack: Stack, candidate: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SIGNPOST_DATABASE_URL": stack.database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "signpost.cli", "rules", "simulate", "--rules", str(candidate)],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+
+
+def _candidate(tmp_path: Path, without: str) -> Path:
+    rules = yaml.safe_load((RULES_FILE).read_text())
+    rules["rules"] = [r for r in rules["rules"] if r["id"] != without]
+    path = tmp_path / f"without-{without}.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    return path
+
+
+def test_simulate_shows_changed_decisions_and_passes_when_nothing_becomes_unroutable(
+    signpost_stack: Stack, tmp_path: Path
+) -> None:
+    routed(signpost_stack, professional_referral(["home_heating", "loneliness"]))
+    result = _simulate(signpost_stack, _candidate(tmp_path, "loneliness-and-goals"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pic:pic-croydon-north" in result.stdout
+    assert "0 would become unroutable" in result.stdout
+
+
+def test_simulate_fails_when_a_candidate_would_leave_a_referral_unroutable(signpost_stack: Stack, tmp_path: Path) -> None:
+    routed(signpost_stack, professional_referral(["medicines_optimisation"]))
+    result = _simulate(signpost_stack, _candidate(tmp_path, "medicines-red-flags"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "-> UNROUTABLE" in result.stdout
