@@ -6,7 +6,7 @@ router makes for every referral are indexed once when the directory loads.
 """
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import UTC, datetime, time, timedelta
 from functools import cached_property
 from hashlib import sha256
@@ -99,7 +99,7 @@ class Directory(Frozen):
         ods = {o.ods_code for o in self.organisations}
         network_ids = {n.network_id for n in self.networks}
         for kind, ids in (("service", [s.service_id for s in self.services]), ("network", [n.network_id for n in self.networks])):
-            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
             if duplicates:
                 problems.append(f"duplicate {kind} ids: {', '.join(duplicates)}")
         for service in self.services:

@@ -5,6 +5,7 @@ or, for ``also`` rules, how many agencies the referral already reaches).
 """
 
 import json
+from collections import Counter
 from hashlib import sha256
 from pathlib import Path
 from typing import Literal
@@ -49,7 +50,7 @@ class RuleSet(Frozen):
     def _unique(self) -> "RuleSet":
         ids = [r.id for r in self.rules]
         if len(ids) != len(set(ids)):
-            raise ValueError(f"duplicate rule ids: {sorted({i for i in ids if ids.count(i) > 1})}")
+            raise ValueError(f"duplicate rule ids: {sorted(i for i, n in Counter(ids).items() if n > 1)}")
         return self
 
     @property
