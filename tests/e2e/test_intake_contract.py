@@ -214,3 +214,23 @@ def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
     assert "POST /v1/referrals -> 202" in printed
     assert "POST /v1/fhir/$process-message (BaRS servicerequest-request) -> 202" in printed
     assert printed.count("trail complete: submitted -> routed -> delivered") == 2
+
+
+def test_a_completed_referral_cannot_be_cancelled(signpost_stack: Stack) -> None:
+    intake = signpost_stack.url("intake")
+    referral_id = httpx.post(f"{intake}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10).json()["referral_id"]
+
+    async def complete() -> None:
+        # Outcomes arrive through the notifier (issue 5); here the read model is set as the progress consumer would.
+        conn = await asyncpg.connect(signpost_stack.database_url)
+        try:
+            await conn.execute("UPDATE intake.referrals SET status = 'completed' WHERE referral_id = $1::uuid", referral_id)
+        finally:
+            await conn.close()
+
+    asyncio.run(complete())
+    refused = httpx.post(f"{intake}/v1/referrals/{referral_id}/cancel", json={"reason": "late"}, headers=bearer(), timeout=10)
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == "the referral is completed; it can no longer be cancelled"
+    stored = httpx.get(f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()
+    assert [v["status"] for v in stored["versions"]] == ["submitted"]
