@@ -25,6 +25,24 @@ def _rules_app() -> typer.Typer:
 
 
 app.add_typer(_rules_app(), name="rules")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the audit log's hash chain; exit 1 naming every edited, deleted, inserted or reordered row."""
+    import asyncio
+
+    from services.audit.verification import verify
+
+    result = asyncio.run(verify(get_settings().database_url))
+    typer.echo(result.summary)
+    for finding in result.findings:
+        typer.echo(f"  row {finding.seq} ({finding.kind.value}): {finding.message}")
+    raise typer.Exit(0 if result.ok else 1)
+
+
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
 
 

@@ -73,5 +73,18 @@ def _show(audit_url: str, referral_id: str) -> bool:
 
 
 def main() -> int:
-    with stack.existing_or_started() as (urls, _, _):
-        return 0 if submit_and_show(urls["intake"], urls["audit"]) else 1
+    with stack.existing_or_started() as (urls, _, database_url):
+        ok = submit_and_show(urls["intake"], urls["audit"])
+        return 0 if report_audit(urls["audit"], database_url) and ok else 1
+
+
+def report_audit(audit_url: str, database_url: str) -> bool:
+    """Where operations staff watch, and whether the audit chain verifies."""
+    import asyncio
+
+    from services.audit.verification import verify
+
+    print(f"\noperations page: {audit_url}/ops (sign in with `signpost tokens mint --client operations`)")
+    result = asyncio.run(verify(database_url))
+    print(f"signpost audit verify: {result.summary}")
+    return result.ok

@@ -15,11 +15,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from services.audit.domain import chain
 from signpost import tracing
 from signpost.consumer import Incoming
 from signpost.database import Conn
 
-GENESIS = "0" * 64
+GENESIS = chain.GENESIS
 IDENTIFYING_FIELDS = ("referral", "patient", "payload_base64")
 CHAIN_LOCK = 0x5167_A0D1
 
@@ -78,7 +79,11 @@ COLUMNS = (
 async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
     # One writer at a time extends the chain; the lock ends with the transaction.
     await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
-    last = await conn.fetchrow("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    # Extend the chain as a role that may only read and insert (migration 004).
+    await conn.execute("SET LOCAL ROLE signpost_audit_writer")
+    last = await conn.fetchrow("SELECT seq, row_hash FROM audit_log ORDER BY seq DESC LIMIT 1") or await conn.fetchrow(
+        "SELECT seq, row_hash FROM audit_anchors ORDER BY seq DESC LIMIT 1"
+    )
     seq, prev = (last["seq"], last["row_hash"]) if last else (0, GENESIS)
     now = datetime.now(UTC)
     rows = []
@@ -88,7 +93,7 @@ async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
         body = redacted_payload(event)
         payload = json.dumps(body, sort_keys=True)
         occurred = event.occurred_at or now
-        row_hash = hashlib.sha256(f"{prev}|{seq}|{event.event_id}|{payload}".encode()).hexdigest()  # TEMP
+        row_hash = chain.row_hash(prev, seq, event.event_id, event.type, item.topic, occurred, payload)
         row = {
             "seq": seq, "event_id": event.event_id, "event_type": event.type, "topic": item.topic,
             "referral_id": event.referral_id, "patient_key": event.patient_key, "correlation_id": event.correlation_id,
@@ -99,3 +104,4 @@ async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
         rows.append(tuple(row[c] for c in COLUMNS))
         prev = row_hash
     await conn.copy_records_to_table("audit_log", schema_name="audit", records=rows, columns=list(COLUMNS))
+    await conn.execute("RESET ROLE")

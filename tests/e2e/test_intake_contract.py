@@ -207,13 +207,17 @@ def test_a_bad_bundle_gets_an_operation_outcome(
 def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
     signpost_stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from signpost.demo import submit_and_show
+    from signpost.demo import report_audit, submit_and_show
 
     assert submit_and_show(signpost_stack.url("intake"), signpost_stack.url("audit"))
     printed = capsys.readouterr().out
     assert "POST /v1/referrals -> 202" in printed
     assert "POST /v1/fhir/$process-message (BaRS servicerequest-request) -> 202" in printed
     assert printed.count("trail complete: submitted -> routed -> delivered") == 2
+    assert report_audit(signpost_stack.url("audit"), signpost_stack.database_url)
+    printed = capsys.readouterr().out
+    assert f"operations page: {signpost_stack.url('audit')}/ops" in printed
+    assert "signpost audit verify: chain intact" in printed
 
 
 def test_a_completed_referral_cannot_be_cancelled(signpost_stack: Stack) -> None:

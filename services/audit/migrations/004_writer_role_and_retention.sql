@@ -36,3 +36,4 @@ BEGIN
     END IF;
     RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
 END $$;
+GRANT SELECT ON audit_anchors TO signpost_audit_writer;

@@ -1,0 +1,34 @@
+"""Read the audit log in order and check its hash chain (``signpost audit verify``)."""
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+
+from services.audit.domain import chain
+
+
+async def verify(database_url: str, schema: str = "audit") -> chain.Verification:
+    """Stream every row, oldest first, from the latest retention anchor onwards."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            anchor_row = await conn.fetchrow(
+                "SELECT seq, row_hash, created_at, rows_pruned FROM audit_anchors ORDER BY seq DESC LIMIT 1"
+            )
+            anchor = chain.Anchor(**dict(anchor_row)) if anchor_row else None
+            rows = [row async for row in _rows(conn)]
+            return chain.verify(rows, anchor)
+    finally:
+        await conn.close()
+
+
+async def _rows(conn: asyncpg.Connection) -> AsyncIterator[chain.ChainRow]:
+    cursor = conn.cursor(
+        "SELECT seq, event_id, event_type, topic, occurred_at, payload::text AS payload, prev_hash, row_hash"
+        " FROM audit_log ORDER BY seq"
+    )
+    async for r in cursor:
+        yield chain.ChainRow(
+            seq=r["seq"], event_id=str(r["event_id"]), event_type=r["event_type"], topic=r["topic"],
+            occurred_at=r["occurred_at"].isoformat(), payload=r["payload"], prev_hash=r["prev_hash"], row_hash=r["row_hash"],
+        )  # fmt: skip
