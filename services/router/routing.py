@@ -8,6 +8,7 @@ in the consumer's transaction.
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable
@@ -62,33 +63,30 @@ def assignments_of(event: ReferralSubmitted, decision: Decision) -> tuple[Assign
 async def _route(conn: Conn, event: ReferralSubmitted, decision: Decision) -> None:
     """Store the decision and its event in the consumer's transaction; the time decided is the event's, so replays agree."""
     assignments = assignments_of(event, decision)
+    # Both outcomes follow the submitted event: same journey, correlation, patient key and referral.
+    follows: dict[str, Any] = {
+        "occurred_at": datetime.now(UTC),
+        "correlation_id": event.correlation_id,
+        "journey_id": event.journey_id,
+        "producer": "router",
+        "patient_key": event.patient_key,
+        "referral_id": event.referral_id,
+        "rule_set_version": decision.rule_set_version,
+        "referral": event.referral,
+    }
     outgoing: ReferralRouted | ReferralUnroutable
     if assignments:
         outgoing = ReferralRouted(
             event_id=derived_event_id(event.event_id, "routed"),
-            occurred_at=datetime.now(UTC),
-            correlation_id=event.correlation_id,
-            journey_id=event.journey_id,
-            producer="router",
-            patient_key=event.patient_key,
-            referral_id=event.referral_id,
-            rule_set_version=decision.rule_set_version,
             assignments=assignments,
             notes_to_referrer=decision.notes_to_referrer,
-            referral=event.referral,
+            **follows,
         )
     else:
         outgoing = ReferralUnroutable(
             event_id=derived_event_id(event.event_id, "unroutable"),
-            occurred_at=datetime.now(UTC),
-            correlation_id=event.correlation_id,
-            journey_id=event.journey_id,
-            producer="router",
-            patient_key=event.patient_key,
-            referral_id=event.referral_id,
-            rule_set_version=decision.rule_set_version,
             reason=decision.unroutable_reason or "no rule produced an assignment",
-            referral=event.referral,
+            **follows,
         )
     explanation = {
         "directory_version": decision.directory_version,
