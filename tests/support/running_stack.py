@@ -1,6 +1,7 @@
 """The four services as separate processes against the test infrastructure."""
 
 import contextlib
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,9 @@ import httpx
 from signpost import stack
 from tests.support.infrastructure import Infrastructure
 
-TEST_PORTS = {"intake": 18001, "router": 18002, "notifier": 18003, "audit": 18004}
+# Overridable so that two suites (two engineers, two worktrees) can run side by side on one machine.
+_BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000"))
+TEST_PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}
 
 
 @contextlib.contextmanager
