@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Router: which service directory and rule set to load.
     directory_path: str = "services/router/directory"
     rules_path: str = "services/router/rules/default.yaml"
+    # Notifier: how often it looks for SLA timers that fell due.
+    sla_check_interval_s: float = Field(default=2.0, gt=0, le=300)
+    # Demos only: every SLA timer falls due this many seconds apart instead of by the policy.
+    sla_demo_seconds: float | None = Field(default=None, gt=0)
 
     def port_for(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")

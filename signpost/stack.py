@@ -129,9 +129,12 @@ def stop_local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_
 
 
 def create_topics(bootstrap: str, agencies: list[str]) -> list[str]:
-    from signpost.topics import agency_topics
+    """The core topics, each agency's pair and each practice's feedback topic (the directory names them all)."""
+    from services.notifier.reference import reference
+    from signpost.topics import agency_topics, practice_topics
 
-    return asyncio.run(ensure_topics(bootstrap, {**CORE_TOPICS, **agency_topics(agencies)}))
+    wanted = {**CORE_TOPICS, **agency_topics(agencies), **practice_topics(reference().practices)}
+    return asyncio.run(ensure_topics(bootstrap, wanted))
 
 
 def _answers(url: str) -> bool:

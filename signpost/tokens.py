@@ -23,14 +23,26 @@ DEV_CLIENTS: list[dict[str, str]] = [
     {"client_id": "icn-pharmacist-rj6", "organisation": "RJ6", "role": "referrer"},
     {"client_id": "agency-demo-pharmacy", "organisation": "FA001", "role": "agency", "agency_id": "demo-pharmacy"},
     {"client_id": "operations", "organisation": "QWU", "role": "operations"},
+    {
+        "client_id": "agency-social-services-croydon-north",
+        "organisation": "LBCRO",
+        "role": "agency",
+        "agency_id": "social-services-croydon-north",
+    },
 ]
 
 
 def write_dev_registry(directory: Path = DEV_DIR, clients: list[dict[str, str]] = DEV_CLIENTS) -> None:
+    """Write the registry; a client that already has a key keeps it, so running stacks and minted tokens stay valid."""
     (directory / "keys").mkdir(parents=True, exist_ok=True)
     entries = []
     for spec in clients:
-        key = Ed25519PrivateKey.generate()
+        pem = directory / "keys" / f"{spec['client_id']}.pem"
+        if pem.exists():
+            key = serialization.load_pem_private_key(pem.read_bytes(), password=None)
+            assert isinstance(key, Ed25519PrivateKey), f"{pem} is not an Ed25519 key"
+        else:
+            key = Ed25519PrivateKey.generate()
         private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         (directory / "keys" / f"{spec['client_id']}.pem").write_bytes(private)

@@ -50,3 +50,8 @@ def agency_topics(agency_ids: Iterable[str]) -> dict[str, int]:
         topics[f"agency.{agency}.referrals"] = AGENCY_PARTITIONS
         topics[f"agency.{agency}.outcomes"] = AGENCY_PARTITIONS
     return topics
+
+
+def practice_topics(ods_codes: Iterable[str]) -> dict[str, int]:
+    """Each referring practice hears back on its own topic (the feedback loop)."""
+    return {f"practice.{ods}.feedback": AGENCY_PARTITIONS for ods in ods_codes}

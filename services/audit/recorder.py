@@ -31,7 +31,8 @@ class SeenEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     event_id: UUID
-    type: str
+    # The contract lets an agency leave ``type`` out of its outcome reports (their topic says what they are).
+    type: str | None = None
     referral_id: UUID | None = None
     patient_key: str | None = None
     correlation_id: str | None = None
@@ -40,6 +41,15 @@ class SeenEvent(BaseModel):
 
 def parse(raw: bytes) -> SeenEvent:
     return SeenEvent.model_validate_json(raw)
+
+
+def event_type(event: SeenEvent, topic: str) -> str:
+    """The event's own type, else what its topic carries; an untyped event elsewhere is recorded as such, not lost."""
+    if event.type:
+        return event.type
+    if topic.startswith("agency.") and topic.endswith(".outcomes"):
+        return "agency.outcome"
+    return "untyped"
 
 
 def agency_of(topic: str, payload: dict[str, Any]) -> str | None:
@@ -90,12 +100,13 @@ async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
     for item in batch:
         seq += 1
         event = item.event
+        kind = event_type(event, item.topic)
         body = redacted_payload(event)
         payload = json.dumps(body, sort_keys=True)
         occurred = event.occurred_at or now
-        row_hash = chain.row_hash(prev, seq, event.event_id, event.type, item.topic, occurred, payload)
+        row_hash = chain.row_hash(prev, seq, event.event_id, kind, item.topic, occurred, payload)
         row = {
-            "seq": seq, "event_id": event.event_id, "event_type": event.type, "topic": item.topic,
+            "seq": seq, "event_id": event.event_id, "event_type": kind, "topic": item.topic,
             "referral_id": event.referral_id, "patient_key": event.patient_key, "correlation_id": event.correlation_id,
             "occurred_at": occurred, "recorded_at": now, "payload": payload, "prev_hash": prev, "row_hash": row_hash,
             "agency_id": agency_of(item.topic, body), "network_id": network_of(body),

@@ -55,12 +55,16 @@ async def handle(conn: Conn, batch: Sequence[Incoming[BaseModel]]) -> None:
             )
             await _recompute(conn, event.referral_id)
         elif isinstance(event, ReferralEscalated):
+            # The no-contact timer closes the assignment; the others only escalate it.
+            status = "closed_no_contact" if event.timer == "no_contact_close" else "escalated"
             await conn.execute(
-                "UPDATE referral_assignments SET status = 'escalated', updated_at = now()"
+                "UPDATE referral_assignments SET status = $3, updated_at = now()"
                 " WHERE assignment_id = $1 AND NOT status = ANY($2::text[])",
                 event.assignment_id,
                 list(FINISHED),
+                status,
             )
+            await _recompute(conn, event.referral_id)
 
 
 async def _routed(conn: Conn, event: ReferralRouted) -> None:

@@ -80,13 +80,20 @@ async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] |
         referral_id,
     )
     assignments = await conn.fetch(
-        "SELECT assignment_id, agency_id, service_id, service_type, status, reason FROM referral_assignments"
-        " WHERE referral_id = $1 ORDER BY service_type, agency_id",
+        "SELECT assignment_id, agency_id, service_id, service_type, status, reason, outcome_detail, replaces_assignment_id"
+        " FROM referral_assignments WHERE referral_id = $1 ORDER BY created_at, service_type, agency_id",
         referral_id,
     )
     return {
         "referral_id": str(row["referral_id"]),
-        "assignments": [{**dict(a), "assignment_id": str(a["assignment_id"])} for a in assignments],
+        "assignments": [
+            {
+                **dict(a),
+                "assignment_id": str(a["assignment_id"]),
+                "replaces_assignment_id": str(a["replaces_assignment_id"]) if a["replaces_assignment_id"] else None,
+            }
+            for a in assignments
+        ],
         "journey_id": str(row["journey_id"]),
         "patient_key": row["patient_key"],
         "status": row["status"],

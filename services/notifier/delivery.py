@@ -6,10 +6,11 @@ same assignment twice as two referrals: a redelivered ``referral.routed``
 finds the row (by assignment id) and does nothing.
 """
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from schemas.events import AgencyReferral, AssignmentDelivered, ReferralRouted
+from services.notifier.timers import planned_timers, start_timers
 from services.router.routing import derived_event_id
 from signpost import logs
 from signpost.consumer import Incoming
@@ -24,18 +25,25 @@ def agency_topic(agency_id: str) -> str:
     return f"agency.{agency_id}.referrals"
 
 
-async def handle_routed(conn: Conn, batch: Sequence[Incoming[ReferralRouted]]) -> None:
-    for item in batch:
-        with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
-            await _deliver(conn, item.event)
+Handler = Callable[[Conn, Sequence[Incoming[ReferralRouted]]], Awaitable[None]]
 
 
-async def _deliver(conn: Conn, routed: ReferralRouted) -> None:
+def handler(sla_demo_seconds: float | None = None) -> Handler:
+    async def handle_routed(conn: Conn, batch: Sequence[Incoming[ReferralRouted]]) -> None:
+        for item in batch:
+            with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+                await _deliver(conn, item.event, sla_demo_seconds)
+
+    return handle_routed
+
+
+async def _deliver(conn: Conn, routed: ReferralRouted, sla_demo_seconds: float | None) -> None:
     for assignment in routed.assignments:
-        inserted = await conn.fetchval(
+        delivered_at = await conn.fetchval(
             "INSERT INTO deliveries (assignment_id, referral_id, agency_id, service_type, channel, status,"
-            " patient_key, correlation_id, referrer_ods) VALUES ($1, $2, $3, $4, 'kafka', 'offered', $5, $6, $7)"
-            " ON CONFLICT (assignment_id) DO NOTHING RETURNING assignment_id",
+            " patient_key, correlation_id, referrer_ods, service_id, network_id, urgency, journey_id)"
+            " VALUES ($1, $2, $3, $4, 'kafka', 'offered', $5, $6, $7, $8, $9, $10, $11)"
+            " ON CONFLICT (assignment_id) DO NOTHING RETURNING delivered_at",
             assignment.assignment_id,
             routed.referral_id,
             assignment.agency_id,
@@ -43,9 +51,15 @@ async def _deliver(conn: Conn, routed: ReferralRouted) -> None:
             routed.patient_key,
             routed.correlation_id,
             routed.referral.referrer.ods_code,
+            assignment.service_id,
+            assignment.network_id,
+            routed.referral.urgency.value,
+            routed.journey_id,
         )
-        if inserted is None:
+        if delivered_at is None:
             continue
+        timers = planned_timers(assignment.service_type, routed.referral.urgency, delivered_at, sla_demo_seconds)
+        await start_timers(conn, assignment.assignment_id, timers)
         delivered = AssignmentDelivered(
             event_id=derived_event_id(assignment.assignment_id, "delivered"),
             occurred_at=datetime.now(UTC),

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from schemas.events import ReferralSubmitted
+from schemas.events import OutcomeRecorded, ReferralSubmitted
+from services.router import rerouting
 from services.router.inputs import RoutingInputs
 from services.router.routing import handler
 from signpost import consumer
@@ -22,6 +23,17 @@ async def wire(runtime: Runtime) -> None:
         pool=runtime.pool,
         parse=ReferralSubmitted.model_validate_json,
         handle=handler(inputs),
+        event_id=lambda e: e.event_id,
+        batch_size=runtime.settings.consumer_batch_size,
+    )
+    # Declines come back as recorded outcomes; the router finds the next provider.
+    consumer.subscribe(
+        runtime.broker,
+        "assignment.outcome",
+        group_id="signpost-router-reroute",
+        pool=runtime.pool,
+        parse=OutcomeRecorded.model_validate_json,
+        handle=rerouting.handler(inputs),
         event_id=lambda e: e.event_id,
         batch_size=runtime.settings.consumer_batch_size,
     )

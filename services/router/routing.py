@@ -44,10 +44,11 @@ def handler(inputs: RoutingInputs) -> Callable[[Conn, Sequence[Incoming[Referral
     return handle_submitted
 
 
-def assignments_of(event: ReferralSubmitted, decision: Decision) -> tuple[Assignment, ...]:
+def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | None = None) -> tuple[Assignment, ...]:
+    """The decision's assignments, with ids derived from the event that caused them (so a replay yields the same ids)."""
     return tuple(
         Assignment(
-            assignment_id=assignment_id(event.event_id, p.service_id),
+            assignment_id=assignment_id(source_event_id, p.service_id),
             service_id=p.service_id,
             service_type=p.service_type,
             agency_id=p.agency_id,
@@ -55,6 +56,7 @@ def assignments_of(event: ReferralSubmitted, decision: Decision) -> tuple[Assign
             needs=p.needs,
             rule_id=p.rule_id,
             reason=p.reason,
+            replaces_assignment_id=replaces,
         )
         for p in decision.assignments
     )
@@ -62,7 +64,7 @@ def assignments_of(event: ReferralSubmitted, decision: Decision) -> tuple[Assign
 
 async def _route(conn: Conn, event: ReferralSubmitted, decision: Decision) -> None:
     """Store the decision and its event in the consumer's transaction; the time decided is the event's, so replays agree."""
-    assignments = assignments_of(event, decision)
+    assignments = assignments_of(event.event_id, decision)
     # Both outcomes follow the submitted event: same journey, correlation, patient key and referral.
     follows: dict[str, Any] = {
         "occurred_at": datetime.now(UTC),

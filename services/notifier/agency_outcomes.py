@@ -1,0 +1,62 @@
+"""Outcomes an agency writes on its own topic, ``agency.<id>.outcomes``, and cancellations from referrers.
+
+The broker's ACLs let only agency X write to ``agency.X.outcomes``, so the
+topic name is the agency's identity here. A report the state machine refuses
+raises, and the shared consumer dead-letters it with the reason for
+operations staff; the partition moves on.
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from schemas.events import AgencyOutcome, ReferralCancelled
+from services.notifier.domain import outcomes
+from services.notifier.domain.outcomes import FINISHED, AssignmentState, SystemEvent
+from services.notifier.lifecycle import lock_assignment, record_outcome, store_move
+from services.router.routing import derived_event_id
+from signpost import logs
+from signpost.consumer import Incoming
+from signpost.database import Conn
+from signpost.outbox import enqueue
+
+OUTCOMES_PATTERN = r"agency\..+\.outcomes"
+_AGENCY = re.compile(r"^agency\.(?P<agency>.+)\.outcomes$")
+log = logs.get_logger()
+
+
+def agency_of_topic(topic: str) -> str:
+    match = _AGENCY.match(topic)
+    if match is None:
+        raise ValueError(f"{topic} is not an agency outcomes topic")
+    return match["agency"]
+
+
+async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[AgencyOutcome]]) -> None:
+    for item in batch:
+        agency = agency_of_topic(item.topic)
+        with logs.handling(item.topic, item.headers, None, item.headers.get("correlation-id", "")):
+            await record_outcome(conn, item.event, agency_id=agency, reported_by=f"kafka:{item.topic}", channel="kafka")
+
+
+async def handle_cancelled(conn: Conn, batch: Sequence[Incoming[ReferralCancelled]]) -> None:
+    """The referrer cancelled: every open assignment is cancelled, its timers stop, and its agency is told."""
+    for item in batch:
+        cancelled = item.event
+        rows = await conn.fetch("SELECT assignment_id FROM deliveries WHERE referral_id = $1", cancelled.referral_id)
+        for row in rows:
+            delivery = await lock_assignment(conn, row["assignment_id"])
+            if delivery is None or AssignmentState(delivery["state"]) in FINISHED:
+                continue
+            move = outcomes.apply(AssignmentState(delivery["state"]), SystemEvent.CANCELLED, accepted=delivery["accepted"])
+            await store_move(conn, delivery, move, SystemEvent.CANCELLED, datetime.now(UTC))
+            notice_id = derived_event_id(cancelled.event_id, f"to:{delivery['agency_id']}:{delivery['assignment_id']}")
+            await enqueue(
+                conn,
+                topic=f"agency.{delivery['agency_id']}.referrals",
+                key=cancelled.patient_key,
+                event=cancelled.model_copy(update={"event_id": notice_id}),
+                event_id=notice_id,
+                headers={"event-type": cancelled.type, "correlation-id": cancelled.correlation_id},
+            )
+            log.info("assignment cancelled by referrer", agency=delivery["agency_id"])

@@ -1,0 +1,72 @@
+"""Tell the referring practice, on its own topic, every outcome that matters to it.
+
+The feedback loop is what makes referral safe: a practice hears that its
+patient was accepted, seen, sent back or never reached, with a structured
+summary when the work is completed.
+"""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from schemas.events import AgencyOutcome, FeedbackSummary, PracticeFeedback
+from schemas.vocabulary import OutcomeCode, ServiceType
+from services.notifier.domain.feedback import feedback_message, matters_to_referrer
+from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
+from services.notifier.envelope import following
+from services.notifier.reference import practice_topic, reference
+from services.router.routing import derived_event_id
+from signpost.database import Conn
+from signpost.outbox import enqueue
+
+# The status a practice sees for events that are not the agency's own words.
+_SYSTEM_STATUS = {SystemEvent.SLA_BREACHED: "escalated", SystemEvent.NO_CONTACT_TIMEOUT: "closed_no_contact"}
+
+
+async def tell_referrer(
+    conn: Conn,
+    delivery: dict[str, Any],
+    event: LifecycleEvent,
+    source_event_id: UUID,
+    *,
+    at: datetime,
+    report: AgencyOutcome | None = None,
+) -> None:
+    if not matters_to_referrer(event):
+        return
+    service_type = ServiceType(delivery["service_type"])
+    summary = FeedbackSummary(
+        outcome=report.outcome if report else None,
+        decline_reason=report.decline_reason if report else None,
+        completion=report.completion if report else None,
+        note=report.note if report else None,
+        contacted_at=delivery["contacted_at"],
+        completed_at=delivery["completed_at"],
+    )
+    name = reference().service_name(delivery["service_id"], delivery["agency_id"])
+    feedback = PracticeFeedback(
+        event_id=derived_event_id(source_event_id, "practice-feedback"),
+        occurred_at=at,
+        **following(delivery),
+        practice_ods=delivery["referrer_ods"],
+        assignment_id=delivery["assignment_id"],
+        agency_id=delivery["agency_id"],
+        service_type=service_type,
+        status=event.value if isinstance(event, OutcomeCode) else _SYSTEM_STATUS.get(event, event.value),
+        summary=summary,
+        message=feedback_message(
+            name,
+            service_type,
+            event,
+            decline_reason=report.decline_reason if report else None,
+            completion=report.completion if report else None,
+        ),
+    )
+    await enqueue(
+        conn,
+        topic=practice_topic(delivery["referrer_ods"]),
+        key=delivery["patient_key"],
+        event=feedback,
+        event_id=feedback.event_id,
+        headers={"event-type": feedback.type, "correlation-id": feedback.correlation_id},
+    )

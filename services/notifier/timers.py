@@ -1,0 +1,146 @@
+"""SLA timers: set when an assignment is delivered, fired by a loop when nobody acted in time.
+
+Timers are rows, not in-memory callbacks, so a restart loses none: the loop
+picks up whatever fell due while the notifier was down. Each firing runs in
+its own transaction with the row locked (``SKIP LOCKED``), so two notifier
+instances never fire the same timer twice.
+"""
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from prometheus_client import Counter
+
+from schemas.events import ReferralEscalated
+from schemas.vocabulary import ServiceType, Urgency
+from services.notifier.domain import outcomes, sla
+from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
+from services.notifier.envelope import following
+from services.notifier.lifecycle import lock_assignment, store_move
+from services.notifier.practice_feedback import tell_referrer
+from services.notifier.reference import reference
+from services.router.routing import derived_event_id
+from signpost import logs
+from signpost.database import Conn
+from signpost.outbox import enqueue
+
+ESCALATED_TOPIC = "referral.escalated"
+BREACHES = Counter("signpost_sla_breaches_total", "SLA timers that fired", ["timer"])
+log = logs.get_logger()
+
+
+def planned_timers(
+    service_type: ServiceType, urgency: Urgency, delivered_at: datetime, demo_seconds: float | None = None
+) -> list[sla.Timer]:
+    """The policy's timers; with ``demo_seconds`` (demos only) the same timers in the same order, seconds apart."""
+    timers = sla.timers_for(service_type, urgency, delivered_at)
+    if demo_seconds is None:
+        return timers
+    return [
+        sla.Timer(t.name, delivered_at + timedelta(seconds=demo_seconds * (i + 1)), t.on_breach) for i, t in enumerate(timers)
+    ]
+
+
+async def start_timers(conn: Conn, assignment_id: Any, timers: list[sla.Timer]) -> None:
+    await conn.executemany(
+        "INSERT INTO sla_timers (assignment_id, name, due_at, on_breach) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        [(assignment_id, t.name.value, t.due_at, t.on_breach.value) for t in timers],
+    )
+
+
+async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int = 100) -> int:
+    """Fire every timer due by ``now``; returns how many fired."""
+    fired = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            due = await conn.fetch(
+                "SELECT assignment_id, name, due_at, on_breach FROM sla_timers"
+                " WHERE cleared_at IS NULL AND fired_at IS NULL AND due_at <= $1"
+                " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                now or datetime.now(UTC),
+                limit,
+            )
+            for timer in due:
+                fired += await _fire(conn, dict(timer))
+        if len(due) < limit:
+            return fired
+
+
+async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
+    delivery = await lock_assignment(conn, timer["assignment_id"])
+    if delivery is None:  # the timers table references deliveries, so this cannot happen; say so if it does
+        raise LookupError(f"timer {timer['name']} has no assignment")
+    event = sla.BREACH_EVENTS[sla.OnBreach(timer["on_breach"])]
+    now = datetime.now(UTC)
+    try:
+        move = outcomes.apply(AssignmentState(delivery["state"]), event, accepted=delivery["accepted"])
+    except IllegalTransition as stale:
+        # The assignment moved on without clearing this timer (e.g. contacted, so no escalation); it no longer applies.
+        await conn.execute(
+            "UPDATE sla_timers SET cleared_at = $3 WHERE assignment_id = $1 AND name = $2",
+            timer["assignment_id"],
+            timer["name"],
+            now,
+        )
+        log.info("timer no longer applies", timer=timer["name"], reason=stale.reason)
+        return 0
+    await conn.execute(
+        "UPDATE sla_timers SET fired_at = $3 WHERE assignment_id = $1 AND name = $2", timer["assignment_id"], timer["name"], now
+    )
+    await store_move(conn, delivery, move, event, now)
+    escalated = _escalation(delivery, timer, now)
+    headers = {"event-type": escalated.type, "correlation-id": escalated.correlation_id}
+    await enqueue(conn, topic=ESCALATED_TOPIC, key=delivery["patient_key"], event=escalated, event_id=escalated.event_id,
+                  headers=headers)  # fmt: skip
+    coordinator = reference().coordinators.get(delivery["network_id"] or "")
+    if coordinator and coordinator != delivery["agency_id"]:
+        # The coordinator hears on its own agency topic, the only one it reads.
+        copy_id = derived_event_id(escalated.event_id, f"to:{coordinator}")
+        await enqueue(conn, topic=f"agency.{coordinator}.referrals", key=delivery["patient_key"],
+                      event=escalated.model_copy(update={"event_id": copy_id}), event_id=copy_id, headers=headers)  # fmt: skip
+    await tell_referrer(conn, delivery, event, escalated.event_id, at=now)
+    BREACHES.labels(timer["name"]).inc()
+    log.warning("SLA timer fired", timer=timer["name"], agency=delivery["agency_id"], state=move.after.value)
+    return 1
+
+
+def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) -> ReferralEscalated:
+    coordinator = reference().coordinators.get(delivery["network_id"] or "")
+    closing = timer["on_breach"] == sla.OnBreach.CLOSE_AND_TELL_GP.value
+    name = reference().service_name(delivery["service_id"], delivery["agency_id"])
+    what = "closed: the patient was not contacted in time; the GP practice must follow up" if closing else "not acted on in time"
+    return ReferralEscalated(
+        event_id=derived_event_id(delivery["assignment_id"], f"timer:{timer['name']}"),
+        occurred_at=now,
+        **following(delivery),
+        assignment_id=delivery["assignment_id"],
+        agency_id=delivery["agency_id"],
+        network_id=delivery["network_id"],
+        timer=timer["name"],
+        due_at=timer["due_at"],
+        reason=f"{name}: {what} (due {timer['due_at']:%Y-%m-%d %H:%M} UTC)",
+        notify=tuple(x for x in (delivery["referrer_ods"], coordinator) if x),
+    )
+
+
+async def run_forever(pool: asyncpg.Pool, interval_s: float) -> None:
+    while True:
+        try:
+            await fire_due(pool)
+        except (OSError, asyncpg.PostgresError) as exc:
+            # PostgreSQL away (restart, failover): timers wait in their table; try again next tick.
+            log.warning("timer check failed, will retry", error=type(exc).__name__)
+        await asyncio.sleep(interval_s)
+
+
+def start(pool: asyncpg.Pool, interval_s: float) -> "asyncio.Task[None]":
+    return asyncio.create_task(run_forever(pool, interval_s), name="sla-timers")
+
+
+async def stop(task: "asyncio.Task[None]") -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

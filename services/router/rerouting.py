@@ -1,0 +1,98 @@
+"""When an agency declines, find the next suitable provider; never one that already declined.
+
+The router hears every recorded outcome on ``assignment.outcome`` and acts on
+declines only. The choice is the pure ``reroute``; this module gathers who
+declined so far, stores the new assignment and publishes it as a
+``referral.routed`` whose assignment names the one it replaces. After the
+rule set's ``max_declines`` the referral goes to the coordinator, or to the
+unroutable queue when there is none.
+"""
+
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
+from schemas.referral import Referral
+from schemas.vocabulary import OutcomeCode, ServiceType
+from services.router.domain.decide import Decision, reroute
+from services.router.inputs import RoutingInputs
+from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, derived_event_id
+from signpost import logs
+from signpost.consumer import Incoming
+from signpost.database import Conn
+from signpost.outbox import enqueue
+
+log = logs.get_logger()
+Handler = Callable[[Conn, Sequence[Incoming[OutcomeRecorded]]], Awaitable[None]]
+
+
+def handler(inputs: RoutingInputs) -> Handler:
+    async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[OutcomeRecorded]]) -> None:
+        directory, rules = inputs.current()
+
+        def choose(referral: Referral, declined: frozenset[str], now: datetime, kind: ServiceType) -> Decision:
+            return reroute(referral, directory, rules, now, declined, kind)
+
+        for item in batch:
+            if item.event.outcome is not OutcomeCode.DECLINED:
+                continue
+            with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+                await _after_decline(conn, item.event, choose)
+
+    return handle_outcomes
+
+
+Choose = Callable[[Referral, frozenset[str], datetime, ServiceType], Decision]
+
+
+async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) -> None:
+    await conn.execute("UPDATE assignments SET status = 'declined' WHERE assignment_id = $1", declined.assignment_id)
+    decision_row = await conn.fetchrow("SELECT referral FROM decisions WHERE referral_id = $1 FOR UPDATE", declined.referral_id)
+    if decision_row is None:
+        log.warning("decline for a referral this router never decided; ignored")
+        return
+    rows = await conn.fetch("SELECT service_id, agency_id, status FROM assignments WHERE referral_id = $1", declined.referral_id)
+    decliners = frozenset(r["service_id"] for r in rows if r["status"] == "declined")
+    active = {r["service_id"] for r in rows if r["status"] != "declined"}
+    referral = Referral.model_validate_json(decision_row["referral"])
+    decision = choose(referral, decliners, declined.occurred_at, declined.service_type)
+    # e.g. a coordinator fallback would add the huddle again; the referral already has it.
+    new = tuple(a for a in assignments_of(declined.event_id, decision, declined.assignment_id) if a.service_id not in active)
+    follows: dict[str, Any] = {
+        "occurred_at": datetime.now(UTC),
+        "correlation_id": declined.correlation_id,
+        "journey_id": declined.journey_id,
+        "producer": "router",
+        "patient_key": declined.patient_key,
+        "referral_id": declined.referral_id,
+        "rule_set_version": decision.rule_set_version,
+        "referral": referral,
+    }
+    outgoing: ReferralRouted | ReferralUnroutable
+    if new:
+        outgoing = ReferralRouted(event_id=derived_event_id(declined.event_id, "rerouted"), assignments=new, **follows)
+        await conn.executemany(
+            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            [(a.assignment_id, declined.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason)
+             for a in new],
+        )  # fmt: skip
+    else:
+        reason = decision.unroutable_reason or f"every suitable {declined.service_type.value} declined"
+        agencies = tuple(sorted({r["agency_id"] for r in rows if r["status"] == "declined"}))
+        outgoing = ReferralUnroutable(
+            event_id=derived_event_id(declined.event_id, "unroutable"), reason=reason, declined_by=agencies, **follows
+        )
+    await conn.execute(
+        "UPDATE decisions SET explanation = jsonb_set(explanation, '{reroutes}',"
+        " coalesce(explanation->'reroutes', '[]'::jsonb) || $2::jsonb) WHERE referral_id = $1",
+        declined.referral_id,
+        json.dumps([{"declined": str(declined.assignment_id), "by": declined.agency_id,
+                     "now": [a.model_dump(mode="json") for a in new], "decliners": sorted(decliners)}]),
+    )  # fmt: skip
+    topic = ROUTED_TOPIC if new else UNROUTABLE_TOPIC
+    await enqueue(conn, topic=topic, key=declined.patient_key, event=outgoing, event_id=outgoing.event_id,
+                  headers={"event-type": outgoing.type, "correlation-id": outgoing.correlation_id})  # fmt: skip
+    log.info("rerouted after decline" if new else "unroutable after declines", declines=len(decliners))
