@@ -2,7 +2,8 @@
 
 Uses the running stack when intake answers on its port; otherwise starts
 one for the demo and stops it again afterwards. Exits 0 only when the trail
-shows submitted → routed → delivered.
+shows submitted → routed → delivered, a referral is worked to completion with
+the practice told, and one nobody picks up is escalated.
 """
 
 import time
@@ -72,9 +73,17 @@ def _show(audit_url: str, referral_id: str) -> bool:
     return ok
 
 
+# A stack the demo starts itself has SLA timers seconds apart, so a breach can be watched.
+DEMO_ENV = {"SIGNPOST_SLA_DEMO_SECONDS": "5", "SIGNPOST_SLA_CHECK_INTERVAL_S": "0.5"}
+
+
 def main() -> int:
-    with stack.existing_or_started() as (urls, _, database_url):
+    from signpost.demo_feedback import escalated_when_nobody_acts, worked_to_completion
+
+    with stack.existing_or_started(extra_env=DEMO_ENV) as (urls, bootstrap, database_url):
         ok = submit_and_show(urls["intake"], urls["audit"])
+        ok = worked_to_completion(urls["intake"], urls["notifier"], bootstrap) is not None and ok
+        ok = escalated_when_nobody_acts(urls["intake"], urls["notifier"], bootstrap) and ok
         return 0 if report_audit(urls["audit"], database_url) and ok else 1
 
 

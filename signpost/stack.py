@@ -145,7 +145,7 @@ def _answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def existing_or_started() -> Iterator[tuple[dict[str, str], str, str]]:
+def existing_or_started(extra_env: dict[str, str] | None = None) -> Iterator[tuple[dict[str, str], str, str]]:
     """The running stack if its services answer, else one started here and stopped after.
 
     Yields (service URLs, Kafka bootstrap, database URL). Used by ``make demo``
@@ -168,7 +168,7 @@ def existing_or_started() -> Iterator[tuple[dict[str, str], str, str]]:
     from services.router.routing import known_agencies
 
     create_topics(bootstrap, known_agencies())
-    started = Stack(bootstrap, url, state, ports=ports)
+    started = Stack(bootstrap, url, state, ports=ports, extra_env=dict(extra_env or {}))
     try:
         started.start_all()
         yield urls, bootstrap, url

@@ -250,3 +250,17 @@ def test_a_cancelled_referral_stops_its_assignments_and_tells_the_agency(stack: 
         409, "assignment was cancelled by the referrer; no further outcomes are accepted",
     )  # fmt: skip
     assert all(t["cleared_at"] for t in assignment(stack, assignment_id).json()["timers"])
+
+
+def test_the_demo_works_one_referral_to_completion_and_watches_another_escalate(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from signpost.demo_feedback import escalated_when_nobody_acts, worked_to_completion
+
+    assert worked_to_completion(stack.url("intake"), stack.url("notifier"), stack.kafka_bootstrap)
+    assert escalated_when_nobody_acts(stack.url("intake"), stack.url("notifier"), stack.kafka_bootstrap)
+    printed = capsys.readouterr().out
+    assert "POST .../outcomes {'outcome': 'completed', 'completion': 'medicine_supplied'} -> 201 completed" in printed
+    assert "[completed] Pharmacy First at FA001 (community pharmacy) completed the referral: medicine supplied." in printed
+    assert "[escalated]" in printed
+    assert "[closed_no_contact]" in printed

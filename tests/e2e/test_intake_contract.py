@@ -221,18 +221,14 @@ def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
 
 
 def test_a_completed_referral_cannot_be_cancelled(signpost_stack: Stack) -> None:
+    from signpost.demo_feedback import worked_to_completion
+
+    # The demo pharmacy accepts, contacts and completes it through the notifier, as in `make demo`.
     intake = signpost_stack.url("intake")
-    referral_id = httpx.post(f"{intake}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10).json()["referral_id"]
-
-    async def complete() -> None:
-        # Outcomes arrive through the notifier (issue 5); here the read model is set as the progress consumer would.
-        conn = await asyncpg.connect(signpost_stack.database_url)
-        try:
-            await conn.execute("UPDATE intake.referrals SET status = 'completed' WHERE referral_id = $1::uuid", referral_id)
-        finally:
-            await conn.close()
-
-    asyncio.run(complete())
+    referral_id = worked_to_completion(intake, signpost_stack.url("notifier"), signpost_stack.kafka_bootstrap)
+    assert referral_id is not None
+    eventually(lambda: httpx.get(f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()["status"]
+               == "completed", what="intake to learn the referral is completed")  # fmt: skip
     refused = httpx.post(f"{intake}/v1/referrals/{referral_id}/cancel", json={"reason": "late"}, headers=bearer(), timeout=10)
     assert refused.status_code == 409
     assert refused.json()["detail"] == "the referral is completed; it can no longer be cancelled"

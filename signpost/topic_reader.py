@@ -1,0 +1,37 @@
+"""Read a topic from its beginning to its current end: for the demo, the tests and operators' checks."""
+
+import asyncio
+import json
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+
+async def read_all(bootstrap: str, topic: str, wait_s: float = 10.0) -> list[dict[str, Any]]:
+    """Every record currently on ``topic`` (up to its end offsets), decoded as JSON where possible."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        out: list[dict[str, Any]] = []
+        async with asyncio.timeout(wait_s):
+            while not consumer.assignment():
+                await consumer.getmany(timeout_ms=100)
+            partitions = list(consumer.assignment())
+            end = await consumer.end_offsets(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            while [tp for tp in partitions if await consumer.position(tp) < end[tp]]:
+                batch = await consumer.getmany(timeout_ms=500)
+                for records in batch.values():
+                    for r in records:
+                        try:
+                            decoded = json.loads(r.value)
+                        except ValueError:
+                            decoded = {"_raw": r.value}
+                        if isinstance(decoded, dict):
+                            decoded["_ts"] = r.timestamp
+                        out.append(decoded)
+        return out
+    finally:
+        await consumer.stop()
