@@ -22,9 +22,9 @@ from pydantic import ConfigDict, Field, TypeAdapter, ValidationInfo, ValidatorFu
 from schemas.access import AccessRecorded
 from schemas.clock import judged_on, london_date
 from schemas.outcomes import outcome_detail_json_schema, refuse_inconsistent_outcome
-from schemas.referral import ODS_CODE_PATTERN, Referral, Strict
+from schemas.referral import ODS_CODE_PATTERN, Patient, Referral, Referrer, Strict
 from schemas.text import MULTI_LINE, SINGLE_LINE, Text
-from schemas.vocabulary import CompletionOutcome, DeclineReason, Need, OutcomeCode, ServiceType
+from schemas.vocabulary import CompletionOutcome, DeclineReason, Need, OutcomeCode, RedFlag, ServiceType, Urgency
 
 
 def _judged_on_event_date(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Referral:
@@ -101,12 +101,33 @@ class AssignmentDelivered(Envelope):
     channel: Literal["kafka", "webhook"]
 
 
+class AgencyCase(Strict):
+    """The part of a referral one agency needs, and no more (UK GDPR data minimisation).
+
+    Who the patient is and how to reach them, who referred, the needs this
+    agency is asked to meet, the red flags that bear on its work, and the
+    referrer's notes. Other agencies' needs, consent bookkeeping and a
+    pharmacy choice meant for someone else stay behind.
+    """
+
+    referrer: Referrer
+    patient: Patient
+    needs: tuple[Need, ...] = Field(min_length=1, description="only the needs this agency is asked to meet")
+    red_flags: tuple[RedFlag, ...] = Field(default=(), description="only the warning signs that bear on this service")
+    urgency: Urgency
+    chosen_pharmacy_ods: str | None = Field(
+        default=None, pattern=ODS_CODE_PATTERN, description="community pharmacies only: the patient's choice"
+    )
+    notes: Annotated[str, Field(max_length=4000), MULTI_LINE] | None = None
+
+
 class AgencyReferral(Envelope):
-    """What an agency receives on its own topic: one assignment, nothing about other agencies."""
+    """What an agency receives on its own topic: one assignment and a minimised case, nothing about other agencies."""
 
     type: Literal["agency.referral"] = "agency.referral"
+    version: int = 2
     assignment: Assignment
-    referral: EventReferral
+    referral: AgencyCase
 
 
 class AgencyOutcome(Strict):

@@ -26,7 +26,7 @@ from schemas.events import (
 )
 from schemas.referral import Referral, Strict
 
-CONTRACT_VERSION = "1.1.0"
+CONTRACT_VERSION = "2.0.0"
 
 # Who takes part: the four services, and the outside systems at either end.
 INTAKE, ROUTER, NOTIFIER, AUDIT = "intake", "router", "notifier", "audit"

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from schemas.events import AgencyReferral, AssignmentDelivered, ReferralRouted
+from services.notifier.domain.minimise import agency_case
 from services.notifier.timers import planned_timers, start_timers
 from services.router.routing import derived_event_id
 from signpost import logs
@@ -82,7 +83,7 @@ async def _deliver(conn: Conn, routed: ReferralRouted, sla_demo_seconds: float |
             patient_key=routed.patient_key,
             referral_id=routed.referral_id,
             assignment=assignment,
-            referral=routed.referral,
+            referral=agency_case(routed.referral, assignment),
         )
         await enqueue(
             conn,

@@ -20,7 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from schemas.events import AgencyOutcome, AgencyReferral
+from schemas.events import AgencyOutcome, AgencyReferral, Assignment
+from schemas.referral import Referral
+from services.notifier.domain.minimise import agency_case
 from services.notifier.domain.webhook import sign
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -44,6 +46,15 @@ receiver = load("webhook_receiver")
 
 def agency_referral() -> dict[str, Any]:
     """A referral as the notifier would put it on an agency topic, built with Signpost's own models."""
+    assignment = {
+        "assignment_id": str(uuid.uuid4()),
+        "service_id": "demo-pharmacy",
+        "service_type": "community_pharmacy",
+        "agency_id": "demo-pharmacy",
+        "rule_id": "pharmacy-first.chosen",
+        "reason": "the patient chose this pharmacy",
+    }
+    case = agency_case(Referral.model_validate_json(BASELINE.read_text()), Assignment.model_validate(assignment))
     event = AgencyReferral.model_validate(
         {
             "event_id": str(uuid.uuid4()),
@@ -53,15 +64,8 @@ def agency_referral() -> dict[str, Any]:
             "producer": "notifier",
             "patient_key": "k" * 32,
             "referral_id": str(uuid.uuid4()),
-            "assignment": {
-                "assignment_id": str(uuid.uuid4()),
-                "service_id": "demo-pharmacy",
-                "service_type": "community_pharmacy",
-                "agency_id": "demo-pharmacy",
-                "rule_id": "pharmacy-first.chosen",
-                "reason": "the patient chose this pharmacy",
-            },
-            "referral": json.loads(BASELINE.read_text()),
+            "assignment": assignment,
+            "referral": case,
         }
     )
     dumped: dict[str, Any] = json.loads(event.model_dump_json())

@@ -28,6 +28,7 @@ from schemas.events import (
 )
 from schemas.referral import Referral
 from schemas.vocabulary import CompletionOutcome, Need, OutcomeCode, ServiceType
+from services.notifier.domain.minimise import agency_case
 
 BASELINE_FILE = Path(__file__).resolve().parents[2] / "support" / "data" / "pharmacy_first_referral.json"
 # Rules that depend on the date are tested on a fixed day, never on the day the suite happens to run.
@@ -121,7 +122,7 @@ def sample_events() -> list[BaseModel]:
             **ENVELOPE, rule_set_version="2026.01", reason="no pharmacy open", referral=body, declined_by=("fa001",)
         ),
         AssignmentDelivered(**ENVELOPE, assignment_id=ASSIGNMENT_ID, agency_id="demo-pharmacy", channel="kafka"),
-        AgencyReferral(**ENVELOPE, assignment=assignment(), referral=body),
+        AgencyReferral(**ENVELOPE, assignment=assignment(), referral=agency_case(body, assignment())),
         AgencyOutcome(
             event_id=UUID(int=5),
             assignment_id=ASSIGNMENT_ID,
