@@ -100,18 +100,28 @@ def _service_grants(service: str, agencies: list[str]) -> list[_Grant]:
         _topic("signpost.deadletter", _WRITE),
         _topic("signpost.access", _WRITE),
         (ResourceType.GROUP, service_group(service), PatternType.LITERAL, (Operation.READ,)),
+        # Further groups of the same service (the notifier has one per input) live under its own namespace.
+        (ResourceType.GROUP, f"{service_group(service)}-", PatternType.PREFIXED, (Operation.READ,)),
     ]
     if service == "intake":
         grants += [
             _topic("referral.submitted", _WRITE),
+            _topic("referral.cancelled", _WRITE),
             _topic("referral.", _READ, prefixed),
             _topic("assignment.", _READ, prefixed),
         ]
     elif service == "router":
-        grants += [_topic("referral.submitted", _READ), _topic("referral.", _WRITE, prefixed)]
+        # Declines come back on assignment.outcome and are rerouted.
+        grants += [
+            _topic("referral.submitted", _READ),
+            _topic("assignment.outcome", _READ),
+            _topic("referral.", _WRITE, prefixed),
+        ]
     elif service == "notifier":
         grants += [
             _topic("referral.routed", _READ),
+            _topic("referral.cancelled", _READ),
+            _topic("referral.escalated", _WRITE),
             _topic("assignment.", _WRITE, prefixed),
             _topic("practice.", _WRITE, prefixed),
         ]

@@ -149,3 +149,19 @@ async def test_router_cannot_read_agency_outcomes(broker: SecuredBroker) -> None
 async def test_router_cannot_deliver_to_an_agency_directly(broker: SecuredBroker) -> None:
     with pytest.raises(TopicAuthorizationFailedError):
         await produce(broker, broker.service("router"), "agency.alpha.referrals")
+
+
+async def test_the_feedback_loop_flows_under_the_acls(broker: SecuredBroker) -> None:
+    """Declines reach the router; cancellations reach the notifier, which raises escalations; each under its own group."""
+    outcome = await produce(broker, broker.service("notifier"), "assignment.outcome")
+    await consume_until(broker, broker.service("router"), "assignment.outcome", "signpost-router-reroute", outcome)
+    cancelled = await produce(broker, broker.service("intake"), "referral.cancelled")
+    await consume_until(broker, broker.service("notifier"), "referral.cancelled", "signpost-notifier-cancellations", cancelled)
+    escalated = await produce(broker, broker.service("notifier"), "referral.escalated")
+    await consume_until(broker, broker.service("intake"), "referral.escalated", "signpost-intake", escalated)
+
+
+async def test_a_service_cannot_borrow_another_services_consumer_group(broker: SecuredBroker) -> None:
+    sent = await produce(broker, broker.service("intake"), "referral.submitted")
+    with pytest.raises(GroupAuthorizationFailedError):
+        await consume_until(broker, broker.service("router"), "referral.submitted", "signpost-notifier-outcomes", sent)

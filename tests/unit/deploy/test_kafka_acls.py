@@ -66,9 +66,10 @@ def test_audit_reads_every_signpost_namespace_and_writes_nothing_but_its_own_eve
     assert {name for _, name, _, op in audit if op is W} == {"signpost.deadletter", "signpost.access"}
 
 
-def test_intake_writes_only_submitted_referrals_and_its_own_events() -> None:
+def test_intake_writes_only_submitted_and_cancelled_referrals_and_its_own_events() -> None:
     intake = grants("service-intake")
-    assert {name for _, name, _, op in intake if op is W} == {"referral.submitted", "signpost.deadletter", "signpost.access"}
+    written = {name for _, name, _, op in intake if op is W}
+    assert written == {"referral.submitted", "referral.cancelled", "signpost.deadletter", "signpost.access"}
     assert {(T, "referral.", PRE, R), (T, "assignment.", PRE, R)} <= intake
 
 
