@@ -16,12 +16,15 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Annotated, Any
+from uuid import UUID
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.audit.queries import COLUMNS, shape
 from signpost.access import record_access
@@ -32,7 +35,7 @@ from signpost.service import Runtime
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
 # Events after which an unroutable referral no longer needs a person to route it.
-# A manual-assignment event joins this list when the notifier publishes one.
+# A hand assignment is published as referral.routed, so it closes the item too.
 CLOSES_UNROUTABLE = ("referral.routed", "assignment.delivered", "referral.cancelled")
 LAG_TIMEOUT_S = 10.0
 _NHS_NUMBER_SHAPE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
@@ -90,6 +93,29 @@ async def unroutable(request: Request, principal: Authenticated, limit: Limit = 
         " AND a.event_type = ANY($1::text[])) ORDER BY u.seq LIMIT $2"
     )
     return await _queue(request, principal, sql, [list(CLOSES_UNROUTABLE), limit], "read unroutable queue")
+
+
+class HandAssignment(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    service_id: str = Field(min_length=2, max_length=63)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+@router.post("/unroutable/{referral_id}/assign")
+async def assign_by_hand(referral_id: UUID, body: HandAssignment, request: Request, principal: Authenticated) -> JSONResponse:
+    """Route a referral from the queue by hand. The router makes the assignment and records the access; this relays it."""
+    _operations_only(principal)
+    runtime: Runtime = request.app.state.runtime
+    router_url = f"http://{runtime.settings.http_host}:{runtime.settings.router_port}"
+    headers = {"Authorization": request.headers.get("authorization", ""), "X-Correlation-Id": request.state.correlation_id}
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            answer = await client.post(f"{router_url}/v1/referrals/{referral_id}/assignments", json=body.model_dump(),
+                                       headers=headers)  # fmt: skip
+    except httpx.HTTPError:
+        return problem(503, "Service Unavailable", "the router did not answer; the referral was not assigned")
+    return JSONResponse(answer.json(), status_code=answer.status_code, media_type=answer.headers.get("content-type"))
 
 
 @router.get("/escalations")

@@ -5,10 +5,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import OutcomeRecorded, ReferralSubmitted
-from services.router import rerouting
+from services.router import hand_assignment, rerouting
 from services.router.inputs import RoutingInputs
 from services.router.routing import handler
-from signpost import consumer
+from signpost import consumer, http
 from signpost.service import Runtime, build_app
 
 SERVICE = "router"
@@ -16,6 +16,7 @@ SERVICE = "router"
 
 async def wire(runtime: Runtime) -> None:
     inputs = RoutingInputs(runtime.settings.directory_path, runtime.settings.rules_path)
+    runtime.state["inputs"] = inputs
     consumer.subscribe(
         runtime.broker,
         "referral.submitted",
@@ -40,7 +41,10 @@ async def wire(runtime: Runtime) -> None:
 
 
 def create_app() -> FastAPI:
-    return build_app(SERVICE, Path(__file__).parent / "migrations", wire)
+    app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
+    http.install(app)
+    app.include_router(hand_assignment.router)
+    return app
 
 
 app = create_app()

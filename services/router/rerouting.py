@@ -86,11 +86,12 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
             event_id=derived_event_id(declined.event_id, "unroutable"), reason=reason, declined_by=agencies, **follows
         )
     await conn.execute(
-        "UPDATE decisions SET explanation = jsonb_set(explanation, '{reroutes}',"
+        "UPDATE decisions SET outcome = $3, explanation = jsonb_set(explanation, '{reroutes}',"
         " coalesce(explanation->'reroutes', '[]'::jsonb) || $2::jsonb) WHERE referral_id = $1",
         declined.referral_id,
         json.dumps([{"declined": str(declined.assignment_id), "by": declined.agency_id,
                      "now": [a.model_dump(mode="json") for a in new], "decliners": sorted(decliners)}]),
+        "routed" if new else "unroutable",
     )  # fmt: skip
     topic = ROUTED_TOPIC if new else UNROUTABLE_TOPIC
     await enqueue(conn, topic=topic, key=declined.patient_key, event=outgoing, event_id=outgoing.event_id,

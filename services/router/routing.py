@@ -98,7 +98,7 @@ async def _route(conn: Conn, event: ReferralSubmitted, decision: Decision) -> No
     }
     await conn.execute(
         "INSERT INTO decisions (referral_id, submitted_event_id, patient_key, outcome, rule_set_version,"
-        " explanation, referral) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        " explanation, referral, journey_id, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         event.referral_id,
         event.event_id,
         event.patient_key,
@@ -106,6 +106,8 @@ async def _route(conn: Conn, event: ReferralSubmitted, decision: Decision) -> No
         decision.rule_set_version,
         json.dumps(explanation),
         event.referral.model_dump_json(),
+        event.journey_id,
+        event.correlation_id,
     )
     await conn.executemany(
         "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"

@@ -164,12 +164,13 @@ function matchesFilter(row) {
 
 const QUEUES = {
   unroutable: {
-    columns: 3,
+    columns: 4,
     empty: "Nothing waiting: every referral has been routed.",
     render: (row, item) => {
       cell(row, when(item.recorded_at));
       cell(row, code(item.referral_id));
       cell(row, item.reason);
+      cell(row, assignForm(item.referral_id));
     },
   },
   escalations: {
@@ -216,6 +217,42 @@ async function loadQueue(name) {
       $(`${name}-count`).textContent = "(could not load)";
     }
   }
+}
+
+// ---- hand assignment -------------------------------------------------------
+
+// The router makes the assignment (via audit, same origin) and records who did it and why.
+function assignForm(referralId) {
+  const form = document.createElement("form");
+  form.className = "assign";
+  const service = Object.assign(document.createElement("input"), {
+    name: "service_id", required: true, placeholder: "service id", pattern: "[a-z0-9][a-z0-9\\-]{1,62}", // the pattern attribute compiles with /v, where a bare "-" is refused
+  });
+  service.setAttribute("aria-label", "service id to assign to");
+  const reason = Object.assign(document.createElement("input"), { name: "reason", required: true, minLength: 3, placeholder: "why" });
+  reason.setAttribute("aria-label", "reason for the assignment");
+  const button = Object.assign(document.createElement("button"), { type: "submit", textContent: "Assign" });
+  const result = Object.assign(document.createElement("span"), { className: "result" });
+  result.setAttribute("role", "status");
+  form.append(service, reason, button, result);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    try {
+      const response = await fetch(`/v1/operations/unroutable/${encodeURIComponent(referralId)}/assign`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${session.token}`, "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ service_id: service.value, reason: reason.value }),
+      });
+      const body = await response.json().catch(() => ({}));
+      result.textContent = response.ok ? `assigned to ${body.assignment.agency_id}` : `refused: ${body.detail || response.status}`;
+    } catch (error) {
+      result.textContent = `failed: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
 }
 
 // ---- consumer lag ----------------------------------------------------------
