@@ -67,7 +67,10 @@ def _show(audit_url: str, referral_id: str) -> bool:
     print(f"\naudit trail of referral {referral_id}:")
     for e in events:
         print(f"  #{e['seq']:<5} {e['recorded_at']}  {e['event_type']:<22} on {e['topic']}")
-    flow = [e["event_type"] for e in events if e["event_type"] in EXPECTED]
+    # Audit follows many topics at once, so it may record a delivery a moment before the routing that caused it;
+    # the story is told in the order things happened.
+    in_order = sorted(events, key=lambda e: (e["occurred_at"], e["seq"]))
+    flow = [e["event_type"] for e in in_order if e["event_type"] in EXPECTED]
     ok = flow == list(EXPECTED)
     print("\n" + ("trail complete: submitted -> routed -> delivered" if ok else f"trail incomplete: {flow}"))
     return ok
