@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from signpost import database, logs, tracing
+from signpost import database, kafka_security, logs, tracing
 from signpost.outbox import OutboxRelay
 from signpost.settings import Settings, get_settings
 
@@ -63,8 +63,14 @@ def build_app(
         if applied:
             log.info("migrations applied", names=applied)
         # Short metadata age so pattern subscribers (audit) notice new agency topics soon.
-        broker = KafkaBroker(cfg.kafka_bootstrap, graceful_timeout=20.0, logger=None, metadata_max_age_ms=10_000)
-        relay = OutboxRelay(pool, service, cfg.kafka_bootstrap)
+        broker = KafkaBroker(
+            cfg.kafka_bootstrap,
+            graceful_timeout=20.0,
+            logger=None,
+            metadata_max_age_ms=10_000,
+            security=kafka_security.broker_security(cfg),
+        )
+        relay = OutboxRelay(pool, service, cfg.kafka_bootstrap, **kafka_security.client_kwargs(cfg))
         runtime = Runtime(service, cfg, pool, broker, relay)
         app.state.runtime = runtime
         if wire:

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SIGNPOST_", extra="ignore")
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # This service's own Kafka principal (SASL/SCRAM-SHA-512); unset means plaintext (see signpost/kafka_security.py).
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
     database_url: str = "postgresql://postgres@127.0.0.1:5432/signpost"
     # Keyed hash for patient keys. The default is for local development only.
     pseudonym_key: SecretStr = SecretStr("dev-only-pseudonym-key-change-me")

@@ -38,6 +38,8 @@ class Stack:
     state_dir: Path
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Per service, on top of extra_env: e.g. each service's own Kafka principal.
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
@@ -62,7 +64,7 @@ class Stack:
             self.processes[service] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 cwd=REPO,
-                env=self.env(),
+                env={**self.env(), **self.service_env.get(service, {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -39,7 +39,7 @@ from deploy.kafka import local
 from deploy.kafka.acl_admin import create_acls
 from deploy.kafka.acls import SERVICES, acl_bindings, agency_user, check_agency_id, service_user
 from deploy.processes import port_open, read_pid
-from signpost.topics import CORE_TOPICS, agency_topics, ensure_topics
+from signpost.topics import CORE_TOPICS, agency_topics, ensure_topics, practice_topics
 
 MECHANISM = "SCRAM-SHA-512"
 ADMIN = "admin"
@@ -189,7 +189,10 @@ def start(
 async def provision(bootstrap: str, principals: Principals) -> None:
     """Create the core and agency topics, then every principal's ACLs (both idempotent)."""
     admin = principals.admin.kwargs()
-    await ensure_topics(bootstrap, {**CORE_TOPICS, **agency_topics(principals.agencies)}, **admin)
+    from services.notifier.reference import reference
+
+    topics = {**CORE_TOPICS, **agency_topics(principals.agencies), **practice_topics(reference().practices)}
+    await ensure_topics(bootstrap, topics, **admin)
     await asyncio.to_thread(create_acls, bootstrap, acl_bindings(principals.agencies, principals.services), admin)
 
 

@@ -30,6 +30,7 @@ from services.audit.queries import COLUMNS, shape
 from signpost.access import record_access
 from signpost.auth import Authenticated, Principal
 from signpost.http import problem
+from signpost.kafka_security import client_kwargs
 from signpost.service import Runtime
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
@@ -165,10 +166,10 @@ def lag_report(committed: Mapping[str, Mapping[Partition, int]], ends: Mapping[P
     return report
 
 
-async def read_offsets(bootstrap: str) -> tuple[dict[str, dict[Partition, int]], dict[Partition, int]]:
+async def read_offsets(bootstrap: str, **security: Any) -> tuple[dict[str, dict[Partition, int]], dict[Partition, int]]:
     """Every consumer group's committed offsets, and the end offsets of the partitions they cover."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **security)
     await admin.start()
     try:
         await consumer.start()
@@ -195,7 +196,7 @@ async def consumer_lag(request: Request, principal: Authenticated) -> JSONRespon
     runtime: Runtime = request.app.state.runtime
     try:
         async with asyncio.timeout(LAG_TIMEOUT_S):
-            committed, ends = await read_offsets(runtime.settings.kafka_bootstrap)
+            committed, ends = await read_offsets(runtime.settings.kafka_bootstrap, **client_kwargs(runtime.settings))
     except (KafkaError, OSError, TimeoutError) as exc:
         return problem(503, "Service Unavailable", f"Kafka did not answer for consumer lag ({type(exc).__name__})")
     return JSONResponse({"groups": lag_report(committed, ends)})

@@ -1,0 +1,112 @@
+"""The four services on a SASL/SCRAM broker with ACLs, each as its own principal, and an agency as its own.
+
+A referral goes in over HTTP and comes out on the agency's topic, which the
+agency reads with its own credentials; the agency's outcome goes back on its
+own outcomes topic and the notifier records it. Every hop passes the broker's
+authoriser, so a missing grant in ``deploy/kafka/acls.py`` fails this test.
+"""
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from deploy.kafka import security
+from deploy.kafka.security import Principals
+from services.router.routing import known_agencies
+from signpost.stack import SERVICES, Stack
+from tests.support.infrastructure import Infrastructure
+from tests.support.running_stack import _database, bearer, eventually
+
+PORT = int(os.environ.get("SIGNPOST_TEST_SECURE_STACK_KAFKA_PORT", "39192"))
+_BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 100
+PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}
+REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+AGENCY = "demo-pharmacy"
+
+
+@pytest.fixture(scope="module")
+def secured(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Principals]]:
+    principals = Principals.generate(known_agencies())
+    node = security.start(tmp_path_factory.mktemp("kafka-secure-stack"), principals, port=PORT)
+    per_service = {
+        s: {"SIGNPOST_KAFKA_SASL_USERNAME": c.username, "SIGNPOST_KAFKA_SASL_PASSWORD": c.password}
+        for s, c in principals.services.items()
+    }
+    stack = Stack(node.bootstrap, _database(infrastructure, "secured_stack"), infrastructure.state_dir / "secured_stack",
+                  ports=PORTS, service_env=per_service)  # fmt: skip
+    try:
+        stack.start_all()
+        yield stack, principals
+    finally:
+        stack.stop_all()
+        security.stop(node)
+
+
+async def _read_agency_copy(stack: Stack, creds: dict[str, str], referral_id: str) -> dict[str, Any]:
+    consumer = AIOKafkaConsumer(f"agency.{AGENCY}.referrals", bootstrap_servers=stack.kafka_bootstrap,
+                                group_id=f"agency.{AGENCY}.worklist", auto_offset_reset="earliest", **creds)  # fmt: skip
+    await consumer.start()
+    try:
+        async with asyncio.timeout(60):
+            while True:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        copy: dict[str, Any] = json.loads(record.value)
+                        if copy.get("referral_id") == referral_id:
+                            return copy
+    finally:
+        await consumer.stop()
+
+
+async def _report(stack: Stack, creds: dict[str, str], outcome: dict[str, Any]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all", **creds)
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"agency.{AGENCY}.outcomes", json.dumps(outcome).encode())
+    finally:
+        await producer.stop()
+
+
+def test_each_service_runs_as_its_own_principal_and_the_agency_round_trip_passes_the_acls(
+    secured: tuple[Stack, Principals],
+) -> None:
+    stack, principals = secured
+    for service in SERVICES:
+        assert httpx.get(f"{stack.url(service)}/readyz", timeout=5).json()["checks"]["kafka"] == "ok"
+    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
+    assert response.status_code == 202, response.text
+    referral_id = response.json()["referral_id"]
+
+    agency = principals.agencies[AGENCY].kwargs()
+    copy = asyncio.run(_read_agency_copy(stack, agency, referral_id))
+    assert copy["type"] == "agency.referral"
+    assert copy["version"] == 2
+    accepted = {"event_id": str(uuid.uuid4()), "assignment_id": copy["assignment"]["assignment_id"], "outcome": "accepted",
+                "occurred_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    asyncio.run(_report(stack, agency, accepted))
+
+    assignment = f"{stack.url('notifier')}/v1/assignments/{copy['assignment']['assignment_id']}"
+    assert eventually(
+        lambda: httpx.get(assignment, headers=bearer("operations"), timeout=5).json().get("state") == "accepted",
+        timeout=60,
+        what="the notifier to record the agency's acceptance from its outcomes topic",
+    )
+    trail = f"{stack.url('audit')}/v1/referrals/{referral_id}/audit"
+    recorded = eventually(
+        lambda: (
+            {e["event_type"] for e in httpx.get(trail, headers=bearer("operations"), timeout=5).json().get("events", [])}
+            >= {"referral.submitted", "referral.routed", "agency.referral", "assignment.delivered", "assignment.outcome"}
+        ),
+        timeout=60,
+        what="audit to record the whole round trip",
+    )
+    assert recorded
