@@ -45,12 +45,16 @@ async def enqueue(
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5::jsonb)"
         " ON CONFLICT (event_id) DO NOTHING",
-        event_id,
-        topic,
-        key.encode() if key is not None else None,
-        event if isinstance(event, bytes) else event.model_dump_json().encode(),
-        json.dumps(tracing.inject(dict(headers or {}))),
+        *outbox_row(topic=topic, key=key, event=event, event_id=event_id, headers=headers),
     )
+
+
+def outbox_row(
+    *, topic: str, key: str | None, event: BaseModel | bytes, event_id: UUID, headers: dict[str, str] | None = None
+) -> tuple[UUID, str, bytes | None, bytes, str]:
+    """The outbox columns (event_id, topic, key, payload, headers) for one event, trace context included."""
+    payload = event if isinstance(event, bytes) else event.model_dump_json().encode()
+    return event_id, topic, key.encode() if key is not None else None, payload, json.dumps(tracing.inject(dict(headers or {})))
 
 
 def make_producer(bootstrap: str, **security: Any) -> AIOKafkaProducer:

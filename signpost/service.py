@@ -161,5 +161,8 @@ def run(service: str, app: FastAPI) -> None:
         port=cfg.port_for(service),
         log_config=None,
         access_log=False,
+        # uvloop and httptools: the C event loop and HTTP parser roughly halve the CPU per request here.
+        loop="uvloop",
+        http="httptools",
         timeout_graceful_shutdown=20,
     )

@@ -86,10 +86,12 @@ async def accept(
         event = _submitted_event(runtime, referral, request.state.correlation_id)
         body = answer(event)
         try:
-            async with conn.transaction():
-                await store.record_submission(conn, event, client_id=client_id, source=source)
-                if request_id:
+            if request_id:
+                async with conn.transaction():
+                    await store.record_submission(conn, event, client_id=client_id, source=source)
                     await store.remember_answer(conn, client_id, request_id, body_hash, 202, body)
+            else:  # one statement, atomic by itself: no BEGIN/COMMIT round trips
+                await store.record_submission(conn, event, client_id=client_id, source=source)
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same X-Request-Id won; answer as it did.
             replay = await _replay(conn, client_id, request_id or "", body_hash)

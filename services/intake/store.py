@@ -7,36 +7,39 @@ import asyncpg
 
 from schemas.events import ReferralSubmitted
 from signpost.database import Conn
-from signpost.outbox import enqueue
+from signpost.outbox import outbox_row
 
 SUBMITTED_TOPIC = "referral.submitted"
 
 
 async def record_submission(conn: Conn, event: ReferralSubmitted, *, client_id: str, source: str) -> None:
-    """Store the referral and its ``referral.submitted`` event atomically (the outbox)."""
+    """Store the referral, its first version and its ``referral.submitted`` event (the outbox) atomically.
+
+    One statement, so one round trip to PostgreSQL: it is atomic on its own,
+    and on the busiest path in Signpost the round trips were the cost.
+    """
     await conn.execute(
-        "INSERT INTO referrals (referral_id, journey_id, patient_key, referrer_ods, client_id, status, correlation_id)"
-        " VALUES ($1, $2, $3, $4, $5, 'submitted', $6)",
+        "WITH referral AS ("
+        " INSERT INTO referrals (referral_id, journey_id, patient_key, referrer_ods, client_id, status, correlation_id)"
+        " VALUES ($1, $2, $3, $4, $5, 'submitted', $6)),"
+        " version AS (INSERT INTO referral_versions (referral_id, version, status, body, source)"
+        " VALUES ($1, 1, 'submitted', $7, $8))"
+        " INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($9, $10, $11, $12, $13::jsonb)",
         event.referral_id,
         event.journey_id,
         event.patient_key,
         event.referral.referrer.ods_code,
         client_id,
         event.correlation_id,
-    )
-    await conn.execute(
-        "INSERT INTO referral_versions (referral_id, version, status, body, source) VALUES ($1, 1, 'submitted', $2, $3)",
-        event.referral_id,
         event.referral.model_dump_json(),
         source,
-    )
-    await enqueue(
-        conn,
-        topic=SUBMITTED_TOPIC,
-        key=event.patient_key,
-        event=event,
-        event_id=event.event_id,
-        headers={"event-type": event.type, "correlation-id": event.correlation_id},
+        *outbox_row(
+            topic=SUBMITTED_TOPIC,
+            key=event.patient_key,
+            event=event,
+            event_id=event.event_id,
+            headers={"event-type": event.type, "correlation-id": event.correlation_id},
+        ),
     )
 
 
