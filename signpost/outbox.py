@@ -49,9 +49,22 @@ async def enqueue(
     )
 
 
+OutboxRow = tuple[UUID, str, bytes | None, bytes, str]
+
+
+async def enqueue_many(conn: Conn, rows: list[OutboxRow]) -> None:
+    """Add a batch's events in one pipelined round trip (see ``outbox_row``), idempotent by event id."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5::jsonb)"
+            " ON CONFLICT (event_id) DO NOTHING",
+            rows,
+        )
+
+
 def outbox_row(
     *, topic: str, key: str | None, event: BaseModel | bytes, event_id: UUID, headers: dict[str, str] | None = None
-) -> tuple[UUID, str, bytes | None, bytes, str]:
+) -> OutboxRow:
     """The outbox columns (event_id, topic, key, payload, headers) for one event, trace context included."""
     payload = event if isinstance(event, bytes) else event.model_dump_json().encode()
     return event_id, topic, key.encode() if key is not None else None, payload, json.dumps(tracing.inject(dict(headers or {})))

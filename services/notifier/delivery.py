@@ -8,15 +8,17 @@ finds the row (by assignment id) and does nothing.
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
 
-from schemas.events import AgencyReferral, AssignmentDelivered, ReferralRouted
+from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
 from services.notifier.domain.minimise import agency_case
 from services.notifier.timers import planned_timers, start_timers
 from services.router.routing import derived_event_id
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
-from signpost.outbox import enqueue
+from signpost.outbox import OutboxRow, enqueue_many, outbox_row
 
 DELIVERED_TOPIC = "assignment.delivered"
 log = logs.get_logger()
@@ -31,74 +33,76 @@ Handler = Callable[[Conn, Sequence[Incoming[ReferralRouted]]], Awaitable[None]]
 
 def handler(sla_demo_seconds: float | None = None) -> Handler:
     async def handle_routed(conn: Conn, batch: Sequence[Incoming[ReferralRouted]]) -> None:
-        for item in batch:
-            with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
-                await _deliver(conn, item.event, sla_demo_seconds)
+        offered = [(item, a) for item in batch for a in item.event.assignments]
+        new = await _record_new(conn, offered)
+        timers: list[tuple[Any, ...]] = []
+        events: list[OutboxRow] = []
+        for item, assignment in offered:
+            delivered_at = new.get(assignment.assignment_id)
+            if delivered_at is None:  # delivered before (a redelivered or replayed routed event): nothing again
+                continue
+            routed = item.event
+            with logs.handling(item.topic, item.headers, routed.referral_id, routed.correlation_id):
+                planned = planned_timers(assignment.service_type, routed.referral.urgency, delivered_at, sla_demo_seconds)
+                timers += [(assignment.assignment_id, t.name.value, t.due_at, t.on_breach.value) for t in planned]
+                events += _announcements(routed, assignment)
+                log.info("assignment delivered", agency=assignment.agency_id)
+        await start_timers(conn, timers)
+        await enqueue_many(conn, events)
 
     return handle_routed
 
 
-async def _deliver(conn: Conn, routed: ReferralRouted, sla_demo_seconds: float | None) -> None:
-    for assignment in routed.assignments:
-        delivered_at = await conn.fetchval(
-            "INSERT INTO deliveries (assignment_id, referral_id, agency_id, service_type, channel, status,"
-            " patient_key, correlation_id, referrer_ods, service_id, network_id, urgency, journey_id)"
-            " VALUES ($1, $2, $3, $4, 'kafka', 'offered', $5, $6, $7, $8, $9, $10, $11)"
-            " ON CONFLICT (assignment_id) DO NOTHING RETURNING delivered_at",
-            assignment.assignment_id,
-            routed.referral_id,
-            assignment.agency_id,
-            assignment.service_type.value,
-            routed.patient_key,
-            routed.correlation_id,
-            routed.referral.referrer.ods_code,
-            assignment.service_id,
-            assignment.network_id,
-            routed.referral.urgency.value,
-            routed.journey_id,
-        )
-        if delivered_at is None:
-            continue
-        timers = planned_timers(assignment.service_type, routed.referral.urgency, delivered_at, sla_demo_seconds)
-        await start_timers(conn, assignment.assignment_id, timers)
-        delivered = AssignmentDelivered(
-            event_id=derived_event_id(assignment.assignment_id, "delivered"),
-            occurred_at=datetime.now(UTC),
-            correlation_id=routed.correlation_id,
-            journey_id=routed.journey_id,
-            producer="notifier",
-            patient_key=routed.patient_key,
-            referral_id=routed.referral_id,
-            assignment_id=assignment.assignment_id,
-            agency_id=assignment.agency_id,
-            channel="kafka",
-        )
-        copy_id = derived_event_id(assignment.assignment_id, "agency-copy")
-        copy = AgencyReferral(
-            event_id=copy_id,
-            occurred_at=delivered.occurred_at,
-            correlation_id=routed.correlation_id,
-            journey_id=routed.journey_id,
-            producer="notifier",
-            patient_key=routed.patient_key,
-            referral_id=routed.referral_id,
-            assignment=assignment,
-            referral=agency_case(routed.referral, assignment),
-        )
-        await enqueue(
-            conn,
-            topic=agency_topic(assignment.agency_id),
-            key=routed.patient_key,
-            event=copy,
-            event_id=copy_id,
-            headers={"event-type": "agency.referral", "correlation-id": routed.correlation_id},
-        )
-        await enqueue(
-            conn,
-            topic=DELIVERED_TOPIC,
-            key=routed.patient_key,
-            event=delivered,
-            event_id=delivered.event_id,
-            headers={"event-type": delivered.type, "correlation-id": routed.correlation_id},
-        )
-        log.info("assignment delivered", agency=assignment.agency_id)
+async def _record_new(conn: Conn, offered: list[tuple[Incoming[ReferralRouted], Assignment]]) -> dict[UUID, datetime]:
+    """Insert the batch's deliveries in one statement; return those that are new, with when they were delivered."""
+    if not offered:
+        return {}
+    columns = list(zip(*[
+        (a.assignment_id, i.event.referral_id, a.agency_id, a.service_type.value, i.event.patient_key, i.event.correlation_id,
+         i.event.referral.referrer.ods_code, a.service_id, a.network_id, i.event.referral.urgency.value, i.event.journey_id)
+        for i, a in offered
+    ], strict=True))  # fmt: skip
+    rows = await conn.fetch(
+        "INSERT INTO deliveries (assignment_id, referral_id, agency_id, service_type, channel, status,"
+        " patient_key, correlation_id, referrer_ods, service_id, network_id, urgency, journey_id)"
+        " SELECT a, r, ag, st, 'kafka', 'offered', pk, c, ods, s, n, u, j FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
+        " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::uuid[])"
+        " AS t(a, r, ag, st, pk, c, ods, s, n, u, j)"
+        " ON CONFLICT (assignment_id) DO NOTHING RETURNING assignment_id, delivered_at",
+        *columns,
+    )
+    return {r["assignment_id"]: r["delivered_at"] for r in rows}
+
+
+def _announcements(routed: ReferralRouted, assignment: Assignment) -> list[OutboxRow]:
+    """The agency's own (minimised) copy on its topic, and ``assignment.delivered`` for everyone else."""
+    delivered = AssignmentDelivered(
+        event_id=derived_event_id(assignment.assignment_id, "delivered"),
+        occurred_at=datetime.now(UTC),
+        correlation_id=routed.correlation_id,
+        journey_id=routed.journey_id,
+        producer="notifier",
+        patient_key=routed.patient_key,
+        referral_id=routed.referral_id,
+        assignment_id=assignment.assignment_id,
+        agency_id=assignment.agency_id,
+        channel="kafka",
+    )
+    copy_id = derived_event_id(assignment.assignment_id, "agency-copy")
+    copy = AgencyReferral(
+        event_id=copy_id,
+        occurred_at=delivered.occurred_at,
+        correlation_id=routed.correlation_id,
+        journey_id=routed.journey_id,
+        producer="notifier",
+        patient_key=routed.patient_key,
+        referral_id=routed.referral_id,
+        assignment=assignment,
+        referral=agency_case(routed.referral, assignment),
+    )
+    return [
+        outbox_row(topic=agency_topic(assignment.agency_id), key=routed.patient_key, event=copy, event_id=copy_id,
+                   headers={"event-type": copy.type, "correlation-id": routed.correlation_id}),
+        outbox_row(topic=DELIVERED_TOPIC, key=routed.patient_key, event=delivered, event_id=delivered.event_id,
+                   headers={"event-type": delivered.type, "correlation-id": routed.correlation_id}),
+    ]  # fmt: skip

@@ -44,11 +44,13 @@ def planned_timers(
     ]
 
 
-async def start_timers(conn: Conn, assignment_id: Any, timers: list[sla.Timer]) -> None:
-    await conn.executemany(
-        "INSERT INTO sla_timers (assignment_id, name, due_at, on_breach) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        [(assignment_id, t.name.value, t.due_at, t.on_breach.value) for t in timers],
-    )
+async def start_timers(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
+    """Store timers as (assignment id, name, due at, on breach) rows, a whole batch in one round trip."""
+    if rows:
+        await conn.executemany(
+            "INSERT INTO sla_timers (assignment_id, name, due_at, on_breach) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            rows,
+        )
 
 
 async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int = 100) -> int:

@@ -7,6 +7,7 @@ in the consumer's transaction.
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -17,7 +18,7 @@ from services.router.inputs import RoutingInputs
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
-from signpost.outbox import enqueue
+from signpost.outbox import OutboxRow, enqueue_many, outbox_row
 from signpost.settings import Settings
 
 ROUTED_TOPIC = "referral.routed"
@@ -37,11 +38,22 @@ def derived_event_id(source_event_id: UUID, purpose: str) -> UUID:
 def handler(inputs: RoutingInputs) -> Callable[[Conn, Sequence[Incoming[ReferralSubmitted]]], Awaitable[None]]:
     async def handle_submitted(conn: Conn, batch: Sequence[Incoming[ReferralSubmitted]]) -> None:
         directory, rules = inputs.current()
+        writes = []
         for item in batch:
             with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
-                await _route(conn, item.event, decide(item.event.referral, directory, rules, item.event.occurred_at))
+                writes.append(_decided(item.event, decide(item.event.referral, directory, rules, item.event.occurred_at)))
+        await _store(conn, writes)
 
     return handle_submitted
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """The rows one decision adds: written for the whole batch at once, a round trip per table, not per referral."""
+
+    decision: tuple[Any, ...]
+    assignments: list[tuple[Any, ...]]
+    event: OutboxRow
 
 
 def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | None = None) -> tuple[Assignment, ...]:
@@ -62,8 +74,8 @@ def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | N
     )
 
 
-async def _route(conn: Conn, event: ReferralSubmitted, decision: Decision) -> None:
-    """Store the decision and its event in the consumer's transaction; the time decided is the event's, so replays agree."""
+def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
+    """The decision's rows and event; the time decided is the event's, so replays agree."""
     assignments = assignments_of(event.event_id, decision)
     # Both outcomes follow the submitted event: same journey, correlation, patient key and referral.
     follows: dict[str, Any] = {
@@ -96,38 +108,42 @@ async def _route(conn: Conn, event: ReferralSubmitted, decision: Decision) -> No
         "notes_to_referrer": list(decision.notes_to_referrer),
         "unroutable_reason": decision.unroutable_reason,
     }
-    await conn.execute(
-        "INSERT INTO decisions (referral_id, submitted_event_id, patient_key, outcome, rule_set_version,"
-        " explanation, referral, journey_id, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        event.referral_id,
-        event.event_id,
-        event.patient_key,
-        "routed" if assignments else "unroutable",
-        decision.rule_set_version,
-        json.dumps(explanation),
-        event.referral.model_dump_json(),
-        event.journey_id,
-        event.correlation_id,
-    )
-    await conn.executemany(
-        "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [
+    outcome = "routed" if assignments else "unroutable"
+    log.info(f"referral {outcome}", assignments=len(assignments), rule_set_version=decision.rule_set_version)
+    return _Writes(
+        decision=(
+            event.referral_id, event.event_id, event.patient_key, outcome, decision.rule_set_version,
+            json.dumps(explanation), event.referral.model_dump_json(), event.journey_id, event.correlation_id,
+        ),
+        assignments=[
             (a.assignment_id, event.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason)
             for a in assignments
         ],
+        event=outbox_row(
+            topic=ROUTED_TOPIC if assignments else UNROUTABLE_TOPIC,
+            key=event.patient_key,
+            event=outgoing,
+            event_id=outgoing.event_id,
+            headers={"event-type": outgoing.type, "correlation-id": outgoing.correlation_id},
+        ),
+    )  # fmt: skip
+
+
+async def _store(conn: Conn, writes: list[_Writes]) -> None:
+    """Store a batch's decisions in the consumer's transaction."""
+    await conn.executemany(
+        "INSERT INTO decisions (referral_id, submitted_event_id, patient_key, outcome, rule_set_version,"
+        " explanation, referral, journey_id, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        [w.decision for w in writes],
     )
-    topic = ROUTED_TOPIC if assignments else UNROUTABLE_TOPIC
-    await enqueue(
-        conn,
-        topic=topic,
-        key=event.patient_key,
-        event=outgoing,
-        event_id=outgoing.event_id,
-        headers={"event-type": outgoing.type, "correlation-id": outgoing.correlation_id},
-    )
-    outcome = "referral routed" if assignments else "referral unroutable"
-    log.info(outcome, assignments=len(assignments), rule_set_version=decision.rule_set_version)
+    assignments = [row for w in writes for row in w.assignments]
+    if assignments:
+        await conn.executemany(
+            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            assignments,
+        )
+    await enqueue_many(conn, [w.event for w in writes])
 
 
 def known_agencies() -> list[str]:

@@ -6,6 +6,7 @@ or, for ``also`` rules, how many agencies the referral already reaches).
 
 import json
 from collections import Counter
+from functools import cached_property
 from hashlib import sha256
 from pathlib import Path
 from typing import Literal
@@ -53,8 +54,9 @@ class RuleSet(Frozen):
             raise ValueError(f"duplicate rule ids: {sorted(i for i, n in Counter(ids).items() if n > 1)}")
         return self
 
-    @property
+    @cached_property
     def version(self) -> str:
+        """Content hash; computed once per loaded rule set (routing asks for it on every decision)."""
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=sorted)
         return sha256(canonical.encode()).hexdigest()[:12]
 
