@@ -18,8 +18,10 @@ import argparse
 import asyncio
 import hashlib
 import json
+import random
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,13 +34,13 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from benchmarks import baselines
+from benchmarks import baselines, mix
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
 from signpost.stack import REPO, SERVICES
-from tests.support.kafka_reader import read_all
+from signpost.tokens import dev_token
+from signpost.topic_reader import read_all, read_topics
 
-REFERRAL = json.loads((REPO / "tests" / "support" / "data" / "pharmacy_first_referral.json").read_text())
 TARGETS = {
     "pipeline_records_per_s": 5000,
     "intake_http_per_s": 2000,
@@ -60,18 +62,30 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "p50": pct(50), "p95": pct(95), "p99": pct(99), "max": round(ordered[-1], 1)}
 
 
-async def submit_at_rate(intake: str, token: str, rate: float, seconds: float, progress: Progress) -> dict[str, float]:
-    """POST referrals at a steady rate; return submit time (epoch ms) per referral id."""
+async def submit_at_rate(intake: str, rate: float, seconds: float, progress: Progress, seed: int = 7) -> dict[str, Any]:
+    """POST the referral mix at a steady rate; return submit time (epoch ms) per accepted referral id, and what fell short."""
     total = int(rate * seconds)
-    task = progress.add_task(f"latency run: {total} referrals at {rate:.0f}/s", total=total)
+    task = progress.add_task(f"latency run: {total} referrals at {rate:.0f}/s (mixed)", total=total)
+    rng = random.Random(seed)
     sent: dict[str, float] = {}
-    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as client:
+    kinds: dict[str, str] = {}
+    failures: Counter[str] = Counter()
+    tokens = {client: {"Authorization": f"Bearer {dev_token(client)}"} for client in (mix.GP, mix.ICN_PHARMACIST)}
+    # A referral that cannot be sent on time waits; it is counted as late, never dropped or retried twice.
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)) as client:
 
-        async def one() -> None:
+        async def one(submission: mix.Submission) -> None:
             t0 = time.time() * 1000
-            response = await client.post(f"{intake}/v1/referrals", json=REFERRAL)
-            if response.status_code == 202:
-                sent[response.json()["referral_id"]] = t0
+            try:
+                response = await client.post(f"{intake}/v1/referrals", json=submission.body, headers=tokens[submission.client])
+            except httpx.HTTPError as exc:
+                failures[type(exc).__name__] += 1
+            else:
+                if response.status_code == 202:
+                    sent[response.json()["referral_id"]] = t0
+                    kinds[response.json()["referral_id"]] = submission.kind
+                else:
+                    failures[f"HTTP {response.status_code}"] += 1
             progress.advance(task)
 
         started = time.perf_counter()
@@ -80,24 +94,28 @@ async def submit_at_rate(intake: str, token: str, rate: float, seconds: float, p
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            pending.append(asyncio.create_task(one()))
+            pending.append(asyncio.create_task(one(mix.submission(rng))))
         await asyncio.gather(*pending)
-    return sent
+        elapsed = time.perf_counter() - started
+    return {"sent": sent, "kinds": kinds, "failures": dict(failures), "achieved_per_s": round(len(sent) / elapsed, 1)}
 
 
-async def intake_max(intake: str, token: str, total: int, concurrency: int, progress: Progress) -> dict[str, Any]:
-    task = progress.add_task(f"intake at maximum: {total} POSTs", total=total)
+async def intake_max(intake: str, total: int, concurrency: int, progress: Progress, seed: int = 11) -> dict[str, Any]:
+    task = progress.add_task(f"intake at maximum: {total} POSTs (mixed)", total=total)
+    rng = random.Random(seed)
+    submissions = [mix.submission(rng) for _ in range(total)]
+    tokens = {client: {"Authorization": f"Bearer {dev_token(client)}"} for client in (mix.GP, mix.ICN_PHARMACIST)}
     accepted = 0
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
         queue.put_nowait(i)
-    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
 
         async def worker() -> None:
             nonlocal accepted
             while not queue.empty():
-                queue.get_nowait()
-                response = await client.post(f"{intake}/v1/referrals", json=REFERRAL)
+                submission = submissions[queue.get_nowait()]
+                response = await client.post(f"{intake}/v1/referrals", json=submission.body, headers=tokens[submission.client])
                 accepted += response.status_code == 202
                 progress.advance(task)
 
@@ -110,12 +128,14 @@ async def intake_max(intake: str, token: str, total: int, concurrency: int, prog
 async def pipeline_max(bootstrap: str, database_url: str, total: int, progress: Progress) -> dict[str, Any]:
     """Inject submitted events at full speed; time until audit holds every delivery."""
     run = f"bench-{uuid.uuid4().hex[:10]}"
-    referral = Referral.model_validate(REFERRAL)
+    rng = random.Random(3)
+    variants = [Referral.model_validate(mix.submission(rng).body) for _ in range(200)]
     now = datetime.now(UTC)
     events = [
         ReferralSubmitted(
             event_id=uuid.uuid4(), occurred_at=now, correlation_id=run, journey_id=uuid.uuid4(), producer="bench",
-            patient_key=hashlib.sha256(f"{run}:{i}".encode()).hexdigest(), referral_id=uuid.uuid4(), referral=referral,
+            patient_key=hashlib.sha256(f"{run}:{i}".encode()).hexdigest(), referral_id=uuid.uuid4(),
+            referral=variants[i % len(variants)],
         )
         for i in range(total)
     ]  # fmt: skip
@@ -134,8 +154,13 @@ async def pipeline_max(bootstrap: str, database_url: str, total: int, progress: 
         done = 0
         deadline = time.monotonic() + 900
         while done < total and time.monotonic() < deadline:
+            # A referral is through when audit holds its last delivery: its assignments are all delivered.
             done = await conn.fetchval(
-                "SELECT count(*) FROM audit.audit_log WHERE correlation_id = $1 AND event_type = 'assignment.delivered'", run
+                "SELECT count(*) FROM (SELECT referral_id FROM audit.audit_log WHERE correlation_id = $1"
+                " AND event_type IN ('referral.routed', 'assignment.delivered') GROUP BY referral_id"
+                " HAVING count(*) FILTER (WHERE event_type = 'assignment.delivered') = max(jsonb_array_length("
+                "CASE WHEN event_type = 'referral.routed' THEN payload->'assignments' END))) AS through",
+                run,
             )
             progress.update(task, completed=done)
             if done < total:
@@ -143,16 +168,26 @@ async def pipeline_max(bootstrap: str, database_url: str, total: int, progress: 
         elapsed = time.perf_counter() - started
     finally:
         await conn.close()
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=1) as pool:
+        events_audited = await pool.fetchval("SELECT count(*) FROM audit.audit_log WHERE correlation_id = $1", run)
     return {"records": total, "audited": done, "inject_seconds": round(produced_s, 2), "seconds": round(elapsed, 2),
-            "per_s": round(done / elapsed, 1)}  # fmt: skip
+            "per_s": round(done / elapsed, 1), "audit_events": events_audited,
+            "audit_events_per_s": round(events_audited / elapsed, 1)}  # fmt: skip
 
 
-async def latencies(bootstrap: str, database_url: str, sent: dict[str, float], agency_topic: str) -> dict[str, Any]:
+async def latencies(bootstrap: str, database_url: str, sent: dict[str, float]) -> dict[str, Any]:
+    """Kafka's CreateTime is the outbox relay's publish time; every clock here is this machine's."""
     routed = await read_all(bootstrap, "referral.routed", wait_s=60)
-    agency = await read_all(bootstrap, agency_topic, wait_s=60)
-    # Kafka's CreateTime is the outbox relay's publish time; all clocks are this machine's.
+    delivered = [d for d in await read_all(bootstrap, "assignment.delivered", wait_s=60) if d.get("referral_id") in sent]
+    agency_topics = sorted({f"agency.{d['agency_id']}.referrals" for d in delivered})
+    copies = await read_topics(bootstrap, agency_topics, wait_s=120) if agency_topics else []
     routed_ms = [m["_ts"] - sent[m["referral_id"]] for m in routed if m.get("referral_id") in sent]
-    agency_ms = [m["_ts"] - sent[m["referral_id"]] for m in agency if m.get("referral_id") in sent]
+    # A referral is on its agencies' topics when the last of its copies is.
+    last_copy: dict[str, float] = {}
+    for m in copies:
+        if m.get("referral_id") in sent:
+            last_copy[m["referral_id"]] = max(last_copy.get(m["referral_id"], 0.0), m["_ts"])
+    agency_ms = [at - sent[rid] for rid, at in last_copy.items()]
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
@@ -167,7 +202,67 @@ async def latencies(bootstrap: str, database_url: str, sent: dict[str, float], a
         "submit_to_routed_ms": percentiles(routed_ms),
         "submit_to_agency_topic_ms": percentiles(agency_ms),
         "submit_to_audited_ms": percentiles(audited_ms),
+        "agency_topics": len(agency_topics),
     }
+
+
+async def outcomes(notifier: str, database_url: str, sent: dict[str, float], progress: Progress, seed: int = 5) -> dict[str, Any]:
+    """The demo pharmacy works its Pharmacy First referrals: four in five to completion, one in five declined (rerouted)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        assignments = [
+            str(a)
+            for a in await conn.fetchval(
+                "SELECT coalesce(array_agg(assignment_id), '{}') FROM notifier.deliveries"
+                " WHERE agency_id = 'demo-pharmacy' AND referral_id = ANY($1::uuid[])",
+                list(sent),
+            )
+        ]
+    finally:
+        await conn.close()
+    rng = random.Random(seed)
+    plans = {a: (["declined"] if rng.random() < 0.2 else ["accepted", "patient_contacted", "completed"]) for a in assignments}
+    task = progress.add_task(f"outcomes: {sum(map(len, plans.values()))} reports on {len(plans)} assignments", total=len(plans))
+    recorded: Counter[int] = Counter()
+    headers = {"Authorization": f"Bearer {dev_token('agency-demo-pharmacy')}"}
+    async with httpx.AsyncClient(timeout=60, headers=headers, limits=httpx.Limits(max_connections=16)) as client:
+        semaphore = asyncio.Semaphore(16)
+
+        async def work(assignment_id: str, steps: list[str]) -> None:
+            async with semaphore:
+                for outcome in steps:
+                    detail = {"completion": "advice_given"} if outcome == "completed" else {}
+                    if outcome == "declined":
+                        detail = {"decline_reason": "not_available_in_timescale"}
+                    url = f"{notifier}/v1/assignments/{assignment_id}/outcomes"
+                    recorded[(await client.post(url, json={"outcome": outcome, **detail})).status_code] += 1
+            progress.advance(task)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(work(a, steps) for a, steps in plans.items()))
+        elapsed = time.perf_counter() - started
+    declined = [a for a, steps in plans.items() if steps == ["declined"]]
+    return {"assignments": len(plans), "reports": sum(recorded.values()), "status": dict(recorded),
+            "per_s": round(sum(recorded.values()) / elapsed, 1) if elapsed else 0.0, "declined": len(declined),
+            "rerouted": await _rerouted(database_url, declined)}  # fmt: skip
+
+
+async def _rerouted(database_url: str, declined: list[str], timeout_s: float = 60.0) -> int:
+    """How many declines the router has reassigned (it must reach all of them)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            count: int = await conn.fetchval(
+                "SELECT count(DISTINCT replaces_assignment_id) FROM intake.referral_assignments"
+                " WHERE replaces_assignment_id = ANY($1::uuid[])",
+                declined,
+            )
+            if count >= len(declined) or time.monotonic() > deadline:
+                return count
+            await asyncio.sleep(0.2)
+    finally:
+        await conn.close()
 
 
 def service_rss_mb() -> dict[str, float]:
@@ -194,6 +289,9 @@ def report(results: dict[str, Any]) -> None:
         ("submit→routed p50/p99 ms", _p(lat.get("submit_to_routed_ms")), ""),
         ("submit→agency topic p50/p99 ms", _p(lat.get("submit_to_agency_topic_ms")), f"p99 ≤ {TARGETS['p99_submit_to_agency_ms_at_200_per_s']}"),
         ("submit→audited p50/p99 ms", _p(lat.get("submit_to_audited_ms")), ""),
+        ("latency run achieved referrals/s", results.get("at_rate", {}).get("achieved_per_s"), f"{results['args']['rate']}"),
+        ("agency outcomes recorded/s", results.get("outcomes", {}).get("per_s"), ""),
+        ("declines rerouted", f"{results.get('outcomes', {}).get('rerouted')}/{results.get('outcomes', {}).get('declined')}", "all"),
         ("Kafka ProducerPerformance records/s", results.get("baselines", {}).get("producer_performance", {}).get("records_per_s"), ""),
         ("Kafka EndToEndLatency p50/p99 ms", _p(results.get("baselines", {}).get("end_to_end_latency")), ""),
         ("service RSS MB", json.dumps(results.get("rss_mb")), f"≤ {TARGETS['service_rss_mb']} each"),
@@ -208,16 +306,16 @@ def _p(d: dict[str, Any] | None) -> str:
 
 
 async def run(args: argparse.Namespace, stack_urls: dict[str, str], bootstrap: str, database_url: str) -> dict[str, Any]:
-    from signpost.tokens import dev_token
-
-    token = dev_token("gp-h81001")
     results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "args": vars(args), "targets": TARGETS}
     with Progress(console=console, transient=False) as progress:
-        sent = await submit_at_rate(stack_urls["intake"], token, args.rate, args.seconds, progress)
+        at_rate = await submit_at_rate(stack_urls["intake"], args.rate, args.seconds, progress)
+        sent = at_rate.pop("sent")
+        results["at_rate"] = {**at_rate, "kinds": dict(Counter(at_rate["kinds"].values()))}
         results["pipeline"] = await pipeline_max(bootstrap, database_url, args.pipeline_records, progress)
-        results["latency"] = await latencies(bootstrap, database_url, sent, "agency.demo-pharmacy.referrals")
-        results["intake"] = await intake_max(stack_urls["intake"], token, args.intake_records, args.concurrency, progress)
-        relay = await baselines.bare_relay(bootstrap, args.pipeline_records, json.dumps(REFERRAL).encode())
+        results["latency"] = await latencies(bootstrap, database_url, sent)
+        results["outcomes"] = await outcomes(stack_urls["notifier"], database_url, sent, progress)
+        results["intake"] = await intake_max(stack_urls["intake"], args.intake_records, args.concurrency, progress)
+        relay = await baselines.bare_relay(bootstrap, args.pipeline_records, json.dumps(mix.BASE).encode())
     results["rss_mb"] = service_rss_mb()
     results["baselines"] = {"relay": relay}
     results["ratios"] = {"pipeline_to_relay": round(results["pipeline"]["per_s"] / relay["records_per_s"], 3)}

@@ -9,14 +9,19 @@ from aiokafka import AIOKafkaConsumer
 
 async def read_all(bootstrap: str, topic: str, wait_s: float = 10.0) -> list[dict[str, Any]]:
     """Every record currently on ``topic`` (up to its end offsets), decoded as JSON where possible."""
+    return await read_topics(bootstrap, [topic], wait_s)
+
+
+async def read_topics(bootstrap: str, topics: list[str], wait_s: float = 10.0) -> list[dict[str, Any]]:
+    """Every record currently on these topics (no consumer group, nothing committed)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        *topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
         out: list[dict[str, Any]] = []
         async with asyncio.timeout(wait_s):
-            while not consumer.assignment():
+            while {tp.topic for tp in consumer.assignment()} != set(topics):
                 await consumer.getmany(timeout_ms=100)
             partitions = list(consumer.assignment())
             end = await consumer.end_offsets(partitions)
@@ -35,3 +40,4 @@ async def read_all(bootstrap: str, topic: str, wait_s: float = 10.0) -> list[dic
         return out
     finally:
         await consumer.stop()
+

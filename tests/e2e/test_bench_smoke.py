@@ -19,10 +19,16 @@ def test_bench_smoke_run_reports_figures_and_loses_nothing(signpost_stack: Stack
     assert results["pipeline"]["audited"] == 100
     assert results["pipeline"]["per_s"] > 0
     assert results["intake"]["accepted"] == 40
+    assert results["at_rate"]["failures"] == {}
+    assert sum(results["at_rate"]["kinds"].values()) == 40
     latency = results["latency"]
     assert latency["submit_to_routed_ms"]["n"] == 40
-    assert latency["submit_to_agency_topic_ms"]["n"] == 40
+    assert latency["submit_to_agency_topic_ms"]["n"] == 40, "every referral of the mix reaches all its agencies' topics"
     assert latency["submit_to_audited_ms"]["n"] == 40
+    worked = results["outcomes"]
+    assert worked["assignments"] > 0
+    assert set(worked["status"]) == {201}, "every report the pharmacy makes is legal and recorded"
+    assert worked["rerouted"] == worked["declined"], "every decline is rerouted"
     assert 0 < latency["submit_to_routed_ms"]["p50"] <= latency["submit_to_audited_ms"]["p99"]
     assert results["baselines"]["relay"]["records"] == 100
     assert results["ratios"]["pipeline_to_relay"] > 0
