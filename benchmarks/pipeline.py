@@ -106,6 +106,7 @@ async def intake_max(intake: str, total: int, concurrency: int, progress: Progre
     submissions = [mix.submission(rng) for _ in range(total)]
     tokens = {client: {"Authorization": f"Bearer {dev_token(client)}"} for client in (mix.GP, mix.ICN_PHARMACIST)}
     accepted = 0
+    retried = [0]
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
         queue.put_nowait(i)
@@ -115,14 +116,23 @@ async def intake_max(intake: str, total: int, concurrency: int, progress: Progre
             nonlocal accepted
             while not queue.empty():
                 submission = submissions[queue.get_nowait()]
-                response = await client.post(f"{intake}/v1/referrals", json=submission.body, headers=tokens[submission.client])
+                # A request lost on the wire is sent again with the same X-Request-Id: intake answers it once.
+                headers = {**tokens[submission.client], "X-Request-Id": str(uuid.uuid4())}
+                for attempt in range(3):
+                    try:
+                        response = await client.post(f"{intake}/v1/referrals", json=submission.body, headers=headers)
+                        break
+                    except httpx.TransportError:
+                        retried[0] += 1
+                        if attempt == 2:
+                            raise
                 accepted += response.status_code == 202
                 progress.advance(task)
 
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {"accepted": accepted, "seconds": round(elapsed, 2), "per_s": round(accepted / elapsed, 1)}
+    return {"accepted": accepted, "seconds": round(elapsed, 2), "per_s": round(accepted / elapsed, 1), "resent": retried[0]}
 
 
 async def pipeline_max(bootstrap: str, database_url: str, total: int, progress: Progress) -> dict[str, Any]:

@@ -25,6 +25,15 @@ def _rules_app() -> typer.Typer:
 
 
 app.add_typer(_rules_app(), name="rules")
+
+
+def _directory_app() -> typer.Typer:
+    from services.router.cli import directory_app
+
+    return directory_app
+
+
+app.add_typer(_directory_app(), name="directory")
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -165,4 +165,6 @@ def run(service: str, app: FastAPI) -> None:
         loop="uvloop",
         http="httptools",
         timeout_graceful_shutdown=20,
+        # Clients keep connections open between referrals; 5 s (the default) closed them under load mid-reuse.
+        timeout_keep_alive=30,
     )

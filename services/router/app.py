@@ -5,7 +5,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import OutcomeRecorded, ReferralSubmitted
-from services.router import hand_assignment, rerouting
+from services.router import directory_api, directory_store, hand_assignment, rerouting
 from services.router.inputs import RoutingInputs
 from services.router.routing import handler
 from signpost import consumer, http
@@ -17,13 +17,18 @@ SERVICE = "router"
 async def wire(runtime: Runtime) -> None:
     inputs = RoutingInputs(runtime.settings.directory_path, runtime.settings.rules_path)
     runtime.state["inputs"] = inputs
+    # A fresh database starts from the seed files; after that the directory lives in PostgreSQL.
+    async with runtime.pool.acquire() as conn:
+        if await directory_store.is_empty(conn):
+            await directory_store.load(conn, inputs.directory, source=str(inputs.directory_path))
+    cache = runtime.state["directory"] = directory_store.DirectoryCache()
     consumer.subscribe(
         runtime.broker,
         "referral.submitted",
         group_id="signpost-router",
         pool=runtime.pool,
         parse=ReferralSubmitted.model_validate_json,
-        handle=handler(inputs),
+        handle=handler(inputs, cache),
         event_id=lambda e: e.event_id,
         batch_size=runtime.settings.consumer_batch_size,
     )
@@ -34,7 +39,7 @@ async def wire(runtime: Runtime) -> None:
         group_id="signpost-router-reroute",
         pool=runtime.pool,
         parse=OutcomeRecorded.model_validate_json,
-        handle=rerouting.handler(inputs),
+        handle=rerouting.handler(inputs, cache),
         event_id=lambda e: e.event_id,
         batch_size=runtime.settings.consumer_batch_size,
     )
@@ -44,6 +49,7 @@ def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
     http.install(app)
     app.include_router(hand_assignment.router)
+    app.include_router(directory_api.router)
     return app
 
 

@@ -48,11 +48,12 @@ async def assign_by_hand(
     if principal.role != "operations":
         return problem(403, "Forbidden", "only operations staff may assign a referral by hand")
     inputs: RoutingInputs = runtime.state["inputs"]
-    directory, rules = inputs.current()
-    service = next((s for s in directory.services if s.service_id == body.service_id), None)
-    if service is None:
-        return problem(422, "Unprocessable Content", f"service {body.service_id} is not in the directory")
+    _, rules = inputs.current()
     async with runtime.pool.acquire() as conn, conn.transaction():
+        directory = await runtime.state["directory"].current(conn)
+        service = next((s for s in directory.services if s.service_id == body.service_id), None)
+        if service is None:
+            return problem(422, "Unprocessable Content", f"service {body.service_id} is not in the directory")
         row = await conn.fetchrow("SELECT * FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id)
         await record_access(
             conn, producer="router", principal=principal, function="assign by hand", correlation_id=request.state.correlation_id,

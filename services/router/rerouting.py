@@ -16,6 +16,7 @@ from typing import Any
 from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
 from schemas.referral import Referral
 from schemas.vocabulary import OutcomeCode, ServiceType
+from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, reroute
 from services.router.inputs import RoutingInputs
 from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, derived_event_id
@@ -28,9 +29,10 @@ log = logs.get_logger()
 Handler = Callable[[Conn, Sequence[Incoming[OutcomeRecorded]]], Awaitable[None]]
 
 
-def handler(inputs: RoutingInputs) -> Handler:
+def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
     async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[OutcomeRecorded]]) -> None:
-        directory, rules = inputs.current()
+        _, rules = inputs.current()
+        directory = await directory_cache.current(conn)
 
         def choose(referral: Referral, declined: frozenset[str], now: datetime, kind: ServiceType) -> Decision:
             return reroute(referral, directory, rules, now, declined, kind)

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable
+from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, decide
 from services.router.inputs import RoutingInputs
 from signpost import logs
@@ -35,9 +36,14 @@ def derived_event_id(source_event_id: UUID, purpose: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"signpost:event:{source_event_id}:{purpose}")
 
 
-def handler(inputs: RoutingInputs) -> Callable[[Conn, Sequence[Incoming[ReferralSubmitted]]], Awaitable[None]]:
+Handler = Callable[[Conn, Sequence[Incoming[ReferralSubmitted]]], Awaitable[None]]
+
+
+def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
     async def handle_submitted(conn: Conn, batch: Sequence[Incoming[ReferralSubmitted]]) -> None:
-        directory, rules = inputs.current()
+        # Rules come from their YAML file (reloaded on change); the directory from PostgreSQL, with live status.
+        _, rules = inputs.current()
+        directory = await directory_cache.current(conn)
         writes = []
         for item in batch:
             with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):

@@ -51,6 +51,7 @@ class Service(Frozen):
     network_ids: tuple[str, ...] = Field(min_length=1)
     hours: Literal["always"] | dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[str, ...]]
     accepting: bool = True
+    capacity: int | None = Field(default=None, ge=0, description="free slots as the service last reported; None = unknown")
     capacity_updated_at: datetime = datetime(2026, 11, 1, tzinfo=UTC)
 
     @model_validator(mode="after")

@@ -1,0 +1,82 @@
+"""The directory over HTTP: who provides what, and whether they are taking referrals now.
+
+An agency keeps its own services' status current (accepting, free capacity);
+operations staff may set any service's. The next routing decision uses it.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.vocabulary import ServiceType
+from services.router import directory_store
+from services.router.domain.directory import Service
+from signpost.auth import Authenticated
+from signpost.http import problem
+from signpost.service import Runtime
+
+router = APIRouter(prefix="/v1/directory", tags=["directory"])
+ServiceId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
+
+class ServiceStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accepting: bool = Field(description="whether the service takes new referrals now")
+    capacity: int | None = Field(default=None, ge=0, le=100_000, description="free slots now; null if not counted")
+
+
+def _shown(service: Service) -> dict[str, Any]:
+    return {
+        "service_id": service.service_id, "name": service.name, "service_type": service.service_type.value,
+        "ods_code": service.ods_code, "agency_id": service.agency_id, "network_ids": list(service.network_ids),
+        "hours": service.hours, "accepting": service.accepting, "capacity": service.capacity,
+        "status_updated_at": service.capacity_updated_at.isoformat(),
+    }  # fmt: skip
+
+
+@router.get("/services")
+async def services(
+    request: Request,
+    _: Authenticated,
+    network: Annotated[str | None, Query(max_length=63)] = None,
+    service_type: Annotated[ServiceType | None, Query(alias="type")] = None,
+) -> JSONResponse:
+    """Every service in the directory, optionally of one network or one type."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.pool.acquire() as conn:
+        directory = await runtime.state["directory"].current(conn)
+    chosen = [
+        _shown(s) for s in directory.services
+        if (network is None or network in s.network_ids) and (service_type is None or s.service_type is service_type)
+    ]  # fmt: skip
+    return JSONResponse({"directory_version": directory.content_version, "services": chosen})
+
+
+@router.get("/services/{service_id}")
+async def service(service_id: ServiceId, request: Request, _: Authenticated) -> JSONResponse:
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.pool.acquire() as conn:
+        directory = await runtime.state["directory"].current(conn)
+    found = next((s for s in directory.services if s.service_id == service_id), None)
+    if found is None:
+        return problem(404, "Not Found", f"no service {service_id} in the directory")
+    return JSONResponse(_shown(found))
+
+
+@router.put("/services/{service_id}/status")
+async def set_status(service_id: ServiceId, body: ServiceStatus, request: Request, principal: Authenticated) -> JSONResponse:
+    """Say whether a service is taking referrals: its own agency, or operations staff."""
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        owner = await conn.fetchval("SELECT agency_id FROM directory_services WHERE service_id = $1", service_id)
+        if owner is None:
+            return problem(404, "Not Found", f"no service {service_id} in the directory")
+        if principal.role != "operations" and not (principal.role == "agency" and principal.agency_id == owner):
+            return problem(403, "Forbidden", "only the service's own agency or operations staff may change its status")
+        row = await directory_store.set_status(conn, service_id, body.accepting, body.capacity, principal.client_id)
+    assert row is not None  # the row was there a moment ago, under the same transaction
+    answer = {k: row[k] for k in ("service_id", "accepting", "capacity", "status_updated_by")}
+    return JSONResponse({**answer, "status_updated_at": row["status_updated_at"].isoformat()})
