@@ -1,10 +1,12 @@
 """``signpost``: one command line for operators and developers."""
 
+import contextlib
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -50,6 +52,46 @@ def audit_verify() -> None:
     for finding in result.findings:
         typer.echo(f"  row {finding.seq} ({finding.kind.value}): {finding.message}")
     raise typer.Exit(0 if result.ok else 1)
+
+
+@audit_app.command("prune")
+def audit_prune(
+    older_than_days: int = typer.Option(..., min=1, help="prune rows recorded more than this many days ago"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="say what would go; delete nothing"),
+) -> None:
+    """Retention: delete old rows, leaving an anchor so `audit verify` still checks the rest; refuses on a broken chain."""
+    import asyncio
+    from datetime import timedelta
+
+    from services.audit.domain.retention import PruneRefused
+    from services.audit.pruning import prune
+
+    try:
+        result = asyncio.run(prune(get_settings().database_url, timedelta(days=older_than_days), dry_run=dry_run))
+    except PruneRefused as refused:
+        typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(1) from refused
+    typer.echo(result.summary)
+
+
+@audit_app.command("tail")
+def audit_tail(
+    agency: str | None = typer.Option(None, help="only this agency's events"),
+    network: str | None = typer.Option(None, help="only this network's events"),
+    event_type: Annotated[list[str] | None, typer.Option("--type", help="only these event types (repeatable)")] = None,
+    since: str | None = typer.Option(None, help="resume after this event id (seq)"),
+    client: str = typer.Option("operations", help="development client to sign in as (or set SIGNPOST_TOKEN)"),
+) -> None:
+    """Follow the live audit stream in the terminal; reconnects without missing or repeating an event."""
+    from services.audit.tail import follow
+    from signpost.tokens import dev_token
+
+    settings = get_settings()
+    token = os.environ.get("SIGNPOST_TOKEN") or dev_token(client)
+    params = {"agency": agency, "network": network, "event_type": event_type or None}
+    url = f"http://{settings.http_host}:{settings.audit_port}"
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a terminal stops following
+        follow(url, token, {k: v for k, v in params.items() if v}, typer.echo, last_event_id=since)
 
 
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))

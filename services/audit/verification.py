@@ -12,14 +12,17 @@ async def verify(database_url: str, schema: str = "audit") -> chain.Verification
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            anchor_row = await conn.fetchrow(
-                "SELECT seq, row_hash, created_at, rows_pruned FROM audit_anchors ORDER BY seq DESC LIMIT 1"
-            )
-            anchor = chain.Anchor(**dict(anchor_row)) if anchor_row else None
-            rows = [row async for row in _rows(conn)]
-            return chain.verify(rows, anchor)
+            return await verify_in(conn)
     finally:
         await conn.close()
+
+
+async def verify_in(conn: asyncpg.Connection) -> chain.Verification:
+    """Verify within the caller's transaction (retention plans its cut on the same snapshot)."""
+    anchor_row = await conn.fetchrow("SELECT seq, row_hash, created_at, rows_pruned FROM audit_anchors ORDER BY seq DESC LIMIT 1")
+    anchor = chain.Anchor(**dict(anchor_row)) if anchor_row else None
+    rows = [row async for row in _rows(conn)]
+    return chain.verify(rows, anchor)
 
 
 async def _rows(conn: asyncpg.Connection) -> AsyncIterator[chain.ChainRow]:
