@@ -4,7 +4,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.audit import recorder
+from services.audit import recorder, reporting
 from services.audit.api import router
 from services.audit.web import router as operations_web
 from signpost import consumer, http
@@ -32,6 +32,7 @@ def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
     http.install(app)
     app.include_router(router)
+    app.include_router(reporting.router)
     app.include_router(operations_web)
     return app
 

@@ -144,6 +144,25 @@ def test_an_unroutable_referral_is_assigned_by_hand_from_the_queue(
     assert not errors, f"the page logged errors: {errors}"
 
 
+def test_the_weekly_report_draws_this_weeks_referrals_and_offers_the_csv(
+    ops_page: tuple[Page, list[str]], signpost_stack: Stack
+) -> None:
+    page, errors = ops_page
+    response = httpx.post(f"{signpost_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
+    referral_id = response.json()["referral_id"]
+    delivered = page.locator(f'#feed tbody tr[data-referral-id="{referral_id}"][data-event-type="assignment.delivered"]')
+    expect(delivered.first).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Refresh").click()
+    bar = page.locator('#report-chart rect.bar[data-series="community_pharmacy"]').last
+    expect(bar).to_be_visible(timeout=WAIT_MS)
+    assert int(bar.get_attribute("data-value") or 0) >= 1
+    expect(page.locator("#report-headline")).to_contain_text("Referrals this week")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    assert download.value.suggested_filename.startswith("signpost-weekly-")
+    assert not errors, f"the page logged errors: {errors}"
+
+
 def test_only_operations_staff_assign_by_hand(signpost_stack: Stack) -> None:
     url = f"{signpost_stack.url('router')}/v1/referrals/{REFERRAL_ID_UNKNOWN}/assignments"
     pic = {"service_id": "pic-croydon-north", "reason": "why not"}

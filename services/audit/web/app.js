@@ -286,6 +286,90 @@ async function loadLag() {
   }
 }
 
+// ---- weekly report ---------------------------------------------------------
+
+const SVG = "http://www.w3.org/2000/svg";
+const REPORT_WEEKS = 4;
+
+function svg(name, attributes) {
+  const el = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attributes)) el.setAttribute(key, String(value));
+  return el;
+}
+
+// Grouped bars: weeks along the axis, one bar per series; every label set as text, never as markup.
+function drawChart(chart) {
+  const width = 720, height = 220, left = 40, bottom = 40, top = 10;
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, width: "100%", class: "chart" });
+  const scale = chart.max_value || 1;
+  const groupWidth = (width - left) / Math.max(chart.labels.length, 1);
+  const barWidth = Math.max(4, (groupWidth - 12) / Math.max(chart.series.length, 1));
+  chart.labels.forEach((label, week) => {
+    chart.series.forEach((series, index) => {
+      const value = series.values[week];
+      const barHeight = ((height - bottom - top) * value) / scale;
+      const bar = svg("rect", {
+        x: left + week * groupWidth + 6 + index * barWidth, y: height - bottom - barHeight,
+        width: barWidth - 2, height: barHeight, class: `bar series-${index % 8}`,
+      });
+      bar.dataset.series = series.name;
+      bar.dataset.value = value;
+      const title = svg("title", {});
+      title.textContent = `${label} · ${series.name}: ${value}`;
+      bar.append(title);
+      root.append(bar);
+    });
+    const text = svg("text", { x: left + week * groupWidth + groupWidth / 2, y: height - bottom + 16, "text-anchor": "middle" });
+    text.textContent = label;
+    root.append(text);
+  });
+  const axis = svg("text", { x: 4, y: top + 10 });
+  axis.textContent = String(chart.max_value);
+  root.append(axis);
+  return root;
+}
+
+function figure(list, term, value) {
+  const dt = document.createElement("dt");
+  dt.textContent = term;
+  const dd = document.createElement("dd");
+  dd.textContent = value == null ? "—" : String(value);
+  list.append(dt, dd);
+}
+
+async function loadReport() {
+  try {
+    const body = await api(`/v1/reports/weekly?weeks=${REPORT_WEEKS}`);
+    const latest = body.weeks[body.weeks.length - 1];
+    $("report-week").textContent = `(${body.weeks[0].week} to ${latest.week})`;
+    const headline = $("report-headline");
+    headline.replaceChildren();
+    figure(headline, "Referrals this week", latest.referrals);
+    figure(headline, "Assignments", latest.assignments);
+    figure(headline, "Acceptance rate", latest.acceptance_rate == null ? null : `${Math.round(latest.acceptance_rate * 100)}%`);
+    figure(headline, "Median hours to contact", latest.median_hours_to_contact?.toFixed(1));
+    figure(headline, "Median hours to completion", latest.median_hours_to_completion?.toFixed(1));
+    figure(headline, "Escalations", latest.escalations);
+    const chart = body.charts.service_type;
+    $("report-chart").replaceChildren(drawChart(chart));
+    $("report-caption").textContent = `${chart.title}; outcomes this week: ` +
+      Object.entries(latest.by_outcome).map(([k, v]) => `${k} ${v}`).join(", ");
+  } catch (error) {
+    if (session && !session.abort.signal.aborted && !refused(error)) $("report-week").textContent = "(could not load)";
+  }
+}
+
+async function downloadCsv() {
+  const response = await fetch(`/v1/reports/weekly.csv?weeks=${REPORT_WEEKS}`, {
+    headers: { Authorization: `Bearer ${session.token}` }, signal: session.abort.signal,
+  });
+  if (!response.ok) return;
+  const name = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "")?.[1] || "signpost-weekly.csv";
+  const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(await response.blob()), download: name });
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
 // ---- session ---------------------------------------------------------------
 
 function connect(token) {
@@ -299,6 +383,7 @@ function connect(token) {
   follow();
   for (const name of Object.keys(QUEUES)) loadQueue(name);
   loadLag();
+  loadReport();
   session.lagTimer = setInterval(loadLag, LAG_EVERY_MS);
 }
 
@@ -325,6 +410,8 @@ document.addEventListener("DOMContentLoaded", () => {
     $("token").value = "";
     if (token) connect(token);
   });
+  $("report-refresh").addEventListener("click", () => loadReport());
+  $("report-csv").addEventListener("click", () => downloadCsv());
   $("forget").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
     disconnect();

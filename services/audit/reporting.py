@@ -1,0 +1,102 @@
+"""Weekly outcome reports over HTTP: JSON for the operations page's chart, CSV for commissioners.
+
+The figures are folded by the pure ``domain.reports`` from the audit log's
+own events. Each assignment counts in the ISO week (UK time) its referral was
+submitted, with whatever outcomes it has now. Reading a report is recorded
+as an access, like every other audit read, though it names no patient.
+"""
+
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from services.audit.domain import reports
+from services.audit.domain.reports import BREAKDOWNS, IsoWeek, WeeklyReport
+from signpost.access import record_access
+from signpost.auth import Authenticated
+from signpost.database import Conn
+from signpost.http import problem
+from signpost.service import Runtime
+
+router = APIRouter(prefix="/v1/reports", tags=["reports"])
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+EVENTS = (reports.SUBMITTED, reports.ROUTED, reports.OUTCOME, reports.ESCALATED)
+Week = Annotated[str | None, Query(description="ISO week, e.g. 2026-W48 (default: this week)", max_length=8)]
+Weeks = Annotated[int, Query(ge=1, le=26, description="how many weeks, ending with `week`")]
+
+
+def parse_week(text: str | None, now: datetime | None = None) -> IsoWeek:
+    if text is None:
+        return IsoWeek.of(now or datetime.now(UTC))
+    match = _WEEK.match(text)
+    if match is None:
+        raise ValueError(f"week {text!r} is not an ISO week like 2026-W48")
+    try:
+        return IsoWeek(int(match[1]), int(match[2]))
+    except ValueError:
+        raise ValueError(f"week {text!r} does not exist: {match[1]} has no week {int(match[2])}") from None
+
+
+def weeks_ending(last: IsoWeek, count: int) -> list[IsoWeek]:
+    weeks = [last]
+    while len(weeks) < count:
+        weeks.insert(0, IsoWeek.of(weeks[0].start - timedelta(days=1)))
+    return weeks
+
+
+async def _reports(conn: Conn, weeks: list[IsoWeek]) -> list[WeeklyReport]:
+    # Every event of the referrals submitted in these weeks, whenever the event came.
+    rows = await conn.fetch(
+        "SELECT event_type, occurred_at, payload FROM audit_log WHERE event_type = ANY($1::text[]) AND referral_id IN"
+        " (SELECT referral_id FROM audit_log WHERE event_type = $2 AND occurred_at >= $3 AND occurred_at < $4)",
+        list(EVENTS), reports.SUBMITTED, weeks[0].start, weeks[-1].end,
+    )  # fmt: skip
+    facts = reports.build_facts(dict(r) for r in rows)
+    return [reports.weekly_report(facts, week) for week in weeks]
+
+
+async def _read(request: Request, principal: Any, week: str | None, count: int, what: str) -> list[WeeklyReport] | JSONResponse:
+    if principal.role != "operations":
+        return problem(403, "Forbidden", "outcome reports are for operations staff")
+    try:
+        weeks = weeks_ending(parse_week(week), count)
+    except ValueError as exc:
+        return problem(422, "Unprocessable Content", str(exc))
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        found = await _reports(conn, weeks)
+        await record_access(conn, producer="audit", principal=principal, function=what,
+                            correlation_id=request.state.correlation_id, granted=True,
+                            detail=f"{weeks[0].label}..{weeks[-1].label}")  # fmt: skip
+    return found
+
+
+def as_json(report: WeeklyReport) -> dict[str, Any]:
+    shown = asdict(report)
+    shown["week"] = report.week.label
+    return shown
+
+
+@router.get("/weekly")
+async def weekly(request: Request, principal: Authenticated, week: Week = None, weeks: Weeks = 1) -> JSONResponse:
+    """Referrals by service, network and outcome; acceptance rate; median hours to contact and completion; escalations."""
+    found = await _read(request, principal, week, weeks, "read weekly report")
+    if isinstance(found, JSONResponse):
+        return found
+    charts = {by: reports.chart_series(found, by).as_dict() for by in BREAKDOWNS}
+    return JSONResponse({"weeks": [as_json(r) for r in found], "charts": charts})
+
+
+@router.get("/weekly.csv", response_class=Response)
+async def weekly_csv(request: Request, principal: Authenticated, week: Week = None, weeks: Weeks = 1) -> Response:
+    """The same figures as RFC 4180 CSV, one row per figure."""
+    found = await _read(request, principal, week, weeks, "export weekly report")
+    if isinstance(found, JSONResponse):
+        return found
+    name = f"signpost-weekly-{found[0].week.label}" + (f"-to-{found[-1].week.label}" if len(found) > 1 else "") + ".csv"
+    return Response(reports.to_csv(found), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
