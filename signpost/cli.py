@@ -94,6 +94,64 @@ def audit_tail(
         follow(url, token, {k: v for k, v in params.items() if v}, typer.echo, last_event_id=since)
 
 
+deadletters_app = typer.Typer(help="Dead letters: list them, replay them once the cause is fixed.", no_args_is_help=True)
+app.add_typer(deadletters_app, name="deadletters")
+
+
+def _notifier(method: str, path: str, client: str, **params: object) -> dict[str, object]:
+    import httpx
+
+    from signpost.tokens import dev_token
+
+    settings = get_settings()
+    token = os.environ.get("SIGNPOST_TOKEN") or dev_token(client)
+    url = f"http://{settings.http_host}:{settings.notifier_port}{path}"
+    query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items() if v is not None}
+    response = httpx.request(method, url, params=query, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    if response.status_code >= 400:
+        typer.echo(f"refused ({response.status_code}): {response.json().get('detail', response.text)}", err=True)
+        raise typer.Exit(1)
+    body: dict[str, object] = response.json()
+    return body
+
+
+@deadletters_app.command("list")
+def deadletters_list(
+    referral_id: Annotated[str | None, typer.Option(help="only this referral's")] = None,
+    limit: int = 100,
+    client: str = typer.Option("operations", help="development client to act as (or set SIGNPOST_TOKEN)"),
+) -> None:
+    """Dead letters, newest first: when, which consumer, from where, why (never the record itself)."""
+    items = _notifier("GET", "/v1/dead-letters", client, referral_id=referral_id, limit=limit)["items"]
+    assert isinstance(items, list)
+    for d in items:
+        replayed = f"  replayed {d['replays']}x" if d["replays"] else ""
+        where = f"{d['original_topic']}[{d['original_partition']}]@{d['original_offset']}"
+        when = d["dead_lettered_at"][:19]
+        typer.echo(f"{d['dead_letter_id']}  {when}  {d['consumer']:<30} {where}  {d['reason'][:120]}{replayed}")
+    typer.echo(f"{len(items)} dead letters")
+
+
+@deadletters_app.command("replay")
+def deadletters_replay(
+    dead_letter_id: Annotated[str | None, typer.Argument(help="one dead letter's id")] = None,
+    referral_id: Annotated[str | None, typer.Option(help="every dead letter of this referral not yet replayed")] = None,
+    force: Annotated[bool, typer.Option("--force", help="send again one that was replayed before")] = False,
+    client: str = typer.Option("operations", help="development client to act as (or set SIGNPOST_TOKEN)"),
+) -> None:
+    """Put dead-lettered records back on their topics; consumers apply each event at most once."""
+    if (dead_letter_id is None) == (referral_id is None):
+        typer.echo("give a dead letter id or --referral-id, not both", err=True)
+        raise typer.Exit(2)
+    if dead_letter_id:
+        done = _notifier("POST", f"/v1/dead-letters/{dead_letter_id}/replay", client, force=force)
+        typer.echo(f"replayed {done['dead_letter_id']} onto {done['original_topic']}")
+    else:
+        replayed = _notifier("POST", "/v1/dead-letters/replay", client, referral_id=referral_id)["replayed"]
+        assert isinstance(replayed, list)
+        typer.echo(f"replayed {len(replayed)} dead letters of referral {referral_id}")
+
+
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
 
 

@@ -33,8 +33,11 @@ from signpost import logs
 from signpost.database import Conn
 from signpost.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS
 from signpost.outbox import enqueue
+from signpost.settings import Settings
 
 DEAD_LETTER_TOPIC = "signpost.deadletter"
+# Set per process (SIGNPOST_MAX_EVENT_BYTES); read once, at import, like the rest of a service's settings.
+MAX_EVENT_BYTES = Settings().max_event_bytes
 _DLQ_NAMESPACE = UUID("5b0c4a55-9d0e-4c5e-8f61-0d1e5d7f2a10")
 log = logs.get_logger()
 
@@ -78,16 +81,25 @@ def _headers(record: ConsumerRecord[Any, Any]) -> dict[str, str]:
     return {k: v.decode(errors="replace") for k, v in (record.headers or ())}
 
 
-def dead_letter_id(record: ConsumerRecord[Any, Any]) -> UUID:
-    """Stable per source record, so replaying a batch dead-letters each record once."""
-    return uuid5(_DLQ_NAMESPACE, f"{record.topic}:{record.partition}:{record.offset}")
+def dead_letter_id(record: ConsumerRecord[Any, Any], consumer: str) -> UUID:
+    """Stable per consumer and source record, so replaying a batch dead-letters each record once.
+
+    The consumer is part of it: audit and the router both refuse a poison record on
+    ``referral.submitted``, and each of those is a dead letter of its own.
+    """
+    return uuid5(_DLQ_NAMESPACE, f"{consumer}:{record.topic}:{record.partition}:{record.offset}")
 
 
 async def dead_letter(conn: Conn, record: ConsumerRecord[Any, Any], consumer: str, reason: str) -> None:
+    if record.topic == DEAD_LETTER_TOPIC:
+        # Never a dead letter of a dead letter: each would carry the last, and they would feed each other for ever.
+        log.error("unreadable dead letter skipped", consumer=consumer, offset=record.offset, reason=reason[:200])
+        DEAD_LETTERED.labels(record.topic).inc()
+        return
     payload = {
         "type": "event.dead_lettered",
         "version": 1,
-        "event_id": str(dead_letter_id(record)),
+        "event_id": str(dead_letter_id(record, consumer)),
         "occurred_at": datetime.now(UTC).isoformat(),
         "consumer": consumer,
         "original_topic": record.topic,
@@ -102,7 +114,7 @@ async def dead_letter(conn: Conn, record: ConsumerRecord[Any, Any], consumer: st
         topic=DEAD_LETTER_TOPIC,
         key=record.key.decode(errors="replace") if record.key else None,
         event=json.dumps(payload).encode(),
-        event_id=dead_letter_id(record),
+        event_id=dead_letter_id(record, consumer),
         headers={"event-type": "event.dead_lettered"},
     )
     DEAD_LETTERED.labels(record.topic).inc()
@@ -240,6 +252,12 @@ async def _handle_batch(
 ) -> None:
     parsed: list[Incoming[E]] = []
     for record in records:
+        size = len(record.value or b"")
+        # Dead letters carry a whole refused record (in base64), so they may exceed the limit they enforce.
+        if size > MAX_EVENT_BYTES and record.topic != DEAD_LETTER_TOPIC:
+            # Parsing a huge record would cost memory every consumer shares; it waits, whole, in the dead letters.
+            await dead_letter(conn, record, consumer, f"event of {size} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
+            continue
         try:
             event = parse(record.value or b"")
         except (ValidationError, ValueError, UnicodeDecodeError) as exc:

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     clients_file: str = "deploy/dev/clients.yaml"
     # Consumers take up to this many records per poll and handle them in one transaction.
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # A consumed record larger than this is dead-lettered unread (referrals are a few kilobytes).
+    max_event_bytes: int = Field(default=1_048_576, ge=1024)
     # Router: which service directory and rule set to load.
     directory_path: str = "services/router/directory"
     rules_path: str = "services/router/rules/default.yaml"

@@ -35,7 +35,8 @@ async def read_topics(bootstrap: str, topics: list[str], wait_s: float = 10.0) -
                         except ValueError:
                             decoded = {"_raw": r.value}
                         if isinstance(decoded, dict):
-                            decoded["_ts"] = r.timestamp
+                            decoded.update(_ts=r.timestamp, _partition=r.partition, _offset=r.offset,
+                                           _headers={k: v.decode(errors="replace") for k, v in r.headers or ()})  # fmt: skip
                         out.append(decoded)
         return out
     finally:

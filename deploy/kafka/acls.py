@@ -121,7 +121,9 @@ def _service_grants(service: str, agencies: list[str]) -> list[_Grant]:
         grants += [
             _topic("referral.routed", _READ),
             _topic("referral.cancelled", _READ),
-            _topic("referral.escalated", _WRITE),
+            # It keeps the dead letters, and replays them onto the referral and assignment topics they came from.
+            _topic("signpost.deadletter", _READ),
+            _topic("referral.", _WRITE, prefixed),
             _topic("assignment.", _WRITE, prefixed),
             _topic("practice.", _WRITE, prefixed),
         ]

@@ -1,12 +1,14 @@
 """The notifier service: delivers assignments to agencies, collects outcomes, and escalates what nobody picks up."""
 
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
-from schemas.events import AgencyOutcome, ReferralCancelled, ReferralRouted
-from services.notifier import delivery, timers
+from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, ReferralRouted
+from services.notifier import dead_letters, delivery, timers
 from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled, handle_outcomes
+from services.notifier.dead_letters_api import router as dead_letters_router
 from services.notifier.outcomes_api import router as outcomes_router
 from signpost import consumer
 from signpost.http import install
@@ -17,36 +19,18 @@ SERVICE = "notifier"
 
 async def wire(runtime: Runtime) -> None:
     settings = runtime.settings
-    consumer.subscribe(
-        runtime.broker,
-        "referral.routed",
-        group_id="signpost-notifier",
-        pool=runtime.pool,
-        parse=ReferralRouted.model_validate_json,
-        handle=delivery.handler(settings.sla_demo_seconds),
-        event_id=lambda e: e.event_id,
-        batch_size=settings.consumer_batch_size,
-    )
-    consumer.subscribe(
-        runtime.broker,
-        group_id="signpost-notifier-outcomes",
-        pool=runtime.pool,
-        parse=AgencyOutcome.model_validate_json,
-        handle=handle_outcomes,
-        event_id=lambda e: e.event_id,
-        batch_size=settings.consumer_batch_size,
-        pattern=OUTCOMES_PATTERN,
-    )
-    consumer.subscribe(
-        runtime.broker,
-        "referral.cancelled",
-        group_id="signpost-notifier-cancellations",
-        pool=runtime.pool,
-        parse=ReferralCancelled.model_validate_json,
-        handle=handle_cancelled,
-        event_id=lambda e: e.event_id,
-        batch_size=settings.consumer_batch_size,
-    )
+
+    def follow(topic: str | None, group: str, parse: Any, handle: Any, pattern: str | None = None) -> None:
+        """One consumer group per input, so a slow input never holds up another (each event carries its own id)."""
+        topics = (topic,) if topic else ()
+        consumer.subscribe(runtime.broker, *topics, group_id=group, pool=runtime.pool, parse=parse, handle=handle,
+                           event_id=lambda e: e.event_id, batch_size=settings.consumer_batch_size, pattern=pattern)  # fmt: skip
+
+    deliver = delivery.handler(settings.sla_demo_seconds)
+    follow("referral.routed", "signpost-notifier", ReferralRouted.model_validate_json, deliver)
+    follow(None, "signpost-notifier-outcomes", AgencyOutcome.model_validate_json, handle_outcomes, pattern=OUTCOMES_PATTERN)
+    follow("referral.cancelled", "signpost-notifier-cancellations", ReferralCancelled.model_validate_json, handle_cancelled)
+    follow("signpost.deadletter", "signpost-notifier-deadletters", DeadLettered.model_validate_json, dead_letters.keep)
     task = timers.start(runtime.pool, settings.sla_check_interval_s)
 
     async def stop_timers() -> None:
@@ -59,6 +43,7 @@ def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
     install(app)
     app.include_router(outcomes_router)
+    app.include_router(dead_letters_router)
     return app
 
 
