@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     rules_path: str = "services/router/rules/default.yaml"
     # Notifier: how often it looks for SLA timers that fell due.
     sla_check_interval_s: float = Field(default=2.0, gt=0, le=300)
+    # Notifier: how often it looks for webhook deliveries that are due (when the last round found none).
+    webhook_check_interval_s: float = Field(default=1.0, gt=0, le=60)
     # Demos only: every SLA timer falls due this many seconds apart instead of by the policy.
     sla_demo_seconds: float | None = Field(default=None, gt=0)
 

@@ -6,10 +6,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, ReferralRouted
-from services.notifier import dead_letters, delivery, timers
+from services.notifier import dead_letters, delivery, timers, webhook_sender
 from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled, handle_outcomes
 from services.notifier.dead_letters_api import router as dead_letters_router
 from services.notifier.outcomes_api import router as outcomes_router
+from services.notifier.webhooks_api import router as webhooks_router
 from signpost import consumer
 from signpost.http import install
 from signpost.service import Runtime, build_app
@@ -32,11 +33,13 @@ async def wire(runtime: Runtime) -> None:
     follow("referral.cancelled", "signpost-notifier-cancellations", ReferralCancelled.model_validate_json, handle_cancelled)
     follow("signpost.deadletter", "signpost-notifier-deadletters", DeadLettered.model_validate_json, dead_letters.keep)
     task = timers.start(runtime.pool, settings.sla_check_interval_s)
+    sender = webhook_sender.start(runtime.pool, settings.webhook_check_interval_s)
 
-    async def stop_timers() -> None:
+    async def stop_loops() -> None:
         await timers.stop(task)
+        await webhook_sender.stop(sender)
 
-    runtime.state.setdefault("on_stop", []).append(stop_timers)
+    runtime.state.setdefault("on_stop", []).append(stop_loops)
 
 
 def create_app() -> FastAPI:
@@ -44,6 +47,7 @@ def create_app() -> FastAPI:
     install(app)
     app.include_router(outcomes_router)
     app.include_router(dead_letters_router)
+    app.include_router(webhooks_router)
     return app
 
 

@@ -8,7 +8,7 @@ finds the row (by assignment id) and does nothing.
 
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
@@ -35,8 +35,10 @@ def handler(sla_demo_seconds: float | None = None) -> Handler:
     async def handle_routed(conn: Conn, batch: Sequence[Incoming[ReferralRouted]]) -> None:
         offered = [(item, a) for item in batch for a in item.event.assignments]
         new = await _record_new(conn, offered)
+        hooked = await _webhook_agencies(conn, {a.agency_id for _, a in offered})
         timers: list[tuple[Any, ...]] = []
         events: list[OutboxRow] = []
+        webhooks: list[tuple[Any, ...]] = []
         for item, assignment in offered:
             delivered_at = new.get(assignment.assignment_id)
             if delivered_at is None:  # delivered before (a redelivered or replayed routed event): nothing again
@@ -45,10 +47,26 @@ def handler(sla_demo_seconds: float | None = None) -> Handler:
             with logs.handling(item.topic, item.headers, routed.referral_id, routed.correlation_id):
                 planned = planned_timers(assignment.service_type, routed.referral.urgency, delivered_at, sla_demo_seconds)
                 timers += [(assignment.assignment_id, t.name.value, t.due_at, t.on_breach.value) for t in planned]
-                events += _announcements(routed, assignment)
-                log.info("assignment delivered", agency=assignment.agency_id)
+                copy, delivered = _announcements(routed, assignment, "webhook" if assignment.agency_id in hooked else "kafka")
+                if assignment.agency_id in hooked:
+                    # The agency chose a webhook: the sender posts the copy and says "delivered" once the agency answers 2xx.
+                    webhooks.append(
+                        (copy[0], assignment.agency_id, assignment.assignment_id, copy[3], delivered[3], routed.patient_key)
+                    )
+                else:
+                    events += [copy, delivered]
+                log.info("assignment handed to its channel", agency=assignment.agency_id)
         await start_timers(conn, timers)
         await enqueue_many(conn, events)
+        if webhooks:
+            await conn.executemany(
+                "INSERT INTO webhook_deliveries (copy_id, agency_id, assignment_id, body, delivered_event, patient_key)"
+                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                webhooks,
+            )
+            await conn.execute(
+                "UPDATE deliveries SET channel = 'webhook' WHERE assignment_id = ANY($1::uuid[])", [w[2] for w in webhooks]
+            )
 
     return handle_routed
 
@@ -74,7 +92,14 @@ async def _record_new(conn: Conn, offered: list[tuple[Incoming[ReferralRouted], 
     return {r["assignment_id"]: r["delivered_at"] for r in rows}
 
 
-def _announcements(routed: ReferralRouted, assignment: Assignment) -> list[OutboxRow]:
+async def _webhook_agencies(conn: Conn, agencies: set[str]) -> set[str]:
+    rows = await conn.fetch("SELECT agency_id FROM webhooks WHERE agency_id = ANY($1::text[])", list(agencies))
+    return {r["agency_id"] for r in rows}
+
+
+def _announcements(
+    routed: ReferralRouted, assignment: Assignment, channel: Literal["kafka", "webhook"]
+) -> tuple[OutboxRow, OutboxRow]:
     """The agency's own (minimised) copy on its topic, and ``assignment.delivered`` for everyone else."""
     delivered = AssignmentDelivered(
         event_id=derived_event_id(assignment.assignment_id, "delivered"),
@@ -86,7 +111,7 @@ def _announcements(routed: ReferralRouted, assignment: Assignment) -> list[Outbo
         referral_id=routed.referral_id,
         assignment_id=assignment.assignment_id,
         agency_id=assignment.agency_id,
-        channel="kafka",
+        channel=channel,
     )
     copy_id = derived_event_id(assignment.assignment_id, "agency-copy")
     copy = AgencyReferral(
@@ -100,9 +125,9 @@ def _announcements(routed: ReferralRouted, assignment: Assignment) -> list[Outbo
         assignment=assignment,
         referral=agency_case(routed.referral, assignment),
     )
-    return [
+    return (
         outbox_row(topic=agency_topic(assignment.agency_id), key=routed.patient_key, event=copy, event_id=copy_id,
                    headers={"event-type": copy.type, "correlation-id": routed.correlation_id}),
         outbox_row(topic=DELIVERED_TOPIC, key=routed.patient_key, event=delivered, event_id=delivered.event_id,
                    headers={"event-type": delivered.type, "correlation-id": routed.correlation_id}),
-    ]  # fmt: skip
+    )  # fmt: skip

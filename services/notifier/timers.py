@@ -7,7 +7,6 @@ instances never fire the same timer twice.
 """
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,7 @@ from services.notifier.lifecycle import lock_assignment, store_move
 from services.notifier.practice_feedback import tell_referrer
 from services.notifier.reference import reference
 from services.router.routing import derived_event_id
-from signpost import logs
+from signpost import logs, loops
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
@@ -128,21 +127,8 @@ def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) 
     )
 
 
-async def run_forever(pool: asyncpg.Pool, interval_s: float) -> None:
-    while True:
-        try:
-            await fire_due(pool)
-        except (OSError, asyncpg.PostgresError) as exc:
-            # PostgreSQL away (restart, failover): timers wait in their table; try again next tick.
-            log.warning("timer check failed, will retry", error=type(exc).__name__)
-        await asyncio.sleep(interval_s)
-
-
 def start(pool: asyncpg.Pool, interval_s: float) -> "asyncio.Task[None]":
-    return asyncio.create_task(run_forever(pool, interval_s), name="sla-timers")
+    return loops.start("sla-timers", lambda: fire_due(pool), interval_s)
 
 
-async def stop(task: "asyncio.Task[None]") -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+stop = loops.stop

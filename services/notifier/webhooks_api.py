@@ -1,0 +1,130 @@
+"""How an agency takes its referrals, and the operators' switch to hold them back.
+
+``PUT /v1/agencies/{id}/webhook`` moves an agency from its Kafka topic to a
+signed webhook (the agency itself or operations staff); ``DELETE`` moves it
+back. ``pause``/``resume`` hold an agency's webhook deliveries while it sorts
+out its end (operations only). Every change is recorded as an access. The
+secret is write-only: it is never shown again, nor logged.
+"""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+
+from signpost.access import record_access
+from signpost.auth import Authenticated, Principal
+from signpost.http import problem
+from signpost.service import Runtime
+
+router = APIRouter(prefix="/v1/agencies", tags=["webhooks"])
+AgencyId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+
+
+class Retry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    initial_seconds: float = Field(default=60, gt=0, le=86_400, description="first wait; then doubled, with jitter")
+    max_seconds: float = Field(default=3_600, gt=0, le=7 * 86_400, description="longest single wait")
+    give_up_after_seconds: float = Field(default=3 * 86_400, gt=0, le=30 * 86_400, description="then it becomes a dead letter")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Retry":
+        if self.max_seconds < self.initial_seconds:
+            raise ValueError("max_seconds must be at least initial_seconds")
+        return self
+
+
+class Webhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    secret: str = Field(min_length=32, max_length=256, description="shared HMAC-SHA256 key; write-only")
+    retry: Retry = Field(default_factory=Retry)
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _may_manage(principal: Principal, agency_id: str) -> bool:
+    return principal.role == "operations" or (principal.role == "agency" and principal.agency_id == agency_id)
+
+
+async def _record(conn: Any, request: Request, principal: Principal, function: str, granted: bool, agency_id: str) -> None:
+    await record_access(conn, producer="notifier", principal=principal, function=function, granted=granted,
+                        correlation_id=request.state.correlation_id, detail=f"agency {agency_id}")  # fmt: skip
+
+
+@router.put("/{agency_id}/webhook")
+async def register(agency_id: AgencyId, body: Webhook, request: Request, principal: Authenticated) -> JSONResponse:
+    allowed = _may_manage(principal, agency_id)
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _record(conn, request, principal, "register webhook", allowed, agency_id)
+        if not allowed:
+            return problem(403, "Forbidden", "only the agency itself or operations staff may set its webhook")
+        r = body.retry
+        await conn.execute(
+            "INSERT INTO webhooks (agency_id, url, secret, initial_delay_s, max_delay_s, give_up_after_s, updated_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agency_id) DO UPDATE SET url = EXCLUDED.url,"
+            " secret = EXCLUDED.secret, initial_delay_s = EXCLUDED.initial_delay_s, max_delay_s = EXCLUDED.max_delay_s,"
+            " give_up_after_s = EXCLUDED.give_up_after_s, updated_at = now(), updated_by = EXCLUDED.updated_by",
+            agency_id, str(body.url), body.secret, r.initial_seconds, r.max_seconds, r.give_up_after_seconds, principal.client_id,
+        )  # fmt: skip
+    return JSONResponse({"agency_id": agency_id, "channel": "webhook", "url": str(body.url), "retry": r.model_dump()})
+
+
+@router.delete("/{agency_id}/webhook")
+async def unregister(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
+    allowed = _may_manage(principal, agency_id)
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _record(conn, request, principal, "remove webhook", allowed, agency_id)
+        if not allowed:
+            return problem(403, "Forbidden", "only the agency itself or operations staff may change its channel")
+        await conn.execute("DELETE FROM webhooks WHERE agency_id = $1", agency_id)
+    return JSONResponse({"agency_id": agency_id, "channel": "kafka"})
+
+
+async def _switch(agency_id: str, paused: bool, request: Request, principal: Principal) -> JSONResponse:
+    allowed = principal.role == "operations"
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _record(conn, request, principal, "pause deliveries" if paused else "resume deliveries", allowed, agency_id)
+        if not allowed:
+            return problem(403, "Forbidden", "only operations staff may pause or resume an agency's deliveries")
+        await conn.execute(
+            "INSERT INTO agency_controls (agency_id, paused, changed_by) VALUES ($1, $2, $3) ON CONFLICT (agency_id)"
+            " DO UPDATE SET paused = EXCLUDED.paused, changed_by = EXCLUDED.changed_by, changed_at = now()",
+            agency_id, paused, principal.client_id,
+        )  # fmt: skip
+        if not paused:  # what waited for the pause goes at once, not at its last backed-off time
+            await conn.execute(
+                "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE agency_id = $1 AND status = 'pending'", agency_id
+            )
+    return JSONResponse({"agency_id": agency_id, "paused": paused})
+
+
+@router.post("/{agency_id}/pause")
+async def pause(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
+    return await _switch(agency_id, True, request, principal)
+
+
+@router.post("/{agency_id}/resume")
+async def resume(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
+    return await _switch(agency_id, False, request, principal)
+
+
+@router.get("/{agency_id}/delivery-status")
+async def status(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
+    if not _may_manage(principal, agency_id):
+        return problem(403, "Forbidden", "only the agency itself or operations staff may see its deliveries")
+    async with _runtime(request).pool.acquire() as conn:
+        hook = await conn.fetchrow("SELECT url, updated_at FROM webhooks WHERE agency_id = $1", agency_id)
+        counts = {r["status"]: r["n"] for r in await conn.fetch(
+            "SELECT status, count(*) AS n FROM webhook_deliveries WHERE agency_id = $1 GROUP BY status", agency_id)}  # fmt: skip
+        paused = await conn.fetchval("SELECT paused FROM agency_controls WHERE agency_id = $1", agency_id)
+        last_error = await conn.fetchval("SELECT last_error FROM webhook_deliveries WHERE agency_id = $1 AND status = 'pending'"
+                                         " ORDER BY next_attempt_at LIMIT 1", agency_id)  # fmt: skip
+    return JSONResponse({"agency_id": agency_id, "channel": "webhook" if hook else "kafka", "url": hook["url"] if hook else None,
+                         "paused": bool(paused), "deliveries": counts, "last_error": last_error})  # fmt: skip
