@@ -60,3 +60,7 @@ bench: $(STAMP) kafka
 # The pure routing decision alone: decisions/s for 10 and 1,000 rules x 100 and 100,000 directory entries.
 bench-router: $(STAMP)
 	$(PY) -m benchmarks.router_decide
+
+# Referrals under load while every service, the broker and PostgreSQL are killed; exit 1 on any loss or duplicate.
+chaos: $(STAMP) kafka
+	$(PY) -m benchmarks.chaos --referrals 10000

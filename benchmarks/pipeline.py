@@ -275,6 +275,24 @@ async def _rerouted(database_url: str, declined: list[str], timeout_s: float = 6
         await conn.close()
 
 
+async def audit_growth(database_url: str) -> dict[str, Any]:
+    """How fast the audit log grows: bytes per row (table, indexes and TOAST) and rows per referral, projected."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT pg_total_relation_size('audit.audit_log') AS bytes, count(*) AS rows,"
+            " count(DISTINCT referral_id) FILTER (WHERE event_type = 'referral.submitted') AS referrals FROM audit.audit_log"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    per_row = row["bytes"] / max(row["rows"], 1)
+    per_referral = row["rows"] / max(row["referrals"], 1)
+    return {"bytes": row["bytes"], "rows": row["rows"], "referrals": row["referrals"], "bytes_per_row": round(per_row),
+            "rows_per_referral": round(per_referral, 2),
+            "gb_per_million_referrals": round(per_row * per_referral * 1e6 / 1e9, 2)}  # fmt: skip
+
+
 def service_rss_mb() -> dict[str, float]:
     out: dict[str, float] = {}
     for proc in psutil.process_iter(["cmdline", "memory_info"]):
@@ -291,6 +309,7 @@ def report(results: dict[str, Any]) -> None:
     table.add_column("result", justify="right")
     table.add_column("target", justify="right")
     lat = results.get("latency", {})
+    growth = results.get("audit_growth", {})
     rows = [
         ("pipeline submitted→audited, records/s", results.get("pipeline", {}).get("per_s"), f"≥ {TARGETS['pipeline_records_per_s']}"),
         ("bare aiokafka relay, records/s", results.get("baselines", {}).get("relay", {}).get("records_per_s"), ""),
@@ -305,6 +324,8 @@ def report(results: dict[str, Any]) -> None:
         ("Kafka ProducerPerformance records/s", results.get("baselines", {}).get("producer_performance", {}).get("records_per_s"), ""),
         ("Kafka EndToEndLatency p50/p99 ms", _p(results.get("baselines", {}).get("end_to_end_latency")), ""),
         ("service RSS MB", json.dumps(results.get("rss_mb")), f"≤ {TARGETS['service_rss_mb']} each"),
+        ("audit log bytes/row, rows/referral", f"{growth.get('bytes_per_row')}, {growth.get('rows_per_referral')}", ""),
+        ("audit log GB per million referrals", growth.get("gb_per_million_referrals"), ""),
     ]  # fmt: skip
     for name, value, target in rows:
         table.add_row(name, str(value), target)
@@ -327,6 +348,7 @@ async def run(args: argparse.Namespace, stack_urls: dict[str, str], bootstrap: s
         results["intake"] = await intake_max(stack_urls["intake"], args.intake_records, args.concurrency, progress)
         relay = await baselines.bare_relay(bootstrap, args.pipeline_records, json.dumps(mix.BASE).encode())
     results["rss_mb"] = service_rss_mb()
+    results["audit_growth"] = await audit_growth(database_url)
     results["baselines"] = {"relay": relay}
     results["ratios"] = {"pipeline_to_relay": round(results["pipeline"]["per_s"] / relay["records_per_s"], 3)}
     return results

@@ -32,3 +32,7 @@ def test_bench_smoke_run_reports_figures_and_loses_nothing(signpost_stack: Stack
     assert 0 < latency["submit_to_routed_ms"]["p50"] <= latency["submit_to_audited_ms"]["p99"]
     assert results["baselines"]["relay"]["records"] == 100
     assert results["ratios"]["pipeline_to_relay"] > 0
+    growth = results["audit_growth"]
+    assert growth["rows"] > 0
+    assert 100 < growth["bytes_per_row"] < 100_000
+    assert growth["rows_per_referral"] >= 4, "submitted, routed, the agency copy and delivered at least"
