@@ -156,10 +156,20 @@ def test_the_weekly_report_draws_this_weeks_referrals_and_offers_the_csv(
     bar = page.locator('#report-chart rect.bar[data-series="community_pharmacy"]').last
     expect(bar).to_be_visible(timeout=WAIT_MS)
     assert int(bar.get_attribute("data-value") or 0) >= 1
-    expect(page.locator("#report-headline")).to_contain_text("Referrals this week")
+    # Delivered, and no agency has answered yet: the outcome chart counts it as open.
+    still_open = page.locator('#report-outcome-chart rect.bar[data-series="open"]').last
+    expect(still_open).to_be_visible()
+    assert int(still_open.get_attribute("data-value") or 0) >= 1
+    expect(page.locator("#report-caption")).to_contain_text("community_pharmacy")
+    expect(page.locator("#report-headline")).to_contain_text("Acceptance rate")
+
+    page.get_by_label("Week", exact=True).fill("2020-W10")
+    expect(page.locator("#report-week")).to_have_text("(2020-W07 to 2020-W10)", timeout=WAIT_MS)
+    expect(page.locator("#report-chart rect.bar")).to_have_count(0)
+    expect(page.locator("#report-headline")).to_contain_text("Referrals in 2020-W10")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download CSV").click()
-    assert download.value.suggested_filename.startswith("signpost-weekly-")
+    assert download.value.suggested_filename == "signpost-weekly-2020-W07-to-2020-W10.csv"
     assert not errors, f"the page logged errors: {errors}"
 
 

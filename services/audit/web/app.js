@@ -337,30 +337,49 @@ function figure(list, term, value) {
   list.append(dt, dd);
 }
 
+// The legend: each series' colour, name and count in the chosen (last) week.
+function legend(caption, chart) {
+  caption.replaceChildren(`${chart.title}: `);
+  if (!chart.series.length) caption.append("none");
+  chart.series.forEach((series, index) => {
+    const swatch = svg("svg", { width: 10, height: 10, class: "chart swatch" });
+    swatch.append(svg("rect", { width: 10, height: 10, class: `bar series-${index % 8}` }));
+    caption.append(swatch, ` ${series.name} ${series.values[series.values.length - 1]} `);
+  });
+}
+
+// The chosen week (empty: audit's current week) and the weeks before it, for the charts and the CSV alike.
+function reportQuery() {
+  const week = $("report-week-input").value;
+  return `weeks=${REPORT_WEEKS}` + (week ? `&week=${encodeURIComponent(week)}` : "");
+}
+
 async function loadReport() {
   try {
-    const body = await api(`/v1/reports/weekly?weeks=${REPORT_WEEKS}`);
+    const body = await api(`/v1/reports/weekly?${reportQuery()}`);
     const latest = body.weeks[body.weeks.length - 1];
     $("report-week").textContent = `(${body.weeks[0].week} to ${latest.week})`;
+    if (!$("report-week-input").value) $("report-week-input").value = latest.week;
     const headline = $("report-headline");
     headline.replaceChildren();
-    figure(headline, "Referrals this week", latest.referrals);
+    figure(headline, `Referrals in ${latest.week}`, latest.referrals);
     figure(headline, "Assignments", latest.assignments);
     figure(headline, "Acceptance rate", latest.acceptance_rate == null ? null : `${Math.round(latest.acceptance_rate * 100)}%`);
     figure(headline, "Median hours to contact", latest.median_hours_to_contact?.toFixed(1));
     figure(headline, "Median hours to completion", latest.median_hours_to_completion?.toFixed(1));
     figure(headline, "Escalations", latest.escalations);
-    const chart = body.charts.service_type;
-    $("report-chart").replaceChildren(drawChart(chart));
-    $("report-caption").textContent = `${chart.title}; outcomes this week: ` +
-      Object.entries(latest.by_outcome).map(([k, v]) => `${k} ${v}`).join(", ");
+    $("report-chart").replaceChildren(drawChart(body.charts.service_type));
+    legend($("report-caption"), body.charts.service_type);
+    $("report-outcome-chart").replaceChildren(drawChart(body.charts.outcome));
+    legend($("report-outcome-caption"), body.charts.outcome);
   } catch (error) {
     if (session && !session.abort.signal.aborted && !refused(error)) $("report-week").textContent = "(could not load)";
   }
 }
 
+// A plain link cannot carry the bearer token, so the CSV is fetched and handed to the browser as a download.
 async function downloadCsv() {
-  const response = await fetch(`/v1/reports/weekly.csv?weeks=${REPORT_WEEKS}`, {
+  const response = await fetch(`/v1/reports/weekly.csv?${reportQuery()}`, {
     headers: { Authorization: `Bearer ${session.token}` }, signal: session.abort.signal,
   });
   if (!response.ok) return;
@@ -411,6 +430,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (token) connect(token);
   });
   $("report-refresh").addEventListener("click", () => loadReport());
+  $("report-week-input").addEventListener("change", () => loadReport());
   $("report-csv").addEventListener("click", () => downloadCsv());
   $("forget").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);
