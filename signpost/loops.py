@@ -22,7 +22,7 @@ def start(name: str, step: Callable[[], Awaitable[int]], interval_s: float) -> "
         while True:
             try:
                 done = await step()
-            except (OSError, asyncpg.PostgresError) as exc:
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("background round failed, will retry", loop=name, error=type(exc).__name__)
                 done = 0
             if not done:

@@ -148,8 +148,9 @@ class OutboxRelay:
                         await leader.remove_listener(notify_channel(self._schema), self._on_notify)
                         await leader.execute("SELECT pg_advisory_unlock($1)", lock_id)
                 backoff = 0.5
-            except (KafkaError, OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                # Kafka or PostgreSQL is away: keep the rows, retry with backoff.
+            except (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                # Kafka or PostgreSQL is away (a PostgreSQL restart surfaces as InterfaceError on a pooled
+                # connection): keep the rows, retry with backoff. The relay is the only way out for accepted events.
                 log.warning("outbox relay waiting", error=type(exc).__name__, retry_in_s=backoff)
                 await self._close_producer()
                 if await self._sleep(backoff):
