@@ -2,17 +2,23 @@
 
 ``PUT /v1/agencies/{id}/webhook`` moves an agency from its Kafka topic to a
 signed webhook (the agency itself or operations staff); ``DELETE`` moves it
-back. ``pause``/``resume`` hold an agency's webhook deliveries while it sorts
-out its end (operations only). Every change is recorded as an access. The
-secret is write-only: it is never shown again, nor logged.
+back, and what still waited for the webhook goes on the topic. ``pause``
+(until a time, or until ``resume``) holds an agency's webhook deliveries while
+it sorts out its end (operations only). Every change and every look is
+recorded as an access. The secret is write-only: it is never shown again, nor
+logged; the URL is shown without its query or user part, which may hold a token.
 """
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from services.notifier import webhook_store as store
+from services.notifier.webhook_sender import BREAKER
 from signpost.access import record_access
 from signpost.auth import Authenticated, Principal
 from signpost.http import problem
@@ -36,6 +42,12 @@ class Retry(BaseModel):
         return self
 
 
+class Pause(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until: AwareDatetime | None = Field(default=None, description="the pause ends by itself then; absent: until resumed")
+
+
 class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -53,9 +65,18 @@ def _may_manage(principal: Principal, agency_id: str) -> bool:
     return principal.role == "operations" or (principal.role == "agency" and principal.agency_id == agency_id)
 
 
-async def _record(conn: Any, request: Request, principal: Principal, function: str, granted: bool, agency_id: str) -> None:
+def _shown_url(url: str) -> str:
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+async def _record(
+    conn: Any, request: Request, principal: Principal, function: str, granted: bool, agency_id: str, more: str = ""
+) -> None:
     await record_access(conn, producer="notifier", principal=principal, function=function, granted=granted,
-                        correlation_id=request.state.correlation_id, detail=f"agency {agency_id}")  # fmt: skip
+                        correlation_id=request.state.correlation_id, detail=f"agency {agency_id}{more}")  # fmt: skip
 
 
 @router.put("/{agency_id}/webhook")
@@ -73,7 +94,8 @@ async def register(agency_id: AgencyId, body: Webhook, request: Request, princip
             " give_up_after_s = EXCLUDED.give_up_after_s, updated_at = now(), updated_by = EXCLUDED.updated_by",
             agency_id, str(body.url), body.secret, r.initial_seconds, r.max_seconds, r.give_up_after_seconds, principal.client_id,
         )  # fmt: skip
-    return JSONResponse({"agency_id": agency_id, "channel": "webhook", "url": str(body.url), "retry": r.model_dump()})
+    shown = {"agency_id": agency_id, "channel": "webhook", "url": _shown_url(str(body.url)), "retry": r.model_dump()}
+    return JSONResponse(shown)
 
 
 @router.delete("/{agency_id}/webhook")
@@ -84,47 +106,70 @@ async def unregister(agency_id: AgencyId, request: Request, principal: Authentic
         if not allowed:
             return problem(403, "Forbidden", "only the agency itself or operations staff may change its channel")
         await conn.execute("DELETE FROM webhooks WHERE agency_id = $1", agency_id)
-    return JSONResponse({"agency_id": agency_id, "channel": "kafka"})
+        moved = await store.hand_back_to_kafka(conn, agency_id)
+    return JSONResponse({"agency_id": agency_id, "channel": "kafka", "moved_to_topic": moved})
 
 
-async def _switch(agency_id: str, paused: bool, request: Request, principal: Principal) -> JSONResponse:
+async def _switch(agency_id: str, until: datetime | None, paused: bool, request: Request, principal: Principal) -> JSONResponse:
     allowed = principal.role == "operations"
+    action = "pause deliveries" if paused else "resume deliveries"
+    if until is not None and until <= datetime.now(UTC):
+        return problem(422, "Unprocessable Content", "a pause must end in the future")
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _record(conn, request, principal, "pause deliveries" if paused else "resume deliveries", allowed, agency_id)
+        await _record(conn, request, principal, action, allowed, agency_id, f" until {until.isoformat()}" if until else "")
         if not allowed:
             return problem(403, "Forbidden", "only operations staff may pause or resume an agency's deliveries")
         await conn.execute(
-            "INSERT INTO agency_controls (agency_id, paused, changed_by) VALUES ($1, $2, $3) ON CONFLICT (agency_id)"
-            " DO UPDATE SET paused = EXCLUDED.paused, changed_by = EXCLUDED.changed_by, changed_at = now()",
-            agency_id, paused, principal.client_id,
+            "INSERT INTO agency_controls (agency_id, paused, paused_until, changed_by) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (agency_id) DO UPDATE SET paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,"
+            " changed_by = EXCLUDED.changed_by, changed_at = now()",
+            agency_id, paused, until, principal.client_id,
         )  # fmt: skip
         if not paused:  # what waited for the pause goes at once, not at its last backed-off time
-            await conn.execute(
-                "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE agency_id = $1 AND status = 'pending'", agency_id
-            )
-    return JSONResponse({"agency_id": agency_id, "paused": paused})
+            await store.release(conn, agency_id)
+    return JSONResponse({"agency_id": agency_id, "paused": paused, "until": until.isoformat() if until else None})
 
 
 @router.post("/{agency_id}/pause")
-async def pause(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
-    return await _switch(agency_id, True, request, principal)
+async def pause(agency_id: AgencyId, request: Request, principal: Authenticated, body: Pause | None = None) -> JSONResponse:
+    return await _switch(agency_id, body.until if body else None, True, request, principal)
 
 
 @router.post("/{agency_id}/resume")
 async def resume(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
-    return await _switch(agency_id, False, request, principal)
+    return await _switch(agency_id, None, False, request, principal)
 
 
 @router.get("/{agency_id}/delivery-status")
 async def status(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
-    if not _may_manage(principal, agency_id):
-        return problem(403, "Forbidden", "only the agency itself or operations staff may see its deliveries")
-    async with _runtime(request).pool.acquire() as conn:
-        hook = await conn.fetchrow("SELECT url, updated_at FROM webhooks WHERE agency_id = $1", agency_id)
-        counts = {r["status"]: r["n"] for r in await conn.fetch(
-            "SELECT status, count(*) AS n FROM webhook_deliveries WHERE agency_id = $1 GROUP BY status", agency_id)}  # fmt: skip
-        paused = await conn.fetchval("SELECT paused FROM agency_controls WHERE agency_id = $1", agency_id)
-        last_error = await conn.fetchval("SELECT last_error FROM webhook_deliveries WHERE agency_id = $1 AND status = 'pending'"
-                                         " ORDER BY next_attempt_at LIMIT 1", agency_id)  # fmt: skip
-    return JSONResponse({"agency_id": agency_id, "channel": "webhook" if hook else "kafka", "url": hook["url"] if hook else None,
-                         "paused": bool(paused), "deliveries": counts, "last_error": last_error})  # fmt: skip
+    allowed = _may_manage(principal, agency_id)
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _record(conn, request, principal, "view delivery status", allowed, agency_id)
+        if not allowed:
+            return problem(403, "Forbidden", "only the agency itself or operations staff may see its deliveries")
+        return JSONResponse(await _status(conn, agency_id))
+
+
+async def _status(conn: Any, agency_id: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    hook = await conn.fetchrow("SELECT url FROM webhooks WHERE agency_id = $1", agency_id)
+    counts = {r["status"]: r["n"] for r in await conn.fetch(
+        "SELECT status, count(*) AS n FROM webhook_deliveries WHERE agency_id = $1 GROUP BY status", agency_id)}  # fmt: skip
+    waiting = await conn.fetchrow(
+        "SELECT min(next_attempt_at) AS next_attempt_at, (array_agg(last_error ORDER BY first_attempt_at DESC)"
+        " FILTER (WHERE last_error IS NOT NULL))[1] AS last_error"
+        " FROM webhook_deliveries WHERE agency_id = $1 AND status = 'pending'",
+        agency_id,
+    )  # fmt: skip
+    controls = await store.controls(conn, agency_id, BREAKER, lock=False)
+    reopens = controls.breaker.reopens_at()
+    return {
+        "agency_id": agency_id, "channel": "webhook" if hook else "kafka", "url": _shown_url(hook["url"]) if hook else None,
+        "paused": controls.paused and (controls.paused_until is None or now < controls.paused_until),
+        "paused_until": controls.paused_until.isoformat() if controls.paused and controls.paused_until else None,
+        "breaker": {"state": controls.breaker.state(now).value, "consecutive_failures": controls.breaker.consecutive_failures,
+                    "reopens_at": reopens.isoformat() if reopens else None},
+        "pending": counts.get("pending", 0), "deliveries": counts,
+        "next_attempt_at": waiting["next_attempt_at"].isoformat() if waiting["next_attempt_at"] else None,
+        "last_error": waiting["last_error"],
+    }  # fmt: skip

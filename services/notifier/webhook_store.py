@@ -1,0 +1,190 @@
+"""The webhook tables: due deliveries, the agency's pause and breaker, and what each attempt leaves behind.
+
+Every function runs inside the caller's transaction. The breaker is kept in
+``agency_controls`` beside the pause, so all notifier instances share it and a
+restart does not forget an agency that keeps failing.
+"""
+
+import base64
+import json
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from schemas.events import DeadLettered
+from services.notifier.delivery import DELIVERED_TOPIC, agency_topic
+from services.notifier.domain.breaker import Breaker, BreakerPolicy
+from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.webhook_attempts import Controls, Due, GiveUp, Hold, RetryAt
+from signpost import logs
+from signpost.consumer import DEAD_LETTER_TOPIC
+from signpost.database import Conn
+from signpost.outbox import enqueue
+
+log = logs.get_logger()
+CONSUMER = "signpost-notifier-webhook"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    copy_id: UUID
+    agency_id: str
+    body: bytes
+    delivered_event: bytes
+    patient_key: str
+    due: Due
+    url: str | None  # None when the agency has gone back to Kafka since the row was written
+    secret: str
+    policy: RetryPolicy
+
+
+async def due_agencies(conn: Conn, exclude: list[str]) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT agency_id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()"
+        " AND agency_id <> ALL($1::text[])",
+        exclude,
+    )
+    return [r["agency_id"] for r in rows]
+
+
+async def claim(conn: Conn, agency_id: str) -> Claimed | None:
+    """The agency's next due delivery, locked until the transaction ends (``SKIP LOCKED``: never two senders)."""
+    row = await conn.fetchrow(
+        "SELECT d.*, w.url, w.secret, w.initial_delay_s, w.max_delay_s, w.give_up_after_s FROM webhook_deliveries d"
+        " LEFT JOIN webhooks w USING (agency_id) WHERE d.agency_id = $1 AND d.status = 'pending' AND d.next_attempt_at <= now()"
+        " ORDER BY d.next_attempt_at LIMIT 1 FOR UPDATE OF d SKIP LOCKED",
+        agency_id,
+    )  # fmt: skip
+    if row is None:
+        return None
+    hooked = row["url"] is not None
+    policy = (RetryPolicy(initial=timedelta(seconds=row["initial_delay_s"]), max_delay=timedelta(seconds=row["max_delay_s"]),
+                          give_up_after=timedelta(seconds=row["give_up_after_s"])) if hooked else RetryPolicy())  # fmt: skip
+    due = Due(row["attempts"], row["first_attempt_at"], row["last_error"])
+    return Claimed(row["copy_id"], agency_id, bytes(row["body"]), bytes(row["delivered_event"]), row["patient_key"], due,
+                   row["url"], row["secret"] or "", policy)  # fmt: skip
+
+
+async def controls(conn: Conn, agency_id: str, policy: BreakerPolicy, *, lock: bool = True) -> Controls:
+    """The pause and the breaker; locked by default, so that two instances cannot both let a half-open probe through."""
+    query = "SELECT * FROM agency_controls WHERE agency_id = $1"
+    row = await conn.fetchrow(query + " FOR UPDATE" if lock else query, agency_id)
+    if row is None:
+        return Controls(breaker=Breaker(policy))
+    breaker = Breaker(policy, row["consecutive_failures"], row["opened_at"], row["probe_started_at"])
+    return Controls(row["paused"], row["paused_until"], breaker)
+
+
+async def save_breaker(conn: Conn, agency_id: str, before: Breaker, after: Breaker) -> None:
+    if after == before:
+        return
+    await conn.execute(
+        "INSERT INTO agency_controls (agency_id, consecutive_failures, opened_at, probe_started_at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (agency_id) DO UPDATE SET consecutive_failures = EXCLUDED.consecutive_failures,"
+        " opened_at = EXCLUDED.opened_at, probe_started_at = EXCLUDED.probe_started_at",
+        agency_id, after.consecutive_failures, after.opened_at, after.probe_started_at,
+    )  # fmt: skip
+    if before.opened_at is not None and after.opened_at is None:
+        # The agency answers again: what waited behind the breaker goes now, not at its backed-off time.
+        await release(conn, agency_id)
+        log.info("webhook circuit closed", agency=agency_id)
+    elif before.opened_at is None and after.opened_at is not None:
+        log.warning("webhook circuit opened", agency=agency_id, failures=after.consecutive_failures)
+
+
+async def release(conn: Conn, agency_id: str) -> None:
+    await conn.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = now() WHERE agency_id = $1 AND status = 'pending'", agency_id
+    )
+
+
+async def lease(conn: Conn, claimed: Claimed, now: datetime, until: datetime) -> None:
+    """Mark the delivery as being sent: if this process dies mid-request, it is due again at ``until``."""
+    await conn.execute(
+        "UPDATE webhook_deliveries SET next_attempt_at = $2, first_attempt_at = coalesce(first_attempt_at, $3)"
+        " WHERE copy_id = $1",
+        claimed.copy_id, until, now,
+    )  # fmt: skip
+
+
+async def hold(conn: Conn, claimed: Claimed, held: Hold) -> None:
+    await conn.execute("UPDATE webhook_deliveries SET next_attempt_at = $2, first_attempt_at = $3 WHERE copy_id = $1",
+                       claimed.copy_id, held.until, held.clock_from)  # fmt: skip
+
+
+async def delivered(conn: Conn, claimed: Claimed, at: datetime) -> None:
+    updated = await conn.fetchval(
+        "UPDATE webhook_deliveries SET status = 'delivered', delivered_at = $2, attempts = attempts + 1, last_error = NULL"
+        " WHERE copy_id = $1 AND status = 'pending' RETURNING copy_id",
+        claimed.copy_id, at,
+    )  # fmt: skip
+    if updated is None:  # handed back to Kafka while the request was out; that copy stands
+        return
+    event = json.loads(claimed.delivered_event)
+    event["occurred_at"] = at.isoformat()  # delivered when the agency said so, not when it was routed
+    await _announce_delivered(conn, claimed.patient_key, event)
+    log.info("webhook delivered", agency=claimed.agency_id)
+
+
+async def retry(conn: Conn, claimed: Claimed, later: RetryAt, error: str) -> None:
+    await conn.execute(
+        "UPDATE webhook_deliveries SET attempts = $2, first_attempt_at = $3, next_attempt_at = $4, last_error = $5"
+        " WHERE copy_id = $1 AND status = 'pending'",
+        claimed.copy_id, later.attempts, later.first_attempt_at, later.at, error,
+    )  # fmt: skip
+
+
+async def dead_letter(conn: Conn, claimed: Claimed, given_up: GiveUp) -> None:
+    updated = await conn.fetchval(
+        "UPDATE webhook_deliveries SET status = 'dead_lettered', attempts = $2 WHERE copy_id = $1 AND status = 'pending'"
+        " RETURNING copy_id",
+        claimed.copy_id, given_up.attempts,
+    )  # fmt: skip
+    if updated is None:
+        return
+    letter = DeadLettered(
+        event_id=uuid5(NAMESPACE_URL, f"signpost:webhook-dead-letter:{claimed.copy_id}"),
+        occurred_at=datetime.now(UTC),
+        consumer=CONSUMER,
+        original_topic=agency_topic(claimed.agency_id),
+        # Never on Kafka, so no partition or offset: -1 says so; replaying puts it on the agency's topic.
+        original_partition=-1,
+        original_offset=-1,
+        reason=given_up.reason,
+        payload_base64=base64.b64encode(claimed.body).decode(),
+        headers={"event-type": "agency.referral"},
+    )
+    await enqueue(conn, topic=DEAD_LETTER_TOPIC, key=claimed.patient_key, event=letter, event_id=letter.event_id,
+                  headers={"event-type": letter.type})  # fmt: skip
+    log.warning("webhook dead-lettered", agency=claimed.agency_id, attempts=given_up.attempts)
+
+
+async def hand_back_to_kafka(conn: Conn, agency_id: str) -> int:
+    """Send what still waits for a removed webhook on the agency's topic instead; returns how many."""
+    rows = await conn.fetch(
+        "UPDATE webhook_deliveries SET status = 'handed_to_kafka' WHERE agency_id = $1 AND status = 'pending'"
+        " RETURNING copy_id, assignment_id, body, delivered_event, patient_key",
+        agency_id,
+    )
+    for row in rows:
+        event = json.loads(row["delivered_event"])
+        await enqueue(conn, topic=agency_topic(agency_id), key=row["patient_key"], event=bytes(row["body"]),
+                      event_id=row["copy_id"], headers={"event-type": "agency.referral",
+                                                        "correlation-id": event["correlation_id"]})  # fmt: skip
+        await _announce_delivered(conn, row["patient_key"], {**event, "channel": "kafka"})
+    if rows:
+        await conn.execute("UPDATE deliveries SET channel = 'kafka' WHERE assignment_id = ANY($1::uuid[])",
+                           [r["assignment_id"] for r in rows])  # fmt: skip
+    return len(rows)
+
+
+async def _announce_delivered(conn: Conn, patient_key: str, event: dict[str, Any]) -> None:
+    await enqueue(conn, topic=DELIVERED_TOPIC, key=patient_key, event=json.dumps(event).encode(),
+                  event_id=UUID(event["event_id"]),
+                  headers={"event-type": "assignment.delivered", "correlation-id": event["correlation_id"]})  # fmt: skip
+
+
+def with_first_attempt(claimed: Claimed, now: datetime) -> Claimed:
+    """The claimed delivery as ``lease`` left it: its give-up clock running from its first attempt."""
+    return replace(claimed, due=replace(claimed.due, first_attempt_at=claimed.due.first_attempt_at or now))
