@@ -65,7 +65,7 @@ def _may_manage(principal: Principal, agency_id: str) -> bool:
     return principal.role == "operations" or (principal.role == "agency" and principal.agency_id == agency_id)
 
 
-def _shown_url(url: str) -> str:
+def shown_url(url: str) -> str:
     parts = urlsplit(url)
     host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
     port = f":{parts.port}" if parts.port else ""
@@ -94,7 +94,7 @@ async def register(agency_id: AgencyId, body: Webhook, request: Request, princip
             " give_up_after_s = EXCLUDED.give_up_after_s, updated_at = now(), updated_by = EXCLUDED.updated_by",
             agency_id, str(body.url), body.secret, r.initial_seconds, r.max_seconds, r.give_up_after_seconds, principal.client_id,
         )  # fmt: skip
-    shown = {"agency_id": agency_id, "channel": "webhook", "url": _shown_url(str(body.url)), "retry": r.model_dump()}
+    shown = {"agency_id": agency_id, "channel": "webhook", "url": shown_url(str(body.url)), "retry": r.model_dump()}
     return JSONResponse(shown)
 
 
@@ -164,7 +164,7 @@ async def _status(conn: Any, agency_id: str) -> dict[str, Any]:
     controls = await store.controls(conn, agency_id, BREAKER, lock=False)
     reopens = controls.breaker.reopens_at()
     return {
-        "agency_id": agency_id, "channel": "webhook" if hook else "kafka", "url": _shown_url(hook["url"]) if hook else None,
+        "agency_id": agency_id, "channel": "webhook" if hook else "kafka", "url": shown_url(hook["url"]) if hook else None,
         "paused": controls.paused and (controls.paused_until is None or now < controls.paused_until),
         "paused_until": controls.paused_until.isoformat() if controls.paused and controls.paused_until else None,
         "breaker": {"state": controls.breaker.state(now).value, "consecutive_failures": controls.breaker.consecutive_failures,
