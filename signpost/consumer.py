@@ -58,6 +58,7 @@ class Incoming(Generic[E]):
 Parse = Callable[[bytes], E]
 Handle = Callable[[Conn, Sequence[Incoming[E]]], Awaitable[None]]
 
+
 # Errors that mean "the world is briefly broken", not "this record is bad".
 class NotReady(Exception):
     """The service cannot handle anything yet (say, its reference data is missing): retry later, never dead-letter."""

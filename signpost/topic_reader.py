@@ -41,4 +41,3 @@ async def read_topics(bootstrap: str, topics: list[str], wait_s: float = 10.0) -
         return out
     finally:
         await consumer.stop()
-
