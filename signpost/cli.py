@@ -136,7 +136,7 @@ def deadletters_list(
 def deadletters_replay(
     dead_letter_id: Annotated[str | None, typer.Argument(help="one dead letter's id")] = None,
     referral_id: Annotated[str | None, typer.Option(help="every dead letter of this referral not yet replayed")] = None,
-    force: Annotated[bool, typer.Option("--force", help="send again one that was replayed before")] = False,
+    force: Annotated[bool, typer.Option("--force", help="send again what was replayed before")] = False,
     client: str = typer.Option("operations", help="development client to act as (or set SIGNPOST_TOKEN)"),
 ) -> None:
     """Put dead-lettered records back on their topics; consumers apply each event at most once."""
@@ -147,9 +147,9 @@ def deadletters_replay(
         done = _notifier("POST", f"/v1/dead-letters/{dead_letter_id}/replay", client, force=force)
         typer.echo(f"replayed {done['dead_letter_id']} onto {done['original_topic']}")
     else:
-        replayed = _notifier("POST", "/v1/dead-letters/replay", client, referral_id=referral_id)["replayed"]
+        replayed = _notifier("POST", "/v1/dead-letters/replay", client, referral_id=referral_id, force=force)["replayed"]
         assert isinstance(replayed, list)
-        typer.echo(f"replayed {len(replayed)} dead letters of referral {referral_id}")
+        typer.echo(f"replayed {len(replayed)} dead records of referral {referral_id}")
 
 
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from schemas.events import DeadLettered
+from services.notifier.domain.dead_letters import one_per_source, patient_key_of, referral_of, replay_event_id, safe_fields
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
@@ -25,28 +26,11 @@ LISTED = (
     "dead_letter_id, consumer, original_topic, original_partition, original_offset, reason, referral_id,"
     " dead_lettered_at, replayed_at, replayed_by, replays"
 )
-
-
-def _field(payload: bytes, name: str) -> str | None:
-    try:
-        body = json.loads(payload)
-    except ValueError:
-        return None
-    value = body.get(name) if isinstance(body, dict) else None
-    return str(value) if value else None
-
-
-def _patient_key(payload: bytes) -> str | None:
-    return _field(payload, "patient_key")
-
-
-def referral_of(payload: bytes) -> UUID | None:
-    """The referral a dead record was about, when it is JSON that says so (a poison record may be anything)."""
-    value = _field(payload, "referral_id")
-    try:
-        return UUID(value) if value else None
-    except ValueError:
-        return None
+# Every dead letter of the same source record as $1 (several consumers may refuse one record).
+SIBLINGS = (
+    "(original_topic, original_partition, original_offset) ="
+    " (SELECT original_topic, original_partition, original_offset FROM dead_letters WHERE dead_letter_id = $1)"
+)
 
 
 async def keep(conn: Conn, batch: Sequence[Incoming[DeadLettered]]) -> None:
@@ -68,12 +52,7 @@ async def listed(conn: Conn, referral_id: UUID | None, consumer: str | None, lim
         " AND ($2::text IS NULL OR consumer = $2) ORDER BY dead_lettered_at DESC LIMIT $3",
         referral_id, consumer, limit,
     )  # fmt: skip
-    return [_shown(dict(r)) for r in rows]
-
-
-def _shown(row: dict[str, Any]) -> dict[str, Any]:
-    """Safe fields only: never the payload, which may name a patient."""
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, UUID) else v) for k, v in row.items()}
+    return [safe_fields(dict(r)) for r in rows]
 
 
 class ReplayRefused(Exception):
@@ -84,23 +63,47 @@ class ReplayRefused(Exception):
 
 
 async def replay(conn: Conn, dead_letter_id: UUID, by: str, *, force: bool = False) -> dict[str, Any]:
-    """Put the original record back on its topic, once (``force`` to send it again); within the caller's transaction."""
-    row = await conn.fetchrow("SELECT * FROM dead_letters WHERE dead_letter_id = $1 FOR UPDATE", dead_letter_id)
+    """Put the original record back on its topic, once (``force`` to send it again); within the caller's transaction.
+
+    The record's other dead letters (other consumers that refused it) are marked
+    replayed too: the record goes back to every consumer of its topic.
+    """
+    rows = await conn.fetch(f"SELECT * FROM dead_letters WHERE {SIBLINGS} ORDER BY dead_letter_id FOR UPDATE", dead_letter_id)
+    row = next((r for r in rows if r["dead_letter_id"] == dead_letter_id), None)
     if row is None:
         raise ReplayRefused(404, f"no dead letter {dead_letter_id}")
-    if row["replayed_at"] is not None and not force:
-        when = f"{row['replayed_at']:%Y-%m-%d %H:%M:%S} UTC"
-        raise ReplayRefused(409, f"dead letter {dead_letter_id} was already replayed at {when} by {row['replayed_by']};"
-                                 " pass force to send it again")  # fmt: skip
+    done = max((r for r in rows if r["replayed_at"] is not None), key=lambda r: r["replayed_at"], default=None)
+    if done is not None and not force:
+        when = f"{done['replayed_at']:%Y-%m-%d %H:%M:%S} UTC"
+        raise ReplayRefused(409, f"the record of dead letter {dead_letter_id} was already replayed at {when}"
+                                 f" by {done['replayed_by']}; pass force to send it again")  # fmt: skip
+    payload = bytes(row["payload"])
     headers = {**json.loads(row["headers"]), "signpost-replay-of": str(dead_letter_id)}
-    # A distinct outbox id per replay, so a forced second replay is sent and the consumers' inbox is what stops it.
-    replay_id = UUID(int=(dead_letter_id.int + row["replays"] + 1) % (1 << 128))
-    key = _patient_key(bytes(row["payload"]))  # every Signpost event is keyed by its patient key, so order is kept
-    await enqueue(conn, topic=row["original_topic"], key=key, event=bytes(row["payload"]), event_id=replay_id, headers=headers)
-    updated = await conn.fetchrow(
-        f"UPDATE dead_letters SET replayed_at = now(), replayed_by = $2, replays = replays + 1 WHERE dead_letter_id = $1"
+    await enqueue(conn, topic=row["original_topic"], key=patient_key_of(payload), event=payload,
+                  event_id=replay_event_id(dead_letter_id, row["replays"]), headers=headers)  # fmt: skip
+    updated = await conn.fetch(
+        f"UPDATE dead_letters SET replayed_at = now(), replayed_by = $2, replays = replays + 1 WHERE {SIBLINGS}"
         f" RETURNING {LISTED}",
         dead_letter_id, by,
     )  # fmt: skip
-    log.info("dead letter replayed", topic=row["original_topic"], consumer=row["consumer"])
-    return _shown(dict(updated)) if updated else {}
+    log.info("dead letter replayed", topic=row["original_topic"], consumer=row["consumer"], letters=len(updated))
+    shown = next(safe_fields(dict(r)) for r in updated if r["dead_letter_id"] == dead_letter_id)
+    return {**shown, "also_marked": [str(r["dead_letter_id"]) for r in updated if r["dead_letter_id"] != dead_letter_id]}
+
+
+async def replay_referral(conn: Conn, referral_id: UUID, by: str, *, force: bool = False) -> list[dict[str, Any]]:
+    """Replay each of a referral's dead records once (every one again if ``force``), oldest first."""
+    letters = await conn.fetch(
+        "SELECT dead_letter_id, original_topic, original_partition, original_offset, dead_lettered_at, replayed_at"
+        " FROM dead_letters WHERE referral_id = $1",
+        referral_id,
+    )
+    replayed = []
+    for dead_letter_id in one_per_source([dict(r) for r in letters], force=force):
+        try:
+            replayed.append(await replay(conn, dead_letter_id, by, force=force))
+        except ReplayRefused as refused:
+            if refused.status != 409:
+                raise
+            # Another operator replayed it between our read and our lock: it is on its way already.
+    return replayed

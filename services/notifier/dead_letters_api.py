@@ -64,15 +64,11 @@ async def replay_one(dead_letter_id: Annotated[UUID, Path()], request: Request, 
 
 
 @router.post("/replay")
-async def replay_referral(request: Request, principal: Authenticated, referral_id: UUID) -> JSONResponse:
-    """Replay every dead letter of one referral not replayed yet, oldest first."""
+async def replay_referral(request: Request, principal: Authenticated, referral_id: UUID, force: bool = False) -> JSONResponse:
+    """Replay each of one referral's dead records not replayed yet (all again if ``force``), oldest first."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _audited(conn, request, principal, "replay dead letters of referral", referral_id, "")
+        await _audited(conn, request, principal, "replay dead letters of referral", referral_id, f"force={force}")
         if principal.role != "operations":
             return problem(403, "Forbidden", "only operations staff may replay dead letters")
-        waiting = await conn.fetch(
-            "SELECT dead_letter_id FROM dead_letters WHERE referral_id = $1 AND replayed_at IS NULL ORDER BY dead_lettered_at",
-            referral_id,
-        )
-        replayed = [await dead_letters.replay(conn, r["dead_letter_id"], principal.client_id) for r in waiting]
+        replayed = await dead_letters.replay_referral(conn, referral_id, principal.client_id, force=force)
     return JSONResponse({"referral_id": str(referral_id), "replayed": replayed})

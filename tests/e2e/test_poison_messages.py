@@ -11,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +58,31 @@ def dead_letters(stack: Stack, **params: Any) -> list[dict[str, Any]]:
     return found
 
 
+def submit(stack: Stack, body: dict[str, Any] | None = None) -> str:
+    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=body or REFERRAL, headers=bearer(), timeout=10)
+    assert response.status_code == 202, response.text
+    referral_id: str = response.json()["referral_id"]
+    return referral_id
+
+
+def offered(stack: Stack, referral_id: str) -> str | None:
+    """The referral's assignment id once an agency has been offered it (router, notifier and intake have all run)."""
+    view = httpx.get(f"{stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()
+    return next((str(a["assignment_id"]) for a in view.get("assignments", []) if a["status"] == "offered"), None)
+
+
+def patient_key(stack: Stack, referral_id: str) -> str:
+    submitted = asyncio.run(read_all(stack.kafka_bootstrap, "referral.submitted"))
+    return str(next(r["patient_key"] for r in submitted if r.get("referral_id") == referral_id))
+
+
 def test_poison_on_every_consumed_topic_is_dead_lettered_with_its_reason_and_nothing_stalls(stack: Stack) -> None:
+    # Poison keyed like this patient's events lands on the partitions their next referral will use, right in its way.
+    first = submit(stack)
+    eventually(lambda: offered(stack, first), what="a first referral to be delivered")
+    key = patient_key(stack, first).encode()
     for topic in CONSUMED:
-        asyncio.run(produce(stack.kafka_bootstrap, topic, list(POISON.values()), key=b"poison"))
+        asyncio.run(produce(stack.kafka_bootstrap, topic, list(POISON.values()), key=key))
     expected = {(topic, group) for topic, groups in CONSUMED.items() for group in groups}
 
     def missing() -> set[tuple[str, str]]:
@@ -68,15 +92,25 @@ def test_poison_on_every_consumed_topic_is_dead_lettered_with_its_reason_and_not
     router = dead_letters(stack, consumer="signpost-router")
     reasons = {d["reason"] for d in router if d["original_topic"] == "referral.submitted"}
     assert any("Invalid JSON" in r or "invalid" in r.lower() for r in reasons), reasons
-    assert any("event_id" in r for r in reasons), "a schema violation names the field"
-    # Nothing stalled behind the poison: a referral still goes all the way through.
-    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10)
-    referral_id = response.json()["referral_id"]
-    assert eventually(
-        lambda: any(a["status"] == "offered" for a in httpx.get(f"{stack.url('intake')}/v1/referrals/{referral_id}",
-                                                                 headers=bearer(), timeout=10).json()["assignments"]),
-        what="a referral behind the poison to be delivered",
-    )  # fmt: skip
+    assert any(r.startswith("schema violation") and "event_id" in r for r in reasons), "a schema violation names the field"
+    assert all(d["referral_id"] is None for d in router), "poison names no referral"
+    assert not {"payload", "payload_base64", "headers"} & set(router[0]), "a listing never shows the record"
+
+    # Nothing stalled behind the poison: the same patient's next referral, on the same partitions, goes all the way through.
+    second = submit(stack)
+    assignment_id = eventually(lambda: offered(stack, second), what="a referral behind the poison to be delivered")
+    # And the agency's outcome behind the poison on its (single-partition) topic reaches the notifier and audit.
+    accepted = {"event_id": str(uuid.uuid4()), "assignment_id": assignment_id, "outcome": "accepted",
+                "occurred_at": datetime.now(UTC).isoformat()}  # fmt: skip
+    asyncio.run(produce(stack.kafka_bootstrap, "agency.demo-pharmacy.outcomes", [json.dumps(accepted).encode()], key=key))
+    state = f"{stack.url('notifier')}/v1/assignments/{assignment_id}"
+    assert eventually(lambda: httpx.get(state, headers=bearer("operations"), timeout=10).json()["state"] == "accepted",
+                      what="the outcome behind the poison to be applied")  # fmt: skip
+    recorded = "SELECT count(*) FROM audit.audit_log WHERE event_id = $1::uuid"
+    assert eventually(lambda: count(stack, recorded, accepted["event_id"]) == 1, what="audit to record the outcome")
+    trail = "SELECT count(*) FROM audit.audit_log WHERE referral_id = $1::uuid AND event_type = ANY($2::text[])"
+    kinds = ["referral.submitted", "referral.routed", "assignment.delivered"]
+    assert eventually(lambda: count(stack, trail, second, kinds) == 3, what="audit to record the referral behind the poison")
 
 
 async def _count(stack: Stack, sql: str, *args: object) -> int:
@@ -91,10 +125,10 @@ def count(stack: Stack, sql: str, *args: object) -> int:
     return asyncio.run(_count(stack, sql, *args))
 
 
-async def _router_passed(stack: Stack, dead_letter_id: str) -> bool:
-    """Whether the router's group has committed past every replay of this dead letter."""
+async def _router_passed(stack: Stack, letter_ids: set[str]) -> bool:
+    """Whether the router's group has committed past every replay of these dead letters."""
     submitted = await read_all(stack.kafka_bootstrap, "referral.submitted")
-    replays = [r for r in submitted if r["_headers"].get("signpost-replay-of") == dead_letter_id]
+    replays = [r for r in submitted if r["_headers"].get("signpost-replay-of") in letter_ids]
     admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka_bootstrap)
     await admin.start()
     try:
@@ -111,15 +145,17 @@ async def _router_passed(stack: Stack, dead_letter_id: str) -> bool:
 def test_a_dead_letter_replayed_after_the_fix_is_processed_exactly_once(stack: Stack) -> None:
     body = json.loads(json.dumps(REFERRAL))
     body["notes"] = "Long history from the practice. " * 120  # ~3.8 KB: over the small limit once in an event
-    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=body, headers=bearer(), timeout=10)
-    assert response.status_code == 202, response.text
-    referral_id = response.json()["referral_id"]
-    letter = eventually(
-        lambda: next((d for d in dead_letters(stack, referral_id=referral_id) if d["consumer"] == "signpost-router"), None),
-        what="the router to dead-letter the oversized referral",
-    )
-    assert "exceeds the 4096-byte limit" in letter["reason"]
-    assert count(stack, "SELECT count(*) FROM router.decisions WHERE referral_id = $1::uuid", referral_id) == 0
+    referral_id = submit(stack, body)
+
+    def refused_by_router_and_audit() -> list[dict[str, Any]]:
+        found = dead_letters(stack, referral_id=referral_id)
+        return found if {d["consumer"] for d in found} >= {"signpost-router", "signpost-audit"} else []
+
+    letters = eventually(refused_by_router_and_audit, what="the router and audit to dead-letter the oversized referral")
+    assert all("exceeds the 4096-byte limit" in d["reason"] for d in letters), letters
+    letter = next(d for d in letters if d["consumer"] == "signpost-router")
+    decisions = "SELECT count(*) FROM router.decisions WHERE referral_id = $1::uuid"
+    assert count(stack, decisions, referral_id) == 0
 
     # The fix: the services come back with the default limit.
     stack.extra_env.pop("SIGNPOST_MAX_EVENT_BYTES")
@@ -129,22 +165,60 @@ def test_a_dead_letter_replayed_after_the_fix_is_processed_exactly_once(stack: S
     replay = subprocess.run([sys.executable, "-m", "signpost.cli", "deadletters", "replay", "--referral-id", referral_id],
                             capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert replay.returncode == 0, replay.stderr
-    assert "replayed" in replay.stdout
+    assert "replayed 1 dead records" in replay.stdout, "router and audit refused one record: it goes back once, to both"
+    ids = {d["dead_letter_id"] for d in letters}
+    assert all(d["replays"] == 1 and d["replayed_by"] == "operations" for d in dead_letters(stack, referral_id=referral_id))
 
     delivered = "SELECT count(*) FROM notifier.deliveries WHERE referral_id = $1::uuid"
     assert eventually(lambda: count(stack, delivered, referral_id) == 1, what="the replayed referral to be routed and delivered")
-    again = httpx.post(f"{stack.url('notifier')}/v1/dead-letters/{letter['dead_letter_id']}/replay",
-                       headers=bearer("operations"), timeout=10)  # fmt: skip
+    replay_url = f"{stack.url('notifier')}/v1/dead-letters/{letter['dead_letter_id']}/replay"
+    again = httpx.post(replay_url, headers=bearer("operations"), timeout=10)
     assert again.status_code == 409, "a dead letter is replayed once unless forced"
-    forced = httpx.post(f"{stack.url('notifier')}/v1/dead-letters/{letter['dead_letter_id']}/replay", params={"force": "true"},
-                        headers=bearer("operations"), timeout=10)  # fmt: skip
+    assert "already replayed" in again.json()["detail"]
+    by_referral = httpx.post(f"{stack.url('notifier')}/v1/dead-letters/replay", params={"referral_id": referral_id},
+                             headers=bearer("operations"), timeout=10)  # fmt: skip
+    assert by_referral.json()["replayed"] == [], "nothing of the referral is left to replay"
+    forced = httpx.post(replay_url, params={"force": "true"}, headers=bearer("operations"), timeout=10)
     assert forced.status_code == 200
     assert forced.json()["replays"] == 2
-    assert eventually(lambda: asyncio.run(_router_passed(stack, letter["dead_letter_id"])), what="the router to pass the replays")
-    assert count(stack, "SELECT count(*) FROM router.decisions WHERE referral_id = $1::uuid", referral_id) == 1
+    assert eventually(lambda: asyncio.run(_router_passed(stack, ids)), what="the router to pass the replays")
+    replayed = [r for r in asyncio.run(read_all(stack.kafka_bootstrap, "referral.submitted"))
+                if r["_headers"].get("signpost-replay-of") in ids]  # fmt: skip
+    assert len(replayed) == 2, "once by referral, once forced"
+    assert count(stack, decisions, referral_id) == 1
     assert count(stack, delivered, referral_id) == 1
     submitted_rows = "SELECT count(*) FROM audit.audit_log WHERE referral_id = $1::uuid AND event_type = 'referral.submitted'"
     assert count(stack, submitted_rows, referral_id) == 1, "audit records the event once however often it is replayed"
     trail = httpx.get(f"{stack.url('audit')}/v1/referrals/{referral_id}/audit", headers=bearer("operations"), timeout=10).json()
     functions = [e["payload"].get("function") for e in trail["events"] if e["event_type"] == "access.recorded"]
     assert "replay dead letters of referral" in functions, "the replay is on the referral's audit trail"
+    assert "list dead letters" in functions, "so is every look at its dead letters"
+
+
+def test_only_operations_staff_list_or_replay_and_every_attempt_is_audited(stack: Stack) -> None:
+    notifier = stack.url("notifier")
+    tried: dict[str, Callable[[dict[str, str]], httpx.Response]] = {
+        "list dead letters": lambda h: httpx.get(f"{notifier}/v1/dead-letters", headers=h, timeout=10),
+        "replay dead letter": lambda h: httpx.post(f"{notifier}/v1/dead-letters/{uuid.uuid4()}/replay", headers=h, timeout=10),
+        "replay dead letters of referral": lambda h: httpx.post(f"{notifier}/v1/dead-letters/replay",
+                                                                params={"referral_id": str(uuid.uuid4())}, headers=h, timeout=10),
+    }  # fmt: skip
+    correlation = f"dead-letter-access-{uuid.uuid4()}"
+    for client in ("gp-h81001", "agency-demo-pharmacy"):
+        for function, call in tried.items():
+            response = call({**bearer(client), "X-Correlation-Id": correlation})
+            assert response.status_code == 403, (client, function, response.text)
+    unknown = httpx.post(f"{notifier}/v1/dead-letters/{uuid.uuid4()}/replay", headers={**bearer("operations"),
+                         "X-Correlation-Id": correlation}, timeout=10)  # fmt: skip
+    assert unknown.status_code == 404
+    assert httpx.get(f"{notifier}/v1/dead-letters", timeout=10).status_code == 401
+
+    def recorded() -> set[tuple[str, str, str]]:
+        search = httpx.post(f"{stack.url('audit')}/v1/audit/search", json={"event_types": ["access.recorded"], "limit": 1000},
+                            headers=bearer("operations"), timeout=10)  # fmt: skip
+        return {(e["payload"]["client_id"], e["payload"]["function"], e["payload"]["outcome"])
+                for e in search.json()["events"] if e["correlation_id"] == correlation}  # fmt: skip
+
+    wanted = {(client, function, "refused") for client in ("gp-h81001", "agency-demo-pharmacy") for function in tried}
+    wanted.add(("operations", "replay dead letter", "granted"))
+    assert eventually(lambda: recorded() == wanted, what=f"every attempt as an access record (saw {recorded()})")
