@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.vocabulary import ServiceType
 from services.router import directory_store
 from services.router.domain.directory import Service
-from signpost.auth import Authenticated
+from signpost.auth import Authenticated, Principal
 from signpost.http import problem
 from signpost.service import Runtime
 
@@ -28,12 +28,17 @@ class ServiceStatus(BaseModel):
     capacity: int | None = Field(default=None, ge=0, le=100_000, description="free slots now; null if not counted")
 
 
-def _shown(service: Service) -> dict[str, Any]:
+def may_set_status(principal: Principal, owner: str) -> bool:
+    """Operations staff may set any service's status; an agency only its own services' (a referrer none)."""
+    return principal.role == "operations" or (principal.role == "agency" and principal.agency_id == owner)
+
+
+def _shown(service: Service, updated_by: dict[str, str]) -> dict[str, Any]:
     return {
         "service_id": service.service_id, "name": service.name, "service_type": service.service_type.value,
         "ods_code": service.ods_code, "agency_id": service.agency_id, "network_ids": list(service.network_ids),
         "hours": service.hours, "accepting": service.accepting, "capacity": service.capacity,
-        "status_updated_at": service.capacity_updated_at.isoformat(),
+        "status_updated_at": service.capacity_updated_at.isoformat(), "status_updated_by": updated_by.get(service.service_id),
     }  # fmt: skip
 
 
@@ -48,8 +53,9 @@ async def services(
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn:
         directory = await runtime.state["directory"].current(conn)
+        updated_by = await directory_store.updated_by(conn)
     chosen = [
-        _shown(s) for s in directory.services
+        _shown(s, updated_by) for s in directory.services
         if (network is None or network in s.network_ids) and (service_type is None or s.service_type is service_type)
     ]  # fmt: skip
     return JSONResponse({"directory_version": directory.content_version, "services": chosen})
@@ -60,10 +66,11 @@ async def service(service_id: ServiceId, request: Request, _: Authenticated) -> 
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn:
         directory = await runtime.state["directory"].current(conn)
+        updated_by = await directory_store.updated_by(conn)
     found = next((s for s in directory.services if s.service_id == service_id), None)
     if found is None:
         return problem(404, "Not Found", f"no service {service_id} in the directory")
-    return JSONResponse(_shown(found))
+    return JSONResponse(_shown(found, updated_by))
 
 
 @router.put("/services/{service_id}/status")
@@ -74,7 +81,7 @@ async def set_status(service_id: ServiceId, body: ServiceStatus, request: Reques
         owner = await conn.fetchval("SELECT agency_id FROM directory_services WHERE service_id = $1", service_id)
         if owner is None:
             return problem(404, "Not Found", f"no service {service_id} in the directory")
-        if principal.role != "operations" and not (principal.role == "agency" and principal.agency_id == owner):
+        if not may_set_status(principal, owner):
             return problem(403, "Forbidden", "only the service's own agency or operations staff may change its status")
         row = await directory_store.set_status(conn, service_id, body.accepting, body.capacity, principal.client_id)
     assert row is not None  # the row was there a moment ago, under the same transaction

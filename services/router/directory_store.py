@@ -1,15 +1,19 @@
 """The service directory in PostgreSQL: load it from seed files, read it back for routing, change a service's status.
 
 The pure ``Directory`` model stays the one ``decide`` works with; this module
-only moves it in and out of the router's tables. A reload keeps each
-service's live status (accepting, capacity and who last set it): the status
-is what the service itself reported, and a seed file written weeks ago must
-not overwrite it. A service new to the directory starts with the seed's.
+only moves it in and out of the router's tables.
+
+A reload keeps each service's live status (accepting, capacity, and who set it
+when): the status is what the service itself last reported, and a seed file
+written weeks ago must not overwrite it. The exception is a seed that changes
+what the seeds say about a service's status (say ``accepting: false`` added
+to close it for good): that is a deliberate edit, so it wins, and the status
+is stamped as set by the seed. A seed that merely repeats what it said before
+changes nothing. A service new to the directory starts with the seed's status.
 """
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from services.router.domain.directory import Directory, Network, Organisation, Service
@@ -18,6 +22,29 @@ from signpost.consumer import NotReady
 from signpost.database import Conn
 
 log = logs.get_logger()
+
+# The seed's status for a service differs from what the previous seed said: the new seed's status wins.
+_SEED_CHANGED = (
+    "(directory_services.seeded_accepting, directory_services.seeded_capacity)"
+    " IS DISTINCT FROM (EXCLUDED.seeded_accepting, EXCLUDED.seeded_capacity)"
+)
+_UPSERT_SERVICE = (
+    "INSERT INTO directory_services (service_id, name, service_type, ods_code, agency_id, network_ids, hours,"
+    " accepting, capacity, seeded_accepting, seeded_capacity, status_updated_at, status_updated_by)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $9, clock_timestamp(), $10)"
+    " ON CONFLICT (service_id) DO UPDATE SET name = EXCLUDED.name, service_type = EXCLUDED.service_type,"
+    " ods_code = EXCLUDED.ods_code, agency_id = EXCLUDED.agency_id, network_ids = EXCLUDED.network_ids,"
+    " hours = EXCLUDED.hours, seeded_accepting = EXCLUDED.seeded_accepting, seeded_capacity = EXCLUDED.seeded_capacity,"
+    + ", ".join(
+        f" {column} = CASE WHEN {_SEED_CHANGED} THEN EXCLUDED.{column} ELSE directory_services.{column} END"
+        for column in ("accepting", "capacity", "status_updated_at", "status_updated_by")
+    )
+)
+
+
+async def _lock_revision(conn: Conn) -> None:
+    """Every writer takes the revision row first, so a load and a status update queue rather than deadlock."""
+    await conn.execute("SELECT revision FROM directory_revision FOR UPDATE")
 
 
 async def is_empty(conn: Conn) -> bool:
@@ -29,6 +56,7 @@ async def load(conn: Conn, directory: Directory, source: str) -> int:
     async with conn.transaction():
         # One loader at a time: two concurrent loads would interleave their deletes.
         await conn.execute("LOCK TABLE directory_loads IN EXCLUSIVE MODE")
+        await _lock_revision(conn)
         await conn.executemany(
             "INSERT INTO directory_organisations (ods_code, name, kind) VALUES ($1, $2, $3)"
             " ON CONFLICT (ods_code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind",
@@ -39,15 +67,10 @@ async def load(conn: Conn, directory: Directory, source: str) -> int:
             " ON CONFLICT (network_id) DO UPDATE SET name = EXCLUDED.name, mode = EXCLUDED.mode, practices = EXCLUDED.practices",
             [(n.network_id, n.name, n.mode, list(n.practices)) for n in directory.networks],
         )
-        now = datetime.now(UTC)
         await conn.executemany(
-            "INSERT INTO directory_services (service_id, name, service_type, ods_code, agency_id, network_ids, hours,"
-            " accepting, capacity, status_updated_at, status_updated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            " ON CONFLICT (service_id) DO UPDATE SET name = EXCLUDED.name, service_type = EXCLUDED.service_type,"
-            " ods_code = EXCLUDED.ods_code, agency_id = EXCLUDED.agency_id, network_ids = EXCLUDED.network_ids,"
-            " hours = EXCLUDED.hours",
+            _UPSERT_SERVICE,
             [(s.service_id, s.name, s.service_type.value, s.ods_code, s.agency_id, list(s.network_ids), json.dumps(s.hours),
-              s.accepting, s.capacity, now, f"seed {source}") for s in directory.services],
+              s.accepting, s.capacity, f"seed {source}") for s in directory.services],
         )  # fmt: skip
         # Whatever the new seed no longer lists is gone from the directory.
         for table, key, kept in (
@@ -64,60 +87,85 @@ async def load(conn: Conn, directory: Directory, source: str) -> int:
     return load_id
 
 
+# One statement, so one snapshot: a load committing half-way through a read can never mix two directories.
+_SNAPSHOT = """
+SELECT (SELECT revision FROM directory_revision) AS revision,
+       (SELECT json_build_object('area', area, 'version', version) FROM directory_loads ORDER BY id DESC LIMIT 1) AS last,
+       (SELECT json_agg(o) FROM directory_organisations o) AS organisations,
+       (SELECT json_agg(n ORDER BY n.network_id) FROM directory_networks n) AS networks,
+       (SELECT json_agg(s ORDER BY s.service_id) FROM directory_services s) AS services
+"""
+
+
+async def read_with_revision(conn: Conn) -> tuple[Directory | None, int]:
+    """The directory as stored, with each service's live status, and the revision it is at; None before the first load."""
+    row = await conn.fetchrow(_SNAPSHOT)
+    assert row is not None  # a SELECT without FROM always yields its one row
+    if row["last"] is None:
+        return None, row["revision"]
+    last = json.loads(row["last"])
+    directory = Directory(
+        area=last["area"],
+        version=last["version"],
+        organisations=tuple(Organisation(**o) for o in json.loads(row["organisations"] or "[]")),
+        networks=tuple(
+            Network(network_id=n["network_id"], name=n["name"], mode=n["mode"], practices=tuple(n["practices"]))
+            for n in json.loads(row["networks"] or "[]")
+        ),
+        services=tuple(_service(s) for s in json.loads(row["services"] or "[]")),
+    )
+    return directory, row["revision"]
+
+
 async def read(conn: Conn) -> Directory | None:
-    """The directory as stored, with each service's live status; None before the first load."""
-    last = await conn.fetchrow("SELECT area, version FROM directory_loads ORDER BY id DESC LIMIT 1")
-    if last is None:
-        return None
-    rows = await conn.fetch("SELECT ods_code, name, kind FROM directory_organisations")
-    organisations = [Organisation(**dict(r)) for r in rows]
-    networks = [
-        Network(network_id=r["network_id"], name=r["name"], mode=r["mode"], practices=tuple(r["practices"]))
-        for r in await conn.fetch("SELECT * FROM directory_networks ORDER BY network_id")
-    ]
-    services = [_service(dict(r)) for r in await conn.fetch("SELECT * FROM directory_services ORDER BY service_id")]
-    return Directory(area=last["area"], version=last["version"], organisations=tuple(organisations), networks=tuple(networks),
-                     services=tuple(services))  # fmt: skip
+    return (await read_with_revision(conn))[0]
 
 
 def _service(row: dict[str, Any]) -> Service:
     return Service(
         service_id=row["service_id"], name=row["name"], service_type=row["service_type"], ods_code=row["ods_code"],
-        agency_id=row["agency_id"], network_ids=tuple(row["network_ids"]), hours=json.loads(row["hours"]),
+        agency_id=row["agency_id"], network_ids=tuple(row["network_ids"]), hours=row["hours"],
         accepting=row["accepting"], capacity=row["capacity"], capacity_updated_at=row["status_updated_at"],
     )  # fmt: skip
 
 
-async def stamp(conn: Conn) -> tuple[Any, ...]:
-    """Changes whenever the directory does: a new load or a status update. One cheap query per batch."""
-    row = await conn.fetchrow(
-        "SELECT (SELECT max(id) FROM directory_loads) AS load, (SELECT max(status_updated_at) FROM directory_services) AS status"
-    )
-    return (row["load"], row["status"]) if row else (None, None)
+async def updated_by(conn: Conn) -> dict[str, str]:
+    """Who last set each service's status (the agency's client, operations, or ``seed <files>``)."""
+    rows = await conn.fetch("SELECT service_id, status_updated_by FROM directory_services")
+    return {r["service_id"]: r["status_updated_by"] for r in rows}
+
+
+async def revision(conn: Conn) -> int:
+    """Moves with every committed change to the directory: a load, a status update, a fix by hand. One row, per batch."""
+    found: int = await conn.fetchval("SELECT revision FROM directory_revision")
+    return found
 
 
 async def set_status(conn: Conn, service_id: str, accepting: bool, capacity: int | None, by: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(
-        "UPDATE directory_services SET accepting = $2, capacity = $3, status_updated_at = clock_timestamp(),"
-        " status_updated_by = $4 WHERE service_id = $1 RETURNING *",
-        service_id, accepting, capacity, by,
-    )  # fmt: skip
+    """Record what a service says about itself now; None if there is no such service."""
+    async with conn.transaction():
+        await _lock_revision(conn)
+        row = await conn.fetchrow(
+            "UPDATE directory_services SET accepting = $2, capacity = $3, status_updated_at = clock_timestamp(),"
+            " status_updated_by = $4 WHERE service_id = $1"
+            " RETURNING service_id, accepting, capacity, status_updated_at, status_updated_by",
+            service_id, accepting, capacity, by,
+        )  # fmt: skip
     return dict(row) if row else None
 
 
 @dataclass
 class DirectoryCache:
-    """The directory routing decides with: re-read only when its stamp moves."""
+    """The directory routing decides with: re-read only when the revision moves."""
 
     directory: Directory | None = None
-    _stamp: tuple[Any, ...] | None = None
+    _revision: int | None = None
 
     async def current(self, conn: Conn) -> Directory:
-        now = await stamp(conn)
-        if self.directory is None or now != self._stamp:
-            fresh = await read(conn)
+        if self.directory is None or await revision(conn) != self._revision:
+            fresh, at = await read_with_revision(conn)
             if fresh is None:
                 raise NotReady("the service directory is empty: load one with `signpost directory load`")
-            self.directory, self._stamp = fresh, now
-            log.info("directory refreshed", directory_version=fresh.content_version)
+            self.directory, self._revision = fresh, at
+            log.info("directory refreshed", directory_version=fresh.content_version, revision=at)
         return self.directory
