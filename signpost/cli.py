@@ -1,6 +1,5 @@
 """``signpost``: one command line for operators and developers."""
 
-import contextlib
 import os
 import signal
 import sys
@@ -79,7 +78,7 @@ def audit_tail(
     agency: str | None = typer.Option(None, help="only this agency's events"),
     network: str | None = typer.Option(None, help="only this network's events"),
     event_type: Annotated[list[str] | None, typer.Option("--type", help="only these event types (repeatable)")] = None,
-    since: str | None = typer.Option(None, help="resume after this event id (seq)"),
+    since_id: str | None = typer.Option(None, "--since-id", help="start after this event id (seq), e.g. one a tail printed"),
     client: str = typer.Option("operations", help="development client to sign in as (or set SIGNPOST_TOKEN)"),
 ) -> None:
     """Follow the live audit stream in the terminal; reconnects without missing or repeating an event."""
@@ -87,11 +86,24 @@ def audit_tail(
     from signpost.tokens import dev_token
 
     settings = get_settings()
-    token = os.environ.get("SIGNPOST_TOKEN") or dev_token(client)
+
+    def token() -> str:  # minted afresh for every connection: a development token outlives no long tail
+        return os.environ.get("SIGNPOST_TOKEN") or dev_token(client)
+
     params = {"agency": agency, "network": network, "event_type": event_type or None}
     url = f"http://{settings.http_host}:{settings.audit_port}"
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how a terminal stops following
-        follow(url, token, {k: v for k, v in params.items() if v}, typer.echo, last_event_id=since)
+    try:
+        follow(url, token, {k: v for k, v in params.items() if v}, _echo_now, last_event_id=since_id)
+    except KeyboardInterrupt:  # Ctrl-C is how a terminal stops following
+        pass
+    except PermissionError as refused:
+        typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(1) from refused
+
+
+def _echo_now(line: str) -> None:
+    typer.echo(line)
+    sys.stdout.flush()  # a pipe (grep, a log file) sees each event as it happens, not a buffer later
 
 
 deadletters_app = typer.Typer(help="Dead letters: list them, replay them once the cause is fixed.", no_args_is_help=True)

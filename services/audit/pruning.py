@@ -26,12 +26,14 @@ class Pruned:
 
     @property
     def summary(self) -> str:
+        """What went (or would go), and the anchor ``audit verify`` resumes from; hashes only, no event content."""
         if self.plan is None:
             return "nothing old enough to prune"
-        verb = "would prune" if self.dry_run else "pruned"
-        count = self.plan.anchor.rows_pruned if self.dry_run else self.deleted
-        before = f"{self.plan.pruned_before:%Y-%m-%d %H:%M}"
-        return f"{verb} {count} rows (seq up to {self.plan.up_to_seq}, recorded before {before} UTC)"
+        anchor = self.plan.anchor
+        before = f"recorded before {self.plan.pruned_before:%Y-%m-%d %H:%M} UTC"
+        if self.dry_run:
+            return f"would prune {anchor.rows_pruned} rows (seq up to {anchor.seq}, {before}); nothing deleted"
+        return f"pruned {self.deleted} rows (seq up to {anchor.seq}, {before}); anchor: row {anchor.seq}, hash {anchor.row_hash}"
 
 
 async def prune(
@@ -55,6 +57,10 @@ async def prune(
             )  # fmt: skip
             await conn.execute("SET LOCAL signpost.audit_retention = 'on'")
             status = await conn.execute("DELETE FROM audit_log WHERE seq <= $1", plan.up_to_seq)
-            return Pruned(plan, int(status.split()[-1]), dry_run=False)
+            deleted = int(status.split()[-1])
+            if deleted != plan.anchor.rows_pruned:
+                # The anchor would misstate what went: roll the whole run back rather than record it.
+                raise RuntimeError(f"deleted {deleted} rows where the plan counted {plan.anchor.rows_pruned}; nothing pruned")
+            return Pruned(plan, deleted, dry_run=False)
     finally:
         await conn.close()

@@ -1,127 +1,281 @@
-"""Retention and the terminal stream against a running stack: prune keeps the chain verifiable; tail misses nothing.
+"""The audit service's operator commands against a running stack.
 
-Pruning is driven with a clock set ahead (``now=``) rather than by backdating
-rows: the rows stay exactly as the recorder wrote them.
+``signpost audit prune`` cuts only rows older than the age it is given,
+leaves an anchor, and the rest still verifies (and tampering in it is still
+found); it refuses while the chain is broken. ``signpost audit tail`` shows
+a referral's events as they happen, in order, and across a restart of the
+audit service misses none and repeats none.
 """
 
 import asyncio
-import json
-import os
+import contextlib
+import signal
+import socket
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
+from services.audit.domain.chain import FindingKind
 from services.audit.domain.retention import PruneRefused
 from services.audit.pruning import prune
 from services.audit.tail import follow
-from services.audit.verification import verify
+from services.audit.verification import verify, verify_in
 from signpost.stack import Stack
 from signpost.tokens import dev_token
-from tests.support.running_stack import audit_trail, bearer, eventually
+from tests.e2e.test_walking_skeleton import REFERRAL, submit
+from tests.support.running_stack import audit_trail, eventually
 
-REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
-LATER = datetime.now(UTC) + timedelta(days=30)
+FLOW = ["referral.submitted", "referral.routed", "assignment.delivered"]
 
 
 def submit_and_wait(stack: Stack) -> str:
-    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10)
-    referral_id: str = response.json()["referral_id"]
+    """Submit a referral and return its id once audit has recorded its delivery."""
+    referral_id: str = submit(stack, REFERRAL).json()["referral_id"]
     eventually(lambda: any(e["event_type"] == "assignment.delivered" for e in audit_trail(stack, referral_id)),
                what="the referral's delivery in the audit log")  # fmt: skip
     return referral_id
 
 
-async def _count(url: str, sql: str) -> int:
+async def _query(url: str, sql: str, *args: Any, superuser_edit: bool = False) -> list[asyncpg.Record]:
     conn = await asyncpg.connect(url, server_settings={"search_path": "audit"})
     try:
-        return int(await conn.fetchval(sql))
+        if superuser_edit:
+            # A superuser going around the append-only trigger, for this session only: what an
+            # attacker with database access could do, and what verification exists to catch.
+            await conn.execute("SET session_replication_role = replica")
+        return list(await conn.fetch(sql, *args))
     finally:
         await conn.close()
 
 
-def count(stack: Stack, sql: str) -> int:
-    return asyncio.run(_count(stack.database_url, sql))
+def query(stack: Stack, sql: str, *args: Any, superuser_edit: bool = False) -> list[asyncpg.Record]:
+    return asyncio.run(_query(stack.database_url, sql, *args, superuser_edit=superuser_edit))
 
 
-def test_tail_shows_a_referral_as_it_flows_and_resumes_without_gaps_or_repeats(signpost_stack: Stack) -> None:
-    start = str(count(signpost_stack, "SELECT coalesce(max(seq), 0) FROM audit_log"))
-    referral_id = submit_and_wait(signpost_stack)
-    token, url = dev_token("operations"), signpost_stack.url("audit")
-    flow = {"event_type": ["referral.submitted", "referral.routed", "assignment.delivered"]}
-    first: list[str] = []
-    # Two sittings: the second resumes from the id the first stopped at, as after a dropped connection.
-    stopped_at = follow(url, token, flow, first.append, last_event_id=start, max_events=2)
-    second: list[str] = []
-    follow(url, token, flow, second.append, last_event_id=stopped_at, max_events=1)
-    shown = [int(line.split()[0].lstrip("#")) for line in first + second]
-    recorded = asyncio.run(_seqs(signpost_stack.database_url, int(start), flow["event_type"]))
-    assert shown == recorded[:3], "the same events, in order: nothing missed, nothing shown twice"
-    assert all(referral_id in line for line in first + second)
-    assert {line.split()[2] for line in first + second} == set(flow["event_type"])
+def value(stack: Stack, sql: str, *args: Any) -> Any:
+    return query(stack, sql, *args)[0][0]
 
 
-async def _seqs(url: str, after: int, types: list[str]) -> list[int]:
+def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "signpost.cli", "audit", *args], env=stack.env(), capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
+def flow_seqs(stack: Stack, after: int) -> list[int]:
+    rows = query(stack, "SELECT seq FROM audit_log WHERE seq > $1 AND event_type = ANY($2::text[]) ORDER BY seq", after, FLOW)
+    return [r["seq"] for r in rows]
+
+
+def shown(lines: list[str]) -> list[str]:
+    """The event lines a tail printed (not its notes about reconnecting)."""
+    return [line for line in list(lines) if line.startswith("#")]
+
+
+def seq_of(line: str) -> int:
+    return int(line.split()[0].removeprefix("#"))
+
+
+# --- tail -----------------------------------------------------------------------------------------------------------
+
+
+class Link:
+    """A TCP relay between a tail and the audit service that the test can cut and restore.
+
+    While cut, the stream drops and every reconnection is refused, yet the
+    audit service keeps recording: only resuming by Last-Event-ID can show
+    what was recorded in between.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.up = threading.Event()
+        self.up.set()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        self.up.clear()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def restore(self) -> None:
+        self.up.set()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            if not self.up.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:  # the service is down: refuse as it would
+                client.close()
+                continue
+            self.sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+def test_tail_resumes_after_a_dropped_link_and_an_audit_restart_missing_and_repeating_nothing(signpost_stack: Stack) -> None:
+    start = value(signpost_stack, "SELECT coalesce(max(seq), 0) FROM audit_log")
+    link = Link(signpost_stack.ports["audit"])
+    lines: list[str] = []
+    token = lambda: dev_token("operations")  # noqa: E731 - asked at every connection
+    follower = threading.Thread(
+        target=follow,
+        args=(f"http://127.0.0.1:{link.port}", token, {"event_type": FLOW}, lines.append),
+        kwargs={"last_event_id": str(start), "max_events": 3 * len(FLOW)},
+        daemon=True,
+    )
+    follower.start()
+    referrals = [submit_and_wait(signpost_stack)]
+    eventually(lambda: len(shown(lines)) == len(FLOW), what="the first referral's events in the tail")
+
+    # The link drops; a referral is recorded while the tail cannot reach the service.
+    link.cut()
+    referrals.append(submit_and_wait(signpost_stack))
+    eventually(lambda: any(line.startswith("-- disconnected") for line in lines), what="the tail to notice the cut")
+    link.restore()
+    eventually(lambda: len(shown(lines)) == 2 * len(FLOW), what="the events recorded while the link was down")
+
+    # The service itself stops and starts again.
+    signpost_stack.stop_service("audit")
+    signpost_stack.start_service("audit")
+    signpost_stack.wait_ready("audit")
+    referrals.append(submit_and_wait(signpost_stack))
+    follower.join(timeout=60)
+
+    assert not follower.is_alive(), f"the tail stopped short: {lines}"
+    events = shown(lines)
+    assert [seq_of(line) for line in events] == flow_seqs(signpost_stack, start), "every event once, in order"
+    # Audit records each topic as it reads it, so within a referral seq order need not be causal order.
+    seen = [(line.split()[4], line.split()[2]) for line in events]
+    assert [referral for referral, _ in seen] == [r for r in referrals for _ in FLOW]
+    assert sorted(seen) == sorted((referral, kind) for referral in referrals for kind in FLOW)
+
+
+def test_the_tail_command_prints_each_event_as_it_happens_and_stops_on_ctrl_c(signpost_stack: Stack) -> None:
+    start = value(signpost_stack, "SELECT coalesce(max(seq), 0) FROM audit_log")
+    command = [sys.executable, "-m", "signpost.cli", "audit", "tail", "--type", "assignment.delivered", "--since-id", str(start)]
+    tail = subprocess.Popen(command, env=signpost_stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out: list[str] = []
+
+    def read() -> None:
+        assert tail.stdout is not None
+        for line in tail.stdout:
+            out.append(line.rstrip("\n"))
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        referral_id = submit_and_wait(signpost_stack)
+        eventually(lambda: any(referral_id in line for line in out), what="the delivery in the tail's output")
+    finally:
+        tail.send_signal(signal.SIGINT)
+        _, err = tail.communicate(timeout=30)
+    assert tail.returncode == 0, err
+    events = shown(out)
+    assert [line.split()[2] for line in events] == ["assignment.delivered"], "only the type asked for"
+    assert f"referral {referral_id}" in events[0]
+    assert "agency demo-pharmacy" in events[0]
+    assert REFERRAL["patient"]["nhs_number"] not in "\n".join(out) + err
+
+
+# --- prune ----------------------------------------------------------------------------------------------------------
+
+
+def test_prune_cuts_only_rows_older_than_the_age_leaves_an_anchor_and_the_rest_still_verifies(signpost_stack: Stack) -> None:
+    submit_and_wait(signpost_stack)
+    first, last_old = query(signpost_stack, "SELECT min(seq), max(seq) FROM audit_log")[0]
+    old_hash = value(signpost_stack, "SELECT row_hash FROM audit_log WHERE seq = $1", last_old)
+    # Rows grow old only by waiting, so a superuser moves these back 30 days. recorded_at is when audit
+    # stored a row, outside its hash: the chain still verifies, and the age boundary falls at last_old.
+    query(signpost_stack, "UPDATE audit_log SET recorded_at = recorded_at - interval '30 days' WHERE seq <= $1", last_old,
+          superuser_edit=True)  # fmt: skip
+    submit_and_wait(signpost_stack)
+    recent = query(signpost_stack, "SELECT seq, row_hash FROM audit_log WHERE seq > $1 ORDER BY seq", last_old)
+    anchors = value(signpost_stack, "SELECT count(*) FROM audit_anchors")
+    old_rows = last_old - first + 1
+
+    dry = cli(signpost_stack, "prune", "--older-than-days", "7", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.startswith(f"would prune {old_rows} rows (seq up to {last_old}, recorded before "), dry.stdout
+    still_there = value(signpost_stack, "SELECT count(*) FROM audit_log WHERE seq <= $1", last_old)
+    assert still_there == old_rows, "a dry run deletes nothing"
+    assert value(signpost_stack, "SELECT count(*) FROM audit_anchors") == anchors
+
+    done = cli(signpost_stack, "prune", "--older-than-days", "7")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"pruned {old_rows} rows (seq up to {last_old}, recorded before "), done.stdout
+    assert f"anchor: row {last_old}, hash {old_hash}" in done.stdout
+    assert value(signpost_stack, "SELECT min(seq) FROM audit_log") == last_old + 1, "the old rows are gone"
+    kept = query(signpost_stack, "SELECT seq, row_hash FROM audit_log WHERE seq <= $1 ORDER BY seq", recent[-1]["seq"])
+    assert kept == recent, "every row younger than the age is still there, unchanged"
+    anchor = query(signpost_stack, "SELECT * FROM audit_anchors ORDER BY seq DESC LIMIT 1")[0]
+    assert (anchor["seq"], anchor["row_hash"], anchor["rows_pruned"]) == (last_old, old_hash, old_rows)
+    assert abs(anchor["pruned_before"] - (datetime.now(UTC) - timedelta(days=7))) < timedelta(minutes=5)
+
+    verified = cli(signpost_stack, "verify")
+    assert verified.returncode == 0, verified.stdout
+    assert verified.stdout.startswith("chain intact:")
+    assert f"(seq {last_old + 1}–" in verified.stdout, "resumed from the anchor"
+    assert cli(signpost_stack, "prune", "--older-than-days", "7").stdout.strip() == "nothing old enough to prune"
+    submit_and_wait(signpost_stack)
+    assert asyncio.run(verify(signpost_stack.database_url)).ok, "the log grows on past the prune and still verifies"
+
+
+def test_after_a_prune_tampering_is_still_found_and_pruning_is_refused_until_it_is_undone(signpost_stack: Stack) -> None:
+    submit_and_wait(signpost_stack)
+    # A clock a month ahead makes every row old without touching them; one row always stays.
+    pruned = asyncio.run(prune(signpost_stack.database_url, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=30)))
+    assert pruned.plan is not None
+    assert pruned.deleted > 0
+    submit_and_wait(signpost_stack)
+    target = pruned.plan.up_to_seq + 1  # the first row after the anchor, where verification resumes
+    edit = "UPDATE audit_log SET payload = payload || '{\"edited\": true}' WHERE seq = $1"
+    undo = "UPDATE audit_log SET payload = payload - 'edited' WHERE seq = $1"
+    anchors = value(signpost_stack, "SELECT count(*) FROM audit_anchors")
+    query(signpost_stack, edit, target, superuser_edit=True)
+    try:
+        found = asyncio.run(verify(signpost_stack.database_url))
+        assert [(f.kind, f.seq) for f in found.findings] == [(FindingKind.EDITED, target)], found.summary
+        assert asyncio.run(_verified_whole_and_in_pieces(signpost_stack.database_url)), "reading in chunks changes nothing"
+        named = cli(signpost_stack, "verify")
+        assert named.returncode == 1
+        assert f"row {target} (edited)" in named.stdout, named.stdout
+
+        with pytest.raises(PruneRefused, match="does not verify"):
+            asyncio.run(prune(signpost_stack.database_url, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=60)))
+        refused = cli(signpost_stack, "prune", "--older-than-days", "1")
+        assert refused.returncode == 1
+        assert refused.stderr.startswith("refused: the audit chain does not verify"), refused.stderr
+        assert value(signpost_stack, "SELECT min(seq) FROM audit_log") == target, "nothing was pruned"
+        assert value(signpost_stack, "SELECT count(*) FROM audit_anchors") == anchors
+    finally:
+        query(signpost_stack, undo, target, superuser_edit=True)
+    assert asyncio.run(verify(signpost_stack.database_url)).ok
+
+
+async def _verified_whole_and_in_pieces(url: str) -> bool:
     conn = await asyncpg.connect(url, server_settings={"search_path": "audit"})
     try:
-        sql = "SELECT seq FROM audit_log WHERE seq > $1 AND event_type = ANY($2::text[]) ORDER BY seq"
-        rows = await conn.fetch(sql, after, types)
-        return [r["seq"] for r in rows]
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await verify_in(conn) == await verify_in(conn, chunk_rows=2)
     finally:
         await conn.close()
-
-
-def test_a_dry_run_says_what_would_go_and_deletes_nothing(signpost_stack: Stack) -> None:
-    submit_and_wait(signpost_stack)
-    before = count(signpost_stack, "SELECT count(*) FROM audit_log")
-    result = asyncio.run(prune(signpost_stack.database_url, timedelta(days=1), dry_run=True, now=LATER))
-    assert result.plan is not None
-    assert result.deleted == 0
-    assert count(signpost_stack, "SELECT count(*) FROM audit_log") >= before
-    cli = subprocess.run([sys.executable, "-m", "signpost.cli", "audit", "prune", "--older-than-days", "3650", "--dry-run"],
-                         env={**os.environ, "SIGNPOST_DATABASE_URL": signpost_stack.database_url}, capture_output=True,
-                         text=True, timeout=60)  # fmt: skip
-    assert cli.returncode == 0, cli.stderr
-    assert cli.stdout.strip() == "nothing old enough to prune", "today's rows are not ten years old"
-
-
-def test_pruning_leaves_an_anchor_and_the_rest_still_verifies_and_grows(signpost_stack: Stack) -> None:
-    submit_and_wait(signpost_stack)
-    result = asyncio.run(prune(signpost_stack.database_url, timedelta(days=1), now=LATER))
-    assert result.plan is not None
-    remaining = count(signpost_stack, "SELECT count(*) FROM audit_log")
-    assert result.deleted > 0
-    assert count(signpost_stack, "SELECT min(seq) FROM audit_log") == result.plan.up_to_seq + 1
-    assert count(signpost_stack, "SELECT max(seq) FROM audit_anchors") == result.plan.up_to_seq
-    assert asyncio.run(verify(signpost_stack.database_url)).ok, "verification resumes from the anchor"
-    submit_and_wait(signpost_stack)
-    assert count(signpost_stack, "SELECT count(*) FROM audit_log") > remaining
-    after = asyncio.run(verify(signpost_stack.database_url))
-    assert after.ok, after.summary
-
-
-def test_pruning_is_refused_while_the_chain_is_broken_and_tampering_after_a_prune_is_still_found(signpost_stack: Stack) -> None:
-    submit_and_wait(signpost_stack)
-
-    async def tamper() -> int:
-        conn = await asyncpg.connect(signpost_stack.database_url, server_settings={"search_path": "audit"})
-        try:
-            seq = int(await conn.fetchval("SELECT max(seq) - 1 FROM audit_log"))
-            # A superuser going around the append-only trigger: what verification exists to catch.
-            await conn.execute("ALTER TABLE audit_log DISABLE TRIGGER USER")
-            await conn.execute("UPDATE audit_log SET payload = payload || '{\"edited\": true}' WHERE seq = $1", seq)
-            await conn.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
-            return seq
-        finally:
-            await conn.close()
-
-    edited = asyncio.run(tamper())
-    found = asyncio.run(verify(signpost_stack.database_url))
-    assert not found.ok
-    assert edited in [f.seq for f in found.findings]
-    with pytest.raises(PruneRefused, match="does not verify"):
-        asyncio.run(prune(signpost_stack.database_url, timedelta(days=1), now=LATER))

@@ -4,7 +4,8 @@ Each row's hash covers its own content and the previous row's hash, so
 changing, removing, adding or moving a row breaks the chain at that row.
 ``verify`` reads the rows once, in seq order, keeping only the last row it
 accepted (and peeking one row ahead), so it checks a log of any length in
-constant memory, and it says which row broke the chain and how.
+constant memory, and it says which row broke the chain and how. ``Verifier``
+does the same for rows fed in pieces, as an async cursor reads them.
 
 Two things a chain cannot show by itself, and the anchors that cover them:
 rows removed from the start (retention prunes them, and leaves an ``Anchor``
@@ -14,6 +15,7 @@ somewhere the log's writer cannot change, shows they are gone).
 """
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -158,11 +160,46 @@ def verify(
     which shows rows deleted from the end. Rows after it are the log
     growing, not a finding.
     """
-    checker = _Checker(anchor, expected_head, max_findings)
-    stream = _Lookahead(rows)
-    for row in stream:
-        checker.check(row, stream)
-    return checker.finish()
+    verifier = Verifier(anchor, expected_head=expected_head, max_findings=max_findings)
+    verifier.feed(rows)
+    return verifier.finish()
+
+
+class Verifier:
+    """``verify`` fed in pieces, for rows read a chunk at a time (an async cursor cannot feed a sync iterable).
+
+    Feeding the rows in any split gives the same ``Verification`` as one
+    ``verify`` over them all: the last row of each piece waits for the next,
+    because some findings (two rows that swapped seq numbers, a duplicate
+    seq) are decided by the row after.
+    """
+
+    def __init__(self, anchor: Anchor | None = None, *, expected_head: Head | None = None, max_findings: int = MAX_FINDINGS):
+        self._checker = _Checker(anchor, expected_head, max_findings)
+        self._held: ChainRow | None = None
+        self._finished = False
+
+    def feed(self, rows: Iterable[ChainRow]) -> None:
+        """The next rows, in the order they were read."""
+        if self._finished:
+            raise RuntimeError("the verification is finished; start a new Verifier")
+        held, self._held = self._held, None
+        stream = _Lookahead(itertools.chain(() if held is None else (held,), rows))
+        for row in stream:
+            if stream.peek() is None:
+                self._held = row  # its successor, if any, comes with the next piece
+                return
+            self._checker.check(row, stream)
+
+    def finish(self) -> Verification:
+        """The result, once every row was fed."""
+        if self._finished:
+            raise RuntimeError("the verification is finished; start a new Verifier")
+        if self._held is not None:
+            self._checker.check(self._held, _Lookahead(()))
+            self._held = None
+        self._finished = True
+        return self._checker.finish()
 
 
 def _content_problem(row: ChainRow, seq: int) -> str | None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from services.audit.domain.chain import (
     ChainRow,
     FindingKind,
     Verification,
+    Verifier,
     next_row,
     row_hash,
     verify,
@@ -382,6 +384,75 @@ def test_findings_are_listed_in_seq_order() -> None:
     del rows[9]
     result = verify(rows, None)
     assert [(f.kind, f.seq) for f in result.findings] == [(FindingKind.DELETED, 10), (FindingKind.EDITED, 40)]
+
+
+# --- fed in pieces, as the database cursor reads them -------------------------------------------------------------
+
+
+def in_pieces(rows: list[ChainRow], size: int, anchor: Anchor | None = None, head: tuple[int, str] | None = None) -> Verification:
+    verifier = Verifier(anchor, expected_head=head)
+    for start in range(0, len(rows), size):
+        verifier.feed(rows[start : start + size])
+    return verifier.finish()
+
+
+def _exchanged(rows: list[ChainRow]) -> list[ChainRow]:
+    rows[29], rows[30] = replace(rows[30], seq=30), replace(rows[29], seq=31)
+    return rows
+
+
+def _duplicate(rows: list[ChainRow]) -> list[ChainRow]:
+    fake = next_row(rows[29], event_id(999), "assignment.outcome", "assignment.outcome", START, '{"outcome": "completed"}')
+    return [*rows[:30], fake, *rows[30:]]  # the forged copy first: only the row after shows which one is genuine
+
+
+def _renumbered_up(rows: list[ChainRow]) -> list[ChainRow]:
+    fake = next_row(rows[29], event_id(999), "assignment.outcome", "assignment.outcome", START, '{"outcome": "completed"}')
+    return [*rows[:30], fake, *(replace(row, seq=row.seq + 1) for row in rows[30:])]
+
+
+def _moved_down(rows: list[ChainRow]) -> list[ChainRow]:
+    moved = rows.pop(9)
+    return [*rows[:30], moved, *rows[30:]]
+
+
+def _tail_deleted(rows: list[ChainRow]) -> list[ChainRow]:
+    return rows[:45]
+
+
+# Each is decided by a row and its successor, so a split between the two is where a piecewise reader could go wrong.
+TAMPERINGS = {"exchanged": _exchanged, "duplicate": _duplicate, "renumbered up": _renumbered_up,
+              "moved down": _moved_down, "tail deleted": _tail_deleted, "intact": lambda rows: rows}  # fmt: skip
+
+
+@pytest.mark.parametrize("tamper", TAMPERINGS.values(), ids=TAMPERINGS.keys())
+@pytest.mark.parametrize("size", [1, 2, 3, 30, 31, 1000])
+def test_rows_fed_in_pieces_of_any_size_verify_as_one_stream(tamper: Any, size: int) -> None:
+    original = chain(50)
+    rows = tamper(list(original))
+    head = (50, original[-1].row_hash)
+    whole = verify(rows, None, expected_head=head)
+    assert in_pieces(rows, size, head=head) == whole
+    assert whole.ok == (rows == original)
+
+
+def test_a_pruned_log_fed_in_pieces_verifies_from_its_anchor() -> None:
+    rows = chain(50)
+    result = in_pieces(rows[20:], 7, anchor_at(rows[19]))
+    assert result.ok
+    assert (result.rows_checked, result.first_seq, result.last_seq) == (30, 21, 50)
+
+
+def test_empty_pieces_change_nothing_and_a_finished_verifier_takes_no_more() -> None:
+    rows = chain(10)
+    verifier = Verifier()
+    for piece in ([], rows[:4], [], rows[4:], []):
+        verifier.feed(piece)
+    assert verifier.finish() == verify(rows)
+    with pytest.raises(RuntimeError, match="finished"):
+        verifier.feed(rows)
+    with pytest.raises(RuntimeError, match="finished"):
+        verifier.finish()
 
 
 # --- any edit at all ------------------------------------------------------------------------------------------------
