@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint typecheck unit schemas kafka chromium clean stop bench bench-router chaos
+.PHONY: run demo test lint typecheck unit schemas kafka chromium clean stop bench bench-router bench-audit chaos
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ bench: $(STAMP) kafka
 # The pure routing decision alone: decisions/s for 10 and 1,000 rules x 100 and 100,000 directory entries.
 bench-router: $(STAMP)
 	$(PY) -m benchmarks.router_decide
+
+# The audit log's growth: bytes/row, rows/s recorded, GB per million referrals, verify time (PostgreSQL only; scratch database).
+bench-audit: $(STAMP)
+	$(PY) -m benchmarks.audit_growth
 
 # Referrals under load while every service, the broker and PostgreSQL are killed; exit 1 on any loss or duplicate.
 chaos: $(STAMP) kafka

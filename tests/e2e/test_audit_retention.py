@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 import pytest
 
+from benchmarks import audit_growth
 from services.audit.domain.chain import FindingKind
 from services.audit.domain.retention import PruneRefused
 from services.audit.pruning import prune
@@ -28,6 +29,7 @@ from services.audit.verification import verify, verify_in
 from signpost.stack import Stack
 from signpost.tokens import dev_token
 from tests.e2e.test_walking_skeleton import REFERRAL, submit
+from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, eventually
 
 FLOW = ["referral.submitted", "referral.routed", "assignment.delivered"]
@@ -279,3 +281,21 @@ async def _verified_whole_and_in_pieces(url: str) -> bool:
             return await verify_in(conn) == await verify_in(conn, chunk_rows=2)
     finally:
         await conn.close()
+
+
+# --- growth benchmark -----------------------------------------------------------------------------------------------
+
+
+def test_the_growth_benchmark_records_through_the_consumer_path_and_leaves_no_scratch_database(
+    infrastructure: Infrastructure,
+) -> None:
+    scratch = "e2e_bench_audit_growth"
+    results = asyncio.run(audit_growth.run(infrastructure.database_url, events=130, batch_size=50, scratch=scratch))
+    assert results["referrals"] == 130 // len(audit_growth.FLOW)
+    assert results["rows"] == results["referrals"] * len(audit_growth.FLOW), "every event recorded once, across batches"
+    assert results["ok"], "the benchmark's log verifies"
+    assert 300 < results["bytes_per_row"] < 20_000
+    assert results["rows_per_s"] > 0
+    assert results["verify_seconds"] >= 0
+    left = asyncio.run(_query(infrastructure.database_url, "SELECT count(*) FROM pg_database WHERE datname = $1", scratch))
+    assert left[0][0] == 0
