@@ -1,0 +1,172 @@
+"""The chaos run's moving parts: the processes it kills, the clients that keep submitting, the faults."""
+
+import asyncio
+import signal
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from benchmarks import mix
+from deploy.kafka import local as kafka_local
+from deploy.postgres import local as postgres_local
+from signpost.stack import SERVICES, Stack, create_topics
+from signpost.tokens import dev_token
+
+ACTIONS = (*(f"kill {s}" for s in SERVICES), "kill broker", "restart postgres")
+RETRY_EVERY_S = 0.3
+"""A client's pause between attempts at one referral (its retry interval, not a wait for readiness)."""
+GIVE_UP_S = 300.0
+
+
+@dataclass(frozen=True, order=True)
+class Fault:
+    after: int
+    """Carried out once this many referrals have been accepted."""
+    action: str
+
+    @property
+    def target(self) -> str:
+        return self.action.split()[-1]
+
+
+@dataclass
+class Progress:
+    """What the clients and the faults have done so far, shared with the progress line."""
+
+    started: float
+    loaded: float | None = None
+    """When the last referral was accepted."""
+    accepted: list[str] = field(default_factory=list)
+    retries: Counter[str] = field(default_factory=Counter)
+    faults: list[str] = field(default_factory=list)
+    moved: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+
+class Chaos:
+    """Kafka, PostgreSQL and the four services of one run, all of them its own to kill."""
+
+    def __init__(self, state: Path, kafka_port: int, postgres_port: int, port_base: int) -> None:
+        self.kafka = kafka_local.KafkaNode(state / "kafka", port=kafka_port, controller_port=kafka_port + 1)
+        self.postgres = postgres_local.PostgresNode(state / "postgres", port=postgres_port)
+        self.state = state
+        self.ports = {s: port_base + i + 1 for i, s in enumerate(SERVICES)}
+        self.stack: Stack | None = None
+
+    def start(self) -> Stack:
+        bootstrap = kafka_local.start(self.kafka)
+        url = postgres_local.start(self.postgres)
+        from services.router.routing import known_agencies
+
+        create_topics(bootstrap, known_agencies())
+        self.stack = Stack(bootstrap, url, self.state, ports=self.ports)
+        self.stack.start_all()
+        return self.stack
+
+    def stop(self) -> None:
+        if self.stack:
+            self.stack.stop_all()
+        kafka_local.stop(self.kafka)
+        postgres_local.stop(self.postgres)
+
+    def act(self, action: str) -> str:
+        """Carry out one fault and wait until the part is back; say anything worth knowing about the recovery."""
+        assert self.stack is not None
+        kind, _, target = action.partition(" ")
+        if kind == "kill" and target in SERVICES:
+            return self._kill_and_restart(target)
+        if action == "kill broker":
+            kafka_local.kill(self.kafka)
+            kafka_local.start(self.kafka)
+            return ""
+        if action == "restart postgres":
+            postgres_local.stop(self.postgres)
+            postgres_local.start(self.postgres)
+            return ""
+        raise ValueError(f"unknown fault {action!r}")
+
+    def _kill_and_restart(self, service: str) -> str:
+        assert self.stack is not None
+        self.stack.stop_service(service, sig=signal.SIGKILL)
+        for attempt in range(1, 4):
+            self.stack.start_service(service)
+            try:
+                self.stack.wait_ready(service, timeout=120)
+                return f"; started {attempt} times" if attempt > 1 else ""
+            except RuntimeError:
+                # It exited while starting (another fault may have PostgreSQL or the broker away):
+                # start it again, as a supervisor would.
+                continue
+        raise RuntimeError(f"{service} would not start again after being killed; see {self.stack.log_file(service)}")
+
+
+async def submit(http: httpx.AsyncClient, intake: str, submission: mix.Submission, token: str, retries: Counter[str]) -> str:
+    """One referral, sent until intake answers 202; every attempt carries the same X-Request-Id."""
+    headers = {"Authorization": token, "X-Request-Id": str(uuid.uuid4())}
+    give_up = time.monotonic() + GIVE_UP_S
+    while True:
+        try:
+            response = await http.post(f"{intake}/v1/referrals", json=submission.body, headers=headers)
+        except httpx.TransportError as exc:
+            reason = type(exc).__name__  # intake is down, or was killed with the request in flight
+        else:
+            if response.status_code == 202:
+                referral_id: str = response.json()["referral_id"]
+                return referral_id
+            if response.status_code < 500 and response.status_code != 429:
+                raise RuntimeError(f"intake refused a valid referral: {response.status_code} {response.text[:300]}")
+            reason = f"HTTP {response.status_code}"
+        retries[reason] += 1
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"a referral was not accepted within {GIVE_UP_S:.0f}s; last: {reason}")
+        await asyncio.sleep(RETRY_EVERY_S)
+
+
+async def load(intake: str, submissions: list[mix.Submission], rate: float, clients: int, state: Progress) -> None:
+    """Submit every referral, the i-th not before ``i / rate`` seconds in; a client busy retrying holds up only itself."""
+    minted: dict[str, tuple[float, str]] = {}
+
+    def token(client: str) -> str:
+        # Intake refuses tokens that live over an hour, and a long run outlasts one: mint afresh every few minutes.
+        at, value = minted.get(client, (0.0, ""))
+        if time.monotonic() - at > 300:
+            at, value = minted[client] = time.monotonic(), f"Bearer {dev_token(client, lifetime_s=900)}"
+        return value
+
+    slots = iter(range(len(submissions)))
+    started = time.monotonic()
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for i in slots:  # shared by the clients: each takes the next slot
+            # Pacing the load: the i-th referral is due at started + i / rate.
+            await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
+            referral_id = await submit(http, intake, submissions[i], token(submissions[i].client), state.retries)
+            async with state.moved:
+                state.accepted.append(referral_id)
+                state.moved.notify_all()
+
+    async with httpx.AsyncClient(timeout=20, limits=httpx.Limits(max_connections=clients)) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    state.loaded = time.monotonic()
+
+
+async def inject(chaos: Chaos, plan: list[Fault], state: Progress, say: Callable[[str], None]) -> None:
+    """Each fault when its moment comes; faults on different parts may overlap, those on one part take turns."""
+    turns: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def one(fault: Fault) -> None:
+        async with state.moved:
+            await state.moved.wait_for(lambda: len(state.accepted) >= fault.after)
+        async with turns[fault.target]:
+            at, began = len(state.accepted), time.monotonic()
+            say(f"[{began - state.started:4.0f}s] {fault.action} (after {at} accepted)")
+            note = await asyncio.to_thread(chaos.act, fault.action)
+            state.faults.append(
+                f"{fault.action} at {began - state.started:.1f}s after {at} accepted: back in {time.monotonic() - began:.1f}s{note}"
+            )
+
+    await asyncio.gather(*(one(f) for f in plan))
