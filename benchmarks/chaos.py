@@ -27,10 +27,10 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from benchmarks import mix
 from benchmarks.chaos_counts import ALL_CHECKS, Counts, Once, count, pending
@@ -88,7 +88,7 @@ class Outcome:
     seconds: dict[str, float]
 
 
-async def settle(database_url: str, accepted: list[str], say: Any, timeout_s: float = 600) -> None:
+async def settle(database_url: str, accepted: list[str], say: Callable[[str], None], timeout_s: float = 600) -> None:
     """Poll until nothing is missing and every outbox is drained, or the time runs out (the counts will say)."""
     deadline = time.monotonic() + timeout_s
     last_said = 0.0
@@ -102,7 +102,9 @@ async def settle(database_url: str, accepted: list[str], say: Any, timeout_s: fl
         await asyncio.sleep(0.5)
 
 
-async def run(chaos: Chaos, referrals: int, seed: int, rate: float, clients: int, rounds: int = 1, say: Any = print) -> Outcome:
+async def run(
+    chaos: Chaos, referrals: int, seed: int, rate: float, clients: int, rounds: int = 1, say: Callable[[str], None] = print
+) -> Outcome:
     """Load with faults, settle, count. ``chaos`` must be started."""
     stack = chaos.stack
     assert stack is not None
