@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from signpost import database, kafka_security, logs, tracing
+from signpost import consumer, database, kafka_security, logs, tracing
 from signpost.outbox import OutboxRelay
 from signpost.settings import Settings, get_settings
 
@@ -38,6 +38,12 @@ class Runtime:
     relay: OutboxRelay
     state: dict[str, Any] = field(default_factory=dict)
     broker_started: bool = False
+
+    def follow(self, *topics: str, group: str, parse: Any, handle: Any, pattern: str | None = None) -> None:
+        """Consume ``topics`` (or ``pattern``) as consumer group ``group``: idempotent by each event's own id."""
+        batch = self.settings.consumer_batch_size
+        consumer.subscribe(self.broker, *topics, group_id=group, pool=self.pool, parse=parse, handle=handle,
+                           event_id=lambda e: e.event_id, batch_size=batch, pattern=pattern)  # fmt: skip
 
 
 Wire = Callable[[Runtime], Awaitable[None]]

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.audit import recorder, reporting
 from services.audit.api import router
 from services.audit.web import router as operations_web
-from signpost import consumer, http
+from signpost import http
 from signpost.service import Runtime, build_app
 
 SERVICE = "audit"
@@ -16,16 +16,7 @@ AUDITED_TOPICS = r"^(referral|assignment|agency|practice|signpost)\..+"
 
 
 async def wire(runtime: Runtime) -> None:
-    consumer.subscribe(
-        runtime.broker,
-        group_id="signpost-audit",
-        pool=runtime.pool,
-        parse=recorder.parse,
-        handle=recorder.record,
-        event_id=lambda e: e.event_id,
-        batch_size=runtime.settings.consumer_batch_size,
-        pattern=AUDITED_TOPICS,
-    )
+    runtime.follow(group="signpost-audit", parse=recorder.parse, handle=recorder.record, pattern=AUDITED_TOPICS)
 
 
 def create_app() -> FastAPI:

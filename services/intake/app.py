@@ -7,23 +7,14 @@ from fastapi import FastAPI
 from services.intake import progress
 from services.intake.api import router
 from services.intake.fhir_api import router as fhir_router
-from signpost import consumer, http
+from signpost import http
 from signpost.service import Runtime, build_app
 
 SERVICE = "intake"
 
 
 async def wire(runtime: Runtime) -> None:
-    consumer.subscribe(
-        runtime.broker,
-        *progress.TOPICS,
-        group_id="signpost-intake",
-        pool=runtime.pool,
-        parse=progress.parse,
-        handle=progress.handle,
-        event_id=lambda e: e.event_id,  # type: ignore[attr-defined]
-        batch_size=runtime.settings.consumer_batch_size,
-    )
+    runtime.follow(*progress.TOPICS, group="signpost-intake", parse=progress.parse, handle=progress.handle)
 
 
 def create_app() -> FastAPI:

@@ -1,7 +1,6 @@
 """The notifier service: delivers assignments to agencies, collects outcomes, and escalates what nobody picks up."""
 
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 
@@ -11,7 +10,6 @@ from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled
 from services.notifier.dead_letters_api import router as dead_letters_router
 from services.notifier.outcomes_api import router as outcomes_router
 from services.notifier.webhooks_api import router as webhooks_router
-from signpost import consumer
 from signpost.http import install
 from signpost.service import Runtime, build_app
 
@@ -21,17 +19,15 @@ SERVICE = "notifier"
 async def wire(runtime: Runtime) -> None:
     settings = runtime.settings
 
-    def follow(topic: str | None, group: str, parse: Any, handle: Any, pattern: str | None = None) -> None:
-        """One consumer group per input, so a slow input never holds up another (each event carries its own id)."""
-        topics = (topic,) if topic else ()
-        consumer.subscribe(runtime.broker, *topics, group_id=group, pool=runtime.pool, parse=parse, handle=handle,
-                           event_id=lambda e: e.event_id, batch_size=settings.consumer_batch_size, pattern=pattern)  # fmt: skip
-
     deliver = delivery.handler(settings.sla_demo_seconds)
-    follow("referral.routed", "signpost-notifier", ReferralRouted.model_validate_json, deliver)
-    follow(None, "signpost-notifier-outcomes", AgencyOutcome.model_validate_json, handle_outcomes, pattern=OUTCOMES_PATTERN)
-    follow("referral.cancelled", "signpost-notifier-cancellations", ReferralCancelled.model_validate_json, handle_cancelled)
-    follow("signpost.deadletter", "signpost-notifier-deadletters", DeadLettered.model_validate_json, dead_letters.keep)
+    # One consumer group per input, so a slow input never holds up another.
+    runtime.follow("referral.routed", group="signpost-notifier", parse=ReferralRouted.model_validate_json, handle=deliver)
+    runtime.follow(group="signpost-notifier-outcomes", parse=AgencyOutcome.model_validate_json, handle=handle_outcomes,
+                   pattern=OUTCOMES_PATTERN)  # fmt: skip
+    runtime.follow("referral.cancelled", group="signpost-notifier-cancellations",
+                   parse=ReferralCancelled.model_validate_json, handle=handle_cancelled)  # fmt: skip
+    runtime.follow("signpost.deadletter", group="signpost-notifier-deadletters",
+                   parse=DeadLettered.model_validate_json, handle=dead_letters.keep)  # fmt: skip
     task = timers.start(runtime.pool, settings.sla_check_interval_s)
     sender = webhook_sender.start(runtime.pool, settings.webhook_check_interval_s)
 

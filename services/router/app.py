@@ -8,7 +8,7 @@ from schemas.events import OutcomeRecorded, ReferralSubmitted
 from services.router import directory_api, directory_store, hand_assignment, rerouting
 from services.router.inputs import RoutingInputs
 from services.router.routing import handler
-from signpost import consumer, http
+from signpost import http
 from signpost.service import Runtime, build_app
 
 SERVICE = "router"
@@ -22,27 +22,11 @@ async def wire(runtime: Runtime) -> None:
         if await directory_store.is_empty(conn):
             await directory_store.load(conn, inputs.directory, source=str(inputs.directory_path))
     cache = runtime.state["directory"] = directory_store.DirectoryCache()
-    consumer.subscribe(
-        runtime.broker,
-        "referral.submitted",
-        group_id="signpost-router",
-        pool=runtime.pool,
-        parse=ReferralSubmitted.model_validate_json,
-        handle=handler(inputs, cache),
-        event_id=lambda e: e.event_id,
-        batch_size=runtime.settings.consumer_batch_size,
-    )
+    runtime.follow("referral.submitted", group="signpost-router", parse=ReferralSubmitted.model_validate_json,
+                   handle=handler(inputs, cache))  # fmt: skip
     # Declines come back as recorded outcomes; the router finds the next provider.
-    consumer.subscribe(
-        runtime.broker,
-        "assignment.outcome",
-        group_id="signpost-router-reroute",
-        pool=runtime.pool,
-        parse=OutcomeRecorded.model_validate_json,
-        handle=rerouting.handler(inputs, cache),
-        event_id=lambda e: e.event_id,
-        batch_size=runtime.settings.consumer_batch_size,
-    )
+    runtime.follow("assignment.outcome", group="signpost-router-reroute", parse=OutcomeRecorded.model_validate_json,
+                   handle=rerouting.handler(inputs, cache))  # fmt: skip
 
 
 def create_app() -> FastAPI:

@@ -67,7 +67,7 @@ async def service(service_id: ServiceId, request: Request, _: Authenticated) -> 
     async with runtime.pool.acquire() as conn:
         directory = await runtime.state["directory"].current(conn)
         updated_by = await directory_store.updated_by(conn)
-    found = next((s for s in directory.services if s.service_id == service_id), None)
+    found = directory.service(service_id)
     if found is None:
         return problem(404, "Not Found", f"no service {service_id} in the directory")
     return JSONResponse(_shown(found, updated_by))

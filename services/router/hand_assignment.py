@@ -51,7 +51,7 @@ async def assign_by_hand(
     _, rules = inputs.current()
     async with runtime.pool.acquire() as conn, conn.transaction():
         directory = await runtime.state["directory"].current(conn)
-        service = next((s for s in directory.services if s.service_id == body.service_id), None)
+        service = directory.service(body.service_id)
         if service is None:
             return problem(422, "Unprocessable Content", f"service {body.service_id} is not in the directory")
         row = await conn.fetchrow("SELECT * FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id)

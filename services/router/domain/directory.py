@@ -133,6 +133,10 @@ class Directory(Frozen):
         return {k: tuple(sorted(v, key=lambda s: s.service_id)) for k, v in index.items()}
 
     @cached_property
+    def _by_id(self) -> dict[str, Service]:
+        return {s.service_id: s for s in self.services}
+
+    @cached_property
     def _pharmacy_by_ods(self) -> dict[str, Service]:
         return {s.ods_code: s for s in self.services if s.service_type is ServiceType.COMMUNITY_PHARMACY}
 
@@ -141,6 +145,9 @@ class Directory(Frozen):
 
     def services_in(self, network_id: str, service_type: ServiceType) -> tuple[Service, ...]:
         return self._by_network_and_type.get((network_id, service_type), ())
+
+    def service(self, service_id: str) -> Service | None:
+        return self._by_id.get(service_id)
 
     def pharmacy(self, ods_code: str) -> Service | None:
         return self._pharmacy_by_ods.get(ods_code)
