@@ -198,8 +198,7 @@ def test_a_decline_is_rerouted_never_back_to_a_decliner_and_then_to_the_coordina
     assert third["agency_id"] == "care-coordinator-croydon-north", "after max_declines (2) the network's coordinator takes it"
     agencies = [a["agency_id"] for a in view(stack, referral_id)["assignments"]]
     assert len(agencies) == len(set(agencies)) == 3, "never back to a provider that declined"
-    heard = eventually(lambda: [f["status"] for f in feedback(stack, referral_id)].count("declined") == 2, what="both declines")
-    assert heard
+    eventually(lambda: [f["status"] for f in feedback(stack, referral_id)].count("declined") == 2, what="both declines")
 
 
 def test_a_decline_at_night_goes_to_the_coordinator_when_no_other_pharmacy_is_open(stack: Stack) -> None:
@@ -218,12 +217,11 @@ def test_an_assignment_nobody_picks_up_escalates_then_closes_and_the_gp_and_coor
     referral_id = submit(stack)
     assignment_id = delivered(stack, referral_id)
 
-    closed = eventually(
+    eventually(
         lambda: [f["status"] for f in feedback(stack, referral_id)] == ["escalated", "closed_no_contact"],
         timeout=SLA_SECONDS * 2 + 30,
         what="escalation then closure on the practice's topic",
     )
-    assert closed
     escalations = on_topic(stack, "referral.escalated", referral_id)
     assert [e["timer"] for e in escalations] == ["first_contact", "no_contact_close"]
     assert escalations[0]["notify"] == ["H81001", "care-coordinator-croydon-north"]
