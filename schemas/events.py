@@ -10,7 +10,7 @@ agency needs.
 Two kinds of message travel without the envelope: what an agency writes
 back (``AgencyOutcome``; the agency knows the assignment, not our journey)
 and dead letters (``DeadLettered``; the original record may have had no
-envelope at all). ``schemas.version`` lists every event with its topics.
+envelope at all) and their replays. ``schemas.version`` lists every event with its topics.
 """
 
 from datetime import datetime
@@ -245,6 +245,26 @@ class DeadLettered(Strict):
     headers: dict[str, str]
 
 
+class DeadLetterReplayed(Strict):
+    """Operations staff put a dead record back on its topic; every dead letter of that record is now marked replayed."""
+
+    type: Literal["dead_letter.replayed"] = "dead_letter.replayed"
+    version: int = 1
+    event_id: UUID = Field(description="one per replay: a forced second replay of the same record is a new event")
+    occurred_at: datetime
+    correlation_id: str = Field(min_length=1, max_length=128)
+    dead_letter_id: UUID = Field(description="the dead letter that was asked to be replayed")
+    dead_letter_ids: list[UUID] = Field(min_length=1, description="every dead letter of the same record, now replayed")
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    replay: int = Field(ge=1, description="1 for the first replay of the record, 2 for the first forced one, ...")
+    forced: bool
+    replayed_by: str = Field(min_length=1, max_length=100, description="the client that asked (operations staff)")
+    referral_id: UUID | None = None
+    patient_key: str | None = Field(default=None, max_length=128, description="the record's own key, when it had one")
+
+
 AnyEvent = Annotated[
     ReferralSubmitted
     | ReferralRouted
@@ -257,6 +277,7 @@ AnyEvent = Annotated[
     | ReferralCancelled
     | PracticeFeedback
     | DeadLettered
+    | DeadLetterReplayed
     | AccessRecorded,
     Field(discriminator="type"),
 ]

@@ -16,6 +16,7 @@ from schemas.events import (
     AgencyReferral,
     AssignmentDelivered,
     DeadLettered,
+    DeadLetterReplayed,
     OutcomeRecorded,
     PracticeFeedback,
     ReferralCancelled,
@@ -26,7 +27,7 @@ from schemas.events import (
 )
 from schemas.referral import Referral, Strict
 
-CONTRACT_VERSION = "2.0.0"
+CONTRACT_VERSION = "2.1.0"
 
 # Who takes part: the four services, and the outside systems at either end.
 INTAKE, ROUTER, NOTIFIER, AUDIT = "intake", "router", "notifier", "audit"
@@ -124,11 +125,18 @@ _CATALOGUE = (
         "A record a consumer could not handle, with the reason; inspect and replay.",
     ),
     EventContract(
+        DeadLetterReplayed,
+        ("signpost.replays",),
+        (NOTIFIER,),
+        (AUDIT,),
+        "Operations staff put a dead record back on its topic; the dead letters it answers are marked replayed.",
+    ),
+    EventContract(
         AccessRecorded,
         ("signpost.access",),
-        (INTAKE, AUDIT),
+        SERVICES,
         (AUDIT,),
-        "Someone read a referral or a patient's audit trail.",
+        "Someone read or acted on a referral, a patient's trail or an operations queue (granted or refused).",
     ),
 )
 

@@ -22,6 +22,7 @@ CORE_TOPICS: dict[str, int] = {
     "assignment.outcome": 6,
     "signpost.deadletter": 3,
     "signpost.access": 3,
+    "signpost.replays": 1,
 }
 # One partition per agency topic: an agency's share is small, and over a hundred
 # agencies per area would otherwise mean many hundreds of idle partitions.

@@ -123,11 +123,14 @@ def _service_grants(service: str, agencies: list[str]) -> list[_Grant]:
             _topic("referral.cancelled", _READ),
             # It keeps the dead letters, and replays them onto the referral and assignment topics they came from.
             _topic("signpost.deadletter", _READ),
+            _topic("signpost.replays", _WRITE),
             _topic("referral.", _WRITE, prefixed),
             _topic("assignment.", _WRITE, prefixed),
             _topic("practice.", _WRITE, prefixed),
         ]
-        grants += [_topic(outcomes_topic(a), _READ) for a in agencies]
+        # It may also write them, only to replay an agency's own dead-lettered report; that grants no new power,
+        # since the notifier already writes assignment.outcome, the recorded outcome every other service trusts.
+        grants += [_topic(outcomes_topic(a), (*_READ, Operation.WRITE)) for a in agencies]
         grants += [_topic(referrals_topic(a), _WRITE) for a in agencies]
     elif service == "audit":
         grants += [_topic(p, _READ, prefixed) for p in ("referral.", "assignment.", "agency.", "practice.", "signpost.")]

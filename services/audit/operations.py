@@ -1,7 +1,8 @@
 """What operations staff work from: the open queues and how far each consumer is behind.
 
 The audit log already holds every event, so the unroutable queue, SLA
-breaches and dead letters are views over it. Each view sends a short list
+breaches and dead letters are views over it (with each dead letter's latest
+``dead_letter.replayed``, so the page says what was put back, when and by whom). Each view sends a short list
 of safe fields, never the stored payload: a dead letter keeps its original
 record in base64, and that record may be a referral with a patient's name
 in it. Reading a queue is recorded as an access, like every audit read.
@@ -9,6 +10,10 @@ in it. Reading a queue is recorded as an access, like every audit read.
 Consumer lag comes from Kafka itself (committed offsets against end
 offsets), so it stays true when a service is down and cannot report its
 own metrics. It names no patient, so it is not recorded as an access.
+
+Acting on a queue (assign by hand, replay a dead letter) is relayed to the
+service that owns the decision; that service checks the role again and
+records the access, so the page holds no authority of its own.
 """
 
 import asyncio
@@ -23,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.audit.queries import COLUMNS, shape
@@ -53,17 +58,44 @@ def _safe_text(value: object) -> str | None:
     return _NHS_NUMBER_SHAPE.sub("[redacted]", value)[:500] if isinstance(value, str) else None
 
 
+def _uuid_text(value: object) -> str | None:
+    try:
+        return str(UUID(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def queue_item(row: dict[str, Any]) -> dict[str, Any]:
     """The fields a queue shows: when, which referral, which agency, why. Never the payload."""
     payload = row["payload"]
     item = {k: row[k] for k in ("seq", "event_type", "referral_id", "agency_id", "network_id", "recorded_at")}
     item["reason"] = _safe_text(payload.get("reason"))
     if row["event_type"] == "event.dead_lettered":
+        # The notifier keeps each dead letter under the event id it was published with: the id to replay.
+        item["dead_letter_id"] = row["event_id"]
         item["consumer"] = _safe_text(payload.get("consumer"))
         item["original_topic"] = _safe_text(payload.get("original_topic"))
         for key in ("original_partition", "original_offset"):
             item[key] = payload[key] if isinstance(payload.get(key), int) else None
+        # A replayed record that was refused again says which dead letter it was a replay of.
+        headers = payload.get("headers") if isinstance(payload.get("headers"), dict) else {}
+        item["replay_of"] = _uuid_text(headers.get("signpost-replay-of"))
     return item
+
+
+def with_replays(items: list[dict[str, Any]], replays: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each dead letter with its latest replay (``replays`` in audit order), or ``None`` if it was never put back."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in replays:
+        payload = row["payload"]
+        replay = {
+            "at": row["occurred_at"], "by": _safe_text(payload.get("replayed_by")),
+            "replay": payload.get("replay") if isinstance(payload.get("replay"), int) else None,
+            "forced": payload.get("forced") is True,
+        }  # fmt: skip
+        for dead_letter_id in payload.get("dead_letter_ids") or []:
+            latest[str(dead_letter_id)] = replay
+    return [{**item, "replayed": latest.get(str(item.get("dead_letter_id")))} for item in items]
 
 
 async def _queue(request: Request, principal: Principal, sql: str, args: list[Any], function: str) -> JSONResponse:
@@ -104,19 +136,26 @@ class HandAssignment(BaseModel):
 
 
 @router.post("/unroutable/{referral_id}/assign")
-async def assign_by_hand(referral_id: UUID, body: HandAssignment, request: Request, principal: Authenticated) -> JSONResponse:
+async def assign_by_hand(referral_id: UUID, body: HandAssignment, request: Request, principal: Authenticated) -> Response:
     """Route a referral from the queue by hand. The router makes the assignment and records the access; this relays it."""
     _operations_only(principal)
+    return await _relay(request, "router", f"/v1/referrals/{referral_id}/assignments", body.model_dump(), {},
+                        "the router did not answer; the referral was not assigned")  # fmt: skip
+
+
+async def _relay(
+    request: Request, service: str, path: str, body: dict[str, Any] | None, params: dict[str, str], unavailable: str
+) -> Response:
+    """POST to the service that owns the action, as the caller (same token, same correlation id); pass its answer on."""
     runtime: Runtime = request.app.state.runtime
-    router_url = f"http://{runtime.settings.http_host}:{runtime.settings.router_port}"
+    url = f"http://{runtime.settings.http_host}:{runtime.settings.port_for(service)}{path}"
     headers = {"Authorization": request.headers.get("authorization", ""), "X-Correlation-Id": request.state.correlation_id}
     try:
         async with httpx.AsyncClient(timeout=10.0) as client:
-            answer = await client.post(f"{router_url}/v1/referrals/{referral_id}/assignments", json=body.model_dump(),
-                                       headers=headers)  # fmt: skip
+            answer = await client.post(url, json=body, params=params, headers=headers)
     except httpx.HTTPError:
-        return problem(503, "Service Unavailable", "the router did not answer; the referral was not assigned")
-    return JSONResponse(answer.json(), status_code=answer.status_code, media_type=answer.headers.get("content-type"))
+        return problem(503, "Service Unavailable", unavailable)
+    return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
 
 
 @router.get("/escalations")
@@ -129,8 +168,29 @@ async def escalations(request: Request, principal: Authenticated, limit: Limit =
 @router.get("/dead-letters")
 async def dead_letters(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
     """Records a consumer could not handle, with the reason and where they came from, newest first."""
-    sql = f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'event.dead_lettered' ORDER BY seq DESC LIMIT $1"
-    return await _queue(request, principal, sql, [limit], "read dead letters")
+    _operations_only(principal)
+    runtime: Runtime = request.app.state.runtime
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        letters = await conn.fetch(
+            f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'event.dead_lettered' ORDER BY seq DESC LIMIT $1", limit
+        )
+        replays = await conn.fetch(
+            f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'dead_letter.replayed'"
+            " AND payload->'dead_letter_ids' ?| $1::text[] ORDER BY seq",
+            [str(r["event_id"]) for r in letters],
+        )
+        await record_access(conn, producer="audit", principal=principal, function="read dead letters",
+                            correlation_id=request.state.correlation_id, granted=True)  # fmt: skip
+    items = [queue_item(shape(r)) for r in letters]
+    return JSONResponse({"items": with_replays(items, [shape(r) for r in replays])})
+
+
+@router.post("/dead-letters/{dead_letter_id}/replay")
+async def replay_dead_letter(dead_letter_id: UUID, request: Request, principal: Authenticated, force: bool = False) -> Response:
+    """Put a dead letter's record back on its topic. The notifier keeps dead letters, replays and records the access."""
+    _operations_only(principal)
+    return await _relay(request, "notifier", f"/v1/dead-letters/{dead_letter_id}/replay", None,
+                        {"force": "true" if force else "false"}, "the notifier did not answer; nothing was replayed")  # fmt: skip
 
 
 def subject_of(topic: str) -> tuple[str, str]:

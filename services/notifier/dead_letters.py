@@ -11,17 +11,26 @@ nothing, and a replay is never applied twice.
 import base64
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from schemas.events import DeadLettered
-from services.notifier.domain.dead_letters import one_per_source, patient_key_of, referral_of, replay_event_id, safe_fields
+from services.notifier.domain.dead_letters import (
+    one_per_source,
+    patient_key_of,
+    referral_of,
+    replay_event_id,
+    replayed,
+    safe_fields,
+)
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 log = logs.get_logger()
+REPLAYS_TOPIC = "signpost.replays"
 LISTED = (
     "dead_letter_id, consumer, original_topic, original_partition, original_offset, reason, referral_id,"
     " dead_lettered_at, replayed_at, replayed_by, replays"
@@ -62,11 +71,14 @@ class ReplayRefused(Exception):
         self.detail = detail
 
 
-async def replay(conn: Conn, dead_letter_id: UUID, by: str, *, force: bool = False) -> dict[str, Any]:
+async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str, *, force: bool = False) -> dict[str, Any]:
     """Put the original record back on its topic, once (``force`` to send it again); within the caller's transaction.
 
     The record's other dead letters (other consumers that refused it) are marked
-    replayed too: the record goes back to every consumer of its topic.
+    replayed too: the record goes back to every consumer of its topic. A
+    ``dead_letter.replayed`` event goes out in the same transaction, so the
+    audit log (and the operations page) shows each replay, who asked, and
+    which dead letters it answers.
     """
     rows = await conn.fetch(f"SELECT * FROM dead_letters WHERE {SIBLINGS} ORDER BY dead_letter_id FOR UPDATE", dead_letter_id)
     row = next((r for r in rows if r["dead_letter_id"] == dead_letter_id), None)
@@ -86,24 +98,29 @@ async def replay(conn: Conn, dead_letter_id: UUID, by: str, *, force: bool = Fal
         f" RETURNING {LISTED}",
         dead_letter_id, by,
     )  # fmt: skip
+    event = replayed(dict(row), [r["dead_letter_id"] for r in updated], by=by, correlation_id=correlation_id, forced=force,
+                     at=datetime.now(UTC))  # fmt: skip
+    await enqueue(conn, topic=REPLAYS_TOPIC, key=event.patient_key, event=event, event_id=event.event_id)
     log.info("dead letter replayed", topic=row["original_topic"], consumer=row["consumer"], letters=len(updated))
     shown = next(safe_fields(dict(r)) for r in updated if r["dead_letter_id"] == dead_letter_id)
     return {**shown, "also_marked": [str(r["dead_letter_id"]) for r in updated if r["dead_letter_id"] != dead_letter_id]}
 
 
-async def replay_referral(conn: Conn, referral_id: UUID, by: str, *, force: bool = False) -> list[dict[str, Any]]:
+async def replay_referral(
+    conn: Conn, referral_id: UUID, by: str, correlation_id: str, *, force: bool = False
+) -> list[dict[str, Any]]:
     """Replay each of a referral's dead records once (every one again if ``force``), oldest first."""
     letters = await conn.fetch(
         "SELECT dead_letter_id, original_topic, original_partition, original_offset, dead_lettered_at, replayed_at"
         " FROM dead_letters WHERE referral_id = $1",
         referral_id,
     )
-    replayed = []
+    done = []
     for dead_letter_id in one_per_source([dict(r) for r in letters], force=force):
         try:
-            replayed.append(await replay(conn, dead_letter_id, by, force=force))
+            done.append(await replay(conn, dead_letter_id, by, correlation_id, force=force))
         except ReplayRefused as refused:
             if refused.status != 409:
                 raise
             # Another operator replayed it between our read and our lock: it is on its way already.
-    return replayed
+    return done

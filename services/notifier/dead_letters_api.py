@@ -57,7 +57,9 @@ async def replay_one(dead_letter_id: Annotated[UUID, Path()], request: Request, 
         if principal.role != "operations":
             return problem(403, "Forbidden", "only operations staff may replay dead letters")
         try:
-            replayed = await dead_letters.replay(conn, dead_letter_id, principal.client_id, force=force)
+            replayed = await dead_letters.replay(
+                conn, dead_letter_id, principal.client_id, request.state.correlation_id, force=force
+            )
         except dead_letters.ReplayRefused as refused:
             return problem(refused.status, "Conflict" if refused.status == 409 else "Not Found", refused.detail)
     return JSONResponse(replayed)
@@ -70,5 +72,7 @@ async def replay_referral(request: Request, principal: Authenticated, referral_i
         await _audited(conn, request, principal, "replay dead letters of referral", referral_id, f"force={force}")
         if principal.role != "operations":
             return problem(403, "Forbidden", "only operations staff may replay dead letters")
-        replayed = await dead_letters.replay_referral(conn, referral_id, principal.client_id, force=force)
+        replayed = await dead_letters.replay_referral(
+            conn, referral_id, principal.client_id, request.state.correlation_id, force=force
+        )
     return JSONResponse({"referral_id": str(referral_id), "replayed": replayed})

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 
 from signpost.stack import Stack
 from signpost.tokens import dev_token
-from tests.support.running_stack import bearer
+from tests.support.running_stack import bearer, eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -100,6 +100,48 @@ def test_a_poison_record_appears_in_the_dead_letter_panel(ops_page: tuple[Page, 
     expect(row).to_have_count(1, timeout=WAIT_MS)
     expect(row).to_contain_text(re.compile("schema violation|Invalid JSON", re.IGNORECASE))
     assert not errors, f"the page logged errors: {errors}"
+
+
+def test_a_dead_letter_is_replayed_from_the_page_once_then_again_on_request(
+    ops_page: tuple[Page, list[str]], signpost_stack: Stack
+) -> None:
+    page, errors = ops_page
+    with ThreadPoolExecutor(1) as pool:
+        partition, offset = pool.submit(asyncio.run, _produce_poison(signpost_stack.kafka_bootstrap)).result()
+    source = re.compile(rf"referral\.submitted\s*partition {partition}, offset {offset}(?!\d)")
+    rows = page.locator("#dead-letters tbody tr", has_text=source)
+    router_row, audit_row = rows.filter(has_text="signpost-router"), rows.filter(has_text="signpost-audit")
+    expect(router_row).to_have_count(1, timeout=WAIT_MS)
+    expect(audit_row).to_have_count(1, timeout=WAIT_MS)
+    # Audit and the notifier each read the dead letter from Kafka; replay once the notifier, which replays it, has it.
+    letter_id = router_row.get_attribute("data-dead-letter-id")
+    refusals = page.locator("#dead-letters tbody tr", has_text=f"a replay of dead letter {letter_id}, refused again")
+    eventually(lambda: _notifier_has(signpost_stack, letter_id), what="the notifier to keep the dead letter")
+
+    router_row.get_by_role("button", name="Replay", exact=True).click()
+    expect(router_row.get_by_role("status")).to_contain_text("by operations", timeout=WAIT_MS)
+    expect(page.locator('#feed tbody tr[data-event-type="dead_letter.replayed"]').first).to_be_visible(timeout=WAIT_MS)
+    # The record went back on its topic to both consumers that refused it; still not JSON, so each refuses it again.
+    expect(refusals.filter(has_text="signpost-router")).to_have_count(1, timeout=WAIT_MS)
+    expect(refusals.filter(has_text="signpost-audit")).to_have_count(1, timeout=WAIT_MS)
+    expect(audit_row.get_by_role("button", name="Replay again")).to_be_visible(timeout=WAIT_MS)
+    expect(audit_row.get_by_role("status")).to_contain_text("by operations")
+
+    router_row.get_by_role("button", name="Replay again").click()
+    expect(router_row.get_by_role("status")).to_contain_text("(2 times)", timeout=WAIT_MS)
+    expect(refusals).to_have_count(4, timeout=WAIT_MS)
+
+    once_more = httpx.post(f"{signpost_stack.url('audit')}/v1/operations/dead-letters/{letter_id}/replay",
+                           headers=bearer("operations"), timeout=10)  # fmt: skip
+    assert once_more.status_code == 409, "without force a record goes back once"
+    assert "already replayed" in once_more.json()["detail"]
+    assert not errors, f"the page logged errors: {errors}"
+
+
+def _notifier_has(stack: Stack, dead_letter_id: str | None) -> bool:
+    url = f"{stack.url('notifier')}/v1/dead-letters"
+    listed = httpx.get(url, params={"limit": 1000}, headers=bearer("operations"), timeout=10)
+    return any(d["dead_letter_id"] == dead_letter_id for d in listed.json()["items"])
 
 
 async def _produce_poison(bootstrap: str) -> tuple[int, int]:
@@ -192,6 +234,12 @@ def test_the_operations_views_are_for_operations_staff_only(signpost_stack: Stac
             response = httpx.get(f"{audit}/v1/operations/{path}", headers=bearer(client), timeout=10)
             assert response.status_code == 403, (path, client)
         assert httpx.get(f"{audit}/v1/operations/{path}", timeout=10).status_code == 401
+    replay = f"{audit}/v1/operations/dead-letters/{REFERRAL_ID_UNKNOWN}/replay"
+    for client in ("gp-h81001", "agency-demo-pharmacy"):
+        assert httpx.post(replay, headers=bearer(client), timeout=10).status_code == 403, client
+    assert httpx.post(replay, timeout=10).status_code == 401
+    unknown = httpx.post(replay, headers=bearer("operations"), timeout=10)
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, f"no dead letter {REFERRAL_ID_UNKNOWN}")
 
 
 def test_the_page_loads_nothing_from_elsewhere(signpost_stack: Stack) -> None:

@@ -42,6 +42,7 @@ CONSUMED = {
     "assignment.outcome": ("signpost-router-reroute", "signpost-intake", "signpost-audit"),
     "agency.demo-pharmacy.outcomes": ("signpost-notifier-outcomes", "signpost-audit"),
     "signpost.access": ("signpost-audit",),
+    "signpost.replays": ("signpost-audit",),
 }
 POISON = {"malformed bytes": b"\xff\xfe not json \x00", "schema violation": b'{"type": "referral.submitted", "event_id": "no"}'}
 
@@ -193,6 +194,10 @@ def test_a_dead_letter_replayed_after_the_fix_is_processed_exactly_once(stack: S
     functions = [e["payload"].get("function") for e in trail["events"] if e["event_type"] == "access.recorded"]
     assert "replay dead letters of referral" in functions, "the replay is on the referral's audit trail"
     assert "list dead letters" in functions, "so is every look at its dead letters"
+    replay_events = [e["payload"] for e in trail["events"] if e["event_type"] == "dead_letter.replayed"]
+    assert [(e["replay"], e["forced"], e["replayed_by"]) for e in replay_events] == [(1, False, "operations"),
+                                                                                   (2, True, "operations")]  # fmt: skip
+    assert all(set(e["dead_letter_ids"]) == ids for e in replay_events), "each replay answers the router's and audit's letter"
 
 
 def test_only_operations_staff_list_or_replay_and_every_attempt_is_audited(stack: Stack) -> None:

@@ -2,8 +2,10 @@
 
 A referral goes in over HTTP and comes out on the agency's topic, which the
 agency reads with its own credentials; the agency's outcome goes back on its
-own outcomes topic and the notifier records it. Every hop passes the broker's
-authoriser, so a missing grant in ``deploy/kafka/acls.py`` fails this test.
+own outcomes topic and the notifier records it. A poison report is
+dead-lettered and replayed by operations onto the agency's topic. Every hop
+passes the broker's authoriser, so a missing grant in ``deploy/kafka/acls.py``
+fails these tests.
 """
 
 import asyncio
@@ -67,11 +69,13 @@ async def _read_agency_copy(stack: Stack, creds: dict[str, str], referral_id: st
         await consumer.stop()
 
 
-async def _report(stack: Stack, creds: dict[str, str], outcome: dict[str, Any]) -> None:
+async def _report(stack: Stack, creds: dict[str, str], outcome: dict[str, Any] | bytes) -> tuple[int, int]:
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all", **creds)
     await producer.start()
     try:
-        await producer.send_and_wait(f"agency.{AGENCY}.outcomes", json.dumps(outcome).encode())
+        body = outcome if isinstance(outcome, bytes) else json.dumps(outcome).encode()
+        sent = await producer.send_and_wait(f"agency.{AGENCY}.outcomes", body)
+        return int(sent.partition), int(sent.offset)
     finally:
         await producer.stop()
 
@@ -109,3 +113,34 @@ def test_each_service_runs_as_its_own_principal_and_the_agency_round_trip_passes
         timeout=60,
         what="audit to record the whole round trip",
     )
+
+
+def test_operations_replay_a_dead_lettered_agency_report_onto_the_agencys_topic(secured: tuple[Stack, Principals]) -> None:
+    stack, principals = secured
+    partition, offset = asyncio.run(_report(stack, principals.agencies[AGENCY].kwargs(), b"<outcome>accepted</outcome>"))
+    letters = f"{stack.url('audit')}/v1/operations/dead-letters"
+
+    def listed() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = httpx.get(letters, headers=bearer("operations"), timeout=5).json()["items"]
+        return items
+
+    def notifiers_letter() -> dict[str, Any] | None:
+        return next((d for d in listed() if d["consumer"] == "signpost-notifier-outcomes"
+                     and (d["original_partition"], d["original_offset"]) == (partition, offset)), None)  # fmt: skip
+
+    letter = eventually(notifiers_letter, timeout=60, what="the notifier to dead-letter the agency's poison report")
+    known = f"{stack.url('notifier')}/v1/dead-letters"
+    eventually(lambda: any(d["dead_letter_id"] == letter["dead_letter_id"]
+                           for d in httpx.get(known, headers=bearer("operations"), timeout=5).json()["items"]),
+               what="the notifier to keep the dead letter")  # fmt: skip
+
+    replay = httpx.post(f"{letters}/{letter['dead_letter_id']}/replay", headers=bearer("operations"), timeout=10)
+    assert replay.status_code == 200, replay.text
+    # Back on the agency's topic (the notifier's grant to write it) and refused again; the replay recorded (its grant
+    # on signpost.replays, audit's on the signpost. prefix).
+    again = eventually(lambda: [d for d in listed() if d["replay_of"] == letter["dead_letter_id"]], timeout=60,
+                       what="the replayed report to reach the notifier again")  # fmt: skip
+    assert {(d["consumer"], d["original_topic"]) for d in again} >= {("signpost-notifier-outcomes", f"agency.{AGENCY}.outcomes")}
+    shown = eventually(lambda: next(d for d in listed() if d["dead_letter_id"] == letter["dead_letter_id"])["replayed"],
+                       timeout=60, what="audit to record the replay")  # fmt: skip
+    assert (shown["by"], shown["replay"], shown["forced"]) == ("operations", 1, False)

@@ -12,7 +12,7 @@ const LAG_EVERY_MS = 5000;
 const QUEUE_TRIGGERS = {
   unroutable: ["referral.unroutable", "referral.routed", "assignment.delivered", "referral.cancelled"],
   escalations: ["referral.escalated"],
-  "dead-letters": ["event.dead_lettered"],
+  "dead-letters": ["event.dead_lettered", "dead_letter.replayed"],
 };
 
 const $ = (id) => document.getElementById(id);
@@ -184,14 +184,17 @@ const QUEUES = {
     },
   },
   "dead-letters": {
-    columns: 4,
+    columns: 5,
     empty: "No dead letters.",
     render: (row, item) => {
+      row.dataset.deadLetterId = item.dead_letter_id || "";
       cell(row, when(item.recorded_at));
       cell(row, item.consumer);
       const where = cell(row, code(item.original_topic));
       where.append(document.createElement("br"), `partition ${item.original_partition ?? "?"}, offset ${item.original_offset ?? "?"}`);
-      cell(row, item.reason);
+      const reason = cell(row, item.reason);
+      if (item.replay_of) reason.append(document.createElement("br"), `(a replay of dead letter ${item.replay_of}, refused again)`);
+      cell(row, item.dead_letter_id ? replayControl(item) : "—");
     },
   },
 };
@@ -253,6 +256,44 @@ function assignForm(referralId) {
     }
   });
   return form;
+}
+
+// ---- dead-letter replay ----------------------------------------------------
+
+function replayedText(status, replayed) {
+  status.replaceChildren("replayed ", when(replayed.at), ` by ${replayed.by || "?"}`);
+  if (replayed.replay > 1) status.append(` (${replayed.replay} times)`);
+}
+
+// The notifier keeps dead letters and replays them (via audit, same origin); it records who asked. A record
+// already put back is sent again only on "Replay again": consumers drop what they have already handled.
+function replayControl(item) {
+  const box = Object.assign(document.createElement("div"), { className: "replay" });
+  const again = Boolean(item.replayed);
+  const button = Object.assign(document.createElement("button"), { type: "button", textContent: again ? "Replay again" : "Replay" });
+  const status = Object.assign(document.createElement("span"), { className: "result" });
+  status.setAttribute("role", "status");
+  if (item.replayed) replayedText(status, item.replayed);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    status.textContent = "replaying…";
+    try {
+      const url = `/v1/operations/dead-letters/${encodeURIComponent(item.dead_letter_id)}/replay?force=${again}`;
+      const response = await fetch(url, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${session.token}`, Accept: "application/json" },
+      });
+      const body = await response.json().catch(() => ({}));
+      if (response.ok) replayedText(status, { at: body.replayed_at, by: body.replayed_by, replay: body.replays });
+      else status.textContent = `refused: ${body.detail || response.status}`;
+    } catch (error) {
+      status.textContent = `failed: ${error.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  box.append(button, status);
+  return box;
 }
 
 // ---- consumer lag ----------------------------------------------------------

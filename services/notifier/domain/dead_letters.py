@@ -1,11 +1,16 @@
 """Pure decisions about dead letters: what a dead record was about, what may be shown, what a replay sends."""
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
+from schemas.events import DeadLetterReplayed
+
 _REPLAY_NAMESPACE = UUID("0f3e7c1a-6b2d-4d8e-9a51-3c7f0b9e2d64")
+# Its own namespace, so the event that says "replayed" never shares an id with the replayed record.
+_REPLAYED_NAMESPACE = UUID("5b1c2f0e-93a4-4c57-b8d6-7e20a4f1c3b9")
 Source = tuple[str, int, int]  # original topic, partition, offset: one record on the broker
 
 
@@ -35,6 +40,29 @@ def patient_key_of(payload: bytes) -> str | None:
 def replay_event_id(dead_letter_id: UUID, replays_before: int) -> UUID:
     """A distinct outbox id per replay, so a forced second replay is sent and the consumers' inbox is what stops it."""
     return uuid5(_REPLAY_NAMESPACE, f"{dead_letter_id}:{replays_before + 1}")
+
+
+def replayed(
+    letter: Mapping[str, Any], marked: Sequence[UUID], *, by: str, correlation_id: str, forced: bool, at: datetime
+) -> DeadLetterReplayed:
+    """The event that puts a replay on the record: which letter was asked for, which it answers, who, how many times."""
+    replay = int(letter["replays"]) + 1
+    payload = bytes(letter["payload"])
+    return DeadLetterReplayed(
+        event_id=uuid5(_REPLAYED_NAMESPACE, f"{letter['dead_letter_id']}:{replay}"),
+        occurred_at=at,
+        correlation_id=correlation_id,
+        dead_letter_id=letter["dead_letter_id"],
+        dead_letter_ids=sorted(marked),
+        original_topic=letter["original_topic"],
+        original_partition=letter["original_partition"],
+        original_offset=letter["original_offset"],
+        replay=replay,
+        forced=forced,
+        replayed_by=by,
+        referral_id=referral_of(payload),
+        patient_key=patient_key_of(payload),
+    )
 
 
 def safe_fields(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -59,6 +59,13 @@ def test_notifier_reaches_each_agency_by_name_not_by_prefix() -> None:
     assert not any(name.startswith("agency.") and pattern is PRE for _, name, pattern, _ in notifier)
 
 
+def test_notifier_may_put_a_dead_lettered_agency_report_back_and_say_so_on_the_replays_topic() -> None:
+    notifier = grants("service-notifier")
+    assert {(T, f"agency.{agency}.outcomes", LIT, W) for agency in AGENCIES} <= notifier
+    assert (T, "signpost.replays", LIT, W) in notifier
+    assert not any(name == "signpost.replays" for _, name, _, _ in grants("service-router") | grants("service-intake"))
+
+
 def test_audit_reads_every_signpost_namespace_and_writes_nothing_but_its_own_events() -> None:
     audit = grants("service-audit")
     for prefix in ("referral.", "assignment.", "agency.", "practice.", "signpost."):

@@ -5,7 +5,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from services.notifier.domain.dead_letters import one_per_source, patient_key_of, referral_of, replay_event_id, safe_fields
+from services.notifier.domain.dead_letters import (
+    one_per_source,
+    patient_key_of,
+    referral_of,
+    replay_event_id,
+    replayed,
+    safe_fields,
+)
 
 REFERRAL = UUID("6f1c2b9e-3d4a-4c5b-8e7f-0a1b2c3d4e5f")
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -80,3 +87,25 @@ def test_the_same_offset_on_another_partition_or_topic_is_another_record() -> No
     c = letter(2, offset=7, topic="referral.routed")
     assert one_per_source([a, b, c], force=False) == [a["dead_letter_id"], b["dead_letter_id"], c["dead_letter_id"]]
     assert one_per_source([], force=True) == []
+
+
+def _letter(payload: bytes, replays: int) -> dict[str, Any]:
+    return {"dead_letter_id": UUID(int=1), "payload": payload, "replays": replays, "original_topic": "referral.submitted",
+            "original_partition": 4, "original_offset": 99}  # fmt: skip
+
+
+def test_a_replay_event_names_the_letter_every_letter_it_answers_and_who_asked() -> None:
+    record = json.dumps({"referral_id": str(REFERRAL), "patient_key": "p" * 32}).encode()
+    event = replayed(_letter(record, 0), [UUID(int=3), UUID(int=1)], by="operations", correlation_id="c-1", forced=False, at=T0)
+    assert (event.dead_letter_id, event.dead_letter_ids) == (UUID(int=1), [UUID(int=1), UUID(int=3)])
+    assert (event.replay, event.forced, event.replayed_by) == (1, False, "operations")
+    assert (event.referral_id, event.patient_key) == (REFERRAL, "p" * 32)
+    assert (event.original_topic, event.original_partition, event.original_offset) == ("referral.submitted", 4, 99)
+
+
+def test_each_replay_of_a_record_is_its_own_event_and_never_shares_the_replayed_records_id() -> None:
+    first = replayed(_letter(b"not json", 0), [UUID(int=1)], by="ops", correlation_id="c", forced=False, at=T0)
+    again = replayed(_letter(b"not json", 1), [UUID(int=1)], by="ops", correlation_id="c", forced=True, at=T0)
+    assert (first.replay, again.replay) == (1, 2)
+    assert len({first.event_id, again.event_id, replay_event_id(UUID(int=1), 0), replay_event_id(UUID(int=1), 1)}) == 4
+    assert (first.referral_id, first.patient_key) == (None, None), "a poison record names nobody"

@@ -28,6 +28,7 @@ TOPICS = {
     "referral.cancelled",
     "signpost.deadletter",
     "signpost.access",
+    "signpost.replays",
     "agency.{agencyId}.referrals",
     "agency.{agencyId}.outcomes",
     "practice.{odsCode}.feedback",
