@@ -108,13 +108,23 @@ def _registry(path: str) -> dict[str, Client]:
     return load_clients(Path(path))
 
 
-def registry_for(request: Request) -> dict[str, Client]:
+def registry() -> dict[str, Client]:
+    """The client registry named by the settings (a relative path is from the project root)."""
     from signpost.settings import get_settings
 
     path = Path(get_settings().clients_file)
     if not path.is_absolute():
         path = Path(__file__).resolve().parent.parent / path
     return _registry(str(path))
+
+
+def registry_for(request: Request) -> dict[str, Client]:
+    return registry()
+
+
+def referrer_organisations() -> set[str]:
+    """Every organisation that may refer: each hears back on its own feedback topic, practice or not."""
+    return {c.organisation for c in registry().values() if c.role == "referrer"}
 
 
 async def authenticated(request: Request) -> Principal:

@@ -7,4 +7,8 @@ PRODUCED = Counter("signpost_messages_produced_total", "Messages produced", ["to
 DEAD_LETTERED = Counter("signpost_dead_letters_total", "Messages sent to the dead-letter topic", ["topic"])
 HANDLER_SECONDS = Histogram("signpost_handler_seconds", "Time to handle one consumed batch", ["consumer"])
 OUTBOX_DEPTH = Gauge("signpost_outbox_depth", "Outbox rows waiting to be published", ["schema"])
+OUTBOX_HELD = Gauge(
+    "signpost_outbox_held", "1 while the relay holds a topic's rows back (missing, refused or too large); 0 once released",
+    ["schema", "topic"],
+)  # fmt: skip
 CONSUMER_LAG = Gauge("signpost_consumer_lag", "Records behind the partition's end", ["consumer", "topic", "partition"])

@@ -6,6 +6,13 @@ change, so the two are durable together or not at all. The relay then
 publishes with an idempotent producer (acks=all) and marks rows published.
 A crash between publish and mark republishes the same event id; consumers
 deduplicate on it.
+
+A fault that belongs to one topic (it does not exist, this principal may not
+write it, a record is too large for it) holds back that topic's rows only,
+in order, and the others keep flowing: one missing practice topic must not
+stop every delivery. A probe releases the topic once the broker knows it and
+lets this principal write it. A fault of the broker as a whole still stops
+the relay and retries, as before.
 """
 
 import asyncio
@@ -17,15 +24,34 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    InvalidTopicError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
 from pydantic import BaseModel
 
 from signpost import tracing
 from signpost.database import Conn
 from signpost.logs import get_logger
-from signpost.metrics import OUTBOX_DEPTH, PRODUCED
+from signpost.metrics import OUTBOX_DEPTH, OUTBOX_HELD, PRODUCED
 
 log = get_logger()
+# Faults of one topic, not of the broker: holding that topic back is right, stopping the relay is not.
+TOPIC_FAULTS = (
+    UnknownTopicOrPartitionError,
+    TopicAuthorizationFailedError,
+    InvalidTopicError,
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+)
+HOLD_FIRST_S = 2.0
+HOLD_MAX_S = 60.0
 
 
 def notify_channel(schema: str) -> str:
@@ -96,6 +122,10 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._producer: AIOKafkaProducer | None = None
         self.kafka_connected = False
+        # Topics held back, with the fault that held them; and each topic's faults since it last published.
+        self.held: dict[str, str] = {}
+        self._faults: dict[str, int] = {}
+        self._probes: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
@@ -104,6 +134,8 @@ class OutboxRelay:
         """Publish what is already due (bounded), then stop."""
         self._stopping.set()
         self._wake.set()
+        for probe in list(self._probes):
+            probe.cancel()
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
                 try:
@@ -159,8 +191,8 @@ class OutboxRelay:
 
     async def _loop(self) -> None:
         while True:
-            published = await self.publish_due()
-            if published == 0:
+            handled = await self.publish_due()
+            if handled == 0:
                 if self._stopping.is_set():
                     return
                 self._wake.clear()
@@ -180,26 +212,80 @@ class OutboxRelay:
         return self._stopping.is_set()
 
     async def publish_due(self) -> int:
-        """Publish one batch of unpublished rows in order; return how many."""
+        """Publish one batch of unpublished rows in order, skipping held topics; return how many were published or held."""
         producer = await self._ensure_producer()
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE",
+                "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"
+                " AND NOT (topic = ANY($2::text[])) ORDER BY id LIMIT $1 FOR UPDATE",
                 self._batch_size,
+                list(self.held),
             )
             if not rows:
-                OUTBOX_DEPTH.labels(self._schema).set(0)
+                OUTBOX_DEPTH.labels(self._schema).set(await self._depth(conn))
                 return 0
             # send() enqueues in call order; awaiting the futures together keeps
             # per-partition order (idempotent producer) while batching the round trips.
-            futures = []
+            sent, futures = [], []
             for row in rows:
+                if row["topic"] in self.held:
+                    continue  # held earlier in this batch: its later rows wait behind the first, in order
                 headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
-                futures.append(await producer.send(row["topic"], row["payload"], key=row["key"], headers=headers))
-            await asyncio.gather(*futures)
-            await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-            for row in rows:
+                try:
+                    futures.append(await producer.send(row["topic"], row["payload"], key=row["key"], headers=headers))
+                except TOPIC_FAULTS as exc:
+                    self._hold(row["topic"], exc)
+                    continue
+                sent.append(row)
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            published = []
+            for row, result in zip(sent, results, strict=True):
+                if isinstance(result, TOPIC_FAULTS):
+                    self._hold(row["topic"], result)
+                elif isinstance(result, BaseException):
+                    raise result  # the broker as a whole: nothing is marked, the relay backs off and sends again
+                else:
+                    published.append(row)
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in published]
+            )
+            for row in published:
                 PRODUCED.labels(row["topic"]).inc()
-            depth = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            OUTBOX_DEPTH.labels(self._schema).set(max(depth - len(rows), 0))
+                self._faults.pop(row["topic"], None)
+            OUTBOX_DEPTH.labels(self._schema).set(max(await self._depth(conn) - len(published), 0))
         return len(rows)
+
+    @staticmethod
+    async def _depth(conn: Conn) -> int:
+        depth: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        return depth
+
+    def _hold(self, topic: str, fault: BaseException) -> None:
+        """Hold back one topic's rows until a probe finds the topic there and writable."""
+        if topic in self.held:
+            return
+        self.held[topic] = type(fault).__name__
+        self._faults[topic] = self._faults.get(topic, 0) + 1
+        OUTBOX_HELD.labels(self._schema, topic).set(1)
+        log.warning("outbox topic held", topic=topic, error=type(fault).__name__, faults=self._faults[topic])
+        probe = asyncio.create_task(self._probe(topic), name=f"outbox-probe-{topic}")
+        self._probes.add(probe)
+        probe.add_done_callback(self._probes.discard)
+
+    async def _probe(self, topic: str) -> None:
+        # A topic that keeps failing once released (a record too large for it) is probed ever less often.
+        delay = min(HOLD_FIRST_S * 2 ** (self._faults.get(topic, 1) - 1), HOLD_MAX_S)
+        while not await self._sleep(delay):
+            producer = self._producer
+            try:
+                if producer is not None:
+                    async with asyncio.timeout(30):
+                        await producer.partitions_for(topic)
+                    del self.held[topic]
+                    OUTBOX_HELD.labels(self._schema, topic).set(0)
+                    log.info("outbox topic released", topic=topic)
+                    self._wake.set()
+                    return
+            except (KafkaError, OSError, TimeoutError):
+                pass
+            delay = min(delay * 2, HOLD_MAX_S)

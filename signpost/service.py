@@ -114,7 +114,9 @@ def build_app(
         runtime: Runtime = app.state.runtime
         checks = {"database": await _database_ok(runtime.pool), "kafka": await _kafka_ok(runtime)}
         ready = checks["database"] and (checks["kafka"] or not kafka_required_for_ready)
-        body = {"ready": ready, "service": service, "checks": {k: "ok" if v else "down" for k, v in checks.items()}}
+        body = {"ready": ready, "service": service, "checks": {k: "ok" if v else "down" for k, v in checks.items()},
+                # Still ready: the other topics flow. Each held topic says what held it (see OutboxRelay).
+                "outbox_held": dict(runtime.relay.held)}  # fmt: skip
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)

@@ -131,11 +131,13 @@ def stop_local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_
 
 
 def create_topics(bootstrap: str, agencies: list[str]) -> list[str]:
-    """The core topics, each agency's pair and each practice's feedback topic (the directory names them all)."""
+    """The core topics, each agency's pair, and a feedback topic for each practice and each other referrer."""
     from services.notifier.reference import reference
+    from signpost.auth import referrer_organisations
     from signpost.topics import agency_topics, practice_topics
 
-    wanted = {**CORE_TOPICS, **agency_topics(agencies), **practice_topics(reference().practices)}
+    referrers = {*reference().practices, *referrer_organisations()}
+    wanted = {**CORE_TOPICS, **agency_topics(agencies), **practice_topics(sorted(referrers))}
     return asyncio.run(ensure_topics(bootstrap, wanted))
 
 

@@ -126,7 +126,11 @@ def _classpath(lib: Path) -> str:
 def _cluster_id(node: KafkaNode) -> str:
     id_file = node.state_dir / "cluster.id"
     if not id_file.exists():
-        id_file.write_text(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))
+        # As Kafka's own Uuid.randomUuid does: an id that starts with "-" reads as an option on a command line.
+        cluster_id = "-"
+        while cluster_id.startswith("-"):
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        id_file.write_text(cluster_id)
     return id_file.read_text().strip()
 
 
@@ -141,8 +145,8 @@ def _format(node: KafkaNode, lib: Path, extra_args: list[str]) -> None:
             "format",
             "--standalone",
             "--ignore-formatted",
-            "-t",
-            _cluster_id(node),
+            # One argument, so a state dir from before the fix (an id that starts with "-") still formats.
+            f"--cluster-id={_cluster_id(node)}",
             "-c",
             str(node.config_file),
             *extra_args,

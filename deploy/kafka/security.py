@@ -190,8 +190,10 @@ async def provision(bootstrap: str, principals: Principals) -> None:
     """Create the core and agency topics, then every principal's ACLs (both idempotent)."""
     admin = principals.admin.kwargs()
     from services.notifier.reference import reference
+    from signpost.auth import referrer_organisations
 
-    topics = {**CORE_TOPICS, **agency_topics(principals.agencies), **practice_topics(reference().practices)}
+    referrers = sorted({*reference().practices, *referrer_organisations()})
+    topics = {**CORE_TOPICS, **agency_topics(principals.agencies), **practice_topics(referrers)}
     await ensure_topics(bootstrap, topics, **admin)
     await asyncio.to_thread(create_acls, bootstrap, acl_bindings(principals.agencies, principals.services), admin)
 

@@ -263,3 +263,20 @@ def test_the_demo_works_one_referral_to_completion_and_watches_another_escalate(
     assert "[completed] Pharmacy First at FA001 (community pharmacy) completed the referral: medicine supplied." in printed
     assert "[escalated]" in printed
     assert "[closed_no_contact]" in printed
+
+
+def test_a_referrer_that_is_not_a_gp_practice_hears_back_on_its_own_topic_and_nothing_waits_behind_it(stack: Stack) -> None:
+    # The home-visit case: an ICN pharmacist at RJ6 (a trust, not a practice) refers the broken heating.
+    body = json.loads(json.dumps(REFERRAL))
+    body["referrer"] = {"ods_code": "RJ6", "practitioner": "ICN pharmacist B", "role": "pharmacist"}
+    body["needs"] = ["home_heating"]
+    del body["chosen_pharmacy_ods"]
+    referral_id = submit(stack, body, client="icn-pharmacist-rj6")
+    assignment_id = delivered(stack, referral_id, agency="social-services-croydon-north", client="icn-pharmacist-rj6")
+    assert report(stack, assignment_id, "accepted", client=SOCIAL).status_code == 201
+
+    heard = eventually(lambda: feedback(stack, referral_id, practice="RJ6"), what="RJ6 to hear the acceptance")
+    assert [(f["practice_ods"], f["status"]) for f in heard] == [("RJ6", "accepted")]
+    # The notifier's outbox held nothing back, so a GP's referral after it is delivered as usual.
+    assert httpx.get(f"{stack.url('notifier')}/readyz", timeout=5).json()["outbox_held"] == {}
+    delivered(stack, submit(stack))

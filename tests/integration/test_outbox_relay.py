@@ -1,0 +1,89 @@
+"""The outbox relay on a real broker and database: a fault of one topic holds back that topic only.
+
+Before this, a single row for a topic the broker did not have (a referrer with
+no feedback topic yet) or that the service may not write stopped the relay, and
+with it every delivery the service makes.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from signpost import database
+from signpost.outbox import OutboxRelay, enqueue
+from signpost.topic_reader import read_all
+from signpost.topics import ensure_topics
+from tests.support.infrastructure import Infrastructure
+
+NO_SERVICE_MIGRATIONS = Path(__file__).parent / "no-such-folder"
+# A send to a topic the broker lacks fails after the producer's 15 s request timeout; the probe then waits its turn.
+WITHIN_S = 90.0
+
+
+@pytest.fixture
+async def outbox(infrastructure: Infrastructure) -> AsyncIterator[tuple[asyncpg.Pool, str]]:
+    """A schema of its own with the runtime's outbox table, as a service has."""
+    schema = f"outbox_{uuid4().hex[:10]}"
+    pool = await database.connect(infrastructure.database_url, schema)
+    await database.migrate(pool, schema, NO_SERVICE_MIGRATIONS)
+    try:
+        yield pool, schema
+    finally:
+        await pool.close()
+
+
+async def until(check: Callable[[], Awaitable[object]], what: str) -> None:
+    """Poll the database without blocking the loop the relay runs on (readiness, not a fixed sleep)."""
+    try:
+        async with asyncio.timeout(WITHIN_S):
+            while not await check():  # noqa: ASYNC110 - rows change in PostgreSQL; there is no event to wait on
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {WITHIN_S:.0f}s waiting for {what}") from None
+
+
+async def published(pool: asyncpg.Pool, topic: str) -> list[UUID]:
+    rows = await pool.fetch("SELECT event_id FROM outbox WHERE topic = $1 AND published_at IS NOT NULL ORDER BY id", topic)
+    return [r["event_id"] for r in rows]
+
+
+async def test_a_missing_topic_holds_back_only_its_own_rows_which_go_in_order_once_it_exists(
+    outbox: tuple[asyncpg.Pool, str], infrastructure: Infrastructure
+) -> None:
+    pool, schema = outbox
+    suffix = uuid4().hex[:8]
+    present, missing = f"test.outbox-present-{suffix}", f"test.outbox-missing-{suffix}"
+    await ensure_topics(infrastructure.kafka_bootstrap, {present: 1})
+    # The missing topic's first row is at the head of the outbox, where it used to stop everything behind it.
+    order = [(missing, uuid4()), (present, uuid4()), (present, uuid4()), (missing, uuid4()), (present, uuid4())]
+    async with pool.acquire() as conn, conn.transaction():
+        for topic, event_id in order:
+            await enqueue(conn, topic=topic, key="patient-key", event=json.dumps({"event_id": str(event_id)}).encode(),
+                          event_id=event_id)  # fmt: skip
+    relay = OutboxRelay(pool, schema, infrastructure.kafka_bootstrap)
+    relay.start()
+    try:
+        expected_present = [e for t, e in order if t == present]
+        await until(lambda: _equal(published(pool, present), expected_present), "the other topic's rows to go out")
+        assert relay.held == {missing: "UnknownTopicOrPartitionError"}
+        assert await published(pool, missing) == [], "the missing topic's rows wait, none skipped"
+        on_topic = [UUID(r["event_id"]) for r in await read_all(infrastructure.kafka_bootstrap, present)]
+        assert on_topic == expected_present, "each once, in outbox order"
+
+        await ensure_topics(infrastructure.kafka_bootstrap, {missing: 1})
+        expected_missing = [e for t, e in order if t == missing]
+        await until(lambda: _equal(published(pool, missing), expected_missing), "the held rows to go once the topic exists")
+        assert relay.held == {}
+        on_topic = [UUID(r["event_id"]) for r in await read_all(infrastructure.kafka_bootstrap, missing)]
+        assert on_topic == expected_missing, "held rows go in their outbox order"
+    finally:
+        await relay.stop()
+
+
+async def _equal(found: Awaitable[list[UUID]], expected: list[UUID]) -> bool:
+    return await found == expected
