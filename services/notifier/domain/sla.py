@@ -10,11 +10,13 @@ or bank holiday, counts as received on the next working day, so a referral
 sent at ten to six on a Friday is not due by six.
 """
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
+
+import holidays as holiday_calendar
 
 from schemas.vocabulary import OutcomeCode, ServiceType, Urgency
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
@@ -23,37 +25,10 @@ LONDON = ZoneInfo("Europe/London")
 DAY_ENDS = time(18, 0)
 LATE_RECEIPT = time(16, 0)
 
-# England and Wales bank holidays, from https://www.gov.uk/bank-holidays (substitute days included:
-# 28 Dec 2026 for Boxing Day; 27 and 28 Dec 2027 for Christmas and Boxing Day). Years beyond these
-# count weekends only until the list is extended.
-BANK_HOLIDAYS: frozenset[date] = frozenset(
-    {
-        date(2025, 1, 1),
-        date(2025, 4, 18),
-        date(2025, 4, 21),
-        date(2025, 5, 5),
-        date(2025, 5, 26),
-        date(2025, 8, 25),
-        date(2025, 12, 25),
-        date(2025, 12, 26),
-        date(2026, 1, 1),
-        date(2026, 4, 3),
-        date(2026, 4, 6),
-        date(2026, 5, 4),
-        date(2026, 5, 25),
-        date(2026, 8, 31),
-        date(2026, 12, 25),
-        date(2026, 12, 28),
-        date(2027, 1, 1),
-        date(2027, 3, 26),
-        date(2027, 3, 29),
-        date(2027, 5, 3),
-        date(2027, 5, 31),
-        date(2027, 8, 30),
-        date(2027, 12, 27),
-        date(2027, 12, 28),
-    }
-)
+# England and Wales bank holidays, any year, substitute days included (28 Dec 2026 for Boxing Day;
+# 27 and 28 Dec 2027). The `holidays` package computes them by rule and carries one-off days (a
+# coronation, a state funeral) as they are announced; the tests check it against gov.uk's published list.
+BANK_HOLIDAYS: Container[date] = holiday_calendar.country_holidays("GB", subdiv="ENG")
 
 
 class TimerName(StrEnum):
@@ -157,11 +132,11 @@ _CLEARED_BY: Mapping[LifecycleEvent, frozenset[TimerName]] = {
 }
 
 
-def is_working_day(day: date, holidays: frozenset[date] = BANK_HOLIDAYS) -> bool:
+def is_working_day(day: date, holidays: Container[date] = BANK_HOLIDAYS) -> bool:
     return day.weekday() < 5 and day not in holidays
 
 
-def next_working_day(day: date, holidays: frozenset[date] = BANK_HOLIDAYS) -> date:
+def next_working_day(day: date, holidays: Container[date] = BANK_HOLIDAYS) -> date:
     """The first working day strictly after ``day``."""
     day += timedelta(days=1)
     while not is_working_day(day, holidays):
@@ -173,12 +148,12 @@ def working_day_end(day: date) -> datetime:
     return datetime.combine(day, DAY_ENDS, tzinfo=LONDON)
 
 
-def next_working_day_end(at: datetime, holidays: frozenset[date] = BANK_HOLIDAYS) -> datetime:
+def next_working_day_end(at: datetime, holidays: Container[date] = BANK_HOLIDAYS) -> datetime:
     """Close of business on the first working day after ``at``'s date in London."""
     return working_day_end(next_working_day(_london(at).date(), holidays))
 
 
-def received_on(delivered_at: datetime, holidays: frozenset[date] = BANK_HOLIDAYS) -> date:
+def received_on(delivered_at: datetime, holidays: Container[date] = BANK_HOLIDAYS) -> date:
     """The working day a delivery counts as received: today if early enough on a working day, else the next one."""
     local = _london(delivered_at)
     if is_working_day(local.date(), holidays) and local.time() < LATE_RECEIPT:
@@ -186,7 +161,7 @@ def received_on(delivered_at: datetime, holidays: frozenset[date] = BANK_HOLIDAY
     return next_working_day(local.date(), holidays)
 
 
-def due_at(deadline: Deadline, delivered_at: datetime, holidays: frozenset[date] = BANK_HOLIDAYS) -> datetime:
+def due_at(deadline: Deadline, delivered_at: datetime, holidays: Container[date] = BANK_HOLIDAYS) -> datetime:
     """When ``deadline`` falls for an assignment delivered at ``delivered_at``, in UTC."""
     if isinstance(deadline, ClockTime):
         return _london(delivered_at).astimezone(UTC) + deadline.after
@@ -202,7 +177,7 @@ def timers_for(
     delivered_at: datetime,
     *,
     policy: Mapping[tuple[ServiceType, Urgency], tuple[TimerRule, ...]] = POLICY,
-    holidays: frozenset[date] = BANK_HOLIDAYS,
+    holidays: Container[date] = BANK_HOLIDAYS,
 ) -> list[Timer]:
     """The timers to start when an assignment is delivered, soonest first."""
     timers = [

@@ -133,13 +133,30 @@ def test_naive_times_are_refused_rather_than_guessed() -> None:
         timers_for(ServiceType.PIC, Urgency.ROUTINE, datetime(2026, 3, 9, 10))
 
 
-def test_the_bank_holiday_list_has_eight_weekdays_a_year_for_2025_to_2027() -> None:
-    for year in (2025, 2026, 2027):
-        days = sorted(day for day in BANK_HOLIDAYS if day.year == year)
-        assert len(days) == 8
-        assert all(day.weekday() < 5 for day in days)
-    assert not is_working_day(date(2026, 12, 28))
-    assert is_working_day(date(2026, 12, 29))
+# gov.uk/bank-holidays for England and Wales, as published (weekdays only; substitute days included).
+GOV_UK = {
+    2025: ["01-01", "04-18", "04-21", "05-05", "05-26", "08-25", "12-25", "12-26"],
+    2026: ["01-01", "04-03", "04-06", "05-04", "05-25", "08-31", "12-25", "12-28"],
+    2027: ["01-01", "03-26", "03-29", "05-03", "05-31", "08-30", "12-27", "12-28"],
+}
+
+
+@pytest.mark.parametrize("year", sorted(GOV_UK))
+def test_the_working_days_lost_to_bank_holidays_are_exactly_gov_uks(year: int) -> None:
+    published = {date.fromisoformat(f"{year}-{day}") for day in GOV_UK[year]}
+    every_day = (date(year, 1, 1) + timedelta(days=n) for n in range(366))
+    lost = {day for day in every_day if day.year == year and day.weekday() < 5 and not is_working_day(day)}
+    assert lost == published
+
+
+def test_bank_holidays_do_not_run_out_after_the_years_anyone_typed_in() -> None:
+    # Easter 2030 is 21 April: Good Friday the 19th, Easter Monday the 22nd; Christmas 2032 falls on a Saturday.
+    assert not is_working_day(date(2030, 4, 19))
+    assert not is_working_day(date(2030, 4, 22))
+    assert not is_working_day(date(2032, 12, 27)), "the substitute day for Christmas on a Saturday"
+    assert not is_working_day(date(2032, 12, 28)), "and for Boxing Day on a Sunday"
+    assert is_working_day(date(2032, 12, 29))
+    assert date(2028, 4, 14) in BANK_HOLIDAYS
 
 
 def test_every_service_type_and_urgency_has_timers() -> None:
