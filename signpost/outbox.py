@@ -96,13 +96,14 @@ def outbox_row(
     return event_id, topic, key.encode() if key is not None else None, payload, json.dumps(tracing.inject(dict(headers or {})))
 
 
-def make_producer(bootstrap: str, **security: Any) -> AIOKafkaProducer:
+def make_producer(bootstrap: str, request_timeout_ms: int = 15_000, **security: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,
         acks="all",
         linger_ms=2,
-        request_timeout_ms=15_000,
+        # Also how long a send waits to learn of a topic before the topic is held back.
+        request_timeout_ms=request_timeout_ms,
         retry_backoff_ms=200,
         **security,
     )
@@ -111,12 +112,16 @@ def make_producer(bootstrap: str, **security: Any) -> AIOKafkaProducer:
 class OutboxRelay:
     """Publishes outbox rows in id order; one relay per schema holds the leader lock."""
 
-    def __init__(self, pool: asyncpg.Pool, schema: str, bootstrap: str, batch_size: int = 500, **security: Any):
+    def __init__(
+        self, pool: asyncpg.Pool, schema: str, bootstrap: str, batch_size: int = 500, request_timeout_ms: int = 15_000,
+        **security: Any,
+    ):  # fmt: skip
         self._pool = pool
         self._schema = schema
         self._bootstrap = bootstrap
         self._security = security
         self._batch_size = batch_size
+        self._request_timeout_ms = request_timeout_ms
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -153,7 +158,7 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = make_producer(self._bootstrap, **self._security)
+            producer = make_producer(self._bootstrap, self._request_timeout_ms, **self._security)
             try:
                 await producer.start()
             except BaseException:

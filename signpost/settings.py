@@ -37,10 +37,15 @@ class Settings(BaseSettings):
     # Router: which service directory and rule set to load.
     directory_path: str = "services/router/directory"
     rules_path: str = "services/router/rules/default.yaml"
+    # Router: how long a status a service reports (accepting, capacity) holds at most before it lapses.
+    directory_status_hours: float = Field(default=24.0, gt=0, le=14 * 24)
     # Notifier: how often it looks for SLA timers that fell due.
     sla_check_interval_s: float = Field(default=2.0, gt=0, le=300)
     # Notifier: how often it looks for webhook deliveries that are due (when the last round found none).
     webhook_check_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # Development and tests only: lets a webhook use http and point at this machine or a private network.
+    # Off, a webhook must be https to public addresses (see services/notifier/domain/webhook_targets.py).
+    webhook_allow_private: bool = False
     # Demos only: every SLA timer falls due this many seconds apart instead of by the policy.
     sla_demo_seconds: float | None = Field(default=None, gt=0)
 

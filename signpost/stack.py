@@ -51,6 +51,8 @@ class Stack:
             SIGNPOST_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             SIGNPOST_DATABASE_URL=self.database_url,
             **{f"SIGNPOST_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
+            # A local stack's webhook receivers (examples, tests) run on this machine, over http.
+            SIGNPOST_WEBHOOK_ALLOW_PRIVATE="true",
         )
         env.update(self.extra_env)
         return env

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sse_starlette import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
 
 from schemas.nhs_number import is_valid_nhs_number
@@ -177,7 +178,10 @@ async def stream(
             granted=True,
         )
 
-    async def events() -> AsyncIterator[dict[str, Any]]:
+    async def events() -> AsyncIterator[dict[str, Any] | ServerSentEvent]:
+        # An id and no data first: the client's resume point even if the link drops before any event
+        # arrives. Without it, reconnecting would start at the log's end then, and miss what came between.
+        yield ServerSentEvent(id=str(start), comment="stream start")
         seen = start
         while not await request.is_disconnected():
             async with runtime.pool.acquire() as conn:

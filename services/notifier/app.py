@@ -29,7 +29,7 @@ async def wire(runtime: Runtime) -> None:
     runtime.follow("signpost.deadletter", group="signpost-notifier-deadletters",
                    parse=DeadLettered.model_validate_json, handle=dead_letters.keep)  # fmt: skip
     task = timers.start(runtime.pool, settings.sla_check_interval_s)
-    sender = webhook_sender.start(runtime.pool, settings.webhook_check_interval_s)
+    sender = webhook_sender.start(runtime.pool, settings.webhook_check_interval_s, allow_private=settings.webhook_allow_private)
 
     async def stop_loops() -> None:
         await timers.stop(task)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
+from services.notifier import webhook_reach
 from services.notifier import webhook_store as store
 from services.notifier.domain.breaker import BreakerPolicy
 from services.notifier.domain.webhook import SIGNATURE_HEADER, sign
@@ -44,8 +45,10 @@ class Sender:
         breaker: BreakerPolicy | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], datetime] = _now,
+        allow_private: bool = False,
     ) -> None:
         self.pool, self.client, self.clock = pool, client, clock
+        self.allow_private = allow_private
         self.breaker = breaker or BREAKER
         self.rng = rng or random.Random()
         self.slots = asyncio.Semaphore(concurrency)
@@ -107,6 +110,10 @@ class Sender:
 
     async def _post(self, url: str, secret: bytes, body: bytes, idempotency_key: str) -> str | None:
         """None on 2xx, else what went wrong in a few words (never the body, which names a patient)."""
+        # Checked again at each delivery: the host may resolve elsewhere than when it was registered.
+        unreachable = await webhook_reach.refusal(url, allow_private=self.allow_private)
+        if unreachable is not None:
+            return f"not sent: {unreachable}"
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body, self.clock()),
                    "Idempotency-Key": idempotency_key}  # fmt: skip
         try:
@@ -133,9 +140,10 @@ class Sender:
             await store.save_breaker(conn, claimed.agency_id, controls.breaker, breaker)
 
 
-def start(pool: asyncpg.Pool, interval_s: float) -> tuple[Sender, "asyncio.Task[None]"]:
+def start(pool: asyncpg.Pool, interval_s: float, *, allow_private: bool = False) -> tuple[Sender, "asyncio.Task[None]"]:
     # One client for the life of the sender: connections to agencies are kept alive between deliveries.
-    sender = Sender(pool, httpx.AsyncClient(timeout=TIMEOUT))
+    # Redirects are not followed (httpx's default): a 3xx could point anywhere, past the address check.
+    sender = Sender(pool, httpx.AsyncClient(timeout=TIMEOUT), allow_private=allow_private)
     return sender, loops.start("webhooks", sender.start_due, interval_s)
 
 

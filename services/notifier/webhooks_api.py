@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from services.notifier import webhook_reach
 from services.notifier import webhook_store as store
 from services.notifier.webhook_sender import BREAKER
 from signpost.access import record_access
@@ -82,10 +83,15 @@ async def _record(
 @router.put("/{agency_id}/webhook")
 async def register(agency_id: AgencyId, body: Webhook, request: Request, principal: Authenticated) -> JSONResponse:
     allowed = _may_manage(principal, agency_id)
-    async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _record(conn, request, principal, "register webhook", allowed, agency_id)
+    runtime = _runtime(request)
+    # Looked up before a connection is taken: DNS may be slow, and nothing waits on the pool for it.
+    unreachable = await webhook_reach.refusal(str(body.url), allow_private=runtime.settings.webhook_allow_private)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        await _record(conn, request, principal, "register webhook", allowed and unreachable is None, agency_id)
         if not allowed:
             return problem(403, "Forbidden", "only the agency itself or operations staff may set its webhook")
+        if unreachable is not None:
+            return problem(422, "Unprocessable Content", unreachable)
         r = body.retry
         await conn.execute(
             "INSERT INTO webhooks (agency_id, url, secret, initial_delay_s, max_delay_s, give_up_after_s, updated_by)"

@@ -1,7 +1,7 @@
 """``signpost rules`` and ``signpost directory``: check routing rules and seed directories before they go live."""
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 from uuid import UUID
@@ -175,13 +175,18 @@ def directory_load(paths: Annotated[list[Path], typer.Argument(exists=True, help
         typer.echo(f"agency topics not checked ({type(exc).__name__}); run `signpost topics create` when Kafka is up", err=True)
 
 
-def service_table(services: list[directory_module.Service], updated_by: dict[str, str]) -> list[str]:
-    """The rows ``directory list`` prints: a header, then one service a line with its live status and who set it when."""
+def service_table(services: list[directory_module.Service], updated_by: dict[str, str], now: datetime) -> list[str]:
+    """The rows ``directory list`` prints: a header, then one service a line with its live status and who set it when.
+
+    The status is as routing sees it at ``now``: a lapsed report reads "yes" and "-", with "(lapsed)" after who set it.
+    """
     lines = [f"{'SERVICE':<32} {'TYPE':<22} {'NETWORKS':<24} {'ACCEPTING':<9} {'CAPACITY':>8}  UPDATED"]
     for s in services:
-        capacity = "-" if s.capacity is None else str(s.capacity)
-        accepting = "yes" if s.accepting else "NO"
-        updated = f"{s.capacity_updated_at:%Y-%m-%d %H:%M} by {updated_by.get(s.service_id, '?')}"
+        free = directory_module.capacity_at(s, now)
+        capacity = "-" if free is None else str(free)
+        accepting = "yes" if directory_module.accepting_at(s, now) else "NO"
+        lapsed = " (lapsed)" if directory_module.status_lapsed(s, now) else ""
+        updated = f"{s.capacity_updated_at:%Y-%m-%d %H:%M} by {updated_by.get(s.service_id, '?')}{lapsed}"
         networks = ",".join(s.network_ids)
         lines.append(f"{s.service_id:<32} {s.service_type.value:<22} {networks:<24} {accepting:<9} {capacity:>8}  {updated}")
     return lines
@@ -212,6 +217,6 @@ def directory_list(
         raise typer.Exit(1)
     shown = [s for s in area.services if (network is None or network in s.network_ids)
              and (service_type is None or s.service_type is service_type)]  # fmt: skip
-    for line in service_table(shown, updated_by):
+    for line in service_table(shown, updated_by, datetime.now(UTC)):
         typer.echo(line)
     typer.echo(f"{len(shown)} of {len(area.services)} services (directory {area.version}, content {area.content_version})")

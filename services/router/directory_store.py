@@ -10,10 +10,15 @@ what the seeds say about a service's status (say ``accepting: false`` added
 to close it for good): that is a deliberate edit, so it wins, and the status
 is stamped as set by the seed. A seed that merely repeats what it said before
 changes nothing. A service new to the directory starts with the seed's status.
+
+A status a service reports lapses (``status_expires_at``): after that the
+router treats it as accepting, with capacity unknown, until it reports again.
+A status from the seeds does not lapse.
 """
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from services.router.domain.directory import Directory, Network, Organisation, Service
@@ -30,14 +35,14 @@ _SEED_CHANGED = (
 )
 _UPSERT_SERVICE = (
     "INSERT INTO directory_services (service_id, name, service_type, ods_code, agency_id, network_ids, hours,"
-    " accepting, capacity, seeded_accepting, seeded_capacity, status_updated_at, status_updated_by)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $9, clock_timestamp(), $10)"
+    " accepting, capacity, seeded_accepting, seeded_capacity, status_updated_at, status_updated_by, status_expires_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $9, clock_timestamp(), $10, NULL)"
     " ON CONFLICT (service_id) DO UPDATE SET name = EXCLUDED.name, service_type = EXCLUDED.service_type,"
     " ods_code = EXCLUDED.ods_code, agency_id = EXCLUDED.agency_id, network_ids = EXCLUDED.network_ids,"
     " hours = EXCLUDED.hours, seeded_accepting = EXCLUDED.seeded_accepting, seeded_capacity = EXCLUDED.seeded_capacity,"
     + ", ".join(
         f" {column} = CASE WHEN {_SEED_CHANGED} THEN EXCLUDED.{column} ELSE directory_services.{column} END"
-        for column in ("accepting", "capacity", "status_updated_at", "status_updated_by")
+        for column in ("accepting", "capacity", "status_updated_at", "status_updated_by", "status_expires_at")
     )
 )
 
@@ -126,6 +131,7 @@ def _service(row: dict[str, Any]) -> Service:
         service_id=row["service_id"], name=row["name"], service_type=row["service_type"], ods_code=row["ods_code"],
         agency_id=row["agency_id"], network_ids=tuple(row["network_ids"]), hours=row["hours"],
         accepting=row["accepting"], capacity=row["capacity"], capacity_updated_at=row["status_updated_at"],
+        status_expires_at=row.get("status_expires_at"),
     )  # fmt: skip
 
 
@@ -141,15 +147,19 @@ async def revision(conn: Conn) -> int:
     return found
 
 
-async def set_status(conn: Conn, service_id: str, accepting: bool, capacity: int | None, by: str) -> dict[str, Any] | None:
-    """Record what a service says about itself now; None if there is no such service."""
+async def set_status(
+    conn: Conn, service_id: str, accepting: bool, capacity: int | None, by: str, lasts: timedelta
+) -> dict[str, Any] | None:
+    """Record what a service says about itself now, good for ``lasts``; None if there is no such service."""
     async with conn.transaction():
         await _lock_revision(conn)
         row = await conn.fetchrow(
-            "UPDATE directory_services SET accepting = $2, capacity = $3, status_updated_at = clock_timestamp(),"
-            " status_updated_by = $4 WHERE service_id = $1"
-            " RETURNING service_id, accepting, capacity, status_updated_at, status_updated_by",
-            service_id, accepting, capacity, by,
+            # One reading of the clock for both stamps: two calls to clock_timestamp() differ.
+            "UPDATE directory_services SET accepting = $2, capacity = $3, status_updated_at = t.at,"
+            " status_updated_by = $4, status_expires_at = t.at + $5 FROM (SELECT clock_timestamp() AS at) t"
+            " WHERE service_id = $1"
+            " RETURNING service_id, accepting, capacity, status_updated_at, status_updated_by, status_expires_at",
+            service_id, accepting, capacity, by, lasts,
         )  # fmt: skip
     return dict(row) if row else None
 

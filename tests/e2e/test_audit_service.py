@@ -117,6 +117,35 @@ def test_live_stream_delivers_new_events_and_resumes_from_last_event_id(signpost
     assert {r["event_type"] for _, r in resumed} <= {"referral.submitted", "assignment.delivered"}
 
 
+def test_a_stream_opened_before_any_event_gives_a_resume_point_that_misses_nothing(signpost_stack: Stack) -> None:
+    url = f"{signpost_stack.url('audit')}/v1/audit/stream"
+    params = {"event_type": ["referral.submitted"]}
+    with httpx.stream("GET", url, headers=bearer("operations"), params=params, timeout=httpx.Timeout(30.0)) as response:
+        assert response.status_code == 200
+        first = []
+        for line in response.iter_lines():
+            if not line:
+                break
+            first.append(line)
+    # The link dropped before any event arrived; what came next must still be found from the id the stream gave.
+    ids = [line.removeprefix("id:").strip() for line in first if line.startswith("id:")]
+    assert len(ids) == 1, first
+    assert not any(line.startswith("data:") for line in first), "the start names a point, not an event"
+    referral_id = submit(signpost_stack)
+    delivered(signpost_stack, referral_id)
+    submitted = next(e["seq"] for e in audit_trail(signpost_stack, referral_id) if e["event_type"] == "referral.submitted")
+    assert int(ids[0]) < submitted
+    with httpx.stream("GET", url, headers={**bearer("operations"), "Last-Event-ID": ids[0]}, params=params,
+                      timeout=httpx.Timeout(30.0)) as response:  # fmt: skip
+        first_shown = None
+        for line in response.iter_lines():  # the event is already in the log: it comes first unless skipped
+            if line.startswith("data:"):
+                first_shown = json.loads(line[5:])
+                break
+    assert first_shown is not None
+    assert (first_shown["referral_id"], first_shown["seq"]) == (referral_id, submitted), "the next event, nothing skipped"
+
+
 def test_the_audit_table_refuses_update_and_delete(signpost_stack: Stack) -> None:
     delivered(signpost_stack, submit(signpost_stack))
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from tests.support.running_stack import audit_trail, bearer, eventually
 SEEDS = Path(__file__).parents[2] / "services" / "router" / "directory"
 MIGRATIONS = Path(__file__).parents[2] / "services" / "router" / "migrations"
 SOCIAL = "social-services-croydon-north"
+DAY = timedelta(hours=24)
 CHOSEN = "demo-pharmacy"  # FA001 in croydon-north, the patient's chosen pharmacy in the Pharmacy First example
 ALTERNATIVE = "pharmacy-fa007"  # also croydon-north; the first of its pharmacies by id after the chosen one
 
@@ -78,6 +80,33 @@ def test_an_agency_that_stops_accepting_gets_no_new_referrals_and_only_it_may_sa
         set_status(signpost_stack, SOCIAL, "operations", accepting=True)
     again = routed(signpost_stack, professional_referral(["home_heating"]))
     assert SOCIAL in {a["agency_id"] for a in again["assignments"]}
+
+
+def test_a_reported_status_lapses_so_a_forgotten_not_accepting_does_not_hide_a_service(signpost_stack: Stack) -> None:
+    agency = "agency-social-services-croydon-north"
+    now = datetime.now(UTC)
+    too_far = set_status(signpost_stack, SOCIAL, agency, accepting=False, until=(now + timedelta(hours=25)).isoformat())
+    assert (too_far.status_code, too_far.json()["detail"]) == (
+        422, "until may be at most 24 hours ahead; report the status again then")  # fmt: skip
+    past = set_status(signpost_stack, SOCIAL, agency, accepting=False, until=(now - timedelta(minutes=1)).isoformat())
+    assert (past.status_code, past.json()["detail"]) == (422, "until must be in the future")
+    assert service(signpost_stack, SOCIAL)["accepting"] is True, "a refused status changes nothing"
+
+    by_default = set_status(signpost_stack, SOCIAL, agency, accepting=False, capacity=0)
+    set_at, lapses_at = (datetime.fromisoformat(by_default.json()[k]) for k in ("status_updated_at", "status_expires_at"))
+    assert lapses_at - set_at == timedelta(hours=24), "without until, a report holds for the default day"
+    try:
+        short = set_status(signpost_stack, SOCIAL, agency, accepting=False, capacity=0,
+                           until=(datetime.now(UTC) + timedelta(seconds=3)).isoformat())  # fmt: skip
+        assert short.status_code == 200, short.text
+        lapsed = eventually(lambda: (s := service(signpost_stack, SOCIAL))["status_lapsed"] and s, what="the status to lapse")
+        assert (lapsed["accepting"], lapsed["accepting_now"]) == (False, True), "as reported, and as routing now goes by"
+        after = routed(signpost_stack, professional_referral(["home_heating"]))
+        assert SOCIAL in {a["agency_id"] for a in after["assignments"]}, "routing goes back to it without anyone asking"
+        listed = signpost(signpost_stack, "directory", "list", "--network", "croydon-north", "--type", "social_services")
+        assert listed.stdout.splitlines()[1].endswith(f"by {agency} (lapsed)")
+    finally:
+        set_status(signpost_stack, SOCIAL, "operations", accepting=True)
 
 
 def test_a_loaded_seed_is_routed_with_at_once_and_keeps_the_live_status_it_leaves_alone(
@@ -195,19 +224,23 @@ async def test_a_reload_keeps_live_status_unless_the_seed_changes_it_and_drops_w
     async with store.acquire() as conn:
         await directory_store.load(conn, dorset(), source="v1")
         pharmacy, coordinator = "pharmacy-fd001", "hub-coordinator-purbeck"
-        assert await directory_store.set_status(conn, pharmacy, False, 0, by="agency-fd001") is not None
-        assert await directory_store.set_status(conn, coordinator, True, 4, by="operations") is not None
+        assert await directory_store.set_status(conn, pharmacy, False, 0, by="agency-fd001", lasts=DAY) is not None
+        assert await directory_store.set_status(conn, coordinator, True, 4, by="operations", lasts=DAY) is not None
 
         await directory_store.load(conn, dorset(name="Renamed"), source="v2")  # the same status in the seed as before
         stored = {s.service_id: s for s in (await directory_store.read(conn) or pytest.fail("empty")).services}
         assert stored[pharmacy].name == "Renamed"
         assert (stored[pharmacy].accepting, stored[pharmacy].capacity) == (False, 0), "what the pharmacy said stands"
         assert (await directory_store.updated_by(conn))[pharmacy] == "agency-fd001"
+        reported = stored[pharmacy].status_expires_at
+        assert reported is not None
+        assert reported - stored[pharmacy].capacity_updated_at == DAY, "and lapses when it said it would"
 
         await directory_store.load(conn, dorset(name="Renamed", capacity=12), source="v3")  # the seed now says something new
         stored = {s.service_id: s for s in (await directory_store.read(conn) or pytest.fail("empty")).services}
         assert (stored[pharmacy].accepting, stored[pharmacy].capacity) == (True, 12), "a deliberate seed change wins"
         assert (await directory_store.updated_by(conn))[pharmacy] == "seed v3"
+        assert stored[pharmacy].status_expires_at is None, "a status from the seeds does not lapse"
         assert stored[coordinator].capacity == 4, "a service whose seed status did not change keeps its live status"
 
         seed = yaml.safe_load((SEEDS / "dorset.yaml").read_text())
@@ -217,7 +250,7 @@ async def test_a_reload_keeps_live_status_unless_the_seed_changes_it_and_drops_w
         remaining = await directory_store.read(conn) or pytest.fail("empty")
         assert pharmacy not in {s.service_id for s in remaining.services}
         assert stored[pharmacy].ods_code not in {o.ods_code for o in remaining.organisations}
-        assert await directory_store.set_status(conn, pharmacy, True, None, by="operations") is None
+        assert await directory_store.set_status(conn, pharmacy, True, None, by="operations", lasts=DAY) is None
 
 
 async def test_the_revision_moves_only_when_a_change_commits(store: asyncpg.Pool) -> None:
@@ -229,7 +262,7 @@ async def test_the_revision_moves_only_when_a_change_commits(store: asyncpg.Pool
 
         changing = other.transaction()
         await changing.start()
-        await directory_store.set_status(other, "pharmacy-fd001", False, None, by="agency-fd001")
+        await directory_store.set_status(other, "pharmacy-fd001", False, None, by="agency-fd001", lasts=DAY)
         assert await directory_store.revision(conn) == loaded, "not until it commits"
         await changing.commit()
         assert await directory_store.revision(conn) > loaded

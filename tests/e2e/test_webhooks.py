@@ -356,3 +356,48 @@ def test_webhook_changes_pauses_and_looks_are_on_the_audit_trail_and_the_secret_
 
     assert eventually(lambda: wanted <= recorded(), what="every webhook action as an access record")
     assert SECRET not in stack.log_file("notifier").read_text()
+
+
+def test_a_webhook_url_with_credentials_or_a_host_that_does_not_resolve_is_refused(stack: Stack) -> None:
+    agency = "physiotherapy-croydon-north"  # on Kafka throughout this module
+    with_user = register(stack, agency, "http://user:token@127.0.0.1:9/hook")
+    assert (with_user.status_code, with_user.json()["detail"]) == (
+        422, "the webhook URL must not carry a user name or password; the shared secret signs each delivery")  # fmt: skip
+    nowhere = register(stack, agency, "https://nowhere.invalid/hook")
+    assert (nowhere.status_code, nowhere.json()["detail"]) == (422, "the webhook host nowhere.invalid does not resolve")
+    assert delivery_status(stack, agency)["channel"] == "kafka", "a refused registration changes nothing"
+    assert "user:token" not in stack.log_file("notifier").read_text()
+
+
+def test_outside_development_a_webhook_must_be_https_to_a_public_address_at_registration_and_at_delivery(
+    stack: Stack, receiver: Receiver
+) -> None:
+    agency, path = "occupational-therapy-croydon-north", "/ok/occupational-therapy-croydon-north"
+    assert register(stack, agency, f"{receiver.base}{path}").status_code == 200, "allowed while the stack allows local hooks"
+    stack.service_env["notifier"] = {"SIGNPOST_WEBHOOK_ALLOW_PRIVATE": "false"}
+    _restart_notifier(stack)
+    try:
+        plain = register(stack, agency, f"{receiver.base}{path}")
+        assert (plain.status_code, plain.json()["detail"]) == (422, "a webhook must use https")
+        inside = register(stack, agency, f"https://127.0.0.1:{receiver.server.server_port}{path}")
+        assert (inside.status_code, inside.json()["detail"]) == (
+            422, "the webhook host 127.0.0.1 resolves to 127.0.0.1, which is not a public address")  # fmt: skip
+        metadata = register(stack, agency, "https://169.254.169.254/latest/meta-data")
+        assert metadata.status_code == 422
+
+        # The hook registered before still points inside: each delivery checks again, and none is sent.
+        body, client = needing("falls")
+        referral_id = submit(stack, body, client)
+        status = eventually(lambda: (s := delivery_status(stack, agency))["last_error"] and s, what="a refused attempt")
+        assert status["last_error"] == "not sent: a webhook must use https"
+        assert receiver.seen(path, referral_id, status=-1) == []
+    finally:
+        stack.service_env.pop("notifier")
+        _restart_notifier(stack)
+        httpx.delete(f"{stack.url('notifier')}/v1/agencies/{agency}/webhook", headers=bearer("operations"), timeout=10)
+
+
+def _restart_notifier(stack: Stack) -> None:
+    stack.stop_service("notifier")
+    stack.start_service("notifier")
+    stack.wait_ready("notifier")

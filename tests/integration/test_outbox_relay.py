@@ -21,8 +21,9 @@ from signpost.topics import ensure_topics
 from tests.support.infrastructure import Infrastructure
 
 NO_SERVICE_MIGRATIONS = Path(__file__).parent / "no-such-folder"
-# A send to a topic the broker lacks fails after the producer's 15 s request timeout; the probe then waits its turn.
-WITHIN_S = 90.0
+# A send to a topic the broker lacks fails after the producer's request timeout (15 s in service; shorter here).
+REQUEST_TIMEOUT_MS = 3_000
+WITHIN_S = 60.0
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ async def test_a_missing_topic_holds_back_only_its_own_rows_which_go_in_order_on
         for topic, event_id in order:
             await enqueue(conn, topic=topic, key="patient-key", event=json.dumps({"event_id": str(event_id)}).encode(),
                           event_id=event_id)  # fmt: skip
-    relay = OutboxRelay(pool, schema, infrastructure.kafka_bootstrap)
+    relay = OutboxRelay(pool, schema, infrastructure.kafka_bootstrap, request_timeout_ms=REQUEST_TIMEOUT_MS)
     relay.start()
     try:
         expected_present = [e for t, e in order if t == present]

@@ -80,7 +80,7 @@ function refused(error) {
 
 // ---- live feed: server-sent events over fetch ------------------------------
 
-// Parse an SSE byte stream into {id, event, data} messages (WHATWG rules, minus retry).
+// Parse an SSE byte stream into {id, event, data} messages (WHATWG rules, minus retry); data is null for id-only ones.
 async function* sseMessages(body) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
@@ -93,7 +93,10 @@ async function* sseMessages(body) {
     buffer = lines.pop();
     for (const line of lines) {
       if (line === "") {
-        if (message.data.length) yield { ...message, data: message.data.join("\n") };
+        // A message with an id and no data moves the resume point without showing anything (the stream's start).
+        if (message.data.length || message.id !== null) {
+          yield { ...message, data: message.data.length ? message.data.join("\n") : null };
+        }
         message = { id: null, event: "message", data: [] };
         continue;
       }
@@ -125,7 +128,7 @@ async function follow() {
       delay = 1000;
       for await (const message of sseMessages(response.body)) {
         if (message.id) session.lastEventId = message.id;
-        showEvent(JSON.parse(message.data));
+        if (message.data !== null) showEvent(JSON.parse(message.data));
       }
       throw new Error("stream ended");
     } catch (error) {

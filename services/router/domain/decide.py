@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from schemas.referral import Referral
 from schemas.vocabulary import Need, RedFlag, ServiceType
-from services.router.domain.directory import Directory, Network, Service, is_open
+from services.router.domain.directory import Directory, Network, Service, accepting_at, is_open
 from services.router.domain.rules import Rule, RuleSet
 
 # Pharmacy First: a pharmacy about to close cannot see the patient today.
@@ -92,7 +92,7 @@ def reroute(
         return _to_coordinator(referral, directory, rules, network, declined, f"declined by {len(declined)} providers")
     candidates = [
         s for s in directory.services_in(network.network_id, declined_type)
-        if s.service_id not in declined and s.accepting
+        if s.service_id not in declined and accepting_at(s, now)
         and (declined_type is not ServiceType.COMMUNITY_PHARMACY or is_open(s, now, CLOSING_MARGIN))
     ]  # fmt: skip
     if not candidates:
@@ -110,12 +110,12 @@ def _provider(
     rule: Rule, referral: Referral, directory: Directory, network: Network, now: datetime, declined: frozenset[str]
 ) -> tuple[Service | None, str | None]:
     candidates = [
-        s for s in directory.services_in(network.network_id, rule.assign) if s.accepting and s.service_id not in declined
+        s for s in directory.services_in(network.network_id, rule.assign) if accepting_at(s, now) and s.service_id not in declined
     ]
     if rule.strategy != "chosen_pharmacy":
         return (candidates[0] if candidates else None), None
     chosen = directory.pharmacy(referral.chosen_pharmacy_ods) if referral.chosen_pharmacy_ods else None
-    if chosen and chosen.accepting and chosen.service_id not in declined and is_open(chosen, now, CLOSING_MARGIN):
+    if chosen and accepting_at(chosen, now) and chosen.service_id not in declined and is_open(chosen, now, CLOSING_MARGIN):
         return chosen, None
     open_now = [s for s in candidates if is_open(s, now, CLOSING_MARGIN)]
     if not open_now:
@@ -124,7 +124,7 @@ def _provider(
         "was not chosen"
         if chosen is None
         else "is closed or closing within 30 minutes"
-        if chosen.accepting
+        if accepting_at(chosen, now)
         else "is not accepting"
     )
     label = referral.chosen_pharmacy_ods or "no pharmacy"

@@ -53,6 +53,8 @@ class Service(Frozen):
     accepting: bool = True
     capacity: int | None = Field(default=None, ge=0, description="free slots as the service last reported; None = unknown")
     capacity_updated_at: datetime = datetime(2026, 11, 1, tzinfo=UTC)
+    # When a status the service reported about itself lapses; None for a status from the seed files.
+    status_expires_at: datetime | None = None
 
     @model_validator(mode="after")
     def _spans(self) -> "Service":
@@ -62,6 +64,21 @@ class Service(Frozen):
                     if not re.match(SPAN, span) or span[:5] >= span[6:]:
                         raise ValueError(f"service {self.service_id}: opening span {span!r} on {day} is not HH:MM-HH:MM")
         return self
+
+
+def status_lapsed(service: Service, at: datetime) -> bool:
+    """The service's own report of its status is too old to go on (DoS-style freshness limit)."""
+    return service.status_expires_at is not None and at >= service.status_expires_at
+
+
+def accepting_at(service: Service, at: datetime) -> bool:
+    """Taking referrals at ``at``: as last reported, unless that report lapsed (then yes, as by default)."""
+    return service.accepting or status_lapsed(service, at)
+
+
+def capacity_at(service: Service, at: datetime) -> int | None:
+    """Free slots as last reported; unknown once the report lapsed."""
+    return None if status_lapsed(service, at) else service.capacity
 
 
 def is_open(service: Service, at: datetime, within: timedelta = timedelta(0)) -> bool:

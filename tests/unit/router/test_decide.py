@@ -1,6 +1,6 @@
 """The routing decision on the shipped seed directories and rules."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from schemas.vocabulary import Need, RedFlag, ServiceType
 from services.router.domain import directory as directory_module
 from services.router.domain import rules as rules_module
 from services.router.domain.decide import decide, reroute
-from services.router.domain.directory import Directory, is_open
+from services.router.domain.directory import Directory, accepting_at, capacity_at, is_open, status_lapsed
 from tests.unit.schemas.factories import TODAY, mutated
 
 SEEDS = Path(__file__).parents[3] / "services" / "router"
@@ -77,6 +77,54 @@ def test_closing_within_the_margin_counts_as_closed() -> None:
     assert is_open(pharmacy, datetime(2026, 1, 13, 17, 20, tzinfo=UTC))
     decision = decide(referral(chosen_pharmacy_ods="FA005"), DIRECTORY, RULES, datetime(2026, 1, 13, 17, 40, tzinfo=UTC))
     assert decision.assignments[0].agency_id != "pharmacy-fa005"
+
+
+def with_status(service_id: str, **status: Any) -> Directory:
+    # Built afresh, not model_copy'd: the directory's lookups are cached on first use.
+    services = tuple(s.model_copy(update=status) if s.service_id == service_id else s for s in DIRECTORY.services)
+    return Directory(area=DIRECTORY.area, version=DIRECTORY.version, organisations=DIRECTORY.organisations,
+                     networks=DIRECTORY.networks, services=services)  # fmt: skip
+
+
+def test_a_pharmacy_that_said_it_is_not_accepting_is_passed_over_until_its_report_lapses() -> None:
+    lapses = TUESDAY_NOON + timedelta(hours=3)
+    closed = with_status("demo-pharmacy", accepting=False, capacity=0, status_expires_at=lapses)
+    before = decide(referral(), closed, RULES, lapses - timedelta(seconds=1))
+    assert before.assignments[0].agency_id != "demo-pharmacy"
+    assert "is not accepting" in before.notes_to_referrer[0]
+    after = decide(referral(), closed, RULES, lapses)
+    assert [a.agency_id for a in after.assignments] == ["demo-pharmacy"], "a forgotten 'not accepting' does not last"
+    assert after.notes_to_referrer == ()
+
+
+def test_a_status_from_the_seed_files_does_not_lapse() -> None:
+    suspended = with_status("demo-pharmacy", accepting=False, status_expires_at=None)
+    years_later = decide(referral(), suspended, RULES, TUESDAY_NOON + timedelta(days=3650))
+    assert years_later.assignments[0].agency_id != "demo-pharmacy"
+
+
+def test_a_lapsed_report_leaves_capacity_unknown_and_accepting_as_by_default() -> None:
+    reported = with_status("demo-pharmacy", accepting=False, capacity=0, status_expires_at=TUESDAY_NOON)
+    service = reported.service("demo-pharmacy")
+    assert service is not None
+    assert (
+        accepting_at(service, TUESDAY_NOON - timedelta(microseconds=1)),
+        capacity_at(service, TUESDAY_NOON - timedelta(microseconds=1)),
+    ) == (False, 0)
+    assert (accepting_at(service, TUESDAY_NOON), capacity_at(service, TUESDAY_NOON), status_lapsed(service, TUESDAY_NOON)) == (
+        True,
+        None,
+        True,
+    )
+
+
+def test_a_decline_reroute_also_goes_by_the_status_now() -> None:
+    closed = with_status("pharmacy-fa007", accepting=False, status_expires_at=TUESDAY_NOON)
+    declined = frozenset({"demo-pharmacy"})
+    while_closed = reroute(referral(), closed, RULES, TUESDAY_NOON - timedelta(hours=1), declined, ServiceType.COMMUNITY_PHARMACY)
+    lapsed = reroute(referral(), closed, RULES, TUESDAY_NOON, declined, ServiceType.COMMUNITY_PHARMACY)
+    assert while_closed.assignments[0].agency_id != "pharmacy-fa007"
+    assert lapsed.assignments[0].agency_id == "pharmacy-fa007", "the next pharmacy by id, once its report lapsed"
 
 
 def test_social_services_finding_piles_of_medicines_goes_to_the_icn_pharmacist() -> None:

@@ -1,7 +1,7 @@
 """The directory's command-line checks and who may change a service's status: the pure parts, without PostgreSQL."""
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,13 +80,24 @@ def test_the_list_shows_status_capacity_and_who_set_it_when() -> None:
     assert area is not None
     first, second = area.services[:2]
     when = datetime(2026, 11, 3, 9, 5, tzinfo=UTC)
-    closed = first.model_copy(update={"accepting": False, "capacity": 0, "capacity_updated_at": when})
-    header, *rows = service_table([closed, second], {first.service_id: "agency-x"})
+    closed = first.model_copy(update={"accepting": False, "capacity": 0, "capacity_updated_at": when,
+                                      "status_expires_at": when + timedelta(hours=24)})  # fmt: skip
+    header, *rows = service_table([closed, second], {first.service_id: "agency-x"}, when + timedelta(hours=1))
     assert header.split() == ["SERVICE", "TYPE", "NETWORKS", "ACCEPTING", "CAPACITY", "UPDATED"]
     assert rows[0].split()[0] == first.service_id
     assert rows[0].split()[3:] == ["NO", "0", "2026-11-03", "09:05", "by", "agency-x"]
     assert rows[1].split()[3:5] == ["yes", "-"], "capacity not reported is shown as such, not as zero"
     assert rows[1].endswith("by ?")
+
+
+def test_the_list_shows_a_lapsed_status_as_routing_sees_it() -> None:
+    area, _ = read_seeds([SEEDS / "dorset.yaml"])
+    assert area is not None
+    when = datetime(2026, 11, 3, 9, 5, tzinfo=UTC)
+    closed = area.services[0].model_copy(update={"accepting": False, "capacity": 0, "capacity_updated_at": when,
+                                                 "status_expires_at": when + timedelta(hours=24)})  # fmt: skip
+    _, row = service_table([closed], {closed.service_id: "agency-x"}, when + timedelta(hours=24))
+    assert row.split()[3:] == ["yes", "-", "2026-11-03", "09:05", "by", "agency-x", "(lapsed)"]
 
 
 @pytest.mark.parametrize(
