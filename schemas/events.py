@@ -72,10 +72,24 @@ class Assignment(Strict):
     )
 
 
+class ServiceContext(Strict):
+    """An assigned service as the directory described it when the referral was routed."""
+
+    name: str = Field(min_length=1, max_length=200)
+    coordinator_agency_id: str | None = Field(
+        default=None, description="the agency of the care coordinator of the service's network, told of SLA breaches"
+    )
+
+
 class ReferralRouted(Envelope):
     type: Literal["referral.routed"] = "referral.routed"
     rule_set_version: str
     assignments: tuple[Assignment, ...] = Field(min_length=1)
+    # Carried so the notifier names the service and finds the coordinator from the directory the router used,
+    # not from seed files of its own that a `signpost directory load` elsewhere leaves behind.
+    services: dict[str, ServiceContext] = Field(
+        default_factory=dict, description="service id -> its name and network coordinator when routed (empty before 2.2.0)"
+    )
     # Carried so the notifier can build each agency's minimised copy without
     # reading another service's tables; this topic is readable by services only.
     referral: EventReferral

@@ -71,21 +71,29 @@ def handler(sla_demo_seconds: float | None = None) -> Handler:
     return handle_routed
 
 
+def _described(routed: ReferralRouted, assignment: Assignment) -> tuple[str | None, str | None]:
+    """The service's name and its network's coordinator, as the router's directory had them; None from older routers."""
+    found = routed.services.get(assignment.service_id)
+    return (found.name, found.coordinator_agency_id) if found else (None, None)
+
+
 async def _record_new(conn: Conn, offered: list[tuple[Incoming[ReferralRouted], Assignment]]) -> dict[UUID, datetime]:
     """Insert the batch's deliveries in one statement; return those that are new, with when they were delivered."""
     if not offered:
         return {}
     columns = list(zip(*[
         (a.assignment_id, i.event.referral_id, a.agency_id, a.service_type.value, i.event.patient_key, i.event.correlation_id,
-         i.event.referral.referrer.ods_code, a.service_id, a.network_id, i.event.referral.urgency.value, i.event.journey_id)
+         i.event.referral.referrer.ods_code, a.service_id, a.network_id, i.event.referral.urgency.value, i.event.journey_id,
+         *_described(i.event, a))
         for i, a in offered
     ], strict=True))  # fmt: skip
     rows = await conn.fetch(
         "INSERT INTO deliveries (assignment_id, referral_id, agency_id, service_type, channel, status,"
-        " patient_key, correlation_id, referrer_ods, service_id, network_id, urgency, journey_id)"
-        " SELECT a, r, ag, st, 'kafka', 'offered', pk, c, ods, s, n, u, j FROM unnest($1::uuid[], $2::uuid[], $3::text[],"
-        " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::uuid[])"
-        " AS t(a, r, ag, st, pk, c, ods, s, n, u, j)"
+        " patient_key, correlation_id, referrer_ods, service_id, network_id, urgency, journey_id, service_name,"
+        " coordinator_agency_id)"
+        " SELECT a, r, ag, st, 'kafka', 'offered', pk, c, ods, s, n, u, j, sn, co FROM unnest($1::uuid[], $2::uuid[],"
+        " $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::uuid[],"
+        " $12::text[], $13::text[]) AS t(a, r, ag, st, pk, c, ods, s, n, u, j, sn, co)"
         " ON CONFLICT (assignment_id) DO NOTHING RETURNING assignment_id, delivered_at",
         *columns,
     )

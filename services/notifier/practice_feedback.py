@@ -14,7 +14,7 @@ from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier.domain.feedback import feedback_message, matters_to_referrer
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
 from services.notifier.envelope import following
-from services.notifier.reference import practice_topic, reference
+from services.notifier.reference import practice_topic, service_name
 from services.router.routing import derived_event_id
 from signpost.database import Conn
 from signpost.outbox import enqueue
@@ -43,7 +43,7 @@ async def tell_referrer(
         contacted_at=delivery["contacted_at"],
         completed_at=delivery["completed_at"],
     )
-    name = reference().service_name(delivery["service_id"], delivery["agency_id"])
+    name = service_name(delivery)
     feedback = PracticeFeedback(
         event_id=derived_event_id(source_event_id, "practice-feedback"),
         occurred_at=at,

@@ -1,13 +1,17 @@
 """What the notifier needs to know of the service directory: names, coordinators and practices.
 
-Read-only reference data from the same seed files the router starts from.
-Service names go into the referrer's feedback; a network's coordinator is
-told of every SLA breach in its network.
+Since contract 2.2.0 each ``referral.routed`` carries the assigned services'
+names and network coordinators from the directory the router decided with,
+and the notifier keeps them with each delivery. The seed files the router
+starts from are read only for deliveries routed before that, and for the
+practices whose feedback topics a local stack creates.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from schemas.vocabulary import ServiceType
 from services.router.domain import directory as directory_module
@@ -37,6 +41,20 @@ class Reference:
         }
         practices = tuple(sorted({ods for n in directory.networks for ods in n.practices}))
         return cls({s.service_id: s.name for s in directory.services}, coordinators, practices)
+
+
+def service_name(delivery: Mapping[str, Any]) -> str:
+    """The name the router's directory gave the service; the seed files' for deliveries from before contract 2.2.0."""
+    name = delivery.get("service_name")
+    return str(name) if name else reference().service_name(delivery["service_id"], delivery["agency_id"])
+
+
+def coordinator_of(delivery: Mapping[str, Any]) -> str | None:
+    """The agency of the coordinator of the service's network, as routed; the seed files' for older deliveries."""
+    if delivery.get("service_name"):  # routed with its context: what the router said stands, even "no coordinator"
+        found = delivery.get("coordinator_agency_id")
+        return str(found) if found else None
+    return reference().coordinators.get(delivery["network_id"] or "")
 
 
 @lru_cache(maxsize=1)

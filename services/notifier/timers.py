@@ -20,7 +20,7 @@ from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
 from services.notifier.envelope import following
 from services.notifier.lifecycle import lock_assignment, store_move
 from services.notifier.practice_feedback import tell_referrer
-from services.notifier.reference import reference
+from services.notifier.reference import coordinator_of, service_name
 from services.router.routing import derived_event_id
 from signpost import logs, loops
 from signpost.database import Conn
@@ -96,7 +96,7 @@ async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
     headers = {"event-type": escalated.type, "correlation-id": escalated.correlation_id}
     await enqueue(conn, topic=ESCALATED_TOPIC, key=delivery["patient_key"], event=escalated, event_id=escalated.event_id,
                   headers=headers)  # fmt: skip
-    coordinator = reference().coordinators.get(delivery["network_id"] or "")
+    coordinator = coordinator_of(delivery)
     if coordinator and coordinator != delivery["agency_id"]:
         # The coordinator hears on its own agency topic, the only one it reads.
         copy_id = derived_event_id(escalated.event_id, f"to:{coordinator}")
@@ -109,9 +109,9 @@ async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
 
 
 def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) -> ReferralEscalated:
-    coordinator = reference().coordinators.get(delivery["network_id"] or "")
+    coordinator = coordinator_of(delivery)
     closing = timer["on_breach"] == sla.OnBreach.CLOSE_AND_TELL_GP.value
-    name = reference().service_name(delivery["service_id"], delivery["agency_id"])
+    name = service_name(delivery)
     what = "closed: the patient was not contacted in time; the GP practice must follow up" if closing else "not acted on in time"
     return ReferralEscalated(
         event_id=derived_event_id(delivery["assignment_id"], f"timer:{timer['name']}"),

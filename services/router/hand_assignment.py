@@ -15,9 +15,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import Assignment, ReferralRouted
+from schemas.events import Assignment, ReferralRouted, ServiceContext
 from schemas.referral import Referral
 from schemas.text import SINGLE_LINE
+from services.router.domain.directory import Directory, described
 from services.router.inputs import RoutingInputs
 from services.router.routing import ROUTED_TOPIC, derived_event_id
 from signpost import logs
@@ -83,6 +84,7 @@ async def assign_by_hand(
             referral_id=referral_id,
             rule_set_version=rules.version,
             assignments=(assignment,),
+            services=_described(directory, assignment),
             referral=Referral.model_validate_json(row["referral"]),
         )
         await conn.execute(
@@ -97,3 +99,10 @@ async def assign_by_hand(
     log.info("assigned by hand", agency=service.agency_id)
     answer: dict[str, Any] = {"referral_id": str(referral_id), "assignment": assignment.model_dump(mode="json")}
     return JSONResponse(answer, status_code=201)
+
+
+def _described(directory: Directory, assignment: Assignment) -> dict[str, ServiceContext]:
+    found = described(directory, assignment.service_id, assignment.network_id)
+    if found is None:
+        return {}
+    return {assignment.service_id: ServiceContext(name=found.name, coordinator_agency_id=found.coordinator_agency_id)}

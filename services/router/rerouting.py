@@ -19,7 +19,7 @@ from schemas.vocabulary import OutcomeCode, ServiceType
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, reroute
 from services.router.inputs import RoutingInputs
-from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, derived_event_id
+from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, derived_event_id, service_contexts
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
@@ -74,7 +74,8 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
     }
     outgoing: ReferralRouted | ReferralUnroutable
     if new:
-        outgoing = ReferralRouted(event_id=derived_event_id(declined.event_id, "rerouted"), assignments=new, **follows)
+        outgoing = ReferralRouted(event_id=derived_event_id(declined.event_id, "rerouted"), assignments=new,
+                                  services=service_contexts(decision, new), **follows)  # fmt: skip
         await conn.executemany(
             "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",

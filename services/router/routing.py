@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable
+from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable, ServiceContext
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, decide
 from services.router.inputs import RoutingInputs
@@ -80,6 +80,15 @@ def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | N
     )
 
 
+def service_contexts(decision: Decision, assignments: tuple[Assignment, ...]) -> dict[str, ServiceContext]:
+    """What the notifier is told of each assigned service (its name, its network's coordinator), from the decision."""
+    return {
+        a.service_id: ServiceContext(name=d.name, coordinator_agency_id=d.coordinator_agency_id)
+        for a in assignments
+        if (d := decision.services.get(a.service_id)) is not None
+    }
+
+
 def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
     """The decision's rows and event; the time decided is the event's, so replays agree."""
     assignments = assignments_of(event.event_id, decision)
@@ -99,6 +108,7 @@ def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
         outgoing = ReferralRouted(
             event_id=derived_event_id(event.event_id, "routed"),
             assignments=assignments,
+            services=service_contexts(decision, assignments),
             notes_to_referrer=decision.notes_to_referrer,
             **follows,
         )

@@ -225,6 +225,9 @@ def test_an_assignment_nobody_picks_up_escalates_then_closes_and_the_gp_and_coor
     escalations = on_topic(stack, "referral.escalated", referral_id)
     assert [e["timer"] for e in escalations] == ["first_contact", "no_contact_close"]
     assert escalations[0]["notify"] == ["H81001", "care-coordinator-croydon-north"]
+    (routed,) = on_topic(stack, "referral.routed", referral_id)
+    assert routed["services"]["demo-pharmacy"]["coordinator_agency_id"] == "care-coordinator-croydon-north", (
+        "the coordinator comes with the routing decision, from the directory the router used")  # fmt: skip
     to_coordinator = on_topic(stack, "agency.care-coordinator-croydon-north.referrals", referral_id)
     assert [e["type"] for e in to_coordinator] == ["referral.escalated", "referral.escalated"]
     state = assignment(stack, assignment_id).json()
@@ -277,6 +280,7 @@ def test_a_referrer_that_is_not_a_gp_practice_hears_back_on_its_own_topic_and_no
 
     heard = eventually(lambda: feedback(stack, referral_id, practice="RJ6"), what="RJ6 to hear the acceptance")
     assert [(f["practice_ods"], f["status"]) for f in heard] == [("RJ6", "accepted")]
+    assert heard[0]["message"].startswith("Adult social care, croydon-north"), "named as the router's directory names it"
     # The notifier's outbox held nothing back, so a GP's referral after it is delivered as usual.
     assert httpx.get(f"{stack.url('notifier')}/readyz", timeout=5).json()["outbox_held"] == {}
     delivered(stack, submit(stack))

@@ -5,13 +5,13 @@ touches a database or a broker, so it can be replayed (``rules simulate``)
 and benchmarked on its own.
 """
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from schemas.referral import Referral
 from schemas.vocabulary import Need, RedFlag, ServiceType
-from services.router.domain.directory import Directory, Network, Service, accepting_at, is_open
+from services.router.domain.directory import Described, Directory, Network, Service, accepting_at, described, is_open
 from services.router.domain.rules import Rule, RuleSet
 
 # Pharmacy First: a pharmacy about to close cannot see the patient today.
@@ -36,6 +36,8 @@ class Decision:
     assignments: tuple[Planned, ...] = ()
     unroutable_reason: str | None = None
     notes_to_referrer: tuple[str, ...] = field(default=())
+    # Each assigned service's name and network coordinator, from the directory decided with.
+    services: Mapping[str, Described] = field(default_factory=dict)
 
     @property
     def routed(self) -> bool:
@@ -46,6 +48,22 @@ def decide(
     referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str] = frozenset()
 ) -> Decision:
     """Assign the referral: one assignment per agency, plus the huddle for complex cases."""
+    return _described(_decide(referral, directory, rules, now, declined), directory)
+
+
+def reroute(
+    referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str], declined_type: ServiceType
+) -> Decision:
+    """After a decline: the next suitable provider of the same kind, never one that declined; then the coordinator."""
+    return _described(_reroute(referral, directory, rules, now, declined, declined_type), directory)
+
+
+def _described(decision: Decision, directory: Directory) -> Decision:
+    found = {p.service_id: described(directory, p.service_id, p.network_id) for p in decision.assignments}
+    return replace(decision, services={k: v for k, v in found.items() if v is not None})
+
+
+def _decide(referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str]) -> Decision:
     unroutable = _unroutable(rules, directory)
     network = directory.network_of(referral.patient.gp_practice_ods)
     if network is None:
@@ -80,10 +98,9 @@ def decide(
     )
 
 
-def reroute(
+def _reroute(
     referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str], declined_type: ServiceType
 ) -> Decision:
-    """After a decline: the next suitable provider of the same kind, never one that declined; then the coordinator."""
     unroutable = _unroutable(rules, directory)
     network = directory.network_of(referral.patient.gp_practice_ods)
     if network is None:

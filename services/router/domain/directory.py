@@ -7,6 +7,7 @@ router makes for every referral are indexed once when the directory loads.
 
 import re
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from functools import cached_property
 from hashlib import sha256
@@ -64,6 +65,22 @@ class Service(Frozen):
                     if not re.match(SPAN, span) or span[:5] >= span[6:]:
                         raise ValueError(f"service {self.service_id}: opening span {span!r} on {day} is not HH:MM-HH:MM")
         return self
+
+
+@dataclass(frozen=True)
+class Described:
+    """What the notifier is told of an assigned service: its name, and who coordinates its network."""
+
+    name: str
+    coordinator_agency_id: str | None
+
+
+def described(directory: "Directory", service_id: str, network_id: str | None) -> Described | None:
+    service = directory.service(service_id)
+    if service is None:
+        return None
+    coordinators = directory.services_in(network_id, ServiceType.CARE_COORDINATOR) if network_id else []
+    return Described(service.name, coordinators[0].agency_id if coordinators else None)
 
 
 def status_lapsed(service: Service, at: datetime) -> bool:

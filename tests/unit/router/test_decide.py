@@ -170,6 +170,20 @@ def test_a_need_no_rule_covers_is_unroutable() -> None:
     assert decision.unroutable_reason == "no rule matches needs mental_health or red flags -"
 
 
+def test_a_decision_names_each_service_and_its_networks_coordinator_from_the_directory_it_used() -> None:
+    decision = decide(network_needs("home_heating", "loneliness"), DIRECTORY, RULES, TUESDAY_NOON)
+    assert set(decision.services) == {a.service_id for a in decision.assignments}
+    social = decision.services["social-services-croydon-north"]
+    assert social.name == next(s.name for s in DIRECTORY.services if s.service_id == "social-services-croydon-north")
+    assert social.coordinator_agency_id == "care-coordinator-croydon-north"
+    renamed = with_status("social-services-croydon-north", name="Adult social care (renamed)")
+    again = decide(network_needs("home_heating", "loneliness"), renamed, RULES, TUESDAY_NOON)
+    assert again.services["social-services-croydon-north"].name == "Adult social care (renamed)", "whatever directory decides"
+    rerouted = reroute(referral(), DIRECTORY, RULES, TUESDAY_NOON, frozenset({"demo-pharmacy"}), ServiceType.COMMUNITY_PHARMACY)
+    assert set(rerouted.services) == {rerouted.assignments[0].service_id}
+    assert decide(network_needs("home_heating", practice="Y99999"), DIRECTORY, RULES, TUESDAY_NOON).services == {}
+
+
 def test_a_decline_reroutes_to_another_provider_never_one_that_declined_then_to_the_coordinator() -> None:
     ref = referral()
     first = decide(ref, DIRECTORY, RULES, TUESDAY_NOON).assignments[0]

@@ -26,6 +26,7 @@ from schemas.events import (
     ReferralRouted,
     ReferralSubmitted,
     ReferralUnroutable,
+    ServiceContext,
 )
 from schemas.referral import Referral
 from schemas.vocabulary import CompletionOutcome, Need, OutcomeCode, ServiceType
@@ -116,6 +117,9 @@ def sample_events() -> list[BaseModel]:
             **ENVELOPE,
             rule_set_version="2026.01",
             assignments=(assignment(replaces_assignment_id=UUID(int=9)),),
+            services={
+                "demo-pharmacy": ServiceContext(name="Demo Pharmacy", coordinator_agency_id="care-coordinator-croydon-north")
+            },
             referral=body,
             notes_to_referrer=("chosen pharmacy closed; sent to FA002",),
         ),
