@@ -5,50 +5,23 @@ so a refusal means the ACL said no, not that the broker or the test was broken.
 """
 
 import logging
-import os
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupAuthorizationFailedError, KafkaConnectionError, TopicAuthorizationFailedError
 
-from deploy.kafka import security
-from deploy.kafka.security import Credential, Principals, security_kwargs
+from deploy.kafka.security import security_kwargs
+from tests.integration.conftest import ALPHA, STRANGER, SecuredBroker
 
-PORT = int(os.environ.get("SIGNPOST_TEST_SECURE_KAFKA_PORT", "39092"))
-ALPHA, BETA = "alpha", "beta"
-STRANGER = Credential("stranger", "stranger-password-1")
 DEADLINE_S = 20.0
 
 
-@dataclass(frozen=True)
-class SecuredBroker:
-    bootstrap: str
-    principals: Principals
-
-    def agency(self, agency_id: str) -> dict[str, str]:
-        return self.principals.agencies[agency_id].kwargs()
-
-    def service(self, name: str) -> dict[str, str]:
-        return self.principals.services[name].kwargs()
-
-    @property
-    def admin(self) -> dict[str, str]:
-        return self.principals.admin.kwargs()
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
-    principals = Principals.generate([ALPHA, BETA])
-    node = security.start(tmp_path_factory.mktemp("kafka-secure"), principals, port=PORT, users_without_acls=[STRANGER])
-    try:
-        yield SecuredBroker(node.bootstrap, principals)
-    finally:
-        security.stop(node)
+@pytest.fixture
+def broker(secured_broker: SecuredBroker) -> SecuredBroker:
+    return secured_broker
 
 
 async def produce(broker: SecuredBroker, creds: dict[str, str], topic: str) -> bytes:

@@ -21,14 +21,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from deploy.kafka import security
 from deploy.kafka.security import Principals
-from services.router.routing import known_agencies
 from signpost.stack import SERVICES, Stack
+from tests.integration.conftest import SecuredBroker
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import _database, bearer, eventually
 
-PORT = int(os.environ.get("SIGNPOST_TEST_SECURE_STACK_KAFKA_PORT", "39192"))
 _BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 100
 PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
@@ -36,21 +34,19 @@ AGENCY = "demo-pharmacy"
 
 
 @pytest.fixture(scope="module")
-def secured(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Principals]]:
-    principals = Principals.generate(known_agencies())
-    node = security.start(tmp_path_factory.mktemp("kafka-secure-stack"), principals, port=PORT)
+def secured(infrastructure: Infrastructure, secured_broker: SecuredBroker) -> Iterator[tuple[Stack, Principals]]:
+    principals = secured_broker.principals
     per_service = {
         s: {"SIGNPOST_KAFKA_SASL_USERNAME": c.username, "SIGNPOST_KAFKA_SASL_PASSWORD": c.password}
         for s, c in principals.services.items()
     }
-    stack = Stack(node.bootstrap, _database(infrastructure, "secured_stack"), infrastructure.state_dir / "secured_stack",
-                  ports=PORTS, service_env=per_service)  # fmt: skip
+    stack = Stack(secured_broker.bootstrap, _database(infrastructure, "secured_stack"),
+                  infrastructure.state_dir / "secured_stack", ports=PORTS, service_env=per_service)  # fmt: skip
     try:
         stack.start_all()
         yield stack, principals
     finally:
         stack.stop_all()
-        security.stop(node)
 
 
 async def _read_agency_copy(stack: Stack, creds: dict[str, str], referral_id: str) -> dict[str, Any]:
@@ -125,8 +121,9 @@ def test_operations_replay_a_dead_lettered_agency_report_onto_the_agencys_topic(
         return items
 
     def notifiers_letter() -> dict[str, Any] | None:
+        source = (f"agency.{AGENCY}.outcomes", partition, offset)
         return next((d for d in listed() if d["consumer"] == "signpost-notifier-outcomes"
-                     and (d["original_partition"], d["original_offset"]) == (partition, offset)), None)  # fmt: skip
+                     and (d["original_topic"], d["original_partition"], d["original_offset"]) == source), None)  # fmt: skip
 
     letter = eventually(notifiers_letter, timeout=60, what="the notifier to dead-letter the agency's poison report")
     known = f"{stack.url('notifier')}/v1/dead-letters"

@@ -1,0 +1,45 @@
+"""One secured broker (SASL/SCRAM + ACLs) for every test here that needs one: it takes ten seconds to start.
+
+Its principals cover the directory's agencies (for the stack run on it) and
+two test agencies, alpha and beta, plus one user with a password and no grants.
+"""
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from deploy.kafka import security
+from deploy.kafka.security import Credential, Principals
+from services.router.routing import known_agencies
+
+PORT = int(os.environ.get("SIGNPOST_TEST_SECURE_KAFKA_PORT", "39092"))
+ALPHA, BETA = "alpha", "beta"
+STRANGER = Credential("stranger", "stranger-password-1")
+
+
+@dataclass(frozen=True)
+class SecuredBroker:
+    bootstrap: str
+    principals: Principals
+
+    def agency(self, agency_id: str) -> dict[str, str]:
+        return self.principals.agencies[agency_id].kwargs()
+
+    def service(self, name: str) -> dict[str, str]:
+        return self.principals.services[name].kwargs()
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return self.principals.admin.kwargs()
+
+
+@pytest.fixture(scope="session")
+def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
+    principals = Principals.generate(sorted({*known_agencies(), ALPHA, BETA}))
+    node = security.start(tmp_path_factory.mktemp("kafka-secure"), principals, port=PORT, users_without_acls=[STRANGER])
+    try:
+        yield SecuredBroker(node.bootstrap, principals)
+    finally:
+        security.stop(node)
