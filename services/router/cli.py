@@ -32,15 +32,24 @@ def validate(rules: Annotated[Path, typer.Argument(exists=True, help="a rule-set
 @rules_app.command("simulate")
 def simulate(
     rules: Annotated[Path, typer.Option(exists=True, help="the candidate rule-set YAML")],
-    directory: Annotated[Path | None, typer.Option(help="directory seed file or folder (default: the router's)")] = None,
+    directory: Annotated[
+        Path | None, typer.Option(help="directory seed file or folder (default: the router's live directory in PostgreSQL)")
+    ] = None,
 ) -> None:
-    """Replay stored referrals through a candidate rule set; exit 1 if any would become unroutable."""
+    """Replay stored referrals through a candidate rule set; exit 1 if any would become unroutable.
+
+    The directory is the one the router routes with now, live statuses included, unless ``--directory``
+    names seeds to try instead (or the router has never loaded one).
+    """
     settings = get_settings()
     root = Path(__file__).resolve().parents[2]
     current = rules_module.load(root / settings.rules_path)
     candidate = rules_module.load(rules)
-    area = directory_module.load(directory or root / settings.directory_path)
-    stored = asyncio.run(_stored(settings.database_url))
+    stored, live = asyncio.run(_stored(settings.database_url))
+    seeds = directory or (None if live else root / settings.directory_path)
+    area = directory_module.load(seeds) if seeds else live
+    assert area is not None  # either the live directory or seeds to load
+    typer.echo(f"directory: {f'seeds {seeds}' if seeds else 'live, from PostgreSQL'} (content {area.content_version})")
     changes = compare(stored, area, current, candidate)
     for change in changes:
         before, after = ", ".join(change.before) or "unroutable", ", ".join(change.after) or "UNROUTABLE"
@@ -51,20 +60,24 @@ def simulate(
     raise typer.Exit(1 if unroutable else 0)
 
 
-async def _stored(url: str) -> list[tuple[UUID, Referral, datetime]]:
-    conn = await asyncpg.connect(url)
+async def _stored(url: str) -> tuple[list[tuple[UUID, Referral, datetime]], directory_module.Directory | None]:
+    """The referrals the router decided, oldest first, and its live directory (None if it never loaded one)."""
+    from services.router import directory_store
+    from signpost import database
+
+    pool = await database.connect(url, schema="router", max_size=1)
     try:
-        rows = await conn.fetch(
-            "SELECT referral_id, referral::text AS body, decided_at FROM router.decisions ORDER BY decided_at"
-        )
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("SELECT referral_id, referral::text AS body, decided_at FROM decisions ORDER BY decided_at")
+            live = await directory_store.read(conn)
     finally:
-        await conn.close()
+        await pool.close()
     out = []
     for row in rows:
         # Judged on the day it was decided, as the router did.
         with judged_on(row["decided_at"].date()):
             out.append((row["referral_id"], Referral.model_validate_json(row["body"]), row["decided_at"]))
-    return out
+    return out, live
 
 
 directory_app = typer.Typer(help="The service directory (kept by the router in PostgreSQL).", no_args_is_help=True)

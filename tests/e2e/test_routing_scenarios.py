@@ -121,3 +121,22 @@ def test_simulate_fails_when_a_candidate_would_leave_a_referral_unroutable(signp
     result = _simulate(signpost_stack, _candidate(tmp_path, "medicines-red-flags"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "-> UNROUTABLE" in result.stdout
+
+
+def test_simulate_decides_with_the_live_directory_the_router_uses_statuses_included(
+    signpost_stack: Stack, tmp_path: Path
+) -> None:
+    social = "social-services-croydon-north"
+    referral_id = routed(signpost_stack, professional_referral(["home_heating", "loneliness"]))["referral_id"]
+    status = f"{signpost_stack.url('router')}/v1/directory/services/{social}/status"
+    assert httpx.put(status, json={"accepting": False}, headers=bearer("operations"), timeout=10).status_code == 200
+    try:
+        # Without the loneliness rule only social services is left for this referral, and live it is not accepting.
+        # With the seed files' directory it would be, and nothing would become unroutable.
+        result = _simulate(signpost_stack, _candidate(tmp_path, "loneliness-and-goals"))
+    finally:
+        httpx.put(status, json={"accepting": True}, headers=bearer("operations"), timeout=10)
+    assert "directory: live, from PostgreSQL" in result.stdout
+    assert result.returncode == 1, result.stdout + result.stderr
+    changed = next(line for line in result.stdout.splitlines() if line.startswith(referral_id))
+    assert changed.startswith(f"{referral_id}: pic:pic-croydon-north -> UNROUTABLE"), changed
