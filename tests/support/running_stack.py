@@ -37,7 +37,7 @@ def running(
         running_stack.start_all()
         yield running_stack
     finally:
-        running_stack.stop_all()
+        running_stack.discard()
 
 
 def _database(infra: Infrastructure, name: str) -> str:
