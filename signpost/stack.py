@@ -112,19 +112,6 @@ class Stack:
         # Stop producers of work first so the others can drain what is in flight.
         return {s: self.stop_service(s) for s in SERVICES}
 
-    def discard(self, timeout: float = 30.0) -> None:
-        """Stop every service at once, for a stack whose state is thrown away: nothing in flight needs to reach the next."""
-        procs = [self.processes.pop(s) for s in SERVICES if s in self.processes]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
 
 def local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_port: int = 5432) -> tuple[str, str]:
     """Kafka and PostgreSQL from the environment, else started locally; return (bootstrap, url)."""

@@ -37,7 +37,7 @@ def running(
         running_stack.start_all()
         yield running_stack
     finally:
-        running_stack.discard()
+        running_stack.stop_all()
 
 
 def _database(infra: Infrastructure, name: str) -> str:
