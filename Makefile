@@ -10,7 +10,6 @@ STAMP := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
@@ -35,8 +34,14 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit -q
 
-test: $(STAMP) kafka chromium lint typecheck
-	$(VENV)/bin/pytest -q
+# mypy runs beside the tests (they mostly wait on Kafka and the services; it wants a core for half a minute);
+# its report is printed after them, and either failing fails `make test`.
+test: $(STAMP) kafka chromium lint
+	@$(VENV)/bin/mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
+	echo "$(VENV)/bin/mypy (beside the tests) & $(VENV)/bin/pytest -q"; \
+	$(VENV)/bin/pytest -q; tests=$$?; \
+	wait $$types; typed=$$?; cat $(VENV)/mypy.log; \
+	if [ $$tests -ne 0 ] || [ $$typed -ne 0 ]; then exit 1; fi
 
 # The operations page is tested in Debian's Chromium, driven by Playwright (never Playwright's own download).
 chromium:
