@@ -227,7 +227,8 @@ class OutboxRelay:
                 list(self.held),
             )
             if not rows:
-                OUTBOX_DEPTH.labels(self._schema).set(await self._depth(conn))
+                # Nothing due: only rows of held topics can be waiting, and then only they need counting.
+                OUTBOX_DEPTH.labels(self._schema).set(await self._depth(conn) if self.held else 0)
                 return 0
             # send() enqueues in call order; awaiting the futures together keeps
             # per-partition order (idempotent producer) while batching the round trips.

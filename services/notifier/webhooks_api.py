@@ -84,8 +84,9 @@ async def _record(
 async def register(agency_id: AgencyId, body: Webhook, request: Request, principal: Authenticated) -> JSONResponse:
     allowed = _may_manage(principal, agency_id)
     runtime = _runtime(request)
-    # Looked up before a connection is taken: DNS may be slow, and nothing waits on the pool for it.
-    unreachable = await webhook_reach.refusal(str(body.url), allow_private=runtime.settings.webhook_allow_private)
+    # Looked up before a connection is taken (DNS may be slow), and only for a caller who may set the webhook.
+    allow_private = runtime.settings.webhook_allow_private
+    unreachable = await webhook_reach.refusal(str(body.url), allow_private=allow_private) if allowed else None
     async with runtime.pool.acquire() as conn, conn.transaction():
         await _record(conn, request, principal, "register webhook", allowed and unreachable is None, agency_id)
         if not allowed:

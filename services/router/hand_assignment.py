@@ -15,12 +15,12 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.events import Assignment, ReferralRouted, ServiceContext
+from schemas.events import Assignment, ReferralRouted
 from schemas.referral import Referral
 from schemas.text import SINGLE_LINE
-from services.router.domain.directory import Directory, described
+from services.router.domain.directory import described
 from services.router.inputs import RoutingInputs
-from services.router.routing import ROUTED_TOPIC, derived_event_id
+from services.router.routing import ROUTED_TOPIC, derived_event_id, service_contexts
 from signpost import logs
 from signpost.access import record_access
 from signpost.auth import Authenticated
@@ -84,7 +84,9 @@ async def assign_by_hand(
             referral_id=referral_id,
             rule_set_version=rules.version,
             assignments=(assignment,),
-            services=_described(directory, assignment),
+            services=service_contexts(
+                {service.service_id: described(directory, service.service_id, assignment.network_id)}, (assignment,)
+            ),
             referral=Referral.model_validate_json(row["referral"]),
         )
         await conn.execute(
@@ -99,10 +101,3 @@ async def assign_by_hand(
     log.info("assigned by hand", agency=service.agency_id)
     answer: dict[str, Any] = {"referral_id": str(referral_id), "assignment": assignment.model_dump(mode="json")}
     return JSONResponse(answer, status_code=201)
-
-
-def _described(directory: Directory, assignment: Assignment) -> dict[str, ServiceContext]:
-    found = described(directory, assignment.service_id, assignment.network_id)
-    if found is None:
-        return {}
-    return {assignment.service_id: ServiceContext(name=found.name, coordinator_agency_id=found.coordinator_agency_id)}

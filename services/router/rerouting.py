@@ -75,7 +75,7 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
     outgoing: ReferralRouted | ReferralUnroutable
     if new:
         outgoing = ReferralRouted(event_id=derived_event_id(declined.event_id, "rerouted"), assignments=new,
-                                  services=service_contexts(decision, new), **follows)  # fmt: skip
+                                  services=service_contexts(decision.services, new), **follows)  # fmt: skip
         await conn.executemany(
             "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",

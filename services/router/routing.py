@@ -6,7 +6,7 @@ in the consumer's transaction.
 """
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable, ServiceContext
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, decide
+from services.router.domain.directory import Described
 from services.router.inputs import RoutingInputs
 from signpost import logs
 from signpost.consumer import Incoming
@@ -80,12 +81,12 @@ def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | N
     )
 
 
-def service_contexts(decision: Decision, assignments: tuple[Assignment, ...]) -> dict[str, ServiceContext]:
-    """What the notifier is told of each assigned service (its name, its network's coordinator), from the decision."""
+def service_contexts(services: Mapping[str, Described | None], assignments: tuple[Assignment, ...]) -> dict[str, ServiceContext]:
+    """What the notifier is told of each assigned service (its name, its network's coordinator), as the directory said."""
     return {
         a.service_id: ServiceContext(name=d.name, coordinator_agency_id=d.coordinator_agency_id)
         for a in assignments
-        if (d := decision.services.get(a.service_id)) is not None
+        if (d := services.get(a.service_id)) is not None
     }
 
 
@@ -108,7 +109,7 @@ def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
         outgoing = ReferralRouted(
             event_id=derived_event_id(event.event_id, "routed"),
             assignments=assignments,
-            services=service_contexts(decision, assignments),
+            services=service_contexts(decision.services, assignments),
             notes_to_referrer=decision.notes_to_referrer,
             **follows,
         )
