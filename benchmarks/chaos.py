@@ -36,7 +36,20 @@ from benchmarks import mix
 from benchmarks.chaos_counts import ALL_CHECKS, Counts, Once, count, pending
 from benchmarks.chaos_faults import ACTIONS, Chaos, Fault, Progress, inject, load
 
-__all__ = ["ACTIONS", "ALL_CHECKS", "Chaos", "Counts", "Fault", "Once", "Outcome", "plan_faults", "problems", "run", "tally"]
+__all__ = [
+    "ACTIONS",
+    "ALL_CHECKS",
+    "Budget",
+    "Chaos",
+    "Counts",
+    "Fault",
+    "Once",
+    "Outcome",
+    "plan_faults",
+    "problems",
+    "run",
+    "tally",
+]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -50,7 +63,8 @@ def plan_faults(seed: int, referrals: int, rounds: int = 1) -> list[Fault]:
 
 def problems(c: Counts) -> list[str]:
     """Everything that breaks the promise; empty when nothing was lost or doubled."""
-    found = [f"{name}: not counted" for name in ALL_CHECKS if name not in c.once]
+    found = [c.unsettled] if c.unsettled else []
+    found += [f"{name}: not counted" for name in ALL_CHECKS if name not in c.once]
     for name, once in c.once.items():
         if once.missing:
             found.append(f"{name}: {once.missing} of {once.expected} missing")
@@ -88,22 +102,49 @@ class Outcome:
     seconds: dict[str, float]
 
 
-async def settle(database_url: str, accepted: list[str], say: Callable[[str], None], timeout_s: float = 600) -> None:
-    """Poll until nothing is missing and every outbox is drained, or the time runs out (the counts will say)."""
+@dataclass(frozen=True)
+class Budget:
+    """How long each stage may take before the run gives up and says which stage and why.
+
+    Every wait is bounded so that a stuck run fails with its reason instead of running into
+    pytest's timeout, which names nothing. The defaults suit ``make chaos``; the CI test passes
+    smaller ones that add up to less than its timeout.
+    """
+
+    give_up_s: float = 300.0
+    """A client's time to get one referral accepted, retries included."""
+    settle_s: float = 600.0
+    """Time for every accepted referral to be stored, routed, delivered and audited, and every outbox drained."""
+    read_s: float = 180.0
+    """Time to read the agency topics to their end."""
+
+
+async def settle(database_url: str, accepted: list[str], say: Callable[[str], None], timeout_s: float = 600) -> str:
+    """Poll until nothing is missing and every outbox is drained; on timeout, say what is still outstanding."""
     deadline = time.monotonic() + timeout_s
     last_said = 0.0
+    waiting: int | None = None
     while time.monotonic() < deadline:
         waiting = await pending(database_url, accepted)
         if waiting == 0:
-            return
+            return ""
         if time.monotonic() - last_said >= 2:
             last_said = time.monotonic()
             say(f"settling: {'database unreachable' if waiting is None else f'{waiting} outstanding'}")
         await asyncio.sleep(0.5)
+    left = "PostgreSQL unreachable" if waiting is None else f"{waiting} rows or outbox records outstanding"
+    return f"not settled within {timeout_s:.0f}s: {left}"
 
 
 async def run(
-    chaos: Chaos, referrals: int, seed: int, rate: float, clients: int, rounds: int = 1, say: Callable[[str], None] = print
+    chaos: Chaos,
+    referrals: int,
+    seed: int,
+    rate: float,
+    clients: int,
+    rounds: int = 1,
+    say: Callable[[str], None] = print,
+    budget: Budget = Budget(),
 ) -> Outcome:
     """Load with faults, settle, count. ``chaos`` must be started."""
     stack = chaos.stack
@@ -125,15 +166,20 @@ async def run(
     reporter = asyncio.create_task(report())
     try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(load(stack.url("intake"), submissions, rate, clients, state))
+            group.create_task(load(stack.url("intake"), submissions, rate, clients, state, budget.give_up_s))
             group.create_task(inject(chaos, plan, state, say))
     finally:
         reporter.cancel()
     recovered = time.monotonic()
-    await settle(stack.database_url, state.accepted, lambda text: say(f"[{time.monotonic() - state.started:4.0f}s] {text}"))
+    unsettled = await settle(
+        stack.database_url,
+        state.accepted,
+        lambda text: say(f"[{time.monotonic() - state.started:4.0f}s] {text}"),
+        budget.settle_s,
+    )
     settled = time.monotonic()
-    counts = await count(stack.database_url, stack.kafka_bootstrap, state.accepted)
-    counts.retries, counts.faults = dict(state.retries), list(state.faults)
+    counts = await count(stack.database_url, stack.kafka_bootstrap, state.accepted, budget.read_s)
+    counts.retries, counts.faults, counts.unsettled = dict(state.retries), list(state.faults), unsettled
     # Seconds since the first referral was sent.
     marks = {
         "last_202": state.loaded or recovered,

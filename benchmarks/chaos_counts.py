@@ -48,6 +48,8 @@ class Counts:
     chain_summary: str = ""
     retries: dict[str, int] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
+    unsettled: str = ""
+    """Why the system had not settled when the time ran out; empty when it had."""
 
 
 ACCEPTED = "SELECT unnest($1::uuid[]) AS k"
@@ -123,7 +125,7 @@ async def pending(database_url: str, accepted: list[str]) -> int | None:
         await conn.close()
 
 
-async def count(database_url: str, bootstrap: str, accepted: list[str]) -> Counts:
+async def count(database_url: str, bootstrap: str, accepted: list[str], read_s: float = 180.0) -> Counts:
     ids = list(set(accepted))
     c = Counts(accepted=len(ids), answered_twice=len(accepted) - len(ids))
     conn = await asyncpg.connect(database_url)
@@ -147,7 +149,10 @@ async def count(database_url: str, bootstrap: str, accepted: list[str]) -> Count
     finally:
         await conn.close()
     topics = sorted({f"agency.{r['agency_id']}.referrals" for r in assigned})
-    records = await read_topics(bootstrap, topics, wait_s=180) if topics else []
+    try:
+        records = await read_topics(bootstrap, topics, wait_s=read_s) if topics else []
+    except TimeoutError:
+        raise TimeoutError(f"the agency topics could not be read to their end within {read_s:.0f}s") from None
     copies = [m for m in records if m.get("type") == "agency.referral"]
     c.once[ON_TOPIC] = copies_once({r["assignment_id"] for r in assigned}, copies)
     c.agency_copies, c.agency_copies_distinct = len(copies), len({m["event_id"] for m in copies})

@@ -23,6 +23,28 @@ RETRY_EVERY_S = 0.3
 GIVE_UP_S = 300.0
 
 
+@dataclass
+class Tokens:
+    """One bearer token per client, minted afresh every few minutes.
+
+    Intake refuses tokens that live over an hour, and a long run outlasts one. A client with no token
+    yet always mints: the monotonic clock counts from boot, so on a machine up for under five minutes
+    a start of 0.0 would look fresh and the first requests would carry no token at all.
+    """
+
+    mint: Callable[[str], str]
+    clock: Callable[[], float] = time.monotonic
+    refresh_s: float = 300.0
+    held: dict[str, tuple[float, str]] = field(default_factory=dict)
+
+    def get(self, client: str) -> str:
+        now = self.clock()
+        minted = self.held.get(client)
+        if minted is None or now - minted[0] > self.refresh_s:
+            minted = self.held[client] = now, self.mint(client)
+        return minted[1]
+
+
 @dataclass(frozen=True, order=True)
 class Fault:
     after: int
@@ -50,7 +72,9 @@ class Progress:
 class Chaos:
     """Kafka, PostgreSQL and the four services of one run, all of them its own to kill."""
 
-    def __init__(self, state: Path, kafka_port: int, postgres_port: int, port_base: int) -> None:
+    def __init__(self, state: Path, kafka_port: int, postgres_port: int, port_base: int, ready_s: float = 120.0) -> None:
+        self.ready_s = ready_s
+        """How long a restarted service may take to answer /readyz before the run fails with its reason."""
         self.kafka = kafka_local.KafkaNode(state / "kafka", port=kafka_port, controller_port=kafka_port + 1)
         self.postgres = postgres_local.PostgresNode(state / "postgres", port=postgres_port)
         self.state = state
@@ -95,7 +119,7 @@ class Chaos:
         for attempt in range(1, 4):
             self.stack.start_service(service)
             try:
-                self.stack.wait_ready(service, timeout=120)
+                self.stack.wait_ready(service, timeout=self.ready_s)
                 return f"; started {attempt} times" if attempt > 1 else ""
             except RuntimeError:
                 # It exited while starting (another fault may have PostgreSQL or the broker away):
@@ -104,10 +128,17 @@ class Chaos:
         raise RuntimeError(f"{service} would not start again after being killed; see {self.stack.log_file(service)}")
 
 
-async def submit(http: httpx.AsyncClient, intake: str, submission: mix.Submission, token: str, retries: Counter[str]) -> str:
+async def submit(
+    http: httpx.AsyncClient,
+    intake: str,
+    submission: mix.Submission,
+    token: str,
+    retries: Counter[str],
+    give_up_s: float = GIVE_UP_S,
+) -> str:
     """One referral, sent until intake answers 202; every attempt carries the same X-Request-Id."""
     headers = {"Authorization": token, "X-Request-Id": str(uuid.uuid4())}
-    give_up = time.monotonic() + GIVE_UP_S
+    give_up = time.monotonic() + give_up_s
     while True:
         try:
             response = await http.post(f"{intake}/v1/referrals", json=submission.body, headers=headers)
@@ -122,20 +153,20 @@ async def submit(http: httpx.AsyncClient, intake: str, submission: mix.Submissio
             reason = f"HTTP {response.status_code}"
         retries[reason] += 1
         if time.monotonic() > give_up:
-            raise TimeoutError(f"a referral was not accepted within {GIVE_UP_S:.0f}s; last: {reason}")
+            raise TimeoutError(f"a referral was not accepted within {give_up_s:.0f}s; last: {reason}")
         await asyncio.sleep(RETRY_EVERY_S)
 
 
-async def load(intake: str, submissions: list[mix.Submission], rate: float, clients: int, state: Progress) -> None:
+async def load(
+    intake: str,
+    submissions: list[mix.Submission],
+    rate: float,
+    clients: int,
+    state: Progress,
+    give_up_s: float = GIVE_UP_S,
+) -> None:
     """Submit every referral, the i-th not before ``i / rate`` seconds in; a client busy retrying holds up only itself."""
-    minted: dict[str, tuple[float, str]] = {}
-
-    def token(client: str) -> str:
-        # Intake refuses tokens that live over an hour, and a long run outlasts one: mint afresh every few minutes.
-        at, value = minted.get(client, (0.0, ""))
-        if time.monotonic() - at > 300:
-            at, value = minted[client] = time.monotonic(), f"Bearer {dev_token(client, lifetime_s=900)}"
-        return value
+    tokens = Tokens(mint=lambda client: f"Bearer {dev_token(client, lifetime_s=900)}")
 
     slots = iter(range(len(submissions)))
     started = time.monotonic()
@@ -144,7 +175,7 @@ async def load(intake: str, submissions: list[mix.Submission], rate: float, clie
         for i in slots:  # shared by the clients: each takes the next slot
             # Pacing the load: the i-th referral is due at started + i / rate.
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
-            referral_id = await submit(http, intake, submissions[i], token(submissions[i].client), state.retries)
+            referral_id = await submit(http, intake, submissions[i], tokens.get(submissions[i].client), state.retries, give_up_s)
             async with state.moved:
                 state.accepted.append(referral_id)
                 state.moved.notify_all()
