@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint typecheck unit schemas kafka chromium clean stop bench bench-router bench-audit chaos
+.PHONY: run demo test lint typecheck unit schemas safety kafka chromium clean stop bench bench-router bench-audit chaos
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ chromium:
 
 schemas: $(STAMP)
 	$(PY) -m schemas.generate
+
+# The hazard log's rendering (docs/safety/hazard-log.md) from safety/hazard-log.yaml; a test fails when it is stale.
+safety: $(STAMP)
+	$(PY) -m safety.render
 
 stop: $(STAMP)
 	$(PY) -m deploy.kafka.local stop

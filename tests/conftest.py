@@ -3,8 +3,17 @@
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.infrastructure import Infrastructure, provide
+
+# Property tests judge behaviour, never speed: on a loaded machine Hypothesis's per-example deadline and its
+# "generation is slow" health check fail tests that are right (seen with six suites sharing two cores).
+# Speed belongs in the benchmarks.
+settings.register_profile("signpost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("signpost")
+
+pytest_plugins = ["tests.support.hazards"]
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, Refer
 from services.notifier import dead_letters, delivery, timers, webhook_sender
 from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled, handle_outcomes
 from services.notifier.dead_letters_api import router as dead_letters_router
+from services.notifier.domain import sla_guard
 from services.notifier.outcomes_api import router as outcomes_router
 from services.notifier.webhooks_api import router as webhooks_router
 from signpost.http import install
@@ -18,6 +19,8 @@ SERVICE = "notifier"
 
 async def wire(runtime: Runtime) -> None:
     settings = runtime.settings
+    # Refuse to run with SLA timers that break a clinical timescale (HAZ-003, HAZ-007) rather than breach quietly.
+    sla_guard.require_safe()
 
     deliver = delivery.handler(settings.sla_demo_seconds)
     # One consumer group per input, so a slow input never holds up another.

@@ -57,6 +57,9 @@ def simulate(
     unroutable = sum(c.becomes_unroutable for c in changes)
     typer.echo(f"{len(stored)} referrals replayed, {len(changes)} decisions change, {unroutable} would become unroutable"
                f" (rule set {current.version} -> {candidate.version})")  # fmt: skip
+    if unroutable:
+        # A rule set that strands referrals is a clinical hazard (safety/hazard-log.yaml), not only a diff.
+        typer.echo(f"HAZ-019: refused: this rule set would leave {unroutable} referrals unroutable")
     raise typer.Exit(1 if unroutable else 0)
 
 

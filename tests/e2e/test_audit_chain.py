@@ -30,6 +30,7 @@ async def _sql(stack: Stack, *statements: str) -> None:
         await conn.close()
 
 
+@pytest.mark.hazard("HAZ-020")
 def test_the_chain_verifies_and_an_edited_row_is_named(signpost_stack: Stack) -> None:
     referral_id = submit(signpost_stack, REFERRAL).json()["referral_id"]
     trail = eventually(lambda: audit_trail(signpost_stack, referral_id) or None, what="audited events")
@@ -48,6 +49,7 @@ def test_the_chain_verifies_and_an_edited_row_is_named(signpost_stack: Stack) ->
     assert verify(signpost_stack).returncode == 0
 
 
+@pytest.mark.hazard("HAZ-020")
 def test_the_writer_role_can_only_read_and_insert(signpost_stack: Stack) -> None:
     for statement in ("UPDATE audit.audit_log SET event_type = 'x'", "DELETE FROM audit.audit_log"):
         with pytest.raises(asyncpg.InsufficientPrivilegeError):

@@ -72,6 +72,7 @@ def test_search_rejects_an_invalid_nhs_number_with_a_specific_error(signpost_sta
     assert "modulus 11" in response.json()["detail"]
 
 
+@pytest.mark.hazard("HAZ-014")
 def test_an_agency_sees_only_its_own_events_and_a_referrer_none(signpost_stack: Stack) -> None:
     delivered(signpost_stack, submit(signpost_stack))
     mine = search(signpost_stack, "agency-demo-pharmacy")

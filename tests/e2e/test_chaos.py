@@ -9,6 +9,8 @@ import asyncio
 import os
 from pathlib import Path
 
+import pytest
+
 from benchmarks.chaos import ACTIONS, Budget, Chaos, problems, run, tally
 
 BASE = int(os.environ.get("SIGNPOST_TEST_CHAOS_PORT_BASE") or int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 500)
@@ -18,6 +20,7 @@ REFERRALS = 300
 BUDGET = Budget(give_up_s=60, settle_s=90, read_s=30)
 
 
+@pytest.mark.hazard("HAZ-001", "HAZ-002")
 def test_nothing_accepted_is_lost_or_doubled_when_everything_is_killed(tmp_path: Path) -> None:
     chaos = Chaos(tmp_path, kafka_port=BASE + 92, postgres_port=BASE + 32, port_base=BASE, ready_s=45)
     chaos.start()

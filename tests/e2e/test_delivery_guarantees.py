@@ -8,6 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pytest
 
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
@@ -39,6 +40,7 @@ async def count(stack: Stack, sql: str, *args: object) -> int:
         await conn.close()
 
 
+@pytest.mark.hazard("HAZ-002")
 def test_the_same_submitted_event_twice_is_routed_and_delivered_once(signpost_stack: Stack) -> None:
     event = submitted_event()
     raw = event.model_dump_json().encode()
@@ -101,6 +103,7 @@ def test_poison_messages_are_dead_lettered_and_the_consumer_carries_on(signpost_
     assert all(m["original_topic"] == "referral.submitted" for m in letters)
 
 
+@pytest.mark.hazard("HAZ-002")
 def test_intake_answers_a_request_id_replay_with_the_original_answer(signpost_stack: Stack) -> None:
     url = f"{signpost_stack.url('intake')}/v1/referrals"
     request_id = str(uuid.uuid4())

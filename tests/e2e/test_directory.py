@@ -62,6 +62,7 @@ def test_the_seeded_directory_is_in_postgresql_and_listed(signpost_stack: Stack)
     assert total.startswith("1 of ")
 
 
+@pytest.mark.hazard("HAZ-005")
 def test_an_agency_that_stops_accepting_gets_no_new_referrals_and_only_it_may_say_so(signpost_stack: Stack) -> None:
     assert set_status(signpost_stack, SOCIAL, "agency-demo-pharmacy", accepting=False).status_code == 403
     assert set_status(signpost_stack, SOCIAL, "gp-h81001", accepting=False).status_code == 403
@@ -82,6 +83,7 @@ def test_an_agency_that_stops_accepting_gets_no_new_referrals_and_only_it_may_sa
     assert SOCIAL in {a["agency_id"] for a in again["assignments"]}
 
 
+@pytest.mark.hazard("HAZ-018")
 def test_a_reported_status_lapses_so_a_forgotten_not_accepting_does_not_hide_a_service(signpost_stack: Stack) -> None:
     agency = "agency-social-services-croydon-north"
     now = datetime.now(UTC)
@@ -109,6 +111,7 @@ def test_a_reported_status_lapses_so_a_forgotten_not_accepting_does_not_hide_a_s
         set_status(signpost_stack, SOCIAL, "operations", accepting=True)
 
 
+@pytest.mark.hazard("HAZ-018")
 def test_a_loaded_seed_is_routed_with_at_once_and_keeps_the_live_status_it_leaves_alone(
     signpost_stack: Stack, tmp_path: Path
 ) -> None:
@@ -136,6 +139,7 @@ def test_a_loaded_seed_is_routed_with_at_once_and_keeps_the_live_status_it_leave
     assert SOCIAL in {a["agency_id"] for a in again["assignments"]}, "the seed that reopens it is obeyed too"
 
 
+@pytest.mark.hazard("HAZ-019")
 def test_validate_names_what_is_wrong_with_a_seed(tmp_path: Path, signpost_stack: Stack) -> None:
     good = signpost(signpost_stack, "directory", "validate", str(SEEDS / "dorset.yaml"))
     assert good.returncode == 0
@@ -149,6 +153,7 @@ def test_validate_names_what_is_wrong_with_a_seed(tmp_path: Path, signpost_stack
     assert "network atlantis is not in the directory" in refused.stderr
 
 
+@pytest.mark.hazard("HAZ-005")
 def test_a_pharmacy_that_stops_accepting_sends_the_next_pharmacy_first_referral_to_an_open_one_in_its_network(
     signpost_stack: Stack, tmp_path: Path
 ) -> None:
@@ -253,6 +258,7 @@ async def test_a_reload_keeps_live_status_unless_the_seed_changes_it_and_drops_w
         assert await directory_store.set_status(conn, pharmacy, True, None, by="operations", lasts=DAY) is None
 
 
+@pytest.mark.hazard("HAZ-018")
 async def test_the_revision_moves_only_when_a_change_commits(store: asyncpg.Pool) -> None:
     async with store.acquire() as conn, store.acquire() as other:
         await directory_store.load(conn, dorset(), source="v1")

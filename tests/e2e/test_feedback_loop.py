@@ -81,6 +81,7 @@ def on_topic(stack: Stack, topic: str, referral_id: str) -> list[dict[str, Any]]
     return [r for r in asyncio.run(read_all(stack.kafka_bootstrap, topic)) if r.get("referral_id") == referral_id]
 
 
+@pytest.mark.hazard("HAZ-016")
 def test_an_agency_accepts_contacts_and_completes_and_the_practice_hears_each_step(stack: Stack) -> None:
     referral_id = submit(stack)
     assignment_id = delivered(stack, referral_id)
@@ -126,6 +127,7 @@ def test_illegal_moves_get_409_with_the_reason_and_change_nothing(stack: Stack) 
     assert missing_reason.status_code == 422, "a decline needs its coded reason"
 
 
+@pytest.mark.hazard("HAZ-015")
 def test_an_agency_reports_only_on_its_own_assignments(stack: Stack) -> None:
     assignment_id = delivered(stack, submit(stack))
     other_agency = report(stack, assignment_id, "accepted", client=SOCIAL)
@@ -175,6 +177,7 @@ WEDNESDAY_MORNING = "2026-11-18T11:00:00+00:00"
 WEDNESDAY_NIGHT = "2026-11-18T03:00:00+00:00"
 
 
+@pytest.mark.hazard("HAZ-010")
 def test_a_decline_is_rerouted_never_back_to_a_decliner_and_then_to_the_coordinator(stack: Stack) -> None:
     referral_id = submit(stack)
     first = delivered(stack, referral_id)
@@ -201,6 +204,7 @@ def test_a_decline_is_rerouted_never_back_to_a_decliner_and_then_to_the_coordina
     eventually(lambda: [f["status"] for f in feedback(stack, referral_id)].count("declined") == 2, what="both declines")
 
 
+@pytest.mark.hazard("HAZ-010")
 def test_a_decline_at_night_goes_to_the_coordinator_when_no_other_pharmacy_is_open(stack: Stack) -> None:
     referral_id = submit(stack)
     first = delivered(stack, referral_id)
@@ -213,6 +217,7 @@ def test_a_decline_at_night_goes_to_the_coordinator_when_no_other_pharmacy_is_op
     assert "no other community_pharmacy in croydon-north" in replacement["reason"]
 
 
+@pytest.mark.hazard("HAZ-007", "HAZ-008", "HAZ-017")
 def test_an_assignment_nobody_picks_up_escalates_then_closes_and_the_gp_and_coordinator_are_told(stack: Stack) -> None:
     referral_id = submit(stack)
     assignment_id = delivered(stack, referral_id)
@@ -238,6 +243,7 @@ def test_an_assignment_nobody_picks_up_escalates_then_closes_and_the_gp_and_coor
     assert "not contacted in time" in late.json()["detail"]
 
 
+@pytest.mark.hazard("HAZ-011")
 def test_a_cancelled_referral_stops_its_assignments_and_tells_the_agency(stack: Stack) -> None:
     referral_id = submit(stack)
     assignment_id = delivered(stack, referral_id)
@@ -268,6 +274,7 @@ def test_the_demo_works_one_referral_to_completion_and_watches_another_escalate(
     assert "[closed_no_contact]" in printed
 
 
+@pytest.mark.hazard("HAZ-016")
 def test_a_referrer_that_is_not_a_gp_practice_hears_back_on_its_own_topic_and_nothing_waits_behind_it(stack: Stack) -> None:
     # The home-visit case: an ICN pharmacist at RJ6 (a trust, not a practice) refers the broken heating.
     body = json.loads(json.dumps(REFERRAL))

@@ -52,6 +52,7 @@ def test_an_expired_token_is_401_and_says_so(signpost_stack: Stack) -> None:
     assert "expired" in response.json()["detail"]
 
 
+@pytest.mark.hazard("HAZ-015")
 def test_a_client_cannot_submit_as_another_organisation(signpost_stack: Stack) -> None:
     response = post(signpost_stack, bearer("gp-h81002"))
     assert response.status_code == 403

@@ -62,6 +62,7 @@ def test_a_bars_bundle_is_accepted_and_flows_like_a_json_referral(signpost_stack
     assert stored["versions"][0]["referral"]["patient"]["nhs_number"] == REFERRAL["patient"]["nhs_number"]
 
 
+@pytest.mark.hazard("HAZ-002")
 def test_a_replayed_fhir_request_id_answers_the_same_and_a_changed_body_conflicts(signpost_stack: Stack) -> None:
     first = post_fhir(signpost_stack, BUNDLE, **{"X-Request-Id": "fhir-replay-1"})
     again = post_fhir(signpost_stack, BUNDLE, **{"X-Request-Id": "fhir-replay-1"})
@@ -76,6 +77,7 @@ def test_a_replayed_fhir_request_id_answers_the_same_and_a_changed_body_conflict
     assert conflict.json()["issue"][0]["code"] == "conflict"
 
 
+@pytest.mark.hazard("HAZ-011")
 def test_cancel_revokes_once_and_keeps_every_version(signpost_stack: Stack) -> None:
     intake = signpost_stack.url("intake")
     referral_id = httpx.post(f"{intake}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10).json()["referral_id"]
@@ -173,6 +175,7 @@ def test_the_bad_input_table_has_at_least_forty_cases() -> None:
     assert len(JSON_RULES) + len(HOSTILE) + len(FHIR_CASES) >= 40
 
 
+@pytest.mark.hazard("HAZ-006")
 @pytest.mark.parametrize(("changes", "message"), [c[1:] for c in JSON_RULES], ids=[c[0] for c in JSON_RULES])
 def test_a_referral_breaking_a_rule_is_refused_with_that_rule(
     signpost_stack: Stack, nothing_changes: None, changes: dict[str, Any], message: str
@@ -220,6 +223,7 @@ def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
     assert "signpost audit verify: chain intact" in printed
 
 
+@pytest.mark.hazard("HAZ-011")
 def test_a_completed_referral_cannot_be_cancelled(signpost_stack: Stack) -> None:
     from signpost.demo_feedback import worked_to_completion
 

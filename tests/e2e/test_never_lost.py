@@ -85,6 +85,7 @@ def assert_exactly_once(stack: Stack, referral_ids: list[str]) -> None:
     assert per_type == 0, "some referral has an event type audited twice"
 
 
+@pytest.mark.hazard("HAZ-001")
 def test_intake_accepts_while_kafka_is_down_and_everything_flows_once_it_returns(
     stack: Stack, own_broker: kafka_local.KafkaNode
 ) -> None:
@@ -105,6 +106,7 @@ def test_intake_accepts_while_kafka_is_down_and_everything_flows_once_it_returns
         assert types.count("referral.submitted") == 1
 
 
+@pytest.mark.hazard("HAZ-001")
 def test_sigkilled_router_and_notifier_lose_and_duplicate_nothing(stack: Stack) -> None:
     first = submit(stack, 40)
     stack.stop_service("router", sig=signal.SIGKILL)

@@ -154,6 +154,7 @@ async def _produce_poison(bootstrap: str) -> tuple[int, int]:
         await producer.stop()
 
 
+@pytest.mark.hazard("HAZ-019")
 def test_an_unroutable_referral_is_assigned_by_hand_from_the_queue(
     ops_page: tuple[Page, list[str]], signpost_stack: Stack
 ) -> None:

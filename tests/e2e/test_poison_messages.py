@@ -77,6 +77,7 @@ def patient_key(stack: Stack, referral_id: str) -> str:
     return str(next(r["patient_key"] for r in submitted if r.get("referral_id") == referral_id))
 
 
+@pytest.mark.hazard("HAZ-003")
 def test_poison_on_every_consumed_topic_is_dead_lettered_with_its_reason_and_nothing_stalls(stack: Stack) -> None:
     # Poison keyed like this patient's events lands on the partitions their next referral will use, right in its way.
     first = submit(stack)

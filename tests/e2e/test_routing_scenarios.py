@@ -2,12 +2,14 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import yaml
 
 from signpost.stack import Stack
@@ -50,6 +52,7 @@ def kinds(view: dict[str, Any]) -> list[str]:
     return sorted(a["service_type"] for a in view["assignments"])
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_a_home_visit_finding_broken_heating_and_loneliness_reaches_social_services_pic_and_the_huddle(
     signpost_stack: Stack,
 ) -> None:
@@ -60,6 +63,7 @@ def test_a_home_visit_finding_broken_heating_and_loneliness_reaches_social_servi
     }  # fmt: skip
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_social_services_finding_piles_of_medicines_reaches_the_icn_pharmacist(signpost_stack: Stack) -> None:
     view = routed(signpost_stack, professional_referral(["social_care_assessment"], ["medicines_stockpile", "expired_medicines"]))
     assert "icn_pharmacist" in kinds(view)
@@ -74,11 +78,13 @@ def test_a_hospital_discharge_who_cannot_manage_medicines_goes_to_the_icn_pharma
     ]
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_a_dorset_referral_passes_through_the_hub_coordinator(signpost_stack: Stack) -> None:
     view = routed(signpost_stack, professional_referral(["falls", "loneliness"], practice="J81002"))
     assert {a["agency_id"] for a in view["assignments"]} == {"hub-coordinator-purbeck", "virtual-ward-purbeck"}
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_a_patient_outside_every_network_is_unroutable_with_the_reason(signpost_stack: Stack) -> None:
     practice = "Y99999"
     view = routed(signpost_stack, professional_referral(["falls"], practice=practice))
@@ -106,6 +112,7 @@ def _candidate(tmp_path: Path, without: str) -> Path:
     return path
 
 
+@pytest.mark.hazard("HAZ-019")
 def test_simulate_shows_changed_decisions_and_passes_when_nothing_becomes_unroutable(
     signpost_stack: Stack, tmp_path: Path
 ) -> None:
@@ -116,11 +123,13 @@ def test_simulate_shows_changed_decisions_and_passes_when_nothing_becomes_unrout
     assert "0 would become unroutable" in result.stdout
 
 
+@pytest.mark.hazard("HAZ-019")
 def test_simulate_fails_when_a_candidate_would_leave_a_referral_unroutable(signpost_stack: Stack, tmp_path: Path) -> None:
     routed(signpost_stack, professional_referral(["medicines_optimisation"]))
     result = _simulate(signpost_stack, _candidate(tmp_path, "medicines-red-flags"))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "-> UNROUTABLE" in result.stdout
+    assert re.search(r"^HAZ-019: refused: this rule set would leave [1-9]\d* referrals unroutable$", result.stdout, re.M)
 
 
 def test_simulate_decides_with_the_live_directory_the_router_uses_statuses_included(

@@ -5,6 +5,7 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from signpost.stack import SERVICES, Stack
 from tests.support.running_stack import audit_trail, bearer, eventually, log_text
@@ -29,6 +30,7 @@ def delivered(stack: Stack, referral_id: str) -> list[dict[str, object]]:
     return trail if any(e["event_type"] == "assignment.delivered" for e in trail) else []
 
 
+@pytest.mark.hazard("HAZ-020")
 def test_referral_trail_shows_submitted_routed_delivered_in_order(signpost_stack: Stack) -> None:
     correlation_id = f"e2e-{uuid.uuid4()}"
     response = submit(signpost_stack, REFERRAL, **{"X-Correlation-Id": correlation_id})

@@ -243,6 +243,7 @@ def test_the_signature_refuses_a_tampered_body_a_later_replay_and_a_refreshed_ti
     assert [a.status for a in receiver.refused()[-3:]] == [401, 401, 401]
 
 
+@pytest.mark.hazard("HAZ-003")
 def test_an_agency_that_hangs_does_not_hold_up_another(stack: Stack, receiver: Receiver, pharmacy: str) -> None:
     assert register(stack, "pic-croydon-north", f"{receiver.base}/hang").status_code == 200
     body, client = needing("loneliness")

@@ -65,18 +65,21 @@ async def test_agency_writes_its_own_outcomes_and_the_notifier_reads_them(broker
     await consume_until(broker, broker.service("notifier"), "agency.alpha.outcomes", "signpost-notifier", sent)
 
 
+@pytest.mark.hazard("HAZ-015")
 async def test_agency_cannot_read_another_agencys_referrals(broker: SecuredBroker) -> None:
     await produce(broker, broker.service("notifier"), "agency.beta.referrals")
     with pytest.raises(TopicAuthorizationFailedError):
         await consume_until(broker, broker.agency(ALPHA), "agency.beta.referrals", group("agency.alpha."), b"never")
 
 
+@pytest.mark.hazard("HAZ-015")
 async def test_agency_cannot_write_another_agencys_outcomes(broker: SecuredBroker) -> None:
     with pytest.raises(TopicAuthorizationFailedError):
         await produce(broker, broker.agency(ALPHA), "agency.beta.outcomes")
 
 
 # Another agency's prefix, a service's group, and a name that merely starts with "agency.alpha".
+@pytest.mark.hazard("HAZ-015")
 @pytest.mark.parametrize("outside", ["agency.beta.worker", "signpost-notifier", "agency.alphabet.worker"])
 async def test_agency_cannot_consume_with_a_group_outside_its_prefix(broker: SecuredBroker, outside: str) -> None:
     sent = await produce(broker, broker.service("notifier"), "agency.alpha.referrals")

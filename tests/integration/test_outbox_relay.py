@@ -53,6 +53,7 @@ async def published(pool: asyncpg.Pool, topic: str) -> list[UUID]:
     return [r["event_id"] for r in rows]
 
 
+@pytest.mark.hazard("HAZ-001")
 async def test_a_missing_topic_holds_back_only_its_own_rows_which_go_in_order_once_it_exists(
     outbox: tuple[asyncpg.Pool, str], infrastructure: Infrastructure
 ) -> None:

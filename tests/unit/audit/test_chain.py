@@ -155,6 +155,7 @@ def test_verify_reads_the_rows_once_as_a_stream() -> None:
 # --- edited ---------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.hazard("HAZ-020")
 def test_an_edited_payload_is_found_at_its_row() -> None:
     rows = chain(50)
     rows[41] = replace(rows[41], payload=rows[41].payload.replace("pk-0042", "pk-9999"))
@@ -188,6 +189,7 @@ def test_an_edit_with_its_hash_recomputed_breaks_the_link_to_the_next_row() -> N
 # --- deleted --------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.hazard("HAZ-020")
 def test_a_row_deleted_from_the_middle_is_named() -> None:
     rows = chain(50)
     del rows[24]
@@ -294,6 +296,7 @@ def test_a_second_copy_of_an_old_row_is_inserted_not_reordered() -> None:
 # --- reordered ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.hazard("HAZ-020")
 def test_two_rows_swapped_in_place_are_named() -> None:
     rows = chain(50)
     rows[29], rows[30] = rows[30], rows[29]

@@ -30,6 +30,7 @@ def test_each_event_has_its_own_message_naming_the_service_and_its_type() -> Non
     assert messages[OutcomeCode.ACCEPTED] == "Boots, High Street (community pharmacy) accepted the referral."
 
 
+@pytest.mark.hazard("HAZ-017")
 def test_a_decline_says_why_and_that_the_patient_needs_another_service() -> None:
     message = feedback_message(*PHARMACY, OutcomeCode.DECLINED, decline_reason=DeclineReason.NOT_AVAILABLE_IN_TIMESCALE)
     assert message == (

@@ -27,6 +27,7 @@ def _home_visit() -> Referral:
     )
 
 
+@pytest.mark.hazard("HAZ-014", "HAZ-021")
 def test_social_services_hear_of_the_heating_not_the_loneliness_nor_the_medicines() -> None:
     case = agency_case(_home_visit(), _assignment(ServiceType.SOCIAL_SERVICES, (Need.HOME_HEATING,)))
     assert case.needs == (Need.HOME_HEATING,)
@@ -45,11 +46,13 @@ def test_the_huddle_and_the_coordinator_see_the_whole_person(service: ServiceTyp
     assert case.needs == (Need.HOME_HEATING, Need.LONELINESS)
 
 
+@pytest.mark.hazard("HAZ-014")
 def test_only_a_community_pharmacy_learns_which_pharmacy_the_patient_chose() -> None:
     assert agency_case(_home_visit(), _assignment(ServiceType.COMMUNITY_PHARMACY)).chosen_pharmacy_ods == "FA001"
     assert agency_case(_home_visit(), _assignment(ServiceType.PIC)).chosen_pharmacy_ods is None
 
 
+@pytest.mark.hazard("HAZ-014")
 def test_the_patient_is_always_identifiable_and_reachable_and_consent_bookkeeping_stays_behind() -> None:
     source = _home_visit()
     case = agency_case(source, _assignment(ServiceType.PIC, (Need.LONELINESS,)))

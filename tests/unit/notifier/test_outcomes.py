@@ -161,5 +161,6 @@ def test_a_late_decline_after_an_unanswered_escalation_is_still_taken() -> None:
     assert apply(escalated.after, OutcomeCode.DECLINED, accepted=escalated.accepted).after is S.DECLINED
 
 
+@pytest.mark.hazard("HAZ-007")
 def test_a_second_breach_keeps_an_assignment_escalated() -> None:
     assert apply(S.ESCALATED, SystemEvent.SLA_BREACHED, accepted=False).after is S.ESCALATED

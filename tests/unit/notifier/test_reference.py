@@ -2,6 +2,8 @@
 
 from typing import Any
 
+import pytest
+
 from services.notifier.reference import coordinator_of, reference, service_name
 
 ROUTED_WITH_CONTEXT = {"service_id": "social-services-croydon-north", "agency_id": "social-services-croydon-north",
@@ -14,6 +16,7 @@ def test_a_delivery_routed_with_its_context_is_named_and_coordinated_as_the_rout
     assert coordinator_of(ROUTED_WITH_CONTEXT) == "hub-elsewhere", "not the seed files' croydon-north coordinator"
 
 
+@pytest.mark.hazard("HAZ-008")
 def test_a_network_the_router_found_no_coordinator_for_gets_none_not_the_seed_files_guess() -> None:
     assert coordinator_of({**ROUTED_WITH_CONTEXT, "coordinator_agency_id": None}) is None
 

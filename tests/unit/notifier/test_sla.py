@@ -48,6 +48,7 @@ def test_a_referral_after_late_receipt_on_friday_counts_from_monday() -> None:
     assert timers == {TimerName.FIRST_CONTACT: london(2026, 3, 16, 18), TimerName.NO_CONTACT_CLOSE: london(2026, 3, 17, 18)}
 
 
+@pytest.mark.hazard("HAZ-009")
 def test_easter_bank_holidays_push_the_close_to_tuesday() -> None:
     timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 4, 2, 10)))
     assert timers[TimerName.FIRST_CONTACT] == london(2026, 4, 2, 18)
@@ -58,6 +59,7 @@ def test_a_referral_sent_on_a_bank_holiday_is_received_the_next_working_day() ->
     assert received_on(london(2026, 5, 4, 9)) == date(2026, 5, 5)
 
 
+@pytest.mark.hazard("HAZ-003")
 def test_urgent_pharmacy_contact_is_two_clock_hours_even_on_a_saturday() -> None:
     timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.URGENT, london(2026, 3, 14, 11)))
     assert timers[TimerName.FIRST_CONTACT] == london(2026, 3, 14, 13)
@@ -69,6 +71,7 @@ def test_asap_pharmacy_contact_is_one_hour() -> None:
     assert timers[TimerName.FIRST_CONTACT] == london(2026, 3, 12, 10, 30)
 
 
+@pytest.mark.hazard("HAZ-009")
 def test_clock_hours_are_elapsed_time_across_the_spring_clock_change() -> None:
     delivered = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)
     timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.URGENT, delivered))
@@ -76,6 +79,7 @@ def test_clock_hours_are_elapsed_time_across_the_spring_clock_change() -> None:
     assert timers[TimerName.FIRST_CONTACT].astimezone(LONDON).hour == 3
 
 
+@pytest.mark.hazard("HAZ-009")
 def test_close_of_business_stays_at_six_in_london_across_the_autumn_clock_change() -> None:
     timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 10, 23, 15)))
     assert timers[TimerName.NO_CONTACT_CLOSE] == datetime(2026, 10, 26, 18, tzinfo=UTC)
@@ -128,6 +132,7 @@ def test_next_working_day_end(at: datetime, end: datetime) -> None:
     assert next_working_day_end(at) == end
 
 
+@pytest.mark.hazard("HAZ-009")
 def test_naive_times_are_refused_rather_than_guessed() -> None:
     with pytest.raises(ValueError, match="aware"):
         timers_for(ServiceType.PIC, Urgency.ROUTINE, datetime(2026, 3, 9, 10))
@@ -141,6 +146,7 @@ GOV_UK = {
 }
 
 
+@pytest.mark.hazard("HAZ-009")
 @pytest.mark.parametrize("year", sorted(GOV_UK))
 def test_the_working_days_lost_to_bank_holidays_are_exactly_gov_uks(year: int) -> None:
     published = {date.fromisoformat(f"{year}-{day}") for day in GOV_UK[year]}
@@ -149,6 +155,7 @@ def test_the_working_days_lost_to_bank_holidays_are_exactly_gov_uks(year: int) -
     assert lost == published
 
 
+@pytest.mark.hazard("HAZ-009")
 def test_bank_holidays_do_not_run_out_after_the_years_anyone_typed_in() -> None:
     # Easter 2030 is 21 April: Good Friday the 19th, Easter Monday the 22nd; Christmas 2032 falls on a Saturday.
     assert not is_working_day(date(2030, 4, 19))
@@ -159,6 +166,7 @@ def test_bank_holidays_do_not_run_out_after_the_years_anyone_typed_in() -> None:
     assert date(2028, 4, 14) in BANK_HOLIDAYS
 
 
+@pytest.mark.hazard("HAZ-007")
 def test_every_service_type_and_urgency_has_timers() -> None:
     assert all(POLICY[service, urgency] for service in ServiceType for urgency in Urgency)
 
@@ -211,6 +219,7 @@ def test_a_breach_stops_no_other_clock() -> None:
     assert timers_cleared_by(SystemEvent.SLA_BREACHED) == set()
 
 
+@pytest.mark.hazard("HAZ-007")
 def test_a_breached_timer_feeds_an_event_the_lifecycle_accepts_while_waiting() -> None:
     assert apply(AssignmentState.DELIVERED, BREACH_EVENTS[OnBreach.ESCALATE]).after is AssignmentState.ESCALATED
     closing = BREACH_EVENTS[OnBreach.CLOSE_AND_TELL_GP]

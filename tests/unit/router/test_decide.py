@@ -51,6 +51,7 @@ def test_the_seed_areas_have_the_promised_shape() -> None:
     assert any("virtual ward" in s.name for s in dorset.services if s.service_type is ServiceType.MDT_HUDDLE)
 
 
+@pytest.mark.hazard("HAZ-005")
 def test_pharmacy_first_goes_to_the_chosen_pharmacy_when_it_is_open() -> None:
     decision = decide(referral(), DIRECTORY, RULES, TUESDAY_NOON)
     assert [(a.agency_id, a.rule_id) for a in decision.assignments] == [("demo-pharmacy", "pharmacy-first")]
@@ -58,6 +59,7 @@ def test_pharmacy_first_goes_to_the_chosen_pharmacy_when_it_is_open() -> None:
     assert decision.rule_set_version == RULES.version
 
 
+@pytest.mark.hazard("HAZ-005")
 def test_a_chosen_pharmacy_closing_within_30_minutes_gives_an_open_alternative_in_the_network_and_says_why() -> None:
     chosen = next(s for s in DIRECTORY.services if s.ods_code == "FA007")  # closed on Sundays
     assert not is_open(chosen, SUNDAY_EVENING)
@@ -72,6 +74,7 @@ def test_a_chosen_pharmacy_closing_within_30_minutes_gives_an_open_alternative_i
     assert "closed or closing within 30 minutes" in decision.notes_to_referrer[0]
 
 
+@pytest.mark.hazard("HAZ-005")
 def test_closing_within_the_margin_counts_as_closed() -> None:
     pharmacy = next(s for s in DIRECTORY.services if s.ods_code == "FA005")  # weekdays 09:00-18:00
     assert is_open(pharmacy, datetime(2026, 1, 13, 17, 20, tzinfo=UTC))
@@ -86,6 +89,7 @@ def with_status(service_id: str, **status: Any) -> Directory:
                      networks=DIRECTORY.networks, services=services)  # fmt: skip
 
 
+@pytest.mark.hazard("HAZ-005")
 def test_a_pharmacy_that_said_it_is_not_accepting_is_passed_over_until_its_report_lapses() -> None:
     lapses = TUESDAY_NOON + timedelta(hours=3)
     closed = with_status("demo-pharmacy", accepting=False, capacity=0, status_expires_at=lapses)
@@ -103,6 +107,7 @@ def test_a_status_from_the_seed_files_does_not_lapse() -> None:
     assert years_later.assignments[0].agency_id != "demo-pharmacy"
 
 
+@pytest.mark.hazard("HAZ-018")
 def test_a_lapsed_report_leaves_capacity_unknown_and_accepting_as_by_default() -> None:
     reported = with_status("demo-pharmacy", accepting=False, capacity=0, status_expires_at=TUESDAY_NOON)
     service = reported.service("demo-pharmacy")
@@ -146,30 +151,35 @@ def test_a_hospital_discharge_with_unmanaged_medicines_goes_to_the_icn_pharmacis
     assert [(a.service_type.value, a.rule_id) for a in decision.assignments] == [("icn_pharmacist", "medicines-red-flags")]
 
 
+@pytest.mark.hazard("HAZ-021")
 def test_safeguarding_alone_puts_a_single_agency_referral_on_the_huddle() -> None:
     decision = decide(network_needs("falls", flags=("safeguarding",)), DIRECTORY, RULES, TUESDAY_NOON)
     assert kinds(decision) == ["occupational_therapy", "mdt_huddle"]
     assert "safeguarding" in decision.assignments[-1].reason
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_a_dorset_referral_goes_through_the_hub_coordinator_and_its_virtual_ward() -> None:
     decision = decide(network_needs("home_heating", "loneliness", practice="J81002"), DIRECTORY, RULES, TUESDAY_NOON)
     assert [a.agency_id for a in decision.assignments] == ["hub-coordinator-purbeck", "virtual-ward-purbeck"]
     assert decision.assignments[0].rule_id == "coordinator-mode"
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_an_unknown_practice_is_unroutable_with_the_reason() -> None:
     decision = decide(network_needs("falls", practice="Y99999"), DIRECTORY, RULES, TUESDAY_NOON)
     assert not decision.routed
     assert decision.unroutable_reason == "GP practice Y99999 is not in any network of this directory"
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_a_need_no_rule_covers_is_unroutable() -> None:
     narrow = rules_module.RuleSet(rules=tuple(r for r in RULES.rules if r.id == "falls"))
     decision = decide(network_needs("mental_health"), DIRECTORY, narrow, TUESDAY_NOON)
     assert decision.unroutable_reason == "no rule matches needs mental_health or red flags -"
 
 
+@pytest.mark.hazard("HAZ-008")
 def test_a_decision_names_each_service_and_its_networks_coordinator_from_the_directory_it_used() -> None:
     decision = decide(network_needs("home_heating", "loneliness"), DIRECTORY, RULES, TUESDAY_NOON)
     assert set(decision.services) == {a.service_id for a in decision.assignments}
@@ -184,6 +194,7 @@ def test_a_decision_names_each_service_and_its_networks_coordinator_from_the_dir
     assert decide(network_needs("home_heating", practice="Y99999"), DIRECTORY, RULES, TUESDAY_NOON).services == {}
 
 
+@pytest.mark.hazard("HAZ-010")
 def test_a_decline_reroutes_to_another_provider_never_one_that_declined_then_to_the_coordinator() -> None:
     ref = referral()
     first = decide(ref, DIRECTORY, RULES, TUESDAY_NOON).assignments[0]
@@ -225,6 +236,7 @@ NEEDS = [n.value for n in Need if n not in {Need.URGENT_MEDICINES_SUPPLY}]
     flags=st.lists(st.sampled_from([f.value for f in RedFlag]), max_size=2, unique=True),
     declined=st.sets(st.sampled_from(NORTH), max_size=1),
 )  # fmt: skip
+@pytest.mark.hazard("HAZ-004")
 def test_decisions_are_deterministic_explained_and_never_to_a_decliner(
     needs: list[str], flags: list[str], declined: set[str]
 ) -> None:

@@ -62,6 +62,7 @@ def test_read_seeds_names_the_file_and_finds_clashes_between_files_that_are_each
     assert any("duplicate service ids" in p for p in problems), problems
 
 
+@pytest.mark.hazard("HAZ-019")
 def test_an_empty_folder_is_a_problem_not_an_empty_directory_that_would_remove_every_service(tmp_path: Path) -> None:
     area, problems = read_seeds([tmp_path])
     assert area is None

@@ -31,6 +31,7 @@ def test_the_table_covers_every_pharmacy_first_pathway_with_limits() -> None:
     assert set(PHARMACY_FIRST_ELIGIBILITY) == PHARMACY_FIRST_NEEDS - {Need.MINOR_ILLNESS}
 
 
+@pytest.mark.hazard("HAZ-006")
 def test_the_table_holds_the_published_limits() -> None:
     limits = {need: (rule.min_age, rule.max_age, rule.sexes) for need, rule in PHARMACY_FIRST_ELIGIBILITY.items()}
     assert limits == {
@@ -45,6 +46,7 @@ def test_the_table_holds_the_published_limits() -> None:
     }
 
 
+@pytest.mark.hazard("HAZ-006")
 @settings(deadline=None)
 @given(today=DAYS, need=st.sampled_from(WITH_MIN_AGE))
 def test_the_youngest_eligible_patient_is_accepted_and_one_day_younger_is_not(today: date, need: Need) -> None:
@@ -55,6 +57,7 @@ def test_the_youngest_eligible_patient_is_accepted_and_one_day_younger_is_not(to
     assert pharmacy_first_ineligibility(for_patient(need, youngest_eligible + timedelta(days=1)), today) != []
 
 
+@pytest.mark.hazard("HAZ-006")
 @settings(deadline=None)
 @given(today=DAYS, need=st.sampled_from(WITH_MAX_AGE))
 def test_the_oldest_eligible_patient_is_accepted_and_one_day_older_is_not(today: date, need: Need) -> None:
@@ -85,10 +88,12 @@ def test_age_counts_completed_years(born: date, today: date) -> None:
 @pytest.mark.parametrize(
     ("today", "age"), [(date(2025, 2, 28), 0), (date(2025, 3, 1), 1), (date(2028, 2, 28), 3), (date(2028, 2, 29), 4)]
 )
+@pytest.mark.hazard("HAZ-006")
 def test_someone_born_on_29_february_comes_of_age_on_1_march_in_other_years(today: date, age: int) -> None:
     assert age_on(date(2024, 2, 29), today) == age
 
 
+@pytest.mark.hazard("HAZ-006")
 @pytest.mark.parametrize("role", sorted(GP_PRACTICE_ROLES))
 def test_gp_practices_cannot_refer_for_urgent_medicines_supply(role: ReferrerRole) -> None:
     problems = pharmacy_first_ineligibility(for_patient(Need.URGENT_MEDICINES_SUPPLY, born_aged(40), role=role), TODAY)

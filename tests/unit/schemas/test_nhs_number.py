@@ -22,6 +22,7 @@ def patient(nhs_number: str) -> Patient:
     return Patient.model_validate({**baseline()["patient"], "nhs_number": nhs_number})
 
 
+@pytest.mark.hazard("HAZ-012")
 @pytest.mark.parametrize(("number", "valid"), [("9434765919", True), ("9000000009", True), ("3478526985", False)])
 def test_published_examples(number: str, valid: bool) -> None:
     assert is_valid_nhs_number(number) is valid
@@ -35,6 +36,7 @@ def test_a_number_with_its_computed_check_digit_always_passes(first_nine: str) -
     assert patient(number).nhs_number == number
 
 
+@pytest.mark.hazard("HAZ-012")
 @settings(deadline=None)
 @given(FIRST_NINE, st.integers(min_value=0, max_value=9), st.integers(min_value=1, max_value=9))
 def test_changing_any_one_digit_always_fails(first_nine: str, position: int, shift: int) -> None:
@@ -45,6 +47,7 @@ def test_changing_any_one_digit_always_fails(first_nine: str, position: int, shi
         patient(changed)
 
 
+@pytest.mark.hazard("HAZ-012")
 @settings(deadline=None)
 @given(st.text(max_size=12).filter(lambda s: not (len(s) == 10 and s.isascii() and s.isdigit())))
 def test_anything_but_ten_ascii_digits_is_refused_before_the_check(value: str) -> None:

@@ -1,0 +1,1 @@
+"""Clinical risk management (DCB0129): the hazard log, its risk matrix and its rendering."""
