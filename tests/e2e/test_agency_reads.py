@@ -46,6 +46,11 @@ def read(stack: Stack, referral_id: str, client: str) -> httpx.Response:
     return httpx.get(f"{stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer(client), timeout=10)
 
 
+def cancel(stack: Stack, referral_id: str, client: str) -> httpx.Response:
+    url = f"{stack.url('intake')}/v1/referrals/{referral_id}/cancel"
+    return httpx.post(url, json={"reason": CANCEL_REASON}, headers=bearer(client), timeout=10)
+
+
 def assignments_known(stack: Stack, referral_id: str, agencies: set[str]) -> dict[str, dict[str, Any]]:
     """The referrer's view, once intake knows the referral went to each of ``agencies``."""
 
@@ -132,6 +137,7 @@ def test_each_agency_sees_exactly_its_own_minimised_case_and_nothing_once_it_dec
     )
     stranger = read(signpost_stack, "00000000-0000-4000-8000-000000000000", PHARMACY_CLIENT)
     assert (after.status_code, after.json()) == (stranger.status_code, stranger.json()), "a decliner is a stranger"
+    assert cancel(signpost_stack, referral_id, PHARMACY_CLIENT).status_code == 404, "to the cancel endpoint too"
 
     # The referrer and operations keep the whole view.
     full = read(signpost_stack, referral_id, "operations").json()
@@ -164,12 +170,8 @@ def test_after_a_cancel_no_agency_reads_the_referral_and_none_hears_why(signpost
     everyone = assignments_known(signpost_stack, referral_id, {PHARMACY, SOCIAL})
     assert read(signpost_stack, referral_id, SOCIAL_CLIENT).status_code == 200
     wait_for_notifier(signpost_stack, everyone[SOCIAL]["assignment_id"])
-    cancelled = httpx.post(
-        f"{signpost_stack.url('intake')}/v1/referrals/{referral_id}/cancel",
-        json={"reason": CANCEL_REASON},
-        headers=bearer("gp-h81001"),
-        timeout=10,
-    )
+    assert cancel(signpost_stack, referral_id, SOCIAL_CLIENT).status_code == 403, "an agency may not cancel the referral"
+    cancelled = cancel(signpost_stack, referral_id, "gp-h81001")
     assert cancelled.status_code == 202, cancelled.text
     for client in (SOCIAL_CLIENT, PHARMACY_CLIENT):
         assert read(signpost_stack, referral_id, client).status_code == 404, f"{client} still reads a cancelled referral"
