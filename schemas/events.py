@@ -120,8 +120,9 @@ class AgencyCase(Strict):
 
     Who the patient is and how to reach them, who referred, the needs this
     agency is asked to meet, the red flags that bear on its work, and the
-    referrer's notes. Other agencies' needs, consent bookkeeping and a
-    pharmacy choice meant for someone else stay behind.
+    referrer's notes when this agency's part is the whole referral. Other
+    agencies' needs, consent bookkeeping and a pharmacy choice meant for
+    someone else stay behind. ``schemas.minimise`` decides each field.
     """
 
     referrer: Referrer
@@ -132,7 +133,10 @@ class AgencyCase(Strict):
     chosen_pharmacy_ods: str | None = Field(
         default=None, pattern=ODS_CODE_PATTERN, description="community pharmacies only: the patient's choice"
     )
-    notes: Annotated[str, Field(max_length=4000), MULTI_LINE] | None = None
+    notes: Annotated[str, Field(max_length=4000), MULTI_LINE] | None = Field(
+        default=None,
+        description="the referrer's notes, only for an agency asked to meet every need (or the huddle and coordinator)",
+    )
 
 
 class AgencyReferral(Envelope):

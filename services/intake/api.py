@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
 from services.intake import store
+from services.intake.agency_view import agency_view
 from services.intake.cancel import CancelRefused, CancelRequest, cancel
 from signpost import logs
 from signpost.access import record_access
@@ -141,34 +142,43 @@ def _submitted_event(runtime: Runtime, referral: Referral, correlation_id: str) 
 
 @router.get("/referrals/{referral_id}", tags=["referrals"])
 async def get_referral(referral_id: uuid.UUID, request: Request, principal: Authenticated) -> JSONResponse:
-    """Status, assignments and every version of one referral.
+    """One referral, as far as the caller may see it.
 
-    Readable by the organisation that sent it, the agencies it was assigned
-    to, and operations. Anyone else gets the same 404 as for a referral that
-    does not exist, so ids cannot be probed.
+    The organisation that sent it and operations see its status, every
+    assignment and every version. An agency sees only its own open
+    assignments, each with the minimised case it was sent (``agency_view``).
+    Anyone else, and an agency whose part is over, gets the same 404 as for a
+    referral that does not exist, so ids cannot be probed.
     """
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         summary = await store.referral_summary(conn, referral_id)
-        granted = summary is not None and _may_read(principal, summary)
+        shown = None if summary is None else visible_to(principal, summary)
         await record_access(
             conn,
             producer="intake",
             principal=principal,
             function="read referral",
             correlation_id=request.state.correlation_id,
-            granted=granted,
+            granted=shown is not None,
             referral_id=referral_id,
-            patient_key=str(summary["patient_key"]) if summary and granted else None,
+            patient_key=str(summary["patient_key"]) if summary and shown is not None else None,
         )
-    if summary is None or not granted:
+    if shown is None:
         return problem(404, "Not Found", "no referral with that id is visible to this client")
-    return JSONResponse({k: v for k, v in summary.items() if k != "patient_key"})
+    return JSONResponse(shown)
 
 
-def _may_read(principal: Principal, summary: dict[str, Any]) -> bool:
-    if principal.role == "operations" or summary["referrer_ods"] == principal.organisation:
-        return True
-    return principal.agency_id is not None and principal.agency_id in {a["agency_id"] for a in summary["assignments"]}
+def visible_to(principal: Principal, summary: dict[str, Any]) -> dict[str, Any] | None:
+    """What of the referral this caller may read; None if nothing (the caller gets 404)."""
+    if _referrer_or_operations(principal, summary):
+        return {k: v for k, v in summary.items() if k != "patient_key"}
+    if principal.role == "agency" and principal.agency_id is not None:
+        return agency_view(summary, principal.agency_id)
+    return None
+
+
+def _referrer_or_operations(principal: Principal, summary: dict[str, Any]) -> bool:
+    return principal.role == "operations" or summary["referrer_ods"] == principal.organisation
 
 
 @router.post("/referrals/{referral_id}/cancel", status_code=202, tags=["referrals"])
@@ -178,9 +188,9 @@ async def cancel_referral(
     """Revoke a referral. Only its referrer (or operations) may; a completed referral cannot be cancelled."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         summary = await store.referral_summary(conn, referral_id)
-        if summary is None or not _may_read(principal, summary):
+        if summary is None or visible_to(principal, summary) is None:
             return problem(404, "Not Found", "no referral with that id is visible to this client")
-        if principal.role != "operations" and summary["referrer_ods"] != principal.organisation:
+        if not _referrer_or_operations(principal, summary):
             return problem(403, "Forbidden", "only the referring organisation or operations may cancel a referral")
         try:
             event = await cancel(conn, referral_id, body.reason, principal.client_id, request.state.correlation_id)

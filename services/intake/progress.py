@@ -24,6 +24,9 @@ from signpost.database import Conn
 TOPICS = ("referral.routed", "referral.unroutable", "assignment.delivered", "assignment.outcome", "referral.escalated")
 # Assignment states after which nothing more happens to that assignment.
 FINISHED = ("declined", "completed", "did_not_attend", "closed_no_contact", "cancelled", "escalated_to_gp")
+# States in which the agency still has work to do: routed to it, delivered, taken on, or late (an SLA breach
+# leaves it open). Every other state, and any state added later until it is listed here, is closed to the agency.
+OPEN = ("assigned", "offered", "accepted", "patient_contacted", "escalated")
 log = logs.get_logger()
 
 
@@ -70,8 +73,8 @@ async def handle(conn: Conn, batch: Sequence[Incoming[BaseModel]]) -> None:
 async def _routed(conn: Conn, event: ReferralRouted) -> None:
     await conn.executemany(
         "INSERT INTO referral_assignments"
-        " (assignment_id, referral_id, agency_id, service_id, service_type, status, reason, replaces_assignment_id)"
-        " VALUES ($1, $2, $3, $4, $5, 'assigned', $6, $7) ON CONFLICT (assignment_id) DO NOTHING",
+        " (assignment_id, referral_id, agency_id, service_id, service_type, status, reason, replaces_assignment_id, needs)"
+        " VALUES ($1, $2, $3, $4, $5, 'assigned', $6, $7, $8) ON CONFLICT (assignment_id) DO NOTHING",
         [
             (
                 a.assignment_id,
@@ -81,6 +84,7 @@ async def _routed(conn: Conn, event: ReferralRouted) -> None:
                 a.service_type.value,
                 a.reason,
                 a.replaces_assignment_id,
+                [n.value for n in a.needs],
             )
             for a in event.assignments
         ],

@@ -83,8 +83,8 @@ async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] |
         referral_id,
     )
     assignments = await conn.fetch(
-        "SELECT assignment_id, agency_id, service_id, service_type, status, reason, outcome_detail, replaces_assignment_id"
-        " FROM referral_assignments WHERE referral_id = $1 ORDER BY created_at, service_type, agency_id",
+        "SELECT assignment_id, agency_id, service_id, service_type, needs, status, reason, outcome_detail,"
+        " replaces_assignment_id FROM referral_assignments WHERE referral_id = $1 ORDER BY created_at, service_type, agency_id",
         referral_id,
     )
     return {
@@ -93,6 +93,7 @@ async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] |
             {
                 **dict(a),
                 "assignment_id": str(a["assignment_id"]),
+                "needs": list(a["needs"]),
                 "replaces_assignment_id": str(a["replaces_assignment_id"]) if a["replaces_assignment_id"] else None,
             }
             for a in assignments

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from schemas.events import AgencyOutcome, ReferralCancelled
+from schemas.minimise import agency_cancellation
 from services.notifier.domain import outcomes
 from services.notifier.domain.outcomes import FINISHED, AssignmentState, SystemEvent
 from services.notifier.lifecycle import lock_assignment, record_outcome, store_move
@@ -55,7 +56,7 @@ async def handle_cancelled(conn: Conn, batch: Sequence[Incoming[ReferralCancelle
                 conn,
                 topic=f"agency.{delivery['agency_id']}.referrals",
                 key=cancelled.patient_key,
-                event=cancelled.model_copy(update={"event_id": notice_id}),
+                event=agency_cancellation(cancelled, notice_id),
                 event_id=notice_id,
                 headers={"event-type": cancelled.type, "correlation-id": cancelled.correlation_id},
             )

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
-from services.notifier.domain.minimise import agency_case
+from schemas.minimise import agency_case
 from services.notifier.timers import planned_timers, start_timers
 from services.router.routing import derived_event_id
 from signpost import logs

@@ -21,8 +21,8 @@ import httpx
 import pytest
 
 from schemas.events import AgencyOutcome, AgencyReferral, Assignment
+from schemas.minimise import agency_case
 from schemas.referral import Referral
-from services.notifier.domain.minimise import agency_case
 from services.notifier.domain.webhook import sign
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -28,9 +28,9 @@ from schemas.events import (
     ReferralUnroutable,
     ServiceContext,
 )
+from schemas.minimise import agency_case
 from schemas.referral import Referral
 from schemas.vocabulary import CompletionOutcome, Need, OutcomeCode, ServiceType
-from services.notifier.domain.minimise import agency_case
 
 BASELINE_FILE = Path(__file__).resolve().parents[2] / "support" / "data" / "pharmacy_first_referral.json"
 # Rules that depend on the date are tested on a fixed day, never on the day the suite happens to run.
