@@ -53,6 +53,8 @@ class Stack:
             **{f"SIGNPOST_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
             # A local stack's webhook receivers (examples, tests) run on this machine, over http.
             SIGNPOST_WEBHOOK_ALLOW_PRIVATE="true",
+            # A local stack signs in with the committed development identities (deploy/dev/).
+            SIGNPOST_DEVELOPMENT_MODE="1",
         )
         env.update(self.extra_env)
         return env
