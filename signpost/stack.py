@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from deploy import tls as local_tls
 from deploy.kafka import local as kafka_local
 from deploy.postgres import local as postgres_local
 from deploy.processes import read_pid
@@ -41,9 +43,16 @@ class Stack:
     # Per service, on top of extra_env: e.g. each service's own Kafka principal.
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Given, every service serves HTTPS with this certificate and clients verify it against its CA.
+    tls: local_tls.LocalTLS | None = None
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client passes as ``verify=`` to talk to these services."""
+        return ssl.create_default_context(cafile=str(self.tls.ca_file)) if self.tls else True
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -56,6 +65,9 @@ class Stack:
             # A local stack signs in with the committed development identities (deploy/dev/).
             SIGNPOST_DEVELOPMENT_MODE="1",
         )
+        if self.tls:
+            env.update(SIGNPOST_TLS_CERTFILE=str(self.tls.cert_file), SIGNPOST_TLS_KEYFILE=str(self.tls.key_file),
+                       SIGNPOST_TLS_CAFILE=str(self.tls.ca_file))  # fmt: skip
         env.update(self.extra_env)
         return env
 
@@ -82,7 +94,7 @@ class Stack:
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"{service} exited with {proc.returncode}; see {self.log_file(service)}")
             try:
-                response = httpx.get(f"{self.url(service)}/readyz", timeout=2.0)
+                response = httpx.get(f"{self.url(service)}/readyz", timeout=2.0, verify=self.verify)
                 if response.status_code == 200:
                     return
                 last = response.text
