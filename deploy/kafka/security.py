@@ -187,6 +187,7 @@ def start(
     port: int = DEFAULT_PORT,
     controller_port: int | None = None,
     users_without_acls: Iterable[Credential] = (),
+    certificates: tls.LocalTLS | None = None,
 ) -> local.KafkaNode:
     """Start (or find running) a secured broker, then create the topics and ACLs for its principals.
 
@@ -194,11 +195,12 @@ def start(
     account not yet provisioned; tests use one to show that authenticating
     alone opens nothing). Credentials are written only when the state
     directory is first formatted; changing them needs a fresh state directory.
+    ``certificates`` default to a local CA in the state directory.
     """
     # server.properties holds the admin password and the server key: keep the directory private.
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
-    certs = local_tls(state_dir)
+    certs = certificates or local_tls(state_dir)
     node = secured_node(state_dir, principals.admin, port, controller_port, certificates=certs)
     local.start(node, format_args=scram_format_args([*principals.all(), *users_without_acls]))
     try:
