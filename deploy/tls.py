@@ -9,7 +9,7 @@ A deployment brings certificates from its own CA instead (see the README).
 Private keys are written 0600, in PKCS#8 PEM, unencrypted (Kafka reads them
 inline from its properties, uvicorn from the file).
 
-    python -m deploy.tls DIRECTORY   # create (or keep) ca.pem, server.pem, server-key.pem there
+    python -m deploy.tls DIRECTORY [HOST ...]   # create (or keep) ca.pem, server.pem, server-key.pem, keystore.pem
 """
 
 import datetime
@@ -54,8 +54,14 @@ class LocalTLS:
     def key_file(self) -> Path:
         return self.directory / "server-key.pem"
 
+    @property
+    def keystore_file(self) -> Path:
+        """Key then chain in one PEM file: a Kafka PEM keystore by location (``ssl.keystore.location``)."""
+        return self.directory / "keystore.pem"
+
     def complete(self) -> bool:
-        return all(p.is_file() for p in (self.ca_file, self.ca_key_file, self.cert_file, self.key_file))
+        files = (self.ca_file, self.ca_key_file, self.cert_file, self.key_file, self.keystore_file)
+        return all(p.is_file() for p in files)
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -73,8 +79,8 @@ def _name(common_name: str) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])  # fmt: skip
 
 
-def ensure(directory: Path) -> LocalTLS:
-    """The CA and server certificate in ``directory``, made now if any part is missing."""
+def ensure(directory: Path, hosts: tuple[str, ...] = ()) -> LocalTLS:
+    """The CA and server certificate in ``directory`` (for this machine and ``hosts``), made now if any part is missing."""
     tls = LocalTLS(directory)
     if tls.complete():
         return tls
@@ -110,7 +116,7 @@ def ensure(directory: Path) -> LocalTLS:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(h) for h in HOSTS]
+    names: list[x509.GeneralName] = [x509.DNSName(h) for h in dict.fromkeys((*HOSTS, *hosts))]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ADDRESSES]
     server = (
         x509.CertificateBuilder()
@@ -130,6 +136,7 @@ def ensure(directory: Path) -> LocalTLS:
     _write_private(tls.ca_key_file, _pem_key(ca_key))
     _write_private(tls.key_file, _pem_key(key))
     tls.cert_file.write_bytes(server.public_bytes(pem) + ca.public_bytes(pem))
+    _write_private(tls.keystore_file, _pem_key(key) + tls.cert_file.read_bytes())
     # Last: complete() is true only once everything else is in place.
     tls.ca_file.write_bytes(ca.public_bytes(pem))
     return tls
@@ -137,10 +144,10 @@ def ensure(directory: Path) -> LocalTLS:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 1:
+    if not args:
         print(__doc__, file=sys.stderr)
         return 2
-    tls = ensure(Path(args[0]))
+    tls = ensure(Path(args[0]), tuple(args[1:]))
     print(f"CA {tls.ca_file}; server certificate {tls.cert_file}, key {tls.key_file}")
     return 0
 

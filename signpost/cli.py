@@ -182,7 +182,10 @@ def _agencies() -> list[str]:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create the core and agency topics that do not exist yet."""
-    created = stack.create_topics(get_settings().kafka_bootstrap, _agencies())
+    from signpost.kafka_security import client_kwargs
+
+    settings = get_settings()
+    created = stack.create_topics(settings.kafka_bootstrap, _agencies(), **client_kwargs(settings))
     typer.echo(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
 
 

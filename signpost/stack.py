@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -146,15 +147,18 @@ def stop_local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_
         postgres_local.stop(postgres_local.PostgresNode(state_dir / "postgres", port=postgres_port))
 
 
-def create_topics(bootstrap: str, agencies: list[str]) -> list[str]:
-    """The core topics, each agency's pair, and a feedback topic for each practice and each other referrer."""
+def create_topics(bootstrap: str, agencies: list[str], **security: Any) -> list[str]:
+    """The core topics, each agency's pair, and a feedback topic for each practice and each other referrer.
+
+    ``security``: aiokafka keyword arguments for a secured broker (``signpost.kafka_security.client_kwargs``).
+    """
     from services.notifier.reference import reference
     from signpost.auth import referrer_organisations
     from signpost.topics import agency_topics, practice_topics
 
     referrers = {*reference().practices, *referrer_organisations()}
     wanted = {**CORE_TOPICS, **agency_topics(agencies), **practice_topics(sorted(referrers))}
-    return asyncio.run(ensure_topics(bootstrap, wanted))
+    return asyncio.run(ensure_topics(bootstrap, wanted, **security))
 
 
 def _answers(url: str) -> bool:

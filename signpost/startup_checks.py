@@ -10,11 +10,16 @@ encrypted and authenticated. A copy of a committed file elsewhere is caught by
 its content digest, and a registry of one's own that lists a committed public
 key is caught by that key.
 
+The digests are also committed in ``signpost/dev_identities.json`` (a test
+keeps it equal to ``deploy/dev/``), so an image built without ``deploy/dev/``
+still knows the committed files and keys it must refuse.
+
 ``problems`` is pure (it is handed the development files' digests and public
 keys); ``enforce`` reads them and ends the process with one line per problem.
 """
 
 import hashlib
+import json
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,6 +30,7 @@ import yaml
 from signpost.settings import DEV_DIR, DEV_PSEUDONYM_KEY, Settings
 
 REPO = DEV_DIR.parent.parent
+DIGESTS_FILE = Path(__file__).resolve().parent / "dev_identities.json"
 Reader = Callable[[Path], bytes | None]
 # Long enough that trying keys is hopeless (HMAC-SHA256: 32 random bytes is the key's own strength).
 MIN_PSEUDONYM_KEY_CHARS = 32
@@ -35,22 +41,26 @@ FIX_DEV = "or set SIGNPOST_DEVELOPMENT_MODE=1 on a developer's machine"
 
 @dataclass(frozen=True)
 class DevelopmentIdentities:
-    """What the repository commits: every file's SHA-256 under deploy/dev/ and the registry's public keys."""
+    """What the repository commits: every file's SHA-256 under deploy/dev/ and those of the registry's public keys."""
 
     directory: Path
     digests: frozenset[str]
     public_keys: frozenset[str]
+
+    def as_json(self) -> str:
+        return json.dumps({"files": sorted(self.digests), "public_keys": sorted(self.public_keys)}, indent=2) + "\n"
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _normalise_key(pem: str) -> str:
-    return "".join(pem.split())
+def _key_digest(pem: str) -> str:
+    return sha256("".join(pem.split()).encode())
 
 
-def development_identities(directory: Path = DEV_DIR) -> DevelopmentIdentities:
+def scan(directory: Path = DEV_DIR) -> DevelopmentIdentities:
+    """The digests of what ``directory`` holds now."""
     files = [p for p in directory.rglob("*") if p.is_file()] if directory.is_dir() else []
     keys: set[str] = set()
     registry = directory / "clients.yaml"
@@ -59,13 +69,23 @@ def development_identities(directory: Path = DEV_DIR) -> DevelopmentIdentities:
     return DevelopmentIdentities(directory.resolve(), frozenset(sha256(p.read_bytes()) for p in files), frozenset(keys))
 
 
+def development_identities(directory: Path = DEV_DIR, committed: Path = DIGESTS_FILE) -> DevelopmentIdentities:
+    """deploy/dev/ as it is here, together with the committed digests (all an image without deploy/dev/ has)."""
+    found = scan(directory)
+    if not committed.is_file():
+        return found
+    known = json.loads(committed.read_text())
+    return DevelopmentIdentities(found.directory, found.digests | set(known["files"]),
+                                 found.public_keys | set(known["public_keys"]))  # fmt: skip
+
+
 def _public_keys(registry: bytes) -> Iterable[str]:
     try:
         raw = yaml.safe_load(registry) or {}
     except yaml.YAMLError:
         return []
     clients = raw.get("clients", []) if isinstance(raw, dict) else []
-    return [_normalise_key(str(c["public_key"])) for c in clients if isinstance(c, dict) and c.get("public_key")]
+    return [_key_digest(str(c["public_key"])) for c in clients if isinstance(c, dict) and c.get("public_key")]
 
 
 def _resolve(path: str) -> Path:

@@ -6,7 +6,7 @@ import pytest
 from pydantic import SecretStr
 
 from signpost.settings import DEV_CLIENTS_FILE, DEV_DIR, DEV_PSEUDONYM_KEY, Settings
-from signpost.startup_checks import DevelopmentIdentities, development_identities, problems, sha256
+from signpost.startup_checks import DIGESTS_FILE, DevelopmentIdentities, development_identities, problems, scan, sha256
 
 DEV = development_identities()
 OWN_KEY = "k" * 40
@@ -114,3 +114,16 @@ def test_the_check_compares_content_not_names(tmp_path: Path) -> None:
     mine.write_bytes(b"a committed ca\n")
     [found] = problems(settings, dev)
     assert found.startswith(f"SIGNPOST_KAFKA_SSL_CAFILE={mine} is a copy")
+
+
+def test_the_committed_digests_match_deploy_dev() -> None:
+    """Regenerate with `signpost tokens dev-registry` (it rewrites signpost/dev_identities.json)."""
+    assert DIGESTS_FILE.read_text() == scan().as_json()
+
+
+def test_an_image_without_deploy_dev_still_refuses_a_copy_of_the_registry(tmp_path: Path) -> None:
+    image = development_identities(directory=tmp_path / "no-deploy-dev")
+    copy = tmp_path / "clients.yaml"
+    copy.write_bytes((DEV_DIR / "clients.yaml").read_bytes())
+    [found] = problems(production(tmp_path), image)
+    assert found.startswith(f"SIGNPOST_CLIENTS_FILE={copy} is a copy of a committed development file")
