@@ -14,7 +14,8 @@ environment, so a one-shot job writes, into a volume the broker mounts:
 
 Agency principals are the deployer's: ``kafka-configs.sh --alter
 --add-config 'SCRAM-SHA-512=[password=...]' --entity-type users
---entity-name agency-<id>``; their ACLs are already in ``acls.sh``.
+--entity-name agency-<id>``, listing the agency in ``SIGNPOST_KAFKA_AGENCIES``
+(comma separated) so that ``acls.sh`` grants it its own topics.
 
     python -m deploy.kafka.compose_config OUT_DIR
 """
@@ -22,6 +23,7 @@ Agency principals are the deployer's: ``kafka-configs.sh --alter
 import os
 import shlex
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 from deploy import tls
@@ -73,15 +75,27 @@ def admin_properties(admin: Credential) -> str:
 
 
 def acl_script(agencies: list[str]) -> str:
-    lines = ["#!/bin/sh", "set -e"]
+    """One ``kafka-acls.sh`` call per principal, resource type, pattern and set of operations (a JVM start each)."""
+    grouped: dict[tuple[str, str, str, tuple[str, ...]], list[str]] = defaultdict(list)
+    ops: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for b in acl_bindings(agencies):
-        target = f"--{b.resource_type.value.lower()} {shlex.quote(b.resource_name)}"
+        ops[(b.principal, b.resource_type.value, b.pattern_type.value, b.resource_name)].add(b.operation.value)
+    for (principal, kind, pattern, name), granted in ops.items():
+        grouped[(principal, kind, pattern, tuple(sorted(granted)))].append(name)
+    lines = ["#!/bin/sh", "set -e"]
+    for (principal, kind, pattern, operations), names in sorted(grouped.items()):
+        resources = " ".join(f"--{kind.lower()} {shlex.quote(n)}" for n in sorted(names))
         lines.append(
             f"/opt/kafka/bin/kafka-acls.sh --bootstrap-server {HOST}:{PORT} --command-config /config/admin.properties "
-            f"--add --allow-principal {shlex.quote(b.principal)} --operation {b.operation.value} {target} "
-            f"--resource-pattern-type {b.pattern_type.value.lower()}"
+            f"--add --allow-principal {shlex.quote(principal)} {' '.join(f'--operation {o}' for o in operations)} "
+            f"{resources} --resource-pattern-type {pattern.lower()}"
         )
     return "\n".join(lines) + "\n"
+
+
+def agencies_from_environment() -> list[str]:
+    """The agencies to grant (``SIGNPOST_KAFKA_AGENCIES``, comma separated): the deployer creates their principals."""
+    return [a.strip() for a in os.environ.get("SIGNPOST_KAFKA_AGENCIES", "").split(",") if a.strip()]
 
 
 def write(out: Path, agencies: list[str], certs_dir: Path = CERTS) -> None:
@@ -99,9 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    from services.router.routing import known_agencies
-
-    write(Path(args[0]), known_agencies())
+    write(Path(args[0]), agencies_from_environment())
     print(f"broker configuration written to {args[0]}")
     return 0
 

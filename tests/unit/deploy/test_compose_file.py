@@ -1,7 +1,10 @@
 """No Docker engine runs here, so the compose file is checked by reading it."""
 
+import os
 import re
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +96,7 @@ def test_the_compose_broker_knows_each_service_principal_before_its_first_start(
     names = {re.search(r"name=([^,]+)", a).group(1) for a in args[1::2]}  # type: ignore[union-attr]
     assert names == {"admin", *(f"service-{s}" for s in SERVICES)}
     script = (broker_config / "acls.sh").read_text()
-    assert "--allow-principal User:agency-alpha --operation READ --topic agency.alpha.referrals" in script
+    assert "--allow-principal User:agency-alpha --operation DESCRIBE --operation READ --topic agency.alpha.referrals" in script
     assert "admin-secret-1" not in script
 
 
@@ -123,3 +126,32 @@ def test_development_keys_stay_out_of_the_image() -> None:
     dockerfile = (REPO / "deploy" / "Dockerfile").read_text()
     assert "test ! -e deploy/dev" in dockerfile
     assert "SIGNPOST_DEVELOPMENT_MODE" not in dockerfile
+
+
+def test_the_acl_script_grants_exactly_the_policy(broker_config: Path) -> None:
+    """Operations and resources are grouped per call only where every pair is in the policy."""
+    from deploy.kafka.acls import acl_bindings
+
+    granted = set()
+    for line in (broker_config / "acls.sh").read_text().splitlines()[2:]:
+        words = shlex.split(line)
+        principal = words[words.index("--allow-principal") + 1]
+        pattern = words[words.index("--resource-pattern-type") + 1].upper()
+        ops = [words[i + 1] for i, w in enumerate(words) if w == "--operation"]
+        resources = [(w[2:].upper(), words[i + 1]) for i, w in enumerate(words) if w in ("--topic", "--group")]
+        granted |= {(principal, kind, name, pattern, op) for kind, name in resources for op in ops}
+    wanted = {(b.principal, b.resource_type.value, b.resource_name, b.pattern_type.value, b.operation.value)
+              for b in acl_bindings(["alpha"])}  # fmt: skip
+    assert granted == wanted
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian's) validates offline; not installed")
+def test_docker_compose_accepts_the_file_only_with_the_deployers_secrets(tmp_path: Path) -> None:
+    given = {**SECRETS, "SIGNPOST_CLIENTS_FILE": str(tmp_path / "clients.yaml"), "SIGNPOST_PSEUDONYM_KEY": "k" * 40,
+             "POSTGRES_PASSWORD": "pg-secret"}  # fmt: skip
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SIGNPOST_", "POSTGRES_"))}
+    check = ["docker-compose", "-f", str(REPO / "docker-compose.yml"), "config", "-q"]
+    assert subprocess.run(check, env={**base, **given}, capture_output=True, timeout=60).returncode == 0
+    refused = subprocess.run(check, env=base, capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0
+    assert "set SIGNPOST_" in refused.stderr
