@@ -18,11 +18,13 @@ venv: $(STAMP)
 kafka: $(STAMP)
 	$(PY) -m deploy.kafka.local resolve >/dev/null
 
+# The local stack is secured like production (Kafka SASL_SSL, HTTPS) but signs in with the committed
+# development identities (deploy/dev/), which only development mode accepts.
 run: $(STAMP) kafka
-	$(PY) -m signpost.cli run
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m signpost.cli run
 
 demo: $(STAMP) kafka
-	$(PY) -m signpost.cli demo
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m signpost.cli demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -57,6 +59,7 @@ safety: $(STAMP)
 	$(PY) -m safety.render
 
 stop: $(STAMP)
+	$(PY) -m deploy.kafka.security stop
 	$(PY) -m deploy.kafka.local stop
 	$(PY) -m deploy.postgres.local stop
 
@@ -64,7 +67,7 @@ clean: stop
 	rm -rf .signpost
 
 bench: $(STAMP) kafka
-	$(PY) -m benchmarks.pipeline
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m benchmarks.pipeline
 
 # The pure routing decision alone: decisions/s for 10 and 1,000 rules x 100 and 100,000 directory entries.
 bench-router: $(STAMP)
@@ -72,8 +75,8 @@ bench-router: $(STAMP)
 
 # The audit log's growth: bytes/row, rows/s recorded, GB per million referrals, verify time (PostgreSQL only; scratch database).
 bench-audit: $(STAMP)
-	$(PY) -m benchmarks.audit_growth
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m benchmarks.audit_growth
 
 # Referrals under load while every service, the broker and PostgreSQL are killed; exit 1 on any loss or duplicate.
 chaos: $(STAMP) kafka
-	$(PY) -m benchmarks.chaos --referrals 10000
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m benchmarks.chaos --referrals 10000

@@ -49,17 +49,27 @@ def problems(message: dict[str, Any], event_type: str) -> list[str]:
     return [f"{'/'.join(map(str, error.instance_path)) or '(root)'}: {error.message}" for error in check.iter_errors(message)]
 
 
-def kafka_security() -> dict[str, str]:
-    """SASL/SCRAM when a username is set (Signpost's secured broker gives each agency its own), plaintext otherwise."""
+def kafka_security() -> dict[str, Any]:
+    """SASL/SCRAM when a username is set (Signpost's secured broker gives each agency its own), plaintext otherwise.
+
+    With ``KAFKA_SSL_CAFILE`` (the CA that signs the broker's certificate; ``make run``'s is
+    ``.signpost/tls/ca.pem``) the connection is TLS: SASL_SSL, as Signpost's secured broker requires.
+    """
     username = os.environ.get("KAFKA_USERNAME")
     if not username:
         return {}
-    return {
-        "security_protocol": os.environ.get("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+    cafile = os.environ.get("KAFKA_SSL_CAFILE")
+    security: dict[str, Any] = {
+        "security_protocol": os.environ.get("KAFKA_SECURITY_PROTOCOL", "SASL_SSL" if cafile else "SASL_PLAINTEXT"),
         "sasl_mechanism": os.environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
         "sasl_plain_username": username,
         "sasl_plain_password": os.environ["KAFKA_PASSWORD"],
     }
+    if cafile:
+        from aiokafka.helpers import create_ssl_context
+
+        security["ssl_context"] = create_ssl_context(cafile=cafile)
+    return security
 
 
 def accepted_outcome(referral: dict[str, Any]) -> dict[str, Any]:

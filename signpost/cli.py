@@ -90,8 +90,12 @@ def audit_tail(
     def token() -> str:  # minted afresh for every connection: a development token outlives no long tail
         return os.environ.get("SIGNPOST_TOKEN") or dev_token(client)
 
+    from signpost.service_urls import service_url
+
     params = {"agency": agency, "network": network, "event_type": event_type or None}
-    url = f"http://{settings.http_host}:{settings.audit_port}"
+    url = service_url(settings, "audit")
+    if settings.tls_cafile:  # the stream client trusts what httpx's default context trusts: the configured CA
+        os.environ["SSL_CERT_FILE"] = settings.tls_cafile
     try:
         follow(url, token, {k: v for k, v in params.items() if v}, _echo_now, last_event_id=since_id)
     except KeyboardInterrupt:  # Ctrl-C is how a terminal stops following
@@ -113,13 +117,15 @@ app.add_typer(deadletters_app, name="deadletters")
 def _notifier(method: str, path: str, client: str, **params: object) -> dict[str, object]:
     import httpx
 
+    from signpost.service_urls import service_url, verify
     from signpost.tokens import dev_token
 
     settings = get_settings()
     token = os.environ.get("SIGNPOST_TOKEN") or dev_token(client)
-    url = f"http://{settings.http_host}:{settings.notifier_port}{path}"
+    url = f"{service_url(settings, 'notifier')}{path}"
     query = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in params.items() if v is not None}
-    response = httpx.request(method, url, params=query, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    headers = {"Authorization": f"Bearer {token}"}
+    response = httpx.request(method, url, params=query, headers=headers, timeout=30, verify=verify(settings))
     if response.status_code >= 400:
         typer.echo(f"refused ({response.status_code}): {response.json().get('detail', response.text)}", err=True)
         raise typer.Exit(1)
@@ -176,7 +182,10 @@ def _agencies() -> list[str]:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create the core and agency topics that do not exist yet."""
-    created = stack.create_topics(get_settings().kafka_bootstrap, _agencies())
+    from signpost.kafka_security import client_kwargs
+
+    settings = get_settings()
+    created = stack.create_topics(settings.kafka_bootstrap, _agencies(), **client_kwargs(settings))
     typer.echo(f"created {len(created)} topics" + (f": {', '.join(created)}" if created else ""))
 
 
@@ -199,14 +208,10 @@ def tokens_dev_registry() -> None:
 
 @app.command()
 def run() -> None:
-    """Start Kafka, PostgreSQL and the four services; stop them all on Ctrl-C."""
-    settings = get_settings()
-    typer.echo("starting Kafka and PostgreSQL ...")
-    kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
-    postgres_port = int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
-    bootstrap, url = stack.local_infrastructure(STATE_DIR, kafka_port, postgres_port)
-    stack.create_topics(bootstrap, _agencies())
-    running = stack.Stack(bootstrap, url, STATE_DIR, ports={s: settings.port_for(s) for s in stack.SERVICES})
+    """Start Kafka (SASL_SSL), PostgreSQL and the four services (HTTPS); stop them all on Ctrl-C."""
+    from signpost import local_stack
+
+    settings = local_stack.development_client()
     stopping = False
 
     def on_signal(*_: object) -> None:
@@ -215,14 +220,15 @@ def run() -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    try:
-        running.start_all()
-        typer.echo(f"kafka     {bootstrap}")
-        typer.echo(f"postgres  {url}")
+    typer.echo("starting Kafka (SASL_SSL), PostgreSQL and the services (HTTPS) ...")
+    with local_stack.started(settings) as running:
+        typer.echo(f"kafka     {running.kafka_bootstrap}  (SASL_SSL; principals in {STATE_DIR / 'kafka-secure'})")
+        typer.echo(f"postgres  {running.database_url}")
         for service in stack.SERVICES:
             typer.echo(
                 f"{service:<9} {running.url(service)}  (docs {running.url(service)}/docs, log {running.log_file(service)})"
             )
+        typer.echo(f"Clients trust the local CA: export SIGNPOST_TLS_CAFILE={settings.tls_cafile}")
         typer.echo("Signpost is running. Press Ctrl-C to stop.")
         while not stopping:
             for service, proc in list(running.processes.items()):
@@ -230,11 +236,8 @@ def run() -> None:
                     typer.echo(f"{service} exited with {proc.returncode}; restarting", err=True)
                     running.start_service(service)
             time.sleep(0.5)
-    finally:
         typer.echo("stopping services ...")
-        running.stop_all()
-        stack.stop_local_infrastructure(STATE_DIR, kafka_port, postgres_port)
-        typer.echo("stopped.")
+    typer.echo("stopped.")
 
 
 @app.command()

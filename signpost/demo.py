@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from signpost import stack
+from signpost import local_stack, service_urls
+from signpost.settings import get_settings
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "support" / "data"
 REFERRAL = DATA / "pharmacy_first_referral.json"
@@ -20,11 +21,9 @@ BARS_BUNDLE = DATA / "bars_servicerequest_bundle.json"
 EXPECTED = ("referral.submitted", "referral.routed", "assignment.delivered")
 
 
-def _running(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+def http() -> httpx.Client:
+    """A client for the local stack's HTTPS, trusting its CA."""
+    return httpx.Client(verify=service_urls.verify(get_settings()), timeout=10)
 
 
 def _trail(audit_url: str, referral_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
@@ -34,7 +33,8 @@ def _trail(audit_url: str, referral_id: str, timeout: float = 30.0) -> list[dict
         from signpost.tokens import dev_token
 
         operations = {"Authorization": f"Bearer {dev_token('operations')}"}
-        response = httpx.get(f"{audit_url}/v1/referrals/{referral_id}/audit", timeout=5, headers=operations)
+        with http() as client:
+            response = client.get(f"{audit_url}/v1/referrals/{referral_id}/audit", headers=operations)
         if response.status_code == 200:
             events = response.json()["events"]
             if all(t in [e["event_type"] for e in events] for t in EXPECTED):
@@ -48,14 +48,15 @@ def submit_and_show(intake_url: str, audit_url: str) -> bool:
     from signpost.tokens import dev_token
 
     auth = {"Authorization": f"Bearer {dev_token('gp-h81001')}"}
-    response = httpx.post(f"{intake_url}/v1/referrals", content=REFERRAL.read_bytes(), timeout=10,
-                          headers={**auth, "Content-Type": "application/json"})  # fmt: skip
+    client = http()
+    response = client.post(f"{intake_url}/v1/referrals", content=REFERRAL.read_bytes(),
+                           headers={**auth, "Content-Type": "application/json"})  # fmt: skip
     print(f"POST /v1/referrals -> {response.status_code} {response.text}")
     if response.status_code != 202:
         return False
     ok = _show(audit_url, response.json()["referral_id"])
-    response = httpx.post(f"{intake_url}/v1/fhir/$process-message", content=BARS_BUNDLE.read_bytes(), timeout=10,
-                          headers={**auth, "Content-Type": "application/fhir+json"})  # fmt: skip
+    response = client.post(f"{intake_url}/v1/fhir/$process-message", content=BARS_BUNDLE.read_bytes(),
+                           headers={**auth, "Content-Type": "application/fhir+json"})  # fmt: skip
     print(f"\nPOST /v1/fhir/$process-message (BaRS servicerequest-request) -> {response.status_code} {response.text}")
     if response.status_code != 202:
         return False
@@ -83,10 +84,11 @@ DEMO_ENV = {"SIGNPOST_SLA_DEMO_SECONDS": "5", "SIGNPOST_SLA_CHECK_INTERVAL_S": "
 def main() -> int:
     from signpost.demo_feedback import escalated_when_nobody_acts, worked_to_completion
 
-    with stack.existing_or_started(extra_env=DEMO_ENV) as (urls, bootstrap, database_url):
+    with local_stack.existing_or_started(extra_env=DEMO_ENV) as (urls, bootstrap, database_url):
+        kafka = local_stack.kafka_admin()
         ok = submit_and_show(urls["intake"], urls["audit"])
-        ok = worked_to_completion(urls["intake"], urls["notifier"], bootstrap) is not None and ok
-        ok = escalated_when_nobody_acts(urls["intake"], urls["notifier"], bootstrap) and ok
+        ok = worked_to_completion(urls["intake"], urls["notifier"], bootstrap, kafka) is not None and ok
+        ok = escalated_when_nobody_acts(urls["intake"], urls["notifier"], bootstrap, kafka) and ok
         return 0 if report_audit(urls["audit"], database_url) and ok else 1
 
 

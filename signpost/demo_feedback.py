@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
-
+from signpost.demo import http
 from signpost.tokens import dev_token
 from signpost.topic_reader import read_all
 
@@ -40,8 +39,8 @@ def _wait(check: Callable[[], T | None], timeout: float, interval: float = 0.5) 
 
 
 def _submit(intake: str) -> str | None:
-    response = httpx.post(f"{intake}/v1/referrals", content=REFERRAL.read_bytes(), timeout=10,
-                          headers={**_auth("gp-h81001"), "Content-Type": "application/json"})  # fmt: skip
+    response = http().post(f"{intake}/v1/referrals", content=REFERRAL.read_bytes(),
+                           headers={**_auth("gp-h81001"), "Content-Type": "application/json"})  # fmt: skip
     return str(response.json()["referral_id"]) if response.status_code == 202 else None
 
 
@@ -49,9 +48,10 @@ def _delivered(intake: str, notifier: str, referral_id: str) -> dict[str, Any] |
     """The notifier's view of the referral's assignment to the demo pharmacy, once delivered."""
 
     def check() -> dict[str, Any] | None:
-        view = httpx.get(f"{intake}/v1/referrals/{referral_id}", headers=_auth("gp-h81001"), timeout=5).json()
+        client = http()
+        view = client.get(f"{intake}/v1/referrals/{referral_id}", headers=_auth("gp-h81001")).json()
         for a in view.get("assignments", []):
-            response = httpx.get(f"{notifier}/v1/assignments/{a['assignment_id']}", headers=_auth(AGENCY), timeout=5)
+            response = client.get(f"{notifier}/v1/assignments/{a['assignment_id']}", headers=_auth(AGENCY))
             if response.status_code == 200:
                 found: dict[str, Any] = response.json()
                 return found
@@ -60,11 +60,12 @@ def _delivered(intake: str, notifier: str, referral_id: str) -> dict[str, Any] |
     return _wait(check, 30)
 
 
-def _feedback(bootstrap: str, referral_id: str) -> list[dict[str, Any]]:
-    return [f for f in asyncio.run(read_all(bootstrap, PRACTICE_TOPIC)) if f.get("referral_id") == referral_id]
+def _feedback(bootstrap: str, referral_id: str, kafka: dict[str, Any]) -> list[dict[str, Any]]:
+    """The practice's feedback on this referral, read from its topic (``kafka``: the reader's Kafka security)."""
+    return [f for f in asyncio.run(read_all(bootstrap, PRACTICE_TOPIC, **kafka)) if f.get("referral_id") == referral_id]
 
 
-def worked_to_completion(intake: str, notifier: str, bootstrap: str) -> str | None:
+def worked_to_completion(intake: str, notifier: str, bootstrap: str, kafka: dict[str, Any] | None = None) -> str | None:
     """The referral's id once the practice has heard it completed; None if any step failed."""
     referral_id = _submit(intake)
     assignment = _delivered(intake, notifier, referral_id) if referral_id else None
@@ -75,18 +76,18 @@ def worked_to_completion(intake: str, notifier: str, bootstrap: str) -> str | No
     url = f"{notifier}/v1/assignments/{assignment['assignment_id']}/outcomes"
     for report in ({"outcome": "accepted"}, {"outcome": "patient_contacted"},
                    {"outcome": "completed", "completion": "medicine_supplied"}):  # fmt: skip
-        response = httpx.post(url, json=report, headers=_auth(AGENCY), timeout=10)
+        response = http().post(url, json=report, headers=_auth(AGENCY))
         print(f"  POST .../outcomes {report} -> {response.status_code} {response.json().get('state')}")
         if response.status_code != 201:
             return None
-    heard = _wait(lambda: (f := _feedback(bootstrap, referral_id)) and f[-1]["status"] == "completed" and f, 30)
+    heard = _wait(lambda: (f := _feedback(bootstrap, referral_id, kafka or {})) and f[-1]["status"] == "completed" and f, 30)
     print(f"the practice's topic {PRACTICE_TOPIC} says:")
     for item in heard or []:
         print(f"  [{item['status']}] {item['message']}")
     return referral_id if heard else None
 
 
-def escalated_when_nobody_acts(intake: str, notifier: str, bootstrap: str) -> bool:
+def escalated_when_nobody_acts(intake: str, notifier: str, bootstrap: str, kafka: dict[str, Any] | None = None) -> bool:
     referral_id = _submit(intake)
     assignment = _delivered(intake, notifier, referral_id) if referral_id else None
     if referral_id is None or assignment is None:
@@ -99,7 +100,7 @@ def escalated_when_nobody_acts(intake: str, notifier: str, bootstrap: str) -> bo
         print("  Stop it and run `make demo` alone to watch a breach with the demo's shortened timers.")
         return True
     print(f"\nescalation: referral {referral_id} is left alone; its timers fall due within {wait.total_seconds():.0f} s")
-    heard = _wait(lambda: (f := _feedback(bootstrap, referral_id)) and f[-1]["status"] == "closed_no_contact" and f,
+    heard = _wait(lambda: (f := _feedback(bootstrap, referral_id, kafka or {})) and f[-1]["status"] == "closed_no_contact" and f,
                   wait.total_seconds() + 30)  # fmt: skip
     for item in heard or []:
         print(f"  [{item['status']}] {item['message']}")

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from signpost import consumer, database, kafka_security, logs, tracing
+from signpost import consumer, database, http_limits, kafka_security, logs, startup_checks, tracing
 from signpost.outbox import OutboxRelay
 from signpost.settings import Settings, get_settings
 
@@ -161,18 +161,28 @@ async def _kafka_ok(runtime: Runtime) -> bool:
 
 
 def run(service: str, app: FastAPI) -> None:
-    """Serve until SIGTERM/SIGINT; uvicorn then runs the lifespan shutdown (drain)."""
+    """Serve until SIGTERM/SIGINT; uvicorn then runs the lifespan shutdown (drain).
+
+    First the settings must pass the production checks (no committed identity, encrypted and authenticated
+    connections) unless development mode is on; otherwise the process exits naming why.
+    """
     cfg = get_settings()
+    startup_checks.enforce(service, cfg)
+    tls = {"ssl_certfile": cfg.tls_certfile, "ssl_keyfile": cfg.tls_keyfile} if cfg.tls_certfile and cfg.tls_keyfile else {}
     uvicorn.run(
         app,
         host=cfg.http_host,
         port=cfg.port_for(service),
         log_config=None,
         access_log=False,
-        # uvloop and httptools: the C event loop and HTTP parser roughly halve the CPU per request here.
+        # uvloop and httptools: the C event loop and HTTP parser roughly halve the CPU per request here;
+        # the protocol adds a read deadline per request (slow clients, see signpost/http_limits.py).
         loop="uvloop",
-        http="httptools",
+        http=http_limits.with_read_timeout(cfg.http_read_timeout_s),
         timeout_graceful_shutdown=20,
-        # Clients keep connections open between referrals; 5 s (the default) closed them under load mid-reuse.
-        timeout_keep_alive=30,
+        # Clients keep connections open between referrals; 5 s (uvicorn's default) closed them under load mid-reuse.
+        timeout_keep_alive=cfg.http_timeout_keep_alive_s,
+        limit_concurrency=cfg.http_limit_concurrency,
+        backlog=cfg.http_backlog,
+        **tls,  # type: ignore[arg-type]
     )

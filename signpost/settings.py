@@ -5,11 +5,16 @@ launcher agree; a test checks the compose file names each one the code reads.
 """
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"intake": 8001, "router": 8002, "notifier": 8003, "audit": 8004}
+# The committed development identities: public in this repository, accepted only in development mode.
+DEV_DIR = Path(__file__).resolve().parent.parent / "deploy" / "dev"
+DEV_CLIENTS_FILE = "deploy/dev/clients.yaml"
+DEV_PSEUDONYM_KEY = "dev-only-pseudonym-key-change-me"
 
 
 class Settings(BaseSettings):
@@ -20,16 +25,18 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     database_url: str = "postgresql://postgres@127.0.0.1:5432/signpost"
-    # Keyed hash for patient keys. The default is for local development only.
-    pseudonym_key: SecretStr = SecretStr("dev-only-pseudonym-key-change-me")
+    # Keyed hash for patient keys. Empty means not given: development mode fills in DEV_PSEUDONYM_KEY,
+    # anywhere else a service refuses to start (see signpost/startup_checks.py).
+    pseudonym_key: SecretStr = SecretStr("")
     http_host: str = "127.0.0.1"
     intake_port: int = DEFAULT_PORTS["intake"]
     router_port: int = DEFAULT_PORTS["router"]
     notifier_port: int = DEFAULT_PORTS["notifier"]
     audit_port: int = DEFAULT_PORTS["audit"]
     log_level: str = "INFO"
-    # Registry of client systems and their public keys (see signpost/auth.py).
-    clients_file: str = "deploy/dev/clients.yaml"
+    # Registry of client systems and their public keys (see signpost/auth.py). Empty means not given:
+    # development mode fills in DEV_CLIENTS_FILE, anywhere else a service refuses to start.
+    clients_file: str = ""
     # Consumers take up to this many records per poll and handle them in one transaction.
     consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     # A consumed record larger than this is dead-lettered unread (referrals are a few kilobytes).
@@ -48,6 +55,35 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     # Demos only: every SLA timer falls due this many seconds apart instead of by the policy.
     sla_demo_seconds: float | None = Field(default=None, gt=0)
+
+    # --- Secure by default (issue 14): development mode, TLS, HTTP server limits ---
+    # Development and tests only (`make run`, `make demo`, the test suite): accept the committed identities in
+    # deploy/dev/, plaintext Kafka and plain HTTP. Off, a service refuses to start with any of them.
+    development_mode: bool = False
+    # CA that signs the Kafka broker's certificate: set, every Kafka client speaks SASL_SSL and verifies the broker.
+    kafka_ssl_cafile: str | None = None
+    # This service's HTTPS certificate (chain) and private key, PEM; both set, it serves TLS only.
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+    # CA that the command line, the demo and the tests trust for the services' HTTPS.
+    tls_cafile: str | None = None
+    # HTTP server limits against slow or greedy clients (uvicorn): at most this many connections and requests in
+    # flight (503 past it), idle keep-alive closed after timeout_keep_alive_s, a request's head and body must
+    # arrive within http_read_timeout_s (408 / closed otherwise), and the listen backlog.
+    http_limit_concurrency: int = Field(default=1000, ge=1)
+    http_timeout_keep_alive_s: int = Field(default=30, ge=1, le=600)
+    http_read_timeout_s: float = Field(default=15.0, gt=0, le=600)
+    http_backlog: int = Field(default=2048, ge=1)
+
+    @model_validator(mode="after")
+    def _development_identities(self) -> "Settings":
+        """Development mode, and only it, falls back to the committed registry and pseudonym key."""
+        if self.development_mode:
+            if not self.clients_file:
+                self.clients_file = DEV_CLIENTS_FILE
+            if not self.pseudonym_key.get_secret_value():
+                self.pseudonym_key = SecretStr(DEV_PSEUDONYM_KEY)
+        return self
 
     def port_for(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")

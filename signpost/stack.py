@@ -10,15 +10,18 @@ import asyncio
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from deploy import tls as local_tls
 from deploy.kafka import local as kafka_local
 from deploy.postgres import local as postgres_local
 from deploy.processes import read_pid
@@ -41,9 +44,16 @@ class Stack:
     # Per service, on top of extra_env: e.g. each service's own Kafka principal.
     service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Given, every service serves HTTPS with this certificate and clients verify it against its CA.
+    tls: local_tls.LocalTLS | None = None
 
     def url(self, service: str) -> str:
-        return f"http://127.0.0.1:{self.ports[service]}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What an httpx client passes as ``verify=`` to talk to these services."""
+        return ssl.create_default_context(cafile=str(self.tls.ca_file)) if self.tls else True
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -53,7 +63,12 @@ class Stack:
             **{f"SIGNPOST_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
             # A local stack's webhook receivers (examples, tests) run on this machine, over http.
             SIGNPOST_WEBHOOK_ALLOW_PRIVATE="true",
+            # A local stack signs in with the committed development identities (deploy/dev/).
+            SIGNPOST_DEVELOPMENT_MODE="1",
         )
+        if self.tls:
+            env.update(SIGNPOST_TLS_CERTFILE=str(self.tls.cert_file), SIGNPOST_TLS_KEYFILE=str(self.tls.key_file),
+                       SIGNPOST_TLS_CAFILE=str(self.tls.ca_file))  # fmt: skip
         env.update(self.extra_env)
         return env
 
@@ -80,7 +95,7 @@ class Stack:
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"{service} exited with {proc.returncode}; see {self.log_file(service)}")
             try:
-                response = httpx.get(f"{self.url(service)}/readyz", timeout=2.0)
+                response = httpx.get(f"{self.url(service)}/readyz", timeout=2.0, verify=self.verify)
                 if response.status_code == 200:
                     return
                 last = response.text
@@ -132,15 +147,18 @@ def stop_local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_
         postgres_local.stop(postgres_local.PostgresNode(state_dir / "postgres", port=postgres_port))
 
 
-def create_topics(bootstrap: str, agencies: list[str]) -> list[str]:
-    """The core topics, each agency's pair, and a feedback topic for each practice and each other referrer."""
+def create_topics(bootstrap: str, agencies: list[str], **security: Any) -> list[str]:
+    """The core topics, each agency's pair, and a feedback topic for each practice and each other referrer.
+
+    ``security``: aiokafka keyword arguments for a secured broker (``signpost.kafka_security.client_kwargs``).
+    """
     from services.notifier.reference import reference
     from signpost.auth import referrer_organisations
     from signpost.topics import agency_topics, practice_topics
 
     referrers = {*reference().practices, *referrer_organisations()}
     wanted = {**CORE_TOPICS, **agency_topics(agencies), **practice_topics(sorted(referrers))}
-    return asyncio.run(ensure_topics(bootstrap, wanted))
+    return asyncio.run(ensure_topics(bootstrap, wanted, **security))
 
 
 def _answers(url: str) -> bool:

@@ -49,6 +49,10 @@ def write_dev_registry(directory: Path = DEV_DIR, clients: list[dict[str, str]] 
         entries.append({**spec, "public_key": public.decode()})
     header = "# DEVELOPMENT ONLY: these keys are public. Regenerate with `signpost tokens dev-registry`.\n"
     (directory / "clients.yaml").write_text(header + yaml.safe_dump({"clients": entries}, sort_keys=False))
+    if directory == DEV_DIR:  # what production refuses, for images that do not carry deploy/dev/
+        from signpost.startup_checks import DIGESTS_FILE, scan
+
+        DIGESTS_FILE.write_text(scan(directory).as_json())
 
 
 def dev_token(client_id: str, lifetime_s: int = 900, directory: Path = DEV_DIR) -> str:

@@ -7,15 +7,23 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 
-async def read_all(bootstrap: str, topic: str, wait_s: float = 10.0) -> list[dict[str, Any]]:
+async def read_all(bootstrap: str, topic: str, wait_s: float = 10.0, **security: Any) -> list[dict[str, Any]]:
     """Every record currently on ``topic`` (up to its end offsets), decoded as JSON where possible."""
-    return await read_topics(bootstrap, [topic], wait_s)
+    return await read_topics(bootstrap, [topic], wait_s, **security)
 
 
-async def read_topics(bootstrap: str, topics: list[str], wait_s: float = 10.0) -> list[dict[str, Any]]:
-    """Every record currently on these topics (no consumer group, nothing committed)."""
+async def read_topics(bootstrap: str, topics: list[str], wait_s: float = 10.0, **security: Any) -> list[dict[str, Any]]:
+    """Every record currently on these topics (no consumer group, nothing committed).
+
+    ``security``: aiokafka keyword arguments for a secured broker (``signpost.kafka_security.security_kwargs``).
+    """
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        **security,
     )
     await consumer.start()
     try:

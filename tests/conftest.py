@@ -1,5 +1,6 @@
 """Shared fixtures: real infrastructure for integration and end-to-end tests."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,10 @@ settings.register_profile("signpost", deadline=None, suppress_health_check=[Heal
 settings.load_profile("signpost")
 
 pytest_plugins = ["tests.support.hazards"]
+
+# The tests sign in with the committed development identities (deploy/dev/); outside development mode
+# settings have no registry or pseudonym key (tests/unit/test_startup_checks.py covers that path).
+os.environ.setdefault("SIGNPOST_DEVELOPMENT_MODE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -12,25 +12,32 @@ exists is a no-op on the broker, so provisioning can run on every start.
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy.kafka import local
 from deploy.kafka.acls import AclBinding
+from signpost.kafka_security import MECHANISM
+
+if TYPE_CHECKING:
+    from deploy.kafka.security import Credential
 
 TOOL = local.HERE / "CreateAcls.java"
 
 
-def admin_properties(bootstrap: str, security: Mapping[str, str]) -> str:
-    """The Java admin client's properties for aiokafka-style security keyword arguments."""
-    user, password = security["sasl_plain_username"], security["sasl_plain_password"]
+def admin_properties(bootstrap: str, admin: "Credential", cafile: Path | None) -> str:
+    """The Java admin client's properties: SCRAM as ``admin``, over TLS trusting ``cafile`` when given."""
     module = "org.apache.kafka.common.security.scram.ScramLoginModule"
-    return (
+    props = (
         f"bootstrap.servers={bootstrap}\n"
-        f"security.protocol={security['security_protocol']}\n"
-        f"sasl.mechanism={security['sasl_mechanism']}\n"
-        f'sasl.jaas.config={module} required username="{user}" password="{password}";\n'
+        f"security.protocol={'SASL_SSL' if cafile else 'SASL_PLAINTEXT'}\n"
+        f"sasl.mechanism={MECHANISM}\n"
+        f'sasl.jaas.config={module} required username="{admin.username}" password="{admin.password}";\n'
     )
+    if cafile:
+        props += f"ssl.truststore.type=PEM\nssl.truststore.location={cafile}\n"
+    return props
 
 
 def as_lines(bindings: Iterable[AclBinding]) -> str:
@@ -38,14 +45,16 @@ def as_lines(bindings: Iterable[AclBinding]) -> str:
     return "".join(f"{b.principal}\t{b.resource_type}\t{b.resource_name}\t{b.pattern_type}\t{b.operation}\n" for b in bindings)
 
 
-def create_acls(bootstrap: str, bindings: Iterable[AclBinding], security: Mapping[str, str], timeout: float = 120.0) -> None:
-    """Create the bindings as the principal in ``security`` (aiokafka-style kwargs); return once the broker has them all."""
+def create_acls(
+    bootstrap: str, bindings: Iterable[AclBinding], admin: "Credential", cafile: Path | None, timeout: float = 120.0
+) -> None:
+    """Create the bindings as ``admin`` (over TLS trusting ``cafile``); return once the broker has them all."""
     lib = local.resolve()
     # mkstemp creates the file 0600: it holds the admin password.
     fd, name = tempfile.mkstemp(prefix="signpost-acl-", suffix=".properties")
     try:
         with os.fdopen(fd, "w") as out:
-            out.write(admin_properties(bootstrap, security))
+            out.write(admin_properties(bootstrap, admin, cafile))
         subprocess.run(
             [
                 local._java(),

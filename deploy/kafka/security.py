@@ -6,11 +6,18 @@ configured like production.
 
 Listener choice (Kafka 4.3, KRaft, one combined node):
 
-- Clients and the broker itself use ``SASL_PLAINTEXT`` with SCRAM-SHA-512.
+- Every listener is TLS (``SASL_SSL``): the broker presents a certificate for
+  127.0.0.1/localhost signed by a local CA that ``deploy/tls.py`` makes in the
+  state directory (``tls/ca.pem`` is what clients trust). Kafka reads the key
+  and chain as PEM from its properties (``ssl.keystore.type=PEM`` with
+  ``ssl.keystore.key`` / ``ssl.keystore.certificate.chain``) and trusts the
+  CA from a PEM file (``ssl.truststore.type=PEM``) for its own connections to
+  itself (inter-broker and controller).
+- Clients and the broker itself authenticate with SCRAM-SHA-512.
   Credentials are written into the metadata log at format time
   (``StorageTool format --add-scram``, KIP-900), so the broker's own ``admin``
   user exists before the broker first starts and no PLAINTEXT port is needed.
-- The ``CONTROLLER`` listener uses SASL PLAIN with a static ``admin`` entry in
+- The ``CONTROLLER`` listener uses SASL PLAIN (inside TLS) with a static ``admin`` entry in
   its JAAS config: a controller cannot authenticate SCRAM on its own listener
   (the SCRAM credentials live in the metadata log the controller serves), and a
   PLAINTEXT controller listener would make ``User:ANONYMOUS`` the principal the
@@ -32,13 +39,16 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from deploy import tls
 from deploy.kafka import local
 from deploy.kafka.acl_admin import create_acls
 from deploy.kafka.acls import SERVICES, acl_bindings, agency_user, check_agency_id, service_user
 from deploy.processes import port_open, read_pid
+from signpost.kafka_security import security_kwargs
 from signpost.topics import CORE_TOPICS, agency_topics, ensure_topics, practice_topics
 
 MECHANISM = "SCRAM-SHA-512"
@@ -60,8 +70,9 @@ class Credential:
         if not _SAFE_SECRET.fullmatch(self.password):
             raise ValueError(f"password for {self.username} must be 8+ characters from [A-Za-z0-9_.~-]")
 
-    def kwargs(self) -> dict[str, str]:
-        return security_kwargs(self.username, self.password)
+    def kwargs(self, cafile: Path | str | None) -> dict[str, Any]:
+        """aiokafka keyword arguments for this principal: SASL_SSL trusting ``cafile`` (SASL_PLAINTEXT without one)."""
+        return security_kwargs(self.username, self.password, str(cafile) if cafile else None)
 
 
 @dataclass(frozen=True)
@@ -112,16 +123,6 @@ class Principals:
         return [self.admin, *self.services.values(), *self.agencies.values()]
 
 
-def security_kwargs(username: str, password: str) -> dict[str, str]:
-    """aiokafka producer/consumer/admin keyword arguments for one SCRAM principal."""
-    return {
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": MECHANISM,
-        "sasl_plain_username": username,
-        "sasl_plain_password": password,
-    }
-
-
 def scram_format_args(credentials: Iterable[Credential]) -> list[str]:
     """StorageTool arguments that create these SCRAM credentials at format time."""
     args: list[str] = []
@@ -130,10 +131,25 @@ def scram_format_args(credentials: Iterable[Credential]) -> list[str]:
     return args
 
 
+def local_tls(state_dir: Path) -> tls.LocalTLS:
+    """The secured broker's CA and certificate, made on first use in its state directory."""
+    return tls.ensure(state_dir / "tls")
+
+
+def _inline_pem(path: Path) -> str:
+    """A PEM file as one properties value (java.util.Properties turns each ``\\n`` back into a newline)."""
+    return path.read_text().strip().replace("\n", "\\n")
+
+
 def secured_node(
-    state_dir: Path, admin: Credential, port: int = DEFAULT_PORT, controller_port: int | None = None, host: str = "127.0.0.1"
+    state_dir: Path,
+    admin: Credential,
+    port: int = DEFAULT_PORT,
+    controller_port: int | None = None,
+    host: str = "127.0.0.1",
+    certificates: tls.LocalTLS | None = None,
 ) -> local.KafkaNode:
-    """A ``KafkaNode`` whose properties replace the PLAINTEXT listeners with authenticated ones."""
+    """A ``KafkaNode`` whose properties replace the PLAINTEXT listeners with encrypted, authenticated ones."""
     cport = controller_port or port + 1
     user, password = admin.username, admin.password
     scram_login = f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{user}" password="{password}";'
@@ -141,14 +157,20 @@ def secured_node(
         "org.apache.kafka.common.security.plain.PlainLoginModule required "
         f'username="{user}" password="{password}" user_{user}="{password}";'
     )
+    certs = certificates or local_tls(state_dir)
     props = {
-        "listeners": f"SASL_PLAINTEXT://{host}:{port},CONTROLLER://{host}:{cport}",
-        "advertised.listeners": f"SASL_PLAINTEXT://{host}:{port}",
-        "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT",
-        "inter.broker.listener.name": "SASL_PLAINTEXT",
+        "listeners": f"SASL_SSL://{host}:{port},CONTROLLER://{host}:{cport}",
+        "advertised.listeners": f"SASL_SSL://{host}:{port}",
+        "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL",
+        "inter.broker.listener.name": "SASL_SSL",
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.certificate.chain": _inline_pem(certs.cert_file),
+        "ssl.keystore.key": _inline_pem(certs.key_file),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(certs.ca_file),
         "sasl.enabled.mechanisms": MECHANISM,
         "sasl.mechanism.inter.broker.protocol": MECHANISM,
-        "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": scram_login,
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": scram_login,
         "sasl.mechanism.controller.protocol": "PLAIN",
         "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
         "listener.name.controller.plain.sasl.jaas.config": plain_login,
@@ -165,6 +187,7 @@ def start(
     port: int = DEFAULT_PORT,
     controller_port: int | None = None,
     users_without_acls: Iterable[Credential] = (),
+    certificates: tls.LocalTLS | None = None,
 ) -> local.KafkaNode:
     """Start (or find running) a secured broker, then create the topics and ACLs for its principals.
 
@@ -172,30 +195,33 @@ def start(
     account not yet provisioned; tests use one to show that authenticating
     alone opens nothing). Credentials are written only when the state
     directory is first formatted; changing them needs a fresh state directory.
+    ``certificates`` default to a local CA in the state directory.
     """
-    node = secured_node(state_dir, principals.admin, port, controller_port)
-    # server.properties holds the admin password: keep the directory private.
+    # server.properties holds the admin password and the server key: keep the directory private.
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
+    certs = certificates or local_tls(state_dir)
+    node = secured_node(state_dir, principals.admin, port, controller_port, certificates=certs)
     local.start(node, format_args=scram_format_args([*principals.all(), *users_without_acls]))
     try:
-        asyncio.run(provision(node.bootstrap, principals))
+        asyncio.run(provision(node.bootstrap, principals, certs.ca_file))
     except BaseException:
         local.stop(node)
         raise
     return node
 
 
-async def provision(bootstrap: str, principals: Principals) -> None:
+async def provision(bootstrap: str, principals: Principals, cafile: Path) -> None:
     """Create the core and agency topics, then every principal's ACLs (both idempotent)."""
-    admin = principals.admin.kwargs()
+    admin = principals.admin.kwargs(cafile)
     from services.notifier.reference import reference
     from signpost.auth import referrer_organisations
 
     referrers = sorted({*reference().practices, *referrer_organisations()})
     topics = {**CORE_TOPICS, **agency_topics(principals.agencies), **practice_topics(referrers)}
     await ensure_topics(bootstrap, topics, **admin)
-    await asyncio.to_thread(create_acls, bootstrap, acl_bindings(principals.agencies, principals.services), admin)
+    bindings = acl_bindings(principals.agencies, principals.services)
+    await asyncio.to_thread(create_acls, bootstrap, bindings, principals.admin, cafile)
 
 
 def stop(node: local.KafkaNode) -> None:
@@ -224,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             Principals.generate(args.agency or _dev_agencies()).save(path)
         start(state, Principals.load(path), port)
-        print(f"secured kafka on SASL_PLAINTEXT/{MECHANISM} {node.bootstrap}; principals in {path} (log: {node.log_file})")
+        print(f"secured kafka on SASL_SSL/{MECHANISM} {node.bootstrap}; principals in {path}, "
+              f"CA {local_tls(state).ca_file} (log: {node.log_file})")  # fmt: skip
     elif args.command == "stop":
         stop(node)
         print("secured kafka stopped")

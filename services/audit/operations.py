@@ -37,6 +37,7 @@ from signpost.auth import Authenticated, Principal
 from signpost.http import problem
 from signpost.kafka_security import client_kwargs
 from signpost.service import Runtime
+from signpost.service_urls import service_url, verify
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
@@ -148,10 +149,10 @@ async def _relay(
 ) -> Response:
     """POST to the service that owns the action, as the caller (same token, same correlation id); pass its answer on."""
     runtime: Runtime = request.app.state.runtime
-    url = f"http://{runtime.settings.http_host}:{runtime.settings.port_for(service)}{path}"
+    url = f"{service_url(runtime.settings, service)}{path}"
     headers = {"Authorization": request.headers.get("authorization", ""), "X-Correlation-Id": request.state.correlation_id}
     try:
-        async with httpx.AsyncClient(timeout=10.0) as client:
+        async with httpx.AsyncClient(timeout=10.0, verify=verify(runtime.settings)) as client:
             answer = await client.post(url, json=body, params=params, headers=headers)
     except httpx.HTTPError:
         return problem(503, "Service Unavailable", unavailable)

@@ -1,19 +1,23 @@
-"""An agency reads only its own topic: SCRAM principals and ACLs on a real secured broker.
+"""An agency reads only its own topic: SCRAM principals and ACLs on a real secured broker, over TLS only.
 
 Every refusal below sits next to a positive control with the same client code,
 so a refusal means the ACL said no, not that the broker or the test was broken.
 """
 
+import asyncio
 import logging
+import socket
+import ssl
 import time
 import uuid
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import GroupAuthorizationFailedError, KafkaConnectionError, TopicAuthorizationFailedError
 
-from deploy.kafka.security import security_kwargs
+from signpost.kafka_security import security_kwargs
 from tests.integration.conftest import ALPHA, STRANGER, SecuredBroker
 
 DEADLINE_S = 20.0
@@ -24,7 +28,7 @@ def broker(secured_broker: SecuredBroker) -> SecuredBroker:
     return secured_broker
 
 
-async def produce(broker: SecuredBroker, creds: dict[str, str], topic: str) -> bytes:
+async def produce(broker: SecuredBroker, creds: dict[str, Any], topic: str) -> bytes:
     """Write one unique value and return it once the broker has acknowledged it."""
     value = uuid.uuid4().bytes
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", request_timeout_ms=10_000, **creds)
@@ -36,7 +40,7 @@ async def produce(broker: SecuredBroker, creds: dict[str, str], topic: str) -> b
     return value
 
 
-async def consume_until(broker: SecuredBroker, creds: dict[str, str], topic: str, group: str, wanted: bytes) -> None:
+async def consume_until(broker: SecuredBroker, creds: dict[str, Any], topic: str, group: str, wanted: bytes) -> None:
     """Read from the start with this group until ``wanted`` arrives; raise whatever the broker refuses."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=group, auto_offset_reset="earliest", **creds)
     deadline = time.monotonic() + DEADLINE_S
@@ -88,7 +92,7 @@ async def test_agency_cannot_consume_with_a_group_outside_its_prefix(broker: Sec
 
 
 async def test_valid_credentials_without_acls_see_and_touch_nothing(broker: SecuredBroker) -> None:
-    stranger = STRANGER.kwargs()
+    stranger = STRANGER.kwargs(broker.cafile)
     # Authentication succeeds (the admin client connects) but no topic is even visible.
     admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, **stranger)
     try:
@@ -105,7 +109,7 @@ async def test_valid_credentials_without_acls_see_and_touch_nothing(broker: Secu
 async def test_wrong_password_is_refused_at_authentication(broker: SecuredBroker, caplog: pytest.LogCaptureFixture) -> None:
     user = broker.principals.agencies[ALPHA].username
     with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectionError):
-        await produce(broker, security_kwargs(user, "not-the-password"), "agency.alpha.outcomes")
+        await produce(broker, security_kwargs(user, "not-the-password", str(broker.cafile)), "agency.alpha.outcomes")
     assert "SaslAuthenticationFailed" in caplog.text
 
 
@@ -141,3 +145,30 @@ async def test_a_service_cannot_borrow_another_services_consumer_group(broker: S
     sent = await produce(broker, broker.service("intake"), "referral.submitted")
     with pytest.raises(GroupAuthorizationFailedError):
         await consume_until(broker, broker.service("router"), "referral.submitted", "signpost-notifier-outcomes", sent)
+
+
+def _handshake(bootstrap: str, context: ssl.SSLContext) -> dict[str, Any]:
+    host, port = bootstrap.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as raw, context.wrap_socket(raw, server_hostname=host) as tls:
+        cert: dict[str, Any] = tls.getpeercert() or {}
+        return cert
+
+
+def test_the_broker_speaks_tls_with_a_certificate_from_the_local_ca(broker: SecuredBroker) -> None:
+    cert = _handshake(broker.bootstrap, ssl.create_default_context(cafile=str(broker.cafile)))
+    assert ("IP Address", "127.0.0.1") in cert["subjectAltName"]
+
+
+def test_a_client_that_does_not_trust_the_local_ca_cannot_connect(broker: SecuredBroker) -> None:
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(broker.bootstrap, ssl.create_default_context())
+
+
+async def test_a_plaintext_client_with_valid_credentials_is_refused(broker: SecuredBroker) -> None:
+    """The agency's own password, sent without TLS (SASL_PLAINTEXT): the broker never lets it in."""
+    agency = broker.principals.agencies[ALPHA]
+    plaintext = security_kwargs(agency.username, agency.password, None)
+    assert plaintext["security_protocol"] == "SASL_PLAINTEXT"
+    with pytest.raises((KafkaConnectionError, asyncio.TimeoutError)):
+        async with asyncio.timeout(15):
+            await produce(broker, plaintext, "agency.alpha.outcomes")

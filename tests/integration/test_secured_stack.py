@@ -1,4 +1,7 @@
-"""The four services on a SASL/SCRAM broker with ACLs, each as its own principal, and an agency as its own.
+"""The four services on a SASL_SSL/SCRAM broker with ACLs, each as its own principal, and an agency as its own.
+
+Every connection is encrypted: Kafka over TLS verified against the local CA,
+and each service's HTTP as HTTPS only (plain HTTP gets no answer).
 
 A referral goes in over HTTP and comes out on the agency's topic, which the
 agency reads with its own credentials; the agency's outcome goes back on its
@@ -21,6 +24,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from deploy.kafka import security
 from deploy.kafka.security import Principals
 from signpost.stack import SERVICES, Stack
 from tests.integration.conftest import SecuredBroker
@@ -37,11 +41,15 @@ AGENCY = "demo-pharmacy"
 def secured(infrastructure: Infrastructure, secured_broker: SecuredBroker) -> Iterator[tuple[Stack, Principals]]:
     principals = secured_broker.principals
     per_service = {
-        s: {"SIGNPOST_KAFKA_SASL_USERNAME": c.username, "SIGNPOST_KAFKA_SASL_PASSWORD": c.password}
+        s: {"SIGNPOST_KAFKA_SASL_USERNAME": c.username, "SIGNPOST_KAFKA_SASL_PASSWORD": c.password,
+            "SIGNPOST_KAFKA_SSL_CAFILE": str(secured_broker.cafile)}
         for s, c in principals.services.items()
-    }
+    }  # fmt: skip
+    # The broker's certificate (same local CA) serves the services' HTTPS too, as `make run` does.
+    certificates = security.local_tls(secured_broker.cafile.parent.parent)
     stack = Stack(secured_broker.bootstrap, _database(infrastructure, "secured_stack"),
-                  infrastructure.state_dir / "secured_stack", ports=PORTS, service_env=per_service)  # fmt: skip
+                  infrastructure.state_dir / "secured_stack", ports=PORTS, service_env=per_service,
+                  tls=certificates)  # fmt: skip
     try:
         stack.start_all()
         yield stack, principals
@@ -49,7 +57,7 @@ def secured(infrastructure: Infrastructure, secured_broker: SecuredBroker) -> It
         stack.stop_all()
 
 
-async def _read_agency_copy(stack: Stack, creds: dict[str, str], referral_id: str) -> dict[str, Any]:
+async def _read_agency_copy(stack: Stack, creds: dict[str, Any], referral_id: str) -> dict[str, Any]:
     consumer = AIOKafkaConsumer(f"agency.{AGENCY}.referrals", bootstrap_servers=stack.kafka_bootstrap,
                                 group_id=f"agency.{AGENCY}.worklist", auto_offset_reset="earliest", **creds)  # fmt: skip
     await consumer.start()
@@ -65,7 +73,7 @@ async def _read_agency_copy(stack: Stack, creds: dict[str, str], referral_id: st
         await consumer.stop()
 
 
-async def _report(stack: Stack, creds: dict[str, str], outcome: dict[str, Any] | bytes) -> tuple[int, int]:
+async def _report(stack: Stack, creds: dict[str, Any], outcome: dict[str, Any] | bytes) -> tuple[int, int]:
     producer = AIOKafkaProducer(bootstrap_servers=stack.kafka_bootstrap, acks="all", **creds)
     await producer.start()
     try:
@@ -76,17 +84,27 @@ async def _report(stack: Stack, creds: dict[str, str], outcome: dict[str, Any] |
         await producer.stop()
 
 
-def test_each_service_runs_as_its_own_principal_and_the_agency_round_trip_passes_the_acls(
-    secured: tuple[Stack, Principals],
-) -> None:
-    stack, principals = secured
+def test_each_service_answers_only_https_verified_by_the_local_ca(secured: tuple[Stack, Principals]) -> None:
+    stack, _ = secured
     for service in SERVICES:
-        assert httpx.get(f"{stack.url(service)}/readyz", timeout=5).json()["checks"]["kafka"] == "ok"
-    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
+        assert stack.url(service).startswith("https://")
+        assert httpx.get(f"{stack.url(service)}/healthz", timeout=5, verify=stack.verify).status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(stack.url(service).replace("https://", "http://") + "/healthz", timeout=3).raise_for_status()
+
+
+def test_each_service_runs_as_its_own_principal_and_the_agency_round_trip_passes_the_acls(
+    secured: tuple[Stack, Principals], secured_broker: SecuredBroker
+) -> None:
+    stack, _ = secured
+    http = httpx.Client(verify=stack.verify, timeout=10)
+    for service in SERVICES:
+        assert http.get(f"{stack.url(service)}/readyz").json()["checks"]["kafka"] == "ok"
+    response = http.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"))
     assert response.status_code == 202, response.text
     referral_id = response.json()["referral_id"]
 
-    agency = principals.agencies[AGENCY].kwargs()
+    agency = secured_broker.agency(AGENCY)
     copy = asyncio.run(_read_agency_copy(stack, agency, referral_id))
     assert copy["type"] == "agency.referral"
     assert copy["version"] == 2
@@ -96,14 +114,14 @@ def test_each_service_runs_as_its_own_principal_and_the_agency_round_trip_passes
 
     assignment = f"{stack.url('notifier')}/v1/assignments/{copy['assignment']['assignment_id']}"
     assert eventually(
-        lambda: httpx.get(assignment, headers=bearer("operations"), timeout=5).json().get("state") == "accepted",
+        lambda: http.get(assignment, headers=bearer("operations")).json().get("state") == "accepted",
         timeout=60,
         what="the notifier to record the agency's acceptance from its outcomes topic",
     )
     trail = f"{stack.url('audit')}/v1/referrals/{referral_id}/audit"
     eventually(
         lambda: (
-            {e["event_type"] for e in httpx.get(trail, headers=bearer("operations"), timeout=5).json().get("events", [])}
+            {e["event_type"] for e in http.get(trail, headers=bearer("operations")).json().get("events", [])}
             >= {"referral.submitted", "referral.routed", "agency.referral", "assignment.delivered", "assignment.outcome"}
         ),
         timeout=60,
@@ -111,13 +129,16 @@ def test_each_service_runs_as_its_own_principal_and_the_agency_round_trip_passes
     )
 
 
-def test_operations_replay_a_dead_lettered_agency_report_onto_the_agencys_topic(secured: tuple[Stack, Principals]) -> None:
-    stack, principals = secured
-    partition, offset = asyncio.run(_report(stack, principals.agencies[AGENCY].kwargs(), b"<outcome>accepted</outcome>"))
+def test_operations_replay_a_dead_lettered_agency_report_onto_the_agencys_topic(
+    secured: tuple[Stack, Principals], secured_broker: SecuredBroker
+) -> None:
+    stack, _ = secured
+    http = httpx.Client(verify=stack.verify, timeout=10)
+    partition, offset = asyncio.run(_report(stack, secured_broker.agency(AGENCY), b"<outcome>accepted</outcome>"))
     letters = f"{stack.url('audit')}/v1/operations/dead-letters"
 
     def listed() -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = httpx.get(letters, headers=bearer("operations"), timeout=5).json()["items"]
+        items: list[dict[str, Any]] = http.get(letters, headers=bearer("operations")).json()["items"]
         return items
 
     def notifiers_letter() -> dict[str, Any] | None:
@@ -128,10 +149,10 @@ def test_operations_replay_a_dead_lettered_agency_report_onto_the_agencys_topic(
     letter = eventually(notifiers_letter, timeout=60, what="the notifier to dead-letter the agency's poison report")
     known = f"{stack.url('notifier')}/v1/dead-letters"
     eventually(lambda: any(d["dead_letter_id"] == letter["dead_letter_id"]
-                           for d in httpx.get(known, headers=bearer("operations"), timeout=5).json()["items"]),
+                           for d in http.get(known, headers=bearer("operations")).json()["items"]),
                what="the notifier to keep the dead letter")  # fmt: skip
 
-    replay = httpx.post(f"{letters}/{letter['dead_letter_id']}/replay", headers=bearer("operations"), timeout=10)
+    replay = http.post(f"{letters}/{letter['dead_letter_id']}/replay", headers=bearer("operations"))
     assert replay.status_code == 200, replay.text
     # Back on the agency's topic (the notifier's grant to write it) and refused again; the replay recorded (its grant
     # on signpost.replays, audit's on the signpost. prefix).

@@ -1,13 +1,16 @@
 """The ACL policy and the secured broker's settings, read as data without a broker."""
 
+import ssl
 from pathlib import Path
 
 import pytest
 
+from deploy import tls
 from deploy.kafka.acl_admin import as_lines
 from deploy.kafka.acls import SERVICES, AclBinding, Operation, PatternType, ResourceType, acl_bindings
 from deploy.kafka.local import server_properties
-from deploy.kafka.security import Credential, Principals, scram_format_args, secured_node, security_kwargs
+from deploy.kafka.security import Credential, Principals, scram_format_args, secured_node
+from signpost.kafka_security import security_kwargs
 from signpost.topics import CORE_TOPICS, agency_topics
 
 AGENCIES = ["alpha", "beta"]
@@ -112,13 +115,23 @@ def test_tool_input_is_one_tab_separated_binding_a_line() -> None:
     assert as_lines([binding]) == "User:agency-alpha\tTOPIC\tagency.alpha.referrals\tLITERAL\tREAD\n"
 
 
-def test_security_kwargs_select_scram_sha_512_over_sasl_plaintext() -> None:
-    assert security_kwargs("agency-alpha", "s3cret-pass") == {
-        "security_protocol": "SASL_PLAINTEXT",
+def test_security_kwargs_select_scram_sha_512_over_sasl_ssl_with_a_ca(tmp_path: Path) -> None:
+    ca = tls.ensure(tmp_path).ca_file
+    kwargs = security_kwargs("agency-alpha", "s3cret-pass", str(ca))
+    context = kwargs.pop("ssl_context")
+    assert kwargs == {
+        "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",
         "sasl_plain_username": "agency-alpha",
         "sasl_plain_password": "s3cret-pass",
     }
+    assert context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+def test_security_kwargs_without_a_ca_are_sasl_plaintext_for_development_only() -> None:
+    assert security_kwargs("agency-alpha", "s3cret-pass", None)["security_protocol"] == "SASL_PLAINTEXT"
+    assert security_kwargs(None, None, None) == {}
 
 
 def test_every_principal_gets_a_scram_credential_at_format_time() -> None:
@@ -153,9 +166,12 @@ def test_secured_node_has_no_unauthenticated_listener_and_denies_by_default(tmp_
     node = secured_node(tmp_path, Credential("admin", "admin-password"), port=9192)
     props = server_properties(node)
     protocols = dict(pair.split(":") for pair in props["listener.security.protocol.map"].split(","))
-    assert protocols == {"SASL_PLAINTEXT": "SASL_PLAINTEXT", "CONTROLLER": "SASL_PLAINTEXT"}
-    assert props["inter.broker.listener.name"] == "SASL_PLAINTEXT"
-    assert props["listeners"] == "SASL_PLAINTEXT://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193"
+    assert protocols == {"SASL_SSL": "SASL_SSL", "CONTROLLER": "SASL_SSL"}
+    assert props["inter.broker.listener.name"] == "SASL_SSL"
+    assert props["listeners"] == "SASL_SSL://127.0.0.1:9192,CONTROLLER://127.0.0.1:9193"
+    assert (props["ssl.keystore.type"], props["ssl.truststore.type"]) == ("PEM", "PEM")
+    assert props["ssl.keystore.key"].startswith("-----BEGIN PRIVATE KEY-----\\n")
+    assert props["ssl.truststore.location"] == str(tmp_path / "tls" / "ca.pem")
     assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     assert props["super.users"] == "User:admin"
     assert props["allow.everyone.if.no.acl.found"] == "false"
