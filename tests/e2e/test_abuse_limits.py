@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -299,3 +300,35 @@ def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(stack: St
         finally:
             for r in held:
                 r.close()
+
+
+def test_the_tail_carries_on_across_token_expiry_with_a_fresh_token_and_misses_nothing(stack: Stack) -> None:
+    from services.audit.tail import follow
+
+    start = rows(stack, "SELECT coalesce(max(seq), 0) AS seq FROM audit.audit_log")[0]["seq"]
+    minted: list[str] = []
+
+    def token() -> str:  # as `audit tail` does: a new token at every connection, here one that lasts 3 seconds
+        minted.append(dev_token("operations", lifetime_s=3))
+        return minted[-1]
+
+    lines: list[str] = []
+    params = {"event_type": ["referral.submitted"]}
+    follower = threading.Thread(
+        target=follow,
+        args=(stack.url("audit"), token, params, lines.append),
+        kwargs={"last_event_id": str(start), "max_events": 3},
+        daemon=True,
+    )
+    follower.start()
+    first = submit(stack, "gp-h81001", "H81001").json()["referral_id"]
+    eventually(lambda: any(first in line for line in lines), what="the first referral in the tail")
+    # The stream ends at its token's expiry; the next referral is recorded across the reconnection.
+    eventually(lambda: any("the service ended the stream" in line for line in lines), timeout=15, what="the expiry")
+    later = [submit(stack, "gp-h81001", "H81001").json()["referral_id"] for _ in range(2)]
+    follower.join(timeout=30)
+
+    assert not follower.is_alive(), f"the tail stopped short: {lines}"
+    shown = [line for line in lines if line.startswith("#")]
+    assert [line.split("referral ")[1].split()[0] for line in shown] == [first, *later], "each once, in order"
+    assert len(minted) >= 2, "it reconnected with a new token"
