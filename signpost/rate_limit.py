@@ -24,7 +24,7 @@ from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
 
-from signpost.auth import Principal, Role
+from signpost.auth import Principal
 
 FHIR_PATHS = "/v1/fhir/"
 
@@ -41,11 +41,11 @@ class RateLimited(HTTPException):
 class Allowances:
     """Which limits apply to whom: by role, unless the client has its own."""
 
-    by_role: Mapping[Role, tuple[RateLimitItem, ...]]
+    by_role: Mapping[str, tuple[RateLimitItem, ...]]  # by role: referrer, agency, operations
     by_client: Mapping[str, tuple[RateLimitItem, ...]]
 
     @classmethod
-    def parse(cls, by_role: Mapping[Role, str], by_client: Mapping[str, str]) -> "Allowances":
+    def parse(cls, by_role: Mapping[str, str], by_client: Mapping[str, str]) -> "Allowances":
         """From the settings' strings, such as ``"300/minute"`` or ``"20/second;300/minute"`` (each must hold)."""
         roles = {role: tuple(parse_many(rate)) for role, rate in by_role.items()}
         return cls(roles, {client: tuple(parse_many(rate)) for client, rate in by_client.items()})

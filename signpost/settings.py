@@ -9,8 +9,6 @@ from functools import lru_cache
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from signpost.auth import Role
-
 DEFAULT_PORTS = {"intake": 8001, "router": 8002, "notifier": 8003, "audit": 8004}
 
 
@@ -78,7 +76,7 @@ class Settings(BaseSettings):
     def _client_rates(cls, value: dict[str, str]) -> dict[str, str]:
         return {client: _valid_rate(rate) for client, rate in value.items()}
 
-    def rate_limits_by_role(self) -> dict[Role, str]:
+    def rate_limits_by_role(self) -> dict[str, str]:
         return {"referrer": self.rate_limit_referrer, "agency": self.rate_limit_agency, "operations": self.rate_limit_operations}
 
     def port_for(self, service: str) -> int:

@@ -4,7 +4,7 @@ import pytest
 from limits import parse_many
 from pydantic import ValidationError
 
-from signpost.auth import Principal, Role
+from signpost.auth import Principal
 from signpost.rate_limit import Allowances, RateLimited, RateLimiter, describe, fhir_outcome, retry_after
 from signpost.settings import Settings
 
@@ -14,7 +14,7 @@ OPERATIONS = Principal("operations", "QWU", "operations")
 
 
 def limiter(referrer: str = "3/minute", operations: str = "5/minute", **clients: str) -> RateLimiter:
-    by_role: dict[Role, str] = {"referrer": referrer, "agency": "3/minute", "operations": operations}
+    by_role = {"referrer": referrer, "agency": "3/minute", "operations": operations}
     return RateLimiter(Allowances.parse(by_role, {k.replace("_", "-"): v for k, v in clients.items()}))
 
 
