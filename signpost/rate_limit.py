@@ -23,10 +23,13 @@ from fastapi.responses import JSONResponse
 from limits import RateLimitItem, parse_many
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter
 
 from signpost.auth import Principal
 
 FHIR_PATHS = "/v1/fhir/"
+# By client: the registry bounds the label's values, and operations want to know which system is hammering.
+REFUSED = Counter("signpost_rate_limited_total", "Requests refused with 429 over the client's rate limit", ["client_id"])
 
 
 class RateLimited(HTTPException):
@@ -90,6 +93,7 @@ class RateLimiter:
             self._window.hit(item, principal.client_id)
 
     def _refuse(self, item: RateLimitItem, client_id: str) -> NoReturn:
+        REFUSED.labels(client_id).inc()
         stats = self._window.get_window_stats(item, client_id)
         wait = retry_after(stats.reset_time, time.time())
         raise RateLimited(wait, f"over this client's limit of {describe(item)}; retry after {wait} s")

@@ -220,6 +220,7 @@ async def stream(
             reason = live.reason_to_end(time.time(), expires_at, connected, registry)
             if reason:
                 log.info("audit stream closed", client_id=principal.client_id, reason=reason)
+                live.ENDED.labels(reason).inc()
                 yield ServerSentEvent(comment=f"stream closed: {reason}; reconnect with a fresh token and Last-Event-ID")
                 return
             async with stream_pool.acquire() as conn:

@@ -170,6 +170,8 @@ def test_every_service_limits_each_client_and_leaves_the_others_alone(stack: Sta
     assert 429 not in statuses[:3], statuses
     assert statuses[3:] == [429, 429], statuses
     assert httpx.get(url, headers=bearer("operations"), timeout=10).status_code != 429
+    metrics = httpx.get(f"{stack.url(service)}/metrics", timeout=10).text
+    assert f'signpost_rate_limited_total{{client_id="{THROTTLED}"}} 2.0' in metrics
 
 
 def test_unauthenticated_probes_are_never_limited(stack: Stack) -> None:
@@ -264,6 +266,8 @@ def test_a_revoked_clients_stream_is_closed(stack: Stack, clients_file: Path, cl
             revoked = time.monotonic()
             _, ended = read_until_closed(stream, within_s=RECHECK_S + 8.0)
             assert ended - revoked <= RECHECK_S + 8.0
+            metrics = httpx.get(f"{stack.url('audit')}/metrics", timeout=10).text
+            assert 'signpost_audit_streams_ended_total{reason="the client' in metrics
             # And the client's next request is refused too.
             again = httpx.get(f"{stack.url('audit')}/v1/operations/escalations", headers=bearer(client), timeout=10)
             assert again.status_code == 401
