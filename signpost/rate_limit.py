@@ -81,7 +81,7 @@ class RateLimiter:
         limits = self.allowances.of(principal)
         if not limits:
             return
-        # One hit for the usual single limit (about 13 µs); with several, the others are tested first
+        # One hit for the usual single limit (not a test, then a hit); with several, the others are tested first
         # so that a refusal by any of them counts against none.
         *others, last = limits
         for item in others:
