@@ -7,17 +7,19 @@ registry. The registry, not the token, is the authority on a client's
 organisation and role: a token that claims another organisation is refused.
 """
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 import jwt
 import yaml
 from fastapi import Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from signpost import logs
 
 AUDIENCE = "signpost"
 ALGORITHM = "EdDSA"
@@ -72,7 +74,19 @@ def mint(client: Client, private_key_pem: str, lifetime_s: int = 900, now: float
     return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM, headers={"kid": client.client_id})
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A verified token: who is calling, and until when the token vouches for them (its ``exp``, epoch seconds)."""
+
+    principal: Principal
+    expires_at: float
+
+
 def verify(token: str, clients: dict[str, Client], now: float | None = None) -> Principal:
+    return verify_token(token, clients, now).principal
+
+
+def verify_token(token: str, clients: dict[str, Client], now: float | None = None) -> Verified:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -100,12 +114,51 @@ def verify(token: str, clients: dict[str, Client], now: float | None = None) -> 
         raise AuthError("the token's subject does not match its key id")
     if claims["org"] != client.organisation or claims["role"] != client.role:
         raise AuthError("the token claims an organisation or role this client is not registered for")
-    return Principal(client.client_id, client.organisation, client.role, client.agency_id)
+    return Verified(Principal(client.client_id, client.organisation, client.role, client.agency_id), float(claims["exp"]))
 
 
-@lru_cache(maxsize=4)
+def revocation(connected: Client, clients: dict[str, Client]) -> str | None:
+    """Why a client verified earlier no longer stands, or ``None``: removed from the registry, or its entry changed.
+
+    A changed key is a revocation too: the old key may be the one that leaked.
+    """
+    current = clients.get(connected.client_id)
+    if current is None:
+        return "the client is no longer registered"
+    if current != connected:
+        return "the client's registration changed"
+    return None
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    stamp: tuple[int, int, int]  # inode, size, modification time (ns): any edit or replacement changes one
+    clients: dict[str, Client]
+
+
+_loaded: dict[str, _Loaded] = {}
+
+
 def _registry(path: str) -> dict[str, Client]:
-    return load_clients(Path(path))
+    """The registry file, read again whenever it changes: a client added, removed or re-keyed counts at once.
+
+    A stat per request is a couple of microseconds. A file caught half-written (or gone) keeps the last good
+    registry, logged, and is read again at the next request: one bad edit must not lock every client out.
+    """
+    known = _loaded.get(path)
+    try:
+        st = os.stat(path)
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if known is not None and known.stamp == stamp:
+            return known.clients
+        loaded = _Loaded(stamp, load_clients(Path(path)))
+    except (OSError, yaml.YAMLError, ValidationError, AttributeError) as exc:
+        if known is None:
+            raise
+        logs.get_logger().error("client registry unreadable; keeping the last good one", error=type(exc).__name__)
+        return known.clients
+    _loaded[path] = loaded
+    return loaded.clients
 
 
 def registry() -> dict[str, Client]:
@@ -128,7 +181,7 @@ def referrer_organisations() -> set[str]:
 
 
 async def authenticated(request: Request) -> Principal:
-    """FastAPI dependency: 401 with a reason unless a valid bearer token is presented.
+    """FastAPI dependency: 401 with a reason unless a valid bearer token is presented; 429 over the client's rate.
 
     ``async`` although it never awaits: FastAPI runs a plain ``def`` dependency
     in a worker thread, and that hop cost more than the signature check itself.
@@ -138,10 +191,16 @@ async def authenticated(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
     try:
-        principal = verify(token.strip(), registry_for(request))
+        verified = verify_token(token.strip(), registry_for(request))
     except AuthError as exc:
         raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+    principal = verified.principal
     request.state.principal = principal
+    request.state.token_expires_at = verified.expires_at
+    # Abuse limits, before the route does anything: a refused request changes nothing.
+    from signpost.rate_limit import limiter_for
+
+    limiter_for(request).check(principal)
     return principal
 
 

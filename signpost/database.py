@@ -23,7 +23,10 @@ else:
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-async def connect(url: str, schema: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def connect(
+    url: str, schema: str, min_size: int = 1, max_size: int = 10, application_name: str | None = None
+) -> asyncpg.Pool:
+    """A pool pinned to ``schema``; ``application_name`` (default ``signpost-<schema>``) tells its connections apart."""
     await _ensure_schema(url, schema)
     # A startup parameter, not a SET: the pool's RESET ALL on release keeps it.
     pool = await asyncpg.create_pool(
@@ -31,7 +34,7 @@ async def connect(url: str, schema: str, min_size: int = 1, max_size: int = 10) 
         min_size=min_size,
         max_size=max_size,
         command_timeout=30,
-        server_settings={"search_path": f'"{schema}"', "application_name": f"signpost-{schema}"},
+        server_settings={"search_path": f'"{schema}"', "application_name": application_name or f"signpost-{schema}"},
     )
     assert pool is not None
     return pool

@@ -17,7 +17,7 @@ from opentelemetry.trace import SpanKind
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from signpost import tracing
+from signpost import rate_limit, tracing
 
 CORRELATION_HEADER = "X-Correlation-Id"
 PROBLEM_JSON = "application/problem+json"
@@ -144,6 +144,9 @@ def install(app: FastAPI) -> None:
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
         return response
+
+    # Abuse limits (signpost/rate_limit.py): the same 429 with Retry-After, as an OperationOutcome on FHIR paths.
+    app.add_exception_handler(rate_limit.RateLimited, rate_limit.refused)
 
 
 def _title(status: int) -> str:

@@ -7,7 +7,7 @@ launcher agree; a test checks the compose file names each one the code reads.
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_PORTS = {"intake": 8001, "router": 8002, "notifier": 8003, "audit": 8004}
@@ -85,9 +85,50 @@ class Settings(BaseSettings):
                 self.pseudonym_key = SecretStr(DEV_PSEUDONYM_KEY)
         return self
 
+    # Abuse limits (signpost/rate_limit.py). Requests per client in the `limits` notation, "N/second;M/minute"
+    # meaning each must hold, over a moving window. A practice sends about 200 referrals a week at peak; its
+    # allowance lets a system flush a day's backlog after an outage in one burst, while one runaway client
+    # is held far below what intake can take. The counts are per instance of a service.
+    rate_limit_referrer: str = "300/minute"
+    rate_limit_agency: str = "300/minute"
+    rate_limit_operations: str = "600/minute"
+    # Clients with an allowance of their own, by client id, e.g. {"gp-federation-x": "1200/minute"} (JSON).
+    rate_limit_clients: dict[str, str] = Field(default_factory=dict)
+    # Audit's live stream: at most this many open at once for one client, and in all, on one instance.
+    audit_streams_per_client: int = Field(default=3, ge=1, le=100)
+    audit_streams_total: int = Field(default=50, ge=1, le=10_000)
+    # Connections the live streams read through, apart from (and never taken from) the recorder's pool.
+    audit_stream_pool_size: int = Field(default=3, ge=1, le=50)
+    # How often an open stream re-reads the client registry: a revoked client loses its stream within this.
+    audit_stream_recheck_s: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("rate_limit_referrer", "rate_limit_agency", "rate_limit_operations")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        return _valid_rate(value)
+
+    @field_validator("rate_limit_clients")
+    @classmethod
+    def _client_rates(cls, value: dict[str, str]) -> dict[str, str]:
+        return {client: _valid_rate(rate) for client, rate in value.items()}
+
+    def rate_limits_by_role(self) -> dict[str, str]:
+        return {"referrer": self.rate_limit_referrer, "agency": self.rate_limit_agency, "operations": self.rate_limit_operations}
+
     def port_for(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
         return port
+
+
+def _valid_rate(value: str) -> str:
+    """Refuse at start-up a limit the limiter could not read, rather than at a client's first request."""
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise ValueError(f"not a rate limit such as '300/minute' or '20/second;300/minute': {value!r}") from exc
+    return value
 
 
 @lru_cache(maxsize=1)

@@ -7,27 +7,33 @@ access event.
 
 import asyncio
 import json
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
+from starlette.types import Receive, Scope, Send
 
 from schemas.nhs_number import is_valid_nhs_number
-from services.audit import queries
+from services.audit import live, queries
 from services.audit.queries import Filters
+from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated, Principal, registry_for
 from signpost.http import problem
 from signpost.pseudonym import patient_key
+from signpost.rate_limit import RateLimited
 from signpost.service import Runtime
 
 router = APIRouter(prefix="/v1")
+log = logs.get_logger()
 STREAM_POLL_S = 0.25
 
 
@@ -159,37 +165,84 @@ async def stream(
     after_seq: int | None = Query(default=None, ge=0),
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
-    """Server-sent events, live. Reconnect with Last-Event-ID to resume where you left off."""
+    """Server-sent events, live. Reconnect with Last-Event-ID to resume where you left off.
+
+    The stream ends at the token's expiry (and if the client is revoked): reconnect with a fresh token
+    and Last-Event-ID. A client may hold only a few streams at once; one more is refused with 429.
+    """
     filters = Filters(agency_id=_scope(principal, agency), network_id=network, event_types=tuple(event_type or ()))
     runtime = _runtime(request)
-    async with runtime.pool.acquire() as conn:
+    settings = runtime.settings
+    expires_at: float = request.state.token_expires_at
+    if time.time() >= expires_at:
+        # Other endpoints allow the token half a minute of clock skew; a stream would end as soon as it began.
+        raise HTTPException(401, "the token has expired", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    connected = registry_for(request).get(principal.client_id)
+    if connected is None:  # revoked between the token check and here
+        raise HTTPException(401, "the client is no longer registered", headers={"WWW-Authenticate": "Bearer"})
+    slots: live.StreamSlots = runtime.state["stream_slots"]
+    refusal = slots.take(principal.client_id)
+    if refusal:
+        raise RateLimited(live.RETRY_AFTER_S, refusal)
+    # The live streams read through a pool of their own, never the one the recorder writes with.
+    stream_pool: asyncpg.Pool = runtime.state["stream_pool"]
+    try:
         if last_event_id and last_event_id.isdigit():
             start = int(last_event_id)
         elif after_seq is not None:
             start = after_seq
         else:
-            start = await queries.last_seq(conn)
-        await record_access(
-            conn,
-            producer="audit",
-            principal=principal,
-            function="watch audit stream",
-            correlation_id=request.state.correlation_id,
-            granted=True,
-        )
+            async with stream_pool.acquire() as conn:
+                start = await queries.last_seq(conn)
+        async with runtime.pool.acquire() as conn:
+            await record_access(
+                conn,
+                producer="audit",
+                principal=principal,
+                function="watch audit stream",
+                correlation_id=request.state.correlation_id,
+                granted=True,
+            )
+    except BaseException:
+        slots.give_back(principal.client_id)
+        raise
 
     async def events() -> AsyncIterator[dict[str, Any] | ServerSentEvent]:
         # An id and no data first: the client's resume point even if the link drops before any event
         # arrives. Without it, reconnecting would start at the log's end then, and miss what came between.
         yield ServerSentEvent(id=str(start), comment="stream start")
         seen = start
+        recheck_at = time.monotonic() + settings.audit_stream_recheck_s
         while not await request.is_disconnected():
-            async with runtime.pool.acquire() as conn:
+            registry = None
+            if time.monotonic() >= recheck_at:
+                registry, recheck_at = registry_for(request), time.monotonic() + settings.audit_stream_recheck_s
+            reason = live.reason_to_end(time.time(), expires_at, connected, registry)
+            if reason:
+                log.info("audit stream closed", client_id=principal.client_id, reason=reason)
+                live.ENDED.labels(reason).inc()
+                yield ServerSentEvent(comment=f"stream closed: {reason}; reconnect with a fresh token and Last-Event-ID")
+                return
+            async with stream_pool.acquire() as conn:
                 rows = await queries.page(conn, filters, seen, 200)
             for row in rows:
                 seen = row["seq"]
                 yield {"id": str(row["seq"]), "event": row["event_type"], "data": json.dumps(row)}
             if not rows:
-                await asyncio.sleep(STREAM_POLL_S)
+                await asyncio.sleep(min(STREAM_POLL_S, max(0.0, expires_at - time.time())))
 
-    return EventSourceResponse(events(), ping=15)
+    return _HeldStream(events(), release=lambda: slots.give_back(principal.client_id), ping=15)
+
+
+class _HeldStream(EventSourceResponse):
+    """Gives the stream's slot back however the response ends: finished, cut off by a hang-up, or failed."""
+
+    def __init__(self, content: AsyncIterator[Any], release: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()

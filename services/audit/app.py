@@ -4,10 +4,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.audit import recorder, reporting
+from services.audit import live, recorder, reporting
 from services.audit.api import router
 from services.audit.web import router as operations_web
-from signpost import http
+from signpost import database, http
 from signpost.service import Runtime, build_app
 
 SERVICE = "audit"
@@ -17,6 +17,15 @@ AUDITED_TOPICS = r"^(referral|assignment|agency|practice|signpost)\..+"
 
 async def wire(runtime: Runtime) -> None:
     runtime.follow(group="signpost-audit", parse=recorder.parse, handle=recorder.record, pattern=AUDITED_TOPICS)
+    # The live streams read through a small pool of their own, so however many are open (at most the caps),
+    # they never wait for, or take, a connection the recorder writes with.
+    cfg = runtime.settings
+    stream_pool = await database.connect(
+        cfg.database_url, SERVICE, max_size=cfg.audit_stream_pool_size, application_name=f"signpost-{SERVICE}-stream"
+    )
+    runtime.state["stream_pool"] = stream_pool
+    runtime.state["stream_slots"] = live.StreamSlots(cfg.audit_streams_per_client, cfg.audit_streams_total)
+    runtime.state.setdefault("on_stop", []).append(stream_pool.close)
 
 
 def create_app() -> FastAPI:

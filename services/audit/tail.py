@@ -19,6 +19,7 @@ RECONNECT_S = (0.5, 1.0, 2.0, 5.0)
 """Waits before successive reconnection attempts; the last repeats while the service stays away."""
 READ_TIMEOUT_S = 60.0
 """The server pings every 15 s, so a silent minute means a dead link, not a quiet log."""
+MAX_RETRY_AFTER_S = 60
 
 
 @dataclass
@@ -81,6 +82,24 @@ def _when(recorded_at: object) -> str:
     return f"{at:%Y-%m-%dT%H:%M:%S}.{at.microsecond // 1000:03d}Z"
 
 
+def wait_before_retry(attempt: int, retry_after: str | None) -> float:
+    """How long to wait before reconnecting: the service's ``Retry-After`` when it gave one (at most a minute),
+    else the backoff for this attempt."""
+    if retry_after and retry_after.strip().isdigit():
+        return float(min(int(retry_after), MAX_RETRY_AFTER_S))
+    return RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)]
+
+
+def refusal(status: int, body: bytes, last_event_id: str | None) -> str:
+    """Why the token was refused, in the service's words, and how to carry on from where the tail stopped."""
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    resume = f"; resume with --since-id {last_event_id}" if last_event_id else ""
+    return f"the audit service refused the token ({status}: {detail or 'no reason given'}){resume}"
+
+
 def follow(
     url: str,
     token: Callable[[], str],
@@ -93,12 +112,15 @@ def follow(
     """Print events until ``max_events`` (or forever); return the last event id seen.
 
     ``token`` is asked for a token at every connection: a development token
-    lasts minutes and a tail may run for days. ``PermissionError`` when the
-    service refuses it.
+    lasts minutes and a tail may run for days, and the service ends each
+    stream when its token expires. ``PermissionError`` when the service
+    refuses a token (an expired ``SIGNPOST_TOKEN``, say), naming the id to
+    resume from.
     """
     shown = 0
     attempt = 0
     while max_events is None or shown < max_events:
+        retry_after: str | None = None
         headers = {"Authorization": f"Bearer {token()}", "Accept": "text/event-stream"}
         if last_event_id:
             headers["Last-Event-ID"] = last_event_id
@@ -106,7 +128,9 @@ def follow(
             timeout = httpx.Timeout(10, read=READ_TIMEOUT_S)
             with httpx.stream("GET", f"{url}/v1/audit/stream", params=params, headers=headers, timeout=timeout) as response:
                 if response.status_code in (401, 403):
-                    raise PermissionError(f"the audit service refused the token ({response.status_code})")
+                    raise PermissionError(refusal(response.status_code, response.read(), last_event_id))
+                # Over this client's stream or request limit: the service says when to come back.
+                retry_after = response.headers.get("Retry-After") if response.status_code == 429 else None
                 response.raise_for_status()
                 attempt = 0
                 for event in parse_sse(response.iter_lines()):
@@ -117,9 +141,11 @@ def follow(
                     if max_events is not None and shown >= max_events:
                         return last_event_id
             reason = "the service ended the stream"
-        except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+        except httpx.HTTPStatusError as exc:
+            reason = f"HTTP {exc.response.status_code}"
+        except httpx.TransportError as exc:
             reason = type(exc).__name__
-        wait = RECONNECT_S[min(attempt, len(RECONNECT_S) - 1)]
+        wait = wait_before_retry(attempt, retry_after)
         emit(f"-- disconnected ({reason}); resuming after #{last_event_id or 'now'} in {wait:.1f}s")
         time.sleep(wait)  # a pause before reconnecting, so a service that is down is not hammered
         attempt += 1

@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 
 from signpost.stack import Stack
 from signpost.tokens import dev_token
-from tests.support.running_stack import bearer, eventually
+from tests.support.running_stack import audit_trail, bearer, eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -249,3 +249,36 @@ def test_the_page_loads_nothing_from_elsewhere(signpost_stack: Stack) -> None:
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", response.text)
     assert httpx.get(f"{signpost_stack.url('audit')}/ops/..%2Fapi.py", timeout=10).status_code == 404
+
+
+def test_an_expired_token_stops_the_feed_and_a_new_one_carries_on_from_the_last_event(
+    browser: Browser, signpost_stack: Stack
+) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{signpost_stack.url('audit')}/ops")
+
+    def sign_in(token: str) -> None:
+        page.get_by_label("Bearer token").fill(token)
+        page.get_by_role("button", name="Connect").click()
+        expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
+
+    sign_in(dev_token("operations", lifetime_s=5))
+    # The stream ends at the token's expiry and the page asks for a new token (not 30 s later, at the skew limit).
+    expect(page.locator("#token-error")).to_contain_text("expired", timeout=15_000)
+    expect(page.locator("#token-error")).to_contain_text("carry on after event #")
+
+    # While nobody is signed in, a referral is recorded ...
+    response = httpx.post(f"{signpost_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10)
+    assert response.status_code == 202
+    referral_id = response.json()["referral_id"]
+    eventually(lambda: "referral.submitted" in [e["event_type"] for e in audit_trail(signpost_stack, referral_id)])
+
+    # ... and the next token's feed shows it: it resumed from the last event, not from the log's end.
+    sign_in(dev_token("operations"))
+    row = page.locator(f'#feed tbody tr[data-referral-id="{referral_id}"][data-event-type="referral.submitted"]')
+    expect(row.first).to_be_visible(timeout=WAIT_MS)
+    assert not errors, f"the page raised errors: {errors}"
+    context.close()

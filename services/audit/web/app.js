@@ -17,6 +17,9 @@ const QUEUE_TRIGGERS = {
 
 const $ = (id) => document.getElementById(id);
 let session = null; // {token, abort, lastEventId, lagTimer}
+// The feed's resume point across sign-ins: the stream ends when its token expires, and the next token
+// carries on from the last event shown rather than from the log's end.
+let resumeFrom = null;
 
 // ---- small helpers ---------------------------------------------------------
 
@@ -74,7 +77,8 @@ async function api(path) {
 
 function refused(error) {
   if (!(error instanceof AuthError)) return false;
-  disconnect(`The token was refused: ${error.message}. Paste a new one.`);
+  const resume = session && session.lastEventId ? ` The feed will carry on after event #${session.lastEventId}.` : "";
+  disconnect(`The token was refused: ${error.message}. Paste a new one.${resume}`);
   return true;
 }
 
@@ -122,6 +126,11 @@ async function follow() {
       if (response.status === 401 || response.status === 403) {
         const body = await response.json().catch(() => ({}));
         throw new AuthError(body.detail || `refused (${response.status})`);
+      }
+      if (response.status === 429) {
+        // Over this client's stream cap (another tab, say): wait as long as the service asks.
+        delay = Math.max(delay, 1000 * (Number(response.headers.get("Retry-After")) || 1));
+        throw new Error("too many live streams for this token");
       }
       if (!response.ok || !response.body) throw new Error(`stream answered ${response.status}`);
       setStatus("live", "Live: following the audit log");
@@ -438,7 +447,7 @@ async function downloadCsv() {
 function connect(token) {
   disconnect();
   sessionStorage.setItem(TOKEN_KEY, token);
-  session = { token, abort: new AbortController(), lastEventId: null, lagTimer: null };
+  session = { token, abort: new AbortController(), lastEventId: resumeFrom, lagTimer: null };
   $("sign-in").hidden = true;
   $("token-error").hidden = true;
   $("console").hidden = false;
@@ -452,6 +461,7 @@ function connect(token) {
 
 function disconnect(error) {
   if (session) {
+    resumeFrom = session.lastEventId;
     session.abort.abort();
     clearInterval(session.lagTimer);
     session = null;

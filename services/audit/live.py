@@ -1,0 +1,58 @@
+"""Limits on the live audit stream: how many one client may hold, and when an open one must end.
+
+A stream is authenticated once, at connect, and may then run for days. So
+it ends at its token's ``exp`` (the client reconnects with a fresh token and
+``Last-Event-ID``, missing nothing), and as soon as the client is removed
+from the registry or re-keyed. The decisions are plain functions; the
+stream endpoint in ``services/audit/api.py`` does the I/O.
+"""
+
+import collections
+from dataclasses import dataclass, field
+
+from prometheus_client import Counter, Gauge
+
+from signpost.auth import Client, revocation
+
+OPEN = Gauge("signpost_audit_streams_open", "Live audit streams open on this instance")
+ENDED = Counter("signpost_audit_streams_ended_total", "Live audit streams the service ended, and why", ["reason"])
+REFUSED = Counter("signpost_audit_streams_refused_total", "Live audit streams refused with 429 over a cap")
+
+RETRY_AFTER_S = 5
+"""A refused stream is worth retrying soon: a page that reconnects may find its old stream not yet noticed gone."""
+
+
+@dataclass
+class StreamSlots:
+    """The streams open on this instance, by client. Per instance: several instances each allow as many."""
+
+    per_client: int
+    total: int
+    held: collections.Counter[str] = field(default_factory=collections.Counter)
+
+    def take(self, client_id: str) -> str | None:
+        """Hold a slot for ``client_id``, or say why not (the caller answers 429)."""
+        if self.held[client_id] >= self.per_client:
+            REFUSED.inc()
+            return f"this client already has {self.held[client_id]} live streams open, the most it may hold"
+        if sum(self.held.values()) >= self.total:
+            REFUSED.inc()
+            return "the audit service has as many live streams open as it serves; try again shortly"
+        self.held[client_id] += 1
+        OPEN.inc()
+        return None
+
+    def give_back(self, client_id: str) -> None:
+        OPEN.dec()
+        self.held[client_id] -= 1
+        if self.held[client_id] <= 0:
+            del self.held[client_id]
+
+
+def reason_to_end(now: float, expires_at: float, connected: Client, registry: dict[str, Client] | None) -> str | None:
+    """Why an open stream must end now, or ``None``. ``registry`` is ``None`` between re-checks."""
+    if now >= expires_at:
+        return "the token expired"
+    if registry is not None:
+        return revocation(connected, registry)
+    return None

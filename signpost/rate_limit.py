@@ -1,0 +1,142 @@
+"""Per-client rate limits: 429 with ``Retry-After`` once a client is over its allowance.
+
+Keyed by the authenticated client (the verified token's client id), never by
+address: a practice's reception desks share one address and one client.
+Each role has its own allowance, and a deployer can give one client another
+(a federation's system that submits for many practices). Limits use the
+``limits`` package's moving window, so a client is never let through twice
+its allowance across a window boundary, as a fixed window would.
+
+The counts are kept in this process's memory: with several instances of a
+service, a client gets its allowance at each instance, unless the limiter
+is given a shared storage (``limits`` has Redis and Memcached backends).
+"""
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+from prometheus_client import Counter
+
+from signpost.auth import Principal
+
+FHIR_PATHS = "/v1/fhir/"
+# By client: the registry bounds the label's values, and operations want to know which system is hammering.
+REFUSED = Counter("signpost_rate_limited_total", "Requests refused with 429 over the client's rate limit", ["client_id"])
+
+
+class RateLimited(HTTPException):
+    """A client over its allowance. An HTTPException, so any handler renders it as 429 with Retry-After."""
+
+    def __init__(self, retry_after_s: int, detail: str) -> None:
+        super().__init__(429, detail, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Allowances:
+    """Which limits apply to whom: by role, unless the client has its own."""
+
+    by_role: Mapping[str, tuple[RateLimitItem, ...]]  # by role: referrer, agency, operations
+    by_client: Mapping[str, tuple[RateLimitItem, ...]]
+
+    @classmethod
+    def parse(cls, by_role: Mapping[str, str], by_client: Mapping[str, str]) -> "Allowances":
+        """From the settings' strings, such as ``"300/minute"`` or ``"20/second;300/minute"`` (each must hold)."""
+        roles = {role: tuple(parse_many(rate)) for role, rate in by_role.items()}
+        return cls(roles, {client: tuple(parse_many(rate)) for client, rate in by_client.items()})
+
+    def of(self, principal: Principal) -> tuple[RateLimitItem, ...]:
+        return self.by_client.get(principal.client_id) or self.by_role.get(principal.role, ())
+
+
+def describe(item: RateLimitItem) -> str:
+    """``3 requests a minute``, ``20 requests per 5 seconds``: the limit as a client's developer would say it."""
+    unit = item.GRANULARITY.name
+    per = f"a {unit}" if item.multiples == 1 else f"per {item.multiples} {unit}s"
+    return f"{item.amount} requests {per}"
+
+
+def retry_after(reset_at: float, now: float) -> int:
+    """Whole seconds until the window has room again; at least one, so a client never retries at once."""
+    return max(1, math.ceil(reset_at - now))
+
+
+class RateLimiter:
+    """One service instance's counts. A request over any of its client's limits is refused, and not counted."""
+
+    def __init__(self, allowances: Allowances, storage: Storage | None = None) -> None:
+        self.allowances = allowances
+        self._window = MovingWindowRateLimiter(storage or MemoryStorage())
+
+    def check(self, principal: Principal) -> None:
+        """Count one request, or raise ``RateLimited`` naming the limit and when to come back."""
+        limits = self.allowances.of(principal)
+        if not limits:
+            return
+        # One hit for the usual single limit (not a test, then a hit); with several, the others are tested first
+        # so that a refusal by any of them counts against none.
+        *others, last = limits
+        for item in others:
+            if not self._window.test(item, principal.client_id):
+                self._refuse(item, principal.client_id)
+        if not self._window.hit(last, principal.client_id):
+            self._refuse(last, principal.client_id)
+        for item in others:
+            self._window.hit(item, principal.client_id)
+
+    def _refuse(self, item: RateLimitItem, client_id: str) -> NoReturn:
+        REFUSED.labels(client_id).inc()
+        stats = self._window.get_window_stats(item, client_id)
+        wait = retry_after(stats.reset_time, time.time())
+        raise RateLimited(wait, f"over this client's limit of {describe(item)}; retry after {wait} s")
+
+
+def limiter_for(request: Request) -> RateLimiter:
+    """The app's limiter, made on first use from the app's settings."""
+    state = request.app.state
+    limiter: RateLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        runtime = getattr(state, "runtime", None)
+        if runtime is not None:
+            settings = runtime.settings
+        else:
+            from signpost.settings import get_settings
+
+            settings = get_settings()
+        limiter = RateLimiter(Allowances.parse(settings.rate_limits_by_role(), settings.rate_limit_clients))
+        state.rate_limiter = limiter
+    return limiter
+
+
+def fhir_outcome(detail: str) -> dict[str, Any]:
+    """The 429 as BaRS senders expect it: the ``throttled`` issue with BaRS's code, which BaRS senders retry.
+
+    Only intake has FHIR endpoints, so its code systems are imported only when one is refused.
+    """
+    from services.intake.fhir_codes import HTTP_ERROR_CODES
+    from services.intake.fhir_outcome import UK_CORE_OPERATION_OUTCOME
+
+    bars = {"system": HTTP_ERROR_CODES, "code": "REC_TOO_MANY_REQUESTS", "display": "429: Too Many Requests."}
+    issue = {"severity": "error", "code": "throttled", "details": {"coding": [bars]}, "diagnostics": detail}
+    return {"resourceType": "OperationOutcome", "meta": {"profile": [UK_CORE_OPERATION_OUTCOME]}, "issue": [issue]}
+
+
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    """Exception handler: an OperationOutcome on the FHIR endpoints, RFC 9457 problem details elsewhere."""
+    assert isinstance(exc, RateLimited)
+    from signpost.http import problem
+
+    headers = {"Retry-After": str(exc.retry_after_s)}
+    if request.url.path.startswith(FHIR_PATHS):
+        return JSONResponse(fhir_outcome(str(exc.detail)), status_code=429, media_type="application/fhir+json", headers=headers)
+    response = problem(429, "Too Many Requests", str(exc.detail))
+    response.headers.update(headers)
+    return response

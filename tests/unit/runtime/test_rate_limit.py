@@ -1,0 +1,93 @@
+"""Per-client rate limits, decided with the `limits` package's in-memory moving window (no service needed)."""
+
+import pytest
+from limits import parse_many
+from pydantic import ValidationError
+
+from signpost.auth import Principal
+from signpost.rate_limit import Allowances, RateLimited, RateLimiter, describe, fhir_outcome, retry_after
+from signpost.settings import Settings
+
+GP = Principal("gp-h81001", "H81001", "referrer")
+OTHER_GP = Principal("gp-h81002", "H81002", "referrer")
+OPERATIONS = Principal("operations", "QWU", "operations")
+
+
+def limiter(referrer: str = "3/minute", operations: str = "5/minute", **clients: str) -> RateLimiter:
+    by_role = {"referrer": referrer, "agency": "3/minute", "operations": operations}
+    return RateLimiter(Allowances.parse(by_role, {k.replace("_", "-"): v for k, v in clients.items()}))
+
+
+def test_a_client_over_its_allowance_is_refused_with_when_to_come_back() -> None:
+    limits = limiter()
+    for _ in range(3):
+        limits.check(GP)
+    with pytest.raises(RateLimited) as refused:
+        limits.check(GP)
+    assert refused.value.status_code == 429
+    assert 1 <= refused.value.retry_after_s <= 60
+    assert refused.value.headers == {"Retry-After": str(refused.value.retry_after_s)}
+    assert "3 requests a minute" in str(refused.value.detail)
+
+
+def test_each_client_has_its_own_count_and_each_role_its_own_allowance() -> None:
+    limits = limiter()
+    for _ in range(3):
+        limits.check(GP)
+    with pytest.raises(RateLimited):
+        limits.check(GP)
+    limits.check(OTHER_GP)  # same role, its own window
+    for _ in range(5):
+        limits.check(OPERATIONS)
+    with pytest.raises(RateLimited):
+        limits.check(OPERATIONS)
+
+
+def test_a_client_given_its_own_allowance_uses_it_instead_of_its_roles() -> None:
+    limits = limiter(gp_h81002="1/minute")
+    limits.check(OTHER_GP)
+    with pytest.raises(RateLimited):
+        limits.check(OTHER_GP)
+    for _ in range(3):
+        limits.check(GP)
+
+
+def test_every_limit_of_several_must_hold_and_a_refused_request_is_not_counted() -> None:
+    limits = limiter(referrer="2/second;3/minute")
+    limits.check(GP)
+    limits.check(GP)
+    with pytest.raises(RateLimited) as per_second:
+        limits.check(GP)
+    assert "2 requests a second" in str(per_second.value.detail)
+    # Refused by the per-second limit, so not counted against the per-minute one either.
+    assert limits._window.get_window_stats(parse_many("3/minute")[0], GP.client_id).remaining == 1
+
+
+def test_retry_after_rounds_up_and_is_never_zero() -> None:
+    assert retry_after(reset_at=100.2, now=100.0) == 1
+    assert retry_after(reset_at=100.0, now=100.0) == 1
+    assert retry_after(reset_at=130.5, now=100.0) == 31
+
+
+def test_limits_read_as_a_developer_would_say_them() -> None:
+    said = [describe(i) for i in parse_many("300/minute;20 per 5 seconds")]
+    assert said == ["300 requests a minute", "20 requests per 5 seconds"]
+
+
+def test_the_fhir_refusal_is_a_throttled_operation_outcome_with_the_bars_code() -> None:
+    outcome = fhir_outcome("over this client's limit")
+    assert outcome["resourceType"] == "OperationOutcome"
+    issue = outcome["issue"][0]
+    assert (issue["severity"], issue["code"]) == ("error", "throttled")
+    assert issue["details"]["coding"][0]["code"] == "REC_TOO_MANY_REQUESTS"
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+    OperationOutcome.model_validate(outcome)  # a valid FHIR R4 resource
+
+
+def test_settings_refuse_a_limit_the_limiter_could_not_read() -> None:
+    with pytest.raises(ValidationError, match="not a rate limit"):
+        Settings(rate_limit_referrer="lots")
+    with pytest.raises(ValidationError, match="not a rate limit"):
+        Settings(rate_limit_clients={"gp-h81001": "fast"})
+    assert Settings(rate_limit_clients={"gp-h81001": "1200/minute"}).rate_limits_by_role()["referrer"] == "300/minute"
