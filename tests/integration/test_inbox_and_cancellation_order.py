@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
+import httpx
 import pytest
 from pydantic import BaseModel
 
@@ -22,6 +23,7 @@ from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralRouted, R
 from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier import delivery
 from services.notifier.agency_outcomes import handle_cancelled as notifier_cancelled
+from services.notifier.webhook_sender import Sender
 from services.router import cancellations, rerouting, routing
 from services.router.directory_store import DirectoryCache, load
 from services.router.inputs import RoutingInputs
@@ -272,3 +274,39 @@ def test_a_cancellation_after_delivery_cancels_it_tells_the_agency_and_withdraws
     notices, state, webhook = run(scenario())
     assert notices == ["referral.cancelled"], "the webhook agency's copy never went to Kafka; its cancellation does"
     assert (state, webhook) == ("cancelled", "cancelled")
+
+
+def test_the_webhook_sender_never_posts_an_assignment_of_a_cancelled_referral(database_url: str) -> None:
+    async def scenario() -> tuple[bool, str, list[str]]:
+        event, routed = await _routed_to(database_url)
+        (assignment,) = routed.assignments
+        notifier = await _notifier(database_url)
+        posted: list[str] = []
+
+        def agency(request: httpx.Request) -> httpx.Response:
+            posted.append(str(request.url))
+            return httpx.Response(200)
+
+        # Loopback over http, as a local stack allows: the address check passes, so only the cancellation stops it.
+        sender = Sender(notifier.pool, httpx.AsyncClient(transport=httpx.MockTransport(agency)), allow_private=True)
+        try:
+            await notifier.pool.execute(
+                "INSERT INTO webhooks (agency_id, url, secret, initial_delay_s, max_delay_s, give_up_after_s, updated_by)"
+                " VALUES ($1, 'http://127.0.0.1/hook', 's', 1, 60, 3600, 'test') ON CONFLICT DO NOTHING",
+                assignment.agency_id,
+            )
+            await notifier.apply(notifier.deliver, routed, "referral.routed")
+            await notifier.apply(notifier_cancelled, cancelled(event), "referral.cancelled")
+            # A delivery left waiting from before cancellations withdrew webhooks: due now, still pending.
+            await notifier.pool.execute("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now()"
+                                        " WHERE assignment_id = $1", assignment.assignment_id)  # fmt: skip
+            stepped = await sender.step(assignment.agency_id)
+            status = await notifier.pool.fetchval("SELECT status FROM webhook_deliveries WHERE assignment_id = $1",
+                                                  assignment.assignment_id)  # fmt: skip
+            await notifier.pool.execute("DELETE FROM webhooks WHERE agency_id = $1", assignment.agency_id)
+            return stepped, status, posted
+        finally:
+            await sender.stop()
+            await notifier.pool.close()
+
+    assert run(scenario()) == (True, "cancelled", [])
