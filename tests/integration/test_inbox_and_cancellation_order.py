@@ -212,6 +212,16 @@ class Notifier:
         async with self.pool.acquire() as conn, conn.transaction():
             await handle(conn, [incoming(event, topic)])
 
+    async def delivered_by_webhook_then_cancelled(self, routed: ReferralRouted, cancel: ReferralCancelled, url: str) -> None:
+        """The assignment's agency takes webhooks at ``url``: its delivery waits to be sent when the cancellation comes."""
+        await self.pool.execute(
+            "INSERT INTO webhooks (agency_id, url, secret, initial_delay_s, max_delay_s, give_up_after_s, updated_by)"
+            " VALUES ($1, $2, 's', 1, 60, 3600, 'test') ON CONFLICT (agency_id) DO UPDATE SET url = EXCLUDED.url",
+            routed.assignments[0].agency_id, url,
+        )  # fmt: skip
+        await self.apply(self.deliver, routed, "referral.routed")
+        await self.apply(notifier_cancelled, cancel, "referral.cancelled")
+
     async def agency_copies(self, referral_id: UUID) -> list[dict[str, Any]]:
         rows = await self.pool.fetch("SELECT payload FROM outbox WHERE topic LIKE 'agency.%.referrals' ORDER BY id")
         return [p for p in (json.loads(bytes(r["payload"])) for r in rows) if p["referral_id"] == str(referral_id)]
@@ -255,13 +265,7 @@ def test_a_cancellation_after_delivery_cancels_it_tells_the_agency_and_withdraws
         (assignment,) = routed.assignments
         notifier = await _notifier(database_url)
         try:
-            await notifier.pool.execute(
-                "INSERT INTO webhooks (agency_id, url, secret, initial_delay_s, max_delay_s, give_up_after_s, updated_by)"
-                " VALUES ($1, 'https://agency.example/hook', 's', 1, 60, 3600, 'test') ON CONFLICT DO NOTHING",
-                assignment.agency_id,
-            )
-            await notifier.apply(notifier.deliver, routed, "referral.routed")
-            await notifier.apply(notifier_cancelled, cancelled(event), "referral.cancelled")
+            await notifier.delivered_by_webhook_then_cancelled(routed, cancelled(event), "https://agency.example/hook")
             state = await notifier.pool.fetchval("SELECT state FROM deliveries WHERE assignment_id = $1",
                                                  assignment.assignment_id)  # fmt: skip
             webhook = await notifier.pool.fetchval("SELECT status FROM webhook_deliveries WHERE assignment_id = $1",
@@ -290,13 +294,7 @@ def test_the_webhook_sender_never_posts_an_assignment_of_a_cancelled_referral(da
         # Loopback over http, as a local stack allows: the address check passes, so only the cancellation stops it.
         sender = Sender(notifier.pool, httpx.AsyncClient(transport=httpx.MockTransport(agency)), allow_private=True)
         try:
-            await notifier.pool.execute(
-                "INSERT INTO webhooks (agency_id, url, secret, initial_delay_s, max_delay_s, give_up_after_s, updated_by)"
-                " VALUES ($1, 'http://127.0.0.1/hook', 's', 1, 60, 3600, 'test') ON CONFLICT DO NOTHING",
-                assignment.agency_id,
-            )
-            await notifier.apply(notifier.deliver, routed, "referral.routed")
-            await notifier.apply(notifier_cancelled, cancelled(event), "referral.cancelled")
+            await notifier.delivered_by_webhook_then_cancelled(routed, cancelled(event), "http://127.0.0.1/hook")
             # A delivery left waiting from before cancellations withdrew webhooks: due now, still pending.
             await notifier.pool.execute("UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = now()"
                                         " WHERE assignment_id = $1", assignment.assignment_id)  # fmt: skip
