@@ -107,7 +107,7 @@ _CATALOGUE = (
         ReferralCancelled,
         ("referral.cancelled",),
         (INTAKE,),
-        (NOTIFIER, AUDIT),
+        (ROUTER, NOTIFIER, AUDIT),
         "The referrer revoked the referral.",
     ),
     EventContract(

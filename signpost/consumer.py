@@ -130,25 +130,36 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
-async def _claim(conn: Conn, items: Sequence[Incoming[E]], event_id: Callable[[E], UUID]) -> list[Incoming[E]]:
-    """Record event ids in the inbox; return only those not handled before."""
+async def _claim(conn: Conn, items: Sequence[Incoming[E]], event_id: Callable[[E], UUID], consumer: str) -> list[Incoming[E]]:
+    """Record event ids in the inbox, per consumer group and topic; return only those not handled before.
+
+    The namespace matters because some ids are chosen outside Signpost: an agency picks the ids of the
+    reports it writes on its own outcomes topic, and could pick one a service will derive later (a
+    reroute's, an escalation's). Claimed per (group, topic), such an id shadows only records on the
+    agency's own topic. Rows from before the namespace (consumer '') still count for their topic.
+    """
     if not items:
         return []
     ids = [event_id(i.event) for i in items]
+    topics = [i.topic for i in items]
     fresh = {
-        r["event_id"]
+        (r["topic"], r["event_id"])
         for r in await conn.fetch(
-            "INSERT INTO processed_events (event_id, topic) SELECT * FROM unnest($1::uuid[], $2::text[])"
-            " ON CONFLICT DO NOTHING RETURNING event_id",
+            "INSERT INTO processed_events (consumer, topic, event_id)"
+            " SELECT $3, c.topic, c.event_id FROM unnest($1::uuid[], $2::text[]) AS c(event_id, topic)"
+            " WHERE NOT EXISTS (SELECT 1 FROM processed_events p"
+            " WHERE p.consumer = '' AND p.topic = c.topic AND p.event_id = c.event_id)"
+            " ON CONFLICT DO NOTHING RETURNING topic, event_id",
             ids,
-            [i.topic for i in items],
+            topics,
+            consumer,
         )
     }
-    seen: set[UUID] = set()
+    seen: set[tuple[str, UUID]] = set()
     out = []
-    for item, eid in zip(items, ids, strict=True):
-        if eid in fresh and eid not in seen:
-            seen.add(eid)
+    for item, key in zip(items, zip(topics, ids, strict=True), strict=True):
+        if key in fresh and key not in seen:
+            seen.add(key)
             out.append(item)
     return out
 
@@ -265,6 +276,6 @@ async def _handle_batch(
             await dead_letter(conn, record, consumer, _reason(exc))
             continue
         parsed.append(Incoming(event, record.topic, record.partition, record.offset, _headers(record)))
-    fresh = await _claim(conn, parsed, event_id)
+    fresh = await _claim(conn, parsed, event_id, consumer)
     if fresh:
         await handle(conn, fresh)

@@ -111,10 +111,11 @@ def _service_grants(service: str, agencies: list[str]) -> list[_Grant]:
             _topic("assignment.", _READ, prefixed),
         ]
     elif service == "router":
-        # Declines come back on assignment.outcome and are rerouted.
+        # Declines come back on assignment.outcome and are rerouted; a cancelled referral never is.
         grants += [
             _topic("referral.submitted", _READ),
             _topic("assignment.outcome", _READ),
+            _topic("referral.cancelled", _READ),
             _topic("referral.", _WRITE, prefixed),
         ]
     elif service == "notifier":

@@ -4,6 +4,10 @@ Audit reads whatever arrives on any Signpost topic, including event types it
 does not know yet, so it parses only the envelope. Identifying content (the
 referral body with names and NHS number) is replaced by a digest: the log
 says what happened to whom by pseudonymous key, never who the patient is.
+
+Only the envelope's writer can vouch for it: a record on an agency's outcomes
+topic is that agency's report, bound to no referral or patient, whatever it
+says it is (``domain.provenance``).
 """
 
 import hashlib
@@ -15,7 +19,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from services.audit.domain import chain
+from services.audit.domain import chain, provenance
 from signpost import tracing
 from signpost.consumer import Incoming
 from signpost.database import Conn
@@ -44,12 +48,8 @@ def parse(raw: bytes) -> SeenEvent:
 
 
 def event_type(event: SeenEvent, topic: str) -> str:
-    """The event's own type, else what its topic carries; an untyped event elsewhere is recorded as such, not lost."""
-    if event.type:
-        return event.type
-    if topic.startswith("agency.") and topic.endswith(".outcomes"):
-        return "agency.outcome"
-    return "untyped"
+    """What the row is recorded as: the event's own type only where its writer may send it (domain.provenance)."""
+    return provenance.classify(topic, event.type).event_type
 
 
 def agency_of(topic: str, payload: dict[str, Any]) -> str | None:
@@ -100,17 +100,21 @@ async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
     for item in batch:
         seq += 1
         event = item.event
-        kind = event_type(event, item.topic)
+        # What the record says about itself counts only from a writer allowed to say it (domain.provenance).
+        source = provenance.classify(item.topic, event.type)
+        kind = source.event_type
+        event_id = provenance.row_id(item.topic, event.event_id, source)
         body = redacted_payload(event)
         payload = json.dumps(body, sort_keys=True)
         occurred = event.occurred_at or now
-        row_hash = chain.row_hash(prev, seq, event.event_id, kind, item.topic, occurred, payload)
+        row_hash = chain.row_hash(prev, seq, event_id, kind, item.topic, occurred, payload)
+        believed = source.believed
         row = {
-            "seq": seq, "event_id": event.event_id, "event_type": kind, "topic": item.topic,
-            "referral_id": event.referral_id, "patient_key": event.patient_key, "correlation_id": event.correlation_id,
-            "occurred_at": occurred, "recorded_at": now, "payload": payload, "prev_hash": prev, "row_hash": row_hash,
-            "agency_id": agency_of(item.topic, body), "network_id": network_of(body),
-            "trace_id": tracing.trace_id_of(item.headers),
+            "seq": seq, "event_id": event_id, "event_type": kind, "topic": item.topic,
+            "referral_id": event.referral_id if believed else None, "patient_key": event.patient_key if believed else None,
+            "correlation_id": event.correlation_id, "occurred_at": occurred, "recorded_at": now, "payload": payload,
+            "prev_hash": prev, "row_hash": row_hash, "agency_id": source.agency_id or agency_of(item.topic, body),
+            "network_id": network_of(body) if believed else None, "trace_id": tracing.trace_id_of(item.headers),
         }  # fmt: skip
         rows.append(tuple(row[c] for c in COLUMNS))
         prev = row_hash

@@ -14,7 +14,7 @@ from schemas.events import AgencyOutcome, ReferralCancelled
 from schemas.minimise import agency_cancellation
 from services.notifier.domain import outcomes
 from services.notifier.domain.outcomes import FINISHED, AssignmentState, SystemEvent
-from services.notifier.lifecycle import lock_assignment, record_outcome, store_move
+from services.notifier.lifecycle import lock_assignment, lock_referrals, record_outcome, store_move
 from services.router.routing import derived_event_id
 from signpost import logs
 from signpost.consumer import Incoming
@@ -41,10 +41,24 @@ async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[AgencyOutcome]]) 
 
 
 async def handle_cancelled(conn: Conn, batch: Sequence[Incoming[ReferralCancelled]]) -> None:
-    """The referrer cancelled: every open assignment is cancelled, its timers stop, and its agency is told."""
+    """The referrer cancelled: every open assignment is cancelled, its timers stop, and its agency is told.
+
+    The cancellation is kept, so that an assignment of the referral routed later (a reroute of a decline
+    made just before it) is never delivered (``delivery``), and a webhook not yet sent is withdrawn.
+    """
+    await lock_referrals(conn, (item.event.referral_id for item in batch))
+    await conn.executemany(
+        "INSERT INTO cancellations (referral_id, cancel_event_id, cancelled_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT (referral_id) DO NOTHING",
+        [(item.event.referral_id, item.event.event_id, item.event.occurred_at) for item in batch],
+    )
     for item in batch:
         cancelled = item.event
         rows = await conn.fetch("SELECT assignment_id FROM deliveries WHERE referral_id = $1", cancelled.referral_id)
+        await conn.execute(
+            "UPDATE webhook_deliveries SET status = 'cancelled' WHERE status = 'pending' AND assignment_id = ANY($1::uuid[])",
+            [r["assignment_id"] for r in rows],
+        )
         for row in rows:
             delivery = await lock_assignment(conn, row["assignment_id"])
             if delivery is None or AssignmentState(delivery["state"]) in FINISHED:

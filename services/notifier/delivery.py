@@ -3,7 +3,8 @@
 The agency copy and the ``assignment.delivered`` event go to the outbox in
 the same transaction as the delivery row, so an agency never receives the
 same assignment twice as two referrals: a redelivered ``referral.routed``
-finds the row (by assignment id) and does nothing.
+finds the row (by assignment id) and does nothing. An assignment of a
+referral its referrer has cancelled is never delivered.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,6 +14,7 @@ from uuid import UUID
 
 from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
 from schemas.minimise import agency_case
+from services.notifier.lifecycle import cancelled_among, lock_referrals
 from services.notifier.timers import planned_timers, start_timers
 from services.router.routing import derived_event_id
 from signpost import logs
@@ -33,7 +35,15 @@ Handler = Callable[[Conn, Sequence[Incoming[ReferralRouted]]], Awaitable[None]]
 
 def handler(sla_demo_seconds: float | None = None) -> Handler:
     async def handle_routed(conn: Conn, batch: Sequence[Incoming[ReferralRouted]]) -> None:
-        offered = [(item, a) for item in batch for a in item.event.assignments]
+        # Under the referral's lock, a cancellation is either already kept (and nothing is delivered) or comes
+        # after this transaction, and then finds these deliveries and cancels them, telling the agency.
+        await lock_referrals(conn, (item.event.referral_id for item in batch))
+        cancelled = await cancelled_among(conn, (item.event.referral_id for item in batch))
+        for item in batch:
+            if item.event.referral_id in cancelled:
+                with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+                    log.info("assignments of a cancelled referral withheld", assignments=len(item.event.assignments))
+        offered = [(item, a) for item in batch if item.event.referral_id not in cancelled for a in item.event.assignments]
         new = await _record_new(conn, offered)
         hooked = await _webhook_agencies(conn, {a.agency_id for _, a in offered})
         timers: list[tuple[Any, ...]] = []

@@ -8,10 +8,12 @@ outbox, all in the caller's transaction, so either everything happens or
 nothing does.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
 from schemas.events import AgencyOutcome, OutcomeRecorded
 from schemas.vocabulary import OutcomeCode, ServiceType
@@ -20,7 +22,7 @@ from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
 from services.notifier.envelope import following
 from services.notifier.practice_feedback import tell_referrer
 from services.router.routing import derived_event_id
-from signpost import logs
+from signpost import logs, referral_lock
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
@@ -49,6 +51,20 @@ class Recorded:
     state: str
     repeat: bool
     """True when this report id had already been recorded: nothing new happened."""
+
+
+REFERRAL_LOCKS = 0x4E4F_5446  # the notifier's space of referral locks (signpost.referral_lock)
+
+
+async def lock_referrals(conn: Conn, referral_ids: Iterable[UUID]) -> None:
+    """Serialise a referral's cancellation with its deliveries: whichever comes second sees the first."""
+    await referral_lock.lock_referrals(conn, REFERRAL_LOCKS, referral_ids)
+
+
+async def cancelled_among(conn: Conn, referral_ids: Iterable[UUID]) -> set[UUID]:
+    """Which of these referrals their referrer has cancelled; call with their locks held."""
+    rows = await conn.fetch("SELECT referral_id FROM cancellations WHERE referral_id = ANY($1::uuid[])", list(referral_ids))
+    return {r["referral_id"] for r in rows}
 
 
 async def lock_assignment(conn: Conn, assignment_id: Any) -> dict[str, Any] | None:

@@ -24,6 +24,7 @@ from services.notifier.domain.breaker import BreakerPolicy
 from services.notifier.domain.webhook import SIGNATURE_HEADER, sign
 from services.notifier.domain.webhook_attempts import GiveUp, Hold, RetryAt, after_failure, before_attempt
 from signpost import logs, loops
+from signpost.database import Conn
 
 log = logs.get_logger()
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # short: a slow agency holds up only its own queue
@@ -94,6 +95,8 @@ class Sender:
             if claimed.url is None:
                 await store.hand_back_to_kafka(conn, agency)
                 return True
+            if await _withdrawn_if_cancelled(conn, claimed):
+                return True
             controls = await store.controls(conn, agency, self.breaker)
             decision = before_attempt(agency, claimed.due, claimed.policy, controls, now)
             if isinstance(decision, Hold):
@@ -138,6 +141,20 @@ class Sender:
                 else:
                     await store.dead_letter(conn, claimed, outcome)
             await store.save_breaker(conn, claimed.agency_id, controls.breaker, breaker)
+
+
+async def _withdrawn_if_cancelled(conn: Conn, claimed: store.Claimed) -> bool:
+    """Never send an assignment its referrer has cancelled; withdraw it instead (the cancellation withdraws what
+    it finds waiting, and this catches a row it could not: one left pending from before cancellations were kept)."""
+    withdrawn = await conn.fetchval(
+        "UPDATE webhook_deliveries w SET status = 'cancelled' FROM deliveries d WHERE w.copy_id = $1"
+        " AND d.assignment_id = w.assignment_id AND (d.state = 'cancelled'"
+        " OR EXISTS (SELECT 1 FROM cancellations c WHERE c.referral_id = d.referral_id)) RETURNING w.copy_id",
+        claimed.copy_id,
+    )
+    if withdrawn is not None:
+        log.info("webhook of a cancelled referral withdrawn", agency=claimed.agency_id)
+    return withdrawn is not None
 
 
 def start(pool: asyncpg.Pool, interval_s: float, *, allow_private: bool = False) -> tuple[Sender, "asyncio.Task[None]"]:

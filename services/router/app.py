@@ -4,8 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from schemas.events import OutcomeRecorded, ReferralSubmitted
-from services.router import directory_api, directory_store, hand_assignment, rerouting
+from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralSubmitted
+from services.router import cancellations, directory_api, directory_store, hand_assignment, rerouting
 from services.router.inputs import RoutingInputs
 from services.router.routing import handler
 from signpost import http
@@ -27,6 +27,9 @@ async def wire(runtime: Runtime) -> None:
     # Declines come back as recorded outcomes; the router finds the next provider.
     runtime.follow("assignment.outcome", group="signpost-router-reroute", parse=OutcomeRecorded.model_validate_json,
                    handle=rerouting.handler(inputs, cache))  # fmt: skip
+    # A cancelled referral is never routed, rerouted or assigned again.
+    runtime.follow("referral.cancelled", group="signpost-router-cancellations",
+                   parse=ReferralCancelled.model_validate_json, handle=cancellations.handle_cancelled)  # fmt: skip
 
 
 def create_app() -> FastAPI:

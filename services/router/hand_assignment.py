@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from schemas.events import Assignment, ReferralRouted
 from schemas.referral import Referral
 from schemas.text import SINGLE_LINE
+from services.router import cancellations
 from services.router.domain.directory import described
 from services.router.inputs import RoutingInputs
 from services.router.routing import ROUTED_TOPIC, derived_event_id, service_contexts
@@ -55,6 +56,7 @@ async def assign_by_hand(
         service = directory.service(body.service_id)
         if service is None:
             return problem(422, "Unprocessable Content", f"service {body.service_id} is not in the directory")
+        await cancellations.lock(conn, [referral_id])
         row = await conn.fetchrow("SELECT * FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id)
         await record_access(
             conn, producer="router", principal=principal, function="assign by hand", correlation_id=request.state.correlation_id,
@@ -63,6 +65,8 @@ async def assign_by_hand(
         )  # fmt: skip
         if row is None:
             return problem(404, "Not Found", f"the router has no referral {referral_id}")
+        if row["outcome"] == cancellations.CANCELLED or await cancellations.cancelled_among(conn, [referral_id]):
+            return problem(409, "Conflict", "the referral was cancelled by its referrer; it is not assigned again")
         if row["outcome"] != "unroutable":
             return problem(409, "Conflict", "the referral is already routed; only an unroutable referral is assigned by hand")
         assignment = Assignment(

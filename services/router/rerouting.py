@@ -5,7 +5,8 @@ declines only. The choice is the pure ``reroute``; this module gathers who
 declined so far, stores the new assignment and publishes it as a
 ``referral.routed`` whose assignment names the one it replaces. After the
 rule set's ``max_declines`` the referral goes to the coordinator, or to the
-unroutable queue when there is none.
+unroutable queue when there is none. A cancelled referral is never rerouted
+(``cancellations``): its decline is kept, and nothing more is assigned.
 """
 
 import json
@@ -16,6 +17,7 @@ from typing import Any
 from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
 from schemas.referral import Referral
 from schemas.vocabulary import OutcomeCode, ServiceType
+from services.router import cancellations
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, reroute
 from services.router.inputs import RoutingInputs
@@ -37,16 +39,26 @@ def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
         def choose(referral: Referral, declined: frozenset[str], now: datetime, kind: ServiceType) -> Decision:
             return reroute(referral, directory, rules, now, declined, kind)
 
-        for item in batch:
-            if item.event.outcome is not OutcomeCode.DECLINED:
-                continue
+        declines = [item for item in batch if item.event.outcome is OutcomeCode.DECLINED]
+        await cancellations.lock(conn, (item.event.referral_id for item in declines))
+        cancelled = await cancellations.cancelled_among(conn, (item.event.referral_id for item in declines))
+        for item in declines:
             with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+                if item.event.referral_id in cancelled:
+                    await _after_cancellation(conn, item.event)
+                    continue
                 await _after_decline(conn, item.event, choose)
 
     return handle_outcomes
 
 
 Choose = Callable[[Referral, frozenset[str], datetime, ServiceType], Decision]
+
+
+async def _after_cancellation(conn: Conn, declined: OutcomeRecorded) -> None:
+    """The decline of a cancelled referral: kept in the record, never rerouted."""
+    await conn.execute("UPDATE assignments SET status = 'declined' WHERE assignment_id = $1", declined.assignment_id)
+    log.info("decline of a cancelled referral; not rerouted")
 
 
 async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) -> None:

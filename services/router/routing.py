@@ -13,6 +13,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable, ServiceContext
+from services.router import cancellations
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, decide
 from services.router.domain.directory import Described
@@ -45,9 +46,15 @@ def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
         # Rules come from their YAML file (reloaded on change); the directory from PostgreSQL, with live status.
         _, rules = inputs.current()
         directory = await directory_cache.current(conn)
+        await cancellations.lock(conn, (item.event.referral_id for item in batch))
+        cancelled = await cancellations.cancelled_among(conn, (item.event.referral_id for item in batch))
         writes = []
         for item in batch:
             with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+                if item.event.referral_id in cancelled:
+                    # Cancelled before the router read it: remembered, never routed.
+                    writes.append(_withheld(item.event, rules.version))
+                    continue
                 writes.append(_decided(item.event, decide(item.event.referral, directory, rules, item.event.occurred_at)))
         await _store(conn, writes)
 
@@ -60,7 +67,7 @@ class _Writes:
 
     decision: tuple[Any, ...]
     assignments: list[tuple[Any, ...]]
-    event: OutboxRow
+    event: OutboxRow | None
 
 
 def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | None = None) -> tuple[Assignment, ...]:
@@ -146,6 +153,20 @@ def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
     )  # fmt: skip
 
 
+def _withheld(event: ReferralSubmitted, rule_set_version: str) -> _Writes:
+    """A decision row saying the referral was cancelled before it was routed; no event, no assignment."""
+    log.info("referral cancelled before routing; not routed")
+    explanation = {"cancelled_before_routing": True, "assignments": []}
+    return _Writes(
+        decision=(
+            event.referral_id, event.event_id, event.patient_key, cancellations.CANCELLED, rule_set_version,
+            json.dumps(explanation), event.referral.model_dump_json(), event.journey_id, event.correlation_id,
+        ),
+        assignments=[],
+        event=None,
+    )  # fmt: skip
+
+
 async def _store(conn: Conn, writes: list[_Writes]) -> None:
     """Store a batch's decisions in the consumer's transaction."""
     await conn.executemany(
@@ -160,7 +181,7 @@ async def _store(conn: Conn, writes: list[_Writes]) -> None:
             " VALUES ($1, $2, $3, $4, $5, $6, $7)",
             assignments,
         )
-    await enqueue_many(conn, [w.event for w in writes])
+    await enqueue_many(conn, [w.event for w in writes if w.event is not None])
 
 
 def known_agencies() -> list[str]:
