@@ -16,7 +16,7 @@ from typing import Any
 
 from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
 from schemas.referral import Referral
-from schemas.vocabulary import OutcomeCode, ServiceType
+from schemas.vocabulary import Need, OutcomeCode, ServiceType
 from services.router import cancellations
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, reroute
@@ -36,8 +36,10 @@ def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
         _, rules = inputs.current()
         directory = await directory_cache.current(conn)
 
-        def choose(referral: Referral, declined: frozenset[str], now: datetime, kind: ServiceType) -> Decision:
-            return reroute(referral, directory, rules, now, declined, kind)
+        def choose(
+            referral: Referral, declined: frozenset[str], now: datetime, kind: ServiceType, needs: tuple[Need, ...]
+        ) -> Decision:
+            return reroute(referral, directory, rules, now, declined, kind, needs)
 
         declines = [item for item in batch if item.event.outcome is OutcomeCode.DECLINED]
         await cancellations.lock(conn, (item.event.referral_id for item in declines))
@@ -52,7 +54,7 @@ def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
     return handle_outcomes
 
 
-Choose = Callable[[Referral, frozenset[str], datetime, ServiceType], Decision]
+Choose = Callable[[Referral, frozenset[str], datetime, ServiceType, tuple[Need, ...]], Decision]
 
 
 async def _after_cancellation(conn: Conn, declined: OutcomeRecorded) -> None:
@@ -67,11 +69,17 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
     if decision_row is None:
         log.warning("decline for a referral this router never decided; ignored")
         return
-    rows = await conn.fetch("SELECT service_id, agency_id, status FROM assignments WHERE referral_id = $1", declined.referral_id)
+    rows = await conn.fetch(
+        "SELECT assignment_id, service_id, agency_id, status, needs FROM assignments WHERE referral_id = $1", declined.referral_id
+    )
+    # The part of the referral the decliner was asked to meet; rows from before migration 009 know none.
+    declined_needs = next(
+        (tuple(Need(n) for n in r["needs"] or ()) for r in rows if r["assignment_id"] == declined.assignment_id), ()
+    )
     decliners = frozenset(r["service_id"] for r in rows if r["status"] == "declined")
     active = {r["service_id"] for r in rows if r["status"] != "declined"}
     referral = Referral.model_validate_json(decision_row["referral"])
-    decision = choose(referral, decliners, declined.occurred_at, declined.service_type)
+    decision = choose(referral, decliners, declined.occurred_at, declined.service_type, declined_needs)
     # e.g. a coordinator fallback would add the huddle again; the referral already has it.
     new = tuple(a for a in assignments_of(declined.event_id, decision, declined.assignment_id) if a.service_id not in active)
     follows: dict[str, Any] = {
@@ -89,10 +97,10 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
         outgoing = ReferralRouted(event_id=derived_event_id(declined.event_id, "rerouted"), assignments=new,
                                   services=service_contexts(decision.services, new), **follows)  # fmt: skip
         await conn.executemany(
-            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            [(a.assignment_id, declined.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason)
-             for a in new],
+            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason, needs)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            [(a.assignment_id, declined.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason,
+              [n.value for n in a.needs]) for a in new],
         )  # fmt: skip
     else:
         reason = decision.unroutable_reason or f"every suitable {declined.service_type.value} declined"

@@ -140,7 +140,8 @@ def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
             json.dumps(explanation), event.referral.model_dump_json(), event.journey_id, event.correlation_id,
         ),
         assignments=[
-            (a.assignment_id, event.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason)
+            (a.assignment_id, event.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason,
+             [n.value for n in a.needs])
             for a in assignments
         ],
         event=outbox_row(
@@ -177,8 +178,8 @@ async def _store(conn: Conn, writes: list[_Writes]) -> None:
     assignments = [row for w in writes for row in w.assignments]
     if assignments:
         await conn.executemany(
-            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason, needs)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             assignments,
         )
     await enqueue_many(conn, [w.event for w in writes if w.event is not None])

@@ -52,10 +52,21 @@ def decide(
 
 
 def reroute(
-    referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str], declined_type: ServiceType
+    referral: Referral,
+    directory: Directory,
+    rules: RuleSet,
+    now: datetime,
+    declined: frozenset[str],
+    declined_type: ServiceType,
+    declined_needs: tuple[Need, ...] = (),
 ) -> Decision:
-    """After a decline: the next suitable provider of the same kind, never one that declined; then the coordinator."""
-    return _described(_reroute(referral, directory, rules, now, declined, declined_type), directory)
+    """After a decline: the next suitable provider of the same kind, never one that declined; then the coordinator.
+
+    The next provider takes on only the needs the declined assignment covered (``declined_needs``; none known
+    means the whole referral): it is asked to do what the decliner would not, and minimisation then gives it
+    no more of the referral than that part needs.
+    """
+    return _described(_reroute(referral, directory, rules, now, declined, declined_type, declined_needs), directory)
 
 
 def _described(decision: Decision, directory: Directory) -> Decision:
@@ -99,7 +110,13 @@ def _decide(referral: Referral, directory: Directory, rules: RuleSet, now: datet
 
 
 def _reroute(
-    referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str], declined_type: ServiceType
+    referral: Referral,
+    directory: Directory,
+    rules: RuleSet,
+    now: datetime,
+    declined: frozenset[str],
+    declined_type: ServiceType,
+    declined_needs: tuple[Need, ...],
 ) -> Decision:
     unroutable = _unroutable(rules, directory)
     network = directory.network_of(referral.patient.gp_practice_ods)
@@ -119,7 +136,7 @@ def _reroute(
     service = candidates[0]
     reason = f"rerouted after a decline: next {declined_type.value} in {network.network_id}"
     planned = Planned(service.service_id, declined_type, service.agency_id, network.network_id, "reroute-after-decline",
-                      reason, referral.needs)  # fmt: skip
+                      reason, declined_needs or referral.needs)  # fmt: skip
     return Decision(rules.version, directory.content_version, (planned,))
 
 

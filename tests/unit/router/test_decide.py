@@ -23,6 +23,7 @@ SEEDS = Path(__file__).parents[3] / "services" / "router"
 DIRECTORY = directory_module.load(SEEDS / "directory")
 RULES = rules_module.load(SEEDS / "rules" / "default.yaml")
 TUESDAY_NOON = datetime(2026, 1, 13, 12, 0, tzinfo=UTC)
+PHARMACY = ServiceType.COMMUNITY_PHARMACY
 SUNDAY_EVENING = datetime(2026, 1, 11, 17, 45, tzinfo=UTC)
 
 
@@ -205,6 +206,18 @@ def test_a_decline_reroutes_to_another_provider_never_one_that_declined_then_to_
     third = reroute(ref, DIRECTORY, RULES, TUESDAY_NOON, frozenset({first.service_id, second.service_id}), first.service_type)
     assert third.assignments[0].service_type is ServiceType.CARE_COORDINATOR
     assert "declined by 2 providers" in third.assignments[0].reason
+
+
+@pytest.mark.hazard("HAZ-004", "HAZ-014")
+def test_a_reroute_asks_the_next_provider_only_for_the_part_that_was_declined() -> None:
+    ref = referral(needs=[*referral().needs, "home_heating"])
+    pharmacy = next(a for a in decide(ref, DIRECTORY, RULES, TUESDAY_NOON).assignments if a.service_type is PHARMACY)
+    assert Need.HOME_HEATING not in pharmacy.needs
+    again = reroute(ref, DIRECTORY, RULES, TUESDAY_NOON, frozenset({pharmacy.service_id}), PHARMACY, pharmacy.needs)
+    assert [(a.service_type, a.needs) for a in again.assignments] == [(PHARMACY, pharmacy.needs)]
+    # Not knowing the declined part (rows from before it was stored) still means the whole referral.
+    whole = reroute(ref, DIRECTORY, RULES, TUESDAY_NOON, frozenset({pharmacy.service_id}), PHARMACY)
+    assert [set(a.needs) for a in whole.assignments] == [set(ref.needs)]
 
 
 def test_the_rule_set_version_follows_its_content() -> None:
