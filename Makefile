@@ -1,5 +1,5 @@
 # Signpost: two commands on a fresh machine. `make run` starts everything,
-# `make test` runs the whole suite. Needs Python 3.11+, Java 17 and Maven.
+# `make test` runs the whole suite. Needs Python 3.11+, Java 17, Maven and Go (Go builds helm).
 
 PYTHON ?= python3
 VENV := .venv

@@ -42,6 +42,17 @@ def template(*settings: str) -> str:
     return done.stdout
 
 
+def lint(*settings: str) -> str:
+    """``helm lint --strict``: Helm's own checks of the chart (undefined values, bad YAML); its output on failure."""
+    args = [helm(), "lint", "--strict", str(CHART), "--kube-version", f"{KUBERNETES_VERSIONS[0]}.0"]
+    for setting in settings:
+        args += ["--set", setting]
+    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"helm lint failed: {done.stdout.strip()} {done.stderr.strip()}")
+    return done.stdout
+
+
 def manifests(*settings: str) -> list[dict[str, Any]]:
     return documents(template(*settings))
 

@@ -68,6 +68,33 @@ def test_the_autoscaling_objects_are_valid_for_keda(autoscaled: list[Manifest]) 
     assert all("replicas" not in d["spec"] for d in of_kind(autoscaled, "Deployment"))
 
 
+def test_helm_lint_passes_strictly_with_and_without_autoscaling() -> None:
+    assert "0 chart(s) failed" in render.lint()
+    assert "0 chart(s) failed" in render.lint("autoscaling.enabled=true")
+
+
+def test_keda_scales_on_the_consumer_groups_the_services_really_use(autoscaled: list[Manifest]) -> None:
+    """Each trigger's group is one the service's code joins (services/<name>/app.py) and its principal may read."""
+    policy = acl_bindings(generate.agencies())
+    for service in SERVICES:
+        code = (render.REPO / "services" / service / "app.py").read_text()
+        joined = set(re.findall(r'group="([^"]+)"', code))
+        groups = {
+            t["metadata"]["consumerGroup"] for t in by_name(autoscaled, "ScaledObject")[f"signpost-{service}"]["spec"]["triggers"]
+        }
+        assert groups <= joined, (service, groups - joined)
+        readable = [
+            b
+            for b in policy
+            if b.principal == f"User:service-{service}" and b.resource_type.value == "GROUP" and b.operation.value == "READ"
+        ]
+        for group in groups:
+            assert any(
+                group == b.resource_name or (b.pattern_type.value == "PREFIXED" and group.startswith(b.resource_name))
+                for b in readable
+            )
+
+
 def test_a_kafka_topic_with_a_string_for_partitions_is_refused_naming_the_field(chart: list[Manifest]) -> None:
     topic = copy.deepcopy(of_kind(chart, "KafkaTopic")[0])
     topic["spec"]["partitions"] = "six"
