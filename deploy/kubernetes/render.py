@@ -30,27 +30,26 @@ def helm() -> str:
     raise FileNotFoundError("helm not found: run `make helm` (builds it from the Go module proxy into .venv/bin)")
 
 
-def template(*settings: str) -> str:
-    """The chart rendered with these ``--set`` values; Helm's own errors are raised with its message."""
-    # Without a cluster Helm assumes an old Kubernetes; render for the oldest the chart supports.
-    args = [helm(), "template", RELEASE, str(CHART), "--namespace", NAMESPACE, "--kube-version", f"{KUBERNETES_VERSIONS[0]}.0"]
+def _run(command: list[str], settings: tuple[str, ...]) -> str:
+    """Run ``helm <command>`` on the chart with these ``--set`` values; Helm's own message on failure."""
+    # Without a cluster Helm assumes an old Kubernetes; check for the oldest the chart supports.
+    args = [helm(), *command, "--kube-version", f"{KUBERNETES_VERSIONS[0]}.0"]
     for setting in settings:
         args += ["--set", setting]
     done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
     if done.returncode != 0:
-        raise RuntimeError(f"helm template failed: {done.stderr.strip()}")
+        raise RuntimeError(f"helm {command[0]} failed: {done.stdout.strip()} {done.stderr.strip()}")
     return done.stdout
+
+
+def template(*settings: str) -> str:
+    """The chart rendered as ``helm install`` would apply it."""
+    return _run(["template", RELEASE, str(CHART), "--namespace", NAMESPACE], settings)
 
 
 def lint(*settings: str) -> str:
-    """``helm lint --strict``: Helm's own checks of the chart (undefined values, bad YAML); its output on failure."""
-    args = [helm(), "lint", "--strict", str(CHART), "--kube-version", f"{KUBERNETES_VERSIONS[0]}.0"]
-    for setting in settings:
-        args += ["--set", setting]
-    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
-    if done.returncode != 0:
-        raise RuntimeError(f"helm lint failed: {done.stdout.strip()} {done.stderr.strip()}")
-    return done.stdout
+    """``helm lint --strict``: Helm's own checks of the chart (undefined values, bad YAML)."""
+    return _run(["lint", "--strict", str(CHART)], settings)
 
 
 def manifests(*settings: str) -> list[dict[str, Any]]:

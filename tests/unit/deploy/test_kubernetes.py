@@ -170,6 +170,17 @@ def test_a_partition_count_changed_locally_is_reported(chart: list[Manifest], mo
     assert found == ["topic referral.submitted has 6 partitions in the chart, 12 locally"]
 
 
+def test_two_topics_that_would_share_a_resource_name_are_refused() -> None:
+    with pytest.raises(ValueError, match="same Kubernetes object name"):
+        generate.document([], ["AB1", "ab1"])
+
+
+def test_an_agency_id_that_is_no_valid_kafkauser_name_is_refused() -> None:
+    # Kafka and the local ACLs accept upper case; a KafkaUser's name is its SCRAM user name and must be lower case.
+    with pytest.raises(ValueError, match="'agency-Alpha' is no valid KafkaUser name"):
+        generate.document(["Alpha"], [])
+
+
 def test_kafka_runs_in_kraft_mode_with_node_pools_and_scram_listeners(chart: list[Manifest]) -> None:
     (kafka,) = of_kind(chart, "Kafka")
     assert kafka["metadata"]["annotations"] == {"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"}
