@@ -232,7 +232,10 @@ def test_each_service_logs_in_to_postgres_as_its_own_role(chart: list[Manifest])
     (cluster,) = of_kind(chart, "Cluster")
     roles = {r["name"]: r for r in cluster["spec"]["managed"]["roles"]}
     assert set(roles) == {f"signpost_{s}" for s in SERVICES} | {"signpost_audit_writer"}
-    assert "signpost_audit_writer" in roles["signpost_audit"]["inRoles"]
+    # Migration 004 grants the writer to signpost_audit itself, which takes the ADMIN option: only audit has it.
+    assert [r for r, spec in roles.items() if "signpost_audit_writer_admin" in spec.get("inRoles", [])] == ["signpost_audit"]
+    sql = cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"]
+    assert "GRANT signpost_audit_writer TO signpost_audit_writer_admin WITH ADMIN OPTION" in sql
     for deployment in of_kind(chart, "Deployment"):
         service = deployment["metadata"]["labels"]["signpost.io/service"]
         env = {e["name"]: e for e in pod(deployment)["containers"][0]["env"]}
