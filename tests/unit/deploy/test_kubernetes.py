@@ -68,6 +68,24 @@ def test_the_autoscaling_objects_are_valid_for_keda(autoscaled: list[Manifest]) 
     assert all("replicas" not in d["spec"] for d in of_kind(autoscaled, "Deployment"))
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ("kafka.servicesListener=tls", "kafka.brokers.storage.class=fast-ssd", "postgres.storage.class=fast-ssd"),
+        ("monitoring.serviceMonitor.enabled=false", "monitoring.dashboard.enabled=false"),
+    ],
+)
+def test_other_choices_of_values_render_valid_manifests(settings: tuple[str, ...]) -> None:
+    docs = render.manifests(*settings)
+    # The 421 topics and users do not depend on these values, and the default render validates them.
+    assert list(validate.all_problems(d for d in docs if d["kind"] not in ("KafkaTopic", "KafkaUser"))) == []
+    if "kafka.servicesListener=tls" in settings:
+        env = {e["name"]: e.get("value") for e in pod(of_kind(docs, "Deployment")[0])["containers"][0]["env"]}
+        assert env["SIGNPOST_KAFKA_BOOTSTRAP"] == "signpost-kafka-kafka-bootstrap:9093"
+    else:
+        assert of_kind(docs, "ServiceMonitor") == []
+
+
 def test_helm_lint_passes_strictly_with_and_without_autoscaling() -> None:
     assert "0 chart(s) failed" in render.lint()
     assert "0 chart(s) failed" in render.lint("autoscaling.enabled=true")
