@@ -72,6 +72,7 @@ def test_the_autoscaling_objects_are_valid_for_keda(autoscaled: list[Manifest]) 
     "settings",
     [
         ("kafka.servicesListener=tls", "kafka.brokers.storage.class=fast-ssd", "postgres.storage.class=fast-ssd"),
+        ("kafka.external.enabled=true", "kafka.external.allowedCidrs={192.0.2.0/24}"),
         ("monitoring.serviceMonitor.enabled=false", "monitoring.dashboard.enabled=false"),
     ],
 )
@@ -82,6 +83,12 @@ def test_other_choices_of_values_render_valid_manifests(settings: tuple[str, ...
     if "kafka.servicesListener=tls" in settings:
         env = {e["name"]: e.get("value") for e in pod(of_kind(docs, "Deployment")[0])["containers"][0]["env"]}
         assert env["SIGNPOST_KAFKA_BOOTSTRAP"] == "signpost-kafka-kafka-bootstrap:9093"
+    elif "kafka.external.enabled=true" in settings:
+        (kafka,) = of_kind(docs, "Kafka")
+        (external,) = [item for item in kafka["spec"]["kafka"]["listeners"] if item["name"] == "external"]
+        assert external["tls"] is True
+        assert external["authentication"] == {"type": "scram-sha-512"}
+        assert external["networkPolicyPeers"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}]
     else:
         assert of_kind(docs, "ServiceMonitor") == []
 
