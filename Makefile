@@ -1,12 +1,12 @@
 # Signpost: two commands on a fresh machine. `make run` starts everything,
-# `make test` runs the whole suite. Needs Python 3.11+, Java 17 and Maven.
+# `make test` runs the whole suite. Needs Python 3.11+, Java 17, Maven and Go (Go builds helm).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint typecheck unit schemas safety kafka chromium clean stop bench bench-router bench-audit chaos
+.PHONY: run demo test lint typecheck unit schemas safety kafka chromium clean stop bench bench-router bench-audit chaos helm kubernetes
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +33,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) helm
 	$(VENV)/bin/pytest tests/unit -q
 
 # mypy runs beside the tests (they mostly wait on Kafka and the services; it wants a core for half a minute);
 # its report is printed after them, and either failing fails `make test`.
-test: $(STAMP) kafka chromium lint
+test: $(STAMP) kafka chromium lint helm
 	@$(VENV)/bin/mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
 	echo "$(VENV)/bin/mypy (beside the tests) & $(VENV)/bin/pytest -q"; \
 	$(VENV)/bin/pytest -q; tests=$$?; \
@@ -50,6 +50,23 @@ chromium:
 	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 		{ echo "install Debian's chromium (apt-get install -y chromium) for the operations page test" >&2; exit 1; }
+
+# Helm renders the Kubernetes chart in the tests: built from the Go module proxy into the virtualenv (no binary download).
+HELM_VERSION := v3.22.0
+HELM_STAMP := $(VENV)/.helm-$(HELM_VERSION)
+
+$(HELM_STAMP): | $(STAMP)
+	@command -v go >/dev/null || { echo "Go is needed to build helm $(HELM_VERSION) (go install from the module proxy)" >&2; exit 1; }
+	GOBIN=$(abspath $(VENV))/bin GOFLAGS=-buildvcs=false go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	touch $(HELM_STAMP)
+
+helm: $(HELM_STAMP)
+
+# The chart under deploy/kubernetes: its Kafka topics and ACLs regenerated from signpost/topics.py and
+# deploy/kafka/acls.py, then rendered and validated against the Kubernetes and operator schemas.
+kubernetes: $(STAMP) helm
+	$(PY) -m deploy.kubernetes.generate
+	$(PY) -m deploy.kubernetes.render | $(PY) -m deploy.kubernetes.validate -
 
 schemas: $(STAMP)
 	$(PY) -m schemas.generate
