@@ -63,9 +63,10 @@ $(HELM_STAMP): | $(STAMP)
 helm: $(HELM_STAMP)
 
 # The chart under deploy/kubernetes: its Kafka topics and ACLs regenerated from signpost/topics.py and
-# deploy/kafka/acls.py, then rendered and validated against the Kubernetes and operator schemas.
+# deploy/kafka/acls.py, then rendered and validated against the Kubernetes and operator schemas. The agencies come from
+# the directory and the registry the local launchers use (the development one: a deployer's own adds its agencies).
 kubernetes: $(STAMP) helm
-	$(PY) -m deploy.kubernetes.generate
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m deploy.kubernetes.generate
 	$(PY) -m deploy.kubernetes.render | $(PY) -m deploy.kubernetes.validate -
 
 schemas: $(STAMP)
