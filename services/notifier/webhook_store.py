@@ -66,6 +66,19 @@ async def claim(conn: Conn, agency_id: str) -> Claimed | None:
                    row["url"], row["secret"] or "", policy)  # fmt: skip
 
 
+async def park(conn: Conn, agency_id: str, copy_id: UUID | None, reason: str) -> None:
+    """Set a delivery aside (status ``parked``) with why.
+
+    With no ``copy_id`` (its row would not even load), the agency's next due one.
+    """
+    await conn.execute(
+        "UPDATE webhook_deliveries SET status = 'parked', parked_at = now(), parked_reason = $3"
+        " WHERE copy_id = coalesce($2, (SELECT copy_id FROM webhook_deliveries WHERE agency_id = $1 AND status = 'pending'"
+        " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 1)) AND status = 'pending'",
+        agency_id, copy_id, reason,
+    )  # fmt: skip
+
+
 async def controls(conn: Conn, agency_id: str, policy: BreakerPolicy, *, lock: bool = True) -> Controls:
     """The pause and the breaker; locked by default, so that two instances cannot both let a half-open probe through."""
     query = "SELECT * FROM agency_controls WHERE agency_id = $1"
