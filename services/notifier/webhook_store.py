@@ -5,7 +5,6 @@ Every function runs inside the caller's transaction. The breaker is kept in
 restart does not forget an agency that keeps failing.
 """
 
-import base64
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from services.notifier.delivery import DELIVERED_TOPIC, agency_topic
 from services.notifier.domain.breaker import Breaker, BreakerPolicy
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.domain.webhook_attempts import Controls, Due, GiveUp, Hold, RetryAt
-from signpost import logs
+from signpost import dead_letter_bodies, logs
 from signpost.consumer import DEAD_LETTER_TOPIC
 from signpost.database import Conn
 from signpost.outbox import enqueue
@@ -156,18 +155,13 @@ async def dead_letter(conn: Conn, claimed: Claimed, given_up: GiveUp) -> None:
     )  # fmt: skip
     if updated is None:
         return
-    letter = DeadLettered(
-        event_id=uuid5(NAMESPACE_URL, f"signpost:webhook-dead-letter:{claimed.copy_id}"),
-        occurred_at=datetime.now(UTC),
-        consumer=CONSUMER,
-        original_topic=agency_topic(claimed.agency_id),
-        # Never on Kafka, so no partition or offset: -1 says so; replaying puts it on the agency's topic.
-        original_partition=-1,
-        original_offset=-1,
-        reason=given_up.reason,
-        payload_base64=base64.b64encode(claimed.body).decode(),
-        headers={"event-type": "agency.referral"},
-    )
+    letter_id = uuid5(NAMESPACE_URL, f"signpost:webhook-dead-letter:{claimed.copy_id}")
+    topic = agency_topic(claimed.agency_id)
+    # Never on Kafka, so no partition or offset: -1 says so; replaying puts it on the agency's topic.
+    original = await dead_letter_bodies.carry(conn, letter_id, topic=topic, partition=-1, offset=-1, body=claimed.body,
+                                              headers={"event-type": "agency.referral"})  # fmt: skip
+    letter = DeadLettered(event_id=letter_id, occurred_at=datetime.now(UTC), consumer=CONSUMER, original_topic=topic,
+                          original_partition=-1, original_offset=-1, reason=given_up.reason, **original)  # fmt: skip
     await enqueue(conn, topic=DEAD_LETTER_TOPIC, key=claimed.patient_key, event=letter, event_id=letter.event_id,
                   headers={"event-type": letter.type})  # fmt: skip
     log.warning("webhook dead-lettered", agency=claimed.agency_id, attempts=given_up.attempts)
