@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from signpost import consumer, database, kafka_security, logs, loops, tracing
+from signpost import consumer, database, kafka_security, logs, loops, retention, tracing
 from signpost.outbox import OutboxRelay
 from signpost.settings import Settings, get_settings
 
@@ -82,6 +83,7 @@ def build_app(
         if wire:
             await wire(runtime)
         relay.start()
+        pruning = loops.start("retention", lambda: retention.prune(pool, cfg, datetime.now(UTC)), cfg.retention_check_interval_s)
         starter = asyncio.create_task(_start_broker(runtime))
         log.info("started", port=cfg.port_for(service))
         try:
@@ -96,6 +98,7 @@ def build_app(
             with contextlib.suppress(Exception):
                 await broker.stop()
             await relay.stop()
+            await loops.stop(pruning)
             for hook in runtime.state.get("on_stop", []):
                 await hook()
             await pool.close()

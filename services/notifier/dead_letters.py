@@ -30,13 +30,20 @@ from services.notifier.domain.dead_letters import (
     replayed,
     safe_fields,
 )
-from signpost import dead_letter_bodies, logs
+from signpost import dead_letter_bodies, logs, retention
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 log = logs.get_logger()
 REPLAYS_TOPIC = "signpost.replays"
+# A dead letter keeps the whole original (often a referral): replayable for the window, then gone.
+retention.register(retention.Rule(
+    "dead-letters",
+    "DELETE FROM dead_letters WHERE dead_letter_id IN (SELECT dead_letter_id FROM dead_letters WHERE dead_lettered_at < $1"
+    " LIMIT $2)",
+    lambda s: s.dead_letter_retention_days,
+))  # fmt: skip
 LISTED = (
     "dead_letter_id, consumer, original_topic, original_partition, original_offset, reason, referral_id,"
     " dead_lettered_at, replayed_at, replayed_by, replays, payload_sha256, payload_bytes, payload_kept_by"

@@ -16,13 +16,20 @@ from services.notifier.delivery import DELIVERED_TOPIC, agency_topic
 from services.notifier.domain.breaker import Breaker, BreakerPolicy
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.domain.webhook_attempts import Controls, Due, GiveUp, Hold, RetryAt
-from signpost import dead_letter_bodies, logs
+from signpost import dead_letter_bodies, logs, retention
 from signpost.consumer import DEAD_LETTER_TOPIC
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 log = logs.get_logger()
 CONSUMER = "signpost-notifier-webhook"
+# A finished delivery's body (the agency's case) goes after the window; one still pending or parked is kept.
+retention.register(retention.Rule(
+    "webhook-bodies",
+    "DELETE FROM webhook_deliveries WHERE copy_id IN (SELECT copy_id FROM webhook_deliveries WHERE status IN"
+    " ('delivered', 'dead_lettered', 'handed_to_kafka') AND coalesce(delivered_at, next_attempt_at) < $1 LIMIT $2)",
+    lambda s: s.webhook_retention_days,
+))  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -25,21 +25,16 @@ from signpost.service import Runtime, build_app
 from signpost.settings import Settings
 from signpost.topics import ensure_topics
 from tests.support.infrastructure import Infrastructure
+from tests.support.schemas import NOTIFIER_MIGRATIONS, fresh_schema
 from tests.support.waiting import until
 
-NOTIFIER_MIGRATIONS = Path(__file__).parents[2] / "services" / "notifier" / "migrations"
 NO_SERVICE_MIGRATIONS = Path(__file__).parent / "no-such-folder"
 
 
 @pytest.fixture
 async def notifier_db(infrastructure: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    schema = f"notifier_{uuid4().hex[:10]}"
-    pool = await database.connect(infrastructure.database_url, schema)
-    await database.migrate(pool, schema, NOTIFIER_MIGRATIONS)
-    try:
+    async with fresh_schema(infrastructure.database_url, "notifier", NOTIFIER_MIGRATIONS) as pool:
         yield pool
-    finally:
-        await pool.close()
 
 
 def loop_errors(loop: str) -> float:
