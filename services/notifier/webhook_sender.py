@@ -35,7 +35,6 @@ LEASE = timedelta(seconds=30)  # longer than any one request may take
 BREAKER = BreakerPolicy()  # opens after 5 failures in a row, probes again after a minute
 LOOP = "webhooks"
 PARKED = "SELECT count(*) FROM webhook_deliveries WHERE status = 'parked'"
-DATABASE_AWAY: tuple[type[BaseException], ...] = (*loops.TRANSIENT, asyncpg.PostgresError)
 
 
 def _now() -> datetime:
@@ -86,7 +85,7 @@ class Sender:
             try:
                 while await self.step(agency):
                     pass
-            except DATABASE_AWAY as exc:
+            except loops.TRANSIENT as exc:
                 # Database away: the rows wait, leased or due, for the next round.
                 log.warning("webhook round failed, will retry", agency=agency, error=type(exc).__name__)
             except Exception as exc:  # noqa: BLE001 - one agency's bad row must not stop the others
