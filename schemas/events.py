@@ -259,8 +259,24 @@ class DeadLettered(Strict):
     original_offset: int
     # Free of the text rules on purpose: a reason or header may quote whatever the bad record held.
     reason: str = Field(max_length=2000)
-    payload_base64: str
+    payload_base64: str | None = Field(
+        default=None, description="the original record; null when it was too large to travel (see payload_kept_by)"
+    )
+    payload_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$", description="sha256 of the original record")
+    payload_bytes: int | None = Field(default=None, ge=0, description="the original record's size in bytes")
+    payload_kept_by: str | None = Field(
+        default=None,
+        max_length=63,
+        description="the schema of the consumer that keeps the original (its dead_letter_bodies table) when it was"
+        " too large to travel here; the letter stays under the producer's limit whatever it carries",
+    )
     headers: dict[str, str]
+
+    @model_validator(mode="after")
+    def _carries_or_names_the_original(self) -> "DeadLettered":
+        if self.payload_base64 is None and self.payload_kept_by is None:
+            raise ValueError("a dead letter carries its original (payload_base64) or names who keeps it (payload_kept_by)")
+        return self
 
 
 class DeadLetterReplayed(Strict):

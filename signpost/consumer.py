@@ -12,7 +12,6 @@ is rewound and retried with backoff: nothing is skipped.
 """
 
 import asyncio
-import base64
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -29,7 +28,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from pydantic import BaseModel, ValidationError
 
-from signpost import logs
+from signpost import dead_letter_bodies, logs
 from signpost.database import Conn
 from signpost.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS
 from signpost.outbox import enqueue
@@ -97,25 +96,35 @@ async def dead_letter(conn: Conn, record: ConsumerRecord[Any, Any], consumer: st
         log.error("unreadable dead letter skipped", consumer=consumer, offset=record.offset, reason=reason[:200])
         DEAD_LETTERED.labels(record.topic).inc()
         return
+    letter_id = dead_letter_id(record, consumer)
+    # An original too large to travel stays in this schema, by digest and size (see signpost.dead_letter_bodies).
+    original = await dead_letter_bodies.carry(
+        conn,
+        letter_id,
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        body=record.value or b"",
+        headers=_headers(record),
+    )
     payload = {
         "type": "event.dead_lettered",
         "version": 1,
-        "event_id": str(dead_letter_id(record, consumer)),
+        "event_id": str(letter_id),
         "occurred_at": datetime.now(UTC).isoformat(),
         "consumer": consumer,
         "original_topic": record.topic,
         "original_partition": record.partition,
         "original_offset": record.offset,
         "reason": reason[:2000],
-        "payload_base64": base64.b64encode(record.value or b"").decode(),
-        "headers": _headers(record),
+        **original,
     }
     await enqueue(
         conn,
         topic=DEAD_LETTER_TOPIC,
-        key=record.key.decode(errors="replace") if record.key else None,
+        key=record.key.decode(errors="replace")[:128] if record.key else None,
         event=json.dumps(payload).encode(),
-        event_id=dead_letter_id(record, consumer),
+        event_id=letter_id,
         headers={"event-type": "event.dead_lettered"},
     )
     DEAD_LETTERED.labels(record.topic).inc()

@@ -4,20 +4,29 @@
   echoed back, so one id follows a referral end to end.
 - Errors are RFC 9457 problem details that name the field and the rule it
   broke, and never echo the submitted values (they may identify a patient).
+- A fault the client can wait out (PostgreSQL restarting or out of
+  connections, the broker away) is 503 with ``Retry-After``, never a 500:
+  the client sends the same request again (with the same ``X-Request-Id``,
+  so it is never taken twice). A wing with its own error format (intake's
+  FHIR endpoint answers in OperationOutcome) registers its renderer with
+  ``render_unavailable``.
 """
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import structlog
+from aiokafka import errors as kafka_errors
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from opentelemetry.trace import SpanKind
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from signpost import rate_limit, tracing
+from signpost import logs, rate_limit, tracing
 
 CORRELATION_HEADER = "X-Correlation-Id"
 PROBLEM_JSON = "application/problem+json"
@@ -25,6 +34,30 @@ MAX_CORRELATION_LENGTH = 128
 # A referral is a few kilobytes; a FHIR Bundle a few tens. Refuse anything
 # far larger before parsing it.
 MAX_BODY_BYTES = 256 * 1024
+# How long a client should wait before sending again: about what a PostgreSQL restart or failover takes.
+RETRY_AFTER_S = 5
+# Faults of a dependency that pass by themselves; anything else unexpected is still a 500 (a bug).
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,  # the server went away mid-request (ConnectionDoesNotExistError, ...)
+    asyncpg.InterfaceError,  # the pool is closing, or its connection was lost
+    asyncpg.exceptions.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    ConnectionError,  # refused or reset while reconnecting
+    TimeoutError,  # a pool acquire or query that ran out of time
+    kafka_errors.KafkaConnectionError,
+    kafka_errors.KafkaTimeoutError,
+    kafka_errors.NoBrokersAvailable,
+    kafka_errors.BrokerNotAvailableError,
+    kafka_errors.LeaderNotAvailableError,
+    kafka_errors.RequestTimedOutError,
+)
+# (path prefix, render(retry_after_s, detail)) for wings that answer errors in a format of their own.
+_UNAVAILABLE_RENDERERS: list[tuple[str, Callable[[int, str], Response]]] = []
+log = logs.get_logger()
 
 
 def problem(status: int, title: str, detail: str, *, type_: str = "about:blank", **extra: Any) -> JSONResponse:
@@ -123,8 +156,35 @@ async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
     await response(scope, receive, send)
 
 
+def render_unavailable(prefix: str, render: Callable[[int, str], Response]) -> None:
+    """Answer a dependency fault under ``prefix`` with ``render(retry_after_s, detail)`` instead of problem details."""
+    _UNAVAILABLE_RENDERERS[:] = [(p, r) for p, r in _UNAVAILABLE_RENDERERS if p != prefix] + [(prefix, render)]
+
+
+def unavailable_response(path: str, exc: Exception) -> Response:
+    """503 with Retry-After for a fault the client can wait out, in the format of the wing that was asked."""
+    what = "the message broker" if isinstance(exc, kafka_errors.KafkaError) else "its database"
+    detail = (f"the service cannot reach {what} just now; nothing is lost by waiting: send the same request again"
+              f" (with the same X-Request-Id) after {RETRY_AFTER_S} seconds")  # fmt: skip
+    render = next((r for p, r in _UNAVAILABLE_RENDERERS if path.startswith(p)), None)
+    if render is not None:
+        response = render(RETRY_AFTER_S, detail)
+    else:
+        response = problem(503, "Service Unavailable", detail, type_="https://signpost.example/problems/unavailable")
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 def install(app: FastAPI) -> None:
     app.add_middleware(Conventions)
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        # The type only: a driver's message may quote the statement's values.
+        log.warning("dependency unavailable, answered 503", path=request.url.path, error=type(exc).__name__)
+        return unavailable_response(request.url.path, exc)
+
+    for fault in UNAVAILABLE:
+        app.add_exception_handler(fault, unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

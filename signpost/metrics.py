@@ -12,3 +12,9 @@ OUTBOX_HELD = Gauge(
     ["schema", "topic"],
 )  # fmt: skip
 CONSUMER_LAG = Gauge("signpost_consumer_lag", "Records behind the partition's end", ["consumer", "topic", "partition"])
+LOOP_ERRORS = Counter(
+    "signpost_loop_errors_total", "Rounds of a background loop that raised (the loop went on)", ["loop"]
+)  # fmt: skip
+LOOP_PARKED = Counter(
+    "signpost_loop_parked_total", "Rows a background loop set aside because handling them raised", ["loop"]
+)  # fmt: skip

@@ -12,7 +12,10 @@ write it, a record is too large for it) holds back that topic's rows only,
 in order, and the others keep flowing: one missing practice topic must not
 stop every delivery. A probe releases the topic once the broker knows it and
 lets this principal write it. A fault of the broker as a whole still stops
-the relay and retries, as before.
+the relay and retries, as before. A fault of one row (anything else it
+raises, say a header that is not text) parks that row with the reason: it is
+kept, shown in ``/readyz``, and the rows behind it go. The relay itself
+survives any error (``signpost.loops``): it counts, backs off and goes on.
 """
 
 import asyncio
@@ -35,7 +38,7 @@ from aiokafka.errors import (
 )
 from pydantic import BaseModel
 
-from signpost import tracing
+from signpost import loops, tracing
 from signpost.database import Conn
 from signpost.logs import get_logger
 from signpost.metrics import OUTBOX_DEPTH, OUTBOX_HELD, PRODUCED
@@ -50,6 +53,8 @@ TOPIC_FAULTS = (
     RecordTooLargeError,
     RecordListTooLargeError,
 )
+LOOP = "outbox-relay"
+PARKED = "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL"
 HOLD_FIRST_S = 2.0
 HOLD_MAX_S = 60.0
 
@@ -134,12 +139,16 @@ class OutboxRelay:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+        loops.watch(LOOP, self._task)
+        loops.register_parked(LOOP, PARKED)
 
     async def stop(self) -> None:
         """Publish what is already due (bounded), then stop."""
         self._stopping.set()
         self._wake.set()
+        loops.forget(LOOP)
         for probe in list(self._probes):
+            loops.forget(probe.get_name())
             probe.cancel()
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
@@ -185,10 +194,13 @@ class OutboxRelay:
                         await leader.remove_listener(notify_channel(self._schema), self._on_notify)
                         await leader.execute("SELECT pg_advisory_unlock($1)", lock_id)
                 backoff = 0.5
-            except (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except Exception as exc:  # noqa: BLE001 - the relay is the only way out for accepted events: never die
                 # Kafka or PostgreSQL is away (a PostgreSQL restart surfaces as InterfaceError on a pooled
-                # connection): keep the rows, retry with backoff. The relay is the only way out for accepted events.
-                log.warning("outbox relay waiting", error=type(exc).__name__, retry_in_s=backoff)
+                # connection), or something unforeseen: keep the rows, retry with backoff.
+                if isinstance(exc, (KafkaError, *loops.TRANSIENT, asyncpg.PostgresError)):
+                    log.warning("outbox relay waiting", error=type(exc).__name__, retry_in_s=backoff)
+                else:
+                    loops.failed(LOOP, exc)
                 await self._close_producer()
                 if await self._sleep(backoff):
                     return
@@ -222,7 +234,7 @@ class OutboxRelay:
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"
-                " AND NOT (topic = ANY($2::text[])) ORDER BY id LIMIT $1 FOR UPDATE",
+                " AND parked_at IS NULL AND NOT (topic = ANY($2::text[])) ORDER BY id LIMIT $1 FOR UPDATE",
                 self._batch_size,
                 list(self.held),
             )
@@ -236,11 +248,16 @@ class OutboxRelay:
             for row in rows:
                 if row["topic"] in self.held:
                     continue  # held earlier in this batch: its later rows wait behind the first, in order
-                headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
                 try:
+                    headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
                     futures.append(await producer.send(row["topic"], row["payload"], key=row["key"], headers=headers))
                 except TOPIC_FAULTS as exc:
                     self._hold(row["topic"], exc)
+                    continue
+                except (KafkaError, *loops.TRANSIENT):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a fault of this row alone: park it, send the rest
+                    await self._park(conn, row["id"], exc)
                     continue
                 sent.append(row)
             results = await asyncio.gather(*futures, return_exceptions=True)
@@ -248,8 +265,10 @@ class OutboxRelay:
             for row, result in zip(sent, results, strict=True):
                 if isinstance(result, TOPIC_FAULTS):
                     self._hold(row["topic"], result)
-                elif isinstance(result, BaseException):
+                elif isinstance(result, KafkaError | asyncio.CancelledError | KeyboardInterrupt | SystemExit):
                     raise result  # the broker as a whole: nothing is marked, the relay backs off and sends again
+                elif isinstance(result, Exception):
+                    await self._park(conn, row["id"], result)
                 else:
                     published.append(row)
             await conn.execute(
@@ -260,6 +279,11 @@ class OutboxRelay:
                 self._faults.pop(row["topic"], None)
             OUTBOX_DEPTH.labels(self._schema).set(max(await self._depth(conn) - len(published), 0))
         return len(rows)
+
+    async def _park(self, conn: Conn, row_id: int, exc: BaseException) -> None:
+        reason = loops.parked(LOOP, exc)
+        await conn.execute("UPDATE outbox SET parked_at = now(), parked_reason = $2 WHERE id = $1", row_id, reason)
+        log.error("outbox row parked", schema=self._schema, reason=reason)
 
     @staticmethod
     async def _depth(conn: Conn) -> int:
@@ -275,6 +299,7 @@ class OutboxRelay:
         OUTBOX_HELD.labels(self._schema, topic).set(1)
         log.warning("outbox topic held", topic=topic, error=type(fault).__name__, faults=self._faults[topic])
         probe = asyncio.create_task(self._probe(topic), name=f"outbox-probe-{topic}")
+        loops.watch(f"outbox-probe-{topic}", probe, may_finish=True)
         self._probes.add(probe)
         probe.add_done_callback(self._probes.discard)
 

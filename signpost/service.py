@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from signpost import consumer, database, http_limits, kafka_security, logs, startup_checks, tracing
+from signpost import consumer, database, http_limits, kafka_security, logs, loops, retention, startup_checks, tracing
 from signpost.outbox import OutboxRelay
 from signpost.settings import Settings, get_settings
 
@@ -82,6 +83,7 @@ def build_app(
         if wire:
             await wire(runtime)
         relay.start()
+        pruning = loops.start("retention", lambda: retention.prune(pool, cfg, datetime.now(UTC)), cfg.retention_check_interval_s)
         starter = asyncio.create_task(_start_broker(runtime))
         log.info("started", port=cfg.port_for(service))
         try:
@@ -96,6 +98,7 @@ def build_app(
             with contextlib.suppress(Exception):
                 await broker.stop()
             await relay.stop()
+            await loops.stop(pruning)
             for hook in runtime.state.get("on_stop", []):
                 await hook()
             await pool.close()
@@ -110,13 +113,21 @@ def build_app(
 
     @app.get("/readyz", tags=["operations"])
     async def readyz() -> JSONResponse:
-        """Readiness: PostgreSQL answers and the Kafka broker is reachable."""
+        """Readiness: PostgreSQL answers, the Kafka broker is reachable and every background loop runs.
+
+        A loop that is not running (crashed, cancelled) makes the service not
+        ready, by name: its work (timers, deliveries, the outbox) would wait
+        silently otherwise. Parked rows are shown but leave it ready: the other rows go on.
+        """
         runtime: Runtime = app.state.runtime
         checks = {"database": await _database_ok(runtime.pool), "kafka": await _kafka_ok(runtime)}
-        ready = checks["database"] and (checks["kafka"] or not kafka_required_for_ready)
+        running = loops.states()
+        stopped = sorted(name for name, state in running.items() if state != "running")
+        ready = checks["database"] and (checks["kafka"] or not kafka_required_for_ready) and not stopped
         body = {"ready": ready, "service": service, "checks": {k: "ok" if v else "down" for k, v in checks.items()},
                 # Still ready: the other topics flow. Each held topic says what held it (see OutboxRelay).
-                "outbox_held": dict(runtime.relay.held)}  # fmt: skip
+                "outbox_held": dict(runtime.relay.held), "loops": running, "loops_stopped": stopped,
+                "parked": await _parked(runtime.pool) if checks["database"] else {}}  # fmt: skip
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
@@ -149,6 +160,14 @@ async def _database_ok(pool: asyncpg.Pool) -> bool:
             return bool(await pool.fetchval("SELECT 1"))
     except Exception:  # noqa: BLE001 - any failure is "not ready"
         return False
+
+
+async def _parked(pool: asyncpg.Pool) -> dict[str, int]:
+    try:
+        async with asyncio.timeout(2):
+            return await loops.parked_counts(pool)
+    except Exception:  # noqa: BLE001 - readiness must answer; the counts are detail
+        return {}
 
 
 async def _kafka_ok(runtime: Runtime) -> bool:

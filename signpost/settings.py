@@ -115,6 +115,27 @@ class Settings(BaseSettings):
     def rate_limits_by_role(self) -> dict[str, str]:
         return {"referrer": self.rate_limit_referrer, "agency": self.rate_limit_agency, "operations": self.rate_limit_operations}
 
+    # Retention (signpost/retention.py): how long each service keeps its working copies of personal data.
+    retention_check_interval_s: float = Field(default=3600.0, gt=0, le=86_400)
+    # Published outbox rows: the event is on Kafka by then; a week leaves time to investigate a bad publish.
+    outbox_retention_days: float = Field(default=7.0, gt=0)
+    # Inbox ids (processed_events). Kafka redelivers a record only while it is on its topic: after a rewind, a
+    # crash before the commit, or a group whose committed offsets expired (7 days unused) reading from the earliest
+    # record kept. Topic retention is the broker default, 7 days (our topics set none): no redelivery is older;
+    # 30 days is well past it. A dead-letter replay sends an old record again too, so dead letters go sooner (below).
+    inbox_retention_days: float = Field(default=30.0, ge=14)
+    # Notifier: finished webhook deliveries (delivered, given up, handed to Kafka) with the body they sent.
+    webhook_retention_days: float = Field(default=7.0, gt=0)
+    # Dead letters and the originals they keep: replayable for this long, and it must be shorter than the inbox
+    # window, so that a replayed record a consumer had already handled is still recognised.
+    dead_letter_retention_days: float = Field(default=28.0, gt=0)
+
+    @model_validator(mode="after")
+    def _replays_within_the_inbox_window(self) -> "Settings":
+        if self.dead_letter_retention_days >= self.inbox_retention_days:
+            raise ValueError("dead_letter_retention_days must be shorter than inbox_retention_days")
+        return self
+
     def port_for(self, service: str) -> int:
         port: int = getattr(self, f"{service}_port")
         return port

@@ -4,7 +4,10 @@ A refused message gets every problem found, each with the FHIR issue type,
 a sentence the sender's developers can act on, and the FHIRPath of the
 element at fault. BaRS asks receivers to tag issues with its HTTP error
 codes too, so a sender's support desk can tell a bad request from one that
-was understood but cannot be accepted.
+was understood but cannot be accepted. A fault Signpost can wait out (its
+database restarting) is 503 with Retry-After and a ``transient`` issue coded
+REC_SERVICE_UNAVAILABLE, never a 500: this module registers that rendering
+for the FHIR wing with ``signpost.http`` when it is imported.
 """
 
 import json
@@ -13,16 +16,25 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
+from fastapi.responses import JSONResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome, OperationOutcomeIssue
 
 from services.intake.fhir_codes import HTTP_ERROR_CODES, SIGNPOST_OUTCOME
+from signpost import http
 
-IssueCode = Literal["structure", "required", "value", "invalid", "not-supported", "business-rule", "forbidden", "conflict"]
+IssueCode = Literal[
+    "structure", "required", "value", "invalid", "not-supported", "business-rule", "forbidden", "conflict", "transient"
+]
 Severity = Literal["fatal", "error", "warning", "information"]
 
 UK_CORE_OPERATION_OUTCOME = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-OperationOutcome"
+FHIR_PREFIX = "/v1/fhir"
+FHIR_JSON = "application/fhir+json"
 # Understood, but Signpost will not act on it: 422 rather than 400.
 _UNPROCESSABLE: frozenset[IssueCode] = frozenset({"not-supported", "business-rule"})
+# BaRS's code for each issue type that is not a plain bad request.
+_BARS_CODES: dict[str, str] = {"not-supported": "REC_UNPROCESSABLE_ENTITY", "business-rule": "REC_UNPROCESSABLE_ENTITY",
+                               "transient": "REC_SERVICE_UNAVAILABLE"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,7 +85,7 @@ def accepted_outcome(referral_id: str | UUID) -> dict[str, Any]:
 
 
 def _fhir_issue(issue: Issue) -> OperationOutcomeIssue:
-    bars_code = "REC_UNPROCESSABLE_ENTITY" if issue.code in _UNPROCESSABLE else "REC_BAD_REQUEST"
+    bars_code = _BARS_CODES.get(issue.code, "REC_BAD_REQUEST")
     return OperationOutcomeIssue(
         severity=issue.severity,
         code=issue.code,
@@ -86,3 +98,12 @@ def _fhir_issue(issue: Issue) -> OperationOutcomeIssue:
 def _as_json(outcome: OperationOutcome) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(outcome.model_dump_json())
     return data
+
+
+def unavailable(retry_after_s: int, detail: str) -> JSONResponse:
+    """503 as an OperationOutcome: a ``transient`` issue, BaRS code REC_SERVICE_UNAVAILABLE, said in words too."""
+    body = operation_outcome([Issue(code="transient", diagnostics=detail)])
+    return JSONResponse(body, status_code=503, media_type=FHIR_JSON, headers={"Retry-After": str(retry_after_s)})
+
+
+http.render_unavailable(FHIR_PREFIX, unavailable)

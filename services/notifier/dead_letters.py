@@ -6,6 +6,12 @@ bytes back on the original topic (through the outbox, with a
 ``signpost-replay-of`` header) and records who asked. The consumers are
 idempotent by event id, so a record that was in fact handled before changes
 nothing, and a replay is never applied twice.
+
+An original too large to travel in its letter (``signpost.dead_letter_bodies``)
+comes by digest and size. The notifier can replay it when it keeps the bytes
+itself (one of its own consumers refused the record: it keeps them in its own
+schema). When only another service keeps them, the replay is refused (409)
+and says which service keeps the bytes: that schema is not the notifier's to read.
 """
 
 import base64
@@ -24,16 +30,23 @@ from services.notifier.domain.dead_letters import (
     replayed,
     safe_fields,
 )
-from signpost import logs
+from signpost import dead_letter_bodies, logs, retention
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 log = logs.get_logger()
 REPLAYS_TOPIC = "signpost.replays"
+# A dead letter keeps the whole original (often a referral): replayable for the window, then gone.
+retention.register(retention.Rule(
+    "dead-letters",
+    "DELETE FROM dead_letters WHERE dead_letter_id IN (SELECT dead_letter_id FROM dead_letters WHERE dead_lettered_at < $1"
+    " LIMIT $2)",
+    lambda s: s.dead_letter_retention_days,
+))  # fmt: skip
 LISTED = (
     "dead_letter_id, consumer, original_topic, original_partition, original_offset, reason, referral_id,"
-    " dead_lettered_at, replayed_at, replayed_by, replays"
+    " dead_lettered_at, replayed_at, replayed_by, replays, payload_sha256, payload_bytes, payload_kept_by"
 )
 # Every dead letter of the same source record as $1 (several consumers may refuse one record).
 SIBLINGS = (
@@ -45,13 +58,17 @@ SIBLINGS = (
 async def keep(conn: Conn, batch: Sequence[Incoming[DeadLettered]]) -> None:
     for item in batch:
         letter = item.event
-        payload = base64.b64decode(letter.payload_base64)
+        payload = base64.b64decode(letter.payload_base64) if letter.payload_base64 is not None else None
+        # Kept by this very schema (one of the notifier's own consumers refused it): read here to name its referral.
+        own = None if payload is not None else await dead_letter_bodies.kept(conn, [letter.event_id])
+        about = payload if payload is not None else own[0] if own else b""
         await conn.execute(
             "INSERT INTO dead_letters (dead_letter_id, consumer, original_topic, original_partition, original_offset, reason,"
-            " payload, headers, referral_id, dead_lettered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)"
-            " ON CONFLICT (dead_letter_id) DO NOTHING",
+            " payload, headers, referral_id, dead_lettered_at, payload_sha256, payload_bytes, payload_kept_by)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13) ON CONFLICT (dead_letter_id) DO NOTHING",
             letter.event_id, letter.consumer, letter.original_topic, letter.original_partition, letter.original_offset,
-            letter.reason, payload, json.dumps(letter.headers), referral_of(payload), letter.occurred_at,
+            letter.reason, payload, json.dumps(letter.headers), referral_of(about), letter.occurred_at,
+            letter.payload_sha256, letter.payload_bytes, letter.payload_kept_by,
         )  # fmt: skip
 
 
@@ -89,8 +106,8 @@ async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str,
         when = f"{done['replayed_at']:%Y-%m-%d %H:%M:%S} UTC"
         raise ReplayRefused(409, f"the record of dead letter {dead_letter_id} was already replayed at {when}"
                                  f" by {done['replayed_by']}; pass force to send it again")  # fmt: skip
-    payload = bytes(row["payload"])
-    headers = {**json.loads(row["headers"]), "signpost-replay-of": str(dead_letter_id)}
+    payload, stored_headers = await _original(conn, row, [r["dead_letter_id"] for r in rows])
+    headers = {**stored_headers, "signpost-replay-of": str(dead_letter_id)}
     await enqueue(conn, topic=row["original_topic"], key=patient_key_of(payload), event=payload,
                   event_id=replay_event_id(dead_letter_id, row["replays"]), headers=headers)  # fmt: skip
     updated = await conn.fetch(
@@ -98,12 +115,29 @@ async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str,
         f" RETURNING {LISTED}",
         dead_letter_id, by,
     )  # fmt: skip
-    event = replayed(dict(row), [r["dead_letter_id"] for r in updated], by=by, correlation_id=correlation_id, forced=force,
+    marked = [r["dead_letter_id"] for r in updated]
+    event = replayed({**dict(row), "payload": payload}, marked, by=by, correlation_id=correlation_id, forced=force,
                      at=datetime.now(UTC))  # fmt: skip
     await enqueue(conn, topic=REPLAYS_TOPIC, key=event.patient_key, event=event, event_id=event.event_id)
     log.info("dead letter replayed", topic=row["original_topic"], consumer=row["consumer"], letters=len(updated))
     shown = next(safe_fields(dict(r)) for r in updated if r["dead_letter_id"] == dead_letter_id)
     return {**shown, "also_marked": [str(r["dead_letter_id"]) for r in updated if r["dead_letter_id"] != dead_letter_id]}
+
+
+async def _original(conn: Conn, row: Any, siblings: list[UUID]) -> tuple[bytes, dict[str, str]]:
+    """The original bytes and headers to put back: carried by the letter, or kept in this schema; else refused."""
+    if row["payload"] is not None:
+        return bytes(row["payload"]), json.loads(row["headers"])
+    own = await dead_letter_bodies.kept(conn, siblings)
+    if own is not None:
+        return own
+    raise ReplayRefused(
+        409,
+        f"the original record of dead letter {row['dead_letter_id']} ({row['payload_bytes']} bytes, sha256"
+        f" {row['payload_sha256']}) was too large to travel in its dead letter; {row['payload_kept_by']} keeps it in its"
+        " own schema (table dead_letter_bodies, by dead letter id), which the notifier may not read: inspect or replay it"
+        " there",
+    )
 
 
 async def replay_referral(

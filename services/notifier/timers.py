@@ -3,7 +3,10 @@
 Timers are rows, not in-memory callbacks, so a restart loses none: the loop
 picks up whatever fell due while the notifier was down. Each firing runs in
 its own transaction with the row locked (``SKIP LOCKED``), so two notifier
-instances never fire the same timer twice.
+instances never fire the same timer twice. A timer whose firing raises (a
+fault of its row, not a database outage) is parked with the reason, inside
+the same transaction, so the timers behind it still fire and it does not come
+first again (see ``signpost.loops``).
 """
 
 import asyncio
@@ -27,6 +30,8 @@ from signpost.database import Conn
 from signpost.outbox import enqueue
 
 ESCALATED_TOPIC = "referral.escalated"
+LOOP = "sla-timers"
+PARKED = "SELECT count(*) FROM sla_timers WHERE parked_at IS NOT NULL AND fired_at IS NULL AND cleared_at IS NULL"
 BREACHES = Counter("signpost_sla_breaches_total", "SLA timers that fired", ["timer"])
 log = logs.get_logger()
 
@@ -59,15 +64,29 @@ async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int =
         async with pool.acquire() as conn, conn.transaction():
             due = await conn.fetch(
                 "SELECT assignment_id, name, due_at, on_breach FROM sla_timers"
-                " WHERE cleared_at IS NULL AND fired_at IS NULL AND due_at <= $1"
+                " WHERE cleared_at IS NULL AND fired_at IS NULL AND parked_at IS NULL AND due_at <= $1"
                 " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
                 now or datetime.now(UTC),
                 limit,
             )
             for timer in due:
-                fired += await _fire(conn, dict(timer))
+                try:
+                    async with conn.transaction():  # a savepoint: a timer that raises takes back only its own writes
+                        fired += await _fire(conn, dict(timer))
+                except loops.TRANSIENT:
+                    raise  # the database is away: the whole round waits, nothing is parked
+                except Exception as exc:  # noqa: BLE001 - one bad timer must not stop the others
+                    await _park(conn, timer, loops.parked(LOOP, exc))
         if len(due) < limit:
             return fired
+
+
+async def _park(conn: Conn, timer: asyncpg.Record, reason: str) -> None:
+    await conn.execute(
+        "UPDATE sla_timers SET parked_at = now(), parked_reason = $3 WHERE assignment_id = $1 AND name = $2",
+        timer["assignment_id"], timer["name"], reason,
+    )  # fmt: skip
+    log.error("SLA timer parked", timer=timer["name"], reason=reason)
 
 
 async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
@@ -128,7 +147,7 @@ def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) 
 
 
 def start(pool: asyncpg.Pool, interval_s: float) -> "asyncio.Task[None]":
-    return loops.start("sla-timers", lambda: fire_due(pool), interval_s)
+    return loops.start(LOOP, lambda: fire_due(pool), interval_s, parked=PARKED)
 
 
 stop = loops.stop

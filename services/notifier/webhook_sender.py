@@ -7,6 +7,9 @@ timeout holds up only itself. No database transaction stays open while a
 request is out; the delivery is leased instead (due again after
 ``LEASE``), so a notifier that dies mid-request loses nothing and the agency,
 which may then see the delivery twice, deduplicates on ``Idempotency-Key``.
+A delivery whose handling raises (a fault of its row, not a database
+outage) is parked with the reason (status ``parked``), so it does not come
+first again at every round while the agency's other deliveries wait behind it.
 """
 
 import asyncio
@@ -14,6 +17,7 @@ import functools
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import asyncpg
 import httpx
@@ -30,6 +34,8 @@ log = logs.get_logger()
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # short: a slow agency holds up only its own queue
 LEASE = timedelta(seconds=30)  # longer than any one request may take
 BREAKER = BreakerPolicy()  # opens after 5 failures in a row, probes again after a minute
+LOOP = "webhooks"
+PARKED = "SELECT count(*) FROM webhook_deliveries WHERE status = 'parked'"
 
 
 def _now() -> datetime:
@@ -54,6 +60,8 @@ class Sender:
         self.rng = rng or random.Random()
         self.slots = asyncio.Semaphore(concurrency)
         self.busy: dict[str, asyncio.Task[None]] = {}
+        # The delivery each agency's task is dealing with, so that one which raises can be parked.
+        self.current: dict[str, UUID] = {}
 
     async def start_due(self) -> int:
         """One round: start a task for each agency with something due that has none yet; returns how many started."""
@@ -78,20 +86,33 @@ class Sender:
             try:
                 while await self.step(agency):
                     pass
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except loops.TRANSIENT as exc:
                 # Database away: the rows wait, leased or due, for the next round.
                 log.warning("webhook round failed, will retry", agency=agency, error=type(exc).__name__)
             except Exception as exc:  # noqa: BLE001 - one agency's bad row must not stop the others
-                # Its type only: a message may quote the row.
-                log.error("webhook delivery failed unexpectedly", agency=agency, error=type(exc).__name__)
+                await self._park(agency, exc)
+            finally:
+                self.current.pop(agency, None)
+
+    async def _park(self, agency: str, exc: Exception) -> None:
+        reason = loops.parked(LOOP, exc)
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await store.park(conn, agency, self.current.get(agency), reason)
+        except Exception as again:  # noqa: BLE001 - counted; the row stays due and is tried again next round
+            loops.failed(LOOP, again)
+            return
+        log.error("webhook delivery parked", agency=agency, reason=reason)
 
     async def step(self, agency: str) -> bool:
         """Deal with the agency's next due delivery; False once nothing is due."""
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
+            self.current.pop(agency, None)
             claimed = await store.claim(conn, agency)
             if claimed is None:
                 return False
+            self.current[agency] = claimed.copy_id
             if claimed.url is None:
                 await store.hand_back_to_kafka(conn, agency)
                 return True
@@ -161,7 +182,7 @@ def start(pool: asyncpg.Pool, interval_s: float, *, allow_private: bool = False)
     # One client for the life of the sender: connections to agencies are kept alive between deliveries.
     # Redirects are not followed (httpx's default): a 3xx could point anywhere, past the address check.
     sender = Sender(pool, httpx.AsyncClient(timeout=TIMEOUT), allow_private=allow_private)
-    return sender, loops.start("webhooks", sender.start_due, interval_s)
+    return sender, loops.start(LOOP, sender.start_due, interval_s, parked=PARKED)
 
 
 async def stop(running: tuple[Sender, "asyncio.Task[None]"]) -> None:

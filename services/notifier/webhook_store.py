@@ -5,7 +5,6 @@ Every function runs inside the caller's transaction. The breaker is kept in
 restart does not forget an agency that keeps failing.
 """
 
-import base64
 import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -17,13 +16,20 @@ from services.notifier.delivery import DELIVERED_TOPIC, agency_topic
 from services.notifier.domain.breaker import Breaker, BreakerPolicy
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.domain.webhook_attempts import Controls, Due, GiveUp, Hold, RetryAt
-from signpost import logs
+from signpost import dead_letter_bodies, logs, retention
 from signpost.consumer import DEAD_LETTER_TOPIC
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 log = logs.get_logger()
 CONSUMER = "signpost-notifier-webhook"
+# A finished delivery's body (the agency's case) goes after the window; one still pending or parked is kept.
+retention.register(retention.Rule(
+    "webhook-bodies",
+    "DELETE FROM webhook_deliveries WHERE copy_id IN (SELECT copy_id FROM webhook_deliveries WHERE status IN"
+    " ('delivered', 'dead_lettered', 'handed_to_kafka') AND coalesce(delivered_at, next_attempt_at) < $1 LIMIT $2)",
+    lambda s: s.webhook_retention_days,
+))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,6 +70,19 @@ async def claim(conn: Conn, agency_id: str) -> Claimed | None:
     due = Due(row["attempts"], row["first_attempt_at"], row["last_error"])
     return Claimed(row["copy_id"], agency_id, bytes(row["body"]), bytes(row["delivered_event"]), row["patient_key"], due,
                    row["url"], row["secret"] or "", policy)  # fmt: skip
+
+
+async def park(conn: Conn, agency_id: str, copy_id: UUID | None, reason: str) -> None:
+    """Set a delivery aside (status ``parked``) with why.
+
+    With no ``copy_id`` (its row would not even load), the agency's next due one.
+    """
+    await conn.execute(
+        "UPDATE webhook_deliveries SET status = 'parked', parked_at = now(), parked_reason = $3"
+        " WHERE copy_id = coalesce($2, (SELECT copy_id FROM webhook_deliveries WHERE agency_id = $1 AND status = 'pending'"
+        " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT 1)) AND status = 'pending'",
+        agency_id, copy_id, reason,
+    )  # fmt: skip
 
 
 async def controls(conn: Conn, agency_id: str, policy: BreakerPolicy, *, lock: bool = True) -> Controls:
@@ -143,18 +162,13 @@ async def dead_letter(conn: Conn, claimed: Claimed, given_up: GiveUp) -> None:
     )  # fmt: skip
     if updated is None:
         return
-    letter = DeadLettered(
-        event_id=uuid5(NAMESPACE_URL, f"signpost:webhook-dead-letter:{claimed.copy_id}"),
-        occurred_at=datetime.now(UTC),
-        consumer=CONSUMER,
-        original_topic=agency_topic(claimed.agency_id),
-        # Never on Kafka, so no partition or offset: -1 says so; replaying puts it on the agency's topic.
-        original_partition=-1,
-        original_offset=-1,
-        reason=given_up.reason,
-        payload_base64=base64.b64encode(claimed.body).decode(),
-        headers={"event-type": "agency.referral"},
-    )
+    letter_id = uuid5(NAMESPACE_URL, f"signpost:webhook-dead-letter:{claimed.copy_id}")
+    topic = agency_topic(claimed.agency_id)
+    # Never on Kafka, so no partition or offset: -1 says so; replaying puts it on the agency's topic.
+    original = await dead_letter_bodies.carry(conn, letter_id, topic=topic, partition=-1, offset=-1, body=claimed.body,
+                                              headers={"event-type": "agency.referral"})  # fmt: skip
+    letter = DeadLettered(event_id=letter_id, occurred_at=datetime.now(UTC), consumer=CONSUMER, original_topic=topic,
+                          original_partition=-1, original_offset=-1, reason=given_up.reason, **original)  # fmt: skip
     await enqueue(conn, topic=DEAD_LETTER_TOPIC, key=claimed.patient_key, event=letter, event_id=letter.event_id,
                   headers={"event-type": letter.type})  # fmt: skip
     log.warning("webhook dead-lettered", agency=claimed.agency_id, attempts=given_up.attempts)

@@ -5,9 +5,8 @@ no feedback topic yet) or that the service may not write stopped the relay, and
 with it every delivery the service makes.
 """
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -19,6 +18,7 @@ from signpost.outbox import OutboxRelay, enqueue
 from signpost.topic_reader import read_all
 from signpost.topics import ensure_topics
 from tests.support.infrastructure import Infrastructure
+from tests.support.waiting import until
 
 NO_SERVICE_MIGRATIONS = Path(__file__).parent / "no-such-folder"
 # A send to a topic the broker lacks fails after the producer's request timeout (15 s in service; shorter here).
@@ -36,16 +36,6 @@ async def outbox(infrastructure: Infrastructure) -> AsyncIterator[tuple[asyncpg.
         yield pool, schema
     finally:
         await pool.close()
-
-
-async def until(check: Callable[[], Awaitable[object]], what: str) -> None:
-    """Poll the database without blocking the loop the relay runs on (readiness, not a fixed sleep)."""
-    try:
-        async with asyncio.timeout(WITHIN_S):
-            while not await check():  # noqa: ASYNC110 - rows change in PostgreSQL; there is no event to wait on
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {WITHIN_S:.0f}s waiting for {what}") from None
 
 
 async def published(pool: asyncpg.Pool, topic: str) -> list[UUID]:

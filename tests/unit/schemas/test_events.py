@@ -125,6 +125,7 @@ async def test_dead_letters_parse_exactly_as_the_consumer_writes_them(monkeypatc
     assert event.event_id == sent["event_id"] == consumer.dead_letter_id(record, "signpost-router")
     assert consumer.dead_letter_id(record, "signpost-audit") != event.event_id, "each consumer's refusal is its own dead letter"
     assert (event.original_topic, event.original_partition, event.original_offset) == ("referral.submitted", 2, 41)
+    assert event.payload_base64 is not None
     assert base64.b64decode(event.payload_base64) == record.value
     assert event.headers == {"correlation-id": "corr-1", "odd": "\ufffd"}
     assert sent["headers"] == {"event-type": event.type}
