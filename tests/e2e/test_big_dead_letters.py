@@ -66,6 +66,7 @@ async def _fetchval(stack: Stack, sql: str, *args: object) -> Any:
         await conn.close()
 
 
+@pytest.mark.hazard("HAZ-003")
 def test_an_oversized_record_is_dead_lettered_by_digest_and_the_letters_behind_it_still_go(stack: Stack) -> None:
     big, small = big_record("referral.submitted"), b"\xff small poison behind the big one"
     big_at, small_at = produce(stack, "referral.submitted", big, small)

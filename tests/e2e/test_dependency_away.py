@@ -43,6 +43,7 @@ def ready(stack: Stack) -> bool:
         return False
 
 
+@pytest.mark.hazard("HAZ-001")
 def test_submissions_while_postgres_is_down_get_503_with_retry_after_and_go_through_once_it_is_back(
     stack: Stack, infrastructure: Infrastructure
 ) -> None:

@@ -62,6 +62,7 @@ async def add_delivery(pool: asyncpg.Pool, *, patient_key: str, due_at: datetime
     return assignment_id
 
 
+@pytest.mark.hazard("HAZ-007")
 async def test_a_timer_that_raises_is_parked_and_later_timers_still_fire(notifier_db: asyncpg.Pool) -> None:
     pool = notifier_db
     now = datetime.now(UTC)
@@ -87,6 +88,7 @@ async def test_a_timer_that_raises_is_parked_and_later_timers_still_fire(notifie
         await timers.stop(task)
 
 
+@pytest.mark.hazard("HAZ-001")
 async def test_an_outbox_row_the_relay_cannot_send_is_parked_and_the_rows_behind_it_go(
     infrastructure: Infrastructure,
 ) -> None:
@@ -115,6 +117,7 @@ async def test_an_outbox_row_the_relay_cannot_send_is_parked_and_the_rows_behind
         await pool.close()
 
 
+@pytest.mark.hazard("HAZ-007")
 async def test_readyz_names_a_loop_that_is_not_running(infrastructure: Infrastructure) -> None:
     schema = f"ready_{uuid4().hex[:10]}"
     pool = await database.connect(infrastructure.database_url, schema)
@@ -143,6 +146,7 @@ async def test_readyz_names_a_loop_that_is_not_running(infrastructure: Infrastru
         await pool.close()
 
 
+@pytest.mark.hazard("HAZ-003")
 async def test_a_webhook_delivery_that_raises_is_parked_and_the_loop_goes_on(notifier_db: asyncpg.Pool) -> None:
     pool = notifier_db
     # A stored retry policy the sender cannot build (a zero initial delay): loading the delivery raises ValueError.
