@@ -187,7 +187,8 @@ def _local_database_url(login: str) -> str | None:
         return None
     from signpost.database_roles import urls
 
-    return urls(get_settings().database_url, DATABASE_ROLES_FILE).get(login)
+    server = os.environ.get("SIGNPOST_DATABASE_ADMIN_URL") or get_settings().database_url
+    return urls(server, DATABASE_ROLES_FILE).get(login)
 
 
 def _database_url(login: str) -> str:

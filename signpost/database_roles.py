@@ -133,10 +133,28 @@ async def provision(admin_url: str, passwords_file: Path, audit_migrations: Path
 
 
 async def _ensure_role(conn: asyncpg.Connection, role: str, password: str | None) -> None:
-    """Create ``role``, or reset its attributes and password to these: a role is never left with more than this."""
-    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
-    login = f"LOGIN PASSWORD '{scram_verifier(password)}'" if password else "NOLOGIN PASSWORD NULL"
-    await conn.execute(f'{"ALTER" if exists else "CREATE"} ROLE "{role}" WITH {_NO_POWERS} {login}')
+    """Create ``role``, or reset its attributes and password to these: a role is never left with more than this.
+
+    A password the server already holds is left alone. Another passwords file for the same server would change them
+    under services that run with the first: keep one file per server.
+    """
+    row = await conn.fetchrow("SELECT rolpassword FROM pg_authid WHERE rolname = $1", role)
+    if password is None:
+        login = "NOLOGIN PASSWORD NULL"
+    elif row is not None and _same_password(row["rolpassword"], password):
+        login = "LOGIN"
+    else:
+        login = f"LOGIN PASSWORD '{scram_verifier(password)}'"
+    await conn.execute(f'{"CREATE" if row is None else "ALTER"} ROLE "{role}" WITH {_NO_POWERS} {login}')
+
+
+def _same_password(stored: str | None, password: str) -> bool:
+    """Whether the server's SCRAM verifier ``stored`` is of ``password`` (recomputed with its salt)."""
+    try:
+        iterations, salt = (stored or "").split("$")[1].split(":")
+        return hmac.compare_digest(scram_verifier(password, base64.b64decode(salt), int(iterations)), stored or "")
+    except (IndexError, ValueError):  # none, or not SCRAM (md5): set it again
+        return False
 
 
 async def _own_schema(conn: asyncpg.Connection, schema: str, owner: str) -> None:

@@ -194,11 +194,7 @@ def _login_role_of(url: str) -> str:
 
 
 def test_the_server_checks_a_password_against_the_verifier_we_send(stack: Stack) -> None:
-    """The server's own SCRAM verifier of a password, recomputed with its salt, is ours to the byte.
-
-    The local launcher trusts loopback logins, so a wrong password would not be refused here; this shows that on a
-    server that checks passwords (CloudNativePG's default) the provisioned ones are the ones it accepts.
-    """
+    """The server's own SCRAM verifier of a password, recomputed with its salt, is ours to the byte."""
 
     async def server_verifier() -> str:
         conn = await asyncpg.connect(stack.database_url)
@@ -216,8 +212,17 @@ def test_the_server_checks_a_password_against_the_verifier_we_send(stack: Stack)
     assert scram_verifier("pencil", base64.b64decode(salt), int(iterations)) == theirs
 
 
+@pytest.mark.parametrize("login", ["intake", "router", "notifier", "audit", "audit-prune"])
+def test_each_login_needs_its_own_password(stack: Stack, login: str) -> None:
+    url = stack.database_urls[login]
+    assert _login_role_of(url) != "postgres"
+    wrong = url.replace(url.rpartition("@")[0].rpartition(":")[2], "not-the-password", 1)
+    with pytest.raises(asyncpg.InvalidPasswordError):
+        _login_role_of(wrong)
+
+
 def test_provisioning_takes_over_a_database_an_older_version_made_as_the_superuser(
-    infrastructure: Infrastructure, tmp_path: Path
+    infrastructure: Infrastructure, stack: Stack
 ) -> None:
     """Before roles, every service migrated as the superuser: provisioning hands each schema and all in it to its owner."""
     admin = _database(infrastructure, "database_roles_takeover")
@@ -232,7 +237,9 @@ def test_provisioning_takes_over_a_database_an_older_version_made_as_the_superus
                 await pool.close()
 
     asyncio.run(as_before_roles())
-    logins = asyncio.run(provision(admin, tmp_path / "roles.json"))
+    # The server's roles are shared by its databases: the running stack's passwords file, or its services lose theirs.
+    assert stack.database_roles_file is not None
+    logins = asyncio.run(provision(admin, stack.database_roles_file))
     owned = asyncio.run(_fetch(admin, "SELECT n.nspname AS schema, c.relname, c.relowner::regrole::text AS owner FROM pg_class c"
                                       " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY($1::text[])"
                                       " AND c.relkind IN ('r', 'S', 'v')", list(SERVICES)))  # fmt: skip
@@ -255,4 +262,23 @@ def test_provisioning_takes_over_a_database_an_older_version_made_as_the_superus
 
     assert asyncio.run(as_each_service()) == [], "nothing left to migrate, and each service reads its own tables"
     # Run twice: the same passwords, nothing to change.
-    assert asyncio.run(provision(admin, tmp_path / "roles.json")) == logins
+    assert asyncio.run(provision(admin, stack.database_roles_file)) == logins
+
+
+def test_audit_with_a_migration_pending_refuses_to_start_and_names_it(stack: Stack, tmp_path: Path) -> None:
+    """Its writer may not apply a migration; it stops and says what provisioning must apply, changing nothing."""
+    folder = Path(__file__).parents[2] / "services" / "audit" / "migrations"
+    for path in folder.glob("*.sql"):
+        (tmp_path / path.name).write_text(path.read_text())
+    (tmp_path / "999_planted.sql").write_text("CREATE TABLE planted (id int);")
+
+    async def migrate_as_writer() -> None:
+        pool = await database.connect(stack.database_urls["audit"], "audit", max_size=1)
+        try:
+            await database.migrate(pool, "audit", tmp_path)
+        finally:
+            await pool.close()
+
+    with pytest.raises(database.NotProvisioned, match=r"service/999_planted\.sql.*signpost db provision"):
+        asyncio.run(migrate_as_writer())
+    assert not asyncio.run(_fetch(stack.database_url, "SELECT 1 FROM pg_tables WHERE tablename = 'planted'"))

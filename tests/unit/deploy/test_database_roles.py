@@ -44,3 +44,13 @@ def test_scram_verifier_has_the_form_postgresql_stores_and_a_fresh_salt() -> Non
     assert len(base64.b64decode(stored_key)) == len(base64.b64decode(server_key)) == 32
     assert "pencil" not in verifier
     assert scram_verifier("pencil") != verifier, "each verifier its own salt"
+
+
+def test_a_password_the_server_holds_is_recognised_by_its_verifier() -> None:
+    from signpost.database_roles import _same_password
+
+    held = scram_verifier("pencil")
+    assert _same_password(held, "pencil")
+    assert not _same_password(held, "pencil2")
+    assert not _same_password(None, "pencil")
+    assert not _same_password("md5" + "0" * 32, "pencil")
