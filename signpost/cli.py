@@ -46,7 +46,7 @@ def audit_verify() -> None:
 
     from services.audit.verification import verify
 
-    result = asyncio.run(verify(get_settings().database_url))
+    result = asyncio.run(verify(_database_url("audit")))
     typer.echo(result.summary)
     for finding in result.findings:
         typer.echo(f"  row {finding.seq} ({finding.kind.value}): {finding.message}")
@@ -57,18 +57,31 @@ def audit_verify() -> None:
 def audit_prune(
     older_than_days: int = typer.Option(..., min=1, help="prune rows recorded more than this many days ago"),
     dry_run: bool = typer.Option(False, "--dry-run", help="say what would go; delete nothing"),
+    database_url: str | None = typer.Option(
+        None,
+        envvar="SIGNPOST_AUDIT_PRUNE_DATABASE_URL",
+        show_default=False,
+        help="the prune role's URL (`signpost db url audit-prune`); default: the local stack's prune role",
+    ),
 ) -> None:
     """Retention: delete old rows, leaving an anchor so `audit verify` still checks the rest; refuses on a broken chain."""
     import asyncio
     from datetime import timedelta
 
+    import asyncpg
+
     from services.audit.domain.retention import PruneRefused
     from services.audit.pruning import prune
 
+    # Never the audit service's own URL: its role may not delete (signpost/database_roles.py).
+    url = database_url or _local_database_url("audit-prune") or get_settings().database_url
     try:
-        result = asyncio.run(prune(get_settings().database_url, timedelta(days=older_than_days), dry_run=dry_run))
+        result = asyncio.run(prune(url, timedelta(days=older_than_days), dry_run=dry_run))
     except PruneRefused as refused:
         typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(1) from refused
+    except asyncpg.InsufficientPrivilegeError as refused:
+        typer.echo(f"refused: this role may not prune ({refused}); give the prune role's URL", err=True)
         raise typer.Exit(1) from refused
     typer.echo(result.summary)
 
@@ -171,6 +184,64 @@ def deadletters_replay(
 
 
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
+DATABASE_ROLES_FILE = STATE_DIR / "database-roles.json"
+
+
+def _local_database_url(login: str) -> str | None:
+    """``login``'s URL on the local stack's server, when ``make run`` provisioned it here."""
+    if not DATABASE_ROLES_FILE.exists():
+        return None
+    from signpost.database_roles import urls
+
+    server = os.environ.get("SIGNPOST_DATABASE_ADMIN_URL") or get_settings().database_url
+    return urls(server, DATABASE_ROLES_FILE).get(login)
+
+
+def _database_url(login: str) -> str:
+    """``SIGNPOST_DATABASE_URL`` when given (a deployer gives the service's own), else the local stack's ``login``."""
+    if os.environ.get("SIGNPOST_DATABASE_URL"):
+        return get_settings().database_url
+    return _local_database_url(login) or get_settings().database_url
+
+
+db_app = typer.Typer(help="PostgreSQL: each service's own role and schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+_ADMIN_URL = typer.Option(None, envvar="SIGNPOST_DATABASE_ADMIN_URL", show_default=False,
+                          help="a superuser's URL for the database (default: SIGNPOST_DATABASE_URL)")  # fmt: skip
+_ROLES_FILE = typer.Option(DATABASE_ROLES_FILE, help="where the roles' passwords are kept (mode 0600)")
+
+
+@db_app.command("provision")
+def db_provision(admin_url: str | None = _ADMIN_URL, roles_file: Path = _ROLES_FILE) -> None:
+    """Create (or bring back to least privilege) each service's role and schema, and apply audit's migrations."""
+    import asyncio
+
+    from signpost.database_roles import LOGINS, ProvisionRefused, provision
+
+    try:
+        asyncio.run(provision(admin_url or get_settings().database_url, roles_file))
+    except ProvisionRefused as refused:
+        typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(1) from refused
+    for login, role in LOGINS.items():
+        typer.echo(f"{login:<12} connects as {role}")
+    typer.echo(f"passwords in {roles_file}; `signpost db url SERVICE` prints one's SIGNPOST_DATABASE_URL")
+
+
+@db_app.command("url")
+def db_url(
+    login: Annotated[str, typer.Argument(help="intake, router, notifier, audit or audit-prune")],
+    admin_url: str | None = _ADMIN_URL,
+    roles_file: Path = _ROLES_FILE,
+) -> None:
+    """Print the connection URL (password included) one service, or the prune command, uses."""
+    from signpost.database_roles import LOGINS, urls
+
+    url = urls(admin_url or get_settings().database_url, roles_file).get(login) if roles_file.exists() else None
+    if url is None:
+        typer.echo(f"no {login!r} in {roles_file}; logins: {', '.join(LOGINS)} (run `signpost db provision` first)", err=True)
+        raise typer.Exit(2)
+    typer.echo(url)
 
 
 def _agencies() -> list[str]:

@@ -4,6 +4,13 @@ Each service owns one schema and never reads another's. Migrations are
 plain SQL files applied in order at start-up under an advisory lock, so two
 replicas starting together cannot race. The runtime's own tables (outbox,
 processed events) are applied to every schema first.
+
+A provisioned database (``signpost/database_roles.py``) gives each service a
+role of its own that owns its schema, so it migrates it itself. Migrations
+always run as the schema's owner: an admin connection (provisioning, an
+operator's command as superuser) switches to that role, so every table stays
+the owner's; a role that may not (audit's insert-only writer) finds any
+pending migration a reason to stop, not something to try.
 """
 
 import hashlib
@@ -21,6 +28,10 @@ else:
     Conn = asyncpg.Connection
 
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class NotProvisioned(Exception):
+    """The schema or its migrations need rights this connection's role does not have."""
 
 
 async def connect(
@@ -43,7 +54,16 @@ async def connect(
 async def _ensure_schema(url: str, schema: str) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        if await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            return
+        # Only an unprovisioned database (every service as one admin) gets here.
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        except asyncpg.InsufficientPrivilegeError as refused:
+            user = await conn.fetchval("SELECT current_user")
+            raise NotProvisioned(
+                f'schema "{schema}" does not exist and {user} may not create it: run `signpost db provision` first'
+            ) from refused
     finally:
         await conn.close()
 
@@ -55,24 +75,61 @@ def _migration_files(folder: Path) -> list[Path]:
 async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> list[str]:
     """Apply runtime then service migrations not yet applied; return the names applied."""
     lock_id = int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
-    applied: list[str] = []
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
         try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
-            for kind, folder in (("runtime", RUNTIME_MIGRATIONS), ("service", service_migrations)):
-                for path in _migration_files(folder):
-                    name = f"{kind}/{path.name}"
-                    if name in done:
-                        continue
-                    async with conn.transaction():
-                        await conn.execute(path.read_text())
-                        await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
-                    applied.append(name)
+            pending = await _pending(conn, schema, service_migrations)
+            if not pending:
+                return []
+            switched = await _as_owner(conn, schema, pending)
+            try:
+                return await _apply(conn, pending)
+            finally:
+                if switched:
+                    await conn.execute("RESET ROLE")
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
-    return applied
+
+
+async def _pending(conn: Conn, schema: str, service_migrations: Path) -> list[tuple[str, Path]]:
+    every = [(f"{kind}/{path.name}", path)
+             for kind, folder in (("runtime", RUNTIME_MIGRATIONS), ("service", service_migrations))
+             for path in _migration_files(folder)]  # fmt: skip
+    if not await conn.fetchval("SELECT to_regclass(format('%I.schema_migrations', $1::text)) IS NOT NULL", schema):
+        return every
+    try:
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+    except asyncpg.InsufficientPrivilegeError as refused:
+        raise NotProvisioned(f"{schema}: this role may not read schema_migrations: run `signpost db provision`") from refused
+    return [(name, path) for name, path in every if name not in done]
+
+
+async def _as_owner(conn: Conn, schema: str, pending: list[tuple[str, Path]]) -> bool:
+    """Take the schema owner's role unless this is it already; True if switched (RESET ROLE after)."""
+    row = await conn.fetchrow(
+        "SELECT n.nspowner::regrole::text, current_user::regrole::text FROM pg_namespace n WHERE n.nspname = $1", schema
+    )
+    assert row is not None, "connect() made sure the schema exists"
+    owner, me = row
+    if owner == me:
+        return False
+    try:
+        await conn.execute(f"SET ROLE {owner}")  # regrole's text is already quoted where it needs to be
+    except asyncpg.InsufficientPrivilegeError as refused:
+        names = ", ".join(name for name, _ in pending)
+        raise NotProvisioned(
+            f"{schema} has migrations pending ({names}) that only its owner {owner} may apply, not {me}:"
+            " run `signpost db provision` with admin rights, then start again"
+        ) from refused
+    return True
+
+
+async def _apply(conn: Conn, pending: list[tuple[str, Path]]) -> list[str]:
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for name, path in pending:
+        async with conn.transaction():
+            await conn.execute(path.read_text())
+            await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+    return [name for name, _ in pending]

