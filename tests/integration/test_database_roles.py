@@ -109,6 +109,7 @@ def test_no_service_runs_as_a_superuser_or_shares_its_role(stack: Stack, roles: 
         assert not powers, f"{row['rolname']} has {powers}"
 
 
+@pytest.mark.hazard("HAZ-015")
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_service_role_is_refused_on_every_other_schema(stack: Stack, roles: dict[str, str], service: str) -> None:
     let_through = []
@@ -129,6 +130,7 @@ def test_a_service_role_is_refused_on_every_other_schema(stack: Stack, roles: di
     assert _try(stack, roles[service], f"SELECT count(*) FROM {service}.{OWN_TABLE[service]}") == "ok"
 
 
+@pytest.mark.hazard("HAZ-020")
 def test_audit_runtime_role_may_read_and_append_its_log_but_never_rewrite_it(stack: Stack, roles: dict[str, str]) -> None:
     writer = roles["audit"]
     # Refused by privilege, not merely by the append-only trigger (which the table's owner may disable).
@@ -143,6 +145,7 @@ def test_audit_runtime_role_may_read_and_append_its_log_but_never_rewrite_it(sta
     assert _try(stack, writer, insert) == "ok"
 
 
+@pytest.mark.hazard("HAZ-020")
 def test_audit_runtime_role_cannot_leave_for_the_owner(stack: Stack, roles: dict[str, str]) -> None:
     writer = roles["audit"]
     sql = "SELECT nspowner::regrole::text AS o FROM pg_namespace WHERE nspname = 'audit'"
