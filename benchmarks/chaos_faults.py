@@ -21,6 +21,8 @@ ACTIONS = (*(f"kill {s}" for s in SERVICES), "kill broker", "restart postgres")
 RETRY_EVERY_S = 0.3
 """A client's pause between attempts at one referral (its retry interval, not a wait for readiness)."""
 GIVE_UP_S = 300.0
+RESTART_PAUSE_S = 1.0
+"""A supervisor's pause before starting a service that exited again (its restart backoff, not a readiness wait)."""
 
 
 @dataclass
@@ -117,18 +119,30 @@ class Chaos:
         raise ValueError(f"unknown fault {action!r}")
 
     def _kill_and_restart(self, service: str) -> str:
+        """SIGKILL the service and start it again, as a supervisor would, until it is ready or ``ready_s`` runs out.
+
+        A service that starts while another fault has PostgreSQL or the broker away exits at once (a database
+        that is shutting down can take ten seconds and more to checkpoint): like systemd or Kubernetes, start it
+        again after a pause, however often, within the time allowed. Three quick tries used to run out while
+        PostgreSQL was still shutting down.
+        """
         assert self.stack is not None
         self.stack.stop_service(service, sig=signal.SIGKILL)
-        for attempt in range(1, 4):
+        deadline = time.monotonic() + self.ready_s
+        attempt = 0
+        while True:
+            attempt += 1
             self.stack.start_service(service)
             try:
-                self.stack.wait_ready(service, timeout=self.ready_s)
+                self.stack.wait_ready(service, timeout=max(1.0, deadline - time.monotonic()))
                 return f"; started {attempt} times" if attempt > 1 else ""
-            except RuntimeError:
-                # It exited while starting (another fault may have PostgreSQL or the broker away):
-                # start it again, as a supervisor would.
-                continue
-        raise RuntimeError(f"{service} would not start again after being killed; see {self.stack.log_file(service)}")
+            except RuntimeError as exited:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(
+                        f"{service} would not start again within {self.ready_s:.0f}s of being killed"
+                        f" ({attempt} starts; last: {exited}); see {self.stack.log_file(service)}"
+                    ) from None
+                time.sleep(RESTART_PAUSE_S)
 
 
 async def submit(
