@@ -51,9 +51,10 @@ WEDNESDAY_MORNING = "2026-11-18T11:00:00+00:00"
 @pytest.fixture(scope="module")
 def hostile(infrastructure: Infrastructure, secured_broker: SecuredBroker) -> Iterator[Stack]:
     per_service = {
-        s: {"SIGNPOST_KAFKA_SASL_USERNAME": c.username, "SIGNPOST_KAFKA_SASL_PASSWORD": c.password}
+        s: {"SIGNPOST_KAFKA_SASL_USERNAME": c.username, "SIGNPOST_KAFKA_SASL_PASSWORD": c.password,
+            "SIGNPOST_KAFKA_SSL_CAFILE": str(secured_broker.cafile)}
         for s, c in secured_broker.principals.services.items()
-    }
+    }  # fmt: skip
     env = {"SIGNPOST_SLA_DEMO_SECONDS": str(SLA_SECONDS), "SIGNPOST_SLA_CHECK_INTERVAL_S": "0.5"}
     stack = Stack(secured_broker.bootstrap, _database(infrastructure, "hostile_agency"),
                   infrastructure.state_dir / "hostile_agency", ports=PORTS, extra_env=env,

@@ -38,6 +38,9 @@ def chart() -> list[Manifest]:
     return render.manifests()
 
 
+PASSWORD = "test-only-role-password"
+
+
 @pytest.fixture
 async def server(chart: list[Manifest]) -> AsyncIterator[str]:
     """A fresh server set up as CloudNativePG would from the chart; yields the host:port/database part of URLs."""
@@ -55,7 +58,9 @@ async def server(chart: list[Manifest]) -> AsyncIterator[str]:
             for role in cluster["spec"]["managed"]["roles"]:
                 exists = await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role["name"])
                 verb = "ALTER" if exists else "CREATE"
-                await admin.execute(f'{verb} ROLE "{role["name"]}" {"LOGIN" if role["login"] else "NOLOGIN"}')
+                # CloudNativePG sets each login's password from its Secret; the local server checks passwords too.
+                login = f"LOGIN PASSWORD '{PASSWORD}'" if role["login"] else "NOLOGIN"
+                await admin.execute(f'{verb} ROLE "{role["name"]}" {login}')
             for role in cluster["spec"]["managed"]["roles"]:
                 for parent in role.get("inRoles", []):
                     await admin.execute(f'GRANT "{parent}" TO "{role["name"]}"')
@@ -71,14 +76,14 @@ async def server(chart: list[Manifest]) -> AsyncIterator[str]:
 
 async def test_each_service_migrates_as_its_own_role_and_reaches_no_further(server: str) -> None:
     for service in SERVICES:
-        pool = await database.connect(f"postgresql://signpost_{service}@{server}", schema=service)
+        pool = await database.connect(f"postgresql://signpost_{service}:{PASSWORD}@{server}", schema=service)
         try:
             applied = await database.migrate(pool, service, render.REPO / "services" / service / "migrations")
             assert applied, service
         finally:
             await pool.close()
 
-    router = await asyncpg.connect(f"postgresql://signpost_router@{server}")
+    router = await asyncpg.connect(f"postgresql://signpost_router:{PASSWORD}@{server}")
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await router.fetch("SELECT * FROM intake.outbox LIMIT 1")
@@ -87,7 +92,7 @@ async def test_each_service_migrates_as_its_own_role_and_reaches_no_further(serv
     finally:
         await router.close()
 
-    audit = await asyncpg.connect(f"postgresql://signpost_audit@{server}", server_settings={"search_path": "audit"})
+    audit = await asyncpg.connect(f"postgresql://signpost_audit:{PASSWORD}@{server}", server_settings={"search_path": "audit"})
     try:
         async with audit.transaction():
             await audit.execute("SET LOCAL ROLE signpost_audit_writer")

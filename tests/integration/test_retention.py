@@ -58,7 +58,8 @@ async def test_each_copy_goes_after_its_window_and_unfinished_work_stays(notifie
     new_published = await outbox_row(pool, created=NOW - timedelta(days=2), published=NOW - timedelta(days=1))
     never_published = await outbox_row(pool, created=NOW - timedelta(days=40), published=None)
     old_id, new_id = uuid4(), uuid4()
-    await pool.execute("INSERT INTO processed_events (event_id, topic, processed_at) VALUES ($1, 't', $2), ($3, 't', $4)",
+    await pool.execute("INSERT INTO processed_events (consumer, event_id, topic, processed_at)"
+                       " VALUES ('c', $1, 't', $2), ('c', $3, 't', $4)",
                        old_id, NOW - timedelta(days=31), new_id, NOW - timedelta(days=29))  # fmt: skip
     await webhook_row(pool, status="delivered", at=NOW - timedelta(days=8))
     sent_lately = await webhook_row(pool, status="delivered", at=NOW - timedelta(days=1))
