@@ -107,10 +107,29 @@ async def dead_letter(conn: Conn, record: ConsumerRecord[Any, Any], consumer: st
         body=record.value or b"",
         headers=_headers(record),
     )
-    payload = {
+    await enqueue(
+        conn,
+        topic=DEAD_LETTER_TOPIC,
+        key=dead_letter_key(record),
+        event=json.dumps(dead_letter_payload(record, consumer, reason, original)).encode(),
+        event_id=letter_id,
+        headers={"event-type": "event.dead_lettered"},
+    )
+    DEAD_LETTERED.labels(record.topic).inc()
+    log.warning("dead-lettered", consumer=consumer, topic=record.topic, offset=record.offset, reason=reason[:200])
+
+
+def dead_letter_key(record: ConsumerRecord[Any, Any]) -> str | None:
+    """The letter's key: the original's, as text and cut short, so a hostile key cannot make the letter too large."""
+    return record.key.decode(errors="replace")[:128] if record.key else None
+
+
+def dead_letter_payload(record: ConsumerRecord[Any, Any], consumer: str, reason: str, original: dict[str, Any]) -> dict[str, Any]:
+    """The ``event.dead_lettered`` body: where the record came from, why it was refused (capped), and ``original``."""
+    return {
         "type": "event.dead_lettered",
         "version": 1,
-        "event_id": str(letter_id),
+        "event_id": str(dead_letter_id(record, consumer)),
         "occurred_at": datetime.now(UTC).isoformat(),
         "consumer": consumer,
         "original_topic": record.topic,
@@ -119,16 +138,6 @@ async def dead_letter(conn: Conn, record: ConsumerRecord[Any, Any], consumer: st
         "reason": reason[:2000],
         **original,
     }
-    await enqueue(
-        conn,
-        topic=DEAD_LETTER_TOPIC,
-        key=record.key.decode(errors="replace")[:128] if record.key else None,
-        event=json.dumps(payload).encode(),
-        event_id=letter_id,
-        headers={"event-type": "event.dead_lettered"},
-    )
-    DEAD_LETTERED.labels(record.topic).inc()
-    log.warning("dead-lettered", consumer=consumer, topic=record.topic, offset=record.offset, reason=reason[:200])
 
 
 def _reason(exc: Exception) -> str:
@@ -273,18 +282,25 @@ async def _handle_batch(
 ) -> None:
     parsed: list[Incoming[E]] = []
     for record in records:
-        size = len(record.value or b"")
-        # Dead letters carry a whole refused record (in base64), so they may exceed the limit they enforce.
-        if size > MAX_EVENT_BYTES and record.topic != DEAD_LETTER_TOPIC:
-            # Parsing a huge record would cost memory every consumer shares; it waits, whole, in the dead letters.
-            await dead_letter(conn, record, consumer, f"event of {size} bytes exceeds the {MAX_EVENT_BYTES}-byte limit")
+        read = _read(record, parse)
+        if isinstance(read, str):
+            await dead_letter(conn, record, consumer, read)
             continue
-        try:
-            event = parse(record.value or b"")
-        except (ValidationError, ValueError, UnicodeDecodeError) as exc:
-            await dead_letter(conn, record, consumer, _reason(exc))
-            continue
-        parsed.append(Incoming(event, record.topic, record.partition, record.offset, _headers(record)))
+        parsed.append(read)
     fresh = await _claim(conn, parsed, event_id, consumer)
     if fresh:
         await handle(conn, fresh)
+
+
+def _read(record: ConsumerRecord[Any, Any], parse: Parse[E]) -> Incoming[E] | str:
+    """The record parsed, or why it must be dead-lettered; any other error is the batch's to isolate."""
+    size = len(record.value or b"")
+    # Dead letters carry a whole refused record (in base64), so they may exceed the limit they enforce.
+    if size > MAX_EVENT_BYTES and record.topic != DEAD_LETTER_TOPIC:
+        # Parsing a huge record would cost memory every consumer shares; it waits, whole, in the dead letters.
+        return f"event of {size} bytes exceeds the {MAX_EVENT_BYTES}-byte limit"
+    try:
+        event = parse(record.value or b"")
+    except (ValidationError, ValueError, UnicodeDecodeError) as exc:
+        return _reason(exc)
+    return Incoming(event, record.topic, record.partition, record.offset, _headers(record))

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal, cast
 from uuid import UUID
 
 import asyncpg
@@ -57,6 +57,34 @@ LOOP = "outbox-relay"
 PARKED = "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL"
 HOLD_FIRST_S = 2.0
 HOLD_MAX_S = 60.0
+
+
+Fate = Literal["publish", "hold", "raise", "park"]
+
+
+def send_fate(fault: Exception) -> Fate:
+    """What a fault raised by ``send()`` means: hold its topic, stop the relay (the broker's), or park its row."""
+    if isinstance(fault, TOPIC_FAULTS):
+        return "hold"
+    if isinstance(fault, (KafkaError, *loops.TRANSIENT)):
+        return "raise"
+    return "park"
+
+
+def delivery_fate(result: object) -> Fate:
+    """What one gathered delivery result means: published, its topic held, the relay stopped, or its row parked."""
+    if isinstance(result, TOPIC_FAULTS):
+        return "hold"
+    if isinstance(result, KafkaError | asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+        return "raise"
+    if isinstance(result, Exception):
+        return "park"
+    return "publish"
+
+
+def probe_delay(faults: int) -> float:
+    """How long a held topic waits for its first probe: doubling with each fault since it last published, capped."""
+    return min(HOLD_FIRST_S * 2.0 ** (faults - 1), HOLD_MAX_S)
 
 
 def notify_channel(schema: str) -> str:
@@ -251,26 +279,30 @@ class OutboxRelay:
                 try:
                     headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
                     futures.append(await producer.send(row["topic"], row["payload"], key=row["key"], headers=headers))
-                except TOPIC_FAULTS as exc:
-                    self._hold(row["topic"], exc)
-                    continue
-                except (KafkaError, *loops.TRANSIENT):
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a fault of this row alone: park it, send the rest
-                    await self._park(conn, row["id"], exc)
+                except Exception as exc:  # sorted below: this topic's fault, the broker's, or this row's alone
+                    verdict = send_fate(exc)
+                    if verdict == "raise":
+                        raise
+                    if verdict == "hold":
+                        self._hold(row["topic"], exc)
+                    else:  # a fault of this row alone: park it, send the rest
+                        await self._park(conn, row["id"], exc)
                     continue
                 sent.append(row)
             results = await asyncio.gather(*futures, return_exceptions=True)
             published = []
             for row, result in zip(sent, results, strict=True):
-                if isinstance(result, TOPIC_FAULTS):
-                    self._hold(row["topic"], result)
-                elif isinstance(result, KafkaError | asyncio.CancelledError | KeyboardInterrupt | SystemExit):
-                    raise result  # the broker as a whole: nothing is marked, the relay backs off and sends again
-                elif isinstance(result, Exception):
-                    await self._park(conn, row["id"], result)
-                else:
+                verdict = delivery_fate(result)
+                if verdict == "publish":
                     published.append(row)
+                    continue
+                fault = cast(BaseException, result)
+                if verdict == "raise":
+                    raise fault  # the broker as a whole: nothing is marked, the relay backs off and sends again
+                if verdict == "hold":
+                    self._hold(row["topic"], fault)
+                else:
+                    await self._park(conn, row["id"], fault)
             await conn.execute(
                 "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in published]
             )
@@ -305,7 +337,7 @@ class OutboxRelay:
 
     async def _probe(self, topic: str) -> None:
         # A topic that keeps failing once released (a record too large for it) is probed ever less often.
-        delay = min(HOLD_FIRST_S * 2 ** (self._faults.get(topic, 1) - 1), HOLD_MAX_S)
+        delay = probe_delay(self._faults.get(topic, 1))
         while not await self._sleep(delay):
             producer = self._producer
             try:

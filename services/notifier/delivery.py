@@ -7,7 +7,7 @@ finds the row (by assignment id) and does nothing. An assignment of a
 referral its referrer has cancelled is never delivered.
 """
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -39,33 +39,10 @@ def handler(sla_demo_seconds: float | None = None) -> Handler:
         # after this transaction, and then finds these deliveries and cancels them, telling the agency.
         await lock_referrals(conn, (item.event.referral_id for item in batch))
         cancelled = await cancelled_among(conn, (item.event.referral_id for item in batch))
-        for item in batch:
-            if item.event.referral_id in cancelled:
-                with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
-                    log.info("assignments of a cancelled referral withheld", assignments=len(item.event.assignments))
-        offered = [(item, a) for item in batch if item.event.referral_id not in cancelled for a in item.event.assignments]
+        offered = _offered(batch, cancelled)
         new = await _record_new(conn, offered)
         hooked = await _webhook_agencies(conn, {a.agency_id for _, a in offered})
-        timers: list[tuple[Any, ...]] = []
-        events: list[OutboxRow] = []
-        webhooks: list[tuple[Any, ...]] = []
-        for item, assignment in offered:
-            delivered_at = new.get(assignment.assignment_id)
-            if delivered_at is None:  # delivered before (a redelivered or replayed routed event): nothing again
-                continue
-            routed = item.event
-            with logs.handling(item.topic, item.headers, routed.referral_id, routed.correlation_id):
-                planned = planned_timers(assignment.service_type, routed.referral.urgency, delivered_at, sla_demo_seconds)
-                timers += [(assignment.assignment_id, t.name.value, t.due_at, t.on_breach.value) for t in planned]
-                copy, delivered = _announcements(routed, assignment, "webhook" if assignment.agency_id in hooked else "kafka")
-                if assignment.agency_id in hooked:
-                    # The agency chose a webhook: the sender posts the copy and says "delivered" once the agency answers 2xx.
-                    webhooks.append(
-                        (copy[0], assignment.agency_id, assignment.assignment_id, copy[3], delivered[3], routed.patient_key)
-                    )
-                else:
-                    events += [copy, delivered]
-                log.info("assignment handed to its channel", agency=assignment.agency_id)
+        timers, events, webhooks = _handed(offered, new, hooked, sla_demo_seconds)
         await start_timers(conn, timers)
         await enqueue_many(conn, events)
         if webhooks:
@@ -79,6 +56,45 @@ def handler(sla_demo_seconds: float | None = None) -> Handler:
             )
 
     return handle_routed
+
+
+Offered = list[tuple[Incoming[ReferralRouted], Assignment]]
+
+
+def _offered(batch: Sequence[Incoming[ReferralRouted]], cancelled: Collection[UUID]) -> Offered:
+    """Every assignment of the batch, but those of a referral its referrer has cancelled (withheld, and logged)."""
+    for item in batch:
+        if item.event.referral_id in cancelled:
+            with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+                log.info("assignments of a cancelled referral withheld", assignments=len(item.event.assignments))
+    return [(item, a) for item in batch if item.event.referral_id not in cancelled for a in item.event.assignments]
+
+
+def _handed(
+    offered: Offered, new: Mapping[UUID, datetime], hooked: Collection[str], sla_demo_seconds: float | None
+) -> tuple[list[tuple[Any, ...]], list[OutboxRow], list[tuple[Any, ...]]]:
+    """The timers, outbox rows and webhook rows for the newly recorded deliveries: pure, tested without a database."""
+    timers: list[tuple[Any, ...]] = []
+    events: list[OutboxRow] = []
+    webhooks: list[tuple[Any, ...]] = []
+    for item, assignment in offered:
+        delivered_at = new.get(assignment.assignment_id)
+        if delivered_at is None:  # delivered before (a redelivered or replayed routed event): nothing again
+            continue
+        routed = item.event
+        with logs.handling(item.topic, item.headers, routed.referral_id, routed.correlation_id):
+            planned = planned_timers(assignment.service_type, routed.referral.urgency, delivered_at, sla_demo_seconds)
+            timers += [(assignment.assignment_id, t.name.value, t.due_at, t.on_breach.value) for t in planned]
+            copy, delivered = _announcements(routed, assignment, "webhook" if assignment.agency_id in hooked else "kafka")
+            if assignment.agency_id in hooked:
+                # The agency chose a webhook: the sender posts the copy and says "delivered" once the agency answers 2xx.
+                webhooks.append(
+                    (copy[0], assignment.agency_id, assignment.assignment_id, copy[3], delivered[3], routed.patient_key)
+                )
+            else:
+                events += [copy, delivered]
+            log.info("assignment handed to its channel", agency=assignment.agency_id)
+    return timers, events, webhooks
 
 
 def _described(routed: ReferralRouted, assignment: Assignment) -> tuple[str | None, str | None]:

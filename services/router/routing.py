@@ -6,7 +6,7 @@ in the consumer's transaction.
 """
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +16,8 @@ from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, Referr
 from services.router import cancellations
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, decide
-from services.router.domain.directory import Described
+from services.router.domain.directory import Described, Directory
+from services.router.domain.rules import RuleSet
 from services.router.inputs import RoutingInputs
 from signpost import logs
 from signpost.consumer import Incoming
@@ -48,15 +49,7 @@ def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
         directory = await directory_cache.current(conn)
         await cancellations.lock(conn, (item.event.referral_id for item in batch))
         cancelled = await cancellations.cancelled_among(conn, (item.event.referral_id for item in batch))
-        writes = []
-        for item in batch:
-            with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
-                if item.event.referral_id in cancelled:
-                    # Cancelled before the router read it: remembered, never routed.
-                    writes.append(_withheld(item.event, rules.version))
-                    continue
-                writes.append(_decided(item.event, decide(item.event.referral, directory, rules, item.event.occurred_at)))
-        await _store(conn, writes)
+        await _store(conn, _planned(batch, cancelled, directory, rules))
 
     return handle_submitted
 
@@ -95,6 +88,21 @@ def service_contexts(services: Mapping[str, Described | None], assignments: tupl
         for a in assignments
         if (d := services.get(a.service_id)) is not None
     }
+
+
+def _planned(
+    batch: Sequence[Incoming[ReferralSubmitted]], cancelled: Collection[UUID], directory: Directory, rules: RuleSet
+) -> list[_Writes]:
+    """The batch's writes, decided from what was loaded: pure, so it is tested without a database."""
+    writes = []
+    for item in batch:
+        with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+            if item.event.referral_id in cancelled:
+                # Cancelled before the router read it: remembered, never routed.
+                writes.append(_withheld(item.event, rules.version))
+                continue
+            writes.append(_decided(item.event, decide(item.event.referral, directory, rules, item.event.occurred_at)))
+    return writes
 
 
 def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
