@@ -11,11 +11,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from schemas.events import AgencyOutcome, ReferralCancelled
+from schemas.ids import derived_event_id
 from schemas.minimise import agency_cancellation
 from services.notifier.domain import outcomes
 from services.notifier.domain.outcomes import FINISHED, AssignmentState, SystemEvent
 from services.notifier.lifecycle import lock_assignment, lock_referrals, record_outcome, store_move
-from services.router.routing import derived_event_id
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn

@@ -13,10 +13,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
+from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
 from services.notifier.lifecycle import cancelled_among, lock_referrals
 from services.notifier.timers import planned_timers, start_timers
-from services.router.routing import derived_event_id
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from services.router.routing import derived_event_id
+from schemas.ids import derived_event_id
 
 
 def following(delivery: dict[str, Any]) -> dict[str, Any]:

@@ -16,12 +16,12 @@ from typing import Any
 from uuid import UUID
 
 from schemas.events import AgencyOutcome, OutcomeRecorded
+from schemas.ids import derived_event_id
 from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier.domain import outcomes, sla
 from services.notifier.domain.outcomes import AssignmentState, IllegalTransition, LifecycleEvent
 from services.notifier.envelope import following
 from services.notifier.practice_feedback import tell_referrer
-from services.router.routing import derived_event_id
 from signpost import logs, referral_lock
 from signpost.database import Conn
 from signpost.outbox import enqueue

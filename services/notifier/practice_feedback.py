@@ -10,12 +10,12 @@ from typing import Any
 from uuid import UUID
 
 from schemas.events import AgencyOutcome, FeedbackSummary, PracticeFeedback
+from schemas.ids import derived_event_id
 from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier.domain.feedback import feedback_message, matters_to_referrer
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
 from services.notifier.envelope import following
 from services.notifier.reference import practice_topic, service_name
-from services.router.routing import derived_event_id
 from signpost.database import Conn
 from signpost.outbox import enqueue
 

@@ -17,6 +17,7 @@ import asyncpg
 from prometheus_client import Counter
 
 from schemas.events import ReferralEscalated
+from schemas.ids import derived_event_id
 from schemas.vocabulary import ServiceType, Urgency
 from services.notifier.domain import outcomes, sla
 from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
@@ -24,7 +25,6 @@ from services.notifier.envelope import following
 from services.notifier.lifecycle import lock_assignment, store_move
 from services.notifier.practice_feedback import tell_referrer
 from services.notifier.reference import coordinator_of, service_name
-from services.router.routing import derived_event_id
 from signpost import logs, loops
 from signpost.database import Conn
 from signpost.outbox import enqueue

@@ -16,12 +16,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import Assignment, ReferralRouted
+from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.text import SINGLE_LINE
 from services.router import cancellations
 from services.router.domain.directory import described
 from services.router.inputs import RoutingInputs
-from services.router.routing import ROUTED_TOPIC, derived_event_id, service_contexts
+from services.router.routing import ROUTED_TOPIC, service_contexts
 from signpost import logs
 from signpost.access import record_access
 from signpost.auth import Authenticated

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
+from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.vocabulary import Need, OutcomeCode, ServiceType
 from services.router import cancellations
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, reroute
 from services.router.inputs import RoutingInputs
-from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, derived_event_id, service_contexts
+from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn

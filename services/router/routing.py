@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable, ServiceContext
+from schemas.ids import assignment_id, derived_event_id
 from services.router import cancellations
 from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, decide
@@ -28,15 +29,6 @@ from signpost.settings import Settings
 ROUTED_TOPIC = "referral.routed"
 UNROUTABLE_TOPIC = "referral.unroutable"
 log = logs.get_logger()
-
-
-def assignment_id(submitted_event_id: UUID, service_id: str) -> UUID:
-    """Deterministic, so re-processing the same event yields the same assignment."""
-    return uuid5(NAMESPACE_URL, f"signpost:assignment:{submitted_event_id}:{service_id}")
-
-
-def derived_event_id(source_event_id: UUID, purpose: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"signpost:event:{source_event_id}:{purpose}")
 
 
 Handler = Callable[[Conn, Sequence[Incoming[ReferralSubmitted]]], Awaitable[None]]

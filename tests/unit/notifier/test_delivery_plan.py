@@ -12,11 +12,11 @@ from typing import Any
 from uuid import UUID
 
 from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
+from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
 from schemas.vocabulary import Need, ServiceType
 from services.notifier.delivery import DELIVERED_TOPIC, _announcements, _handed, _offered, agency_topic
 from services.notifier.timers import planned_timers
-from services.router.routing import derived_event_id
 from signpost.consumer import Incoming
 from tests.unit.schemas.factories import ENVELOPE, assignment, referral
 

@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from schemas.events import ReferralRouted, ReferralSubmitted, ReferralUnroutable
+from schemas.ids import assignment_id, derived_event_id
 from schemas.vocabulary import Need, ServiceType
 from services.router import cancellations
 from services.router.domain.decide import Decision, Planned
@@ -21,8 +22,6 @@ from services.router.routing import (
     _decided,
     _planned,
     _Writes,
-    assignment_id,
-    derived_event_id,
 )
 from signpost.consumer import Incoming
 from signpost.outbox import OutboxRow
