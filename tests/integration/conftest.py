@@ -16,7 +16,8 @@ from deploy.kafka import security
 from deploy.kafka.security import Credential, Principals
 from services.router.routing import known_agencies
 
-PORT = int(os.environ.get("SIGNPOST_TEST_SECURE_KAFKA_PORT", "39092"))
+# Below Linux's ephemeral range (32768-60999), where a client's outgoing connection could already hold it.
+PORT = int(os.environ.get("SIGNPOST_TEST_SECURE_KAFKA_PORT", "19392"))
 ALPHA, BETA = "alpha", "beta"
 STRANGER = Credential("stranger", "stranger-password-1")
 
