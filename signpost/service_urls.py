@@ -28,4 +28,11 @@ def verify(settings: Settings) -> ssl.SSLContext | bool:
 
 
 def service_url(settings: Settings, service: str) -> str:
+    """The service's own URL setting when given (a pod reaches another through its Service name), else this host.
+
+    ``http_host`` is where a service listens: ``0.0.0.0`` in a container, which is no address to call.
+    """
+    given: str | None = getattr(settings, f"{service}_url", None)
+    if given:
+        return given.rstrip("/")
     return f"{scheme(settings)}://{settings.http_host}:{settings.port_for(service)}"

@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     tls_keyfile: str | None = None
     # CA that the command line, the demo and the tests trust for the services' HTTPS.
     tls_cafile: str | None = None
+    # Where another service's HTTP API is, e.g. https://signpost-router:8002 on a cluster. Unset, a client calls
+    # http_host at that service's port, which only works when they share a host (a local stack, the tests).
+    intake_url: str | None = None
+    router_url: str | None = None
+    notifier_url: str | None = None
+    audit_url: str | None = None
     # HTTP server limits against slow or greedy clients (uvicorn): at most this many connections and requests in
     # flight (503 past it), idle keep-alive closed after timeout_keep_alive_s, a request's head and body must
     # arrive within http_read_timeout_s (408 / closed otherwise), and the listen backlog.

@@ -155,3 +155,22 @@ def test_docker_compose_accepts_the_file_only_with_the_deployers_secrets(tmp_pat
     refused = subprocess.run(check, env=base, capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0
     assert "set SIGNPOST_" in refused.stderr
+
+
+def test_audit_relays_to_the_router_and_notifier_containers_by_name_over_https(tmp_path: Path) -> None:
+    """``SIGNPOST_HTTP_HOST`` is 0.0.0.0 in a container: audit must be told where the router and notifier are."""
+    from cryptography import x509
+
+    from signpost.service_urls import service_url
+
+    env = {k.removeprefix("SIGNPOST_").lower(): v for k, v in service("audit")["environment"].items()}
+    settings = Settings(development_mode=True, router_url=env["router_url"], notifier_url=env["notifier_url"])
+    # The certificate the tls job makes is for the names audit calls.
+    made = tls.ensure(tmp_path, ("kafka", *SERVICES))
+    names = x509.load_pem_x509_certificate(made.cert_file.read_bytes()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName
+    )
+    for target in ("router", "notifier"):
+        url = service_url(settings, target)
+        assert url == f"https://{target}:{DEFAULT_PORTS[target]}"
+        assert target in names.value.get_values_for_type(x509.DNSName)

@@ -8,6 +8,7 @@ Prometheus-operator / KEDA CRD schemas kept in deploy/kubernetes/schemas.
 import copy
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def test_the_autoscaling_objects_are_valid_for_keda(autoscaled: list[Manifest]) 
 @pytest.mark.parametrize(
     "settings",
     [
-        ("kafka.servicesListener=tls", "kafka.brokers.storage.class=fast-ssd", "postgres.storage.class=fast-ssd"),
+        ("tls.certManager.enabled=false", "kafka.brokers.storage.class=fast-ssd", "postgres.storage.class=fast-ssd"),
         ("kafka.external.enabled=true", "kafka.external.allowedCidrs={192.0.2.0/24}"),
         ("monitoring.serviceMonitor.enabled=false", "monitoring.dashboard.enabled=false"),
     ],
@@ -80,9 +81,11 @@ def test_other_choices_of_values_render_valid_manifests(settings: tuple[str, ...
     docs = render.manifests(*settings)
     # The 421 topics and users do not depend on these values, and the default render validates them.
     assert list(validate.all_problems(d for d in docs if d["kind"] not in ("KafkaTopic", "KafkaUser"))) == []
-    if "kafka.servicesListener=tls" in settings:
-        env = {e["name"]: e.get("value") for e in pod(of_kind(docs, "Deployment")[0])["containers"][0]["env"]}
-        assert env["SIGNPOST_KAFKA_BOOTSTRAP"] == "signpost-kafka-kafka-bootstrap:9093"
+    if "tls.certManager.enabled=false" in settings:
+        # The platform team's own Secrets then: the same names, mounted the same way.
+        assert of_kind(docs, "Certificate") == []
+        volumes = {v["name"]: v for v in pod(by_name(docs, "Deployment")["signpost-intake"])["volumes"]}
+        assert volumes["tls"]["secret"]["secretName"] == "signpost-intake-tls"
     elif "kafka.external.enabled=true" in settings:
         (kafka,) = of_kind(docs, "Kafka")
         (external,) = [item for item in kafka["spec"]["kafka"]["listeners"] if item["name"] == "external"]
@@ -210,7 +213,8 @@ def test_kafka_runs_in_kraft_mode_with_node_pools_and_scram_listeners(chart: lis
     (kafka,) = of_kind(chart, "Kafka")
     assert kafka["metadata"]["annotations"] == {"strimzi.io/node-pools": "enabled", "strimzi.io/kraft": "enabled"}
     listeners = {item["name"]: item for item in kafka["spec"]["kafka"]["listeners"]}
-    assert listeners["tls"]["tls"] is True
+    # No plaintext listener: the services speak SASL_SSL like every other client.
+    assert [name for name, item in listeners.items() if item["tls"] is not True] == []
     assert {item["authentication"]["type"] for item in listeners.values()} == {"scram-sha-512"}
     assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
     roles = sorted(tuple(p["spec"]["roles"]) for p in of_kind(chart, "KafkaNodePool"))
@@ -390,3 +394,93 @@ def test_the_dashboard_uses_only_metrics_the_services_export(chart: list[Manifes
 def test_the_dashboard_file_is_the_one_in_the_config_map(chart: list[Manifest]) -> None:
     shipped = Path(generate.CHART / "dashboards" / "signpost.json").read_text()
     assert json.loads(by_name(chart, "ConfigMap")["signpost-dashboard"]["data"]["signpost.json"]) == json.loads(shipped)
+
+
+# --- secure by default: what the chart runs is what a service outside development mode accepts
+
+
+def _production_settings(deployment: Manifest) -> tuple[Settings, dict[str, bytes]]:
+    """The settings a pod of this Deployment starts with, and the files its volumes put where the settings look.
+
+    Secret values are stand-ins (a cluster's are the platform team's); a file is "there" only when a volume of
+    the pod mounts an item at that path, so a setting naming a path nothing mounts reads as missing.
+    """
+    container = pod(deployment)["containers"][0]
+    secrets = {"DATABASE_PASSWORD": "db-password-from-a-secret"}
+    env: dict[str, str] = {}
+    for item in container["env"]:
+        if "valueFrom" in item:
+            env[item["name"]] = secrets.get(item["name"], "a-secret-value-of-the-platform-teams-own-0123456789")
+        else:
+            env[item["name"]] = item["value"].replace("$(DATABASE_PASSWORD)", secrets["DATABASE_PASSWORD"])
+    volumes = {v["name"]: v for v in pod(deployment)["volumes"]}
+    files: dict[str, bytes] = {}
+    for mount in container["volumeMounts"]:
+        source = volumes[mount["name"]].get("secret")
+        for item in (source or {}).get("items", []):
+            files[f"{mount['mountPath']}/{item['path']}"] = f"contents of {source['secretName']}/{item['key']}".encode()
+    fields = {name.removeprefix("SIGNPOST_").lower(): value for name, value in env.items() if name.startswith("SIGNPOST_")}
+    # The test process itself runs in development mode (tests/conftest.py); a pod sets nothing of the kind.
+    fields.setdefault("development_mode", "false")
+    return Settings.model_validate(fields), files
+
+
+def _reader(files: dict[str, bytes]) -> Callable[[Path], bytes | None]:
+    return lambda path: files.get(str(path))
+
+
+def test_every_service_as_the_chart_runs_it_passes_the_production_startup_checks(chart: list[Manifest]) -> None:
+    from signpost.startup_checks import development_identities, problems
+
+    for deployment in of_kind(chart, "Deployment"):
+        settings, files = _production_settings(deployment)
+        assert settings.development_mode is False
+        found = problems(settings, development_identities(), read=_reader(files))
+        assert found == [], (deployment["metadata"]["name"], found)
+
+
+def test_a_chart_without_the_https_certificate_would_be_refused_at_start(chart: list[Manifest]) -> None:
+    """The check above can fail: a pod whose certificate is not mounted is one the service refuses to run as."""
+    from signpost.startup_checks import development_identities, problems
+
+    deployment = copy.deepcopy(by_name(chart, "Deployment")["signpost-router"])
+    container = pod(deployment)["containers"][0]
+    container["volumeMounts"] = [m for m in container["volumeMounts"] if m["name"] != "tls"]
+    settings, files = _production_settings(deployment)
+    found = problems(settings, development_identities(), read=_reader(files))
+    assert any("SIGNPOST_TLS_CERTFILE=/etc/signpost/tls/tls.crt cannot be read" in p for p in found), found
+
+
+def test_services_reach_kafka_over_tls_only_and_serve_and_are_probed_and_scraped_over_https(chart: list[Manifest]) -> None:
+    monitors = by_name(chart, "ServiceMonitor")
+    certificates = by_name(chart, "Certificate")
+    for service in SERVICES:
+        deployment = by_name(chart, "Deployment")[f"signpost-{service}"]
+        (container,) = pod(deployment)["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["SIGNPOST_KAFKA_BOOTSTRAP"] == "signpost-kafka-kafka-bootstrap:9093"
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["scheme"] == "HTTPS", (service, probe)
+        (endpoint,) = monitors[f"signpost-{service}"]["spec"]["endpoints"]
+        assert endpoint["scheme"] == "https"
+        assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": f"signpost-{service}-tls", "key": "ca.crt"}
+        certificate = certificates[f"signpost-{service}"]["spec"]
+        assert certificate["secretName"] == f"signpost-{service}-tls"
+        # The name Prometheus checks and the audit relays call is one the certificate is for.
+        assert endpoint["tlsConfig"]["serverName"] in certificate["dnsNames"]
+    (kafka,) = of_kind(chart, "Kafka")
+    assert {item["port"] for item in kafka["spec"]["kafka"]["listeners"]} == {9093}
+
+
+def test_audit_relays_to_the_router_and_notifier_services_by_name_over_https(chart: list[Manifest]) -> None:
+    from signpost.service_urls import service_url
+
+    settings, _ = _production_settings(by_name(chart, "Deployment")["signpost-audit"])
+    services = by_name(chart, "Service")
+    certificates = by_name(chart, "Certificate")
+    for target in ("router", "notifier"):
+        url = service_url(settings, target)
+        host, port = url.removeprefix("https://").split(":")
+        assert url.startswith("https://"), url
+        assert int(port) == services[host]["spec"]["ports"][0]["port"] == DEFAULT_PORTS[target]
+        assert host in certificates[host]["spec"]["dnsNames"]

@@ -17,10 +17,14 @@ signpost.io/service: {{ .service }}
 {{- get (dict "intake" 8001 "router" 8002 "notifier" 8003 "audit" 8004) . -}}
 {{- end -}}
 
-{{/* The Kafka bootstrap address the services use (see kafka.servicesListener). */}}
+{{/* The Kafka bootstrap address the services use: the TLS listener, like every other client. */}}
 {{- define "signpost.kafkaBootstrap" -}}
-{{- $port := ternary .Values.kafka.tlsPort .Values.kafka.scramPort (eq .Values.kafka.servicesListener "tls") -}}
-{{ .Values.kafka.clusterName }}-kafka-bootstrap:{{ $port }}
+{{ .Values.kafka.clusterName }}-kafka-bootstrap:{{ .Values.kafka.tlsPort }}
+{{- end -}}
+
+{{/* The Secret holding a service's HTTPS certificate, key and issuing CA. */}}
+{{- define "signpost.tlsSecret" -}}
+signpost-{{ . }}-tls
 {{- end -}}
 
 {{- define "signpost.kafkaPods" -}}
