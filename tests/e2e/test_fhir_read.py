@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.resource import Resource
@@ -93,6 +94,7 @@ def accesses(stack: Stack, referral_id: str) -> list[dict[str, Any]]:
     return [a for a in response.json()["accesses"] if a["referral_id"] == referral_id]
 
 
+@pytest.mark.hazard("HAZ-016")
 def test_the_practice_reads_its_referral_move_from_active_to_completed_with_the_outcome_as_a_task(signpost_stack: Stack) -> None:
     referral_id = submit(signpost_stack)
     submitted = service_request(signpost_stack, referral_id)
@@ -126,6 +128,7 @@ def test_the_practice_reads_its_referral_move_from_active_to_completed_with_the_
     assert parsed(Task, fhir(signpost_stack, f"Task/{assignment_id}")) == task, "the search entry's own address reads it"
 
 
+@pytest.mark.hazard("HAZ-017")
 def test_a_declined_part_reads_declined_and_rerouted_and_the_next_service_s_task_follows(signpost_stack: Stack) -> None:
     referral_id = submit(signpost_stack)
     first = delivered(signpost_stack, referral_id)

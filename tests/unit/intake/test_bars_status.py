@@ -79,6 +79,7 @@ def test_each_assignment_status_has_a_business_status_of_its_own() -> None:
         ("cancelled", "cancelled", "cancelled"),
     ],
 )
+@pytest.mark.hazard("HAZ-017")
 def test_the_outcomes_a_referrer_needs_read_as_task_states(status: str, task_status: str, business: str) -> None:
     state = task_state(status, rerouted=False)
     assert (state.status, state.business_status) == (task_status, business)
