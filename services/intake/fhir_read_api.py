@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import QueryParams
 
 from services.intake import store
 from services.intake.domain.bars_status import UnknownStatus, may_read
@@ -66,7 +67,7 @@ async def search_tasks(
     principal = await _caller(request)
     if isinstance(principal, JSONResponse):
         return principal
-    wanted = _searched_referral(request)  # read from the query itself: a parameter may be repeated
+    wanted = searched_referral(request.query_params)  # read from the query itself: a parameter may be repeated
     if isinstance(wanted, JSONResponse):
         return wanted
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
@@ -149,9 +150,8 @@ def _answer(body: dict[str, Any] | None, failure: str | None, kind: str) -> JSON
     return _fhir(200, body)
 
 
-def _searched_referral(request: Request) -> uuid.UUID | JSONResponse:
+def searched_referral(params: QueryParams) -> uuid.UUID | JSONResponse:
     """The one ServiceRequest a Task search names, or a 400 saying what a search must look like."""
-    params = request.query_params
     unsupported = sorted({k for k in params if k not in _SEARCHABLE and not k.startswith("_")})
     if unsupported:
         detail = f"Task search supports only based-on (or focus) = ServiceRequest/{{id}}; not {', '.join(unsupported)}"
