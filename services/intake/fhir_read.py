@@ -91,7 +91,7 @@ def tasks(summary: dict[str, Any], assignments: Sequence[dict[str, Any]]) -> lis
 
 
 def task(summary: dict[str, Any], assignment: dict[str, Any], *, rerouted: bool) -> dict[str, Any]:
-    state = task_state(assignment["status"], rerouted=rerouted)
+    state = task_state(assignment["status"], rerouted=rerouted, referral_cancelled=summary["status"] == "cancelled")
     based_on = {"reference": f"ServiceRequest/{summary['referral_id']}"}
     built = Task(
         id=assignment["assignment_id"],

@@ -144,6 +144,22 @@ def test_a_declined_part_reads_declined_and_rerouted_and_the_next_service_s_task
     assert service_request(signpost_stack, referral_id)["status"] == "active"
 
 
+def test_a_cancelled_referral_reads_revoked_and_its_open_part_cancelled(signpost_stack: Stack) -> None:
+    referral_id = submit(signpost_stack)
+    assignment_id = delivered(signpost_stack, referral_id)
+    cancelled = httpx.post(
+        f"{signpost_stack.url('intake')}/v1/referrals/{referral_id}/cancel",
+        json={"reason": "patient went to A&E"},
+        headers=bearer("gp-h81001"),
+        timeout=10,
+    )
+    assert cancelled.status_code == 202, cancelled.text
+    revoked = service_request(signpost_stack, referral_id)
+    assert (revoked["status"], revoked["meta"]["versionId"]) == ("revoked", "2"), "a cancel is a new version, revoked"
+    [task] = outcomes(signpost_stack, referral_id)
+    assert (task["id"], task["status"], business(task)) == (assignment_id, "cancelled", "cancelled")
+
+
 def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewed(signpost_stack: Stack) -> None:
     referral_id = submit(signpost_stack)
     assert service_request(signpost_stack, referral_id)["status"] == "active"

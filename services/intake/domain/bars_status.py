@@ -47,7 +47,9 @@ unattended / completed), read with FHIR's task-status definitions:
 - ``rejected``: declined before doing anything; BSeR's "Service Request
   Declined". When the router sent the declined part on to another service,
   the business status says so, and that service's Task follows.
-- ``cancelled``: the referrer revoked the referral.
+- ``cancelled``: the referrer revoked the referral while the agency's part
+  was still open (intake keeps the assignment's last state; the revoked
+  ServiceRequest ends it).
 """
 
 from collections.abc import Mapping
@@ -90,6 +92,8 @@ _TASK: Mapping[str, TaskState] = {
     "declined": TaskState("rejected", "declined", "Declined by the service"),
     "cancelled": TaskState("cancelled", "cancelled", "Cancelled with the referral"),
 }
+# FHIR task states after which nothing more happens.
+_TASK_ENDED = frozenset({"completed", "failed", "rejected", "cancelled"})
 _REROUTED = TaskState("rejected", "declined-rerouted", "Declined by the service; referred on to another service")
 
 
@@ -101,12 +105,19 @@ def service_request_status(referral_status: str) -> str:
         raise UnknownStatus(f"no ServiceRequest.status for referral status {referral_status!r}") from None
 
 
-def task_state(assignment_status: str, *, rerouted: bool) -> TaskState:
-    """The Task state of an assignment; ``rerouted`` when a later assignment replaces it (a declined part sent on)."""
+def task_state(assignment_status: str, *, rerouted: bool, referral_cancelled: bool = False) -> TaskState:
+    """The Task state of an assignment; ``rerouted`` when a later assignment replaces it (a declined part sent on).
+
+    A cancel revokes the referral without rewriting its assignments (the
+    notifier tells each agency to stop), so a part still open on a cancelled
+    referral reads ``cancelled``; one that had already ended keeps its outcome.
+    """
     try:
         state = _TASK[assignment_status]
     except KeyError:
         raise UnknownStatus(f"no Task status for assignment status {assignment_status!r}") from None
+    if referral_cancelled and state.status not in _TASK_ENDED:
+        return _TASK["cancelled"]
     return _REROUTED if rerouted and assignment_status == "declined" else state
 
 

@@ -109,3 +109,15 @@ def test_an_assignment_status_intake_does_not_write_is_refused_not_guessed(statu
 )
 def test_only_the_referring_organisation_and_operations_read_the_referral(role: str, organisation: str, allowed: bool) -> None:
     assert may_read(role, organisation, referrer_ods="H81001") is allowed
+
+
+@pytest.mark.parametrize("status", ["assigned", "offered", "accepted", "patient_contacted", "escalated"])
+def test_an_assignment_still_open_when_the_referral_was_cancelled_reads_cancelled(status: str) -> None:
+    # Intake never rewrites an assignment on a cancel; the referral's revocation ends every part still open.
+    state = task_state(status, rerouted=False, referral_cancelled=True)
+    assert (state.status, state.business_status) == ("cancelled", "cancelled")
+
+
+@pytest.mark.parametrize("status", ["completed", "did_not_attend", "declined", "escalated_to_gp", "closed_no_contact"])
+def test_an_assignment_finished_before_the_cancel_keeps_its_outcome(status: str) -> None:
+    assert task_state(status, rerouted=False, referral_cancelled=True) == task_state(status, rerouted=False)

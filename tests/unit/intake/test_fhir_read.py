@@ -144,3 +144,10 @@ def test_read_errors_are_operation_outcomes_with_the_fhir_type_and_bars_code(sta
 def test_a_read_error_may_name_its_own_issue_type() -> None:
     issue = parsed(OperationOutcome, read_outcome(400, "no such parameter", code="not-supported"))["issue"][0]
     assert (issue["code"], issue["details"]["coding"][0]["code"]) == ("not-supported", "REC_BAD_REQUEST")
+
+
+def test_on_a_cancelled_referral_an_open_part_reads_cancelled_and_a_finished_one_keeps_its_outcome() -> None:
+    found = tasks(summary("cancelled"), [assignment(1, "did_not_attend"), assignment(2, "offered")])
+    finished, withdrawn = (parsed(Task, t) for t in found)
+    assert finished["status"] == "failed"
+    assert (withdrawn["status"], withdrawn["businessStatus"]["coding"][0]["code"]) == ("cancelled", "cancelled")
