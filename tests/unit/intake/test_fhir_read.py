@@ -134,7 +134,12 @@ def test_an_empty_search_is_an_empty_searchset() -> None:
 
 @pytest.mark.parametrize(
     ("status", "code", "bars"),
-    [(400, "invalid", "REC_BAD_REQUEST"), (401, "security", "REC_UNAUTHORIZED"), (404, "not-found", "REC_NOT_FOUND")],
+    [
+        (400, "invalid", "REC_BAD_REQUEST"),
+        (401, "security", "REC_UNAUTHORIZED"),
+        (404, "not-found", "REC_NOT_FOUND"),
+        (500, "exception", "REC_SERVER_ERROR"),
+    ],
 )
 def test_read_errors_are_operation_outcomes_with_the_fhir_type_and_bars_code(status: int, code: str, bars: str) -> None:
     issue = parsed(OperationOutcome, read_outcome(status, "why"))["issue"][0]
