@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from schemas.events import ReferralSubmitted
 from services.intake.api import Conflict, accept, may_submit
 from services.intake.fhir import FhirRejection, Issue, accepted_outcome, operation_outcome, parse_bundle, to_referral
+from services.intake.fhir_read_api import router as read_router
 from signpost.auth import Authenticated
 
 FHIR_JSON = "application/fhir+json"
@@ -53,3 +54,7 @@ async def process_message(
 
 def _outcome(status: int, body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=FHIR_JSON)
+
+
+# The referrer's reads (ServiceRequest, Task) under the same FHIR base.
+router.include_router(read_router)

@@ -115,3 +115,32 @@ async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] |
             for v in versions
         ],
     }
+
+
+async def referral_assignments(conn: Conn, referral_id: UUID) -> list[dict[str, object]]:
+    """Every assignment of the referral with when it was made and last changed, in the order made (FHIR Tasks)."""
+    rows = await conn.fetch(
+        "SELECT assignment_id, agency_id, service_id, service_type, needs, status, reason, outcome_detail,"
+        " replaces_assignment_id, created_at, updated_at FROM referral_assignments WHERE referral_id = $1"
+        " ORDER BY created_at, service_type, agency_id",
+        referral_id,
+    )
+    return [
+        {
+            **dict(a),
+            "assignment_id": str(a["assignment_id"]),
+            "needs": list(a["needs"]),
+            "replaces_assignment_id": str(a["replaces_assignment_id"]) if a["replaces_assignment_id"] else None,
+            "created_at": a["created_at"].isoformat(),
+            "updated_at": a["updated_at"].isoformat(),
+        }
+        for a in rows
+    ]
+
+
+async def assignment_referral(conn: Conn, assignment_id: UUID) -> UUID | None:
+    """The referral an assignment belongs to, or None if intake has no such assignment."""
+    referral_id: UUID | None = await conn.fetchval(
+        "SELECT referral_id FROM referral_assignments WHERE assignment_id = $1", assignment_id
+    )
+    return referral_id
