@@ -51,6 +51,13 @@ def test_every_network_of_the_seed_directories_is_claimed_by_the_area_its_seed_n
         assert SHIPPED.networks_of(area.area) == {n.network_id for n in area.networks}, seed.name
 
 
+@pytest.mark.parametrize(("seed", "foreign"), [("croydon.yaml", ("hub", "virtual ward")), ("dorset.yaml", ("huddle", "network"))])
+def test_the_seed_services_are_named_in_their_own_areas_words(seed: str, foreign: tuple[str, ...]) -> None:
+    """A name is read in every message about the service: Croydon's coordinator is no 'Hub coordinator'."""
+    names = [s.name.lower() for s in directory_module.load(ROOT / "services" / "router" / "directory" / seed).services]
+    assert [n for n in names if any(word in n for word in foreign)] == []
+
+
 def test_a_new_area_is_a_file_and_may_word_any_text_its_own_way(tmp_path: Path) -> None:
     area_file(tmp_path, "wessex", words={"network": "place", "huddle": "case review", "coordinator": "link worker"},
               texts={"feedback_accepted": "{who} has taken the referral on."})  # fmt: skip
