@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from signpost.stack import Stack
 from tests.e2e.test_routing_scenarios import professional_referral, routed
@@ -43,6 +44,7 @@ def reasons(view: dict[str, Any]) -> dict[str, str]:
     return {a["service_type"]: a["reason"] for a in view["assignments"]}
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_a_dorset_referral_reads_hub_virtual_ward_and_coordinator_and_a_croydon_one_network_and_huddle(
     signpost_stack: Stack,
 ) -> None:

@@ -24,6 +24,7 @@ def test_a_croydon_complex_case_is_for_the_networks_mdt_huddle() -> None:
     assert reasons(decision)["mdt_huddle"] == "complex case (2 agencies): for the MDT huddle to discuss"
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_a_dorset_complex_case_is_for_the_hubs_virtual_ward_through_its_coordinator() -> None:
     decision = decide(network_needs("home_heating", "loneliness", practice="J81002"), DIRECTORY, RULES, TUESDAY_NOON,
                       terms=TERMS)  # fmt: skip

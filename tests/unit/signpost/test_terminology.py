@@ -44,6 +44,7 @@ def test_labels_follow_the_areas_words() -> None:
     assert dorset.label(ServiceType.COMMUNITY_PHARMACY) == "community pharmacy", "a label no area changes stays"
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_every_network_of_the_seed_directories_is_claimed_by_the_area_its_seed_names() -> None:
     """A network renamed in the directory but not in its area file would quietly fall back to the default words."""
     for seed in sorted((ROOT / "services" / "router" / "directory").glob("*.yaml")):
@@ -111,6 +112,7 @@ def test_a_missing_word_is_refused(tmp_path: Path) -> None:
     assert str(refused.value) == f"{path}: words.coordinator: Field required"
 
 
+@pytest.mark.hazard("HAZ-004")
 def test_a_network_claimed_by_two_areas_is_refused(tmp_path: Path) -> None:
     area_file(tmp_path, "dorset")
     area_file(tmp_path, "wessex", networks=["dorset-hub"])
