@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     # Router: which service directory and rule set to load.
     directory_path: str = "services/router/directory"
     rules_path: str = "services/router/rules/default.yaml"
+    # Every service: the area files that word its texts (signpost/terminology.py); a folder of <area>.yaml or one file.
+    areas_path: str = "deploy/areas"
     # Router: how long a status a service reports (accepting, capacity) holds at most before it lapses.
     directory_status_hours: float = Field(default=24.0, gt=0, le=14 * 24)
     # Notifier: how often it looks for SLA timers that fell due.

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from signpost import terminology
 from signpost.settings import DEV_DIR, DEV_PSEUDONYM_KEY, Settings
 
 REPO = DEV_DIR.parent.parent
@@ -123,6 +124,10 @@ def problems(settings: Settings, dev: DevelopmentIdentities, read: Reader | None
     return found
 
 
+TEXT_SERVICES = frozenset({"router", "notifier", "audit"})
+"""The services that write texts a person reads, so need their area files whole."""
+
+
 def _read_file(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
@@ -171,9 +176,19 @@ def _transport_problems(settings: Settings) -> list[str]:
     return found
 
 
+def area_problems(settings: Settings) -> list[str]:
+    """A broken area file (signpost/terminology.py), in development mode too: wrong words are wrong everywhere."""
+    try:
+        terminology.configured(settings.areas_path)
+    except terminology.TerminologyError as exc:
+        return [f"SIGNPOST_AREAS_PATH={settings.areas_path}: {exc}"]
+    return []
+
+
 def enforce(service: str, settings: Settings) -> None:
     """Exit non-zero, one line per reason and no traceback, unless these settings may serve."""
     found = problems(settings, development_identities())
+    found += area_problems(settings) if service in TEXT_SERVICES else []
     if found:
         for problem in found:
             print(f"signpost {service}: refusing to start: {problem}", file=sys.stderr)

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from services.audit import live, recorder, reporting
 from services.audit.api import router
 from services.audit.web import router as operations_web
-from signpost import database, http
+from signpost import database, http, terminology
 from signpost.service import Runtime, build_app
 
 SERVICE = "audit"
@@ -16,6 +16,7 @@ AUDITED_TOPICS = r"^(referral|assignment|agency|practice|signpost)\..+"
 
 
 async def wire(runtime: Runtime) -> None:
+    terminology.configured(runtime.settings.areas_path)  # a broken area file stops audit here, not in a report
     runtime.follow(group="signpost-audit", parse=recorder.parse, handle=recorder.record, pattern=AUDITED_TOPICS)
     # The live streams read through a small pool of their own, so however many are open (at most the caps),
     # they never wait for, or take, a connection the recorder writes with.

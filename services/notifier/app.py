@@ -11,6 +11,7 @@ from services.notifier.dead_letters_api import router as dead_letters_router
 from services.notifier.domain import sla_guard
 from services.notifier.outcomes_api import router as outcomes_router
 from services.notifier.webhooks_api import router as webhooks_router
+from signpost import terminology
 from signpost.http import install
 from signpost.service import Runtime, build_app
 
@@ -21,6 +22,7 @@ async def wire(runtime: Runtime) -> None:
     settings = runtime.settings
     # Refuse to run with SLA timers that break a clinical timescale (HAZ-003, HAZ-007) rather than breach quietly.
     sla_guard.require_safe()
+    terminology.configured(settings.areas_path)  # a broken area file stops the notifier here, not in a feedback message
 
     deliver = delivery.handler(settings.sla_demo_seconds)
     # One consumer group per input, so a slow input never holds up another.

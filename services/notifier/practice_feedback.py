@@ -16,6 +16,7 @@ from services.notifier.domain.feedback import feedback_message, matters_to_refer
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
 from services.notifier.envelope import following
 from services.notifier.reference import practice_topic, service_name
+from signpost import terminology
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
@@ -60,6 +61,7 @@ async def tell_referrer(
             event,
             decline_reason=report.decline_reason if report else None,
             completion=report.completion if report else None,
+            words=terminology.configured().for_network(delivery.get("network_id")),
         ),
     )
     await enqueue(

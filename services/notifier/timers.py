@@ -20,12 +20,13 @@ from schemas.events import ReferralEscalated
 from schemas.ids import derived_event_id
 from schemas.vocabulary import ServiceType, Urgency
 from services.notifier.domain import outcomes, sla
+from services.notifier.domain.escalation import escalation_reason
 from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
 from services.notifier.envelope import following
 from services.notifier.lifecycle import lock_assignment, store_move
 from services.notifier.practice_feedback import tell_referrer
 from services.notifier.reference import coordinator_of, service_name
-from signpost import logs, loops
+from signpost import logs, loops, terminology
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
@@ -129,9 +130,14 @@ async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
 
 def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) -> ReferralEscalated:
     coordinator = coordinator_of(delivery)
-    closing = timer["on_breach"] == sla.OnBreach.CLOSE_AND_TELL_GP.value
-    name = service_name(delivery)
-    what = "closed: the patient was not contacted in time; the GP practice must follow up" if closing else "not acted on in time"
+    reason = escalation_reason(
+        service_name(delivery),
+        ServiceType(delivery["service_type"]),
+        closing=timer["on_breach"] == sla.OnBreach.CLOSE_AND_TELL_GP.value,
+        due_at=timer["due_at"],
+        coordinator_told=coordinator is not None and coordinator != delivery["agency_id"],
+        words=terminology.configured().for_network(delivery["network_id"]),
+    )
     return ReferralEscalated(
         event_id=derived_event_id(delivery["assignment_id"], f"timer:{timer['name']}"),
         occurred_at=now,
@@ -141,7 +147,7 @@ def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) 
         network_id=delivery["network_id"],
         timer=timer["name"],
         due_at=timer["due_at"],
-        reason=f"{name}: {what} (due {timer['due_at']:%Y-%m-%d %H:%M} UTC)",
+        reason=reason,
         notify=tuple(x for x in (delivery["referrer_ods"], coordinator) if x),
     )
 

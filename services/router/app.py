@@ -8,7 +8,7 @@ from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralSubmitted
 from services.router import cancellations, directory_api, directory_store, hand_assignment, rerouting
 from services.router.inputs import RoutingInputs
 from services.router.routing import handler
-from signpost import http
+from signpost import http, terminology
 from signpost.service import Runtime, build_app
 
 SERVICE = "router"
@@ -16,6 +16,7 @@ SERVICE = "router"
 
 async def wire(runtime: Runtime) -> None:
     inputs = RoutingInputs(runtime.settings.directory_path, runtime.settings.rules_path)
+    terminology.configured(runtime.settings.areas_path)  # a broken area file stops the router here, not mid-batch
     runtime.state["inputs"] = inputs
     # A fresh database starts from the seed files; after that the directory lives in PostgreSQL.
     async with runtime.pool.acquire() as conn:

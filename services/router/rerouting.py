@@ -23,7 +23,7 @@ from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, reroute
 from services.router.inputs import RoutingInputs
 from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
-from signpost import logs
+from signpost import logs, terminology
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
@@ -40,7 +40,7 @@ def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
         def choose(
             referral: Referral, declined: frozenset[str], now: datetime, kind: ServiceType, needs: tuple[Need, ...]
         ) -> Decision:
-            return reroute(referral, directory, rules, now, declined, kind, needs)
+            return reroute(referral, directory, rules, now, declined, kind, needs, terms=terminology.configured())
 
         declines = [item for item in batch if item.event.outcome is OutcomeCode.DECLINED]
         await cancellations.lock(conn, (item.event.referral_id for item in declines))

@@ -20,11 +20,12 @@ from services.router.domain.decide import Decision, decide
 from services.router.domain.directory import Described, Directory
 from services.router.domain.rules import RuleSet
 from services.router.inputs import RoutingInputs
-from signpost import logs
+from signpost import logs, terminology
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import OutboxRow, enqueue_many, outbox_row
 from signpost.settings import Settings
+from signpost.terminology import DEFAULT_TERMINOLOGY, Terminology
 
 ROUTED_TOPIC = "referral.routed"
 UNROUTABLE_TOPIC = "referral.unroutable"
@@ -41,7 +42,7 @@ def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
         directory = await directory_cache.current(conn)
         await cancellations.lock(conn, (item.event.referral_id for item in batch))
         cancelled = await cancellations.cancelled_among(conn, (item.event.referral_id for item in batch))
-        await _store(conn, _planned(batch, cancelled, directory, rules))
+        await _store(conn, _planned(batch, cancelled, directory, rules, terms=terminology.configured()))
 
     return handle_submitted
 
@@ -83,7 +84,12 @@ def service_contexts(services: Mapping[str, Described | None], assignments: tupl
 
 
 def _planned(
-    batch: Sequence[Incoming[ReferralSubmitted]], cancelled: Collection[UUID], directory: Directory, rules: RuleSet
+    batch: Sequence[Incoming[ReferralSubmitted]],
+    cancelled: Collection[UUID],
+    directory: Directory,
+    rules: RuleSet,
+    *,
+    terms: Terminology = DEFAULT_TERMINOLOGY,
 ) -> list[_Writes]:
     """The batch's writes, decided from what was loaded: pure, so it is tested without a database."""
     writes = []
@@ -93,7 +99,8 @@ def _planned(
                 # Cancelled before the router read it: remembered, never routed.
                 writes.append(_withheld(item.event, rules.version))
                 continue
-            writes.append(_decided(item.event, decide(item.event.referral, directory, rules, item.event.occurred_at)))
+            writes.append(_decided(item.event, decide(item.event.referral, directory, rules, item.event.occurred_at,
+                                                            terms=terms)))  # fmt: skip
     return writes
 
 

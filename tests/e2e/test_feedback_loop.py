@@ -215,7 +215,7 @@ def test_a_decline_at_night_goes_to_the_coordinator_when_no_other_pharmacy_is_op
         what="a reroute after the decline",
     )
     assert replacement["agency_id"] == "care-coordinator-croydon-north"
-    assert "no other community_pharmacy in croydon-north" in replacement["reason"]
+    assert replacement["reason"] == "the network facilitator: no other community pharmacy in network croydon-north"
 
 
 @pytest.mark.hazard("HAZ-007", "HAZ-008", "HAZ-017")

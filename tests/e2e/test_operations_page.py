@@ -203,7 +203,7 @@ def test_the_weekly_report_draws_this_weeks_referrals_and_offers_the_csv(
     still_open = page.locator('#report-outcome-chart rect.bar[data-series="open"]').last
     expect(still_open).to_be_visible()
     assert int(still_open.get_attribute("data-value") or 0) >= 1
-    expect(page.locator("#report-caption")).to_contain_text("community_pharmacy")
+    expect(page.locator("#report-caption")).to_contain_text("community pharmacy")
     expect(page.locator("#report-headline")).to_contain_text("Acceptance rate")
 
     page.get_by_label("Week", exact=True).fill("2020-W10")

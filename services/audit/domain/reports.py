@@ -12,13 +12,16 @@ import csv
 import io
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from math import inf
 from statistics import median
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from schemas.vocabulary import ServiceType
+from signpost.terminology import DEFAULT, Vocabulary
 
 UK = ZoneInfo("Europe/London")
 OPEN = "open"
@@ -197,6 +200,8 @@ class Series:
     name: str
     values: tuple[int, ...]
     """One per label, zero where the week had none."""
+    label: str = ""
+    """What a person reads for ``name`` in the report's area, e.g. "virtual ward" for ``mdt_huddle`` in Dorset."""
 
 
 @dataclass(frozen=True)
@@ -216,31 +221,38 @@ class BarChart:
         return {
             "title": self.title,
             "labels": list(self.labels),
-            "series": [{"name": s.name, "values": list(s.values)} for s in self.series],
+            "series": [{"name": s.name, "label": s.label or s.name, "values": list(s.values)} for s in self.series],
             "max_value": self.max_value,
             "max_total": self.max_total,
         }
 
 
-_TITLES: Mapping[Breakdown, str] = {
-    "service_type": "Assignments by service type",
-    "network": "Assignments by network",
-    "outcome": "Assignments by outcome",
-}
-
-
-def chart_series(reports: Sequence[WeeklyReport], by: Breakdown = "service_type") -> BarChart:
-    """A bar chart of one breakdown across weeks, in the order the reports are given."""
+def chart_series(reports: Sequence[WeeklyReport], by: Breakdown = "service_type", words: Vocabulary = DEFAULT) -> BarChart:
+    """A bar chart of one breakdown across weeks, in the order the reports are given, titled in ``words``."""
     counts = [_breakdown(report, by) for report in reports]
     keys = sorted({key for week in counts for key in week})
-    series = tuple(Series(key, tuple(week.get(key, 0) for week in counts)) for key in keys)
+    series = tuple(Series(key, tuple(week.get(key, 0) for week in counts), _label(key, by, words)) for key in keys)
     return BarChart(
-        title=_TITLES[by],
+        title=words.text(f"report_by_{by}"),
         labels=tuple(report.week.label for report in reports),
         series=series,
         max_value=max((max(s.values) for s in series), default=0),
         max_total=max((sum(week.values()) for week in counts), default=0),
     )
+
+
+def _label(key: str, by: Breakdown, words: Vocabulary) -> str:
+    if by != "service_type" or key not in _SERVICE_TYPES:
+        return key  # network ids and outcome codes read as they are; so does a service type this version lacks
+    return words.label(ServiceType(key))
+
+
+_SERVICE_TYPES = frozenset(t.value for t in ServiceType)
+
+
+def in_networks(facts: Iterable[ReferralFacts], networks: Collection[str]) -> list[ReferralFacts]:
+    """The assignments of one area: those whose service is in one of its networks (or hubs)."""
+    return [f for f in facts if f.network_id in networks]
 
 
 def _breakdown(report: WeeklyReport, by: Breakdown) -> Mapping[str, int]:

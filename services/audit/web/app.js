@@ -368,7 +368,7 @@ function drawChart(chart) {
       bar.dataset.series = series.name;
       bar.dataset.value = value;
       const title = svg("title", {});
-      title.textContent = `${label} · ${series.name}: ${value}`;
+      title.textContent = `${label} · ${series.label || series.name}: ${value}`;
       bar.append(title);
       root.append(bar);
     });
@@ -397,19 +397,38 @@ function legend(caption, chart) {
   chart.series.forEach((series, index) => {
     const swatch = svg("svg", { width: 10, height: 10, class: "chart swatch" });
     swatch.append(svg("rect", { width: 10, height: 10, class: `bar series-${index % 8}` }));
-    caption.append(swatch, ` ${series.name} ${series.values[series.values.length - 1]} `);
+    caption.append(swatch, ` ${series.label || series.name} ${series.values[series.values.length - 1]} `);
   });
 }
 
-// The chosen week (empty: audit's current week) and the weeks before it, for the charts and the CSV alike.
+// The chosen week (empty: audit's current week) and the weeks before it, and the chosen area (empty: every area),
+// for the charts and the CSV alike.
 function reportQuery() {
   const week = $("report-week-input").value;
-  return `weeks=${REPORT_WEEKS}` + (week ? `&week=${encodeURIComponent(week)}` : "");
+  const area = $("report-area").value;
+  return `weeks=${REPORT_WEEKS}` + (week ? `&week=${encodeURIComponent(week)}` : "") +
+    (area ? `&area=${encodeURIComponent(area)}` : "");
+}
+
+// The areas audit knows (its area files), offered once; the choice is kept across refreshes.
+function offerAreas(areas) {
+  const select = $("report-area");
+  if (select.options.length > 1) return;
+  for (const area of areas || []) select.append(new Option(area.charAt(0).toUpperCase() + area.slice(1), area));
+}
+
+// A chart and its legend, with the chart's title (in the area's words) as what a screen reader hears.
+function showChart(id, chart) {
+  const holder = $(id);
+  holder.replaceChildren(drawChart(chart));
+  holder.setAttribute("aria-label", `${chart.title}, per week`);
+  legend($(id.replace("-chart", "-caption")), chart);
 }
 
 async function loadReport() {
   try {
     const body = await api(`/v1/reports/weekly?${reportQuery()}`);
+    offerAreas(body.areas);
     const latest = body.weeks[body.weeks.length - 1];
     $("report-week").textContent = `(${body.weeks[0].week} to ${latest.week})`;
     if (!$("report-week-input").value) $("report-week-input").value = latest.week;
@@ -421,10 +440,9 @@ async function loadReport() {
     figure(headline, "Median hours to contact", latest.median_hours_to_contact?.toFixed(1));
     figure(headline, "Median hours to completion", latest.median_hours_to_completion?.toFixed(1));
     figure(headline, "Escalations", latest.escalations);
-    $("report-chart").replaceChildren(drawChart(body.charts.service_type));
-    legend($("report-caption"), body.charts.service_type);
-    $("report-outcome-chart").replaceChildren(drawChart(body.charts.outcome));
-    legend($("report-outcome-caption"), body.charts.outcome);
+    showChart("report-chart", body.charts.service_type);
+    showChart("report-network-chart", body.charts.network);
+    showChart("report-outcome-chart", body.charts.outcome);
   } catch (error) {
     if (session && !session.abort.signal.aborted && !refused(error)) $("report-week").textContent = "(could not load)";
   }
@@ -485,6 +503,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("report-refresh").addEventListener("click", () => loadReport());
   $("report-week-input").addEventListener("change", () => loadReport());
+  $("report-area").addEventListener("change", () => loadReport());
   $("report-csv").addEventListener("click", () => downloadCsv());
   $("forget").addEventListener("click", () => {
     sessionStorage.removeItem(TOKEN_KEY);

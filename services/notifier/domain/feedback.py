@@ -3,27 +3,16 @@
 A GP practice that sends a patient to a pharmacy must hear back whether the
 patient was seen, sent back, or never turned up; so every agency outcome and
 every timer that fires is news to the referrer. Only the referrer's own
-cancellation is not. Messages name the service, never the patient.
+cancellation is not. Messages name the service, never the patient, and read
+in the words of the service's area (``words``: Dorset's "virtual ward" where
+Croydon says "MDT huddle"), so each sentence is a template of that vocabulary.
 """
 
 from collections.abc import Mapping
 
 from schemas.vocabulary import CompletionOutcome, DeclineReason, OutcomeCode, ServiceType
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
-
-# Default words; a Dorset deployment may say "hub" where Croydon says "network", so callers can pass their own.
-SERVICE_TYPE_LABELS: Mapping[ServiceType, str] = {
-    ServiceType.ICN_PHARMACIST: "ICN pharmacist",
-    ServiceType.PIC: "personal independence coordinator",
-    ServiceType.SOCIAL_SERVICES: "social services",
-    ServiceType.COMMUNITY_NURSING: "community nursing",
-    ServiceType.OCCUPATIONAL_THERAPY: "occupational therapy",
-    ServiceType.PHYSIOTHERAPY: "physiotherapy",
-    ServiceType.MENTAL_HEALTH: "mental health",
-    ServiceType.COMMUNITY_PHARMACY: "community pharmacy",
-    ServiceType.MDT_HUDDLE: "MDT huddle",
-    ServiceType.CARE_COORDINATOR: "care coordinator",
-}
+from signpost.terminology import DEFAULT, Vocabulary
 
 DECLINE_REASON_LABELS: Mapping[DeclineReason, str] = {
     DeclineReason.NOT_AVAILABLE_IN_TIMESCALE: "not available in the timescale",
@@ -62,26 +51,14 @@ def feedback_message(
     *,
     decline_reason: DeclineReason | None = None,
     completion: CompletionOutcome | None = None,
-    labels: Mapping[ServiceType, str] = SERVICE_TYPE_LABELS,
+    words: Vocabulary = DEFAULT,
 ) -> str:
     """One sentence or two for the referrer, e.g. "Boots, High Street (community pharmacy) accepted the referral."."""
-    who = f"{service_name} ({labels.get(service_type, service_type.value.replace('_', ' '))})"
-    if event is OutcomeCode.ACCEPTED:
-        return f"{who} accepted the referral."
+    who = words.service(service_name, service_type)
     if event is OutcomeCode.DECLINED:
         because = f": {DECLINE_REASON_LABELS[decline_reason]}" if decline_reason else ""
-        return f"{who} declined the referral{because}. The patient needs another service."
-    if event is OutcomeCode.PATIENT_CONTACTED:
-        return f"{who} has contacted the patient."
+        return words.text("feedback_declined", who=who, because=because)
     if event is OutcomeCode.COMPLETED:
         result = f": {COMPLETION_LABELS[completion]}" if completion else ""
-        return f"{who} completed the referral{result}."
-    if event is OutcomeCode.DID_NOT_ATTEND:
-        return f"{who} reports that the patient did not attend. The patient may need following up."
-    if event is OutcomeCode.ESCALATED_TO_GP:
-        return f"{who} has escalated the patient back to the GP for action."
-    if event is SystemEvent.SLA_BREACHED:
-        return f"{who} has not responded within the agreed time; the referral has been escalated."
-    if event is SystemEvent.NO_CONTACT_TIMEOUT:
-        return f"{who} did not contact the patient in time, so the referral is closed. The patient needs following up."
-    return f"The referral to {who} was cancelled."
+        return words.text("feedback_completed", who=who, result=result)
+    return words.text(f"feedback_{event.value}", who=who)

@@ -21,7 +21,7 @@ TEAM = [
     ("physiotherapy", "Community physiotherapy", "RJ6", "Croydon Health Services"),
     ("mental_health", "Community mental health", "RV5", "South London and Maudsley"),
     ("mdt_huddle", "MDT huddle", "RJ6", "Croydon Health Services"),
-    ("care_coordinator", "Hub coordinator", "RJ6", "Croydon Health Services"),
+    ("care_coordinator", "Network facilitator", "RJ6", "Croydon Health Services"),
 ]
 # Pharmacy opening patterns seen in a borough: 100-hour, ordinary, closed Sundays, short Saturdays.
 PHARMACY_HOURS: list[dict[str, list[str]]] = [

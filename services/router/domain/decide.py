@@ -2,7 +2,9 @@
 
 Same referral, directory, rules and time in, same decision out; nothing here
 touches a database or a broker, so it can be replayed (``rules simulate``)
-and benchmarked on its own.
+and benchmarked on its own. Every reason and note is worded by the area of
+the referral's network (``terms``: Dorset's hub says virtual ward where
+Croydon's network says MDT huddle); without area files, the default words.
 """
 
 from collections.abc import Callable, Mapping
@@ -13,6 +15,7 @@ from schemas.referral import Referral
 from schemas.vocabulary import Need, RedFlag, ServiceType
 from services.router.domain.directory import Described, Directory, Network, Service, accepting_at, described, is_open
 from services.router.domain.rules import Rule, RuleSet
+from signpost.terminology import DEFAULT_TERMINOLOGY, Terminology, Vocabulary
 
 # Pharmacy First: a pharmacy about to close cannot see the patient today.
 CLOSING_MARGIN = timedelta(minutes=30)
@@ -45,10 +48,16 @@ class Decision:
 
 
 def decide(
-    referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str] = frozenset()
+    referral: Referral,
+    directory: Directory,
+    rules: RuleSet,
+    now: datetime,
+    declined: frozenset[str] = frozenset(),
+    *,
+    terms: Terminology = DEFAULT_TERMINOLOGY,
 ) -> Decision:
     """Assign the referral: one assignment per agency, plus the huddle for complex cases."""
-    return _described(_decide(referral, directory, rules, now, declined), directory)
+    return _described(_decide(referral, directory, rules, now, declined, terms), directory)
 
 
 def reroute(
@@ -59,6 +68,8 @@ def reroute(
     declined: frozenset[str],
     declined_type: ServiceType,
     declined_needs: tuple[Need, ...] = (),
+    *,
+    terms: Terminology = DEFAULT_TERMINOLOGY,
 ) -> Decision:
     """After a decline: the next suitable provider of the same kind, never one that declined; then the coordinator.
 
@@ -66,7 +77,8 @@ def reroute(
     means the whole referral): it is asked to do what the decliner would not, and minimisation then gives it
     no more of the referral than that part needs.
     """
-    return _described(_reroute(referral, directory, rules, now, declined, declined_type, declined_needs), directory)
+    decision = _reroute(referral, directory, rules, now, declined, declined_type, declined_needs, terms)
+    return _described(decision, directory)
 
 
 def _described(decision: Decision, directory: Directory) -> Decision:
@@ -74,36 +86,39 @@ def _described(decision: Decision, directory: Directory) -> Decision:
     return replace(decision, services={k: v for k, v in found.items() if v is not None})
 
 
-def _decide(referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str]) -> Decision:
+def _decide(
+    referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str], terms: Terminology
+) -> Decision:
     unroutable = _unroutable(rules, directory)
     network = directory.network_of(referral.patient.gp_practice_ods)
-    if network is None:
-        return unroutable(f"GP practice {referral.patient.gp_practice_ods} is not in any network of this directory")
+    if network is None:  # no network, so no area: the default words
+        return unroutable(terms.default.text("no_network", practice=referral.patient.gp_practice_ods))
+    words = terms.for_network(network.network_id)
     if len(declined) >= rules.max_declines:
-        return _to_coordinator(referral, directory, rules, network, declined, f"declined by {len(declined)} providers")
+        why = words.text("declined_by", count=len(declined))
+        return _to_coordinator(referral, directory, rules, network, declined, why, words)
     needs, flags = set(referral.needs), set(referral.red_flags)
     matched = [(r, _covered(r, needs, flags)) for r in rules.rules if not r.also and _covered(r, needs, flags)]
     if not matched:
-        return unroutable(f"no rule matches needs {_codes(needs) or '-'} or red flags {_codes(flags) or '-'}")
+        return unroutable(words.text("no_rule", needs=_codes(needs) or "-", flags=_codes(flags) or "-"))
     if network.mode == "coordinator":
-        return _to_coordinator(
-            referral, directory, rules, network, declined, "this hub routes every referral through its coordinator"
-        )
+        return _to_coordinator(referral, directory, rules, network, declined, words.text("coordinator_mode"), words)
     planned: dict[str, Planned] = {}
     notes: list[str] = []
     gaps: list[str] = []
     for rule, covered in matched:
-        service, note = _provider(rule, referral, directory, network, now, declined)
+        service, note = _provider(rule, referral, directory, network, now, declined, words)
         if note:
             notes.append(note)
         if service is None:
-            gaps.append(f"rule {rule.id}: no accepting {rule.assign.value} in {network.network_id}")
+            gaps.append(words.text("no_provider", rule_id=rule.id, service=words.label(rule.assign),
+                                   network_id=network.network_id))  # fmt: skip
             continue
-        reason = rule.reason.format(needs=_codes(covered), flags="", why="")
+        reason = words.fill(rule.reason, needs=_codes(covered), flags="", why="")
         planned[service.agency_id] = _merge(planned.get(service.agency_id), service, network, rule, reason, covered)
     if not planned:
         return unroutable("; ".join(gaps))
-    _add_also_rules(rules, directory, network, flags, planned, declined)
+    _add_also_rules(rules, directory, network, flags, planned, declined, words)
     return Decision(
         rules.version, directory.content_version, tuple(sorted(planned.values(), key=_order)), None, tuple(notes + gaps)
     )
@@ -117,31 +132,39 @@ def _reroute(
     declined: frozenset[str],
     declined_type: ServiceType,
     declined_needs: tuple[Need, ...],
+    terms: Terminology,
 ) -> Decision:
     unroutable = _unroutable(rules, directory)
     network = directory.network_of(referral.patient.gp_practice_ods)
     if network is None:
-        return unroutable(f"GP practice {referral.patient.gp_practice_ods} is not in any network of this directory")
+        return unroutable(terms.default.text("no_network", practice=referral.patient.gp_practice_ods))
+    words = terms.for_network(network.network_id)
     if len(declined) >= rules.max_declines:
-        return _to_coordinator(referral, directory, rules, network, declined, f"declined by {len(declined)} providers")
+        why = words.text("declined_by", count=len(declined))
+        return _to_coordinator(referral, directory, rules, network, declined, why, words)
     candidates = [
         s for s in directory.services_in(network.network_id, declined_type)
         if s.service_id not in declined and accepting_at(s, now)
         and (declined_type is not ServiceType.COMMUNITY_PHARMACY or is_open(s, now, CLOSING_MARGIN))
     ]  # fmt: skip
     if not candidates:
-        return _to_coordinator(
-            referral, directory, rules, network, declined, f"no other {declined_type.value} in {network.network_id}"
-        )
+        why = words.text("no_other", service=words.label(declined_type), network_id=network.network_id)
+        return _to_coordinator(referral, directory, rules, network, declined, why, words)
     service = candidates[0]
-    reason = f"rerouted after a decline: next {declined_type.value} in {network.network_id}"
+    reason = words.text("reroute", service=words.label(declined_type), network_id=network.network_id)
     planned = Planned(service.service_id, declined_type, service.agency_id, network.network_id, "reroute-after-decline",
                       reason, declined_needs or referral.needs)  # fmt: skip
     return Decision(rules.version, directory.content_version, (planned,))
 
 
 def _provider(
-    rule: Rule, referral: Referral, directory: Directory, network: Network, now: datetime, declined: frozenset[str]
+    rule: Rule,
+    referral: Referral,
+    directory: Directory,
+    network: Network,
+    now: datetime,
+    declined: frozenset[str],
+    words: Vocabulary,
 ) -> tuple[Service | None, str | None]:
     candidates = [
         s for s in directory.services_in(network.network_id, rule.assign) if accepting_at(s, now) and s.service_id not in declined
@@ -162,21 +185,30 @@ def _provider(
         else "is not accepting"
     )
     label = referral.chosen_pharmacy_ods or "no pharmacy"
-    return open_now[0], f"chosen pharmacy {label} {why}; sent to {open_now[0].name} ({open_now[0].ods_code}) in the same network"
+    sent_to = f"{open_now[0].name} ({open_now[0].ods_code})"
+    return open_now[0], words.text("pharmacy_substituted", chosen=label, why=why, sent_to=sent_to)
 
 
 def _to_coordinator(
-    referral: Referral, directory: Directory, rules: RuleSet, network: Network, declined: frozenset[str], why: str
+    referral: Referral,
+    directory: Directory,
+    rules: RuleSet,
+    network: Network,
+    declined: frozenset[str],
+    why: str,
+    words: Vocabulary,
 ) -> Decision:
     coordinators = [
         s for s in directory.services_in(network.network_id, ServiceType.CARE_COORDINATOR) if s.service_id not in declined
     ]
     if not coordinators:
-        return _unroutable(rules, directory)(f"{why}, and {network.network_id} has no coordinator to take it")
+        return _unroutable(rules, directory)(words.text("no_coordinator", why=why, network_id=network.network_id))
     service = coordinators[0]
+    reason = words.text("to_coordinator", why=why)
     planned = {service.agency_id: Planned(service.service_id, service.service_type, service.agency_id, network.network_id,
-                                          "coordinator-mode", f"hub coordinator: {why}", referral.needs)}  # fmt: skip
-    _add_also_rules(rules, directory, network, set(referral.red_flags), planned, declined, force_count=len(set(referral.needs)))
+                                          "coordinator-mode", reason, referral.needs)}  # fmt: skip
+    _add_also_rules(rules, directory, network, set(referral.red_flags), planned, declined, words,
+                    force_count=len(set(referral.needs)))  # fmt: skip
     return Decision(rules.version, directory.content_version, tuple(sorted(planned.values(), key=_order)))
 
 
@@ -187,6 +219,7 @@ def _add_also_rules(
     flags: set[RedFlag],
     planned: dict[str, Planned],
     declined: frozenset[str],
+    words: Vocabulary,
     force_count: int | None = None,
 ) -> None:
     agencies = force_count if force_count is not None else len(planned)
@@ -196,7 +229,7 @@ def _add_also_rules(
         services = [s for s in directory.services_in(network.network_id, rule.assign) if s.service_id not in declined]
         if why and services:
             s = services[0]
-            reason = rule.reason.format(needs="", flags="", why=", ".join(why))
+            reason = words.fill(rule.reason, needs="", flags="", why=", ".join(why))
             planned.setdefault(
                 s.agency_id, Planned(s.service_id, s.service_type, s.agency_id, network.network_id, rule.id, reason)
             )

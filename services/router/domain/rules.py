@@ -2,6 +2,12 @@
 
 A rule's ``when`` matches if ANY of its conditions holds (a need, a red flag,
 or, for ``also`` rules, how many agencies the referral already reaches).
+
+A rule's ``reason`` is a template: the decision fills in ``{needs}``,
+``{flags}`` and ``{why}``, and the area of the referral's network its own
+words (``{network}``, ``{huddle}``, ``{coordinator}``; see
+``signpost.terminology``), so one rule set reads right in every area. Any
+other placeholder is refused when the file loads, not when a referral needs it.
 """
 
 import json
@@ -15,6 +21,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.vocabulary import Need, RedFlag, ServiceType
+from signpost.terminology import check_template
+
+REASON_FILLS = frozenset({"needs", "flags", "why"})
+"""What the decision fills into a rule's reason, besides the area's words."""
 
 
 class Frozen(BaseModel):
@@ -41,6 +51,11 @@ class Rule(Frozen):
     strategy: Literal["network_service", "chosen_pharmacy"] = "network_service"
     also: bool = False
     reason: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _reason_fills(self) -> "Rule":
+        check_template(self.reason, REASON_FILLS, f"rule {self.id}: reason")
+        return self
 
 
 class RuleSet(Frozen):

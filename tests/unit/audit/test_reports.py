@@ -203,7 +203,11 @@ def test_chart_series_are_zero_filled_across_weeks() -> None:
 def test_chart_series_default_to_service_type_and_serialise_as_json() -> None:
     chart = chart_series([weekly_report(two_networks(), W10)])
     assert [s.name for s in chart.series] == ["community_nursing", "icn_pharmacist", "pic", "social_services"]
-    assert json.loads(json.dumps(chart.as_dict()))["series"][1] == {"name": "icn_pharmacist", "values": [2]}
+    assert json.loads(json.dumps(chart.as_dict()))["series"][1] == {
+        "name": "icn_pharmacist",
+        "label": "ICN pharmacist",
+        "values": [2],
+    }
 
 
 def test_a_chart_of_no_weeks_is_empty() -> None:

@@ -3,13 +3,9 @@
 import pytest
 
 from schemas.vocabulary import CompletionOutcome, DeclineReason, OutcomeCode, ServiceType
-from services.notifier.domain.feedback import (
-    SERVICE_TYPE_LABELS,
-    feedback_message,
-    matters_to_referrer,
-    referrer_must_act,
-)
+from services.notifier.domain.feedback import feedback_message, matters_to_referrer, referrer_must_act
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
+from signpost.terminology import DEFAULT_LABELS
 
 PHARMACY = ("Boots, High Street", ServiceType.COMMUNITY_PHARMACY)
 
@@ -73,10 +69,4 @@ def test_the_referrer_must_act_when_the_patient_comes_back_to_them(
 
 
 def test_every_service_type_has_a_label() -> None:
-    assert set(SERVICE_TYPE_LABELS) == set(ServiceType)
-
-
-def test_a_network_can_use_its_own_words() -> None:
-    dorset = {**SERVICE_TYPE_LABELS, ServiceType.MDT_HUDDLE: "virtual ward"}
-    message = feedback_message("Poole hub", ServiceType.MDT_HUDDLE, OutcomeCode.ACCEPTED, labels=dorset)
-    assert message == "Poole hub (virtual ward) accepted the referral."
+    assert set(DEFAULT_LABELS) == set(ServiceType)
