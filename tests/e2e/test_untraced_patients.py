@@ -75,6 +75,7 @@ def referrals_in(trail: dict[str, Any]) -> set[str]:
     return {e["referral_id"] for e in trail["events"] if e["event_type"] == "referral.submitted"}
 
 
+@pytest.mark.hazard("HAZ-022")
 def test_an_untraced_patient_is_linked_when_traced_and_both_trails_join_in_audit(signpost_stack: Stack) -> None:
     surname, nhs_number = made_up_surname(), made_up_nhs_number()
     before = submit(signpost_stack, referral_for(surname))
@@ -117,6 +118,7 @@ def test_a_patient_trail_is_for_operations_only(signpost_stack: Stack) -> None:
     assert unknown.status_code == 404, unknown.text
 
 
+@pytest.mark.hazard("HAZ-022")
 def test_demographics_two_nhs_numbers_share_link_neither(signpost_stack: Stack) -> None:
     surname = made_up_surname()
     one = submitted(signpost_stack, submit(signpost_stack, referral_for(surname, made_up_nhs_number())))
@@ -164,6 +166,7 @@ def post_fhir(stack: Stack, bundle: dict[str, Any]) -> str:
     return diagnostics.removeprefix("referral_id=")
 
 
+@pytest.mark.hazard("HAZ-022")
 @pytest.mark.parametrize("form", ["no NHS number", "NHS number not traced"])
 def test_a_bars_patient_without_a_traced_nhs_number_is_accepted_and_matched_like_json(signpost_stack: Stack, form: str) -> None:
     surname = made_up_surname()

@@ -7,6 +7,8 @@ traced"); a receiver must take the referral either way.
 
 from typing import Any
 
+import pytest
+
 from services.intake.fhir import FhirRejection
 from tests.unit.intake.test_fhir import PATIENT, assert_issue, bundle, referral, refused, resource
 
@@ -24,6 +26,7 @@ def test_a_patient_with_no_identifier_at_all_is_taken_on_name_birth_date_and_pos
     assert patient.untraced
 
 
+@pytest.mark.hazard("HAZ-022")
 def test_an_nhs_number_not_traced_is_carried_but_marked_untraced() -> None:
     patient = referral(lambda b: resource(b, PATIENT)["identifier"][0].update(extension=verification("02"))).patient
     assert (patient.nhs_number, patient.nhs_number_traced, patient.untraced) == ("9434765919", False, True)

@@ -7,6 +7,8 @@ Demographics claimed by two traced NHS numbers link nobody.
 
 from typing import Any
 
+import pytest
+
 from schemas.referral import Referral
 from services.intake.patients import Identity, Link, Travel, identify, travel
 from signpost.pseudonym import Demographics, demographic_key, patient_key
@@ -35,6 +37,7 @@ def test_an_untraced_patient_is_keyed_by_demographics_however_they_are_written()
     )
 
 
+@pytest.mark.hazard("HAZ-022")
 def test_an_nhs_number_that_was_not_traced_neither_keys_nor_links() -> None:
     """An untraced number could be someone else's: matching it would merge two patients."""
     assert identify(SECRET, referral({"patient.nhs_number_traced": False})) == identify(SECRET, untraced())
@@ -57,10 +60,12 @@ def test_after_the_link_an_untraced_referral_travels_under_the_traced_key() -> N
     assert travel(identify(SECRET, untraced()), Link(TRACED_KEY, conflicting=False)) == Travel(TRACED_KEY, (JIMS_DEMOGRAPHICS,))
 
 
+@pytest.mark.hazard("HAZ-022")
 def test_demographics_another_nhs_number_holds_are_not_claimed() -> None:
     assert travel(identify(SECRET, referral()), Link(OTHER_TRACED_KEY, conflicting=False)) == Travel(TRACED_KEY, ())
 
 
+@pytest.mark.hazard("HAZ-022")
 def test_demographics_two_nhs_numbers_claimed_link_nobody() -> None:
     for link in (Link(TRACED_KEY, conflicting=True), Link(OTHER_TRACED_KEY, conflicting=True)):
         assert travel(identify(SECRET, referral()), link) == Travel(TRACED_KEY, ())

@@ -49,12 +49,14 @@ def one_patient_two_spellings(draw: st.DrawFn) -> tuple[Demographics, Demographi
     return first, second
 
 
+@pytest.mark.hazard("HAZ-022")
 @given(one_patient_two_spellings())
 def test_the_same_demographics_spelled_differently_give_one_key(pair: tuple[Demographics, Demographics]) -> None:
     first, second = pair
     assert demographic_key(SECRET, first) == demographic_key(SECRET, second)
 
 
+@pytest.mark.hazard("HAZ-013", "HAZ-022")
 @given(one_patient_two_spellings(), birth_dates)
 def test_another_date_of_birth_gives_another_key(pair: tuple[Demographics, Demographics], other: date) -> None:
     first, second = pair
@@ -74,6 +76,7 @@ def test_another_date_of_birth_gives_another_key(pair: tuple[Demographics, Demog
     ],
     ids=["typo", "other-name-form", "transposed-names", "moved", "transposed-date", "address-not-postcode"],
 )
+@pytest.mark.hazard("HAZ-022")
 def test_what_normalisation_does_not_match(other: Demographics) -> None:
     """Not fuzzy: each of these is another key. A near miss is a new patient, never a merge."""
     assert demographic_key(SECRET, other) != demographic_key(SECRET, JIM)
@@ -96,6 +99,7 @@ def test_an_address_is_matched_only_when_there_is_no_postcode() -> None:
     assert demographic_key(SECRET, by_address) == demographic_key(SECRET, respelled_address)
 
 
+@pytest.mark.hazard("HAZ-013")
 def test_demographic_keys_never_equal_an_nhs_number_or_local_id_key() -> None:
     by_demographics = demographic_key(SECRET, JIM)
     assert by_demographics != patient_key(SECRET, nhs_number="9434765919", local_id=None, organisation="H81001")
