@@ -131,7 +131,14 @@ class Patient(Strict):
         Checked before the fields, so a referral that could not be matched hears at once what it lacks
         for that, rather than one "Field required" at a time.
         """
-        if not isinstance(data, dict) or data.get("nhs_number") is not None or data.get("local_id") is not None:
+        if not isinstance(data, dict) or data.get("nhs_number") is not None:
+            return data
+        if "nhs_number_traced" in data:
+            raise PydanticCustomError(
+                "nhs_number_traced_without_number",
+                "nhs_number_traced says whether the nhs_number was traced; leave it out without an NHS number",
+            )
+        if data.get("local_id") is not None:
             return data
         missing = [f for f in ("given_name", "family_name", "birth_date") if data.get(f) in (None, "")]
         if data.get("postcode") in (None, "") and data.get("address") in (None, ""):
@@ -142,11 +149,6 @@ class Patient(Strict):
                 "a patient without an NHS number or local_id is matched by name, date of birth and postcode or address"
                 " (missing: {missing})",
                 {"missing": ", ".join(missing)},
-            )
-        if "nhs_number_traced" in data:
-            raise PydanticCustomError(
-                "nhs_number_traced_without_number",
-                "nhs_number_traced says whether the nhs_number was traced; leave it out without an NHS number",
             )
         return data
 

@@ -53,7 +53,13 @@ def _scope(principal: Principal, agency: str | None) -> str | None:
 
 
 async def _audited_page(
-    request: Request, principal: Principal, filters: Filters, after_seq: int, limit: int, function: str
+    request: Request,
+    principal: Principal,
+    filters: Filters,
+    after_seq: int,
+    limit: int,
+    function: str,
+    referral_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
     """A page of the log, recorded as an access. A patient's page covers every key intake linked to theirs."""
     runtime = _runtime(request)
@@ -70,7 +76,7 @@ async def _audited_page(
             function=function,
             correlation_id=request.state.correlation_id,
             granted=True,
-            referral_id=filters.referral_id,
+            referral_id=filters.referral_id or referral_id,
             patient_key=filters.patient_key,
         )
     body: dict[str, Any] = {"events": events, "next_after_seq": events[-1]["seq"] if len(events) == limit else None}
@@ -117,7 +123,9 @@ async def patient_trail(referral_id: uuid.UUID, request: Request, principal: Aut
     if key is None:
         return problem(404, "Not Found", "no audit records for that referral")
     filters = Filters(patient_key=key)
-    body = await _audited_page(request, principal, filters, paging.after_seq, paging.limit, "read patient trail")
+    body = await _audited_page(
+        request, principal, filters, paging.after_seq, paging.limit, "read patient trail", referral_id=referral_id
+    )
     return JSONResponse({"referral_id": str(referral_id), "patient_keys": body.pop("patient_keys", [key]), **body})
 
 

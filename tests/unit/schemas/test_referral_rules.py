@@ -79,6 +79,12 @@ REFUSED: list[tuple[str, dict[str, Any], tuple[str | int, ...], str]] = [
         "nhs_number_traced says whether the nhs_number was traced; leave it out without an NHS number",
     ),
     (
+        "an NHS number's trace status beside a local id only",
+        {"patient.nhs_number": DELETE, "patient.local_id": "P-4471", "patient.nhs_number_traced": True},
+        ("patient",),
+        "nhs_number_traced says whether the nhs_number was traced; leave it out without an NHS number",
+    ),
+    (
         "no postcode and no address",
         {"patient.postcode": DELETE},
         ("patient",),
