@@ -56,6 +56,17 @@ class Envelope(Strict):
 class ReferralSubmitted(Envelope):
     type: Literal["referral.submitted"] = "referral.submitted"
     referral: EventReferral
+    untraced: bool = Field(
+        default=False, description="the patient came without a traced NHS number: matched by local id or demographics"
+    )
+    # How a link reaches audit: the referral that travels under a traced key names the demographic key it now
+    # stands for, so a trail under either key finds the other (README, "How patients are matched").
+    linked_patient_keys: tuple[Annotated[str, Field(min_length=16, max_length=128)], ...] = Field(
+        default=(),
+        max_length=8,
+        description="earlier keys of this patient that patient_key now stands for (an untraced patient's demographic "
+        "key, linked when a referral with a traced NHS number and the same demographics arrived); empty before 2.6.0",
+    )
 
 
 class Assignment(Strict):

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -66,6 +66,12 @@ class Patient(Strict):
     nhs_number: str | None = Field(
         default=None, description="10 digits, modulus 11 checked", json_schema_extra={"pattern": "^[0-9]{10}$"}
     )
+    nhs_number_traced: bool = Field(
+        default=True,
+        strict=True,
+        description="false when the sender has not traced the NHS number (UK Core verification status other than 01): "
+        "it is carried, but the patient is matched as if it were absent",
+    )
     local_id: Annotated[str, Field(min_length=1, max_length=64), SINGLE_LINE, NOT_BLANK] | None = Field(
         default=None, description="for patients without an NHS number"
     )
@@ -73,7 +79,12 @@ class Patient(Strict):
     family_name: Annotated[str, SINGLE_LINE, NOT_BLANK] = Field(min_length=1, max_length=100)
     birth_date: date = Field(description="not in the future, not before 1900")
     sex: Sex
-    postcode: str = Field(min_length=5, max_length=8, description="UK postcode, either case, one optional space")
+    postcode: str | None = Field(
+        default=None, min_length=5, max_length=8, description="UK postcode, either case, one optional space"
+    )
+    address: Annotated[str, Field(min_length=1, max_length=300), SINGLE_LINE, NOT_BLANK] | None = Field(
+        default=None, description="the home address on one line; needed only when there is no postcode"
+    )
     gp_practice_ods: str = Field(pattern=ODS_CODE_PATTERN)
     contacts: tuple[ContactPoint, ...] = Field(min_length=1, description="exactly one phone with rank 1")
 
@@ -99,8 +110,8 @@ class Patient(Strict):
 
     @field_validator("postcode")
     @classmethod
-    def _uk_postcode(cls, value: str) -> str:
-        if not is_uk_postcode(value):
+    def _uk_postcode(cls, value: str | None) -> str | None:
+        if value is not None and not is_uk_postcode(value):
             raise PydanticCustomError("postcode_format", "postcode must be a UK postcode, e.g. CR0 1AA")
         return value
 
@@ -112,12 +123,53 @@ class Patient(Strict):
             raise PydanticCustomError("rank_one_phone", "contacts must include exactly one phone with rank 1")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _identified(cls, data: Any) -> Any:
+        """BaRS receivers must take patients without an NHS number; they are matched by their demographics instead.
+
+        Checked before the fields, so a referral that could not be matched hears at once what it lacks
+        for that, rather than one "Field required" at a time.
+        """
+        if not isinstance(data, dict) or data.get("nhs_number") is not None:
+            return data
+        if "nhs_number_traced" in data:
+            raise PydanticCustomError(
+                "nhs_number_traced_without_number",
+                "nhs_number_traced says whether the nhs_number was traced; leave it out without an NHS number",
+            )
+        if data.get("local_id") is not None:
+            return data
+        missing = [f for f in ("given_name", "family_name", "birth_date") if data.get(f) in (None, "")]
+        if data.get("postcode") in (None, "") and data.get("address") in (None, ""):
+            missing.append("postcode or address")
+        if missing:
+            raise PydanticCustomError(
+                "patient_demographics_required",
+                "a patient without an NHS number or local_id is matched by name, date of birth and postcode or address"
+                " (missing: {missing})",
+                {"missing": ", ".join(missing)},
+            )
+        return data
+
     @model_validator(mode="after")
-    def _identified(self) -> "Patient":
-        # BaRS receivers must accept patients without an NHS number, but a referral still has to name someone.
-        if self.nhs_number is None and self.local_id is None:
-            raise PydanticCustomError("patient_identifier_required", "a patient needs an NHS number or a local_id")
+    def _locatable(self) -> "Patient":
+        if self.postcode is None and self.address is None:
+            raise PydanticCustomError("patient_address_required", "a patient needs a postcode or an address")
+        if self.untraced and self.local_id is None and not all(_has_alnum(n) for n in (self.given_name, self.family_name)):
+            raise PydanticCustomError(
+                "patient_name_unmatchable", "a patient matched by demographics needs a letter or digit in each name"
+            )
         return self
+
+    @property
+    def untraced(self) -> bool:
+        """No traced NHS number: the patient is matched by local id or demographics, and may be linked later."""
+        return self.nhs_number is None or not self.nhs_number_traced
+
+
+def _has_alnum(value: str) -> bool:
+    return any(ch.isalnum() for ch in value)
 
 
 def _refuse_repeats(values: Iterable[str], rule: str, field: str) -> None:

@@ -10,11 +10,12 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sse_starlette import ServerSentEvent
@@ -52,11 +53,22 @@ def _scope(principal: Principal, agency: str | None) -> str | None:
 
 
 async def _audited_page(
-    request: Request, principal: Principal, filters: Filters, after_seq: int, limit: int, function: str
+    request: Request,
+    principal: Principal,
+    filters: Filters,
+    after_seq: int,
+    limit: int,
+    function: str,
+    referral_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
+    """A page of the log, recorded as an access. A patient's page covers every key intake linked to theirs."""
     runtime = _runtime(request)
+    linked: list[str] = []
     async with runtime.pool.acquire() as conn, conn.transaction():
-        events = await queries.page(conn, filters, after_seq, limit)
+        if filters.patient_key:
+            linked = await queries.linked_keys(conn, filters.patient_key)
+        shown = replace(filters, patient_key=None, patient_keys=tuple(linked)) if linked else filters
+        events = await queries.page(conn, shown, after_seq, limit)
         await record_access(
             conn,
             producer="audit",
@@ -64,28 +76,57 @@ async def _audited_page(
             function=function,
             correlation_id=request.state.correlation_id,
             granted=True,
-            referral_id=filters.referral_id,
+            referral_id=filters.referral_id or referral_id,
             patient_key=filters.patient_key,
         )
-    return {"events": events, "next_after_seq": events[-1]["seq"] if len(events) == limit else None}
+    body: dict[str, Any] = {"events": events, "next_after_seq": events[-1]["seq"] if len(events) == limit else None}
+    if len(linked) > 1:
+        body["patient_keys"] = linked
+    return body
+
+
+@dataclass(frozen=True)
+class Paging:
+    limit: int
+    after_seq: int
+
+
+def _paging(limit: int = Query(default=100, ge=1, le=1000), after_seq: int = Query(default=0, ge=0)) -> Paging:
+    return Paging(limit, after_seq)
+
+
+Paged = Annotated[Paging, Depends(_paging)]
 
 
 @router.get("/referrals/{referral_id}/audit", tags=["audit"])
-async def referral_trail(
-    referral_id: uuid.UUID,
-    request: Request,
-    principal: Authenticated,
-    limit: int = Query(default=100, ge=1, le=1000),
-    after_seq: int = Query(default=0, ge=0),
-) -> JSONResponse:
+async def referral_trail(referral_id: uuid.UUID, request: Request, principal: Authenticated, paging: Paged) -> JSONResponse:
     """Every event recorded for one referral, oldest first, paginated by sequence number."""
     agency = _scope(principal, None)
-    body = await _audited_page(
-        request, principal, Filters(referral_id=referral_id, agency_id=agency), after_seq, limit, "read audit trail"
-    )
-    if not body["events"] and after_seq == 0:
+    filters = Filters(referral_id=referral_id, agency_id=agency)
+    body = await _audited_page(request, principal, filters, paging.after_seq, paging.limit, "read audit trail")
+    if not body["events"] and paging.after_seq == 0:
         return problem(404, "Not Found", "no audit records for that referral")
     return JSONResponse({"referral_id": str(referral_id), **body})
+
+
+@router.get("/referrals/{referral_id}/patient-trail", tags=["audit"])
+async def patient_trail(referral_id: uuid.UUID, request: Request, principal: Authenticated, paging: Paged) -> JSONResponse:
+    """Every event of the referral's patient, oldest first: its own key's and every key intake linked to it.
+
+    So the trail of a referral made before the patient was traced joins the traced referrals' trails,
+    and the other way round. For operations staff only: it crosses referrals and agencies.
+    """
+    if principal.role != "operations":
+        return problem(403, "Forbidden", "the patient trail is for operations staff")
+    async with _runtime(request).pool.acquire() as conn:
+        key = await queries.patient_key_of(conn, referral_id)
+    if key is None:
+        return problem(404, "Not Found", "no audit records for that referral")
+    filters = Filters(patient_key=key)
+    body = await _audited_page(
+        request, principal, filters, paging.after_seq, paging.limit, "read patient trail", referral_id=referral_id
+    )
+    return JSONResponse({"referral_id": str(referral_id), "patient_keys": body.pop("patient_keys", [key]), **body})
 
 
 class Search(BaseModel):

@@ -18,6 +18,7 @@ COLUMNS = (
 class Filters:
     referral_id: UUID | None = None
     patient_key: str | None = None
+    patient_keys: tuple[str, ...] = ()
     agency_id: str | None = None
     network_id: str | None = None
     event_types: tuple[str, ...] = ()
@@ -36,6 +37,8 @@ class Filters:
             add("referral_id = ${n}", self.referral_id)
         if self.patient_key:
             add("patient_key = ${n}", self.patient_key)
+        if self.patient_keys:
+            add("patient_key = ANY(${n}::text[])", list(self.patient_keys))
         if self.agency_id:
             add("agency_id = ${n}", self.agency_id)
         if self.network_id:
@@ -77,6 +80,41 @@ async def page(conn: Conn, filters: Filters, after_seq: int, limit: int) -> list
         *args,
     )
     return [shape(r) for r in rows]
+
+
+# Only intake may write referral.submitted (its topic's ACL and domain.provenance), so only its word links patients.
+_LINKS = (
+    "SELECT patient_key, payload -> 'linked_patient_keys' AS linked FROM audit_log"
+    " WHERE event_type = 'referral.submitted' AND topic = 'referral.submitted' AND patient_key IS NOT NULL"
+    " AND payload -> 'linked_patient_keys' <> '[]'::jsonb"
+    " AND (patient_key = ANY($1::text[]) OR payload -> 'linked_patient_keys' ?| $1::text[])"
+)
+MAX_LINKED_KEYS = 32
+
+
+async def linked_keys(conn: Conn, patient_key: str) -> list[str]:
+    """The patient's key and every key intake linked to it, directly or through another (README, "How patients are matched").
+
+    A traced referral names the untraced key it stands for in ``linked_patient_keys``; following those
+    both ways joins an untraced patient's trail to the traced one's. Bounded, so a key that many
+    others name (which intake never makes) cannot turn one request into a walk of the whole log.
+    """
+    found, frontier = {patient_key}, {patient_key}
+    while frontier and len(found) < MAX_LINKED_KEYS:
+        rows = await conn.fetch(_LINKS, sorted(frontier))
+        reached = {r["patient_key"] for r in rows} | {k for r in rows for k in json.loads(r["linked"]) if isinstance(k, str)}
+        frontier = reached - found
+        found |= reached
+    return sorted(found)
+
+
+async def patient_key_of(conn: Conn, referral_id: UUID) -> str | None:
+    """The key a referral was submitted under, as intake's own event said."""
+    key: str | None = await conn.fetchval(
+        "SELECT patient_key FROM audit_log WHERE referral_id = $1 AND patient_key IS NOT NULL ORDER BY seq LIMIT 1",
+        referral_id,
+    )
+    return key
 
 
 async def last_seq(conn: Conn) -> int:

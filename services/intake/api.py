@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
-from services.intake import store
+from services.intake import patients, store
 from services.intake.agency_view import agency_view
 from services.intake.cancel import CancelRefused, CancelRequest, cancel
 from signpost import logs
@@ -22,7 +22,6 @@ from signpost.access import record_access
 from signpost.auth import Authenticated, Principal
 from signpost.database import Conn
 from signpost.http import problem
-from signpost.pseudonym import patient_key
 from signpost.service import Runtime
 
 router = APIRouter(prefix="/v1")
@@ -79,19 +78,27 @@ async def accept(
     runtime = _runtime(request)
     client_id = principal.client_id
     body_hash = hashlib.sha256(f"{source}:{referral.model_dump_json()}".encode()).hexdigest()
+    identity = patients.identify(runtime.settings.pseudonym_key.get_secret_value().encode(), referral)
     async with runtime.pool.acquire() as conn:
         if request_id:
             replay = await _replay(conn, client_id, request_id, body_hash)
             if replay is not None:
                 return replay
-        event = _submitted_event(runtime, referral, request.state.correlation_id)
-        body = answer(event)
+        referral_id = uuid.uuid4()
         try:
             if request_id:
                 async with conn.transaction():
+                    travel = await _travel(conn, identity, referral_id)
+                    event = _submitted_event(referral, referral_id, travel, request.state.correlation_id)
+                    body = answer(event)
                     await store.record_submission(conn, event, client_id=client_id, source=source)
                     await store.remember_answer(conn, client_id, request_id, body_hash, 202, body)
-            else:  # one statement, atomic by itself: no BEGIN/COMMIT round trips
+            else:
+                # No BEGIN/COMMIT round trips: each statement is atomic by itself, and a claim whose referral
+                # then failed to store only records what that traced referral's own demographics showed.
+                travel = await _travel(conn, identity, referral_id)
+                event = _submitted_event(referral, referral_id, travel, request.state.correlation_id)
+                body = answer(event)
                 await store.record_submission(conn, event, client_id=client_id, source=source)
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same X-Request-Id won; answer as it did.
@@ -100,8 +107,21 @@ async def accept(
                 return replay
             raise
     logs.bind(referral_id=str(event.referral_id))
-    log.info("referral accepted", source=source)
+    # Whether it was linked, never by what: the log carries no name, birth date, address or key material.
+    log.info("referral accepted", source=source, untraced=event.untraced, linked=bool(event.linked_patient_keys))
     return 202, body
+
+
+async def _travel(conn: Conn, identity: patients.Identity, referral_id: uuid.UUID) -> patients.Travel:
+    """The key the referral travels under: a traced one claims the demographics, an untraced one follows a claim."""
+    if identity.demographic_key is None:
+        return patients.travel(identity, None)
+    link: patients.Link | None
+    if identity.traced:
+        link = await store.claim_link(conn, identity.demographic_key, identity.own_key, referral_id)
+    else:
+        link = await store.find_link(conn, identity.demographic_key)
+    return patients.travel(identity, link)
 
 
 def may_submit(principal: Principal, referral: Referral) -> str | None:
@@ -121,22 +141,20 @@ async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -
     return previous["status_code"], json.loads(previous["response"])
 
 
-def _submitted_event(runtime: Runtime, referral: Referral, correlation_id: str) -> ReferralSubmitted:
-    key = patient_key(
-        runtime.settings.pseudonym_key.get_secret_value().encode(),
-        nhs_number=referral.patient.nhs_number,
-        local_id=referral.patient.local_id,
-        organisation=referral.referrer.ods_code,
-    )
+def _submitted_event(
+    referral: Referral, referral_id: uuid.UUID, travel: patients.Travel, correlation_id: str
+) -> ReferralSubmitted:
     return ReferralSubmitted(
         event_id=uuid.uuid4(),
         occurred_at=datetime.now(UTC),
         correlation_id=correlation_id,
         journey_id=uuid.uuid4(),
         producer="intake",
-        patient_key=key,
-        referral_id=uuid.uuid4(),
+        patient_key=travel.patient_key,
+        referral_id=referral_id,
         referral=referral,
+        untraced=referral.patient.untraced,
+        linked_patient_keys=travel.linked_patient_keys,
     )
 
 

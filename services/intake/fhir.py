@@ -15,10 +15,12 @@ referrer.ods_code          requester PractitionerRole.organization ODS identifie
 referrer.practitioner      the requester's Practitioner.name (text, else given + family)
 referrer.role              PractitionerRole.code (``fhir_codes.SNOMED_REFERRER_ROLES`` or Signpost referrer-role)
 patient.nhs_number         Patient.identifier with system https://fhir.nhs.uk/Id/nhs-number
-patient.local_id           the first other Patient.identifier, only when there is no NHS number
+patient.nhs_number_traced  false when that identifier's UK Core NHSNumberVerificationStatus is not 01
+patient.local_id           the first other Patient.identifier, only when there is no traced NHS number
 patient names              official (else usual, else first current) HumanName: given joined, family
 patient.birth_date / sex   Patient.birthDate (full date) / Patient.gender
 patient.postcode           postalCode of the home address, else of the first current address
+patient.address            only without any postalCode: the first current address's lines, city, district
 patient.gp_practice_ods    Patient.generalPractitioner -> Organization (or logical reference) ODS code
 patient.contacts           Patient.telecom phones and emails (else the ONESELF contact's telecom), by rank
 needs                      ServiceRequest.reasonCode (each must map) and category codings in need systems

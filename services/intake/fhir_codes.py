@@ -15,6 +15,9 @@ from schemas.vocabulary import Need, RedFlag, ReferrerRole, Urgency
 
 SNOMED = "http://snomed.info/sct"
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+# UK Core: how far the NHS number was traced on the Personal Demographics Service; only 01 is traced.
+NHS_NUMBER_VERIFICATION_STATUS = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
+NHS_NUMBER_VERIFIED = "01"
 ODS_ORGANISATION = "https://fhir.nhs.uk/Id/ods-organization-code"
 BARS_MESSAGE_EVENTS = "https://fhir.nhs.uk/CodeSystem/message-events-bars"
 BARS_MESSAGE_REASON = "https://fhir.nhs.uk/CodeSystem/message-reason-bars"

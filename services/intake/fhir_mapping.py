@@ -18,7 +18,9 @@ from services.intake.fhir_message import BarsMessage
 from services.intake.fhir_outcome import FhirRejection, Issue, IssueCode
 from services.intake.fhir_people import patient, referrer
 
-_REQUIRED_ERRORS = frozenset({"missing", "too_short", "patient_identifier_required"})
+_REQUIRED_ERRORS = frozenset({"missing", "too_short", "patient_demographics_required", "patient_address_required"})
+# Patient-wide refusals that only repeat what a Patient element already failed for.
+_PATIENT_SUMMARIES = frozenset({"patient_demographics_required", "patient_address_required"})
 _BUSINESS_RULE_ERRORS = frozenset({"consent_required", "pharmacy_first_ineligible"})
 
 
@@ -41,7 +43,7 @@ def to_referral(message: BarsMessage) -> Referral:
     try:
         referral = Referral.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as error:
-        errors = [e for e in error.errors() if not ctx.already_failed(tuple(e["loc"]))]
+        errors = [e for e in error.errors() if not ctx.already_failed(tuple(e["loc"])) and not _repeats(ctx, e)]
         ctx.issues.extend(_referral_issue(ctx, e) for e in errors if not _has_more_specific(e, errors))
     else:
         if not ctx.issues:
@@ -122,6 +124,10 @@ def _notes(ctx: MappingContext) -> str | None:
     ctx.came_from(("notes",), f"{request.path}.note")
     texts = [note.text for note in request.resource.note or [] if note.text]
     return "\n\n".join(texts) or None
+
+
+def _repeats(ctx: MappingContext, error: Mapping[str, Any]) -> bool:
+    return error["type"] in _PATIENT_SUMMARIES and any(loc[:1] == ("patient",) for loc in ctx.failed)
 
 
 def _has_more_specific(error: Mapping[str, Any], errors: list[Any]) -> bool:

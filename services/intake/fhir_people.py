@@ -10,14 +10,24 @@ sender.
 from datetime import date
 from typing import Any
 
+from fhir.resources.R4B.address import Address
 from fhir.resources.R4B.contactpoint import ContactPoint
 from fhir.resources.R4B.humanname import HumanName
+from fhir.resources.R4B.identifier import Identifier
 from fhir.resources.R4B.patient import Patient
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.practitionerrole import PractitionerRole
 
 from schemas.vocabulary import ReferrerRole
-from services.intake.fhir_codes import NHS_NUMBER, SIGNPOST_REFERRER_ROLE, SNOMED, SNOMED_REFERRER_ROLES, same_system
+from services.intake.fhir_codes import (
+    NHS_NUMBER,
+    NHS_NUMBER_VERIFICATION_STATUS,
+    NHS_NUMBER_VERIFIED,
+    SIGNPOST_REFERRER_ROLE,
+    SNOMED,
+    SNOMED_REFERRER_ROLES,
+    same_system,
+)
 from services.intake.fhir_context import Found, MappingContext, codings
 from services.intake.fhir_message import Located, reference_issue
 from services.intake.fhir_outcome import Issue
@@ -157,24 +167,47 @@ def patient(ctx: MappingContext) -> dict[str, Any]:
     fields.update(_identifiers(ctx, located))
     fields.update(_names(ctx, located))
     fields["birth_date"] = _birth_date(ctx, located)
-    fields["postcode"] = _postcode(ctx, located)
+    fields.update(_where_living(ctx, located))
     fields["gp_practice_ods"] = _gp_practice(ctx, located)
     fields["contacts"] = _contacts(ctx, located)
     return _present(fields)
 
 
-def _identifiers(ctx: MappingContext, located: Located[Patient]) -> dict[str, str]:
+def _identifiers(ctx: MappingContext, located: Located[Patient]) -> dict[str, Any]:
+    """The NHS number and whether it was traced; else the sender's own identifier; else nothing (demographics).
+
+    BaRS senders include an NHS number only when traced (UK Core status 01) or "present but not traced" (02).
+    An untraced one is carried for the receiver but never keys or links the patient, so the sender's own
+    identifier is still looked for. No status is read as traced, as before BaRS asked for one.
+    """
     identifiers = located.resource.identifier or []
+    found: dict[str, Any] = {}
     for index, identifier in enumerate(identifiers):
         if same_system(identifier.system, NHS_NUMBER) and identifier.value is not None:
             ctx.came_from(("patient", "nhs_number"), f"{located.path}.identifier[{index}].value")
-            return {"nhs_number": identifier.value}
-    # No NHS number: BaRS receivers must still take the referral, on the sender's own identifier.
+            found["nhs_number"] = identifier.value
+            status = _verification_status(identifier)
+            if status is not None and status != NHS_NUMBER_VERIFIED:
+                ctx.came_from(("patient", "nhs_number_traced"), f"{located.path}.identifier[{index}].extension")
+                found["nhs_number_traced"] = False
+            break
+    if found.get("nhs_number_traced", True) and "nhs_number" in found:
+        return found
+    # No traced NHS number: BaRS receivers must still take the referral, on the sender's own identifier if any.
     for index, identifier in enumerate(identifiers):
-        if identifier.value:
+        if identifier.value and not same_system(identifier.system, NHS_NUMBER):
             ctx.came_from(("patient", "local_id"), f"{located.path}.identifier[{index}].value")
-            return {"local_id": identifier.value}
-    return {}
+            return {**found, "local_id": identifier.value}
+    return found
+
+
+def _verification_status(identifier: Identifier) -> str | None:
+    for extension in identifier.extension or []:
+        if extension.url == NHS_NUMBER_VERIFICATION_STATUS:
+            for coding in codings(extension.valueCodeableConcept):
+                if coding.code:
+                    return coding.code
+    return None
 
 
 def _names(ctx: MappingContext, located: Located[Patient]) -> dict[str, str]:
@@ -224,16 +257,35 @@ def _birth_date(ctx: MappingContext, located: Located[Patient]) -> str | None:
     return None
 
 
-def _postcode(ctx: MappingContext, located: Located[Patient]) -> str | None:
-    addresses = [(i, a) for i, a in enumerate(located.resource.address or []) if a.postalCode and a.use != "old"]
-    home = [(i, a) for i, a in addresses if a.use == "home"]
-    if not addresses:
-        at = f"{located.path}.address"
-        ctx.fail(Issue("required", "Patient.address must give the patient's postcode (postalCode)", at), ("patient", "postcode"))
-        return None
-    index, address = (home or addresses)[0]
-    ctx.came_from(("patient", "postcode"), f"{located.path}.address[{index}].postalCode")
-    return address.postalCode
+def _where_living(ctx: MappingContext, located: Located[Patient]) -> dict[str, str]:
+    """The postcode of the home (else first current) address; without any postcode, that address on one line.
+
+    The address lines travel only when there is no postcode: the postcode is what matching uses, and the
+    rest of the address stays with the sender unless it is all there is.
+    """
+    current = [(i, a) for i, a in enumerate(located.resource.address or []) if a.use != "old"]
+    with_postcode = [(i, a) for i, a in current if a.postalCode]
+    if with_postcode:
+        index, address = ([(i, a) for i, a in with_postcode if a.use == "home"] or with_postcode)[0]
+        ctx.came_from(("patient", "postcode"), f"{located.path}.address[{index}].postalCode")
+        return {"postcode": str(address.postalCode)}
+    written = [(i, _one_line(a)) for i, a in current if _one_line(a)]
+    if written:
+        index, text = written[0]
+        ctx.came_from(("patient", "address"), f"{located.path}.address[{index}]")
+        return {"address": text}
+    at = f"{located.path}.address"
+    ctx.fail(
+        Issue("required", "Patient.address must give the patient's postcode (postalCode) or its address lines", at),
+        ("patient", "postcode"),
+        ("patient", "address"),
+    )
+    return {}
+
+
+def _one_line(address: Address) -> str:
+    parts = [*(address.line or []), address.city, address.district]
+    return ", ".join(p.strip() for p in parts if p and p.strip()) or (address.text or "").strip()
 
 
 def _gp_practice(ctx: MappingContext, located: Located[Patient]) -> str | None:

@@ -20,6 +20,7 @@ NOT_POSTCODE = "postcode must be a UK postcode, e.g. CR0 1AA"
 ONE_PHONE = "contacts must include exactly one phone with rank 1"
 TEN_DIGITS = "NHS number must be exactly 10 digits, without spaces"
 UTI = "Pharmacy First: uncomplicated UTI is for women aged 16 to 64"
+UNTRACED = "a patient without an NHS number or local_id is matched by name, date of birth and postcode or address"
 GP_SUPPLY = "Pharmacy First: GP practices cannot refer for urgent medicines supply"
 
 # (case, changes to the baseline referral, where the error is, what it says)
@@ -42,11 +43,55 @@ REFUSED: list[tuple[str, dict[str, Any], tuple[str | int, ...], str]] = [
     ("nhs number with a letter", {"patient.nhs_number": "943476591X"}, ("patient", "nhs_number"), TEN_DIGITS),
     ("nhs number in arabic-indic digits", {"patient.nhs_number": "٩٤٣٤٧٦٥٩١٩"}, ("patient", "nhs_number"), TEN_DIGITS),
     (
-        "no nhs number and no local id",
-        {"patient.nhs_number": DELETE},
+        "no identifier, no postcode and no address",
+        {"patient.nhs_number": DELETE, "patient.postcode": DELETE},
         ("patient",),
-        "a patient needs an NHS number or a local_id",
+        f"{UNTRACED} (missing: postcode or address)",
     ),
+    (
+        "no identifier and only a name",
+        {"patient.nhs_number": DELETE, "patient.birth_date": DELETE, "patient.postcode": DELETE},
+        ("patient",),
+        f"{UNTRACED} (missing: birth_date, postcode or address)",
+    ),
+    (
+        "no identifier and no date of birth",
+        {"patient.nhs_number": DELETE, "patient.birth_date": DELETE},
+        ("patient",),
+        f"{UNTRACED} (missing: birth_date)",
+    ),
+    (
+        "no identifier and no family name",
+        {"patient.nhs_number": DELETE, "patient.family_name": DELETE},
+        ("patient",),
+        f"{UNTRACED} (missing: family_name)",
+    ),
+    (
+        "no identifier and a name of punctuation only",
+        {"patient.nhs_number": DELETE, "patient.given_name": "-."},
+        ("patient",),
+        "a patient matched by demographics needs a letter or digit in each name",
+    ),
+    (
+        "an NHS number's trace status without an NHS number",
+        {"patient.nhs_number": DELETE, "patient.nhs_number_traced": False},
+        ("patient",),
+        "nhs_number_traced says whether the nhs_number was traced; leave it out without an NHS number",
+    ),
+    (
+        "an NHS number's trace status beside a local id only",
+        {"patient.nhs_number": DELETE, "patient.local_id": "P-4471", "patient.nhs_number_traced": True},
+        ("patient",),
+        "nhs_number_traced says whether the nhs_number was traced; leave it out without an NHS number",
+    ),
+    (
+        "no postcode and no address",
+        {"patient.postcode": DELETE},
+        ("patient",),
+        "a patient needs a postcode or an address",
+    ),
+    ("blank address", {"patient.postcode": DELETE, "patient.address": "  "}, ("patient", "address"), "must not be blank"),
+    ("address over two lines", {"patient.address": "1 Example Road\nCroydon"}, ("patient", "address"), CONTROL_MESSAGE),
     ("blank local id", {"patient.nhs_number": None, "patient.local_id": "   "}, ("patient", "local_id"), "must not be blank"),
     ("only an email at rank 1", {"patient.contacts": [{**EMAIL, "rank": 1}]}, ("patient", "contacts"), ONE_PHONE),
     (
@@ -187,6 +232,13 @@ ACCEPTED: list[tuple[str, dict[str, Any]]] = [
     ("central London postcode", {"patient.postcode": "EC1A 1BB"}),
     ("local id instead of an NHS number", {"patient.nhs_number": DELETE, "patient.local_id": "H81001-000123"}),
     ("both identifiers", {"patient.local_id": "H81001-000123"}),
+    ("no identifier: name, date of birth and postcode", {"patient.nhs_number": DELETE}),
+    (
+        "no identifier: name, date of birth and address",
+        {"patient.nhs_number": DELETE, "patient.postcode": DELETE, "patient.address": "1 Example Road, Croydon"},
+    ),
+    ("an NHS number not yet traced", {"patient.nhs_number_traced": False}),
+    ("an address beside the postcode", {"patient.address": "Flat 2, 1 Example Road, Croydon"}),
     ("phone written +44", {"patient.contacts.0.value": "+44 7700 900001"}),
     ("phone written with spaces", {"patient.contacts.0.value": "07700 900 001"}),
     ("ten-digit landline", {"patient.contacts.0.value": "0169 77 1234"}),
