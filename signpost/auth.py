@@ -25,6 +25,10 @@ AUDIENCE = "signpost"
 ALGORITHM = "EdDSA"
 MAX_LIFETIME_S = 3600
 Role = Literal["referrer", "agency", "operations"]
+# Who may submit a referral, and so who must hear back: GP systems and professionals, and agencies too (social
+# services refer to the ICN pharmacist). Operations staff read referrals; they never make them. Intake's
+# ``may_submit`` and every feedback topic (local stack, secured broker, chart, notifier) follow this one set.
+REFERRING_ROLES: frozenset[Role] = frozenset({"referrer", "agency"})
 
 
 class Client(BaseModel):
@@ -175,9 +179,18 @@ def registry_for(request: Request) -> dict[str, Client]:
     return registry()
 
 
+def may_refer(role: Role) -> bool:
+    return role in REFERRING_ROLES
+
+
+def referring_organisations(clients: dict[str, Client]) -> set[str]:
+    """The organisations of these clients that may refer: each hears back on its own feedback topic."""
+    return {c.organisation for c in clients.values() if may_refer(c.role)}
+
+
 def referrer_organisations() -> set[str]:
-    """Every organisation that may refer: each hears back on its own feedback topic, practice or not."""
-    return {c.organisation for c in registry().values() if c.role == "referrer"}
+    """Every organisation in the registry that may refer, whatever its role: practice, professional or agency."""
+    return referring_organisations(registry())
 
 
 async def authenticated(request: Request) -> Principal:
