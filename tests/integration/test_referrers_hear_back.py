@@ -111,7 +111,7 @@ def _round_trip(stack: Stack, broker: SecuredBroker, referral_id: str, agency: s
 
 
 def _nothing_held(stack: Stack) -> bool:
-    ready = httpx.get(f"{stack.url('notifier')}/readyz", verify=stack.verify, timeout=5).json()
+    ready: dict[str, Any] = httpx.get(f"{stack.url('notifier')}/readyz", verify=stack.verify, timeout=5).json()
     return ready["outbox_held"] == {}
 
 
