@@ -10,6 +10,7 @@ from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled
 from services.notifier.dead_letters_api import router as dead_letters_router
 from services.notifier.domain import sla_guard
 from services.notifier.outcomes_api import router as outcomes_router
+from services.notifier.webhooks_api import referrers as referrer_webhooks_router
 from services.notifier.webhooks_api import router as webhooks_router
 from signpost import kafka_security, loops
 from signpost.auth import referrer_organisations
@@ -54,6 +55,7 @@ def create_app() -> FastAPI:
     app.include_router(outcomes_router)
     app.include_router(dead_letters_router)
     app.include_router(webhooks_router)
+    app.include_router(referrer_webhooks_router)
     return app
 
 

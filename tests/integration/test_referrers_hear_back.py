@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from deploy.kafka import security
 from signpost.stack import Stack
@@ -77,7 +78,7 @@ def _submit(stack: Stack, body: dict[str, Any], client_id: str, registry: Path) 
 def _records(broker: SecuredBroker, topic: str, referral_id: str, creds: dict[str, Any]) -> list[dict[str, Any]]:
     try:
         found = asyncio.run(read_all(broker.bootstrap, topic, wait_s=5, metadata_max_age_ms=1000, **creds))
-    except TimeoutError:  # the topic is not there (yet)
+    except (TimeoutError, UnknownTopicOrPartitionError):  # the topic is not there (yet)
         return []
     return [r for r in found if r.get("referral_id") == referral_id]
 
