@@ -132,6 +132,7 @@ def test_a_bad_whsec_secret_is_refused_naming_the_problem(stack: Stack, receiver
     assert _hook(stack, PRACTICE, "delivery-status").json()["channel"] == "kafka"
 
 
+@pytest.mark.hazard("HAZ-016")
 def test_a_gp_system_hears_the_outcome_by_standard_webhook_retried_under_one_id(stack: Stack, receiver: Receiver) -> None:
     registered = _hook(stack, PRACTICE, method="PUT", url=f"{receiver.base}/gp", secret=GP_SECRET, retry=FAST)
     assert registered.status_code == 200, registered.text

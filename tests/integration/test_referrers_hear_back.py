@@ -117,6 +117,7 @@ def _nothing_held(stack: Stack) -> bool:
     return not held
 
 
+@pytest.mark.hazard("HAZ-016")
 def test_social_services_refers_as_an_agency_client_and_hears_the_pharmacists_acceptance(
     stack: Stack, secured_broker: SecuredBroker, registry: Path
 ) -> None:
@@ -131,6 +132,7 @@ def test_social_services_refers_as_an_agency_client_and_hears_the_pharmacists_ac
     assert eventually(lambda: _nothing_held(stack), timeout=30, what="the notifier's outbox to hold nothing back")
 
 
+@pytest.mark.hazard("HAZ-016")
 def test_a_practice_added_to_the_registry_while_the_system_runs_refers_and_hears_back(
     stack: Stack, secured_broker: SecuredBroker, registry: Path
 ) -> None:
