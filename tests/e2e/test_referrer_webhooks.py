@@ -171,6 +171,21 @@ def test_a_gp_system_hears_the_outcome_by_standard_webhook_retried_under_one_id(
     assert [r["event_id"] for r in on_topic] == [feedback["event_id"]], "the same event, once, on the practice's topic"
     assert eventually(lambda: _hook(stack, PRACTICE, "delivery-status").json()["deliveries"] == {"delivered": 1})
 
+    # Every later step is heard the same way, each under its own id.
+    for outcome in ({"outcome": "patient_contacted"}, {"outcome": "completed", "completion": "advice_given"}):
+        reported = httpx.post(f"{stack.url('notifier')}/v1/assignments/{assignment_id}/outcomes", json=outcome,
+                              headers=bearer(PHARMACY), timeout=10)  # fmt: skip
+        assert reported.status_code == 201, reported.text
+
+    def taken() -> list[dict[str, Any]]:
+        events = [a.event for a in receiver.seen("/gp", referral_id) if a.status == 204]
+        return events if len(events) == 3 else []
+
+    events = eventually(taken, timeout=60, what="the contact and the completion at the practice's webhook")
+    assert [e["status"] for e in events] == ["accepted", "patient_contacted", "completed"]
+    assert events[-1]["summary"]["completion"] == "advice_given"
+    assert len({e["event_id"] for e in events}) == 3
+
 
 def test_the_practice_pauses_and_resumes_its_own_feedback_webhook(stack: Stack) -> None:
     paused = _hook(stack, PRACTICE, "pause", "POST")
