@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import UnknownTopicOrPartitionError
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from deploy.kafka import security
 from signpost.stack import Stack
@@ -156,3 +156,35 @@ async def _topics(broker: SecuredBroker) -> set[str]:
         return set(await admin.list_topics())
     finally:
         await admin.close()
+
+
+TOPIC_AUTHORIZATION_FAILED = 29  # Kafka's error code
+
+
+async def _create(broker: SecuredBroker, creds: dict[str, Any], topic: str) -> int | str | None:
+    """None if this principal could create the topic, else the broker's error code (or the client's error)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap, **creds)
+    await admin.start()
+    try:
+        answer = await admin.create_topics([NewTopic(topic, 1, 1)])
+    except KafkaError as exc:
+        return type(exc).__name__
+    finally:
+        await admin.close()
+    codes = [int(t[1]) for t in answer.topic_errors if t[1]]
+    return codes[0] if codes else None
+
+
+def test_the_notifier_may_create_feedback_topics_and_nothing_else_and_an_agency_not_even_those(
+    secured_broker: SecuredBroker,
+) -> None:
+    notifier = secured_broker.service("notifier")
+    assert asyncio.run(_create(secured_broker, notifier, "practice.Q99001.feedback")) is None
+    for elsewhere in ("agency.nobody.referrals", "referral.reopened", "signpost.anything"):
+        assert asyncio.run(_create(secured_broker, notifier, elsewhere)) == TOPIC_AUTHORIZATION_FAILED, elsewhere
+    agency = secured_broker.agency("alpha")
+    assert asyncio.run(_create(secured_broker, agency, "practice.Q99002.feedback")) == TOPIC_AUTHORIZATION_FAILED
+    assert "practice.Q99002.feedback" not in asyncio.run(_topics(secured_broker))
+    assert "agency.nobody.referrals" not in asyncio.run(_topics(secured_broker))
