@@ -27,7 +27,7 @@ from schemas.events import (
 )
 from schemas.referral import Referral, Strict
 
-CONTRACT_VERSION = "2.6.0"
+CONTRACT_VERSION = "2.7.0"
 
 # Who takes part: the four services, and the outside systems at either end.
 INTAKE, ROUTER, NOTIFIER, AUDIT = "intake", "router", "notifier", "audit"

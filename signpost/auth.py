@@ -25,6 +25,10 @@ AUDIENCE = "signpost"
 ALGORITHM = "EdDSA"
 MAX_LIFETIME_S = 3600
 Role = Literal["referrer", "agency", "operations"]
+# Who may submit a referral, and so who must hear back: GP systems and professionals, and agencies too (social
+# services refer to the ICN pharmacist). Operations staff read referrals; they never make them. Intake's
+# ``may_submit`` and every feedback topic (local stack, secured broker, chart, notifier) follow this one set.
+REFERRING_ROLES: frozenset[Role] = frozenset({"referrer", "agency"})
 
 
 class Client(BaseModel):
@@ -143,15 +147,22 @@ def _registry(path: str) -> dict[str, Client]:
     """The registry file, read again whenever it changes: a client added, removed or re-keyed counts at once.
 
     A stat per request is a couple of microseconds. A file caught half-written (or gone) keeps the last good
-    registry, logged, and is read again at the next request: one bad edit must not lock every client out.
+    registry, logged, and is read again at the next request: one bad edit must not lock every client out. A
+    file that changed while it was read is not kept either. Replace the file atomically (write a copy, rename
+    it over) and no reader ever sees a part of it.
     """
     known = _loaded.get(path)
     try:
-        st = os.stat(path)
-        stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+        stamp = _stamp(path)
         if known is not None and known.stamp == stamp:
             return known.clients
         loaded = _Loaded(stamp, load_clients(Path(path)))
+        if _stamp(path) != stamp:
+            # Changed while it was read (a writer that truncates, then writes): what was read may be half of it,
+            # valid but short of clients. Not kept; read again, whole, at the next request.
+            if known is not None:
+                return known.clients
+            return loaded.clients
     except (OSError, yaml.YAMLError, ValidationError, AttributeError) as exc:
         if known is None:
             raise
@@ -159,6 +170,11 @@ def _registry(path: str) -> dict[str, Client]:
         return known.clients
     _loaded[path] = loaded
     return loaded.clients
+
+
+def _stamp(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def registry() -> dict[str, Client]:
@@ -175,9 +191,18 @@ def registry_for(request: Request) -> dict[str, Client]:
     return registry()
 
 
+def may_refer(role: Role) -> bool:
+    return role in REFERRING_ROLES
+
+
+def referring_organisations(clients: dict[str, Client]) -> set[str]:
+    """The organisations of these clients that may refer: each hears back on its own feedback topic."""
+    return {c.organisation for c in clients.values() if may_refer(c.role)}
+
+
 def referrer_organisations() -> set[str]:
-    """Every organisation that may refer: each hears back on its own feedback topic, practice or not."""
-    return {c.organisation for c in registry().values() if c.role == "referrer"}
+    """Every organisation in the registry that may refer, whatever its role: practice, professional or agency."""
+    return referring_organisations(registry())
 
 
 async def authenticated(request: Request) -> Principal:

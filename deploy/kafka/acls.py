@@ -33,6 +33,7 @@ class Operation(StrEnum):
     READ = "READ"
     WRITE = "WRITE"
     DESCRIBE = "DESCRIBE"
+    CREATE = "CREATE"
 
 
 @dataclass(frozen=True, order=True)
@@ -128,6 +129,10 @@ def _service_grants(service: str, agencies: list[str]) -> list[_Grant]:
             _topic("referral.", _WRITE, prefixed),
             _topic("assignment.", _WRITE, prefixed),
             _topic("practice.", _WRITE, prefixed),
+            # A referrer registered while the system runs needs its feedback topic before its first outcome; the
+            # notifier creates it (``services/notifier/feedback_topics.py``), and only ``practice.<ods>.feedback``
+            # names, though a prefix cannot say so: CREATE on this prefix is the only one any service holds.
+            _topic("practice.", (Operation.CREATE,), prefixed),
         ]
         # It may also write them, only to replay an agency's own dead-lettered report; that grants no new power,
         # since the notifier already writes assignment.outcome, the recorded outcome every other service trusts.

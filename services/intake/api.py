@@ -19,7 +19,7 @@ from services.intake.agency_view import agency_view
 from services.intake.cancel import CancelRefused, CancelRequest, cancel
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated, Principal, may_refer
 from signpost.database import Conn
 from signpost.http import problem
 from signpost.service import Runtime
@@ -125,8 +125,8 @@ async def _travel(conn: Conn, identity: patients.Identity, referral_id: uuid.UUI
 
 
 def may_submit(principal: Principal, referral: Referral) -> str | None:
-    if principal.role == "operations":
-        return "the operations role reads referrals; it does not make them"
+    if not may_refer(principal.role):
+        return f"the {principal.role} role reads referrals; it does not make them"
     if referral.referrer.ods_code != principal.organisation:
         return "a client may submit only as its own organisation (referrer.ods_code must match the token)"
     return None

@@ -5,15 +5,18 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, ReferralRouted
-from services.notifier import dead_letters, delivery, timers, webhook_sender
+from services.notifier import dead_letters, delivery, feedback_topics, timers, webhook_sender
 from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled, handle_outcomes
 from services.notifier.dead_letters_api import router as dead_letters_router
 from services.notifier.domain import sla_guard
 from services.notifier.outcomes_api import router as outcomes_router
+from services.notifier.webhooks_api import referrers as referrer_webhooks_router
 from services.notifier.webhooks_api import router as webhooks_router
-from signpost import terminology
+from signpost import kafka_security, loops, terminology
+from signpost.auth import referrer_organisations
 from signpost.http import install
 from signpost.service import Runtime, build_app
+from signpost.topics import ensure_topics
 
 SERVICE = "notifier"
 
@@ -35,10 +38,14 @@ async def wire(runtime: Runtime) -> None:
                    parse=DeadLettered.model_validate_json, handle=dead_letters.keep)  # fmt: skip
     task = timers.start(runtime.pool, settings.sla_check_interval_s)
     sender = webhook_sender.start(runtime.pool, settings.webhook_check_interval_s, allow_private=settings.webhook_allow_private)
+    security = kafka_security.client_kwargs(settings)
+    topics = feedback_topics.start(lambda wanted: ensure_topics(settings.kafka_bootstrap, wanted, **security),
+                                   referrer_organisations, lambda: list(runtime.relay.held))  # fmt: skip
 
     async def stop_loops() -> None:
         await timers.stop(task)
         await webhook_sender.stop(sender)
+        await loops.stop(topics)
 
     runtime.state.setdefault("on_stop", []).append(stop_loops)
 
@@ -49,6 +56,7 @@ def create_app() -> FastAPI:
     app.include_router(outcomes_router)
     app.include_router(dead_letters_router)
     app.include_router(webhooks_router)
+    app.include_router(referrer_webhooks_router)
     return app
 
 

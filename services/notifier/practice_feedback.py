@@ -1,8 +1,12 @@
-"""Tell the referring practice, on its own topic, every outcome that matters to it.
+"""Tell the referring organisation, on its own topic and by webhook if it chose one, every outcome that matters to it.
 
 The feedback loop is what makes referral safe: a practice hears that its
 patient was accepted, seen, sent back or never reached, with a structured
-summary when the work is completed.
+summary when the work is completed. The feedback always goes on the
+referrer's ``practice.<ods>.feedback`` topic (the record audit reads); a
+referrer whose system does not consume Kafka registers a webhook
+(``/v1/referrers/{ods}/webhook``) and the same event is posted to it, signed,
+with the agency webhooks' retries, breaker, pause and dead letter.
 """
 
 from datetime import datetime
@@ -14,6 +18,7 @@ from schemas.ids import derived_event_id
 from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier.domain.feedback import feedback_message, matters_to_referrer
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
+from services.notifier.domain.receivers import referrer_receiver
 from services.notifier.envelope import following
 from services.notifier.reference import practice_topic, service_name
 from signpost import terminology
@@ -64,6 +69,7 @@ async def tell_referrer(
             words=terminology.configured().for_network(delivery.get("network_id")),
         ),
     )
+    await _by_webhook(conn, feedback, delivery["patient_key"])
     await enqueue(
         conn,
         topic=practice_topic(delivery["referrer_ods"]),
@@ -72,3 +78,15 @@ async def tell_referrer(
         event_id=feedback.event_id,
         headers={"event-type": feedback.type, "correlation-id": feedback.correlation_id},
     )
+
+
+async def _by_webhook(conn: Conn, feedback: PracticeFeedback, patient_key: str) -> None:
+    """Queue the feedback for the referrer's webhook, if it has one: in this transaction, once per event id."""
+    receiver = referrer_receiver(feedback.practice_ods)
+    if await conn.fetchval("SELECT 1 FROM webhooks WHERE agency_id = $1", receiver) is None:
+        return
+    await conn.execute(
+        "INSERT INTO webhook_deliveries (copy_id, agency_id, assignment_id, body, delivered_event, patient_key)"
+        " VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT DO NOTHING",
+        feedback.event_id, receiver, feedback.assignment_id, feedback.model_dump_json().encode(), patient_key,
+    )  # fmt: skip

@@ -25,7 +25,8 @@ import httpx
 from services.notifier import webhook_reach
 from services.notifier import webhook_store as store
 from services.notifier.domain.breaker import BreakerPolicy
-from services.notifier.domain.webhook import SIGNATURE_HEADER, sign
+from services.notifier.domain.receivers import referrer_of
+from services.notifier.domain.webhook import signed_headers
 from services.notifier.domain.webhook_attempts import GiveUp, Hold, RetryAt, after_failure, before_attempt
 from signpost import logs, loops
 from signpost.database import Conn
@@ -128,18 +129,21 @@ class Sender:
                 return True
             await store.lease(conn, claimed, now, now + LEASE)
             await store.save_breaker(conn, agency, controls.breaker, decision.breaker)
-        error = await self._post(claimed.url, claimed.secret.encode(), claimed.body, str(claimed.copy_id))
+        error = await self._post(claimed.url, claimed.secret, claimed.body, str(claimed.copy_id))
         await self._record(store.with_first_attempt(claimed, now), error)
         return True
 
-    async def _post(self, url: str, secret: bytes, body: bytes, idempotency_key: str) -> str | None:
-        """None on 2xx, else what went wrong in a few words (never the body, which names a patient)."""
+    async def _post(self, url: str, secret: str, body: bytes, event_id: str) -> str | None:
+        """None on 2xx, else what went wrong in a few words (never the body, which names a patient).
+
+        The event id is the ``webhook-id`` and the ``Idempotency-Key``: the same on every retry of one delivery.
+        """
         # Checked again at each delivery: the host may resolve elsewhere than when it was registered.
         unreachable = await webhook_reach.refusal(url, allow_private=self.allow_private)
         if unreachable is not None:
             return f"not sent: {unreachable}"
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body, self.clock()),
-                   "Idempotency-Key": idempotency_key}  # fmt: skip
+        headers = {"Content-Type": "application/json", **signed_headers(secret, event_id, body, self.clock()),
+                   "Idempotency-Key": event_id}  # fmt: skip
         try:
             # Streamed and never read: an agency's answer body is not ours to buffer, however large.
             async with self.client.stream("POST", url, content=body, headers=headers) as response:
@@ -167,6 +171,8 @@ class Sender:
 async def _withdrawn_if_cancelled(conn: Conn, claimed: store.Claimed) -> bool:
     """Never send an assignment its referrer has cancelled; withdraw it instead (the cancellation withdraws what
     it finds waiting, and this catches a row it could not: one left pending from before cancellations were kept)."""
+    if referrer_of(claimed.agency_id) is not None:  # feedback is news even of a cancelled referral's earlier steps
+        return False
     withdrawn = await conn.fetchval(
         "UPDATE webhook_deliveries w SET status = 'cancelled' FROM deliveries d WHERE w.copy_id = $1"
         " AND d.assignment_id = w.assignment_id AND (d.state = 'cancelled'"

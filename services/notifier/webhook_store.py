@@ -14,6 +14,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from schemas.events import DeadLettered
 from services.notifier.delivery import DELIVERED_TOPIC, agency_topic
 from services.notifier.domain.breaker import Breaker, BreakerPolicy
+from services.notifier.domain.receivers import receiver_event_type, receiver_topic, referrer_of
 from services.notifier.domain.retry import RetryPolicy
 from services.notifier.domain.webhook_attempts import Controls, Due, GiveUp, Hold, RetryAt
 from signpost import dead_letter_bodies, logs, retention
@@ -37,7 +38,7 @@ class Claimed:
     copy_id: UUID
     agency_id: str
     body: bytes
-    delivered_event: bytes
+    delivered_event: bytes | None  # None for a referrer's feedback: it is on the referrer's topic already
     patient_key: str
     due: Due
     url: str | None  # None when the agency has gone back to Kafka since the row was written
@@ -68,7 +69,8 @@ async def claim(conn: Conn, agency_id: str) -> Claimed | None:
     policy = (RetryPolicy(initial=timedelta(seconds=row["initial_delay_s"]), max_delay=timedelta(seconds=row["max_delay_s"]),
                           give_up_after=timedelta(seconds=row["give_up_after_s"])) if hooked else RetryPolicy())  # fmt: skip
     due = Due(row["attempts"], row["first_attempt_at"], row["last_error"])
-    return Claimed(row["copy_id"], agency_id, bytes(row["body"]), bytes(row["delivered_event"]), row["patient_key"], due,
+    announced = bytes(row["delivered_event"]) if row["delivered_event"] is not None else None
+    return Claimed(row["copy_id"], agency_id, bytes(row["body"]), announced, row["patient_key"], due,
                    row["url"], row["secret"] or "", policy)  # fmt: skip
 
 
@@ -140,6 +142,9 @@ async def delivered(conn: Conn, claimed: Claimed, at: datetime) -> None:
     )  # fmt: skip
     if updated is None:  # handed back to Kafka while the request was out; that copy stands
         return
+    if claimed.delivered_event is None:  # a referrer's feedback: nothing more to announce
+        log.info("webhook delivered", receiver=claimed.agency_id)
+        return
     event = json.loads(claimed.delivered_event)
     event["occurred_at"] = at.isoformat()  # delivered when the agency said so, not when it was routed
     await _announce_delivered(conn, claimed.patient_key, event)
@@ -163,10 +168,10 @@ async def dead_letter(conn: Conn, claimed: Claimed, given_up: GiveUp) -> None:
     if updated is None:
         return
     letter_id = uuid5(NAMESPACE_URL, f"signpost:webhook-dead-letter:{claimed.copy_id}")
-    topic = agency_topic(claimed.agency_id)
-    # Never on Kafka, so no partition or offset: -1 says so; replaying puts it on the agency's topic.
+    topic = receiver_topic(claimed.agency_id)
+    # Never on Kafka (an agency's copy), so no partition or offset: -1 says so; replaying puts it on the topic.
     original = await dead_letter_bodies.carry(conn, letter_id, topic=topic, partition=-1, offset=-1, body=claimed.body,
-                                              headers={"event-type": "agency.referral"})  # fmt: skip
+                                              headers={"event-type": receiver_event_type(claimed.agency_id)})  # fmt: skip
     letter = DeadLettered(event_id=letter_id, occurred_at=datetime.now(UTC), consumer=CONSUMER, original_topic=topic,
                           original_partition=-1, original_offset=-1, reason=given_up.reason, **original)  # fmt: skip
     await enqueue(conn, topic=DEAD_LETTER_TOPIC, key=claimed.patient_key, event=letter, event_id=letter.event_id,
@@ -175,7 +180,17 @@ async def dead_letter(conn: Conn, claimed: Claimed, given_up: GiveUp) -> None:
 
 
 async def hand_back_to_kafka(conn: Conn, agency_id: str) -> int:
-    """Send what still waits for a removed webhook on the agency's topic instead; returns how many."""
+    """Send what still waits for a removed webhook on the agency's topic instead; returns how many.
+
+    A referrer's feedback is on its topic already: it only stops waiting for the webhook.
+    """
+    if referrer_of(agency_id) is not None:
+        handed: int = await conn.fetchval(
+            "WITH h AS (UPDATE webhook_deliveries SET status = 'handed_to_kafka' WHERE agency_id = $1 AND status = 'pending'"
+            " RETURNING 1) SELECT count(*) FROM h",
+            agency_id,
+        )
+        return handed
     rows = await conn.fetch(
         "UPDATE webhook_deliveries SET status = 'handed_to_kafka' WHERE agency_id = $1 AND status = 'pending'"
         " RETURNING copy_id, assignment_id, body, delivered_event, patient_key",

@@ -1,12 +1,19 @@
-"""How an agency takes its referrals, and the operators' switch to hold them back.
+"""How an agency takes its referrals, and a referrer its feedback, and the switch to hold them back.
 
 ``PUT /v1/agencies/{id}/webhook`` moves an agency from its Kafka topic to a
 signed webhook (the agency itself or operations staff); ``DELETE`` moves it
 back, and what still waited for the webhook goes on the topic. ``pause``
 (until a time, or until ``resume``) holds an agency's webhook deliveries while
-it sorts out its end (operations only). Every change and every look is
-recorded as an access. The secret is write-only: it is never shown again, nor
-logged; the URL is shown without its query or user part, which may hold a token.
+it sorts out its end (operations only).
+
+``/v1/referrers/{ods}/...`` does the same for an organisation that may refer:
+its feedback comes by signed webhook as well as on its ``practice.<ods>.feedback``
+topic. Only that organisation's own clients (and operations staff) may set,
+remove, pause, resume or read it; another organisation's token gets 403.
+
+Every change and every look is recorded as an access, refusals too. The
+secret is write-only: it is never shown again, nor logged; the URL is shown
+without its query or user part, which may hold a token.
 """
 
 from datetime import UTC, datetime
@@ -15,18 +22,26 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from schemas.referral import ODS_CODE_PATTERN
 from services.notifier import webhook_reach
 from services.notifier import webhook_store as store
+from services.notifier.domain.receivers import referrer_receiver
+from services.notifier.domain.webhook import secret_problem
 from services.notifier.webhook_sender import BREAKER
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated, Principal, may_refer
 from signpost.http import problem
 from signpost.service import Runtime
 
 router = APIRouter(prefix="/v1/agencies", tags=["webhooks"])
+referrers = APIRouter(prefix="/v1/referrers", tags=["webhooks"])
 AgencyId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")]
+OdsCode = Annotated[str, Path(pattern=ODS_CODE_PATTERN)]
+_AGENCY_REFUSAL = "only the agency itself or operations staff may {}"
+_PAUSE_REFUSAL = "only operations staff may pause or resume an agency's deliveries"
+_REFERRER_REFUSAL = "only the organisation's own clients or operations staff may {} its feedback webhook"
 
 
 class Retry(BaseModel):
@@ -53,8 +68,21 @@ class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl
-    secret: str = Field(min_length=32, max_length=256, description="shared HMAC-SHA256 key; write-only")
+    secret: str = Field(
+        min_length=32,
+        max_length=256,
+        description="shared HMAC-SHA256 key, write-only: whsec_<base64 of 24-64 bytes> (Standard Webhooks), or any"
+        " other string of 32+ characters (its Standard Webhooks form is whsec_ + base64 of it)",
+    )
     retry: Retry = Field(default_factory=Retry)
+
+    @field_validator("secret")
+    @classmethod
+    def _usable(cls, secret: str) -> str:
+        found = secret_problem(secret)
+        if found is not None:
+            raise ValueError(found)
+        return secret
 
 
 def _runtime(request: Request) -> Runtime:
@@ -66,6 +94,11 @@ def _may_manage(principal: Principal, agency_id: str) -> bool:
     return principal.role == "operations" or (principal.role == "agency" and principal.agency_id == agency_id)
 
 
+def may_manage_referrer(principal: Principal, ods_code: str) -> bool:
+    """Operations staff, or a client of that very organisation that may refer: never another organisation."""
+    return principal.role == "operations" or (may_refer(principal.role) and principal.organisation == ods_code)
+
+
 def shown_url(url: str) -> str:
     parts = urlsplit(url)
     host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
@@ -74,23 +107,22 @@ def shown_url(url: str) -> str:
 
 
 async def _record(
-    conn: Any, request: Request, principal: Principal, function: str, granted: bool, agency_id: str, more: str = ""
+    conn: Any, request: Request, principal: Principal, function: str, granted: bool, whose: str, more: str = ""
 ) -> None:
     await record_access(conn, producer="notifier", principal=principal, function=function, granted=granted,
-                        correlation_id=request.state.correlation_id, detail=f"agency {agency_id}{more}")  # fmt: skip
+                        correlation_id=request.state.correlation_id, detail=f"{whose}{more}")  # fmt: skip
 
 
-@router.put("/{agency_id}/webhook")
-async def register(agency_id: AgencyId, body: Webhook, request: Request, principal: Authenticated) -> JSONResponse:
-    allowed = _may_manage(principal, agency_id)
+async def _register(receiver: str, whose: str, allowed: bool, refusal: str, body: Webhook, request: Request,
+                    principal: Principal) -> JSONResponse | dict[str, Any]:  # fmt: skip
     runtime = _runtime(request)
     # Looked up before a connection is taken (DNS may be slow), and only for a caller who may set the webhook.
     allow_private = runtime.settings.webhook_allow_private
     unreachable = await webhook_reach.refusal(str(body.url), allow_private=allow_private) if allowed else None
     async with runtime.pool.acquire() as conn, conn.transaction():
-        await _record(conn, request, principal, "register webhook", allowed and unreachable is None, agency_id)
+        await _record(conn, request, principal, "register webhook", allowed and unreachable is None, whose)
         if not allowed:
-            return problem(403, "Forbidden", "only the agency itself or operations staff may set its webhook")
+            return problem(403, "Forbidden", refusal)
         if unreachable is not None:
             return problem(422, "Unprocessable Content", unreachable)
         r = body.retry
@@ -99,62 +131,135 @@ async def register(agency_id: AgencyId, body: Webhook, request: Request, princip
             " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agency_id) DO UPDATE SET url = EXCLUDED.url,"
             " secret = EXCLUDED.secret, initial_delay_s = EXCLUDED.initial_delay_s, max_delay_s = EXCLUDED.max_delay_s,"
             " give_up_after_s = EXCLUDED.give_up_after_s, updated_at = now(), updated_by = EXCLUDED.updated_by",
-            agency_id, str(body.url), body.secret, r.initial_seconds, r.max_seconds, r.give_up_after_seconds, principal.client_id,
+            receiver, str(body.url), body.secret, r.initial_seconds, r.max_seconds, r.give_up_after_seconds, principal.client_id,
         )  # fmt: skip
-    shown = {"agency_id": agency_id, "channel": "webhook", "url": shown_url(str(body.url)), "retry": r.model_dump()}
-    return JSONResponse(shown)
+    return {"channel": "webhook", "url": shown_url(str(body.url)), "retry": r.model_dump()}
+
+
+async def _unregister(receiver: str, whose: str, allowed: bool, refusal: str, request: Request,
+                      principal: Principal) -> JSONResponse | int:  # fmt: skip
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _record(conn, request, principal, "remove webhook", allowed, whose)
+        if not allowed:
+            return problem(403, "Forbidden", refusal)
+        await conn.execute("DELETE FROM webhooks WHERE agency_id = $1", receiver)
+        moved: int = await store.hand_back_to_kafka(conn, receiver)
+    return moved
+
+
+@router.put("/{agency_id}/webhook")
+async def register(agency_id: AgencyId, body: Webhook, request: Request, principal: Authenticated) -> JSONResponse:
+    done = await _register(agency_id, f"agency {agency_id}", _may_manage(principal, agency_id),
+                           _AGENCY_REFUSAL.format("set its webhook"), body, request, principal)  # fmt: skip
+    return done if isinstance(done, JSONResponse) else JSONResponse({"agency_id": agency_id, **done})
 
 
 @router.delete("/{agency_id}/webhook")
 async def unregister(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
-    allowed = _may_manage(principal, agency_id)
-    async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _record(conn, request, principal, "remove webhook", allowed, agency_id)
-        if not allowed:
-            return problem(403, "Forbidden", "only the agency itself or operations staff may change its channel")
-        await conn.execute("DELETE FROM webhooks WHERE agency_id = $1", agency_id)
-        moved = await store.hand_back_to_kafka(conn, agency_id)
-    return JSONResponse({"agency_id": agency_id, "channel": "kafka", "moved_to_topic": moved})
+    moved = await _unregister(agency_id, f"agency {agency_id}", _may_manage(principal, agency_id),
+                              _AGENCY_REFUSAL.format("change its channel"), request, principal)  # fmt: skip
+    return (
+        moved
+        if isinstance(moved, JSONResponse)
+        else JSONResponse({"agency_id": agency_id, "channel": "kafka", "moved_to_topic": moved})
+    )
 
 
-async def _switch(agency_id: str, until: datetime | None, paused: bool, request: Request, principal: Principal) -> JSONResponse:
-    allowed = principal.role == "operations"
+async def _switch(receiver: str, whose: str, allowed: bool, refusal: str, until: datetime | None, paused: bool,
+                  request: Request, principal: Principal) -> JSONResponse | None:  # fmt: skip
     action = "pause deliveries" if paused else "resume deliveries"
     if until is not None and until <= datetime.now(UTC):
         return problem(422, "Unprocessable Content", "a pause must end in the future")
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _record(conn, request, principal, action, allowed, agency_id, f" until {until.isoformat()}" if until else "")
+        await _record(conn, request, principal, action, allowed, whose, f" until {until.isoformat()}" if until else "")
         if not allowed:
-            return problem(403, "Forbidden", "only operations staff may pause or resume an agency's deliveries")
+            return problem(403, "Forbidden", refusal)
         await conn.execute(
             "INSERT INTO agency_controls (agency_id, paused, paused_until, changed_by) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (agency_id) DO UPDATE SET paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,"
             " changed_by = EXCLUDED.changed_by, changed_at = now()",
-            agency_id, paused, until, principal.client_id,
+            receiver, paused, until, principal.client_id,
         )  # fmt: skip
         if not paused:  # what waited for the pause goes at once, not at its last backed-off time
-            await store.release(conn, agency_id)
-    return JSONResponse({"agency_id": agency_id, "paused": paused, "until": until.isoformat() if until else None})
+            await store.release(conn, receiver)
+    return None
+
+
+def _switched(key: str, value: str, paused: bool, until: datetime | None) -> JSONResponse:
+    return JSONResponse({key: value, "paused": paused, "until": until.isoformat() if until else None})
 
 
 @router.post("/{agency_id}/pause")
 async def pause(agency_id: AgencyId, request: Request, principal: Authenticated, body: Pause | None = None) -> JSONResponse:
-    return await _switch(agency_id, body.until if body else None, True, request, principal)
+    until = body.until if body else None
+    refused = await _switch(agency_id, f"agency {agency_id}", principal.role == "operations", _PAUSE_REFUSAL, until, True,
+                            request, principal)  # fmt: skip
+    return refused or _switched("agency_id", agency_id, True, until)
 
 
 @router.post("/{agency_id}/resume")
 async def resume(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
-    return await _switch(agency_id, None, False, request, principal)
+    refused = await _switch(agency_id, f"agency {agency_id}", principal.role == "operations", _PAUSE_REFUSAL, None, False,
+                            request, principal)  # fmt: skip
+    return refused or _switched("agency_id", agency_id, False, None)
+
+
+async def _status_of(receiver: str, whose: str, allowed: bool, refusal: str, request: Request,
+                     principal: Principal) -> JSONResponse | dict[str, Any]:  # fmt: skip
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _record(conn, request, principal, "view delivery status", allowed, whose)
+        if not allowed:
+            return problem(403, "Forbidden", refusal)
+        return await _status(conn, receiver)
 
 
 @router.get("/{agency_id}/delivery-status")
 async def status(agency_id: AgencyId, request: Request, principal: Authenticated) -> JSONResponse:
-    allowed = _may_manage(principal, agency_id)
-    async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _record(conn, request, principal, "view delivery status", allowed, agency_id)
-        if not allowed:
-            return problem(403, "Forbidden", "only the agency itself or operations staff may see its deliveries")
-        return JSONResponse(await _status(conn, agency_id))
+    found = await _status_of(agency_id, f"agency {agency_id}", _may_manage(principal, agency_id),
+                             _AGENCY_REFUSAL.format("see its deliveries"), request, principal)  # fmt: skip
+    return found if isinstance(found, JSONResponse) else JSONResponse({"agency_id": agency_id, **found})
+
+
+@referrers.put("/{ods_code}/webhook")
+async def register_referrer(ods_code: OdsCode, body: Webhook, request: Request, principal: Authenticated) -> JSONResponse:
+    done = await _register(referrer_receiver(ods_code), f"referrer {ods_code}", may_manage_referrer(principal, ods_code),
+                           _REFERRER_REFUSAL.format("set"), body, request, principal)  # fmt: skip
+    return done if isinstance(done, JSONResponse) else JSONResponse({"ods_code": ods_code, **done})
+
+
+@referrers.delete("/{ods_code}/webhook")
+async def unregister_referrer(ods_code: OdsCode, request: Request, principal: Authenticated) -> JSONResponse:
+    moved = await _unregister(referrer_receiver(ods_code), f"referrer {ods_code}", may_manage_referrer(principal, ods_code),
+                              _REFERRER_REFUSAL.format("remove"), request, principal)  # fmt: skip
+    return (
+        moved
+        if isinstance(moved, JSONResponse)
+        else JSONResponse({"ods_code": ods_code, "channel": "kafka", "stopped_waiting": moved})
+    )
+
+
+@referrers.post("/{ods_code}/pause")
+async def pause_referrer(
+    ods_code: OdsCode, request: Request, principal: Authenticated, body: Pause | None = None
+) -> JSONResponse:
+    until = body.until if body else None
+    refused = await _switch(referrer_receiver(ods_code), f"referrer {ods_code}", may_manage_referrer(principal, ods_code),
+                            _REFERRER_REFUSAL.format("pause"), until, True, request, principal)  # fmt: skip
+    return refused or _switched("ods_code", ods_code, True, until)
+
+
+@referrers.post("/{ods_code}/resume")
+async def resume_referrer(ods_code: OdsCode, request: Request, principal: Authenticated) -> JSONResponse:
+    refused = await _switch(referrer_receiver(ods_code), f"referrer {ods_code}", may_manage_referrer(principal, ods_code),
+                            _REFERRER_REFUSAL.format("resume"), None, False, request, principal)  # fmt: skip
+    return refused or _switched("ods_code", ods_code, False, None)
+
+
+@referrers.get("/{ods_code}/delivery-status")
+async def referrer_status(ods_code: OdsCode, request: Request, principal: Authenticated) -> JSONResponse:
+    found = await _status_of(referrer_receiver(ods_code), f"referrer {ods_code}", may_manage_referrer(principal, ods_code),
+                             _REFERRER_REFUSAL.format("read"), request, principal)  # fmt: skip
+    return found if isinstance(found, JSONResponse) else JSONResponse({"ods_code": ods_code, **found})
 
 
 async def _status(conn: Any, agency_id: str) -> dict[str, Any]:
@@ -171,7 +276,7 @@ async def _status(conn: Any, agency_id: str) -> dict[str, Any]:
     controls = await store.controls(conn, agency_id, BREAKER, lock=False)
     reopens = controls.breaker.reopens_at()
     return {
-        "agency_id": agency_id, "channel": "webhook" if hook else "kafka", "url": shown_url(hook["url"]) if hook else None,
+        "channel": "webhook" if hook else "kafka", "url": shown_url(hook["url"]) if hook else None,
         "paused": controls.paused and (controls.paused_until is None or now < controls.paused_until),
         "paused_until": controls.paused_until.isoformat() if controls.paused and controls.paused_until else None,
         "breaker": {"state": controls.breaker.state(now).value, "consecutive_failures": controls.breaker.consecutive_failures,
