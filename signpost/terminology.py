@@ -97,6 +97,7 @@ DEFAULT_LABELS: Mapping[ServiceType, str] = {
 
 _SAID_OF_THE_SERVICE = (
     "accepted", "patient_contacted", "did_not_attend", "escalated_to_gp", "sla_breached", "no_contact_timeout", "cancelled",
+    "rerouted",
 )  # fmt: skip
 """Feedback that says only what happened, of ``{who}``."""
 
@@ -128,6 +129,7 @@ class Texts(Frozen):
         "{who} did not contact the patient in time, so the referral is closed. The patient needs following up."
     )
     feedback_cancelled: Template = "The referral to {who} was cancelled."
+    feedback_rerouted: Template = "After a decline the referral was passed on to {who}."
     escalation_late: Template = "{who}: not acted on in time (due {due})"
     escalation_closed: Template = (
         "{who}: closed: the patient was not contacted in time; the GP practice must follow up (due {due})"

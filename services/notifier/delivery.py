@@ -16,6 +16,7 @@ from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, Refe
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
 from services.notifier.lifecycle import cancelled_among, lock_referrals
+from services.notifier.practice_feedback import tell_referrer_of_reroute
 from services.notifier.timers import planned_timers, start_timers
 from signpost import logs
 from signpost.consumer import Incoming
@@ -41,6 +42,7 @@ def handler(sla_demo_seconds: float | None = None) -> Handler:
         cancelled = await cancelled_among(conn, (item.event.referral_id for item in batch))
         offered = _offered(batch, cancelled)
         new = await _record_new(conn, offered)
+        await _tell_referrers_of_reroutes(conn, offered, new)
         hooked = await _webhook_agencies(conn, {a.agency_id for _, a in offered})
         timers, events, webhooks = _handed(offered, new, hooked, sla_demo_seconds)
         await start_timers(conn, timers)
@@ -124,6 +126,15 @@ async def _record_new(conn: Conn, offered: list[tuple[Incoming[ReferralRouted], 
         *columns,
     )
     return {r["assignment_id"]: r["delivered_at"] for r in rows}
+
+
+async def _tell_referrers_of_reroutes(conn: Conn, offered: Offered, new: Mapping[UUID, datetime]) -> None:
+    """Each newly recorded assignment that replaces a declined one is news to the referrer (once: only new rows)."""
+    rerouted = [a.assignment_id for _, a in offered if a.replaces_assignment_id is not None and a.assignment_id in new]
+    if not rerouted:
+        return
+    for row in await conn.fetch("SELECT * FROM deliveries WHERE assignment_id = ANY($1::uuid[])", rerouted):
+        await tell_referrer_of_reroute(conn, dict(row), at=new[row["assignment_id"]])
 
 
 async def _webhook_agencies(conn: Conn, agencies: set[str]) -> set[str]:

@@ -16,7 +16,7 @@ from uuid import UUID
 from schemas.events import AgencyOutcome, FeedbackSummary, PracticeFeedback
 from schemas.ids import derived_event_id
 from schemas.vocabulary import OutcomeCode, ServiceType
-from services.notifier.domain.feedback import feedback_message, matters_to_referrer
+from services.notifier.domain.feedback import feedback_message, matters_to_referrer, rerouted_message
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
 from services.notifier.domain.receivers import referrer_receiver
 from services.notifier.envelope import following
@@ -69,11 +69,39 @@ async def tell_referrer(
             words=terminology.configured().for_network(delivery.get("network_id")),
         ),
     )
-    await _by_webhook(conn, feedback, delivery["patient_key"])
+    await _send(conn, feedback, delivery["patient_key"])
+
+
+async def tell_referrer_of_reroute(conn: Conn, delivery: dict[str, Any], *, at: datetime) -> None:
+    """A declined part went to another service: the referrer hears who has it now, once per new assignment.
+
+    The decline itself was feedback already ("needs another service"); without this the referrer could not tell a
+    referral that was passed on from one that is waiting for it to act.
+    """
+    service_type = ServiceType(delivery["service_type"])
+    words = terminology.configured().for_network(delivery.get("network_id"))
+    feedback = PracticeFeedback(
+        event_id=derived_event_id(delivery["assignment_id"], "rerouted-feedback"),
+        occurred_at=at,
+        **following(delivery),
+        practice_ods=delivery["referrer_ods"],
+        assignment_id=delivery["assignment_id"],
+        agency_id=delivery["agency_id"],
+        service_type=service_type,
+        status="rerouted",
+        summary=FeedbackSummary(),
+        message=rerouted_message(service_name(delivery), service_type, words=words),
+    )
+    await _send(conn, feedback, delivery["patient_key"])
+
+
+async def _send(conn: Conn, feedback: PracticeFeedback, patient_key: str) -> None:
+    """On the referrer's topic, and to its webhook if it has one: in this transaction."""
+    await _by_webhook(conn, feedback, patient_key)
     await enqueue(
         conn,
-        topic=practice_topic(delivery["referrer_ods"]),
-        key=delivery["patient_key"],
+        topic=practice_topic(feedback.practice_ods),
+        key=patient_key,
         event=feedback,
         event_id=feedback.event_id,
         headers={"event-type": feedback.type, "correlation-id": feedback.correlation_id},

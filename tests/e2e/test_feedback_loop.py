@@ -203,6 +203,14 @@ def test_a_decline_is_rerouted_never_back_to_a_decliner_and_then_to_the_coordina
     agencies = [a["agency_id"] for a in view(stack, referral_id)["assignments"]]
     assert len(agencies) == len(set(agencies)) == 3, "never back to a provider that declined"
     eventually(lambda: [f["status"] for f in feedback(stack, referral_id)].count("declined") == 2, what="both declines")
+    # Each reroute is news to the practice too: who has the referral now.
+    rerouted = eventually(
+        lambda: [f for f in feedback(stack, referral_id) if f["status"] == "rerouted"] if len(
+            [f for f in feedback(stack, referral_id) if f["status"] == "rerouted"]) == 2 else None,
+        what="feedback for both reroutes",
+    )  # fmt: skip
+    assert sorted(f["assignment_id"] for f in rerouted) == sorted([second["assignment_id"], third["assignment_id"]])
+    assert all(f["message"].startswith("After a decline the referral was passed on to ") for f in rerouted)
 
 
 @pytest.mark.hazard("HAZ-010")

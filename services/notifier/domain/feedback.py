@@ -44,6 +44,11 @@ def referrer_must_act(event: LifecycleEvent, completion: CompletionOutcome | Non
     return event in _REFERRER_MUST_ACT or (event is OutcomeCode.COMPLETED and completion is CompletionOutcome.URGENT_ESCALATION)
 
 
+def rerouted_message(service_name: str, service_type: ServiceType, *, words: Vocabulary = DEFAULT) -> str:
+    """What the referrer hears when a decline was rerouted: who has the referral now (BaRS: declined and rerouted)."""
+    return words.text("feedback_rerouted", who=words.service(service_name, service_type))
+
+
 def feedback_message(
     service_name: str,
     service_type: ServiceType,

@@ -64,3 +64,14 @@ def test_an_escalation_names_the_service_and_the_coordinator_told_in_the_areas_w
 def test_a_breach_with_no_coordinator_to_tell_does_not_claim_one_was_told() -> None:
     reason = escalation_reason("Somewhere", ServiceType.PIC, closing=False, due_at=DUE, coordinator_told=False)
     assert reason == "Somewhere (personal independence coordinator): not acted on in time (due 2026-11-18 11:00 UTC)"
+
+
+def test_a_reroute_tells_the_referrer_who_has_the_referral_now_in_the_areas_words() -> None:
+    from services.notifier.domain.feedback import rerouted_message
+
+    assert rerouted_message("Purbeck virtual ward", ServiceType.MDT_HUDDLE, words=DORSET) == (
+        "After a decline the referral was passed on to Purbeck virtual ward (virtual ward)."
+    )
+    assert rerouted_message("Boots, High Street", ServiceType.COMMUNITY_PHARMACY) == (
+        "After a decline the referral was passed on to Boots, High Street (community pharmacy)."
+    )
