@@ -41,15 +41,16 @@ app.add_typer(audit_app, name="audit")
 
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Check the audit log's hash chain; exit 1 naming every edited, deleted, inserted or reordered row."""
+    """Check every chain of the audit log; exit 1 naming each edited, deleted, inserted or reordered row by chain and row."""
     import asyncio
 
+    from services.audit.domain.chains import chain_name
     from services.audit.verification import verify
 
     result = asyncio.run(verify(_database_url("audit")))
     typer.echo(result.summary)
-    for finding in result.findings:
-        typer.echo(f"  row {finding.seq} ({finding.kind.value}): {finding.message}")
+    for found in result.findings:
+        typer.echo(f"  {chain_name(found.chain)}, row {found.seq} ({found.kind.value}): {found.finding.message}")
     raise typer.Exit(0 if result.ok else 1)
 
 

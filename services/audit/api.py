@@ -228,13 +228,10 @@ async def stream(
     # The live streams read through a pool of their own, never the one the recorder writes with.
     stream_pool: asyncpg.Pool = runtime.state["stream_pool"]
     try:
-        if last_event_id and last_event_id.isdigit():
-            start = int(last_event_id)
-        elif after_seq is not None:
-            start = after_seq
-        else:
-            async with stream_pool.acquire() as conn:
-                start = await queries.last_seq(conn)
+        # Rows are shown in the stream's own order (services/audit/live.py); an id is a row's seq.
+        resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else after_seq
+        async with stream_pool.acquire() as conn:
+            start = await live.after(conn, resume)
         async with runtime.pool.acquire() as conn:
             await record_access(
                 conn,
@@ -251,7 +248,7 @@ async def stream(
     async def events() -> AsyncIterator[dict[str, Any] | ServerSentEvent]:
         # An id and no data first: the client's resume point even if the link drops before any event
         # arrives. Without it, reconnecting would start at the log's end then, and miss what came between.
-        yield ServerSentEvent(id=str(start), comment="stream start")
+        yield ServerSentEvent(id=str(start.seq), comment="stream start")
         seen = start
         recheck_at = time.monotonic() + settings.audit_stream_recheck_s
         while not await request.is_disconnected():
@@ -265,9 +262,9 @@ async def stream(
                 yield ServerSentEvent(comment=f"stream closed: {reason}; reconnect with a fresh token and Last-Event-ID")
                 return
             async with stream_pool.acquire() as conn:
-                rows = await queries.page(conn, filters, seen, 200)
-            for row in rows:
-                seen = row["seq"]
+                rows = await live.page(conn, filters, seen, 200)
+            for cursor, row in rows:
+                seen = cursor
                 yield {"id": str(row["seq"]), "event": row["event_type"], "data": json.dumps(row)}
             if not rows:
                 await asyncio.sleep(min(STREAM_POLL_S, max(0.0, expires_at - time.time())))

@@ -22,6 +22,7 @@ import pytest
 
 from benchmarks import audit_growth
 from services.audit.domain.chain import FindingKind
+from services.audit.domain.chains import chain_name
 from services.audit.domain.retention import PruneRefused
 from services.audit.pruning import prune
 from services.audit.tail import follow
@@ -202,41 +203,65 @@ def test_the_tail_command_prints_each_event_as_it_happens_and_stops_on_ctrl_c(si
 # --- prune ----------------------------------------------------------------------------------------------------------
 
 
+def _chains(stack: Stack) -> dict[int, list[asyncpg.Record]]:
+    """Every row's place, chain by chain in position order."""
+    rows = query(stack, "SELECT seq, chain, coalesce(chain_seq, seq) AS position, row_hash FROM audit_log ORDER BY chain, 3")
+    by_chain: dict[int, list[asyncpg.Record]] = {}
+    for row in rows:
+        by_chain.setdefault(row["chain"], []).append(row)
+    return by_chain
+
+
+def _unchanged(before: dict[int, list[asyncpg.Record]], after: dict[int, list[asyncpg.Record]]) -> bool:
+    """Every row still there as it was (audit may have recorded more since: the reads of the trail)."""
+    return all(after.get(chain, [])[: len(rows)] == rows for chain, rows in before.items())
+
+
 def test_prune_cuts_only_rows_older_than_the_age_leaves_an_anchor_and_the_rest_still_verifies(signpost_stack: Stack) -> None:
     submit_and_wait(signpost_stack)
-    first, last_old = query(signpost_stack, "SELECT min(seq), max(seq) FROM audit_log")[0]
-    old_hash = value(signpost_stack, "SELECT row_hash FROM audit_log WHERE seq = $1", last_old)
+    last_old = value(signpost_stack, "SELECT max(seq) FROM audit_log")
     # Rows grow old only by waiting, so a superuser moves these back 30 days. recorded_at is when audit
-    # stored a row, outside its hash: the chain still verifies, and the age boundary falls at last_old.
+    # stored a row, outside its hash: the chains still verify, and the age boundary falls at last_old.
     query(signpost_stack, "UPDATE audit_log SET recorded_at = recorded_at - interval '30 days' WHERE seq <= $1", last_old,
           superuser_edit=True)  # fmt: skip
     submit_and_wait(signpost_stack)
-    recent = query(signpost_stack, "SELECT seq, row_hash FROM audit_log WHERE seq > $1 ORDER BY seq", last_old)
+    before = _chains(signpost_stack)
+    # Per chain: its old rows go, but never its last row (the chain continues from it).
+    expected = {chain: min(len([r for r in rows if r["seq"] <= last_old]), len(rows) - 1) for chain, rows in before.items()}
+    expected = {chain: cut for chain, cut in expected.items() if cut}
+    assert len(expected) >= 2, f"the old rows span several chains: {expected}"
+    old_rows = sum(expected.values())
+    cuts = ", ".join(
+        f"{chain_name(chain)} up to row {before[chain][cut - 1]['position']}" for chain, cut in sorted(expected.items())
+    )
     anchors = value(signpost_stack, "SELECT count(*) FROM audit_anchors")
-    old_rows = last_old - first + 1
 
     dry = cli(signpost_stack, "prune", "--older-than-days", "7", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.startswith(f"would prune {old_rows} rows (seq up to {last_old}, recorded before "), dry.stdout
-    still_there = value(signpost_stack, "SELECT count(*) FROM audit_log WHERE seq <= $1", last_old)
-    assert still_there == old_rows, "a dry run deletes nothing"
+    assert dry.stdout.startswith(f"would prune {old_rows} rows ({cuts}; recorded before "), dry.stdout
+    assert _unchanged(before, _chains(signpost_stack)), "a dry run deletes nothing"
     assert value(signpost_stack, "SELECT count(*) FROM audit_anchors") == anchors
 
     done = cli(signpost_stack, "prune", "--older-than-days", "7")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"pruned {old_rows} rows (seq up to {last_old}, recorded before "), done.stdout
-    assert f"anchor: row {last_old}, hash {old_hash}" in done.stdout
-    assert value(signpost_stack, "SELECT min(seq) FROM audit_log") == last_old + 1, "the old rows are gone"
-    kept = query(signpost_stack, "SELECT seq, row_hash FROM audit_log WHERE seq <= $1 ORDER BY seq", recent[-1]["seq"])
-    assert kept == recent, "every row younger than the age is still there, unchanged"
-    anchor = query(signpost_stack, "SELECT * FROM audit_anchors ORDER BY seq DESC LIMIT 1")[0]
-    assert (anchor["seq"], anchor["row_hash"], anchor["rows_pruned"]) == (last_old, old_hash, old_rows)
-    assert abs(anchor["pruned_before"] - (datetime.now(UTC) - timedelta(days=7))) < timedelta(minutes=5)
+    assert done.stdout.startswith(f"pruned {old_rows} rows ({cuts}; recorded before "), done.stdout
+    after = _chains(signpost_stack)
+    for chain, rows in before.items():
+        cut = expected.get(chain, 0)
+        kept = after[chain][: len(rows) - cut]
+        assert kept == rows[cut:], f"{chain_name(chain)}: only its old prefix went, the rest is unchanged"
+        if cut:
+            assert f"{chain_name(chain)} row {rows[cut - 1]['position']}, hash {rows[cut - 1]['row_hash']}" in done.stdout
+    written = query(signpost_stack, "SELECT chain, seq, row_hash, rows_pruned, pruned_before FROM audit_anchors ORDER BY chain")
+    assert [(a["chain"], a["seq"], a["row_hash"], a["rows_pruned"]) for a in written] == [
+        (chain, before[chain][cut - 1]["position"], before[chain][cut - 1]["row_hash"], cut)
+        for chain, cut in sorted(expected.items())
+    ], "one anchor per chain cut, at its last pruned row"
+    assert all(abs(a["pruned_before"] - (datetime.now(UTC) - timedelta(days=7))) < timedelta(minutes=5) for a in written)
 
     verified = cli(signpost_stack, "verify")
     assert verified.returncode == 0, verified.stdout
-    assert verified.stdout.startswith("chain intact:")
-    assert f"(seq {last_old + 1}–" in verified.stdout, "resumed from the anchor"
+    assert verified.stdout.startswith("chains intact:"), verified.stdout
     assert cli(signpost_stack, "prune", "--older-than-days", "7").stdout.strip() == "nothing old enough to prune"
     submit_and_wait(signpost_stack)
     assert asyncio.run(verify(signpost_stack.database_url)).ok, "the log grows on past the prune and still verifies"
@@ -245,33 +270,39 @@ def test_prune_cuts_only_rows_older_than_the_age_leaves_an_anchor_and_the_rest_s
 @pytest.mark.hazard("HAZ-020")
 def test_after_a_prune_tampering_is_still_found_and_pruning_is_refused_until_it_is_undone(signpost_stack: Stack) -> None:
     submit_and_wait(signpost_stack)
-    # A clock a month ahead makes every row old without touching them; one row always stays.
+    # A clock a month ahead makes every row old without touching them; one row of each chain always stays.
     pruned = asyncio.run(prune(signpost_stack.database_url, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=30)))
-    assert pruned.plan is not None
+    assert pruned.plans
     assert pruned.deleted > 0
+    first = "SELECT min(coalesce(chain_seq, seq)) FROM audit_log WHERE chain = $1"
+    for plan in pruned.plans:
+        assert value(signpost_stack, first, plan.anchor.chain) == plan.up_to_seq + 1, "each chain keeps its last row"
+    last = value(signpost_stack, "SELECT max(seq) FROM audit_log")
     submit_and_wait(signpost_stack)
-    target = pruned.plan.up_to_seq + 1  # the first row after the anchor, where verification resumes
+    # The first row recorded after the prune: in its chain, the row after the one the anchor left.
+    target = query(signpost_stack, "SELECT seq, chain, chain_seq FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1", last)[0]
     edit = "UPDATE audit_log SET payload = payload || '{\"edited\": true}' WHERE seq = $1"
     undo = "UPDATE audit_log SET payload = payload - 'edited' WHERE seq = $1"
     anchors = value(signpost_stack, "SELECT count(*) FROM audit_anchors")
-    query(signpost_stack, edit, target, superuser_edit=True)
+    rows = value(signpost_stack, "SELECT count(*) FROM audit_log")
+    query(signpost_stack, edit, target["seq"], superuser_edit=True)
     try:
         found = asyncio.run(verify(signpost_stack.database_url))
-        assert [(f.kind, f.seq) for f in found.findings] == [(FindingKind.EDITED, target)], found.summary
+        assert [(f.chain, f.kind, f.seq) for f in found.findings] == [(target["chain"], FindingKind.EDITED, target["chain_seq"])]
         assert asyncio.run(_verified_whole_and_in_pieces(signpost_stack.database_url)), "reading in chunks changes nothing"
         named = cli(signpost_stack, "verify")
         assert named.returncode == 1
-        assert f"row {target} (edited)" in named.stdout, named.stdout
+        assert f"{chain_name(target['chain'])}, row {target['chain_seq']} (edited)" in named.stdout, named.stdout
 
         with pytest.raises(PruneRefused, match="does not verify"):
             asyncio.run(prune(signpost_stack.database_url, timedelta(days=1), now=datetime.now(UTC) + timedelta(days=60)))
         refused = cli(signpost_stack, "prune", "--older-than-days", "1")
         assert refused.returncode == 1
-        assert refused.stderr.startswith("refused: the audit chain does not verify"), refused.stderr
-        assert value(signpost_stack, "SELECT min(seq) FROM audit_log") == target, "nothing was pruned"
+        assert refused.stderr.startswith("refused: the audit log does not verify"), refused.stderr
+        assert value(signpost_stack, "SELECT count(*) FROM audit_log") >= rows, "nothing was pruned"
         assert value(signpost_stack, "SELECT count(*) FROM audit_anchors") == anchors
     finally:
-        query(signpost_stack, undo, target, superuser_edit=True)
+        query(signpost_stack, undo, target["seq"], superuser_edit=True)
     assert asyncio.run(verify(signpost_stack.database_url)).ok
 
 

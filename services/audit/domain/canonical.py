@@ -10,9 +10,9 @@ the content changes.
 """
 
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
 
@@ -43,15 +43,23 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _encode(value: Any) -> str:
-    if isinstance(value, Mapping):
-        items = sorted(value.items())
-        return "{" + ",".join(f"{json.dumps(key)}:{_encode(item)}" for key, item in items) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_encode(item) for item in value) + "]"
+    # What json.loads gives, most frequent first; strings through json's own C escaper, not json.dumps, which
+    # costs several times as much per call (this runs for every key and string of every row audit records).
+    if isinstance(value, str):
+        return _string(value)
     if isinstance(value, Decimal):
         return _number(value)
-    # str, True, False and None: json.dumps already has a single spelling for each.
-    return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_string(key)}:{_encode(item)}" for key, item in sorted(value.items())) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_encode(item) for item in value) + "]"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    raise ValueError(f"not a JSON value: {type(value).__name__}")
 
 
 def _number(value: Decimal) -> str:

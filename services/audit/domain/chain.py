@@ -18,7 +18,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -30,6 +30,10 @@ GENESIS = "0" * 64
 """The ``prev_hash`` of row 1."""
 HASH_SCHEME = "signpost.audit.row.v1"
 """Named inside every hashed encoding, so a future scheme can never produce the same input."""
+SHARDED_SCHEME = "signpost.audit.row.v2"
+"""Rows of the sharded chains (audit migration 009): the chain's id and the log's seq are hashed too."""
+LEGACY = -1
+"""The chain every row written before migration 009 belongs to: one chain, hashed with ``HASH_SCHEME``, closed."""
 MAX_FINDINGS = 100
 
 Head = tuple[int, str]
@@ -65,9 +69,46 @@ def row_hash(
     return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode("ascii")).hexdigest()
 
 
+def sharded_row_hash(
+    prev_hash: str,
+    chain: int,
+    position: int,
+    log_seq: int,
+    event_id: UUID | str,
+    event_type: str,
+    topic: str,
+    occurred_at_iso: str | datetime,
+    payload_json: str,
+) -> str:
+    """``row_hash`` for a row of a sharded chain: it also covers which chain, and the log-wide ``seq``.
+
+    ``position`` is the row's place in its own chain (what links it to its
+    predecessor); ``log_seq`` is its place in the whole log, which the live
+    stream and queries order by, so renumbering it is an edit too.
+    """
+    return sharded_digest(
+        prev_hash, chain, position, log_seq, str(UUID(str(event_id))), event_type, topic, canonical_time(occurred_at_iso),
+        canonical_json(payload_json),
+    )  # fmt: skip
+
+
+def sharded_digest(
+    prev_hash: str, chain: int, position: int, log_seq: int, event_id: str, event_type: str, topic: str, time: str, payload: str
+) -> str:
+    """``sharded_row_hash`` of fields already canonical: the recorder canonicalises before it locks a chain's head,
+    so only this, microseconds a row, runs while other instances may wait for that head."""
+    fields = [SHARDED_SCHEME, prev_hash, chain, position, log_seq, event_id, event_type, topic, time, payload]
+    return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode("ascii")).hexdigest()
+
+
 @dataclass(frozen=True)
 class ChainRow:
-    """The columns of one audit_log row that the hash covers, plus the two hashes."""
+    """The columns of one audit_log row that the hash covers, plus the two hashes.
+
+    ``seq`` is the row's position in its chain. In the legacy chain that is
+    the log's seq as well; a sharded row also carries the log's seq
+    (``log_seq``), which its hash covers.
+    """
 
     seq: int
     event_id: UUID | str
@@ -77,6 +118,19 @@ class ChainRow:
     payload: str
     prev_hash: str
     row_hash: str
+    chain: int = LEGACY
+    log_seq: int | None = None
+
+    def hashed_as(self, seq: int) -> str:
+        """The hash this row's content gives at position ``seq`` of its chain; ``ValueError`` if malformed."""
+        if self.chain == LEGACY:
+            return row_hash(self.prev_hash, seq, self.event_id, self.event_type, self.topic, self.occurred_at, self.payload)
+        if self.log_seq is None:
+            raise ValueError("a row of a sharded chain has no log seq")
+        return sharded_row_hash(
+            self.prev_hash, self.chain, seq, self.log_seq, self.event_id, self.event_type, self.topic, self.occurred_at,
+            self.payload,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,6 +141,7 @@ class Anchor:
     row_hash: str
     created_at: datetime
     rows_pruned: int
+    chain: int = LEGACY
 
 
 def next_row(
@@ -96,12 +151,21 @@ def next_row(
     topic: str,
     occurred_at: str | datetime,
     payload_json: str,
+    *,
+    chain: int = LEGACY,
+    log_seq: int | None = None,
+    genesis: str = GENESIS,
 ) -> ChainRow:
-    """The row that extends the chain after ``previous`` (the last row or anchor; ``None`` for an empty log)."""
-    seq, prev_hash = (previous.seq + 1, previous.row_hash) if previous else (1, GENESIS)
+    """The row that extends ``chain`` after ``previous`` (its last row or anchor; ``None`` for an empty chain).
+
+    A sharded chain (any ``chain`` but ``LEGACY``) needs the row's ``log_seq``;
+    its first row links to ``genesis`` (the closed legacy chain's head, once
+    there was one: ``chains.Seal``).
+    """
+    seq, prev_hash = (previous.seq + 1, previous.row_hash) if previous else (1, genesis)
     occurred = canonical_time(occurred_at)
-    digest = row_hash(prev_hash, seq, event_id, event_type, topic, occurred, payload_json)
-    return ChainRow(seq, event_id, event_type, topic, occurred, payload_json, prev_hash, digest)
+    row = ChainRow(seq, event_id, event_type, topic, occurred, payload_json, prev_hash, "", chain, log_seq)
+    return replace(row, row_hash=row.hashed_as(seq))
 
 
 class FindingKind(StrEnum):
@@ -174,8 +238,15 @@ class Verifier:
     seq) are decided by the row after.
     """
 
-    def __init__(self, anchor: Anchor | None = None, *, expected_head: Head | None = None, max_findings: int = MAX_FINDINGS):
-        self._checker = _Checker(anchor, expected_head, max_findings)
+    def __init__(
+        self,
+        anchor: Anchor | None = None,
+        *,
+        expected_head: Head | None = None,
+        max_findings: int = MAX_FINDINGS,
+        genesis: str = GENESIS,
+    ):
+        self._checker = _Checker(anchor, expected_head, max_findings, genesis)
         self._held: ChainRow | None = None
         self._finished = False
 
@@ -205,7 +276,7 @@ class Verifier:
 def _content_problem(row: ChainRow, seq: int) -> str | None:
     """Why the row's content, hashed as row ``seq``, does not give its stored hash; ``None`` when it does."""
     try:
-        digest = row_hash(row.prev_hash, seq, row.event_id, row.event_type, row.topic, row.occurred_at, row.payload)
+        digest = row.hashed_as(seq)
     except ValueError as error:
         return f"its content is no longer well-formed ({error})"
     return None if digest == row.row_hash else "its content no longer matches its hash"
@@ -253,6 +324,7 @@ class _Checker:
     anchor: Anchor | None
     head: Head | None
     max_findings: int
+    genesis: str = GENESIS
     tip: _Tip | None = None
     rows_checked: int = 0
     first_seq: int | None = None
@@ -304,7 +376,7 @@ class _Checker:
         # With an anchor, the chain resumes after it, unless the pruned rows are still here to check from genesis.
         if self.anchor is not None and first.seq > self.anchor.seq:
             return _Tip(self.anchor.seq, self.anchor.row_hash, origin="anchor")
-        return _Tip(0, GENESIS, origin="genesis")
+        return _Tip(0, self.genesis, origin="genesis")
 
     def _ahead(self, row: ChainRow, tip: _Tip, problem: str | None, stream: _Lookahead) -> None:
         gap = row.seq - tip.seq - 1

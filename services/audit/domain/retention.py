@@ -1,20 +1,22 @@
-"""How far retention may prune the audit log, decided without touching it.
+"""How far retention may prune one chain of the audit log, decided without touching it.
 
 Pruning removes evidence, so the plan is conservative: it cuts only a prefix
-of rows all older than the policy's age, never into rows the last
+of a chain's rows all older than the policy's age, never into rows the last
 verification did not cover, and never below a minimum number of rows. The
-recorder continues the chain from the newest row, so an empty log would
-restart it at genesis and hand out seq 1 again: at least one row always stays.
+recorder continues a chain from its newest row, so an empty chain would
+restart at its genesis and hand out position 1 again: at least one row of
+every chain always stays. Each chain is planned on its own and gets its own
+anchor (``chains``: one per shard, the keyless chain, the closed legacy one).
 
-The caller carries the plan out in one transaction: insert the anchor (with
-``pruned_before``), then delete the rows with ``seq <= up_to_seq``.
+The caller carries the plans out in one transaction: insert each anchor (with
+``pruned_before``), then delete each chain's rows up to ``up_to_seq``.
 """
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.audit.domain.chain import Anchor, Verification
+from services.audit.domain.chain import LEGACY, Anchor, Verification
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,10 @@ class RetentionPolicy:
 
 @dataclass(frozen=True)
 class AgedRow:
-    """What retention needs to know of one of the oldest rows."""
+    """What retention needs to know of one of a chain's oldest rows."""
 
     seq: int
+    """Its position in its chain."""
     row_hash: str
     recorded_at: datetime
 
@@ -58,10 +61,11 @@ def prune_plan(
     now: datetime,
     policy: RetentionPolicy,
     verification: Verification,
+    chain: int = LEGACY,
 ) -> PrunePlan | None:
-    """The cut point over ``oldest`` (the log's first rows, in seq order), or ``None`` when nothing may go yet.
+    """The cut point over ``oldest`` (``chain``'s first rows, in position order), or ``None`` when nothing may go yet.
 
-    ``total_rows`` is the number of rows in the log and ``verification`` the
+    ``total_rows`` is the number of rows in the chain and ``verification`` the
     result of verifying it, both read in the same snapshot as ``oldest``.
     Rows outside the verified range are never cut. Passing only the first N
     rows caps how many one run deletes.
@@ -83,5 +87,5 @@ def prune_plan(
         last, count = row, count + 1
     if last is None:
         return None
-    anchor = Anchor(seq=last.seq, row_hash=last.row_hash, created_at=now, rows_pruned=count)
+    anchor = Anchor(seq=last.seq, row_hash=last.row_hash, created_at=now, rows_pruned=count, chain=chain)
     return PrunePlan(up_to_seq=last.seq, anchor=anchor, pruned_before=cutoff)
