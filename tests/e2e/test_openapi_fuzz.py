@@ -14,10 +14,10 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 
 
 @pytest.mark.parametrize(("service", "client"), [("intake", "gp-h81001"), ("audit", "operations")])
-def test_generated_requests_never_get_a_server_error(signpost_stack: Stack, service: str, client: str) -> None:
+def test_generated_requests_never_get_a_server_error(shared_stack: Stack, service: str, client: str) -> None:
     completed = subprocess.run(
         [
-            str(SCHEMATHESIS), "run", f"{signpost_stack.url(service)}/openapi.json",
+            str(SCHEMATHESIS), "run", f"{shared_stack.url(service)}/openapi.json",
             "--checks", "not_a_server_error",
             "--header", f"Authorization: Bearer {dev_token(client)}",
             "--max-examples", "25",
