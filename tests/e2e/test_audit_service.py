@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,23 @@ def test_the_audit_table_refuses_update_and_delete(shared_stack: Stack) -> None:
     for sql in ("UPDATE audit.audit_log SET event_type = 'x'", "DELETE FROM audit.audit_log", "TRUNCATE audit.audit_log"):
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             asyncio.run(tamper(sql))
+
+
+def test_a_sequence_number_past_the_logs_range_is_refused_with_a_specific_error(shared_stack: Stack) -> None:
+    # Found by the OpenAPI fuzz: seq is a PostgreSQL bigint, and a larger after_seq was a 500 (a broken stream).
+    beyond, audit, operations = 2**63, shared_stack.url("audit"), bearer("operations")
+    asked: dict[str, Any] = {
+        "search": lambda: search(shared_stack, "operations", after_seq=beyond),
+        "trail": lambda: httpx.get(f"{audit}/v1/referrals/{uuid.uuid4()}/audit", params={"after_seq": beyond},
+                                   headers=operations, timeout=10),
+        "stream": lambda: httpx.get(f"{audit}/v1/audit/stream", params={"after_seq": beyond}, headers=operations,
+                                    timeout=10),
+    }  # fmt: skip
+    for name, ask in asked.items():
+        try:
+            response = ask()
+        except httpx.HTTPError as broken:
+            raise AssertionError(f"{name}: {type(broken).__name__}: {broken}") from None
+        assert response.status_code == 422, f"{name}: {response.status_code} {response.text[:200]}"
+        assert response.headers["content-type"].startswith("application/problem+json"), name
+        assert "after_seq" in response.text, name
