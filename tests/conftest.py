@@ -14,7 +14,7 @@ from tests.support.infrastructure import Infrastructure, provide
 settings.register_profile("signpost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("signpost")
 
-pytest_plugins = ["tests.support.hazards"]
+pytest_plugins = ["tests.support.hazards", "tests.support.shared_stack"]
 
 # The tests sign in with the committed development identities (deploy/dev/); outside development mode
 # settings have no registry or pseudonym key (tests/unit/test_startup_checks.py covers that path).

@@ -36,6 +36,8 @@ from signpost.service import Runtime
 router = APIRouter(prefix="/v1")
 log = logs.get_logger()
 STREAM_POLL_S = 0.25
+# The log's seq is a PostgreSQL bigint: a larger after_seq is refused as bad input, not sent to the database.
+MAX_SEQ = 2**63 - 1
 
 
 def _runtime(request: Request) -> Runtime:
@@ -91,7 +93,7 @@ class Paging:
     after_seq: int
 
 
-def _paging(limit: int = Query(default=100, ge=1, le=1000), after_seq: int = Query(default=0, ge=0)) -> Paging:
+def _paging(limit: int = Query(default=100, ge=1, le=1000), after_seq: int = Query(default=0, ge=0, le=MAX_SEQ)) -> Paging:
     return Paging(limit, after_seq)
 
 
@@ -141,7 +143,7 @@ class Search(BaseModel):
     event_types: list[str] = Field(default_factory=list, max_length=20)
     since: datetime | None = None
     until: datetime | None = None
-    after_seq: int = Field(default=0, ge=0)
+    after_seq: int = Field(default=0, ge=0, le=MAX_SEQ)
     limit: int = Field(default=100, ge=1, le=1000)
 
 
@@ -203,7 +205,7 @@ async def stream(
     agency: str | None = None,
     network: str | None = None,
     event_type: Annotated[list[str] | None, Query()] = None,
-    after_seq: int | None = Query(default=None, ge=0),
+    after_seq: int | None = Query(default=None, ge=0, le=MAX_SEQ),
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> EventSourceResponse:
     """Server-sent events, live. Reconnect with Last-Event-ID to resume where you left off.

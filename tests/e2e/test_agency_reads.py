@@ -91,13 +91,13 @@ def wait_for_notifier(stack: Stack, assignment_id: str) -> None:
 
 
 @pytest.mark.hazard("HAZ-014")
-def test_each_agency_sees_exactly_its_own_minimised_case_and_nothing_once_it_declined(signpost_stack: Stack) -> None:
-    referral_id = submit(signpost_stack, home_visit())
-    everyone = assignments_known(signpost_stack, referral_id, {PHARMACY, SOCIAL})
+def test_each_agency_sees_exactly_its_own_minimised_case_and_nothing_once_it_declined(shared_stack: Stack) -> None:
+    referral_id = submit(shared_stack, home_visit())
+    everyone = assignments_known(shared_stack, referral_id, {PHARMACY, SOCIAL})
     assert len(everyone) >= 3, "the safeguarding flag puts the patient on the huddle's agenda too"
 
-    pharmacy_response = read(signpost_stack, referral_id, PHARMACY_CLIENT)
-    social_response = read(signpost_stack, referral_id, SOCIAL_CLIENT)
+    pharmacy_response = read(shared_stack, referral_id, PHARMACY_CLIENT)
+    social_response = read(shared_stack, referral_id, SOCIAL_CLIENT)
     assert (pharmacy_response.status_code, social_response.status_code) == (200, 200)
     pharmacy, social = pharmacy_response.json(), social_response.json()
 
@@ -124,31 +124,31 @@ def test_each_agency_sees_exactly_its_own_minimised_case_and_nothing_once_it_dec
     assert social_part["case"]["patient"]["nhs_number"] == REFERRAL["patient"]["nhs_number"], "it must reach the patient"
 
     # Over HTTP the agency sees what the notifier sent it on Kafka, field for field.
-    on_kafka = delivered_to(signpost_stack, SOCIAL, referral_id, "agency.referral")
+    on_kafka = delivered_to(shared_stack, SOCIAL, referral_id, "agency.referral")
     assert social_part["case"] == on_kafka["referral"]
     assert NOTE not in json.dumps(on_kafka)
 
     # The pharmacy declines; from then on it is a stranger to the referral.
-    wait_for_notifier(signpost_stack, pharmacy_part["assignment_id"])
-    declined = report(signpost_stack, pharmacy_part["assignment_id"], PHARMACY_CLIENT, "declined",
+    wait_for_notifier(shared_stack, pharmacy_part["assignment_id"])
+    declined = report(shared_stack, pharmacy_part["assignment_id"], PHARMACY_CLIENT, "declined",
                       decline_reason="not_available_in_timescale")  # fmt: skip
     assert declined.status_code == 201, declined.text
     after = eventually(
-        lambda: (r := read(signpost_stack, referral_id, PHARMACY_CLIENT)).status_code == 404 and r,
+        lambda: (r := read(shared_stack, referral_id, PHARMACY_CLIENT)).status_code == 404 and r,
         what="the declined pharmacy to lose sight of the referral",
     )
-    stranger = read(signpost_stack, "00000000-0000-4000-8000-000000000000", PHARMACY_CLIENT)
+    stranger = read(shared_stack, "00000000-0000-4000-8000-000000000000", PHARMACY_CLIENT)
     assert (after.status_code, after.json()) == (stranger.status_code, stranger.json()), "a decliner is a stranger"
-    assert cancel(signpost_stack, referral_id, PHARMACY_CLIENT).status_code == 404, "to the cancel endpoint too"
+    assert cancel(shared_stack, referral_id, PHARMACY_CLIENT).status_code == 404, "to the cancel endpoint too"
 
     # The referrer and operations keep the whole view.
-    full = read(signpost_stack, referral_id, "operations").json()
+    full = read(shared_stack, referral_id, "operations").json()
     assert full["versions"][0]["referral"]["notes"] == NOTE
     assert {PHARMACY, SOCIAL} <= {a["agency_id"] for a in full["assignments"]}
 
     # Every read is on the record, granted or refused.
     def reads_recorded() -> list[dict[str, Any]] | None:
-        reads = [e["payload"] for e in audit_trail(signpost_stack, referral_id)
+        reads = [e["payload"] for e in audit_trail(shared_stack, referral_id)
                  if e["event_type"] == "access.recorded" and e["payload"]["function"] == "read referral"]  # fmt: skip
         seen = {(r["client_id"], r["outcome"]) for r in reads}
         wanted = {(PHARMACY_CLIENT, "granted"), (SOCIAL_CLIENT, "granted"), (PHARMACY_CLIENT, "refused")}
@@ -158,28 +158,28 @@ def test_each_agency_sees_exactly_its_own_minimised_case_and_nothing_once_it_dec
 
 
 @pytest.mark.hazard("HAZ-014")
-def test_an_agency_never_assigned_gets_the_same_404_as_for_no_referral(signpost_stack: Stack) -> None:
-    referral_id = submit(signpost_stack, REFERRAL)  # a sore throat: the chosen pharmacy only
-    assignments_known(signpost_stack, referral_id, {PHARMACY})
-    assert read(signpost_stack, referral_id, PHARMACY_CLIENT).status_code == 200
-    refused = read(signpost_stack, referral_id, SOCIAL_CLIENT)
-    missing = read(signpost_stack, "00000000-0000-4000-8000-000000000000", SOCIAL_CLIENT)
+def test_an_agency_never_assigned_gets_the_same_404_as_for_no_referral(shared_stack: Stack) -> None:
+    referral_id = submit(shared_stack, REFERRAL)  # a sore throat: the chosen pharmacy only
+    assignments_known(shared_stack, referral_id, {PHARMACY})
+    assert read(shared_stack, referral_id, PHARMACY_CLIENT).status_code == 200
+    refused = read(shared_stack, referral_id, SOCIAL_CLIENT)
+    missing = read(shared_stack, "00000000-0000-4000-8000-000000000000", SOCIAL_CLIENT)
     assert refused.status_code == 404
     assert refused.json() == missing.json()
 
 
 @pytest.mark.hazard("HAZ-014")
-def test_after_a_cancel_no_agency_reads_the_referral_and_none_hears_why(signpost_stack: Stack) -> None:
-    referral_id = submit(signpost_stack, home_visit())
-    everyone = assignments_known(signpost_stack, referral_id, {PHARMACY, SOCIAL})
-    assert read(signpost_stack, referral_id, SOCIAL_CLIENT).status_code == 200
-    wait_for_notifier(signpost_stack, everyone[SOCIAL]["assignment_id"])
-    assert cancel(signpost_stack, referral_id, SOCIAL_CLIENT).status_code == 403, "an agency may not cancel the referral"
-    cancelled = cancel(signpost_stack, referral_id, "gp-h81001")
+def test_after_a_cancel_no_agency_reads_the_referral_and_none_hears_why(shared_stack: Stack) -> None:
+    referral_id = submit(shared_stack, home_visit())
+    everyone = assignments_known(shared_stack, referral_id, {PHARMACY, SOCIAL})
+    assert read(shared_stack, referral_id, SOCIAL_CLIENT).status_code == 200
+    wait_for_notifier(shared_stack, everyone[SOCIAL]["assignment_id"])
+    assert cancel(shared_stack, referral_id, SOCIAL_CLIENT).status_code == 403, "an agency may not cancel the referral"
+    cancelled = cancel(shared_stack, referral_id, "gp-h81001")
     assert cancelled.status_code == 202, cancelled.text
     for client in (SOCIAL_CLIENT, PHARMACY_CLIENT):
-        assert read(signpost_stack, referral_id, client).status_code == 404, f"{client} still reads a cancelled referral"
+        assert read(shared_stack, referral_id, client).status_code == 404, f"{client} still reads a cancelled referral"
     # The agency is told on its topic that the referral was cancelled, but not the referrer's reason.
-    notice = delivered_to(signpost_stack, SOCIAL, referral_id, "referral.cancelled")
+    notice = delivered_to(shared_stack, SOCIAL, referral_id, "referral.cancelled")
     assert CANCEL_REASON not in json.dumps(notice)
-    assert read(signpost_stack, referral_id, "gp-h81001").json()["status"] == "cancelled"
+    assert read(shared_stack, referral_id, "gp-h81001").json()["status"] == "cancelled"

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +36,15 @@ def search(stack: Stack, client: str, **body: object) -> httpx.Response:
     return httpx.post(f"{stack.url('audit')}/v1/audit/search", json=body, headers=bearer(client), timeout=10)
 
 
-def test_who_viewed_lists_each_read_of_the_patient_with_who_and_what(signpost_stack: Stack) -> None:
-    referral_id = submit(signpost_stack)
-    delivered(signpost_stack, referral_id)
-    read = httpx.get(f"{signpost_stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer("gp-h81001"), timeout=10)
+def test_who_viewed_lists_each_read_of_the_patient_with_who_and_what(shared_stack: Stack) -> None:
+    referral_id = submit(shared_stack)
+    delivered(shared_stack, referral_id)
+    read = httpx.get(f"{shared_stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer("gp-h81001"), timeout=10)
     assert read.status_code == 200
 
     def report() -> list[dict[str, Any]]:
         response = httpx.post(
-            f"{signpost_stack.url('audit')}/v1/audit/who-viewed", json={"nhs_number": NHS_NUMBER}, headers=bearer("operations")
+            f"{shared_stack.url('audit')}/v1/audit/who-viewed", json={"nhs_number": NHS_NUMBER}, headers=bearer("operations")
         )
         assert response.status_code == 200
         accesses: list[dict[str, Any]] = response.json()["accesses"]
@@ -56,35 +57,35 @@ def test_who_viewed_lists_each_read_of_the_patient_with_who_and_what(signpost_st
     assert accesses[0]["outcome"] == "granted"
 
 
-def test_search_by_nhs_number_finds_the_patients_events_without_storing_the_number(signpost_stack: Stack) -> None:
-    referral_id = submit(signpost_stack)
-    delivered(signpost_stack, referral_id)
-    response = search(signpost_stack, "operations", nhs_number=NHS_NUMBER, event_types=["referral.submitted"], limit=1000)
+def test_search_by_nhs_number_finds_the_patients_events_without_storing_the_number(shared_stack: Stack) -> None:
+    referral_id = submit(shared_stack)
+    delivered(shared_stack, referral_id)
+    response = search(shared_stack, "operations", nhs_number=NHS_NUMBER, event_types=["referral.submitted"], limit=1000)
     assert response.status_code == 200
     events = response.json()["events"]
     assert referral_id in {e["referral_id"] for e in events}
     assert NHS_NUMBER not in response.text
 
 
-def test_search_rejects_an_invalid_nhs_number_with_a_specific_error(signpost_stack: Stack) -> None:
-    response = search(signpost_stack, "operations", nhs_number="3478526985")
+def test_search_rejects_an_invalid_nhs_number_with_a_specific_error(shared_stack: Stack) -> None:
+    response = search(shared_stack, "operations", nhs_number="3478526985")
     assert response.status_code == 422
     assert "modulus 11" in response.json()["detail"]
 
 
 @pytest.mark.hazard("HAZ-014")
-def test_an_agency_sees_only_its_own_events_and_a_referrer_none(signpost_stack: Stack) -> None:
-    delivered(signpost_stack, submit(signpost_stack))
-    mine = search(signpost_stack, "agency-demo-pharmacy")
+def test_an_agency_sees_only_its_own_events_and_a_referrer_none(shared_stack: Stack) -> None:
+    delivered(shared_stack, submit(shared_stack))
+    mine = search(shared_stack, "agency-demo-pharmacy")
     assert mine.status_code == 200
     assert mine.json()["events"]
     assert {e["agency_id"] for e in mine.json()["events"]} == {"demo-pharmacy"}
-    assert search(signpost_stack, "agency-demo-pharmacy", agency_id="other-agency").status_code == 403
-    assert search(signpost_stack, "gp-h81001").status_code == 403
+    assert search(shared_stack, "agency-demo-pharmacy", agency_id="other-agency").status_code == 403
+    assert search(shared_stack, "gp-h81001").status_code == 403
 
 
-def test_live_stream_delivers_new_events_and_resumes_from_last_event_id(signpost_stack: Stack) -> None:
-    url = f"{signpost_stack.url('audit')}/v1/audit/stream"
+def test_live_stream_delivers_new_events_and_resumes_from_last_event_id(shared_stack: Stack) -> None:
+    url = f"{shared_stack.url('audit')}/v1/audit/stream"
     headers = bearer("operations")
 
     def read_events(extra: dict[str, str], stop_when: str, limit: int = 200) -> list[tuple[int, dict[str, Any]]]:
@@ -108,9 +109,9 @@ def test_live_stream_delivers_new_events_and_resumes_from_last_event_id(signpost
                         return got
         return got
 
-    first_id = submit(signpost_stack)
-    delivered(signpost_stack, first_id)
-    first_seq = next(e["seq"] for e in audit_trail(signpost_stack, first_id) if e["event_type"] == "referral.submitted")
+    first_id = submit(shared_stack)
+    delivered(shared_stack, first_id)
+    first_seq = next(e["seq"] for e in audit_trail(shared_stack, first_id) if e["event_type"] == "referral.submitted")
     resumed = read_events({"Last-Event-ID": str(first_seq - 1)}, stop_when=first_id)
     seqs = [s for s, _ in resumed]
     assert seqs == sorted(set(seqs)), "events must arrive once each, in order"
@@ -118,8 +119,8 @@ def test_live_stream_delivers_new_events_and_resumes_from_last_event_id(signpost
     assert {r["event_type"] for _, r in resumed} <= {"referral.submitted", "assignment.delivered"}
 
 
-def test_a_stream_opened_before_any_event_gives_a_resume_point_that_misses_nothing(signpost_stack: Stack) -> None:
-    url = f"{signpost_stack.url('audit')}/v1/audit/stream"
+def test_a_stream_opened_before_any_event_gives_a_resume_point_that_misses_nothing(shared_stack: Stack) -> None:
+    url = f"{shared_stack.url('audit')}/v1/audit/stream"
     params = {"event_type": ["referral.submitted"]}
     with httpx.stream("GET", url, headers=bearer("operations"), params=params, timeout=httpx.Timeout(30.0)) as response:
         assert response.status_code == 200
@@ -132,9 +133,9 @@ def test_a_stream_opened_before_any_event_gives_a_resume_point_that_misses_nothi
     ids = [line.removeprefix("id:").strip() for line in first if line.startswith("id:")]
     assert len(ids) == 1, first
     assert not any(line.startswith("data:") for line in first), "the start names a point, not an event"
-    referral_id = submit(signpost_stack)
-    delivered(signpost_stack, referral_id)
-    submitted = next(e["seq"] for e in audit_trail(signpost_stack, referral_id) if e["event_type"] == "referral.submitted")
+    referral_id = submit(shared_stack)
+    delivered(shared_stack, referral_id)
+    submitted = next(e["seq"] for e in audit_trail(shared_stack, referral_id) if e["event_type"] == "referral.submitted")
     assert int(ids[0]) < submitted
     with httpx.stream("GET", url, headers={**bearer("operations"), "Last-Event-ID": ids[0]}, params=params,
                       timeout=httpx.Timeout(30.0)) as response:  # fmt: skip
@@ -147,11 +148,11 @@ def test_a_stream_opened_before_any_event_gives_a_resume_point_that_misses_nothi
     assert (first_shown["referral_id"], first_shown["seq"]) == (referral_id, submitted), "the next event, nothing skipped"
 
 
-def test_the_audit_table_refuses_update_and_delete(signpost_stack: Stack) -> None:
-    delivered(signpost_stack, submit(signpost_stack))
+def test_the_audit_table_refuses_update_and_delete(shared_stack: Stack) -> None:
+    delivered(shared_stack, submit(shared_stack))
 
     async def tamper(sql: str) -> None:
-        conn = await asyncpg.connect(signpost_stack.database_url)
+        conn = await asyncpg.connect(shared_stack.database_url)
         try:
             await conn.execute(sql)
         finally:
@@ -160,3 +161,23 @@ def test_the_audit_table_refuses_update_and_delete(signpost_stack: Stack) -> Non
     for sql in ("UPDATE audit.audit_log SET event_type = 'x'", "DELETE FROM audit.audit_log", "TRUNCATE audit.audit_log"):
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             asyncio.run(tamper(sql))
+
+
+def test_a_sequence_number_past_the_logs_range_is_refused_with_a_specific_error(shared_stack: Stack) -> None:
+    # Found by the OpenAPI fuzz: seq is a PostgreSQL bigint, and a larger after_seq was a 500 (a broken stream).
+    beyond, audit, operations = 2**63, shared_stack.url("audit"), bearer("operations")
+    asked: dict[str, Any] = {
+        "search": lambda: search(shared_stack, "operations", after_seq=beyond),
+        "trail": lambda: httpx.get(f"{audit}/v1/referrals/{uuid.uuid4()}/audit", params={"after_seq": beyond},
+                                   headers=operations, timeout=10),
+        "stream": lambda: httpx.get(f"{audit}/v1/audit/stream", params={"after_seq": beyond}, headers=operations,
+                                    timeout=10),
+    }  # fmt: skip
+    for name, ask in asked.items():
+        try:
+            response = ask()
+        except httpx.HTTPError as broken:
+            raise AssertionError(f"{name}: {type(broken).__name__}: {broken}") from None
+        assert response.status_code == 422, f"{name}: {response.status_code} {response.text[:200]}"
+        assert response.headers["content-type"].startswith("application/problem+json"), name
+        assert "after_seq" in response.text, name

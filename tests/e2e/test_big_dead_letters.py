@@ -9,7 +9,6 @@ went out. Now the original is kept by the refusing consumer, by digest and size.
 import asyncio
 import hashlib
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -19,17 +18,15 @@ from aiokafka import AIOKafkaProducer
 
 from signpost.stack import Stack
 from signpost.topic_reader import read_all
-from tests.support.infrastructure import Infrastructure
-from tests.support.running_stack import bearer, eventually, running
+from tests.support.running_stack import bearer, eventually
 
 BIG = 900_000  # base64 makes it 1.2 MB: over the producer's 1 MiB, under the broker's limit for the original itself
 OUTCOMES = "agency.demo-pharmacy.outcomes"
 
 
-@pytest.fixture(scope="module")
-def stack(infrastructure: Infrastructure) -> Iterator[Stack]:
-    with running(infrastructure, "e2e_big_dead_letters") as s:
-        yield s
+@pytest.fixture
+def stack(shared_stack: Stack) -> Stack:
+    return shared_stack
 
 
 def big_record(kind: str) -> bytes:

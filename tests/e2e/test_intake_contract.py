@@ -3,6 +3,7 @@
 import asyncio
 import copy
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,8 @@ def referral_id_of(outcome: dict[str, Any]) -> str:
     return diagnostics.removeprefix("referral_id=")
 
 
-def test_a_bars_bundle_is_accepted_and_flows_like_a_json_referral(signpost_stack: Stack) -> None:
-    response = post_fhir(signpost_stack, BUNDLE)
+def test_a_bars_bundle_is_accepted_and_flows_like_a_json_referral(shared_stack: Stack) -> None:
+    response = post_fhir(shared_stack, BUNDLE)
     assert response.status_code == 202, response.text
     assert response.headers["content-type"].startswith("application/fhir+json")
     outcome = response.json()
@@ -53,33 +54,34 @@ def test_a_bars_bundle_is_accepted_and_flows_like_a_json_referral(signpost_stack
     eventually(
         lambda: (
             {"referral.submitted", "referral.routed", "assignment.delivered"}
-            <= {e["event_type"] for e in audit_trail(signpost_stack, referral_id)}
+            <= {e["event_type"] for e in audit_trail(shared_stack, referral_id)}
         ),
         what="the FHIR referral to be routed and delivered",
     )
-    stored = httpx.get(f"{signpost_stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()
+    stored = httpx.get(f"{shared_stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()
     assert stored["versions"][0]["source"] == "fhir"
     assert stored["versions"][0]["referral"]["patient"]["nhs_number"] == REFERRAL["patient"]["nhs_number"]
 
 
 @pytest.mark.hazard("HAZ-002")
-def test_a_replayed_fhir_request_id_answers_the_same_and_a_changed_body_conflicts(signpost_stack: Stack) -> None:
-    first = post_fhir(signpost_stack, BUNDLE, **{"X-Request-Id": "fhir-replay-1"})
-    again = post_fhir(signpost_stack, BUNDLE, **{"X-Request-Id": "fhir-replay-1"})
+def test_a_replayed_fhir_request_id_answers_the_same_and_a_changed_body_conflicts(shared_stack: Stack) -> None:
+    request_id = f"fhir-replay-{uuid.uuid4()}"  # the stack is shared: an id of this test's own
+    first = post_fhir(shared_stack, BUNDLE, **{"X-Request-Id": request_id})
+    again = post_fhir(shared_stack, BUNDLE, **{"X-Request-Id": request_id})
     assert (first.status_code, again.status_code) == (202, 202)
     assert referral_id_of(first.json()) == referral_id_of(again.json())
     changed = copy.deepcopy(BUNDLE)
     for entry in changed["entry"]:
         if entry["resource"]["resourceType"] == "ServiceRequest":
             entry["resource"]["priority"] = "urgent"
-    conflict = post_fhir(signpost_stack, changed, **{"X-Request-Id": "fhir-replay-1"})
+    conflict = post_fhir(shared_stack, changed, **{"X-Request-Id": request_id})
     assert conflict.status_code == 409
     assert conflict.json()["issue"][0]["code"] == "conflict"
 
 
 @pytest.mark.hazard("HAZ-011")
-def test_cancel_revokes_once_and_keeps_every_version(signpost_stack: Stack) -> None:
-    intake = signpost_stack.url("intake")
+def test_cancel_revokes_once_and_keeps_every_version(shared_stack: Stack) -> None:
+    intake = shared_stack.url("intake")
     referral_id = httpx.post(f"{intake}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10).json()["referral_id"]
     other_practice = httpx.post(
         f"{intake}/v1/referrals/{referral_id}/cancel", json={"reason": "x"}, headers=bearer("gp-h81002"), timeout=10
@@ -96,7 +98,7 @@ def test_cancel_revokes_once_and_keeps_every_version(signpost_stack: Stack) -> N
     assert stored["status"] == "cancelled"
     assert [(v["version"], v["status"]) for v in stored["versions"]] == [(1, "submitted"), (2, "cancelled")]
     eventually(
-        lambda: "referral.cancelled" in [e["event_type"] for e in audit_trail(signpost_stack, referral_id)],
+        lambda: "referral.cancelled" in [e["event_type"] for e in audit_trail(shared_stack, referral_id)],
         what="the cancellation to reach the audit trail",
     )
 
@@ -164,11 +166,11 @@ async def _footprint(database_url: str) -> tuple[int, int]:
 
 
 @pytest.fixture
-def nothing_changes(signpost_stack: Stack) -> Any:
+def nothing_changes(shared_stack: Stack) -> Any:
     """Each bad submission must leave no referral row and no outbox event behind."""
-    before = asyncio.run(_footprint(signpost_stack.database_url))
+    before = asyncio.run(_footprint(shared_stack.database_url))
     yield
-    assert asyncio.run(_footprint(signpost_stack.database_url)) == before
+    assert asyncio.run(_footprint(shared_stack.database_url)) == before
 
 
 def test_the_bad_input_table_has_at_least_forty_cases() -> None:
@@ -178,9 +180,9 @@ def test_the_bad_input_table_has_at_least_forty_cases() -> None:
 @pytest.mark.hazard("HAZ-006")
 @pytest.mark.parametrize(("changes", "message"), [c[1:] for c in JSON_RULES], ids=[c[0] for c in JSON_RULES])
 def test_a_referral_breaking_a_rule_is_refused_with_that_rule(
-    signpost_stack: Stack, nothing_changes: None, changes: dict[str, Any], message: str
+    shared_stack: Stack, nothing_changes: None, changes: dict[str, Any], message: str
 ) -> None:
-    response = post_json(signpost_stack, json.dumps(mutated(changes)).encode())
+    response = post_json(shared_stack, json.dumps(mutated(changes)).encode())
     assert response.status_code == 422, response.text
     problem = response.json()
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -189,18 +191,18 @@ def test_a_referral_breaking_a_rule_is_refused_with_that_rule(
 
 @pytest.mark.parametrize(("body", "headers", "status", "message"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
 def test_hostile_input_is_refused_specifically(
-    signpost_stack: Stack, nothing_changes: None, body: bytes, headers: dict[str, str], status: int, message: str
+    shared_stack: Stack, nothing_changes: None, body: bytes, headers: dict[str, str], status: int, message: str
 ) -> None:
-    response = post_json(signpost_stack, body, **headers)
+    response = post_json(shared_stack, body, **headers)
     assert response.status_code == status, response.text
     assert message in response.text
 
 
 @pytest.mark.parametrize(("bundle", "status", "message"), [c[1:] for c in FHIR_CASES], ids=[c[0] for c in FHIR_CASES])
 def test_a_bad_bundle_gets_an_operation_outcome(
-    signpost_stack: Stack, nothing_changes: None, bundle: object, status: int, message: str
+    shared_stack: Stack, nothing_changes: None, bundle: object, status: int, message: str
 ) -> None:
-    response = post_fhir(signpost_stack, bundle)
+    response = post_fhir(shared_stack, bundle)
     assert response.status_code == status, response.text
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
@@ -208,28 +210,28 @@ def test_a_bad_bundle_gets_an_operation_outcome(
 
 
 def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
-    signpost_stack: Stack, capsys: pytest.CaptureFixture[str]
+    shared_stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from signpost.demo import report_audit, submit_and_show
 
-    assert submit_and_show(signpost_stack.url("intake"), signpost_stack.url("audit"))
+    assert submit_and_show(shared_stack.url("intake"), shared_stack.url("audit"))
     printed = capsys.readouterr().out
     assert "POST /v1/referrals -> 202" in printed
     assert "POST /v1/fhir/$process-message (BaRS servicerequest-request) -> 202" in printed
     assert printed.count("trail complete: submitted -> routed -> delivered") == 2
-    assert report_audit(signpost_stack.url("audit"), signpost_stack.database_url)
+    assert report_audit(shared_stack.url("audit"), shared_stack.database_url)
     printed = capsys.readouterr().out
-    assert f"operations page: {signpost_stack.url('audit')}/ops" in printed
+    assert f"operations page: {shared_stack.url('audit')}/ops" in printed
     assert "signpost audit verify: chain intact" in printed
 
 
 @pytest.mark.hazard("HAZ-011")
-def test_a_completed_referral_cannot_be_cancelled(signpost_stack: Stack) -> None:
+def test_a_completed_referral_cannot_be_cancelled(shared_stack: Stack) -> None:
     from signpost.demo_feedback import worked_to_completion
 
     # The demo pharmacy accepts, contacts and completes it through the notifier, as in `make demo`.
-    intake = signpost_stack.url("intake")
-    referral_id = worked_to_completion(intake, signpost_stack.url("notifier"), signpost_stack.kafka_bootstrap)
+    intake = shared_stack.url("intake")
+    referral_id = worked_to_completion(intake, shared_stack.url("notifier"), shared_stack.kafka_bootstrap)
     assert referral_id is not None
     eventually(lambda: httpx.get(f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()["status"]
                == "completed", what="intake to learn the referral is completed")  # fmt: skip

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,13 +17,17 @@ from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, bearer, eventually, running
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
-PORTS = {"intake": 28001, "router": 28002, "notifier": 28003, "audit": 28004}
+# Ports of its own beside the suite's (SIGNPOST_TEST_*), so that suites side by side on one machine never meet here.
+_BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 10
+PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}
+BROKER_PORT = int(os.environ.get("SIGNPOST_TEST_KAFKA_PORT", "19092")) + 10
 
 
 @pytest.fixture(scope="module")
 def own_broker(infrastructure: Infrastructure) -> Iterator[kafka_local.KafkaNode]:
     """A broker this module may stop and kill without disturbing other tests."""
-    node = kafka_local.KafkaNode(infrastructure.state_dir / "kafka-never-lost", port=29092, controller_port=29093)
+    node = kafka_local.KafkaNode(infrastructure.state_dir / "kafka-never-lost", port=BROKER_PORT,
+                                 controller_port=BROKER_PORT + 1)  # fmt: skip
     kafka_local.start(node)
     try:
         yield node

@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from signpost.stack import Stack
 from signpost.tokens import dev_token
 from tests.support.running_stack import audit_trail, bearer, eventually
+from tests.support.shared_stack import Shared
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -35,8 +36,9 @@ WAIT_MS = 45_000
 
 
 @pytest.fixture(scope="module")
-def browser(signpost_stack: Stack) -> Iterator[Browser]:
+def browser(shared_stacks: Shared) -> Iterator[Browser]:
     # Playwright's sync API runs an event loop in this thread, so the stack (which uses asyncio.run) starts first.
+    shared_stacks.get(__name__)
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} not found: install it with `apt-get update && apt-get install -y chromium`")
     with sync_playwright() as playwright:
@@ -46,14 +48,14 @@ def browser(signpost_stack: Stack) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def ops_page(browser: Browser, signpost_stack: Stack) -> Iterator[tuple[Page, list[str]]]:
+def ops_page(browser: Browser, shared_stack: Stack) -> Iterator[tuple[Page, list[str]]]:
     """The page, signed in with an operations token and following the live feed; plus its console errors."""
     context = browser.new_context(viewport={"width": 1440, "height": 1100})
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(f"{m.text} ({m.location.get('url')})") if _is_error(m) else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{signpost_stack.url('audit')}/ops")
+    page.goto(f"{shared_stack.url('audit')}/ops")
     page.get_by_label("Bearer token").fill(dev_token("operations"))
     page.get_by_role("button", name="Connect").click()
     expect(page.locator("#connection")).to_have_attribute("data-state", "live", timeout=WAIT_MS)
@@ -65,9 +67,9 @@ def _is_error(message: ConsoleMessage) -> bool:
     return message.type == "error"
 
 
-def test_a_submitted_referral_flows_through_the_live_feed(ops_page: tuple[Page, list[str]], signpost_stack: Stack) -> None:
+def test_a_submitted_referral_flows_through_the_live_feed(ops_page: tuple[Page, list[str]], shared_stack: Stack) -> None:
     page, errors = ops_page
-    response = httpx.post(f"{signpost_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
+    response = httpx.post(f"{shared_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
     assert response.status_code == 202
     referral_id = response.json()["referral_id"]
 
@@ -87,11 +89,11 @@ def test_a_submitted_referral_flows_through_the_live_feed(ops_page: tuple[Page, 
     assert not errors, f"the page logged errors: {errors}"
 
 
-def test_a_poison_record_appears_in_the_dead_letter_panel(ops_page: tuple[Page, list[str]], signpost_stack: Stack) -> None:
+def test_a_poison_record_appears_in_the_dead_letter_panel(ops_page: tuple[Page, list[str]], shared_stack: Stack) -> None:
     page, errors = ops_page
     # Playwright's event loop owns this thread; the producer gets a loop of its own in another.
     with ThreadPoolExecutor(1) as pool:
-        partition, offset = pool.submit(asyncio.run, _produce_poison(signpost_stack.kafka_bootstrap)).result()
+        partition, offset = pool.submit(asyncio.run, _produce_poison(shared_stack.kafka_bootstrap)).result()
 
     # Audit follows every topic too, so it dead-letters the same record under its own name; this row is the router's.
     row = page.locator(
@@ -103,11 +105,11 @@ def test_a_poison_record_appears_in_the_dead_letter_panel(ops_page: tuple[Page, 
 
 
 def test_a_dead_letter_is_replayed_from_the_page_once_then_again_on_request(
-    ops_page: tuple[Page, list[str]], signpost_stack: Stack
+    ops_page: tuple[Page, list[str]], shared_stack: Stack
 ) -> None:
     page, errors = ops_page
     with ThreadPoolExecutor(1) as pool:
-        partition, offset = pool.submit(asyncio.run, _produce_poison(signpost_stack.kafka_bootstrap)).result()
+        partition, offset = pool.submit(asyncio.run, _produce_poison(shared_stack.kafka_bootstrap)).result()
     source = re.compile(rf"referral\.submitted\s*partition {partition}, offset {offset}(?!\d)")
     rows = page.locator("#dead-letters tbody tr", has_text=source)
     router_row, audit_row = rows.filter(has_text="signpost-router"), rows.filter(has_text="signpost-audit")
@@ -116,7 +118,7 @@ def test_a_dead_letter_is_replayed_from_the_page_once_then_again_on_request(
     # Audit and the notifier each read the dead letter from Kafka; replay once the notifier, which replays it, has it.
     letter_id = router_row.get_attribute("data-dead-letter-id")
     refusals = page.locator("#dead-letters tbody tr", has_text=f"a replay of dead letter {letter_id}, refused again")
-    eventually(lambda: _notifier_has(signpost_stack, letter_id), what="the notifier to keep the dead letter")
+    eventually(lambda: _notifier_has(shared_stack, letter_id), what="the notifier to keep the dead letter")
 
     router_row.get_by_role("button", name="Replay", exact=True).click()
     expect(router_row.get_by_role("status")).to_contain_text("by operations", timeout=WAIT_MS)
@@ -131,7 +133,7 @@ def test_a_dead_letter_is_replayed_from_the_page_once_then_again_on_request(
     expect(router_row.get_by_role("status")).to_contain_text("(2 times)", timeout=WAIT_MS)
     expect(refusals).to_have_count(4, timeout=WAIT_MS)
 
-    once_more = httpx.post(f"{signpost_stack.url('audit')}/v1/operations/dead-letters/{letter_id}/replay",
+    once_more = httpx.post(f"{shared_stack.url('audit')}/v1/operations/dead-letters/{letter_id}/replay",
                            headers=bearer("operations"), timeout=10)  # fmt: skip
     assert once_more.status_code == 409, "without force a record goes back once"
     assert "already replayed" in once_more.json()["detail"]
@@ -155,15 +157,13 @@ async def _produce_poison(bootstrap: str) -> tuple[int, int]:
 
 
 @pytest.mark.hazard("HAZ-019")
-def test_an_unroutable_referral_is_assigned_by_hand_from_the_queue(
-    ops_page: tuple[Page, list[str]], signpost_stack: Stack
-) -> None:
+def test_an_unroutable_referral_is_assigned_by_hand_from_the_queue(ops_page: tuple[Page, list[str]], shared_stack: Stack) -> None:
     page, errors = ops_page
     body = json.loads(json.dumps(REFERRAL))
     body["referrer"] = {"ods_code": "RJ6", "practitioner": "ICN pharmacist B", "role": "pharmacist"}
     body["patient"]["gp_practice_ods"], body["needs"] = "Y99999", ["home_heating"]
     del body["chosen_pharmacy_ods"]
-    intake = signpost_stack.url("intake")
+    intake = shared_stack.url("intake")
     response = httpx.post(f"{intake}/v1/referrals", json=body, headers=bearer("icn-pharmacist-rj6"), timeout=10)
     referral_id = response.json()["referral_id"]
 
@@ -177,21 +177,21 @@ def test_an_unroutable_referral_is_assigned_by_hand_from_the_queue(
     expect(delivered.first).to_be_visible(timeout=WAIT_MS)
     expect(page.locator("#unroutable tbody tr", has_text=referral_id)).to_have_count(0, timeout=WAIT_MS)
 
-    again = httpx.post(f"{signpost_stack.url('audit')}/v1/operations/unroutable/{referral_id}/assign",
+    again = httpx.post(f"{shared_stack.url('audit')}/v1/operations/unroutable/{referral_id}/assign",
                        headers=bearer("operations"), json={"service_id": "pic-croydon-north", "reason": "second thoughts"},
                        timeout=10)  # fmt: skip
     assert again.status_code == 409, "only an unroutable referral is assigned by hand"
-    trail = httpx.get(f"{signpost_stack.url('audit')}/v1/referrals/{referral_id}/audit", headers=bearer("operations"), timeout=10)
+    trail = httpx.get(f"{shared_stack.url('audit')}/v1/referrals/{referral_id}/audit", headers=bearer("operations"), timeout=10)
     functions = [e["payload"].get("function") for e in trail.json()["events"] if e["event_type"] == "access.recorded"]
     assert "assign by hand" in functions, "the hand assignment is on the referral's audit trail"
     assert not errors, f"the page logged errors: {errors}"
 
 
 def test_the_weekly_report_draws_this_weeks_referrals_and_offers_the_csv(
-    ops_page: tuple[Page, list[str]], signpost_stack: Stack
+    ops_page: tuple[Page, list[str]], shared_stack: Stack
 ) -> None:
     page, errors = ops_page
-    response = httpx.post(f"{signpost_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
+    response = httpx.post(f"{shared_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
     referral_id = response.json()["referral_id"]
     delivered = page.locator(f'#feed tbody tr[data-referral-id="{referral_id}"][data-event-type="assignment.delivered"]')
     expect(delivered.first).to_be_visible(timeout=WAIT_MS)
@@ -216,8 +216,8 @@ def test_the_weekly_report_draws_this_weeks_referrals_and_offers_the_csv(
     assert not errors, f"the page logged errors: {errors}"
 
 
-def test_only_operations_staff_assign_by_hand(signpost_stack: Stack) -> None:
-    url = f"{signpost_stack.url('router')}/v1/referrals/{REFERRAL_ID_UNKNOWN}/assignments"
+def test_only_operations_staff_assign_by_hand(shared_stack: Stack) -> None:
+    url = f"{shared_stack.url('router')}/v1/referrals/{REFERRAL_ID_UNKNOWN}/assignments"
     pic = {"service_id": "pic-croydon-north", "reason": "why not"}
     assert httpx.post(url, json=pic, headers=bearer("gp-h81001"), timeout=10).status_code == 403
     assert httpx.post(url, json=pic, headers=bearer("operations"), timeout=10).status_code == 404
@@ -228,8 +228,8 @@ def test_only_operations_staff_assign_by_hand(signpost_stack: Stack) -> None:
 REFERRAL_ID_UNKNOWN = "00000000-0000-4000-8000-000000000001"
 
 
-def test_the_operations_views_are_for_operations_staff_only(signpost_stack: Stack) -> None:
-    audit = signpost_stack.url("audit")
+def test_the_operations_views_are_for_operations_staff_only(shared_stack: Stack) -> None:
+    audit = shared_stack.url("audit")
     for path in ("consumer-lag", "unroutable", "escalations", "dead-letters"):
         for client in ("gp-h81001", "agency-demo-pharmacy"):
             response = httpx.get(f"{audit}/v1/operations/{path}", headers=bearer(client), timeout=10)
@@ -243,22 +243,22 @@ def test_the_operations_views_are_for_operations_staff_only(signpost_stack: Stac
     assert (unknown.status_code, unknown.json()["detail"]) == (404, f"no dead letter {REFERRAL_ID_UNKNOWN}")
 
 
-def test_the_page_loads_nothing_from_elsewhere(signpost_stack: Stack) -> None:
-    response = httpx.get(f"{signpost_stack.url('audit')}/ops", timeout=10)
+def test_the_page_loads_nothing_from_elsewhere(shared_stack: Stack) -> None:
+    response = httpx.get(f"{shared_stack.url('audit')}/ops", timeout=10)
     assert response.status_code == 200
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", response.text)
-    assert httpx.get(f"{signpost_stack.url('audit')}/ops/..%2Fapi.py", timeout=10).status_code == 404
+    assert httpx.get(f"{shared_stack.url('audit')}/ops/..%2Fapi.py", timeout=10).status_code == 404
 
 
 def test_an_expired_token_stops_the_feed_and_a_new_one_carries_on_from_the_last_event(
-    browser: Browser, signpost_stack: Stack
+    browser: Browser, shared_stack: Stack
 ) -> None:
     context = browser.new_context()
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{signpost_stack.url('audit')}/ops")
+    page.goto(f"{shared_stack.url('audit')}/ops")
 
     def sign_in(token: str) -> None:
         page.get_by_label("Bearer token").fill(token)
@@ -271,10 +271,10 @@ def test_an_expired_token_stops_the_feed_and_a_new_one_carries_on_from_the_last_
     expect(page.locator("#token-error")).to_contain_text("carry on after event #")
 
     # While nobody is signed in, a referral is recorded ...
-    response = httpx.post(f"{signpost_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10)
+    response = httpx.post(f"{shared_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10)
     assert response.status_code == 202
     referral_id = response.json()["referral_id"]
-    eventually(lambda: "referral.submitted" in [e["event_type"] for e in audit_trail(signpost_stack, referral_id)])
+    eventually(lambda: "referral.submitted" in [e["event_type"] for e in audit_trail(shared_stack, referral_id)])
 
     # ... and the next token's feed shows it: it resumed from the last event, not from the log's end.
     sign_in(dev_token("operations"))

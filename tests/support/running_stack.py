@@ -17,11 +17,63 @@ _BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000"))
 TEST_PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}
 
 
+# Every stack of a session joins the same consumer groups on the broker, so only one may run at a time: a stack that
+# gives way (the shared one, tests/support/shared_stack.py) is stopped before any other starts.
+_giving_way: list[Callable[[], None]] = []
+_occupying: list[str] = []
+
+
+@contextlib.contextmanager
+def giving_way(stop: Callable[[], None]) -> Iterator[None]:
+    """While inside, ``stop`` is called before any stack starts with ``running``."""
+    _giving_way.append(stop)
+    try:
+        yield
+    finally:
+        _giving_way.remove(stop)
+
+
+def make_way() -> None:
+    for stop in list(_giving_way):
+        stop()
+
+
+def occupied() -> bool:
+    """Whether a stack that does not give way is running."""
+    return bool(_occupying)
+
+
+@contextlib.contextmanager
+def occupying(name: str) -> Iterator[None]:
+    make_way()
+    _occupying.append(name)
+    try:
+        yield
+    finally:
+        _occupying.remove(name)
+
+
 @contextlib.contextmanager
 def running(
-    infra: Infrastructure, name: str, ports: dict[str, int] | None = None, extra_env: dict[str, str] | None = None
+    infra: Infrastructure,
+    name: str,
+    ports: dict[str, int] | None = None,
+    extra_env: dict[str, str] | None = None,
+    gives_way: bool = False,
 ) -> Iterator[stack.Stack]:
-    """Start all four services in a database of their own; stop them afterwards."""
+    """Start all four services in a database of their own; stop them afterwards.
+
+    ``gives_way``: this stack is stopped by its owner whenever another is to start (the shared stack); any other
+    stops those first.
+    """
+    with contextlib.nullcontext() if gives_way else occupying(name), _started(infra, name, ports, extra_env) as started:
+        yield started
+
+
+@contextlib.contextmanager
+def _started(
+    infra: Infrastructure, name: str, ports: dict[str, int] | None, extra_env: dict[str, str] | None
+) -> Iterator[stack.Stack]:
     url = _database(infra, name)
     from services.router.routing import known_agencies
 
