@@ -37,6 +37,10 @@ class Record:
     key: str | None
     event_id: str | None
     occurred_at: datetime | None
+    audit_id: str | None = None
+    """The id audit keeps it under: its own, or one derived from its topic where audit does not believe the writer."""
+    referral_id: str | None = None
+    assignment_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,19 +73,27 @@ class Order:
     breaks: tuple[OrderBreak, ...]
 
 
-def order(records: Iterable[Record]) -> Order:
-    """Per topic and patient key, in offset order, ``occurred_at`` never goes back.
+def order(records: Iterable[Record], per_referral: bool = True) -> Order:
+    """Per topic and patient key (and assignment, else referral), in offset order, ``occurred_at`` never goes back.
 
     A key lives on one partition, so offset order is the order the relay
     published. A second copy of an event id is a redelivery of the first (the
     relay resends what it could not mark as sent), so only first copies count.
     Records without a key or a time (dead letters of unreadable bytes) are not
     ordered events and are left out.
+
+    ``per_referral``: one assignment's events (a referral's, for those of no
+    one assignment) are made one after another under its row lock, so they
+    must keep their order. Two referrals of one patient, or two assignments of
+    one referral, are handled side by side by two instances: their events
+    interleave in the order their transactions wrote the outbox, which can
+    differ from the order of their clocks (and an agency's outcome carries the
+    agency's own time). Without ``per_referral`` that interleaving is counted too.
     """
     by_partition: defaultdict[tuple[str, int], list[Record]] = defaultdict(list)
     for r in records:
         by_partition[(r.topic, r.partition)].append(r)
-    latest: dict[tuple[str, str], datetime] = {}
+    latest: dict[tuple[str, str], datetime] = {}  # per (topic, key or key/referral)
     per_key: Counter[tuple[str, str]] = Counter()
     seen: set[tuple[str, str]] = set()
     breaks: list[OrderBreak] = []
@@ -96,11 +108,12 @@ def order(records: Iterable[Record]) -> Order:
                     continue
                 seen.add((topic, r.event_id))
             checked += 1
-            where = (topic, r.key)
+            chain = r.assignment_id or r.referral_id
+            where = (topic, f"{r.key}/{chain}" if per_referral and chain else r.key)
             per_key[where] += 1
             before = latest.get(where)
             if before is not None and r.occurred_at < before:
-                breaks.append(OrderBreak(topic, r.key, r.offset, r.occurred_at, before))
+                breaks.append(OrderBreak(topic, r.key, r.offset, r.occurred_at, before))  # the key alone: no referral id
             else:
                 latest[where] = r.occurred_at
     return Order(sum(1 for n in per_key.values() if n > 1), checked, redelivered, tuple(breaks))

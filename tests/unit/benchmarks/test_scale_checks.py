@@ -13,9 +13,9 @@ def at(seconds: float) -> datetime:
 
 
 def record(offset: int, key: str | None, seconds: float | None, event_id: str | None = None, topic: str = "referral.routed",
-           partition: int = 0) -> Record:  # fmt: skip
+           partition: int = 0, referral: str | None = None) -> Record:  # fmt: skip
     return Record(topic, partition, offset, key, event_id or f"e{topic}{partition}{offset}",
-                  None if seconds is None else at(seconds))  # fmt: skip
+                  None if seconds is None else at(seconds), referral_id=referral)  # fmt: skip
 
 
 def test_once_counts_each_expected_key_exactly_once() -> None:
@@ -29,6 +29,26 @@ def test_once_names_missing_doubled_and_unasked_keys() -> None:
 def test_order_passes_each_key_rising_even_when_keys_interleave() -> None:
     result = order([record(0, "p1", 1), record(1, "p2", 0.5), record(2, "p1", 2), record(3, "p2", 3)])
     assert (result.breaks, result.keys, result.records) == ((), 2, 4)
+
+
+def test_order_keeps_each_referral_of_a_patient_in_order_and_lets_two_referrals_interleave() -> None:
+    """Two instances handle two referrals of one patient side by side: only within a referral is order promised."""
+    interleaved = [record(0, "p1", 1, referral="r1"), record(1, "p1", 3, referral="r2"), record(2, "p1", 2, referral="r1")]
+    assert order(interleaved).breaks == ()
+    assert len(order(interleaved, per_referral=False).breaks) == 1, "across referrals the interleaving is still seen"
+    backwards = [record(0, "p1", 2, referral="r1"), record(1, "p1", 3, referral="r2"), record(2, "p1", 1, referral="r1")]
+    assert [b.offset for b in order(backwards).breaks] == [2]
+
+
+def test_order_follows_each_assignment_of_a_referral_on_its_own() -> None:
+    """An agency's outcome carries its own time; another assignment's event of the same referral may come between."""
+
+    def of(offset: int, seconds: float, assignment: str) -> Record:
+        when = at(seconds)
+        return Record("assignment.outcome", 0, offset, "p1", f"e{offset}", when, referral_id="r1", assignment_id=assignment)
+
+    assert order([of(0, 1, "a1"), of(1, 3, "a2"), of(2, 2, "a1")]).breaks == ()
+    assert [b.offset for b in order([of(0, 2, "a1"), of(1, 3, "a2"), of(2, 1, "a1")]).breaks] == [2]
 
 
 def test_order_allows_two_records_of_one_moment() -> None:
