@@ -99,5 +99,12 @@ bench-audit: $(STAMP)
 	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m benchmarks.audit_growth
 
 # Referrals under load while every service, the broker and PostgreSQL are killed; exit 1 on any loss or duplicate.
+# INSTANCES=2: that many instances of every service instead, each relay-lock holder SIGKILLed in turn and started
+# again, a third instance joining and leaving each consumer group; exit 1 on any loss, duplicate or reordering.
+INSTANCES ?= 1
 chaos: $(STAMP) kafka
+ifeq ($(INSTANCES),1)
 	SIGNPOST_DEVELOPMENT_MODE=1 $(LOAD_LIMITS) $(PY) -m benchmarks.chaos --referrals 10000
+else
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m benchmarks.scale_out --instances $(INSTANCES)
+endif

@@ -27,7 +27,7 @@ import random
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,10 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     found = problems(outcome.counts)
     print("\n" + "\n".join(render(outcome, args.referrals)))
     print("PASS: nothing lost, nothing duplicated, chain intact" if not found else "FAIL:\n  " + "\n  ".join(found))
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"chaos-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     record = {"counts": asdict(outcome.counts), "tally": tally(outcome.counts), "seconds": outcome.seconds,
               "problems": found, "args": vars(args)}  # fmt: skip
+    return finish(args.out / f"chaos-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json", record, found, state)
+
+
+def finish(path: Path, record: Mapping[str, object], found: list[str], state: Path) -> int:
+    """Write the run's results; keep its state and logs if it failed, else remove them; the exit status."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=str))
     print(f"results written to {path}")
     if found:

@@ -1,11 +1,12 @@
 """The chaos run's moving parts: the processes it kills, the clients that keep submitting, the faults."""
 
 import asyncio
+import itertools
 import signal
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,16 +75,28 @@ class Progress:
 class Chaos:
     """Kafka, PostgreSQL and the four services of one run, all of them its own to kill."""
 
-    def __init__(self, state: Path, kafka_port: int, postgres_port: int, port_base: int, ready_s: float = 120.0) -> None:
+    def __init__(
+        self, state: Path, kafka_port: int, postgres_port: int, port_base: int, ready_s: float = 120.0,
+        instances: int = 1, extra_env: dict[str, str] | None = None,
+    ) -> None:  # fmt: skip
         self.ready_s = ready_s
         """How long a restarted service may take to answer /readyz before the run fails with its reason."""
         self.kafka = kafka_local.KafkaNode(state / "kafka", port=kafka_port, controller_port=kafka_port + 1)
         self.postgres = postgres_local.PostgresNode(state / "postgres", port=postgres_port)
         self.state = state
+        self.port_base = port_base
         self.ports = {s: port_base + i + 1 for i, s in enumerate(SERVICES)}
+        self.instances = instances
+        """With more than one, each service runs as that many named instances, ``<service>-1`` and on."""
+        self.extra_env = dict(extra_env or {})
         self.stack: Stack | None = None
 
-    def start(self) -> Stack:
+    def port(self, service: str, n: int) -> int:
+        """The n-th instance's HTTP port (n from 1): the service's own port, then ten apart."""
+        return self.ports[service] + 10 * (n - 1)
+
+    def start(self, instances: int | None = None) -> Stack:
+        """Kafka, PostgreSQL, the topics and the services: ``instances`` of each (default: all of ``self.instances``)."""
         bootstrap = kafka_local.start(self.kafka)
         url = postgres_local.start(self.postgres)
         from services.router.routing import known_agencies
@@ -91,10 +104,24 @@ class Chaos:
         create_topics(bootstrap, known_agencies())
         # The clients send a whole area's referrals through one practice's identity, far past its rate limit
         # (and every retry after a kill counts again): a 429 would measure the limiter, not recovery.
-        load_limits = {"SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute"}
+        load_limits = {"SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute", **self.extra_env}
         self.stack = Stack(bootstrap, url, self.state, ports=self.ports, extra_env=load_limits)
-        self.stack.start_all()
+        if self.instances == 1:
+            self.stack.start_all()
+            return self.stack
+        self.start_instances(range(1, (instances or self.instances) + 1))
         return self.stack
+
+    def start_instances(self, numbers: Iterable[int]) -> None:
+        """These instances of every service, named ``<service>-<n>``, started together and then waited for."""
+        assert self.stack is not None
+        names = []
+        for n in numbers:
+            for service in SERVICES:
+                self.stack.start_service(service, instance=f"{service}-{n}", port=self.port(service, n))
+                names.append(f"{service}-{n}")
+        for name in names:
+            self.stack.wait_ready(name, timeout=self.ready_s)
 
     def stop(self) -> None:
         if self.stack:
@@ -119,7 +146,13 @@ class Chaos:
         raise ValueError(f"unknown fault {action!r}")
 
     def _kill_and_restart(self, service: str) -> str:
-        """SIGKILL the service and start it again, as a supervisor would, until it is ready or ``ready_s`` runs out.
+        """SIGKILL the service and start it again, as a supervisor would (see ``restart``)."""
+        assert self.stack is not None
+        self.stack.stop_service(service, sig=signal.SIGKILL)
+        return self.restart(service)
+
+    def restart(self, service: str, instance: str | None = None, port: int | None = None) -> str:
+        """Start the service (or its named instance) until it is ready or ``ready_s`` runs out.
 
         A service that starts while another fault has PostgreSQL or the broker away exits at once (a database
         that is shutting down can take ten seconds and more to checkpoint): like systemd or Kubernetes, start it
@@ -127,38 +160,44 @@ class Chaos:
         PostgreSQL was still shutting down.
         """
         assert self.stack is not None
-        self.stack.stop_service(service, sig=signal.SIGKILL)
+        name = instance or service
         deadline = time.monotonic() + self.ready_s
         attempt = 0
         while True:
             attempt += 1
-            self.stack.start_service(service)
+            self.stack.start_service(service, instance=instance, port=port)
             try:
-                self.stack.wait_ready(service, timeout=max(1.0, deadline - time.monotonic()))
+                self.stack.wait_ready(name, timeout=max(1.0, deadline - time.monotonic()))
                 return f"; started {attempt} times" if attempt > 1 else ""
             except RuntimeError as exited:
                 if time.monotonic() >= deadline:
                     raise RuntimeError(
-                        f"{service} would not start again within {self.ready_s:.0f}s of being killed"
-                        f" ({attempt} starts; last: {exited}); see {self.stack.log_file(service)}"
+                        f"{name} would not start again within {self.ready_s:.0f}s of being killed"
+                        f" ({attempt} starts; last: {exited}); see {self.stack.log_file(name)}"
                     ) from None
                 time.sleep(RESTART_PAUSE_S)
 
 
 async def submit(
     http: httpx.AsyncClient,
-    intake: str,
+    intake: str | Sequence[str],
     submission: mix.Submission,
     token: str,
     retries: Counter[str],
     give_up_s: float = GIVE_UP_S,
 ) -> str:
-    """One referral, sent until intake answers 202; every attempt carries the same X-Request-Id."""
+    """One referral, sent until intake answers 202; every attempt carries the same X-Request-Id.
+
+    Given several intake instances, each attempt goes to the next, as a load balancer would fail over.
+    """
     headers = {"Authorization": token, "X-Request-Id": str(uuid.uuid4())}
     give_up = time.monotonic() + give_up_s
+    intakes = [intake] if isinstance(intake, str) else list(intake)
+    turn = uuid.UUID(headers["X-Request-Id"]).int  # where the first attempt goes: spread over the instances
     while True:
+        turn += 1
         try:
-            response = await http.post(f"{intake}/v1/referrals", json=submission.body, headers=headers)
+            response = await http.post(f"{intakes[turn % len(intakes)]}/v1/referrals", json=submission.body, headers=headers)
         except httpx.TransportError as exc:
             reason = type(exc).__name__  # intake is down, or was killed with the request in flight
         else:
@@ -175,24 +214,36 @@ async def submit(
 
 
 async def load(
-    intake: str,
-    submissions: list[mix.Submission],
+    intake: str | Sequence[str],
+    submissions: Sequence[mix.Submission] | Callable[[int], mix.Submission],
     rate: float,
     clients: int,
     state: Progress,
     give_up_s: float = GIVE_UP_S,
+    until: asyncio.Event | None = None,
+    in_turn: Callable[[mix.Submission], str] | None = None,
 ) -> None:
-    """Submit every referral, the i-th not before ``i / rate`` seconds in; a client busy retrying holds up only itself."""
-    tokens = Tokens(mint=lambda client: f"Bearer {dev_token(client, lifetime_s=900)}")
+    """Submit every referral, the i-th not before ``i / rate`` seconds in; a client busy retrying holds up only itself.
 
-    slots = iter(range(len(submissions)))
+    ``submissions`` may be a function of i: then referrals go on until ``until`` is set. Referrals that
+    ``in_turn`` gives the same name (one patient's) go one after another, each once the previous one has its 202,
+    so the order they must keep downstream is the order they were sent in.
+    """
+    tokens = Tokens(mint=lambda client: f"Bearer {dev_token(client, lifetime_s=900)}")
+    turns: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+    nth = submissions if callable(submissions) else submissions.__getitem__
+    slots = itertools.count() if callable(submissions) else iter(range(len(submissions)))
     started = time.monotonic()
 
     async def client(http: httpx.AsyncClient) -> None:
         for i in slots:  # shared by the clients: each takes the next slot
             # Pacing the load: the i-th referral is due at started + i / rate.
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
-            referral_id = await submit(http, intake, submissions[i], tokens.get(submissions[i].client), state.retries, give_up_s)
+            if until is not None and until.is_set():
+                return
+            submission = nth(i)
+            async with turns[in_turn(submission) if in_turn else str(i)]:
+                referral_id = await submit(http, intake, submission, tokens.get(submission.client), state.retries, give_up_s)
             async with state.moved:
                 state.accepted.append(referral_id)
                 state.moved.notify_all()

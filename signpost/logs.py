@@ -8,6 +8,7 @@ one slips into a message by mistake.
 
 import contextlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterator, MutableMapping
@@ -62,6 +63,9 @@ def configure(service: str, level: str = "INFO") -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
+    if instance := os.environ.get("SIGNPOST_INSTANCE"):
+        # One of several processes of this service (signpost/stack.py names them): which one said it.
+        structlog.contextvars.bind_contextvars(instance=instance)
 
 
 def bind(**values: Any) -> None:

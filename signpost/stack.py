@@ -49,9 +49,16 @@ class Stack:
     # Each service's own PostgreSQL login (signpost/database_roles.py); database_url stays the admin's, for tools.
     database_urls: dict[str, str] = field(default_factory=dict)
     database_roles_file: Path | None = None  # their passwords; default: the state dir's database-roles.json
+    # Named instances (scale-out: several processes of one service in its consumer groups): instance -> its port.
+    # The default instance of a service is named as the service and listens on ``ports[service]``.
+    instance_ports: dict[str, int] = field(default_factory=dict)
+    instance_of: dict[str, str] = field(default_factory=dict)
+    """instance -> service, for every named instance started."""
 
     def url(self, service: str) -> str:
-        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.ports[service]}"
+        """A service's (default instance's) URL, or a named instance's."""
+        port = self.instance_ports.get(service) or self.ports[service]
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{port}"
 
     @property
     def verify(self) -> ssl.SSLContext | bool:
@@ -85,16 +92,28 @@ class Stack:
         roles_file = self.database_roles_file or self.state_dir / "database-roles.json"
         self.database_urls = asyncio.run(database_roles.provision(self.database_url, roles_file))
 
-    def start_service(self, service: str) -> None:
+    def start_service(self, service: str, instance: str | None = None, port: int | None = None) -> None:
+        """Start ``service``; with ``instance``, as that named instance (its own port, log file and log name).
+
+        Instances of one service share its consumer groups, database schema and outbox: the broker and
+        the relay's leader lock share the work out between them. Without ``instance`` it is the one
+        default process, named as the service, on ``ports[service]``.
+        """
         if not self.database_urls:
             self.provision_database()
+        name = instance or service
         own_database = {"SIGNPOST_DATABASE_URL": self.database_urls[service]}
-        self.log_file(service).parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file(service).open("ab") as log:
-            self.processes[service] = subprocess.Popen(
+        named: dict[str, str] = {}
+        if instance:
+            self.instance_ports[instance] = port or self.instance_ports.get(instance) or self.ports[service]
+            self.instance_of[instance] = service
+            named = {f"SIGNPOST_{service.upper()}_PORT": str(self.instance_ports[instance]), "SIGNPOST_INSTANCE": instance}
+        self.log_file(name).parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file(name).open("ab") as log:
+            self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 cwd=REPO,
-                env={**self.env(), **own_database, **self.service_env.get(service, {})},
+                env={**self.env(), **own_database, **self.service_env.get(service, {}), **named},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -136,9 +155,13 @@ class Stack:
                 proc.wait()
         return proc.returncode
 
+    def instances(self, service: str) -> list[str]:
+        """The running processes of ``service``: its default one and its named instances, by name."""
+        return [name for name in list(self.processes) if name == service or self.instance_of.get(name) == service]
+
     def stop_all(self) -> dict[str, int | None]:
         # Stop producers of work first so the others can drain what is in flight.
-        return {s: self.stop_service(s) for s in SERVICES}
+        return {name: self.stop_service(name) for s in SERVICES for name in self.instances(s)}
 
 
 def local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_port: int = 5432) -> tuple[str, str]:
