@@ -63,10 +63,14 @@ async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int =
     fired = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
+            # Each timer is locked with its delivery, in one statement that skips what others hold: an outcome locks
+            # the delivery first and then clears its timers, so locking timers first and deliveries after (waiting)
+            # deadlocked against it.
             due = await conn.fetch(
-                "SELECT assignment_id, name, due_at, on_breach FROM sla_timers"
-                " WHERE cleared_at IS NULL AND fired_at IS NULL AND parked_at IS NULL AND due_at <= $1"
-                " ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+                "SELECT t.assignment_id, t.name, t.due_at, t.on_breach FROM sla_timers t"
+                " JOIN deliveries d ON d.assignment_id = t.assignment_id"
+                " WHERE t.cleared_at IS NULL AND t.fired_at IS NULL AND t.parked_at IS NULL AND t.due_at <= $1"
+                " ORDER BY t.due_at LIMIT $2 FOR UPDATE OF t, d SKIP LOCKED",
                 now or datetime.now(UTC),
                 limit,
             )
