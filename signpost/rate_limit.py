@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -27,7 +27,6 @@ from prometheus_client import Counter
 
 from signpost.auth import Principal
 
-FHIR_PATHS = "/v1/fhir/"
 # By client: the registry bounds the label's values, and operations want to know which system is hammering.
 REFUSED = Counter("signpost_rate_limited_total", "Requests refused with 429 over the client's rate limit", ["client_id"])
 
@@ -116,27 +115,13 @@ def limiter_for(request: Request) -> RateLimiter:
     return limiter
 
 
-def fhir_outcome(detail: str) -> dict[str, Any]:
-    """The 429 as BaRS senders expect it: the ``throttled`` issue with BaRS's code, which BaRS senders retry.
-
-    Only intake has FHIR endpoints, so its code systems are imported only when one is refused.
-    """
-    from services.intake.fhir_codes import HTTP_ERROR_CODES
-    from services.intake.fhir_outcome import UK_CORE_OPERATION_OUTCOME
-
-    bars = {"system": HTTP_ERROR_CODES, "code": "REC_TOO_MANY_REQUESTS", "display": "429: Too Many Requests."}
-    issue = {"severity": "error", "code": "throttled", "details": {"coding": [bars]}, "diagnostics": detail}
-    return {"resourceType": "OperationOutcome", "meta": {"profile": [UK_CORE_OPERATION_OUTCOME]}, "issue": [issue]}
-
-
 async def refused(request: Request, exc: Exception) -> JSONResponse:
-    """Exception handler: an OperationOutcome on the FHIR endpoints, RFC 9457 problem details elsewhere."""
+    """Exception handler: RFC 9457 problem details with Retry-After. A service with FHIR endpoints (intake) puts its
+    own handler in front for them, so this library needs no FHIR code system."""
     assert isinstance(exc, RateLimited)
     from signpost.http import problem
 
     headers = {"Retry-After": str(exc.retry_after_s)}
-    if request.url.path.startswith(FHIR_PATHS):
-        return JSONResponse(fhir_outcome(str(exc.detail)), status_code=429, media_type="application/fhir+json", headers=headers)
     response = problem(429, "Too Many Requests", str(exc.detail))
     response.headers.update(headers)
     return response

@@ -4,10 +4,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import progress
+from services.intake import fhir_throttle, progress
 from services.intake.api import router
 from services.intake.fhir_api import router as fhir_router
-from signpost import http
+from signpost import http, rate_limit
 from signpost.service import Runtime, build_app
 
 SERVICE = "intake"
@@ -22,6 +22,8 @@ def create_app() -> FastAPI:
     # referrals and the relay publishes them when the broker returns.
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire, kafka_required_for_ready=False)
     http.install(app)
+    # Throttled FHIR senders get an OperationOutcome (BaRS), everyone else problem details.
+    app.add_exception_handler(rate_limit.RateLimited, fhir_throttle.refused)
     app.include_router(router)
     app.include_router(fhir_router)
     return app

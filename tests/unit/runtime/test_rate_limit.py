@@ -4,8 +4,9 @@ import pytest
 from limits import parse_many
 from pydantic import ValidationError
 
+from services.intake.fhir_throttle import throttled_outcome
 from signpost.auth import Principal
-from signpost.rate_limit import Allowances, RateLimited, RateLimiter, describe, fhir_outcome, retry_after
+from signpost.rate_limit import Allowances, RateLimited, RateLimiter, describe, retry_after
 from signpost.settings import Settings
 
 GP = Principal("gp-h81001", "H81001", "referrer")
@@ -75,7 +76,7 @@ def test_limits_read_as_a_developer_would_say_them() -> None:
 
 
 def test_the_fhir_refusal_is_a_throttled_operation_outcome_with_the_bars_code() -> None:
-    outcome = fhir_outcome("over this client's limit")
+    outcome = throttled_outcome("over this client's limit")
     assert outcome["resourceType"] == "OperationOutcome"
     issue = outcome["issue"][0]
     assert (issue["severity"], issue["code"]) == ("error", "throttled")
