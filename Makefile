@@ -21,10 +21,10 @@ kafka: $(STAMP)
 # The local stack is secured like production (Kafka SASL_SSL, HTTPS) but signs in with the committed
 # development identities (deploy/dev/), which only development mode accepts.
 run: $(STAMP) kafka
-	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m signpost.cli run
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m toolbox.cli run
 
 demo: $(STAMP) kafka
-	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m signpost.cli demo
+	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m toolbox.cli demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.audit.verification import verify
-from signpost.topic_reader import read_topics
+from toolbox.topic_reader import read_topics
 
 
 @dataclass(frozen=True)

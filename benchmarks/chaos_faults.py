@@ -15,8 +15,8 @@ import httpx
 from benchmarks import mix
 from deploy.kafka import local as kafka_local
 from deploy.postgres import local as postgres_local
-from signpost.stack import SERVICES, Stack, create_topics
-from signpost.tokens import dev_token
+from toolbox.stack import SERVICES, Stack, create_topics
+from toolbox.tokens import dev_token
 
 ACTIONS = (*(f"kill {s}" for s in SERVICES), "kill broker", "restart postgres")
 RETRY_EVERY_S = 0.3

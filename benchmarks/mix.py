@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from signpost.stack import REPO
+from toolbox.stack import REPO
 
 BASE: dict[str, Any] = json.loads((REPO / "tests" / "support" / "data" / "pharmacy_first_referral.json").read_text())
 PRACTICES = [f"H81{n:03d}" for n in range(1, 51)]

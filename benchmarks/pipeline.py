@@ -37,9 +37,9 @@ from rich.table import Table
 from benchmarks import baselines, mix
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
-from signpost.stack import REPO, SERVICES
-from signpost.tokens import dev_token
-from signpost.topic_reader import read_all, read_topics
+from toolbox.stack import REPO, SERVICES
+from toolbox.tokens import dev_token
+from toolbox.topic_reader import read_all, read_topics
 
 TARGETS = {
     "pipeline_records_per_s": 5000,
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-java-baselines", action="store_true")
     parser.add_argument("--out", type=Path, default=REPO / "results")
     args = parser.parse_args(argv)
-    from signpost.stack import existing_or_started
+    from toolbox.stack import existing_or_started
 
     with existing_or_started() as (urls, bootstrap, database_url):
         results = asyncio.run(run(args, urls, bootstrap, database_url))

@@ -56,7 +56,7 @@ from schemas.events import AgencyOutcome
 from schemas.ids import derived_event_id
 from schemas.vocabulary import CompletionOutcome, OutcomeCode
 from services.audit.domain import provenance
-from signpost.stack import SERVICES
+from toolbox.stack import SERVICES
 
 AUDITED_TOPICS = re.compile(r"^(referral|assignment|agency|practice|signpost)\..+")
 """What audit follows (services/audit/app.py): every Signpost topic."""
@@ -368,7 +368,7 @@ async def read_every_topic(bootstrap: str, wait_s: float) -> list[scale_checks.R
     try:
         async with asyncio.timeout(wait_s):
             topics = sorted(t for t in await consumer.topics() if AUDITED_TOPICS.match(t))
-            consumer.subscribe(topics)  # as signpost/topic_reader.py: without a group, every partition is ours
+            consumer.subscribe(topics)  # as toolbox/topic_reader.py: without a group, every partition is ours
             while {tp.topic for tp in consumer.assignment()} != set(topics):
                 await consumer.getmany(timeout_ms=100)
             partitions = sorted(consumer.assignment())

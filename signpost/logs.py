@@ -64,7 +64,7 @@ def configure(service: str, level: str = "INFO") -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
     if instance := os.environ.get("SIGNPOST_INSTANCE"):
-        # One of several processes of this service (signpost/stack.py names them): which one said it.
+        # One of several processes of this service (toolbox/stack.py names them): which one said it.
         structlog.contextvars.bind_contextvars(instance=instance)
 
 

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from signpost import stack
 from signpost.settings import get_settings
+from toolbox import stack
 
 app = typer.Typer(help="Signpost: referral routing for integrated care.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
@@ -97,7 +97,7 @@ def audit_tail(
 ) -> None:
     """Follow the live audit stream in the terminal; reconnects without missing or repeating an event."""
     from services.audit.tail import follow
-    from signpost.tokens import dev_token
+    from toolbox.tokens import dev_token
 
     settings = get_settings()
 
@@ -132,7 +132,7 @@ def _notifier(method: str, path: str, client: str, **params: object) -> dict[str
     import httpx
 
     from signpost.service_urls import service_url, verify
-    from signpost.tokens import dev_token
+    from toolbox.tokens import dev_token
 
     settings = get_settings()
     token = os.environ.get("SIGNPOST_TOKEN") or dev_token(client)
@@ -264,7 +264,7 @@ def topics_create() -> None:
 @tokens_app.command("mint")
 def tokens_mint(client: str = typer.Option(..., help="client id from deploy/dev/clients.yaml"), lifetime: int = 900) -> None:
     """Print a signed bearer token for a development client."""
-    from signpost.tokens import dev_token
+    from toolbox.tokens import dev_token
 
     typer.echo(dev_token(client, lifetime))
 
@@ -272,7 +272,7 @@ def tokens_mint(client: str = typer.Option(..., help="client id from deploy/dev/
 @tokens_app.command("dev-registry")
 def tokens_dev_registry() -> None:
     """Regenerate the development client registry and its (public, dev-only) private keys."""
-    from signpost.tokens import write_dev_registry
+    from toolbox.tokens import write_dev_registry
 
     write_dev_registry()
     typer.echo("wrote deploy/dev/clients.yaml and deploy/dev/keys/")
@@ -281,7 +281,7 @@ def tokens_dev_registry() -> None:
 @app.command()
 def run() -> None:
     """Start Kafka (SASL_SSL), PostgreSQL and the four services (HTTPS); stop them all on Ctrl-C."""
-    from signpost import local_stack
+    from toolbox import local_stack
 
     settings = local_stack.development_client()
     stopping = False
@@ -315,7 +315,7 @@ def run() -> None:
 @app.command()
 def demo() -> None:
     """Submit referrals to a running stack (or one started for the demo) and print their trails."""
-    from signpost.demo import main as demo_main
+    from toolbox.demo import main as demo_main
 
     sys.exit(demo_main())
 

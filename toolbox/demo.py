@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx
 
-from signpost import local_stack, service_urls
+from signpost import service_urls
 from signpost.settings import get_settings
+from toolbox import local_stack
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "support" / "data"
 REFERRAL = DATA / "pharmacy_first_referral.json"
@@ -30,7 +31,7 @@ def _trail(audit_url: str, referral_id: str, timeout: float = 30.0) -> list[dict
     deadline = time.monotonic() + timeout
     events: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        from signpost.tokens import dev_token
+        from toolbox.tokens import dev_token
 
         operations = {"Authorization": f"Bearer {dev_token('operations')}"}
         with http() as client:
@@ -45,7 +46,7 @@ def _trail(audit_url: str, referral_id: str, timeout: float = 30.0) -> list[dict
 
 def submit_and_show(intake_url: str, audit_url: str) -> bool:
     """One JSON referral and one BaRS (FHIR) referral, each followed to delivery in the audit trail."""
-    from signpost.tokens import dev_token
+    from toolbox.tokens import dev_token
 
     auth = {"Authorization": f"Bearer {dev_token('gp-h81001')}"}
     client = http()
@@ -82,7 +83,7 @@ DEMO_ENV = {"SIGNPOST_SLA_DEMO_SECONDS": "5", "SIGNPOST_SLA_CHECK_INTERVAL_S": "
 
 
 def main() -> int:
-    from signpost.demo_feedback import escalated_when_nobody_acts, worked_to_completion
+    from toolbox.demo_feedback import escalated_when_nobody_acts, worked_to_completion
 
     with local_stack.existing_or_started(extra_env=DEMO_ENV) as (urls, bootstrap, database_url):
         kafka = local_stack.kafka_admin()

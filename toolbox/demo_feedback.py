@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from signpost.demo import http
-from signpost.tokens import dev_token
-from signpost.topic_reader import read_all
+from toolbox.demo import http
+from toolbox.tokens import dev_token
+from toolbox.topic_reader import read_all
 
 REFERRAL = Path(__file__).resolve().parent.parent / "tests" / "support" / "data" / "pharmacy_first_referral.json"
 PRACTICE_TOPIC = "practice.H81001.feedback"

@@ -26,7 +26,7 @@ from deploy.kafka import security
 from deploy.postgres import local as postgres_local
 from signpost import service_urls
 from signpost.settings import Settings, get_settings
-from signpost.stack import REPO, SERVICES, Stack, create_topics
+from toolbox.stack import REPO, SERVICES, Stack, create_topics
 
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", REPO / ".signpost"))
 

@@ -188,11 +188,11 @@ def create_topics(bootstrap: str, agencies: list[str], **security: Any) -> list[
 
     ``security``: aiokafka keyword arguments for a secured broker (``signpost.kafka_security.client_kwargs``).
     """
-    from services.notifier.reference import reference
+    from services.router.routing import known_practices
     from signpost.auth import referrer_organisations
     from signpost.topics import agency_topics, practice_topics
 
-    referrers = {*reference().practices, *referrer_organisations()}
+    referrers = {*known_practices(), *referrer_organisations()}
     wanted = {**CORE_TOPICS, **agency_topics(agencies), **practice_topics(sorted(referrers))}
     return asyncio.run(ensure_topics(bootstrap, wanted, **security))
 

@@ -54,10 +54,10 @@ def agencies() -> list[str]:
 
 def referrers() -> list[str]:
     """Organisations that hear back on a feedback topic: the directory's practices and every referrer client."""
-    from services.notifier.reference import reference
+    from services.router.routing import known_practices
     from signpost.auth import referrer_organisations
 
-    return sorted({*reference().practices, *referrer_organisations()})
+    return sorted({*known_practices(), *referrer_organisations()})
 
 
 def topics(agency_ids: Iterable[str], referrer_ods: Iterable[str]) -> dict[str, int]:

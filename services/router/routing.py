@@ -192,6 +192,13 @@ async def _store(conn: Conn, writes: list[_Writes]) -> None:
     await enqueue_many(conn, [w.event for w in writes if w.event is not None])
 
 
+def known_practices() -> list[str]:
+    """GP practices of the directory's networks: each hears back on its own feedback topic."""
+    settings = Settings()
+    directory = RoutingInputs(settings.directory_path, settings.rules_path).directory
+    return sorted({ods for network in directory.networks for ods in network.practices})
+
+
 def known_agencies() -> list[str]:
     """Agencies whose topics must exist before the router can assign to them: everyone in the directory."""
     settings = Settings()

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from signpost.stack import Stack
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import running
+from toolbox.stack import Stack
 
 
 @pytest.fixture(scope="module")

@@ -24,10 +24,10 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from signpost.stack import Stack
-from signpost.tokens import DEV_DIR, dev_token
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import bearer, eventually, running
+from toolbox.stack import Stack
+from toolbox.tokens import DEV_DIR, dev_token
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 BUNDLE = (Path(__file__).parents[1] / "support" / "data" / "bars_servicerequest_bundle.json").read_text()
@@ -299,7 +299,9 @@ def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(stack: St
             assert 1 <= len(stream_connections) <= STREAM_POOL, by_pool
             polled_by_recorder_pool = [
                 # A stream's poll is the one query that selects "stream_tx" (services/audit/live.py).
-                r for r in by_pool if r["application_name"] == "signpost-audit" and "stream_tx" in r["query"]
+                r
+                for r in by_pool
+                if r["application_name"] == "signpost-audit" and "stream_tx" in r["query"]
             ]
             assert polled_by_recorder_pool == [], polled_by_recorder_pool
         finally:

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from signpost.stack import Stack
 from tests.support.kafka_reader import read_all
 from tests.support.running_stack import audit_trail, bearer, eventually
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 PHARMACY, PHARMACY_CLIENT = "demo-pharmacy", "agency-demo-pharmacy"

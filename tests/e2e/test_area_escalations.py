@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from signpost.stack import Stack
 from tests.e2e.test_routing_scenarios import professional_referral, routed
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_reader import read_all
 from tests.support.running_stack import eventually, running
+from toolbox.stack import Stack
 
 SLA_SECONDS = 4
 

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from signpost.stack import Stack
 from tests.e2e.test_routing_scenarios import professional_referral, routed
 from tests.support.kafka_reader import produce, read_all
 from tests.support.running_stack import bearer, eventually
+from toolbox.stack import Stack
 
 REFERRER = "RJ6"  # the ICN pharmacist's organisation refers in both areas and hears back on practice.RJ6.feedback
 

@@ -22,16 +22,16 @@ from aiokafka import AIOKafkaProducer
 from services.audit import recorder
 from services.audit.domain import chains
 from services.audit.domain.chains import KEYLESS, chain_name, chain_of
-from signpost.stack import REPO, Stack
 from tests.e2e.test_intake_contract import REFERRAL
 from tests.e2e.test_walking_skeleton import submit
 from tests.support.running_stack import audit_trail, eventually
+from toolbox.stack import REPO, Stack
 
 
 def verify(stack: Stack) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIGNPOST_DATABASE_URL": stack.database_url}
     return subprocess.run(
-        [sys.executable, "-m", "signpost.cli", "audit", "verify"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "toolbox.cli", "audit", "verify"], capture_output=True, text=True, env=env, timeout=120
     )
 
 

@@ -27,11 +27,11 @@ from services.audit.domain.retention import PruneRefused
 from services.audit.pruning import prune
 from services.audit.tail import follow
 from services.audit.verification import verify, verify_in
-from signpost.stack import Stack
-from signpost.tokens import dev_token
 from tests.e2e.test_walking_skeleton import REFERRAL, submit
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, eventually
+from toolbox.stack import Stack
+from toolbox.tokens import dev_token
 
 FLOW = ["referral.submitted", "referral.routed", "assignment.delivered"]
 
@@ -65,7 +65,7 @@ def value(stack: Stack, sql: str, *args: Any) -> Any:
 
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "signpost.cli", "audit", *args], env=stack.env(), capture_output=True,
+    return subprocess.run([sys.executable, "-m", "toolbox.cli", "audit", *args], env=stack.env(), capture_output=True,
                           text=True, timeout=120)  # fmt: skip
 
 
@@ -176,7 +176,7 @@ def test_tail_resumes_after_a_dropped_link_and_an_audit_restart_missing_and_repe
 
 def test_the_tail_command_prints_each_event_as_it_happens_and_stops_on_ctrl_c(signpost_stack: Stack) -> None:
     start = value(signpost_stack, "SELECT coalesce(max(seq), 0) FROM audit_log")
-    command = [sys.executable, "-m", "signpost.cli", "audit", "tail", "--type", "assignment.delivered", "--since-id", str(start)]
+    command = [sys.executable, "-m", "toolbox.cli", "audit", "tail", "--type", "assignment.delivered", "--since-id", str(start)]
     tail = subprocess.Popen(command, env=signpost_stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out: list[str] = []
 

@@ -10,8 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from signpost.stack import Stack
 from tests.support.running_stack import audit_trail, bearer, eventually
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 NHS_NUMBER = REFERRAL["patient"]["nhs_number"]

@@ -5,7 +5,7 @@ import asyncio
 from pathlib import Path
 
 from benchmarks.pipeline import run
-from signpost.stack import SERVICES, Stack
+from toolbox.stack import SERVICES, Stack
 
 
 def test_bench_smoke_run_reports_figures_and_loses_nothing(signpost_stack: Stack, tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from signpost.stack import Stack
-from signpost.topic_reader import read_all
 from tests.support.running_stack import bearer, eventually
+from toolbox.stack import Stack
+from toolbox.topic_reader import read_all
 
 BIG = 900_000  # base64 makes it 1.2 MB: over the producer's 1 MiB, under the broker's limit for the original itself
 OUTCOMES = "agency.demo-pharmacy.outcomes"

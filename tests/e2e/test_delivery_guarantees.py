@@ -12,9 +12,9 @@ import pytest
 
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
-from signpost.stack import Stack
 from tests.support.kafka_reader import produce, read_all
 from tests.support.running_stack import audit_trail, bearer, eventually
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 

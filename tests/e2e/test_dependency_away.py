@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from deploy.postgres import local as postgres_local
-from signpost.stack import Stack
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import bearer, eventually, running
+from toolbox.stack import Stack
 
 DATA = Path(__file__).parents[1] / "support" / "data"
 REFERRAL = (DATA / "pharmacy_first_referral.json").read_bytes()

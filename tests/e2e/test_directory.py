@@ -17,10 +17,10 @@ import yaml
 from services.router import directory_store
 from services.router.domain import directory as directory_module
 from signpost import database
-from signpost.stack import Stack
 from tests.e2e.test_routing_scenarios import REFERRAL, professional_referral, routed
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, bearer, eventually
+from toolbox.stack import Stack
 
 SEEDS = Path(__file__).parents[2] / "services" / "router" / "directory"
 MIGRATIONS = Path(__file__).parents[2] / "services" / "router" / "migrations"
@@ -32,7 +32,7 @@ ALTERNATIVE = "pharmacy-fa007"  # also croydon-north; the first of its pharmacie
 
 def signpost(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIGNPOST_DATABASE_URL": stack.database_url, "SIGNPOST_KAFKA_BOOTSTRAP": stack.kafka_bootstrap}
-    return subprocess.run([sys.executable, "-m", "signpost.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "toolbox.cli", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
 def service(stack: Stack, service_id: str) -> dict[str, Any]:

@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from signpost.stack import Stack
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_reader import produce, read_all
 from tests.support.running_stack import bearer, eventually, running
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 PHARMACY = "agency-demo-pharmacy"  # agency demo-pharmacy, FA001, open around the clock
@@ -272,7 +272,7 @@ def test_a_cancelled_referral_stops_its_assignments_and_tells_the_agency(stack: 
 def test_the_demo_works_one_referral_to_completion_and_watches_another_escalate(
     stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from signpost.demo_feedback import escalated_when_nobody_acts, worked_to_completion
+    from toolbox.demo_feedback import escalated_when_nobody_acts, worked_to_completion
 
     assert worked_to_completion(stack.url("intake"), stack.url("notifier"), stack.kafka_bootstrap)
     assert escalated_when_nobody_acts(stack.url("intake"), stack.url("notifier"), stack.kafka_bootstrap)

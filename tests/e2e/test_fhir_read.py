@@ -13,8 +13,8 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
-from signpost.stack import Stack
 from tests.support.running_stack import bearer, eventually
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 NHS_NUMBER = REFERRAL["patient"]["nhs_number"]

@@ -8,8 +8,8 @@ import httpx
 import jwt
 import pytest
 
-from signpost.stack import Stack
 from tests.support.running_stack import bearer, eventually
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 
@@ -43,7 +43,7 @@ def test_invalid_tokens_are_401(shared_stack: Stack, token: str) -> None:
 
 def test_an_expired_token_is_401_and_says_so(shared_stack: Stack) -> None:
     from signpost.auth import load_clients, mint
-    from signpost.tokens import DEV_DIR
+    from toolbox.tokens import DEV_DIR
 
     client = load_clients(DEV_DIR / "clients.yaml")["gp-h81001"]
     token = mint(client, (DEV_DIR / "keys" / "gp-h81001.pem").read_text(), lifetime_s=60, now=time.time() - 3600)

@@ -11,10 +11,10 @@ import asyncpg
 import httpx
 import pytest
 
-from signpost.stack import Stack
 from tests.support.running_stack import audit_trail, bearer, eventually
 from tests.unit.schemas.factories import mutated
 from tests.unit.schemas.test_referral_rules import REFUSED
+from toolbox.stack import Stack
 
 DATA = Path(__file__).parents[1] / "support" / "data"
 REFERRAL = json.loads((DATA / "pharmacy_first_referral.json").read_text())
@@ -212,7 +212,7 @@ def test_a_bad_bundle_gets_an_operation_outcome(
 def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
     shared_stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from signpost.demo import report_audit, submit_and_show
+    from toolbox.demo import report_audit, submit_and_show
 
     assert submit_and_show(shared_stack.url("intake"), shared_stack.url("audit"))
     printed = capsys.readouterr().out
@@ -227,7 +227,7 @@ def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
 
 @pytest.mark.hazard("HAZ-011")
 def test_a_completed_referral_cannot_be_cancelled(shared_stack: Stack) -> None:
-    from signpost.demo_feedback import worked_to_completion
+    from toolbox.demo_feedback import worked_to_completion
 
     # The demo pharmacy accepts, contacts and completes it through the notifier, as in `make demo`.
     intake = shared_stack.url("intake")

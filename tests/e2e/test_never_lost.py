@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from deploy.kafka import local as kafka_local
-from signpost.stack import Stack
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, bearer, eventually, running
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 # Ports of its own beside the suite's (SIGNPOST_TEST_*), so that suites side by side on one machine never meet here.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from signpost.stack import Stack
-from signpost.tokens import dev_token
+from toolbox.stack import Stack
+from toolbox.tokens import dev_token
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 

@@ -16,10 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
-from signpost.stack import Stack
-from signpost.tokens import dev_token
 from tests.support.running_stack import audit_trail, bearer, eventually
 from tests.support.shared_stack import Shared
+from toolbox.stack import Stack
+from toolbox.tokens import dev_token
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

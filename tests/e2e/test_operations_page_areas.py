@@ -3,10 +3,10 @@
 import httpx
 from playwright.sync_api import Page, expect
 
-from signpost.stack import Stack
 from tests.e2e.test_operations_page import WAIT_MS, browser, ops_page  # noqa: F401 - the page's fixtures
 from tests.e2e.test_routing_scenarios import PHARMACIST, professional_referral
 from tests.support.running_stack import bearer
+from toolbox.stack import Stack
 
 
 def test_choosing_dorset_shows_only_its_hub_titled_and_labelled_in_dorsets_words(

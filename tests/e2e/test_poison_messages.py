@@ -23,11 +23,11 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from signpost.stack import Stack
-from signpost.topic_reader import read_all
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_reader import produce
 from tests.support.running_stack import bearer, eventually, running
+from toolbox.stack import Stack
+from toolbox.topic_reader import read_all
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 SMALL_LIMIT = "4096"
@@ -166,7 +166,7 @@ def test_a_dead_letter_replayed_after_the_fix_is_processed_exactly_once(stack: S
     stack.stop_all()
     stack.start_all()
     env = {**os.environ, "SIGNPOST_NOTIFIER_PORT": str(stack.ports["notifier"])}
-    replay = subprocess.run([sys.executable, "-m", "signpost.cli", "deadletters", "replay", "--referral-id", referral_id],
+    replay = subprocess.run([sys.executable, "-m", "toolbox.cli", "deadletters", "replay", "--referral-id", referral_id],
                             capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
     assert replay.returncode == 0, replay.stderr
     assert "replayed 1 dead records" in replay.stdout, "router and audit refused one record: it goes back once, to both"

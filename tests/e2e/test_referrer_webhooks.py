@@ -23,10 +23,10 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from services.notifier.domain.webhook import SIGNATURE_HEADER
-from signpost.stack import Stack
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_reader import read_all
 from tests.support.running_stack import bearer, eventually, running
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 PRACTICE, GP, OTHER_GP, PHARMACY = "H81002", "gp-h81002", "gp-h81001", "agency-demo-pharmacy"

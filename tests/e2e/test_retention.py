@@ -21,9 +21,9 @@ import pytest
 from services.notifier import dead_letters, webhook_store  # noqa: F401 - importing registers the notifier's rules
 from signpost import retention
 from signpost.settings import Settings
-from signpost.stack import Stack
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, bearer, eventually, running
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 IDENTIFYING = ("9434765919", "Harris", "07700900001")

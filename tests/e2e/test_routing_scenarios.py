@@ -12,8 +12,8 @@ import httpx
 import pytest
 import yaml
 
-from signpost.stack import Stack
 from tests.support.running_stack import audit_trail, bearer, eventually
+from toolbox.stack import Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 RULES_FILE = Path(__file__).parents[2] / "services" / "router" / "rules" / "default.yaml"
@@ -99,7 +99,7 @@ def test_a_patient_outside_every_network_is_unroutable_with_the_reason(signpost_
 def _simulate(stack: Stack, candidate: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "SIGNPOST_DATABASE_URL": stack.database_url}
     return subprocess.run(
-        [sys.executable, "-m", "signpost.cli", "rules", "simulate", "--rules", str(candidate)],
+        [sys.executable, "-m", "toolbox.cli", "rules", "simulate", "--rules", str(candidate)],
         capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
 

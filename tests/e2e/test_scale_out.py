@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.chaos import Budget
 from benchmarks.scale_out import render, scale_out
-from signpost.stack import SERVICES
+from toolbox.stack import SERVICES
 
 CHAOS_BASE = os.environ.get("SIGNPOST_TEST_CHAOS_PORT_BASE")
 BASE = (int(CHAOS_BASE) if CHAOS_BASE else int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 500) + 100

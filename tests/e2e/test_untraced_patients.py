@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from schemas.nhs_number import check_digit
-from signpost.stack import Stack
 from tests.support.running_stack import audit_trail, bearer, eventually, log_text
+from toolbox.stack import Stack
 
 DATA = Path(__file__).parents[1] / "support" / "data"
 REFERRAL: dict[str, Any] = json.loads((DATA / "pharmacy_first_referral.json").read_text())

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from signpost.stack import SERVICES, Stack
 from tests.support.running_stack import audit_trail, bearer, eventually, log_text
+from toolbox.stack import SERVICES, Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 

@@ -25,11 +25,11 @@ import httpx
 import pytest
 
 from services.notifier.webhook_sender import TIMEOUT
-from signpost.stack import Stack
 from tests.e2e.test_routing_scenarios import professional_referral
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_reader import read_all
 from tests.support.running_stack import bearer, eventually, running
+from toolbox.stack import Stack
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "webhook_receiver.py"
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())

@@ -8,10 +8,10 @@ from typing import Any
 import httpx
 
 from services.audit.domain.reports import IsoWeek
-from signpost.demo_feedback import worked_to_completion
-from signpost.stack import Stack
 from tests.e2e.test_routing_scenarios import professional_referral, routed
 from tests.support.running_stack import bearer, eventually
+from toolbox.demo_feedback import worked_to_completion
+from toolbox.stack import Stack
 
 
 def report(stack: Stack, client: str = "operations", **params: Any) -> httpx.Response:

@@ -27,9 +27,9 @@ from services.audit.pruning import prune
 from services.audit.verification import verify
 from signpost import database
 from signpost.database_roles import SCHEMA_OWNERS, provision, scram_verifier
-from signpost.stack import SERVICES, Stack
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import _database, audit_trail, bearer, eventually, running
+from toolbox.stack import SERVICES, Stack
 
 REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 # A table of each schema's own besides the runtime's outbox and inbox.

@@ -31,10 +31,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.audit.domain.reports import IsoWeek
-from signpost.stack import Stack
 from tests.integration.conftest import SecuredBroker
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import _database, bearer, eventually
+from toolbox.stack import Stack
 
 _BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 110
 PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}

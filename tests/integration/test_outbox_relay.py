@@ -15,10 +15,10 @@ import pytest
 
 from signpost import database
 from signpost.outbox import OutboxRelay, enqueue
-from signpost.topic_reader import read_all
 from signpost.topics import ensure_topics
 from tests.support.infrastructure import Infrastructure
 from tests.support.waiting import until
+from toolbox.topic_reader import read_all
 
 NO_SERVICE_MIGRATIONS = Path(__file__).parent / "no-such-folder"
 # A send to a topic the broker lacks fails after the producer's request timeout (15 s in service; shorter here).

@@ -24,12 +24,12 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from deploy.kafka import security
-from signpost.stack import Stack
-from signpost.tokens import DEV_CLIENTS, DEV_DIR, dev_token, write_dev_registry
-from signpost.topic_reader import read_all
 from tests.integration.conftest import SecuredBroker
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import _database, eventually
+from toolbox.stack import Stack
+from toolbox.tokens import DEV_CLIENTS, DEV_DIR, dev_token, write_dev_registry
+from toolbox.topic_reader import read_all
 
 _BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 110
 PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}

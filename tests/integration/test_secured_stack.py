@@ -26,10 +26,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from deploy.kafka import security
 from deploy.kafka.security import Principals
-from signpost.stack import SERVICES, Stack
 from tests.integration.conftest import SecuredBroker
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import _database, bearer, eventually
+from toolbox.stack import SERVICES, Stack
 
 _BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 100
 PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}

@@ -2,7 +2,7 @@
 
 from aiokafka import AIOKafkaProducer
 
-from signpost.topic_reader import read_all
+from toolbox.topic_reader import read_all
 
 __all__ = ["produce", "read_all"]
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from signpost import stack
 from tests.support.infrastructure import Infrastructure
+from toolbox import stack
 
 # Overridable so that two suites (two engineers, two worktrees) can run side by side on one machine.
 _BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000"))
@@ -140,6 +140,6 @@ def log_text(stack_: stack.Stack, service: str) -> str:
 
 
 def bearer(client_id: str = "gp-h81001") -> dict[str, str]:
-    from signpost.tokens import dev_token
+    from toolbox.tokens import dev_token
 
     return {"Authorization": f"Bearer {dev_token(client_id)}"}

@@ -108,7 +108,7 @@ def shared_stacks(
 
 @pytest.fixture
 def shared_stack(shared_stacks: Shared, request: pytest.FixtureRequest) -> Any:
-    """The session's shared stack (``signpost.stack.Stack``): use only your own patients, referrals and agencies.
+    """The session's shared stack (``toolbox.stack.Stack``): use only your own patients, referrals and agencies.
 
     Asked for per test, so a stack that had to make way is started again; a module-scoped fixture that needs the
     stack running first asks ``shared_stacks.get(its module's name)``.

@@ -2,7 +2,7 @@
 
 from services.audit.live import StreamSlots, reason_to_end
 from signpost.auth import load_clients
-from signpost.tokens import DEV_DIR
+from toolbox.tokens import DEV_DIR
 
 CLIENTS = load_clients(DEV_DIR / "clients.yaml")
 OPS = CLIENTS["operations"]

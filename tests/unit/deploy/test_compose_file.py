@@ -14,7 +14,7 @@ import yaml
 from deploy import tls
 from deploy.kafka import compose_config
 from signpost.settings import DEFAULT_PORTS, Settings
-from signpost.stack import SERVICES
+from toolbox.stack import SERVICES
 
 REPO = Path(__file__).parents[3]
 COMPOSE_TEXT = (REPO / "docker-compose.yml").read_text()

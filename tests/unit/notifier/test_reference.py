@@ -1,10 +1,10 @@
-"""What the notifier says of a delivered service: what the router's directory said when routing, else the seed files."""
+"""What the notifier says of a delivered service: what the router's directory said when routing."""
 
 from typing import Any
 
 import pytest
 
-from services.notifier.reference import coordinator_of, reference, service_name
+from services.notifier.reference import coordinator_of, service_name
 
 ROUTED_WITH_CONTEXT = {"service_id": "social-services-croydon-north", "agency_id": "social-services-croydon-north",
                        "network_id": "croydon-north", "service_name": "Adult social care (as routed)",
@@ -21,7 +21,7 @@ def test_a_network_the_router_found_no_coordinator_for_gets_none_not_the_seed_fi
     assert coordinator_of({**ROUTED_WITH_CONTEXT, "coordinator_agency_id": None}) is None
 
 
-def test_a_delivery_from_before_contract_2_2_falls_back_to_the_seed_files() -> None:
+def test_a_delivery_without_its_context_is_named_by_its_agency_and_has_no_coordinator() -> None:
     older: dict[str, Any] = {**ROUTED_WITH_CONTEXT, "service_name": None, "coordinator_agency_id": None}
-    assert service_name(older) == reference().names["social-services-croydon-north"]
-    assert coordinator_of(older) == reference().coordinators["croydon-north"] == "care-coordinator-croydon-north"
+    assert service_name(older) == "social-services-croydon-north"
+    assert coordinator_of(older) is None

@@ -6,7 +6,7 @@ from pathlib import Path
 import yaml
 
 from signpost.auth import _registry, load_clients, revocation
-from signpost.tokens import DEV_DIR
+from toolbox.tokens import DEV_DIR
 
 
 def registry_copy(tmp_path: Path) -> Path:

@@ -8,7 +8,7 @@ import yaml
 
 from deploy.kafka.acls import Operation, PatternType, ResourceType, acl_bindings
 from signpost.auth import REFERRING_ROLES, Principal, _registry, may_refer, referring_organisations
-from signpost.tokens import DEV_DIR
+from toolbox.tokens import DEV_DIR
 
 
 def test_referrers_and_agencies_may_refer_operations_may_not() -> None:
