@@ -206,6 +206,14 @@ class OutboxRelay:
             self.kafka_connected = True
         return self._producer
 
+    async def reachable(self) -> bool:
+        """Whether a broker answers this relay's producer now (a metadata request); False while it has none."""
+        producer = self._producer
+        if producer is None:
+            return False
+        await producer.client.fetch_all_metadata()  # raises when no broker answers
+        return True
+
     async def _run(self) -> None:
         lock_id = int.from_bytes(hashlib.sha256(f"relay:{self._schema}".encode()).digest()[:8], "big", signed=True)
         backoff = 0.5
