@@ -345,6 +345,10 @@ async def run(args: argparse.Namespace, stack_urls: dict[str, str], bootstrap: s
     parts = processes.discover(ports)
     results["processes"] = sorted(p.name for p in parts)
     phases: dict[str, Any] = {}
+    # Idle first: what the stack spends per second with nothing to do, which every referral at a low rate carries.
+    async with Phase("idle", parts, bootstrap, database_url) as phase:
+        await asyncio.sleep(args.idle_seconds)  # the measuring window itself, not a wait for readiness
+        results["idle"] = await phase.close(0)
     with Progress(console=console, transient=False) as progress:
         for rate in args.rates:
             phases[f"at {rate:g}/s"] = await http_phase(f"at {rate:g}/s", args, stack_urls, bootstrap, database_url, parts,
@@ -384,6 +388,12 @@ def report(results: dict[str, Any]) -> None:
     cpu.add_column("phase")
     for name in [*parts, "system", "cores", processes.LOAD_GENERATOR, "dead letters"]:
         cpu.add_column(name, justify="right")
+    idle = results.get("idle", {}).get("cpu", {})
+    if idle:
+        per_s = idle["ms_per_s"]
+        cpu.add_row("idle, ms per s", *(f"{per_s.get(p, 0):.2f}" for p in parts), f"{idle['system_cores'] * 1000:.2f}",
+                    str(idle["system_cores"]), f"{per_s.get(processes.LOAD_GENERATOR, 0):.2f}",
+                    str(results["idle"]["dead_letters"]))  # fmt: skip
     for name, phase in phases.items():
         per = phase["cpu"]["ms_per_referral"]
         cpu.add_row(name, *(f"{per.get(p, 0):.2f}" for p in parts), f"{phase['cpu']['system_ms_per_referral']:.2f}",
@@ -444,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "--rates", type=float, nargs="+", default=[12.0, 50.0], help="steady rates for the latency runs (referrals/s)"
     )
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each steady-rate run")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="length of the idle measurement")
     parser.add_argument("--pipeline-records", type=int, default=5_000)
     parser.add_argument("--intake-records", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=64)

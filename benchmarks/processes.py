@@ -107,6 +107,7 @@ def per_referral_ms(before: dict[str, float], after: dict[str, float], referrals
         "referrals": referrals,
         "seconds": round(seconds, 2),
         "ms_per_referral": {name: round(v * 1000 / n, 3) for name, v in sorted(spent.items())},
+        "ms_per_s": {name: round(v * 1000 / seconds, 3) for name, v in sorted(spent.items())} if seconds > 0 else {},
         "system_ms_per_referral": round(system * 1000 / n, 3),
         "system_cores": round(system / seconds, 3) if seconds > 0 else None,
     }

@@ -12,7 +12,7 @@ from signpost.stack import SERVICES, Stack
 
 def test_bench_smoke_run_reports_figures_and_loses_nothing(signpost_stack: Stack, tmp_path: Path) -> None:
     args = argparse.Namespace(
-        rates=[12.0], seconds=2.0, pipeline_records=60, intake_records=30, concurrency=8,
+        rates=[12.0], seconds=2.0, idle_seconds=1.0, pipeline_records=60, intake_records=30, concurrency=8,
         skip_java_baselines=True, out=tmp_path,
     )  # fmt: skip
     urls = {s: signpost_stack.url(s) for s in SERVICES}
@@ -28,6 +28,7 @@ def test_bench_smoke_run_reports_figures_and_loses_nothing(signpost_stack: Stack
         assert all(cpu[p] > 0 for p in (*SERVICES, "kafka", "postgresql")), f"{name}: every process did work: {cpu}"
         system = sum(v for k, v in cpu.items() if k != "load generator")
         assert phase["cpu"]["system_ms_per_referral"] == pytest.approx(system, abs=0.01), "the load generator apart"
+    assert results["idle"]["cpu"]["system_cores"] > 0
     steady = phases["at 12/s"]
     assert steady["failures"] == {}
     assert steady["audited"] == sum(steady["kinds"].values()) == 24
