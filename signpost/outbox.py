@@ -219,6 +219,9 @@ class OutboxRelay:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
+                # Connected before waiting to lead: /readyz asks this producer whether Kafka answers, and an
+                # instance that is not the leader (or waits for a killed leader's lock) must still be ready.
+                await self._ensure_producer()
                 async with self._pool.acquire() as leader:
                     while not await leader.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
                         if await self._sleep(2.0):
