@@ -299,7 +299,9 @@ def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(stack: St
             assert 1 <= len(stream_connections) <= STREAM_POOL, by_pool
             polled_by_recorder_pool = [
                 # A stream's poll is the one query that selects "stream_tx" (services/audit/live.py).
-                r for r in by_pool if r["application_name"] == "signpost-audit" and "stream_tx" in r["query"]
+                r
+                for r in by_pool
+                if r["application_name"] == "signpost-audit" and "stream_tx" in r["query"]
             ]
             assert polled_by_recorder_pool == [], polled_by_recorder_pool
         finally:
