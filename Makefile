@@ -84,11 +84,12 @@ stop: $(STAMP)
 clean: stop
 	rm -rf .signpost
 
+# BENCH_ARGS, e.g. "--rates 12 50 --seconds 10 --intake-records 500 --pipeline-records 1000", sizes a run.
 # Load tools send a whole area's referrals through one client, far past one practice's rate limit.
 LOAD_LIMITS := SIGNPOST_RATE_LIMIT_REFERRER=1000000/minute
 
 bench: $(STAMP) kafka
-	SIGNPOST_DEVELOPMENT_MODE=1 $(LOAD_LIMITS) $(PY) -m benchmarks.pipeline
+	SIGNPOST_DEVELOPMENT_MODE=1 $(LOAD_LIMITS) $(PY) -m benchmarks.pipeline $(BENCH_ARGS)
 
 # The pure routing decision alone: decisions/s for 10 and 1,000 rules x 100 and 100,000 directory entries.
 bench-router: $(STAMP)

@@ -206,11 +206,22 @@ class OutboxRelay:
             self.kafka_connected = True
         return self._producer
 
+    async def reachable(self) -> bool:
+        """Whether a broker answers this relay's producer now (a metadata request); False while it has none."""
+        producer = self._producer
+        if producer is None:
+            return False
+        await producer.client.fetch_all_metadata()  # raises when no broker answers
+        return True
+
     async def _run(self) -> None:
         lock_id = int.from_bytes(hashlib.sha256(f"relay:{self._schema}".encode()).digest()[:8], "big", signed=True)
         backoff = 0.5
         while not self._stopping.is_set():
             try:
+                # Connected before waiting to lead: /readyz asks this producer whether Kafka answers, and an
+                # instance that is not the leader (or waits for a killed leader's lock) must still be ready.
+                await self._ensure_producer()
                 async with self._pool.acquire() as leader:
                     while not await leader.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
                         if await self._sleep(2.0):

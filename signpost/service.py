@@ -69,14 +69,7 @@ def build_app(
         applied = await database.migrate(pool, service, migrations)
         if applied:
             log.info("migrations applied", names=applied)
-        # Short metadata age so pattern subscribers (audit) notice new agency topics soon.
-        broker = KafkaBroker(
-            cfg.kafka_bootstrap,
-            graceful_timeout=20.0,
-            logger=None,
-            metadata_max_age_ms=10_000,
-            security=kafka_security.broker_security(cfg),
-        )
+        broker = kafka_broker(cfg)
         relay = OutboxRelay(pool, service, cfg.kafka_bootstrap, **kafka_security.client_kwargs(cfg))
         runtime = Runtime(service, cfg, pool, broker, relay)
         app.state.runtime = runtime
@@ -137,6 +130,23 @@ def build_app(
     return app
 
 
+def kafka_broker(cfg: Settings) -> KafkaBroker:
+    """The service's consumers; a short metadata age so pattern subscribers (audit) notice new agency topics soon.
+
+    Consumers only: a service publishes through its outbox relay alone. FastStream's own producer was
+    never used, and each ``start()`` that could not connect left one behind unclosed ("Unclosed
+    AIOKafkaProducer", at every retry while the broker was away); its admin client was a connection more.
+    """
+    return KafkaBroker(
+        cfg.kafka_bootstrap,
+        graceful_timeout=20.0,
+        logger=None,
+        metadata_max_age_ms=10_000,
+        consumer_only=True,
+        security=kafka_security.broker_security(cfg),
+    )
+
+
 async def _start_broker(runtime: Runtime) -> None:
     """Connect to Kafka, retrying: a service may start before the broker does."""
     delay = 0.5
@@ -174,8 +184,10 @@ async def _kafka_ok(runtime: Runtime) -> bool:
     if not runtime.broker_started:
         return False
     try:
-        return bool(await runtime.broker.ping(timeout=2.0))
-    except Exception:  # noqa: BLE001
+        # The relay's producer is the service's link to write to Kafka (the broker only consumes): ask through it.
+        async with asyncio.timeout(2):
+            return await runtime.relay.reachable()
+    except Exception:  # noqa: BLE001 - any failure is "not ready"
         return False
 
 

@@ -166,3 +166,11 @@ def test_a_missing_reference_or_a_broken_database_is_retried_never_dead_lettered
     assert issubclass(NotReady, TRANSIENT)
     assert issubclass(ConnectionResetError, TRANSIENT)
     assert not issubclass(ValueError, TRANSIENT)
+
+
+def test_a_batch_commits_the_offset_after_its_last_record_on_each_of_its_own_partitions() -> None:
+    from aiokafka import TopicPartition
+
+    batch = [record(b"{}", topic="a", offset=9), record(b"{}", topic="a", offset=7), record(b"{}", topic="b", offset=3)]
+
+    assert consumer.batch_offsets(batch) == {TopicPartition("a", 2): 10, TopicPartition("b", 2): 4}
