@@ -222,7 +222,7 @@ def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
     assert report_audit(shared_stack.url("audit"), shared_stack.database_url)
     printed = capsys.readouterr().out
     assert f"operations page: {shared_stack.url('audit')}/ops" in printed
-    assert "signpost audit verify: chain intact" in printed
+    assert "signpost audit verify: chains intact" in printed
 
 
 @pytest.mark.hazard("HAZ-011")

@@ -1,4 +1,8 @@
-"""The operations page's weekly report for one area, in headless Chromium: Dorset's hub reads in Dorset's words."""
+"""The operations page's weekly report for one area, in headless Chromium: Dorset's hub reads in Dorset's words.
+
+On the shared stack, like the page's own tests whose fixtures it uses: it asserts on its own referral's
+network and on the words, never on counts.
+"""
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -11,11 +15,11 @@ from toolbox.stack import Stack
 
 def test_choosing_dorset_shows_only_its_hub_titled_and_labelled_in_dorsets_words(
     ops_page: tuple[Page, list[str]],  # noqa: F811 - the fixture imported above
-    signpost_stack: Stack,
+    shared_stack: Stack,
 ) -> None:
     page, errors = ops_page
     body = professional_referral(["home_heating", "loneliness"], practice="J81001")
-    response = httpx.post(f"{signpost_stack.url('intake')}/v1/referrals", json=body, headers=bearer(PHARMACIST), timeout=10)
+    response = httpx.post(f"{shared_stack.url('intake')}/v1/referrals", json=body, headers=bearer(PHARMACIST), timeout=10)
     referral_id = response.json()["referral_id"]
     delivered = page.locator(f'#feed tbody tr[data-referral-id="{referral_id}"][data-event-type="assignment.delivered"]')
     expect(delivered).to_have_count(2, timeout=WAIT_MS)
