@@ -122,7 +122,10 @@ async def _migrate_and_check(url: str, tmp_path: Path) -> None:
         legacy = _legacy_rows()
         await _write_legacy(pool, legacy)
 
-        assert await database.migrate(pool, "audit", MIGRATIONS) == ["service/009_chains_per_shard.sql"]
+        # 009 and whatever came after it (010 indexes the patient trail's links).
+        applied = await database.migrate(pool, "audit", MIGRATIONS)
+        assert applied[0] == "service/009_chains_per_shard.sql", applied
+        assert all(name > "service/009" for name in applied), applied
         migrated = await _verified(pool)
         assert migrated.ok, migrated.summary
         assert migrated.of(chain.LEGACY).rows_checked == LEGACY_ROWS - PRUNED_BEFORE_009  # type: ignore[union-attr]
