@@ -225,7 +225,7 @@ async def authenticated(request: Request) -> Principal:
     # Abuse limits, before the route does anything: a refused request changes nothing.
     from signpost.rate_limit import limiter_for
 
-    limiter_for(request).check(principal)
+    await limiter_for(request).check(principal)
     return principal
 
 

@@ -21,8 +21,8 @@ from typing import NoReturn
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from limits import RateLimitItem, parse_many
-from limits.storage import MemoryStorage, Storage
-from limits.strategies import MovingWindowRateLimiter
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 
 from signpost.auth import Principal
@@ -69,13 +69,18 @@ def retry_after(reset_at: float, now: float) -> int:
 
 
 class RateLimiter:
-    """One service instance's counts. A request over any of its client's limits is refused, and not counted."""
+    """One service instance's counts. A request over any of its client's limits is refused, and not counted.
+
+    The asyncio flavour of ``limits``: its in-memory storage expires old hits from a task on the service's event
+    loop. The threaded one started a new ``threading.Timer`` thread on nearly every request (393 threads per 400
+    requests 15 ms apart, about 0.4 ms of CPU each; 7% of intake's profile).
+    """
 
     def __init__(self, allowances: Allowances, storage: Storage | None = None) -> None:
         self.allowances = allowances
         self._window = MovingWindowRateLimiter(storage or MemoryStorage())
 
-    def check(self, principal: Principal) -> None:
+    async def check(self, principal: Principal) -> None:
         """Count one request, or raise ``RateLimited`` naming the limit and when to come back."""
         limits = self.allowances.of(principal)
         if not limits:
@@ -84,16 +89,16 @@ class RateLimiter:
         # so that a refusal by any of them counts against none.
         *others, last = limits
         for item in others:
-            if not self._window.test(item, principal.client_id):
-                self._refuse(item, principal.client_id)
-        if not self._window.hit(last, principal.client_id):
-            self._refuse(last, principal.client_id)
+            if not await self._window.test(item, principal.client_id):
+                await self._refuse(item, principal.client_id)
+        if not await self._window.hit(last, principal.client_id):
+            await self._refuse(last, principal.client_id)
         for item in others:
-            self._window.hit(item, principal.client_id)
+            await self._window.hit(item, principal.client_id)
 
-    def _refuse(self, item: RateLimitItem, client_id: str) -> NoReturn:
+    async def _refuse(self, item: RateLimitItem, client_id: str) -> NoReturn:
         REFUSED.labels(client_id).inc()
-        stats = self._window.get_window_stats(item, client_id)
+        stats = await self._window.get_window_stats(item, client_id)
         wait = retry_after(stats.reset_time, time.time())
         raise RateLimited(wait, f"over this client's limit of {describe(item)}; retry after {wait} s")
 

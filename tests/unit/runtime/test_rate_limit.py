@@ -19,49 +19,49 @@ def limiter(referrer: str = "3/minute", operations: str = "5/minute", **clients:
     return RateLimiter(Allowances.parse(by_role, {k.replace("_", "-"): v for k, v in clients.items()}))
 
 
-def test_a_client_over_its_allowance_is_refused_with_when_to_come_back() -> None:
+async def test_a_client_over_its_allowance_is_refused_with_when_to_come_back() -> None:
     limits = limiter()
     for _ in range(3):
-        limits.check(GP)
+        await limits.check(GP)
     with pytest.raises(RateLimited) as refused:
-        limits.check(GP)
+        await limits.check(GP)
     assert refused.value.status_code == 429
     assert 1 <= refused.value.retry_after_s <= 60
     assert refused.value.headers == {"Retry-After": str(refused.value.retry_after_s)}
     assert "3 requests a minute" in str(refused.value.detail)
 
 
-def test_each_client_has_its_own_count_and_each_role_its_own_allowance() -> None:
+async def test_each_client_has_its_own_count_and_each_role_its_own_allowance() -> None:
     limits = limiter()
     for _ in range(3):
-        limits.check(GP)
+        await limits.check(GP)
     with pytest.raises(RateLimited):
-        limits.check(GP)
-    limits.check(OTHER_GP)  # same role, its own window
+        await limits.check(GP)
+    await limits.check(OTHER_GP)  # same role, its own window
     for _ in range(5):
-        limits.check(OPERATIONS)
+        await limits.check(OPERATIONS)
     with pytest.raises(RateLimited):
-        limits.check(OPERATIONS)
+        await limits.check(OPERATIONS)
 
 
-def test_a_client_given_its_own_allowance_uses_it_instead_of_its_roles() -> None:
+async def test_a_client_given_its_own_allowance_uses_it_instead_of_its_roles() -> None:
     limits = limiter(gp_h81002="1/minute")
-    limits.check(OTHER_GP)
+    await limits.check(OTHER_GP)
     with pytest.raises(RateLimited):
-        limits.check(OTHER_GP)
+        await limits.check(OTHER_GP)
     for _ in range(3):
-        limits.check(GP)
+        await limits.check(GP)
 
 
-def test_every_limit_of_several_must_hold_and_a_refused_request_is_not_counted() -> None:
+async def test_every_limit_of_several_must_hold_and_a_refused_request_is_not_counted() -> None:
     limits = limiter(referrer="2/second;3/minute")
-    limits.check(GP)
-    limits.check(GP)
+    await limits.check(GP)
+    await limits.check(GP)
     with pytest.raises(RateLimited) as per_second:
-        limits.check(GP)
+        await limits.check(GP)
     assert "2 requests a second" in str(per_second.value.detail)
     # Refused by the per-second limit, so not counted against the per-minute one either.
-    assert limits._window.get_window_stats(parse_many("3/minute")[0], GP.client_id).remaining == 1
+    assert (await limits._window.get_window_stats(parse_many("3/minute")[0], GP.client_id)).remaining == 1
 
 
 def test_retry_after_rounds_up_and_is_never_zero() -> None:
