@@ -178,7 +178,7 @@ WEDNESDAY_MORNING = "2026-11-18T11:00:00+00:00"
 WEDNESDAY_NIGHT = "2026-11-18T03:00:00+00:00"
 
 
-@pytest.mark.hazard("HAZ-010")
+@pytest.mark.hazard("HAZ-010", "HAZ-016")
 def test_a_decline_is_rerouted_never_back_to_a_decliner_and_then_to_the_coordinator(stack: Stack) -> None:
     referral_id = submit(stack)
     first = delivered(stack, referral_id)
