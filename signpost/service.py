@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import uvicorn
@@ -27,6 +27,8 @@ from signpost.settings import Settings, get_settings
 
 log = logs.get_logger()
 
+Part = TypeVar("Part")
+
 
 @dataclass
 class Runtime:
@@ -37,8 +39,22 @@ class Runtime:
     pool: asyncpg.Pool
     broker: KafkaBroker
     relay: OutboxRelay
-    state: dict[str, Any] = field(default_factory=dict)
+    parts: dict[type, object] = field(default_factory=dict)
+    """What the wiring built for the routes (a directory cache, a pool of its own), one of each type."""
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run at shutdown after the outbox has flushed, before the pool closes."""
     broker_started: bool = False
+
+    def provide(self, part: Part) -> Part:
+        """Keep ``part`` for the routes, found again by its type (so a typo is a type error, not a KeyError)."""
+        self.parts[type(part)] = part
+        return part
+
+    def part(self, kind: type[Part]) -> Part:
+        found = self.parts.get(kind)
+        if not isinstance(found, kind):
+            raise LookupError(f"{self.service} wired no {kind.__name__}")
+        return found
 
     def follow(self, *topics: str, group: str, parse: Any, handle: Any, pattern: str | None = None) -> None:
         """Consume ``topics`` (or ``pattern``) as consumer group ``group``: idempotent by each event's own id."""
@@ -92,7 +108,7 @@ def build_app(
                 await broker.stop()
             await relay.stop()
             await loops.stop(pruning)
-            for hook in runtime.state.get("on_stop", []):
+            for hook in runtime.on_stop:
                 await hook()
             await pool.close()
             log.info("stopped")

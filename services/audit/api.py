@@ -14,7 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -223,16 +222,15 @@ async def stream(
     connected = registry_for(request).get(principal.client_id)
     if connected is None:  # revoked between the token check and here
         raise HTTPException(401, "the client is no longer registered", headers={"WWW-Authenticate": "Bearer"})
-    slots: live.StreamSlots = runtime.state["stream_slots"]
-    refusal = slots.take(principal.client_id)
+    streams = runtime.part(live.LiveStreams)
+    refusal = streams.slots.take(principal.client_id)
     if refusal:
         raise RateLimited(live.RETRY_AFTER_S, refusal)
     # The live streams read through a pool of their own, never the one the recorder writes with.
-    stream_pool: asyncpg.Pool = runtime.state["stream_pool"]
     try:
         # Rows are shown in the stream's own order (services/audit/live.py); an id is a row's seq.
         resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else after_seq
-        async with stream_pool.acquire() as conn:
+        async with streams.pool.acquire() as conn:
             start = await live.after(conn, resume)
         async with runtime.pool.acquire() as conn:
             await record_access(
@@ -244,7 +242,7 @@ async def stream(
                 granted=True,
             )
     except BaseException:
-        slots.give_back(principal.client_id)
+        streams.slots.give_back(principal.client_id)
         raise
 
     async def events() -> AsyncIterator[dict[str, Any] | ServerSentEvent]:
@@ -263,7 +261,7 @@ async def stream(
                 live.ENDED.labels(reason).inc()
                 yield ServerSentEvent(comment=f"stream closed: {reason}; reconnect with a fresh token and Last-Event-ID")
                 return
-            async with stream_pool.acquire() as conn:
+            async with streams.pool.acquire() as conn:
                 rows = await live.page(conn, filters, seen, 200)
             for cursor, row in rows:
                 seen = cursor
@@ -271,7 +269,7 @@ async def stream(
             if not rows:
                 await asyncio.sleep(min(STREAM_POLL_S, max(0.0, expires_at - time.time())))
 
-    return _HeldStream(events(), release=lambda: slots.give_back(principal.client_id), ping=15)
+    return _HeldStream(events(), release=lambda: streams.slots.give_back(principal.client_id), ping=15)
 
 
 class _HeldStream(EventSourceResponse):

@@ -24,9 +24,8 @@ async def wire(runtime: Runtime) -> None:
     stream_pool = await database.connect(
         cfg.database_url, SERVICE, max_size=cfg.audit_stream_pool_size, application_name=f"signpost-{SERVICE}-stream"
     )
-    runtime.state["stream_pool"] = stream_pool
-    runtime.state["stream_slots"] = live.StreamSlots(cfg.audit_streams_per_client, cfg.audit_streams_total)
-    runtime.state.setdefault("on_stop", []).append(stream_pool.close)
+    runtime.provide(live.LiveStreams(stream_pool, live.StreamSlots(cfg.audit_streams_per_client, cfg.audit_streams_total)))
+    runtime.on_stop.append(stream_pool.close)
 
 
 def create_app() -> FastAPI:

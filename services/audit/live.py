@@ -24,6 +24,7 @@ import collections
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from prometheus_client import Counter, Gauge
 
 from services.audit import queries
@@ -36,6 +37,14 @@ REFUSED = Counter("signpost_audit_streams_refused_total", "Live audit streams re
 
 RETRY_AFTER_S = 5
 """A refused stream is worth retrying soon: a page that reconnects may find its old stream not yet noticed gone."""
+
+
+@dataclass(frozen=True)
+class LiveStreams:
+    """The live streams' own small pool and their caps, built at wiring and read by the stream route."""
+
+    pool: asyncpg.Pool
+    slots: "StreamSlots"
 
 
 @dataclass

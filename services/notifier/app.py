@@ -47,7 +47,7 @@ async def wire(runtime: Runtime) -> None:
         await webhook_sender.stop(sender)
         await loops.stop(topics)
 
-    runtime.state.setdefault("on_stop", []).append(stop_loops)
+    runtime.on_stop.append(stop_loops)
 
 
 def create_app() -> FastAPI:

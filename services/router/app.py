@@ -17,12 +17,12 @@ SERVICE = "router"
 async def wire(runtime: Runtime) -> None:
     inputs = RoutingInputs(runtime.settings.directory_path, runtime.settings.rules_path)
     terminology.configured(runtime.settings.areas_path)  # a broken area file stops the router here, not mid-batch
-    runtime.state["inputs"] = inputs
+    runtime.provide(inputs)
     # A fresh database starts from the seed files; after that the directory lives in PostgreSQL.
     async with runtime.pool.acquire() as conn:
         if await directory_store.is_empty(conn):
             await directory_store.load(conn, inputs.directory, source=str(inputs.directory_path))
-    cache = runtime.state["directory"] = directory_store.DirectoryCache()
+    cache = runtime.provide(directory_store.DirectoryCache())
     runtime.follow("referral.submitted", group="signpost-router", parse=ReferralSubmitted.model_validate_json,
                    handle=handler(inputs, cache))  # fmt: skip
     # Declines come back as recorded outcomes; the router finds the next provider.

@@ -74,7 +74,7 @@ async def services(
     """Every service in the directory, optionally of one network or one type."""
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn:
-        directory = await runtime.state["directory"].current(conn)
+        directory = await runtime.part(directory_store.DirectoryCache).current(conn)
         updated_by = await directory_store.updated_by(conn)
     chosen = [
         _shown(s, updated_by, datetime.now(UTC)) for s in directory.services
@@ -87,7 +87,7 @@ async def services(
 async def service(service_id: ServiceId, request: Request, _: Authenticated) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn:
-        directory = await runtime.state["directory"].current(conn)
+        directory = await runtime.part(directory_store.DirectoryCache).current(conn)
         updated_by = await directory_store.updated_by(conn)
     found = directory.service(service_id)
     if found is None:

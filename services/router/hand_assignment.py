@@ -20,6 +20,7 @@ from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.text import SINGLE_LINE
 from services.router import cancellations
+from services.router.directory_store import DirectoryCache
 from services.router.domain.directory import described
 from services.router.inputs import RoutingInputs
 from services.router.routing import ROUTED_TOPIC, service_contexts
@@ -50,10 +51,10 @@ async def assign_by_hand(
     runtime: Runtime = request.app.state.runtime
     if principal.role != "operations":
         return problem(403, "Forbidden", "only operations staff may assign a referral by hand")
-    inputs: RoutingInputs = runtime.state["inputs"]
+    inputs = runtime.part(RoutingInputs)
     _, rules = inputs.current()
     async with runtime.pool.acquire() as conn, conn.transaction():
-        directory = await runtime.state["directory"].current(conn)
+        directory = await runtime.part(DirectoryCache).current(conn)
         service = directory.service(body.service_id)
         if service is None:
             return problem(422, "Unprocessable Content", f"service {body.service_id} is not in the directory")

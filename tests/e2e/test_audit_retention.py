@@ -174,10 +174,18 @@ def test_tail_resumes_after_a_dropped_link_and_an_audit_restart_missing_and_repe
     assert sorted(seen) == sorted((referral, kind) for referral in referrals for kind in FLOW)
 
 
+def _sigint_at_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_the_tail_command_prints_each_event_as_it_happens_and_stops_on_ctrl_c(signpost_stack: Stack) -> None:
     start = value(signpost_stack, "SELECT coalesce(max(seq), 0) FROM audit_log")
     command = [sys.executable, "-m", "toolbox.cli", "audit", "tail", "--type", "assignment.delivered", "--since-id", str(start)]
-    tail = subprocess.Popen(command, env=signpost_stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default. A suite started in the background
+    # (`make test &`, nohup in a script) hands its children SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: the tail would run on and this test hang. So the child starts as a terminal starts it.
+    tail = subprocess.Popen(command, env=signpost_stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_at_default)  # fmt: skip
     out: list[str] = []
 
     def read() -> None:
@@ -191,7 +199,12 @@ def test_the_tail_command_prints_each_event_as_it_happens_and_stops_on_ctrl_c(si
         eventually(lambda: any(referral_id in line for line in out), what="the delivery in the tail's output")
     finally:
         tail.send_signal(signal.SIGINT)
-        _, err = tail.communicate(timeout=30)
+        try:
+            _, err = tail.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            tail.kill()
+            _, err = tail.communicate()
+            raise AssertionError(f"the tail did not stop on SIGINT within 30 s; its stderr: {err[-2000:]}") from None
     assert tail.returncode == 0, err
     events = shown(out)
     assert [line.split()[2] for line in events] == ["assignment.delivered"], "only the type asked for"

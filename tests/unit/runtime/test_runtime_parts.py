@@ -1,0 +1,49 @@
+"""What a service's wiring builds reaches its routes by type, and a part never wired is a named error."""
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import pytest
+
+from signpost.service import Runtime
+from signpost.settings import Settings
+
+
+@dataclass
+class Cache:
+    entries: int = 0
+
+
+@dataclass
+class Slots:
+    free: int = 3
+
+
+def runtime() -> Runtime:
+    unused = cast(Any, None)  # no pool, broker or relay: only the parts are exercised
+    return Runtime("router", Settings(), unused, unused, unused)
+
+
+def test_a_provided_part_is_found_by_its_type() -> None:
+    running = runtime()
+    cache = running.provide(Cache(entries=7))
+    running.provide(Slots())
+    assert running.part(Cache) is cache
+    assert running.part(Slots).free == 3
+
+
+def test_a_part_never_wired_names_the_service_and_the_type() -> None:
+    running = runtime()
+    running.provide(Slots())
+    with pytest.raises(LookupError, match="router wired no Cache"):
+        running.part(Cache)
+
+
+def test_stop_hooks_start_empty_for_each_runtime() -> None:
+    first, second = runtime(), runtime()
+
+    async def hook() -> None:
+        return None
+
+    first.on_stop.append(hook)
+    assert second.on_stop == []
