@@ -31,7 +31,8 @@ from rich.table import Table
 from benchmarks.mix import BASE
 from deploy.postgres import local as postgres_local
 from deploy.processes import port_open
-from services.audit import recorder, verification
+from services.audit import recorder
+from services.audit.store.chains import verify
 from signpost import consumer, database
 from signpost.settings import get_settings
 
@@ -146,7 +147,7 @@ async def record(url: str, events: int, batch_size: int, clock: Callable[[], flo
 
 async def timed_verify(url: str) -> dict[str, Any]:
     began = time.perf_counter()
-    result = await verification.verify(url)
+    result = await verify(url)
     seconds = time.perf_counter() - began
     return {"ok": result.ok, "rows": result.rows_checked, "verify_seconds": round(seconds, 2),
             "verify_us_per_row": round(seconds / max(result.rows_checked, 1) * 1e6, 1),

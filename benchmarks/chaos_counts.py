@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from services.audit.verification import verify
+from services.audit.store.chains import verify
 from toolbox.topic_reader import read_topics
 
 

@@ -20,7 +20,7 @@ When everything has settled, the checks (``benchmarks.scale_checks``):
 - per patient key on every topic, ``occurred_at`` never goes back in offset order;
 - every SLA timer fired exactly once or was cleared, each firing published and audited once;
 - the relay's lock moved from each killed instance to a survivor;
-- every audit chain verifies (``services.audit.verification.verify``, what ``signpost audit verify`` runs).
+- every audit chain verifies (``services.audit.store.chains.verify``, what ``signpost audit verify`` runs).
 
     python -m benchmarks.scale_out --seconds 300 --rate 10
 """

@@ -45,7 +45,7 @@ def audit_verify() -> None:
     import asyncio
 
     from services.audit.domain.chains import chain_name
-    from services.audit.verification import verify
+    from services.audit.store.chains import verify
 
     result = asyncio.run(verify(_database_url("audit")))
     typer.echo(result.summary)
@@ -72,7 +72,7 @@ def audit_prune(
     import asyncpg
 
     from services.audit.domain.retention import PruneRefused
-    from services.audit.pruning import prune
+    from services.audit.store.retention import prune
 
     # Never the audit service's own URL: its role may not delete (signpost/database_roles.py).
     url = database_url or _local_database_url("audit-prune") or get_settings().database_url

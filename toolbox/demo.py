@@ -97,7 +97,7 @@ def report_audit(audit_url: str, database_url: str) -> bool:
     """Where operations staff watch, and whether the audit chain verifies."""
     import asyncio
 
-    from services.audit.verification import verify
+    from services.audit.store.chains import verify
 
     print(f"\noperations page: {audit_url}/ops (sign in with `signpost tokens mint --client operations`)")
     result = asyncio.run(verify(database_url))

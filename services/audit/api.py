@@ -22,8 +22,10 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
 from schemas.nhs_number import is_valid_nhs_number
-from services.audit import live, queries
-from services.audit.queries import Filters
+from services.audit import live
+from services.audit.store import log as audit_log
+from services.audit.store import stream as stream_order
+from services.audit.store.log import Filters
 from signpost import logs
 from signpost.access import record_access
 from signpost.auth import Authenticated, Principal, registry_for
@@ -67,9 +69,9 @@ async def _audited_page(
     linked: list[str] = []
     async with runtime.pool.acquire() as conn, conn.transaction():
         if filters.patient_key:
-            linked = await queries.linked_keys(conn, filters.patient_key)
+            linked = await audit_log.linked_keys(conn, filters.patient_key)
         shown = replace(filters, patient_key=None, patient_keys=tuple(linked)) if linked else filters
-        events = await queries.page(conn, shown, after_seq, limit)
+        events = await audit_log.page(conn, shown, after_seq, limit)
         await record_access(
             conn,
             producer="audit",
@@ -120,7 +122,7 @@ async def patient_trail(referral_id: uuid.UUID, request: Request, principal: Aut
     if principal.role != "operations":
         return problem(403, "Forbidden", "the patient trail is for operations staff")
     async with _runtime(request).pool.acquire() as conn:
-        key = await queries.patient_key_of(conn, referral_id)
+        key = await audit_log.patient_key_of(conn, referral_id)
     if key is None:
         return problem(404, "Not Found", "no audit records for that referral")
     filters = Filters(patient_key=key)
@@ -228,10 +230,10 @@ async def stream(
         raise RateLimited(live.RETRY_AFTER_S, refusal)
     # The live streams read through a pool of their own, never the one the recorder writes with.
     try:
-        # Rows are shown in the stream's own order (services/audit/live.py); an id is a row's seq.
+        # Rows are shown in the stream's own order (services/audit/store/stream.py); an id is a row's seq.
         resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else after_seq
         async with streams.pool.acquire() as conn:
-            start = await live.after(conn, resume)
+            start = await stream_order.after(conn, resume)
         async with runtime.pool.acquire() as conn:
             await record_access(
                 conn,
@@ -262,7 +264,7 @@ async def stream(
                 yield ServerSentEvent(comment=f"stream closed: {reason}; reconnect with a fresh token and Last-Event-ID")
                 return
             async with streams.pool.acquire() as conn:
-                rows = await live.page(conn, filters, seen, 200)
+                rows = await stream_order.page(conn, filters, seen, 200)
             for cursor, row in rows:
                 seen = cursor
                 yield {"id": str(row["seq"]), "event": row["event_type"], "data": json.dumps(row)}

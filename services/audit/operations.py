@@ -19,7 +19,7 @@ records the access, so the page holds no authority of its own.
 import asyncio
 import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -31,9 +31,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.audit.queries import COLUMNS, shape
+from services.audit.store import queues
+from services.audit.store.log import shape
 from signpost.access import record_access
 from signpost.auth import Authenticated, Principal
+from signpost.database import Conn
 from signpost.http import problem
 from signpost.kafka_security import client_kwargs
 from signpost.service import Runtime
@@ -41,9 +43,6 @@ from signpost.service_urls import service_url, verify
 
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
-# Events after which an unroutable referral no longer needs a person to route it.
-# A hand assignment is published as referral.routed, so it closes the item too.
-CLOSES_UNROUTABLE = ("referral.routed", "assignment.delivered", "referral.cancelled")
 LAG_TIMEOUT_S = 10.0
 _NHS_NUMBER_SHAPE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 Partition = tuple[str, int]
@@ -99,11 +98,13 @@ def with_replays(items: list[dict[str, Any]], replays: list[dict[str, Any]]) -> 
     return [{**item, "replayed": latest.get(str(item.get("dead_letter_id")))} for item in items]
 
 
-async def _queue(request: Request, principal: Principal, sql: str, args: list[Any], function: str) -> JSONResponse:
+async def _queue(
+    request: Request, principal: Principal, read: Callable[[Conn, int], Awaitable[list[Any]]], limit: int, function: str
+) -> JSONResponse:
     _operations_only(principal)
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(sql, *args)
+        rows = await read(conn, limit)
         await record_access(
             conn,
             producer="audit",
@@ -121,12 +122,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 @router.get("/unroutable")
 async def unroutable(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
     """Referrals no rule could route and nobody has assigned since, oldest first: the work queue."""
-    sql = (
-        f"SELECT {COLUMNS} FROM audit_log u WHERE u.event_type = 'referral.unroutable' AND NOT EXISTS"
-        " (SELECT 1 FROM audit_log a WHERE a.referral_id = u.referral_id AND a.seq > u.seq"
-        " AND a.event_type = ANY($1::text[])) ORDER BY u.seq LIMIT $2"
-    )
-    return await _queue(request, principal, sql, [list(CLOSES_UNROUTABLE), limit], "read unroutable queue")
+    return await _queue(request, principal, queues.unroutable, limit, "read unroutable queue")
 
 
 class HandAssignment(BaseModel):
@@ -162,8 +158,7 @@ async def _relay(
 @router.get("/escalations")
 async def escalations(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
     """SLA breaches (``referral.escalated``), newest first."""
-    sql = f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'referral.escalated' ORDER BY seq DESC LIMIT $1"
-    return await _queue(request, principal, sql, [limit], "read SLA escalations")
+    return await _queue(request, principal, queues.escalations, limit, "read SLA escalations")
 
 
 @router.get("/dead-letters")
@@ -172,14 +167,8 @@ async def dead_letters(request: Request, principal: Authenticated, limit: Limit 
     _operations_only(principal)
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn, conn.transaction():
-        letters = await conn.fetch(
-            f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'event.dead_lettered' ORDER BY seq DESC LIMIT $1", limit
-        )
-        replays = await conn.fetch(
-            f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'dead_letter.replayed'"
-            " AND payload->'dead_letter_ids' ?| $1::text[] ORDER BY seq",
-            [str(r["event_id"]) for r in letters],
-        )
+        letters = await queues.dead_letters(conn, limit)
+        replays = await queues.replays_of(conn, [str(r["event_id"]) for r in letters])
         await record_access(conn, producer="audit", principal=principal, function="read dead letters",
                             correlation_id=request.state.correlation_id, granted=True)  # fmt: skip
     items = [queue_item(shape(r)) for r in letters]

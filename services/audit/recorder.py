@@ -13,7 +13,6 @@ says it is (``domain.provenance``).
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -22,15 +21,14 @@ from pydantic import BaseModel, ConfigDict
 
 from services.audit.domain import chain, chains, provenance
 from services.audit.domain.canonical import canonical_json, canonical_time
+from services.audit.domain.records import Prepared
+from services.audit.store.chains import append
 from signpost import tracing
 from signpost.consumer import Incoming
 from signpost.database import Conn
 
 GENESIS = chain.GENESIS
 IDENTIFYING_FIELDS = ("referral", "patient", "payload_base64")
-CHAIN_LOCK = 0x5167_A0D1
-"""The advisory lock namespace of the chains' heads: ``pg_advisory_xact_lock(CHAIN_LOCK, chain)`` (until migration
-009, the one lock of the one chain, ``pg_advisory_xact_lock(CHAIN_LOCK)``)."""
 
 
 class SeenEvent(BaseModel):
@@ -84,33 +82,7 @@ def redacted_payload(event: SeenEvent) -> dict[str, Any]:
     return payload
 
 
-COLUMNS = (
-    "seq", "chain", "chain_seq", "event_id", "event_type", "topic", "referral_id", "patient_key", "correlation_id",
-    "occurred_at", "recorded_at", "payload", "prev_hash", "row_hash", "agency_id", "network_id", "trace_id",
-)  # fmt: skip
-
-HEADS = """
-SELECT c AS chain, h.chain_seq, h.row_hash, a.seq AS anchor_seq, a.row_hash AS anchor_hash,
-       (SELECT row_hash FROM audit_legacy_seal LIMIT 1) AS genesis
-  FROM unnest($1::int4[]) AS c
-  LEFT JOIN LATERAL (SELECT chain_seq, row_hash FROM audit_log WHERE chain = c ORDER BY chain_seq DESC LIMIT 1) h ON true
-  LEFT JOIN LATERAL (SELECT seq, row_hash FROM audit_anchors WHERE chain = c ORDER BY seq DESC LIMIT 1) a ON true
-"""
-"""Each chain's head: its last row, else its retention anchor, else the seal every chain starts from."""
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    """A row with everything but its place: what can be worked out before any chain's head is locked."""
-
-    chain: int
-    event_id: UUID
-    canonical: tuple[str, str, str, str, str]
-    """Event id, type, topic, time and payload, canonical, as the hash takes them."""
-    columns: dict[str, Any]
-
-
-def _prepared(item: Incoming[SeenEvent], now: datetime) -> _Prepared:
+def _prepared(item: Incoming[SeenEvent], now: datetime) -> Prepared:
     event = item.event
     # What the record says about itself counts only from a writer allowed to say it (domain.provenance).
     source = provenance.classify(item.topic, event.type)
@@ -128,45 +100,11 @@ def _prepared(item: Incoming[SeenEvent], now: datetime) -> _Prepared:
         "network_id": network_of(body) if believed else None, "trace_id": tracing.trace_id_of(item.headers),
     }  # fmt: skip
     canonical = (str(event_id), source.event_type, item.topic, canonical_time(occurred), canonical_json(payload))
-    return _Prepared(chains.chain_of(patient_key), event_id, canonical, columns)
+    return Prepared(chains.chain_of(patient_key), event_id, canonical, columns)
 
 
 async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
-    """Append a batch to the chains of its rows' shards, holding only those chains' heads.
-
-    Everything that does not depend on a head (provenance, redaction,
-    canonical JSON) is done before any lock. The heads are then locked in
-    ascending chain order, so two instances whose batches share chains wait
-    for each other but never deadlock, and read in a statement of their own:
-    at READ COMMITTED (the consumer's transactions) it sees whatever the
-    last holder of a head committed. The log-wide seq is drawn after the
-    locks, so within a chain seq grows with position. One COPY writes the
-    whole batch.
-    """
+    """Append a batch to the chains of its rows' shards (``store.chains.append``), everything that does not
+    depend on a chain's head (provenance, redaction, canonical JSON) worked out first, before any lock."""
     now = datetime.now(UTC)
-    prepared = [_prepared(item, now) for item in batch]
-    touched = sorted({p.chain for p in prepared})
-    # Extend the chains as a role that may only read and insert (migration 004).
-    await conn.execute("SET LOCAL ROLE signpost_audit_writer")
-    # One lock per chain, in a fixed order; each ends with the transaction.
-    await conn.execute("SELECT pg_advisory_xact_lock($1, c) FROM unnest($2::int4[]) AS c", CHAIN_LOCK, touched)
-    heads = {r["chain"]: _head(r) for r in await conn.fetch(HEADS, touched)}
-    seqs = await conn.fetchval("SELECT array(SELECT nextval('audit_log_seq') FROM generate_series(1, $1))", len(prepared))
-    rows = []
-    for row, seq in zip(prepared, seqs, strict=True):
-        position, prev = heads[row.chain]
-        position += 1
-        digest = chain.sharded_digest(prev, row.chain, position, seq, *row.canonical)
-        heads[row.chain] = (position, digest)
-        values = {**row.columns, "seq": seq, "chain": row.chain, "chain_seq": position, "prev_hash": prev, "row_hash": digest}
-        rows.append(tuple(values[c] for c in COLUMNS))
-    await conn.copy_records_to_table("audit_log", schema_name="audit", records=rows, columns=list(COLUMNS))
-    await conn.execute("RESET ROLE")
-
-
-def _head(row: Any) -> chain.Head:
-    if row["chain_seq"] is not None:
-        return row["chain_seq"], row["row_hash"]
-    if row["anchor_seq"] is not None:
-        return row["anchor_seq"], row["anchor_hash"]
-    return 0, row["genesis"] or chain.GENESIS
+    await append(conn, [_prepared(item, now) for item in batch])

@@ -19,9 +19,9 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.audit import recorder
 from services.audit.domain import chains
 from services.audit.domain.chains import KEYLESS, chain_name, chain_of
+from services.audit.store.chains import CHAIN_LOCK
 from tests.e2e.test_intake_contract import REFERRAL
 from tests.e2e.test_walking_skeleton import submit
 from tests.support.running_stack import audit_trail, eventually
@@ -123,9 +123,9 @@ class LockWatch:
             while not self.stop.is_set():
                 rows = await conn.fetch(CHAIN_HOLDERS)
                 self.samples += 1
-                if any(r["objsubid"] == 1 and r["objid"] == recorder.CHAIN_LOCK for r in rows):
+                if any(r["objsubid"] == 1 and r["objid"] == CHAIN_LOCK for r in rows):
                     self.global_lock_seen = True
-                heads = [r for r in rows if r["objsubid"] == 2 and r["classid"] == recorder.CHAIN_LOCK]
+                heads = [r for r in rows if r["objsubid"] == 2 and r["classid"] == CHAIN_LOCK]
                 if heads:
                     self.busy += 1
                     self.both += self._holders(heads) == set(self.processes)
@@ -175,7 +175,7 @@ def _waiting_for(stack: Stack, chain: int) -> list[asyncpg.Record] | None:
     """Backends inside a write transaction, waiting for ``chain``'s head."""
     sql = ("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = $1 AND objid = $2"
            " AND objsubid = 2")  # fmt: skip
-    return asyncio.run(_rows(stack, sql, recorder.CHAIN_LOCK, chain)) or None
+    return asyncio.run(_rows(stack, sql, CHAIN_LOCK, chain)) or None
 
 
 def _key_in(shard: int) -> str:
@@ -261,7 +261,7 @@ def _holding(url: str, chain: int) -> Iterator[None]:
     async def hold() -> None:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute("SELECT pg_advisory_lock($1, $2)", recorder.CHAIN_LOCK, chain)
+            await conn.execute("SELECT pg_advisory_lock($1, $2)", CHAIN_LOCK, chain)
             taken.set()
             await asyncio.get_running_loop().run_in_executor(None, done.wait)
         finally:

@@ -24,9 +24,9 @@ from benchmarks import audit_growth
 from services.audit.domain.chain import FindingKind
 from services.audit.domain.chains import chain_name
 from services.audit.domain.retention import PruneRefused
-from services.audit.pruning import prune
+from services.audit.store.chains import verify, verify_in
+from services.audit.store.retention import prune
 from services.audit.tail import follow
-from services.audit.verification import verify, verify_in
 from tests.e2e.test_walking_skeleton import REFERRAL, submit
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, eventually

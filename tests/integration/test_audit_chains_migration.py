@@ -19,7 +19,7 @@ import pytest
 from services.audit import recorder
 from services.audit.domain import chain, chains
 from services.audit.domain.chain import FindingKind
-from services.audit.verification import verify_in
+from services.audit.store.chains import verify_in
 from signpost import database
 from signpost.consumer import Incoming
 from tests.support.infrastructure import Infrastructure

@@ -13,15 +13,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.audit import live, queries, recorder
+from services.audit import recorder
 from services.audit.domain.chains import chain_of
+from services.audit.store import log, stream
 from signpost import database
 from signpost.consumer import Incoming
 from tests.support.infrastructure import Infrastructure
 from tests.support.scratch_database import scratch_database
 
 MIGRATIONS = Path(__file__).parents[2] / "services" / "audit" / "migrations"
-EVERYTHING = queries.Filters()
+EVERYTHING = log.Filters()
 
 
 @pytest.fixture
@@ -41,10 +42,10 @@ def _batch(patient_key: str, size: int) -> list[Incoming[recorder.SeenEvent]]:
     return [Incoming(recorder.parse(json.dumps(e).encode()), "referral.routed", 0, n, {}) for n, e in enumerate(events)]
 
 
-async def _read(pool: asyncpg.Pool, cursor: live.Cursor) -> tuple[live.Cursor, list[int]]:
+async def _read(pool: asyncpg.Pool, cursor: stream.Cursor) -> tuple[stream.Cursor, list[int]]:
     """What a client polling from ``cursor`` is shown now, and where it stands after."""
     async with pool.acquire() as conn:
-        rows = await live.page(conn, EVERYTHING, cursor, 200)
+        rows = await stream.page(conn, EVERYTHING, cursor, 200)
     return (rows[-1][0] if rows else cursor), [row["seq"] for _, row in rows]
 
 
@@ -58,8 +59,8 @@ async def _check(url: str) -> None:
         await database.migrate(pool, "audit", MIGRATIONS)
         one, other = _keys_in_two_shards()
         async with pool.acquire() as conn:
-            start = await live.after(conn, None)
-        assert start == live.BEGINNING
+            start = await stream.after(conn, None)
+        assert start == stream.BEGINNING
 
         # The first writer draws its seqs and holds its transaction open; the second draws later seqs and commits.
         slow = await pool.acquire()
@@ -82,16 +83,16 @@ async def _check(url: str) -> None:
 
         # Resuming by the seq of a row shown (Last-Event-ID) continues after it, across chains.
         async with pool.acquire() as conn:
-            resumed = await live.after(conn, 2)
+            resumed = await stream.after(conn, 2)
         assert (await _read(pool, resumed))[1] == [3, 4, 5]
         async with pool.acquire() as conn, conn.transaction():
             await recorder.record(conn, _batch(one, 1) + _batch(other, 1))
         async with pool.acquire() as conn:
-            assert await live.end(conn) == (await _read(pool, cursor))[0]
-            resumed = await live.after(conn, 5)
+            assert await stream.end(conn) == (await _read(pool, cursor))[0]
+            resumed = await stream.after(conn, 5)
         assert (await _read(pool, resumed))[1] == [6, 7]
         async with pool.acquire() as conn:
-            beyond = await live.after(conn, 10_000)
+            beyond = await stream.after(conn, 10_000)
         assert (await _read(pool, beyond))[1] == [], "an id past the end resumes at the end"
     finally:
         await pool.close()

@@ -23,8 +23,8 @@ import asyncpg
 import httpx
 import pytest
 
-from services.audit.pruning import prune
-from services.audit.verification import verify
+from services.audit.store.chains import verify
+from services.audit.store.retention import prune
 from signpost import database
 from signpost.database_roles import SCHEMA_OWNERS, provision, scram_verifier
 from tests.support.infrastructure import Infrastructure

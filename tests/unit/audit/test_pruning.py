@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from services.audit.domain.chain import LEGACY, Anchor
 from services.audit.domain.chains import KEYLESS
 from services.audit.domain.retention import PrunePlan
-from services.audit.pruning import Pruned
+from services.audit.store.retention import Pruned
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 BEFORE = datetime(2019, 11, 27, 9, 30, tzinfo=UTC)

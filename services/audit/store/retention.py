@@ -17,7 +17,7 @@ import asyncpg
 from services.audit.domain.chain import LEGACY
 from services.audit.domain.chains import chain_name
 from services.audit.domain.retention import AgedRow, PrunePlan, PruneRefused, RetentionPolicy, prune_plan
-from services.audit.verification import verify_in
+from services.audit.store.chains import verify_in
 
 ANCHOR = (
     "INSERT INTO audit_anchors (chain, seq, row_hash, rows_pruned, pruned_before, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
