@@ -4,9 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.audit import live, recorder, reporting
-from services.audit.api import router
-from services.audit.web import router as operations_web
+from services.audit import live, recorder
+from services.audit.api import operations, page, reports, stream, trails
 from signpost import database, http, terminology
 from signpost.service import Runtime, build_app
 
@@ -31,9 +30,8 @@ async def wire(runtime: Runtime) -> None:
 def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
     http.install(app)
-    app.include_router(router)
-    app.include_router(reporting.router)
-    app.include_router(operations_web)
+    for routes in (trails, stream, reports, operations, page):
+        app.include_router(routes.router)
     return app
 
 

@@ -6,7 +6,7 @@ A stream is authenticated once, at connect, and may then run for
 days. So it ends at its token's ``exp`` (the client reconnects with a fresh
 token and ``Last-Event-ID``, missing nothing), and as soon as the client is
 removed from the registry or re-keyed. The decisions are plain functions;
-the stream endpoint in ``services/audit/api.py`` does the I/O.
+the stream endpoint in ``services/audit/api/stream.py`` does the I/O.
 """
 
 import collections

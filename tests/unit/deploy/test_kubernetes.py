@@ -320,7 +320,7 @@ def test_network_policies_allow_only_the_designed_http_flows(chart: list[Manifes
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
     public = {("ingress-nginx", s) for s in ("intake", "notifier", "audit")}
     scraping = {("monitoring", s) for s in SERVICES}
-    # services/audit/operations.py relays hand assignments to the router and dead-letter replays to the notifier.
+    # services/audit/api/operations.py relays hand assignments to the router and dead-letter replays to the notifier.
     relays = {("audit", "router"), ("audit", "notifier")}
     assert http_flows(chart) == public | scraping | relays
 

@@ -1,0 +1,1 @@
+"""Audit's HTTP routers, one module per resource: trails, the live stream, reports, operations queues, the page."""
