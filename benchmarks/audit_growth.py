@@ -31,7 +31,7 @@ from rich.table import Table
 from benchmarks.mix import BASE
 from deploy.postgres import local as postgres_local
 from deploy.processes import port_open
-from services.audit import recorder
+from services.audit.handlers import recorder
 from services.audit.store.chains import verify
 from signpost import consumer, database
 from signpost.settings import get_settings

@@ -4,8 +4,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.audit import live, recorder
+from services.audit import live
 from services.audit.api import operations, page, reports, stream, trails
+from services.audit.handlers import recorder
 from signpost import database, http, terminology
 from signpost.service import Runtime, build_app
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.audit import recorder
 from services.audit.domain import chain, chains
 from services.audit.domain.chain import FindingKind
+from services.audit.handlers import recorder
 from services.audit.store.chains import verify_in
 from signpost import database
 from signpost.consumer import Incoming

@@ -13,8 +13,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.audit import recorder
 from services.audit.domain.chains import chain_of
+from services.audit.handlers import recorder
 from services.audit.store import log, stream
 from signpost import database
 from signpost.consumer import Incoming

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from benchmarks.audit_growth import FLOW, projection, referral_flow
 from benchmarks.mix import BASE
-from services.audit import recorder
+from services.audit.handlers import recorder
 
 
 def test_one_referral_is_one_event_per_row_of_the_flow_each_recorded_as_its_type() -> None:
