@@ -4,8 +4,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.audit import live
 from services.audit.api import operations, page, reports, stream, trails
+from services.audit.domain.streams import StreamSlots
 from services.audit.handlers import recorder
 from signpost import database, http, terminology
 from signpost.service import Runtime, build_app
@@ -24,7 +24,7 @@ async def wire(runtime: Runtime) -> None:
     stream_pool = await database.connect(
         cfg.database_url, SERVICE, max_size=cfg.audit_stream_pool_size, application_name=f"signpost-{SERVICE}-stream"
     )
-    runtime.provide(live.LiveStreams(stream_pool, live.StreamSlots(cfg.audit_streams_per_client, cfg.audit_streams_total)))
+    runtime.provide(stream.LiveStreams(stream_pool, StreamSlots(cfg.audit_streams_per_client, cfg.audit_streams_total)))
     runtime.on_stop.append(stream_pool.close)
 
 

@@ -298,7 +298,7 @@ def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(stack: St
             stream_connections = [r for r in by_pool if r["application_name"] == "signpost-audit-stream"]
             assert 1 <= len(stream_connections) <= STREAM_POOL, by_pool
             polled_by_recorder_pool = [
-                # A stream's poll is the one query that selects "stream_tx" (services/audit/live.py).
+                # A stream's poll is the one query that selects "stream_tx" (services/audit/store/stream.py).
                 r
                 for r in by_pool
                 if r["application_name"] == "signpost-audit" and "stream_tx" in r["query"]

@@ -18,6 +18,7 @@ import pytest
 
 from services.audit.domain import chain, chains
 from services.audit.domain.chain import FindingKind
+from services.audit.domain.records import SeenEvent
 from services.audit.handlers import recorder
 from services.audit.store.chains import verify_in
 from signpost import database
@@ -74,7 +75,7 @@ async def _write_legacy(pool: asyncpg.Pool, rows: list[chain.ChainRow]) -> None:
         await conn.execute("DELETE FROM audit_log WHERE seq <= $1", cut.seq)
 
 
-def _incoming(n: int, patient_key: str | None) -> Incoming[recorder.SeenEvent]:
+def _incoming(n: int, patient_key: str | None) -> Incoming[SeenEvent]:
     event = {
         "type": "referral.routed",
         "event_id": str(uuid.uuid4()),

@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from services.audit.domain.chains import chain_of
+from services.audit.domain.records import SeenEvent
 from services.audit.handlers import recorder
 from services.audit.store import log, stream
 from signpost import database
@@ -37,7 +38,7 @@ def _keys_in_two_shards() -> tuple[str, str]:
     return first, second
 
 
-def _batch(patient_key: str, size: int) -> list[Incoming[recorder.SeenEvent]]:
+def _batch(patient_key: str, size: int) -> list[Incoming[SeenEvent]]:
     events = [{"type": "referral.routed", "event_id": str(uuid.uuid4()), "patient_key": patient_key} for _ in range(size)]
     return [Incoming(recorder.parse(json.dumps(e).encode()), "referral.routed", 0, n, {}) for n, e in enumerate(events)]
 

@@ -17,9 +17,7 @@ records the access, so the page holds no authority of its own.
 """
 
 import asyncio
-import re
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -31,6 +29,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.audit.domain.lag import Partition, lag_report
+from services.audit.domain.queues import queue_item, with_replays
 from services.audit.store import queues
 from services.audit.store.log import shape
 from signpost.access import record_access
@@ -44,58 +44,11 @@ from signpost.service_urls import service_url, verify
 router = APIRouter(prefix="/v1/operations", tags=["operations"])
 
 LAG_TIMEOUT_S = 10.0
-_NHS_NUMBER_SHAPE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
-Partition = tuple[str, int]
 
 
 def _operations_only(principal: Principal) -> None:
     if principal.role != "operations":
         raise HTTPException(403, "operations views are for operations staff")
-
-
-def _safe_text(value: object) -> str | None:
-    """A free-text reason, with anything shaped like an NHS number masked."""
-    return _NHS_NUMBER_SHAPE.sub("[redacted]", value)[:500] if isinstance(value, str) else None
-
-
-def _uuid_text(value: object) -> str | None:
-    try:
-        return str(UUID(value)) if isinstance(value, str) else None
-    except ValueError:
-        return None
-
-
-def queue_item(row: dict[str, Any]) -> dict[str, Any]:
-    """The fields a queue shows: when, which referral, which agency, why. Never the payload."""
-    payload = row["payload"]
-    item = {k: row[k] for k in ("seq", "event_type", "referral_id", "agency_id", "network_id", "recorded_at")}
-    item["reason"] = _safe_text(payload.get("reason"))
-    if row["event_type"] == "event.dead_lettered":
-        # The notifier keeps each dead letter under the event id it was published with: the id to replay.
-        item["dead_letter_id"] = row["event_id"]
-        item["consumer"] = _safe_text(payload.get("consumer"))
-        item["original_topic"] = _safe_text(payload.get("original_topic"))
-        for key in ("original_partition", "original_offset"):
-            item[key] = payload[key] if isinstance(payload.get(key), int) else None
-        # A replayed record that was refused again says which dead letter it was a replay of.
-        headers = payload.get("headers") if isinstance(payload.get("headers"), dict) else {}
-        item["replay_of"] = _uuid_text(headers.get("signpost-replay-of"))
-    return item
-
-
-def with_replays(items: list[dict[str, Any]], replays: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each dead letter with its latest replay (``replays`` in audit order), or ``None`` if it was never put back."""
-    latest: dict[str, dict[str, Any]] = {}
-    for row in replays:
-        payload = row["payload"]
-        replay = {
-            "at": row["occurred_at"], "by": _safe_text(payload.get("replayed_by")),
-            "replay": payload.get("replay") if isinstance(payload.get("replay"), int) else None,
-            "forced": payload.get("forced") is True,
-        }  # fmt: skip
-        for dead_letter_id in payload.get("dead_letter_ids") or []:
-            latest[str(dead_letter_id)] = replay
-    return [{**item, "replayed": latest.get(str(item.get("dead_letter_id")))} for item in items]
 
 
 async def _queue(
@@ -181,39 +134,6 @@ async def replay_dead_letter(dead_letter_id: UUID, request: Request, principal: 
     _operations_only(principal)
     return await _relay(request, "notifier", f"/v1/dead-letters/{dead_letter_id}/replay", None,
                         {"force": "true" if force else "false"}, "the notifier did not answer; nothing was replayed")  # fmt: skip
-
-
-def subject_of(topic: str) -> tuple[str, str]:
-    """(kind, name) a topic's lag is reported under: an agency's topics count together."""
-    parts = topic.split(".")
-    if len(parts) >= 3 and parts[0] == "agency":
-        return "agency", parts[1]
-    return "topic", topic
-
-
-def lag_report(committed: Mapping[str, Mapping[Partition, int]], ends: Mapping[Partition, int]) -> list[dict[str, Any]]:
-    """Lag per consumer group and subject: end offset minus committed offset, summed over partitions.
-
-    A partition with no committed offset (-1) counts from zero; one whose end
-    offset is unknown is left out rather than guessed.
-    """
-    report = []
-    for group in sorted(committed):
-        subjects: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: {"lag": 0, "partitions": 0, "topics": set()})
-        for (topic, partition), offset in committed[group].items():
-            end = ends.get((topic, partition))
-            if end is None:
-                continue
-            entry = subjects[subject_of(topic)]
-            entry["lag"] += max(end - max(offset, 0), 0)
-            entry["partitions"] += 1
-            entry["topics"].add(topic)
-        rows = [
-            {"kind": kind, "name": name, "lag": e["lag"], "partitions": e["partitions"], "topics": sorted(e["topics"])}
-            for (kind, name), e in sorted(subjects.items())
-        ]
-        report.append({"group_id": group, "lag": sum(r["lag"] for r in rows), "subjects": rows})
-    return report
 
 
 async def read_offsets(bootstrap: str, **security: Any) -> tuple[dict[str, dict[Partition, int]], dict[Partition, int]]:

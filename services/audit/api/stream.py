@@ -2,31 +2,55 @@
 
 Operations staff see everything; an agency sees only events about its own
 assignments. Opening a stream is recorded as an access event.
+
+A stream is authenticated once, at connect, and may then run for
+days. So it ends at its token's ``exp`` (the client reconnects with a fresh
+token and ``Last-Event-ID``, missing nothing), and as soon as the client is
+removed from the registry or re-keyed (``reason_to_end``, a plain function).
 """
 
 import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
+import asyncpg
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sse_starlette import ServerSentEvent
 from sse_starlette.sse import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
-from services.audit import live
 from services.audit.api.trails import MAX_SEQ, agency_scope, runtime_of
+from services.audit.domain.streams import ENDED, RETRY_AFTER_S, StreamSlots
 from services.audit.store import stream as stream_order
 from services.audit.store.log import Filters
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, registry_for
+from signpost.auth import Authenticated, Client, registry_for, revocation
 from signpost.rate_limit import RateLimited
 
 router = APIRouter(prefix="/v1")
 log = logs.get_logger()
 STREAM_POLL_S = 0.25
+
+
+@dataclass(frozen=True)
+class LiveStreams:
+    """The live streams' own small pool and their caps, built at wiring and read by the stream route."""
+
+    pool: asyncpg.Pool
+    slots: StreamSlots
+
+
+def reason_to_end(now: float, expires_at: float, connected: Client, registry: dict[str, Client] | None) -> str | None:
+    """Why an open stream must end now, or ``None``. ``registry`` is ``None`` between re-checks."""
+    if now >= expires_at:
+        return "the token expired"
+    if registry is not None:
+        return revocation(connected, registry)
+    return None
 
 
 @router.get("/audit/stream", tags=["audit"])
@@ -54,10 +78,10 @@ async def stream(
     connected = registry_for(request).get(principal.client_id)
     if connected is None:  # revoked between the token check and here
         raise HTTPException(401, "the client is no longer registered", headers={"WWW-Authenticate": "Bearer"})
-    streams = runtime.part(live.LiveStreams)
+    streams = runtime.part(LiveStreams)
     refusal = streams.slots.take(principal.client_id)
     if refusal:
-        raise RateLimited(live.RETRY_AFTER_S, refusal)
+        raise RateLimited(RETRY_AFTER_S, refusal)
     # The live streams read through a pool of their own, never the one the recorder writes with.
     try:
         # Rows are shown in the stream's own order (services/audit/store/stream.py); an id is a row's seq.
@@ -87,10 +111,10 @@ async def stream(
             registry = None
             if time.monotonic() >= recheck_at:
                 registry, recheck_at = registry_for(request), time.monotonic() + settings.audit_stream_recheck_s
-            reason = live.reason_to_end(time.time(), expires_at, connected, registry)
+            reason = reason_to_end(time.time(), expires_at, connected, registry)
             if reason:
                 log.info("audit stream closed", client_id=principal.client_id, reason=reason)
-                live.ENDED.labels(reason).inc()
+                ENDED.labels(reason).inc()
                 yield ServerSentEvent(comment=f"stream closed: {reason}; reconnect with a fresh token and Last-Event-ID")
                 return
             async with streams.pool.acquire() as conn:

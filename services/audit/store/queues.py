@@ -2,12 +2,9 @@
 
 from typing import Any
 
+from services.audit.domain.queues import CLOSES_UNROUTABLE
 from services.audit.store.log import COLUMNS
 from signpost.database import Conn
-
-# Events after which an unroutable referral no longer needs a person to route it.
-# A hand assignment is published as referral.routed, so it closes the item too.
-CLOSES_UNROUTABLE = ("referral.routed", "assignment.delivered", "referral.cancelled")
 
 
 async def unroutable(conn: Conn, limit: int) -> list[Any]:

@@ -1,6 +1,6 @@
 """Consumer lag arithmetic: end offset minus committed offset, per group, topic and agency."""
 
-from services.audit.api.operations import lag_report, subject_of
+from services.audit.domain.lag import lag_report, subject_of
 
 
 def test_lag_is_end_minus_committed_summed_over_a_topics_partitions() -> None:

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from services.audit.api.operations import queue_item, with_replays
+from services.audit.domain.queues import queue_item, with_replays
 
 LETTER, SIBLING, OTHER = (f"00000000-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
 

@@ -1,21 +1,14 @@
-"""The live audit stream's limits: how many streams a client may hold, when one must end.
+"""The live audit stream's limits: how many streams a client may hold on an instance, and how many in all.
 
-Its order (where a client resumes) is ``store/stream.py``'s.
-
-A stream is authenticated once, at connect, and may then run for
-days. So it ends at its token's ``exp`` (the client reconnects with a fresh
-token and ``Last-Event-ID``, missing nothing), and as soon as the client is
-removed from the registry or re-keyed. The decisions are plain functions;
-the stream endpoint in ``services/audit/api/stream.py`` does the I/O.
+Its order (where a client resumes) is ``store/stream.py``'s; when an open
+stream must end, and the I/O, are the stream endpoint's
+(``services/audit/api/stream.py``).
 """
 
 import collections
 from dataclasses import dataclass, field
 
-import asyncpg
 from prometheus_client import Counter, Gauge
-
-from signpost.auth import Client, revocation
 
 OPEN = Gauge("signpost_audit_streams_open", "Live audit streams open on this instance")
 ENDED = Counter("signpost_audit_streams_ended_total", "Live audit streams the service ended, and why", ["reason"])
@@ -23,14 +16,6 @@ REFUSED = Counter("signpost_audit_streams_refused_total", "Live audit streams re
 
 RETRY_AFTER_S = 5
 """A refused stream is worth retrying soon: a page that reconnects may find its old stream not yet noticed gone."""
-
-
-@dataclass(frozen=True)
-class LiveStreams:
-    """The live streams' own small pool and their caps, built at wiring and read by the stream route."""
-
-    pool: asyncpg.Pool
-    slots: "StreamSlots"
 
 
 @dataclass
@@ -58,12 +43,3 @@ class StreamSlots:
         self.held[client_id] -= 1
         if self.held[client_id] <= 0:
             del self.held[client_id]
-
-
-def reason_to_end(now: float, expires_at: float, connected: Client, registry: dict[str, Client] | None) -> str | None:
-    """Why an open stream must end now, or ``None``. ``registry`` is ``None`` between re-checks."""
-    if now >= expires_at:
-        return "the token expired"
-    if registry is not None:
-        return revocation(connected, registry)
-    return None
