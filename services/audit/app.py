@@ -1,4 +1,8 @@
-"""The audit service: a tamper-evident record of every event, queryable and live."""
+"""The audit service's wiring map: the topics it follows and their handler, its routers, its parts.
+
+Rooms: ``domain/`` pure rules, ``handlers/`` Kafka in, ``api/`` HTTP routers
+(``web/`` the operations page's static files), ``store/`` every SQL statement.
+"""
 
 from pathlib import Path
 
