@@ -5,9 +5,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralSubmitted
-from services.router import cancellations, directory_api, directory_store, hand_assignment, rerouting
+from services.router import cancellations, directory_api, hand_assignment, rerouting
 from services.router.inputs import RoutingInputs
 from services.router.routing import handler
+from services.router.store import directory as directory_store
 from signpost import http, terminology
 from signpost.service import Runtime, build_app
 

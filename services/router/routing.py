@@ -14,12 +14,13 @@ from uuid import UUID
 
 from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable, ServiceContext
 from schemas.ids import assignment_id, derived_event_id
-from services.router import cancellations
-from services.router.directory_store import DirectoryCache
 from services.router.domain.decide import Decision, decide
 from services.router.domain.directory import Described, Directory
 from services.router.domain.rules import RuleSet
 from services.router.inputs import RoutingInputs
+from services.router.store import assignments as assignments_store
+from services.router.store import cancellations, decisions
+from services.router.store.directory import DirectoryCache
 from signpost import logs, terminology
 from signpost.consumer import Incoming
 from signpost.database import Conn
@@ -177,18 +178,10 @@ def _withheld(event: ReferralSubmitted, rule_set_version: str) -> _Writes:
 
 async def _store(conn: Conn, writes: list[_Writes]) -> None:
     """Store a batch's decisions in the consumer's transaction."""
-    await conn.executemany(
-        "INSERT INTO decisions (referral_id, submitted_event_id, patient_key, outcome, rule_set_version,"
-        " explanation, referral, journey_id, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        [w.decision for w in writes],
-    )
+    await decisions.add(conn, [w.decision for w in writes])
     assignments = [row for w in writes for row in w.assignments]
     if assignments:
-        await conn.executemany(
-            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason, needs)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            assignments,
-        )
+        await assignments_store.add(conn, assignments)
     await enqueue_many(conn, [w.event for w in writes if w.event is not None])
 
 

@@ -25,8 +25,8 @@ from services.notifier import delivery
 from services.notifier.agency_outcomes import handle_cancelled as notifier_cancelled
 from services.notifier.webhook_sender import Sender
 from services.router import cancellations, rerouting, routing
-from services.router.directory_store import DirectoryCache, load
 from services.router.inputs import RoutingInputs
+from services.router.store.directory import DirectoryCache, load
 from signpost import consumer, database
 from signpost.consumer import Incoming
 from signpost.database import Conn
