@@ -5,7 +5,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralSubmitted
-from services.router import cancellations, directory_api, hand_assignment, rerouting
+from services.router import cancellations, rerouting
+from services.router.api import assignments, directory
 from services.router.inputs import RoutingInputs
 from services.router.routing import handler
 from services.router.store import directory as directory_store
@@ -37,8 +38,8 @@ async def wire(runtime: Runtime) -> None:
 def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
     http.install(app)
-    app.include_router(hand_assignment.router)
-    app.include_router(directory_api.router)
+    app.include_router(assignments.router)
+    app.include_router(directory.router)
     return app
 
 
