@@ -5,10 +5,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralSubmitted
-from services.router import cancellations, rerouting
 from services.router.api import assignments, directory
+from services.router.handlers import cancelled, outcome, submitted
 from services.router.inputs import RoutingInputs
-from services.router.routing import handler
 from services.router.store import directory as directory_store
 from signpost import http, terminology
 from signpost.service import Runtime, build_app
@@ -26,13 +25,13 @@ async def wire(runtime: Runtime) -> None:
             await directory_store.load(conn, inputs.directory, source=str(inputs.directory_path))
     cache = runtime.provide(directory_store.DirectoryCache())
     runtime.follow("referral.submitted", group="signpost-router", parse=ReferralSubmitted.model_validate_json,
-                   handle=handler(inputs, cache))  # fmt: skip
+                   handle=submitted.handler(inputs, cache))  # fmt: skip
     # Declines come back as recorded outcomes; the router finds the next provider.
     runtime.follow("assignment.outcome", group="signpost-router-reroute", parse=OutcomeRecorded.model_validate_json,
-                   handle=rerouting.handler(inputs, cache))  # fmt: skip
+                   handle=outcome.handler(inputs, cache))  # fmt: skip
     # A cancelled referral is never routed, rerouted or assigned again.
     runtime.follow("referral.cancelled", group="signpost-router-cancellations",
-                   parse=ReferralCancelled.model_validate_json, handle=cancellations.handle_cancelled)  # fmt: skip
+                   parse=ReferralCancelled.model_validate_json, handle=cancelled.handle_cancelled)  # fmt: skip
 
 
 def create_app() -> FastAPI:

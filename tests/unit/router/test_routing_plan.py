@@ -15,7 +15,7 @@ from schemas.ids import assignment_id, derived_event_id
 from schemas.vocabulary import Need, ServiceType
 from services.router.domain.decide import Decision, Planned
 from services.router.domain.directory import Described
-from services.router.routing import (
+from services.router.handlers.submitted import (
     ROUTED_TOPIC,
     UNROUTABLE_TOPIC,
     _decided,

@@ -25,7 +25,6 @@ from signpost import logs, terminology
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import OutboxRow, enqueue_many, outbox_row
-from signpost.settings import Settings
 from signpost.terminology import DEFAULT_TERMINOLOGY, Terminology
 
 ROUTED_TOPIC = "referral.routed"
@@ -183,16 +182,3 @@ async def _store(conn: Conn, writes: list[_Writes]) -> None:
     if assignments:
         await assignments_store.add(conn, assignments)
     await enqueue_many(conn, [w.event for w in writes if w.event is not None])
-
-
-def known_practices() -> list[str]:
-    """GP practices of the directory's networks: each hears back on its own feedback topic."""
-    settings = Settings()
-    directory = RoutingInputs(settings.directory_path, settings.rules_path).directory
-    return sorted({ods for network in directory.networks for ods in network.practices})
-
-
-def known_agencies() -> list[str]:
-    """Agencies whose topics must exist before the router can assign to them: everyone in the directory."""
-    settings = Settings()
-    return RoutingInputs(settings.directory_path, settings.rules_path).directory.agency_ids()

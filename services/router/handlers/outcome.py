@@ -6,7 +6,7 @@ declined so far, stores the new assignment and publishes it as a
 ``referral.routed`` whose assignment names the one it replaces. After the
 rule set's ``max_declines`` the referral goes to the coordinator, or to the
 unroutable queue when there is none. A cancelled referral is never rerouted
-(``cancellations``): its decline is kept, and nothing more is assigned.
+(``handlers.cancelled``): its decline is kept, and nothing more is assigned.
 """
 
 import json
@@ -19,8 +19,8 @@ from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.vocabulary import Need, OutcomeCode, ServiceType
 from services.router.domain.decide import Decision, reroute
+from services.router.handlers.submitted import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
 from services.router.inputs import RoutingInputs
-from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
 from services.router.store import assignments, cancellations, decisions
 from services.router.store.directory import DirectoryCache
 from signpost import logs, terminology
