@@ -19,8 +19,8 @@ from schemas.events import Assignment, ReferralRouted
 from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.text import SINGLE_LINE
+from services.router.domain.assignments import ROUTED_TOPIC, service_contexts
 from services.router.domain.directory import described
-from services.router.handlers.submitted import ROUTED_TOPIC, service_contexts
 from services.router.inputs import RoutingInputs
 from services.router.store import assignments, cancellations, decisions
 from services.router.store.directory import DirectoryCache

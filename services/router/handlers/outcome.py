@@ -18,8 +18,8 @@ from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
 from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.vocabulary import Need, OutcomeCode, ServiceType
+from services.router.domain.assignments import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
 from services.router.domain.decide import Decision, reroute
-from services.router.handlers.submitted import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
 from services.router.inputs import RoutingInputs
 from services.router.store import assignments, cancellations, decisions
 from services.router.store.directory import DirectoryCache

@@ -6,16 +6,17 @@ in the consumer's transaction.
 """
 
 import json
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable, ServiceContext
-from schemas.ids import assignment_id, derived_event_id
+from schemas.events import ReferralRouted, ReferralSubmitted, ReferralUnroutable
+from schemas.ids import derived_event_id
+from services.router.domain.assignments import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
 from services.router.domain.decide import Decision, decide
-from services.router.domain.directory import Described, Directory
+from services.router.domain.directory import Directory
 from services.router.domain.rules import RuleSet
 from services.router.inputs import RoutingInputs
 from services.router.store import assignments as assignments_store
@@ -27,8 +28,6 @@ from signpost.database import Conn
 from signpost.outbox import OutboxRow, enqueue_many, outbox_row
 from signpost.terminology import DEFAULT_TERMINOLOGY, Terminology
 
-ROUTED_TOPIC = "referral.routed"
-UNROUTABLE_TOPIC = "referral.unroutable"
 log = logs.get_logger()
 
 
@@ -54,33 +53,6 @@ class _Writes:
     decision: tuple[Any, ...]
     assignments: list[tuple[Any, ...]]
     event: OutboxRow | None
-
-
-def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | None = None) -> tuple[Assignment, ...]:
-    """The decision's assignments, with ids derived from the event that caused them (so a replay yields the same ids)."""
-    return tuple(
-        Assignment(
-            assignment_id=assignment_id(source_event_id, p.service_id),
-            service_id=p.service_id,
-            service_type=p.service_type,
-            agency_id=p.agency_id,
-            network_id=p.network_id,
-            needs=p.needs,
-            rule_id=p.rule_id,
-            reason=p.reason,
-            replaces_assignment_id=replaces,
-        )
-        for p in decision.assignments
-    )
-
-
-def service_contexts(services: Mapping[str, Described | None], assignments: tuple[Assignment, ...]) -> dict[str, ServiceContext]:
-    """What the notifier is told of each assigned service (its name, its network's coordinator), as the directory said."""
-    return {
-        a.service_id: ServiceContext(name=d.name, coordinator_agency_id=d.coordinator_agency_id)
-        for a in assignments
-        if (d := services.get(a.service_id)) is not None
-    }
 
 
 def _planned(
