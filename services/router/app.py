@@ -1,4 +1,8 @@
-"""The router service: assigns each submitted referral to the right services."""
+"""The router's wiring map: its inputs, the topics it follows and their handlers, its HTTP routers.
+
+Rooms: ``domain/`` decides (pure), ``handlers/`` hears Kafka, ``api/`` answers HTTP, ``store/`` holds every SQL
+statement; ``inputs`` is the directory seed and rule set on disk, reloaded when they change.
+"""
 
 from pathlib import Path
 
