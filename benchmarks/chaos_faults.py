@@ -99,9 +99,10 @@ class Chaos:
         """Kafka, PostgreSQL, the topics and the services: ``instances`` of each (default: all of ``self.instances``)."""
         bootstrap = kafka_local.start(self.kafka)
         url = postgres_local.start(self.postgres)
-        from services.router.routing import known_agencies
+        from services.router.inputs import known_agencies
+        from signpost.settings import Settings
 
-        create_topics(bootstrap, known_agencies())
+        create_topics(bootstrap, known_agencies(Settings()))
         # The clients send a whole area's referrals through one practice's identity, far past its rate limit
         # (and every retry after a kill counts again): a 429 would measure the limiter, not recovery.
         load_limits = {"SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute", **self.extra_env}

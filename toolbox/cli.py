@@ -246,9 +246,10 @@ def db_url(
 
 
 def _agencies() -> list[str]:
-    from services.router.routing import known_agencies
+    from services.router.inputs import known_agencies
+    from signpost.settings import Settings
 
-    return known_agencies()
+    return known_agencies(Settings())
 
 
 @topics_app.command("create")

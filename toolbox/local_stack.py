@@ -49,12 +49,12 @@ def _principals_file(state: Path) -> Path:
 
 def _principals(state: Path) -> security.Principals:
     """The broker's principals: generated once per state directory (the broker holds them from its first start)."""
-    from services.router.routing import known_agencies
+    from services.router.inputs import known_agencies
 
     path = _principals_file(state)
     if not path.exists():
         dev_agencies = security._dev_agencies()  # the development registry's agencies
-        security.Principals.generate(sorted({*known_agencies(), *dev_agencies})).save(path)
+        security.Principals.generate(sorted({*known_agencies(Settings()), *dev_agencies})).save(path)
     return security.Principals.load(path)
 
 
@@ -108,10 +108,10 @@ def started(settings: Settings, state: Path = STATE_DIR, extra_env: dict[str, st
                 for s, c in principals.services.items()
             }  # fmt: skip
         else:
-            from services.router.routing import known_agencies
+            from services.router.inputs import known_agencies
 
             bootstrap = settings.kafka_bootstrap
-            create_topics(bootstrap, known_agencies())
+            create_topics(bootstrap, known_agencies(Settings()))
         url = postgres_local.start(postgres) if own_postgres else settings.database_url
         ports = {s: settings.port_for(s) for s in SERVICES}
         running = Stack(bootstrap, url, state, ports=ports, extra_env=dict(extra_env or {}), service_env=service_env,

@@ -188,11 +188,12 @@ def create_topics(bootstrap: str, agencies: list[str], **security: Any) -> list[
 
     ``security``: aiokafka keyword arguments for a secured broker (``signpost.kafka_security.client_kwargs``).
     """
-    from services.router.routing import known_practices
+    from services.router.inputs import known_practices
     from signpost.auth import referrer_organisations
+    from signpost.settings import Settings
     from signpost.topics import agency_topics, practice_topics
 
-    referrers = {*known_practices(), *referrer_organisations()}
+    referrers = {*known_practices(Settings()), *referrer_organisations()}
     wanted = {**CORE_TOPICS, **agency_topics(agencies), **practice_topics(sorted(referrers))}
     return asyncio.run(ensure_topics(bootstrap, wanted, **security))
 
@@ -225,9 +226,10 @@ def existing_or_started(extra_env: dict[str, str] | None = None) -> Iterator[tup
     postgres_port = int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
     kafka_was_running = read_pid(kafka_local.KafkaNode(state / "kafka", port=kafka_port).pid_file) is not None
     bootstrap, url = local_infrastructure(state, kafka_port, postgres_port)
-    from services.router.routing import known_agencies
+    from services.router.inputs import known_agencies
+    from signpost.settings import Settings
 
-    create_topics(bootstrap, known_agencies())
+    create_topics(bootstrap, known_agencies(Settings()))
     started = Stack(bootstrap, url, state, ports=ports, extra_env=dict(extra_env or {}))
     try:
         started.start_all()

@@ -214,10 +214,11 @@ def start(
 async def provision(bootstrap: str, principals: Principals, cafile: Path) -> None:
     """Create the core and agency topics, then every principal's ACLs (both idempotent)."""
     admin = principals.admin.kwargs(cafile)
-    from services.router.routing import known_practices
+    from services.router.inputs import known_practices
     from signpost.auth import referrer_organisations
+    from signpost.settings import Settings
 
-    referrers = sorted({*known_practices(), *referrer_organisations()})
+    referrers = sorted({*known_practices(Settings()), *referrer_organisations()})
     topics = {**CORE_TOPICS, **agency_topics(principals.agencies), **practice_topics(referrers)}
     await ensure_topics(bootstrap, topics, **admin)
     bindings = acl_bindings(principals.agencies, principals.services)

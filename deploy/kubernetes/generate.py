@@ -45,19 +45,21 @@ _PATTERN = {PatternType.LITERAL: "literal", PatternType.PREFIXED: "prefix"}
 
 def agencies() -> list[str]:
     """Every agency the router may assign to, and every agency client in the registry."""
-    from services.router.routing import known_agencies
+    from services.router.inputs import known_agencies
     from signpost.auth import registry
+    from signpost.settings import Settings
 
     registered = {c.agency_id for c in registry().values() if c.role == "agency" and c.agency_id}
-    return sorted({*known_agencies(), *registered})
+    return sorted({*known_agencies(Settings()), *registered})
 
 
 def referrers() -> list[str]:
     """Organisations that hear back on a feedback topic: the directory's practices and every referrer client."""
-    from services.router.routing import known_practices
+    from services.router.inputs import known_practices
     from signpost.auth import referrer_organisations
+    from signpost.settings import Settings
 
-    return sorted({*known_practices(), *referrer_organisations()})
+    return sorted({*known_practices(Settings()), *referrer_organisations()})
 
 
 def topics(agency_ids: Iterable[str], referrer_ods: Iterable[str]) -> dict[str, int]:

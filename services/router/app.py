@@ -1,13 +1,18 @@
-"""The router service: assigns each submitted referral to the right services."""
+"""The router's wiring map: its inputs, the topics it follows and their handlers, its HTTP routers.
+
+Rooms: ``domain/`` decides (pure), ``handlers/`` hears Kafka, ``api/`` answers HTTP, ``store/`` holds every SQL
+statement; ``inputs`` is the directory seed and rule set on disk, reloaded when they change.
+"""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralSubmitted
-from services.router import cancellations, directory_api, directory_store, hand_assignment, rerouting
+from services.router.api import assignments, directory
+from services.router.handlers import cancelled, outcome, submitted
 from services.router.inputs import RoutingInputs
-from services.router.routing import handler
+from services.router.store import directory as directory_store
 from signpost import http, terminology
 from signpost.service import Runtime, build_app
 
@@ -24,20 +29,20 @@ async def wire(runtime: Runtime) -> None:
             await directory_store.load(conn, inputs.directory, source=str(inputs.directory_path))
     cache = runtime.provide(directory_store.DirectoryCache())
     runtime.follow("referral.submitted", group="signpost-router", parse=ReferralSubmitted.model_validate_json,
-                   handle=handler(inputs, cache))  # fmt: skip
+                   handle=submitted.handler(inputs, cache))  # fmt: skip
     # Declines come back as recorded outcomes; the router finds the next provider.
     runtime.follow("assignment.outcome", group="signpost-router-reroute", parse=OutcomeRecorded.model_validate_json,
-                   handle=rerouting.handler(inputs, cache))  # fmt: skip
+                   handle=outcome.handler(inputs, cache))  # fmt: skip
     # A cancelled referral is never routed, rerouted or assigned again.
     runtime.follow("referral.cancelled", group="signpost-router-cancellations",
-                   parse=ReferralCancelled.model_validate_json, handle=cancellations.handle_cancelled)  # fmt: skip
+                   parse=ReferralCancelled.model_validate_json, handle=cancelled.handle_cancelled)  # fmt: skip
 
 
 def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
     http.install(app)
-    app.include_router(hand_assignment.router)
-    app.include_router(directory_api.router)
+    app.include_router(assignments.router)
+    app.include_router(directory.router)
     return app
 
 

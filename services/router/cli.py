@@ -65,13 +65,14 @@ def simulate(
 
 async def _stored(url: str) -> tuple[list[tuple[UUID, Referral, datetime]], directory_module.Directory | None]:
     """The referrals the router decided, oldest first, and its live directory (None if it never loaded one)."""
-    from services.router import directory_store
+    from services.router.store import decisions
+    from services.router.store import directory as directory_store
     from signpost import database
 
     pool = await database.connect(url, schema="router", max_size=1)
     try:
         async with pool.acquire() as conn:
-            rows = await conn.fetch("SELECT referral_id, referral::text AS body, decided_at FROM decisions ORDER BY decided_at")
+            rows = await decisions.decided_referrals(conn)
             live = await directory_store.read(conn)
     finally:
         await pool.close()
@@ -165,7 +166,7 @@ def directory_validate(paths: Annotated[list[Path], typer.Argument(exists=True, 
 @directory_app.command("load")
 def directory_load(paths: Annotated[list[Path], typer.Argument(exists=True, help="seed YAML files or folders")]) -> None:
     """Replace the directory with these seeds (live status kept unless a seed changes it); routing uses it at its next batch."""
-    from services.router import directory_store
+    from services.router.store import directory as directory_store
     from signpost import database
     from signpost.topics import agency_topics, ensure_topics
 
@@ -214,7 +215,7 @@ def directory_list(
     service_type: Annotated[ServiceType | None, typer.Option("--type", help="only this service type")] = None,
 ) -> None:
     """The services as the router sees them now, with their live status."""
-    from services.router import directory_store
+    from services.router.store import directory as directory_store
     from signpost import database
 
     async def read() -> tuple[directory_module.Directory | None, dict[str, str]]:

@@ -12,6 +12,7 @@ from services.router.domain import rules as rules_module
 from services.router.domain.directory import Directory
 from services.router.domain.rules import RuleSet
 from signpost import logs
+from signpost.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 log = logs.get_logger()
@@ -47,3 +48,14 @@ class RoutingInputs:
                 self.directory, self.rules = directory, rules
                 log.info("routing inputs reloaded", rule_set_version=rules.version, directory_version=directory.content_version)
         return self.directory, self.rules
+
+
+def known_practices(settings: Settings) -> list[str]:
+    """GP practices of the directory's networks: each hears back on its own feedback topic."""
+    directory = RoutingInputs(settings.directory_path, settings.rules_path).directory
+    return sorted({ods for network in directory.networks for ods in network.practices})
+
+
+def known_agencies(settings: Settings) -> list[str]:
+    """Agencies whose topics must exist before the router can assign to them: everyone in the directory."""
+    return RoutingInputs(settings.directory_path, settings.rules_path).directory.agency_ids()

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from services.router import directory_store
 from services.router.domain import directory as directory_module
+from services.router.store import directory as directory_store
 from signpost import database
 from tests.e2e.test_routing_scenarios import REFERRAL, professional_referral, routed
 from tests.support.infrastructure import Infrastructure

@@ -14,7 +14,8 @@ import pytest
 
 from deploy.kafka import security
 from deploy.kafka.security import Credential, Principals
-from services.router.routing import known_agencies
+from services.router.inputs import known_agencies
+from signpost.settings import Settings
 
 # Below Linux's ephemeral range (32768-60999), where a client's outgoing connection could already hold it.
 PORT = int(os.environ.get("SIGNPOST_TEST_SECURE_KAFKA_PORT", "19392"))
@@ -42,7 +43,7 @@ class SecuredBroker:
 
 @pytest.fixture(scope="session")
 def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredBroker]:
-    principals = Principals.generate(sorted({*known_agencies(), ALPHA, BETA}))
+    principals = Principals.generate(sorted({*known_agencies(Settings()), ALPHA, BETA}))
     state = tmp_path_factory.mktemp("kafka-secure")
     node = security.start(state, principals, port=PORT, users_without_acls=[STRANGER])
     try:

@@ -24,9 +24,11 @@ from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier import delivery
 from services.notifier.agency_outcomes import handle_cancelled as notifier_cancelled
 from services.notifier.webhook_sender import Sender
-from services.router import cancellations, rerouting, routing
-from services.router.directory_store import DirectoryCache, load
+from services.router.handlers import outcome as on_outcome
+from services.router.handlers import submitted as on_submitted
+from services.router.handlers.cancelled import handle_cancelled
 from services.router.inputs import RoutingInputs
+from services.router.store.directory import DirectoryCache, load
 from signpost import consumer, database
 from signpost.consumer import Incoming
 from signpost.database import Conn
@@ -135,8 +137,8 @@ class Router:
         settings = Settings()
         inputs = RoutingInputs(settings.directory_path, settings.rules_path)
         self.pool, self.inputs, self.cache = pool, inputs, DirectoryCache()
-        self.submitted = routing.handler(inputs, self.cache)
-        self.outcomes = rerouting.handler(inputs, self.cache)
+        self.submitted = on_submitted.handler(inputs, self.cache)
+        self.outcomes = on_outcome.handler(inputs, self.cache)
 
     async def apply(self, handle: Handle, event: BaseModel, topic: str) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
@@ -172,7 +174,7 @@ def test_a_referral_cancelled_before_the_router_reads_it_is_never_routed(databas
         router = await _router(database_url)
         try:
             event = submitted()
-            await router.apply(cancellations.handle_cancelled, cancelled(event), "referral.cancelled")
+            await router.apply(handle_cancelled, cancelled(event), "referral.cancelled")
             await router.apply(router.submitted, event, "referral.submitted")
             outcome = await router.pool.fetchval("SELECT outcome FROM decisions WHERE referral_id = $1", event.referral_id)
             return len(await router.routed(event.referral_id)), outcome
@@ -192,7 +194,7 @@ def test_a_decline_the_router_reads_after_the_cancellation_is_not_rerouted_and_o
             (routed,) = await router.routed(event.referral_id)
             decline = await router.decline(routed)
             steps: list[tuple[Handle, BaseModel, str]] = [
-                (cancellations.handle_cancelled, cancelled(event), "referral.cancelled"),
+                (handle_cancelled, cancelled(event), "referral.cancelled"),
                 (router.outcomes, decline, "assignment.outcome"),
             ]
             for handle, message, topic in steps if cancel_first else reversed(steps):

@@ -75,9 +75,10 @@ def _started(
     infra: Infrastructure, name: str, ports: dict[str, int] | None, extra_env: dict[str, str] | None
 ) -> Iterator[stack.Stack]:
     url = _database(infra, name)
-    from services.router.routing import known_agencies
+    from services.router.inputs import known_agencies
+    from signpost.settings import Settings
 
-    stack.create_topics(infra.kafka_bootstrap, known_agencies())
+    stack.create_topics(infra.kafka_bootstrap, known_agencies(Settings()))
     running_stack = stack.Stack(
         infra.kafka_bootstrap,
         url,

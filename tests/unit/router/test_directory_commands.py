@@ -9,8 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from services.router.api.directory import may_set_status
 from services.router.cli import read_seeds, seed_problems, service_table
-from services.router.directory_api import may_set_status
 from services.router.domain.directory import Directory
 from signpost.auth import Principal
 

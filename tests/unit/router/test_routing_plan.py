@@ -13,16 +13,11 @@ from uuid import UUID
 from schemas.events import ReferralRouted, ReferralSubmitted, ReferralUnroutable
 from schemas.ids import assignment_id, derived_event_id
 from schemas.vocabulary import Need, ServiceType
-from services.router import cancellations
+from services.router.domain.assignments import ROUTED_TOPIC, UNROUTABLE_TOPIC
 from services.router.domain.decide import Decision, Planned
 from services.router.domain.directory import Described
-from services.router.routing import (
-    ROUTED_TOPIC,
-    UNROUTABLE_TOPIC,
-    _decided,
-    _planned,
-    _Writes,
-)
+from services.router.handlers.submitted import _decided, _planned, _Writes
+from services.router.store import cancellations
 from signpost.consumer import Incoming
 from signpost.outbox import OutboxRow
 from tests.unit.router.test_decide import DIRECTORY, RULES

@@ -6,7 +6,7 @@ declined so far, stores the new assignment and publishes it as a
 ``referral.routed`` whose assignment names the one it replaces. After the
 rule set's ``max_declines`` the referral goes to the coordinator, or to the
 unroutable queue when there is none. A cancelled referral is never rerouted
-(``cancellations``): its decline is kept, and nothing more is assigned.
+(``handlers.cancelled``): its decline is kept, and nothing more is assigned.
 """
 
 import json
@@ -18,11 +18,11 @@ from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
 from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.vocabulary import Need, OutcomeCode, ServiceType
-from services.router import cancellations
-from services.router.directory_store import DirectoryCache
+from services.router.domain.assignments import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
 from services.router.domain.decide import Decision, reroute
 from services.router.inputs import RoutingInputs
-from services.router.routing import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
+from services.router.store import assignments, cancellations, decisions
+from services.router.store.directory import DirectoryCache
 from signpost import logs, terminology
 from signpost.consumer import Incoming
 from signpost.database import Conn
@@ -60,19 +60,17 @@ Choose = Callable[[Referral, frozenset[str], datetime, ServiceType, tuple[Need, 
 
 async def _after_cancellation(conn: Conn, declined: OutcomeRecorded) -> None:
     """The decline of a cancelled referral: kept in the record, never rerouted."""
-    await conn.execute("UPDATE assignments SET status = 'declined' WHERE assignment_id = $1", declined.assignment_id)
+    await assignments.mark_declined(conn, declined.assignment_id)
     log.info("decline of a cancelled referral; not rerouted")
 
 
 async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) -> None:
-    await conn.execute("UPDATE assignments SET status = 'declined' WHERE assignment_id = $1", declined.assignment_id)
-    decision_row = await conn.fetchrow("SELECT referral FROM decisions WHERE referral_id = $1 FOR UPDATE", declined.referral_id)
+    await assignments.mark_declined(conn, declined.assignment_id)
+    decision_row = await decisions.referral_for_update(conn, declined.referral_id)
     if decision_row is None:
         log.warning("decline for a referral this router never decided; ignored")
         return
-    rows = await conn.fetch(
-        "SELECT assignment_id, service_id, agency_id, status, needs FROM assignments WHERE referral_id = $1", declined.referral_id
-    )
+    rows = await assignments.of_referral(conn, declined.referral_id)
     # The part of the referral the decliner was asked to meet; rows from before migration 009 know none.
     declined_needs = next(
         (tuple(Need(n) for n in r["needs"] or ()) for r in rows if r["assignment_id"] == declined.assignment_id), ()
@@ -97,9 +95,8 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
     if new:
         outgoing = ReferralRouted(event_id=derived_event_id(declined.event_id, "rerouted"), assignments=new,
                                   services=service_contexts(decision.services, new), **follows)  # fmt: skip
-        await conn.executemany(
-            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason, needs)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        await assignments.add_anew(
+            conn,
             [(a.assignment_id, declined.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason,
               [n.value for n in a.needs]) for a in new],
         )  # fmt: skip
@@ -109,9 +106,8 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
         outgoing = ReferralUnroutable(
             event_id=derived_event_id(declined.event_id, "unroutable"), reason=reason, declined_by=agencies, **follows
         )
-    await conn.execute(
-        "UPDATE decisions SET outcome = $3, explanation = jsonb_set(explanation, '{reroutes}',"
-        " coalesce(explanation->'reroutes', '[]'::jsonb) || $2::jsonb) WHERE referral_id = $1",
+    await decisions.add_reroute(
+        conn,
         declined.referral_id,
         json.dumps([{"declined": str(declined.assignment_id), "by": declined.agency_id,
                      "now": [a.model_dump(mode="json") for a in new], "decliners": sorted(decliners)}]),

@@ -19,11 +19,11 @@ from schemas.events import Assignment, ReferralRouted
 from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.text import SINGLE_LINE
-from services.router import cancellations
-from services.router.directory_store import DirectoryCache
+from services.router.domain.assignments import ROUTED_TOPIC, service_contexts
 from services.router.domain.directory import described
 from services.router.inputs import RoutingInputs
-from services.router.routing import ROUTED_TOPIC, service_contexts
+from services.router.store import assignments, cancellations, decisions
+from services.router.store.directory import DirectoryCache
 from signpost import logs
 from signpost.access import record_access
 from signpost.auth import Authenticated
@@ -59,7 +59,7 @@ async def assign_by_hand(
         if service is None:
             return problem(422, "Unprocessable Content", f"service {body.service_id} is not in the directory")
         await cancellations.lock(conn, [referral_id])
-        row = await conn.fetchrow("SELECT * FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id)
+        row = await decisions.for_update(conn, referral_id)
         await record_access(
             conn, producer="router", principal=principal, function="assign by hand", correlation_id=request.state.correlation_id,
             granted=row is not None and row["outcome"] == "unroutable", referral_id=referral_id,
@@ -95,13 +95,11 @@ async def assign_by_hand(
             ),
             referral=Referral.model_validate_json(row["referral"]),
         )
-        await conn.execute(
-            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        await assignments.add_by_hand(conn, (
             assignment.assignment_id, referral_id, service.service_id, service.service_type.value, service.agency_id,
             RULE_ID, assignment.reason,
-        )  # fmt: skip
-        await conn.execute("UPDATE decisions SET outcome = 'routed' WHERE referral_id = $1", referral_id)
+        ))  # fmt: skip
+        await decisions.set_outcome(conn, referral_id, "routed")
         await enqueue(conn, topic=ROUTED_TOPIC, key=row["patient_key"], event=routed, event_id=routed.event_id,
                       headers={"event-type": routed.type, "correlation-id": routed.correlation_id})  # fmt: skip
     log.info("assigned by hand", agency=service.agency_id)

@@ -147,6 +147,12 @@ async def revision(conn: Conn) -> int:
     return found
 
 
+async def owner(conn: Conn, service_id: str) -> str | None:
+    """The agency that provides the service; None if there is no such service."""
+    found: str | None = await conn.fetchval("SELECT agency_id FROM directory_services WHERE service_id = $1", service_id)
+    return found
+
+
 async def set_status(
     conn: Conn, service_id: str, accepting: bool, capacity: int | None, by: str, lasts: timedelta
 ) -> dict[str, Any] | None:

@@ -6,29 +6,28 @@ in the consumer's transaction.
 """
 
 import json
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from schemas.events import Assignment, ReferralRouted, ReferralSubmitted, ReferralUnroutable, ServiceContext
-from schemas.ids import assignment_id, derived_event_id
-from services.router import cancellations
-from services.router.directory_store import DirectoryCache
+from schemas.events import ReferralRouted, ReferralSubmitted, ReferralUnroutable
+from schemas.ids import derived_event_id
+from services.router.domain.assignments import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
 from services.router.domain.decide import Decision, decide
-from services.router.domain.directory import Described, Directory
+from services.router.domain.directory import Directory
 from services.router.domain.rules import RuleSet
 from services.router.inputs import RoutingInputs
+from services.router.store import assignments as assignments_store
+from services.router.store import cancellations, decisions
+from services.router.store.directory import DirectoryCache
 from signpost import logs, terminology
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import OutboxRow, enqueue_many, outbox_row
-from signpost.settings import Settings
 from signpost.terminology import DEFAULT_TERMINOLOGY, Terminology
 
-ROUTED_TOPIC = "referral.routed"
-UNROUTABLE_TOPIC = "referral.unroutable"
 log = logs.get_logger()
 
 
@@ -54,33 +53,6 @@ class _Writes:
     decision: tuple[Any, ...]
     assignments: list[tuple[Any, ...]]
     event: OutboxRow | None
-
-
-def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | None = None) -> tuple[Assignment, ...]:
-    """The decision's assignments, with ids derived from the event that caused them (so a replay yields the same ids)."""
-    return tuple(
-        Assignment(
-            assignment_id=assignment_id(source_event_id, p.service_id),
-            service_id=p.service_id,
-            service_type=p.service_type,
-            agency_id=p.agency_id,
-            network_id=p.network_id,
-            needs=p.needs,
-            rule_id=p.rule_id,
-            reason=p.reason,
-            replaces_assignment_id=replaces,
-        )
-        for p in decision.assignments
-    )
-
-
-def service_contexts(services: Mapping[str, Described | None], assignments: tuple[Assignment, ...]) -> dict[str, ServiceContext]:
-    """What the notifier is told of each assigned service (its name, its network's coordinator), as the directory said."""
-    return {
-        a.service_id: ServiceContext(name=d.name, coordinator_agency_id=d.coordinator_agency_id)
-        for a in assignments
-        if (d := services.get(a.service_id)) is not None
-    }
 
 
 def _planned(
@@ -177,29 +149,8 @@ def _withheld(event: ReferralSubmitted, rule_set_version: str) -> _Writes:
 
 async def _store(conn: Conn, writes: list[_Writes]) -> None:
     """Store a batch's decisions in the consumer's transaction."""
-    await conn.executemany(
-        "INSERT INTO decisions (referral_id, submitted_event_id, patient_key, outcome, rule_set_version,"
-        " explanation, referral, journey_id, correlation_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        [w.decision for w in writes],
-    )
+    await decisions.add(conn, [w.decision for w in writes])
     assignments = [row for w in writes for row in w.assignments]
     if assignments:
-        await conn.executemany(
-            "INSERT INTO assignments (assignment_id, referral_id, service_id, service_type, agency_id, rule_id, reason, needs)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            assignments,
-        )
+        await assignments_store.add(conn, assignments)
     await enqueue_many(conn, [w.event for w in writes if w.event is not None])
-
-
-def known_practices() -> list[str]:
-    """GP practices of the directory's networks: each hears back on its own feedback topic."""
-    settings = Settings()
-    directory = RoutingInputs(settings.directory_path, settings.rules_path).directory
-    return sorted({ods for network in directory.networks for ods in network.practices})
-
-
-def known_agencies() -> list[str]:
-    """Agencies whose topics must exist before the router can assign to them: everyone in the directory."""
-    settings = Settings()
-    return RoutingInputs(settings.directory_path, settings.rules_path).directory.agency_ids()

@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.vocabulary import ServiceType
-from services.router import directory_store
 from services.router.domain.directory import Service, accepting_at, status_lapsed
+from services.router.store import directory as directory_store
 from signpost.auth import Authenticated, Principal
 from signpost.http import problem
 from signpost.service import Runtime
@@ -100,7 +100,7 @@ async def set_status(service_id: ServiceId, body: ServiceStatus, request: Reques
     """Say whether a service is taking referrals: its own agency, or operations staff."""
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn, conn.transaction():
-        owner = await conn.fetchval("SELECT agency_id FROM directory_services WHERE service_id = $1", service_id)
+        owner = await directory_store.owner(conn, service_id)
         if owner is None:
             return problem(404, "Not Found", f"no service {service_id} in the directory")
         if not may_set_status(principal, owner):

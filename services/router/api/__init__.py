@@ -1,0 +1,1 @@
+"""The router over HTTP: one module per resource (a referral's assignments, the directory)."""

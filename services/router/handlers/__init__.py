@@ -1,0 +1,1 @@
+"""Kafka in: one module per followed topic (referral.submitted, assignment.outcome, referral.cancelled)."""
