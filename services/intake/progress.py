@@ -17,6 +17,7 @@ from schemas.events import (
     ReferralUnroutable,
     any_event,
 )
+from services.intake.store import assignments, referrals
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
@@ -39,81 +40,29 @@ async def handle(conn: Conn, batch: Sequence[Incoming[BaseModel]]) -> None:
     for item in batch:
         event = item.event
         if isinstance(event, ReferralRouted):
-            await _routed(conn, event)
+            await assignments.add_routed(conn, event)
+            await referrals.set_status(conn, event.referral_id, "routed", only_from=("submitted", "unroutable"))
         elif isinstance(event, ReferralUnroutable):
-            await _set_referral_status(conn, event.referral_id, "unroutable", only_from=("submitted", "routed"))
+            await referrals.set_status(conn, event.referral_id, "unroutable", only_from=("submitted", "routed"))
         elif isinstance(event, AssignmentDelivered):
-            await conn.execute(
-                "UPDATE referral_assignments SET status = 'offered', updated_at = now()"
-                " WHERE assignment_id = $1 AND status = 'assigned'",
-                event.assignment_id,
-            )
+            await assignments.mark_offered(conn, event.assignment_id)
         elif isinstance(event, OutcomeRecorded):
             detail = event.completion or event.decline_reason
-            await conn.execute(
-                "UPDATE referral_assignments SET status = $2, outcome_detail = $3, updated_at = now() WHERE assignment_id = $1",
-                event.assignment_id,
-                event.outcome.value,
-                detail.value if detail else None,
-            )
+            await assignments.record_outcome(conn, event.assignment_id, event.outcome.value, detail.value if detail else None)
             await _recompute(conn, event.referral_id)
         elif isinstance(event, ReferralEscalated):
             # The no-contact timer closes the assignment; the others only escalate it.
             status = "closed_no_contact" if event.timer == "no_contact_close" else "escalated"
-            await conn.execute(
-                "UPDATE referral_assignments SET status = $3, updated_at = now()"
-                " WHERE assignment_id = $1 AND NOT status = ANY($2::text[])",
-                event.assignment_id,
-                list(FINISHED),
-                status,
-            )
+            await assignments.mark_unfinished(conn, event.assignment_id, FINISHED, status)
             await _recompute(conn, event.referral_id)
-
-
-async def _routed(conn: Conn, event: ReferralRouted) -> None:
-    await conn.executemany(
-        "INSERT INTO referral_assignments"
-        " (assignment_id, referral_id, agency_id, service_id, service_type, status, reason, replaces_assignment_id, needs)"
-        " VALUES ($1, $2, $3, $4, $5, 'assigned', $6, $7, $8) ON CONFLICT (assignment_id) DO NOTHING",
-        [
-            (
-                a.assignment_id,
-                event.referral_id,
-                a.agency_id,
-                a.service_id,
-                a.service_type.value,
-                a.reason,
-                a.replaces_assignment_id,
-                [n.value for n in a.needs],
-            )
-            for a in event.assignments
-        ],
-    )
-    await _set_referral_status(conn, event.referral_id, "routed", only_from=("submitted", "unroutable"))
 
 
 async def _recompute(conn: Conn, referral_id: UUID) -> None:
     """Completed once no assignment is still open and at least one was completed; in progress once one is accepted."""
-    row = await conn.fetchrow(
-        "SELECT count(*) FILTER (WHERE NOT status = ANY($2::text[])) AS open,"
-        " count(*) FILTER (WHERE status = 'completed') AS completed,"
-        " count(*) FILTER (WHERE status IN ('accepted', 'patient_contacted')) AS active"
-        " FROM referral_assignments WHERE referral_id = $1",
-        referral_id,
-        list(FINISHED),
-    )
+    row = await assignments.progress_counts(conn, referral_id, FINISHED)
     if row is None:
         return
     if row["open"] == 0 and row["completed"] > 0:
-        await _set_referral_status(conn, referral_id, "completed", only_from=("routed", "in_progress"))
+        await referrals.set_status(conn, referral_id, "completed", only_from=("routed", "in_progress"))
     elif row["active"] > 0:
-        await _set_referral_status(conn, referral_id, "in_progress", only_from=("routed",))
-
-
-async def _set_referral_status(conn: Conn, referral_id: UUID, status: str, only_from: tuple[str, ...]) -> None:
-    await conn.execute(
-        "UPDATE referrals SET status = $2, updated_at = now() WHERE referral_id = $1 AND status = ANY($3::text[])",
-        referral_id,
-        status,
-        list(only_from),
-    )
+        await referrals.set_status(conn, referral_id, "in_progress", only_from=("routed",))
