@@ -1,6 +1,6 @@
 """FHIR reads for the referrer: ``GET ServiceRequest/{id}``, ``GET Task?based-on=ServiceRequest/{id}``, ``GET Task/{id}``.
 
-Who may read follows the JSON read (``api.get_referral``): the referring
+Who may read follows the JSON read (``api.referrals.get_referral``): the referring
 organisation's own clients and operations. Anyone else gets the same 404 as
 for an id that does not exist, so ids cannot be probed; a search simply finds
 nothing. Every read, granted or refused, is recorded as an access event in

@@ -1,7 +1,7 @@
 """How a referral's progress reads to a GP system that speaks BaRS: ServiceRequest.status and one Task per assignment.
 
 Intake keeps the referral's status as the referrer sees it (``progress``,
-``cancel``) and each assignment's state as the agency last reported it.
+``api.cancellation``) and each assignment's state as the agency last reported it.
 A BaRS client reads the first as ``ServiceRequest.status`` and the second as
 a ``Task`` that is ``basedOn`` the ServiceRequest. Every status intake
 writes is mapped here, by hand, with its reason; a status that is not
