@@ -4,9 +4,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import fhir_throttle, progress
+from services.intake import fhir_throttle
 from services.intake.api.referrals import router
 from services.intake.fhir_api import router as fhir_router
+from services.intake.handlers import progress
 from signpost import http, rate_limit
 from signpost.service import Runtime, build_app
 

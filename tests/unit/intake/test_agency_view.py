@@ -6,7 +6,7 @@ import pytest
 
 from schemas.vocabulary import Need, RedFlag
 from services.intake.agency_view import agency_view
-from services.intake.progress import FINISHED
+from services.intake.handlers.progress import FINISHED
 from tests.unit.schemas.factories import referral
 
 NOTE = "Key safe code 4411"

@@ -10,7 +10,7 @@ from services.intake.domain.bars_status import (
     service_request_status,
     task_state,
 )
-from services.intake.progress import FINISHED, OPEN
+from services.intake.handlers.progress import FINISHED, OPEN
 
 # Every status intake writes on a referral: 'submitted' (store.record_submission), 'routed', 'unroutable',
 # 'in_progress' and 'completed' (progress), 'cancelled' (cancel).
