@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from services.intake.patients import Link
+from services.intake.domain.patients import Link
 from services.intake.store.patient_links import claim_link, find_link
 from signpost import database
 from tests.support.infrastructure import Infrastructure

@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse
 
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
-from services.intake import patients
-from services.intake.agency_view import agency_view
 from services.intake.api.cancellation import CancelRefused, CancelRequest, cancel
+from services.intake.domain import patients
+from services.intake.domain.agency_view import agency_view
 from services.intake.store import patient_links, referrals, replays
 from signpost import logs
 from signpost.access import record_access

@@ -17,17 +17,13 @@ from schemas.events import (
     ReferralUnroutable,
     any_event,
 )
+from services.intake.domain.assignments import FINISHED
 from services.intake.store import assignments, referrals
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
 
 TOPICS = ("referral.routed", "referral.unroutable", "assignment.delivered", "assignment.outcome", "referral.escalated")
-# Assignment states after which nothing more happens to that assignment.
-FINISHED = ("declined", "completed", "did_not_attend", "closed_no_contact", "cancelled", "escalated_to_gp")
-# States in which the agency still has work to do: routed to it, delivered, taken on, or late (an SLA breach
-# leaves it open). Every other state, and any state added later until it is listed here, is closed to the agency.
-OPEN = ("assigned", "offered", "accepted", "patient_contacted", "escalated")
 log = logs.get_logger()
 
 

@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from services.intake.patients import Link
+from services.intake.domain.patients import Link
 from signpost.database import Conn
 
 
