@@ -4,9 +4,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import fhir_throttle
-from services.intake.api.referrals import router
-from services.intake.fhir_api import router as fhir_router
+from services.intake.api import referrals
+from services.intake.api.fhir import (
+    messages,
+    throttle,
+    unavailable,  # noqa: F401 - importing registers the FHIR paths' 503 OperationOutcome
+)
 from services.intake.handlers import progress
 from signpost import http, rate_limit
 from signpost.service import Runtime, build_app
@@ -24,9 +27,9 @@ def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire, kafka_required_for_ready=False)
     http.install(app)
     # Throttled FHIR senders get an OperationOutcome (BaRS), everyone else problem details.
-    app.add_exception_handler(rate_limit.RateLimited, fhir_throttle.refused)
-    app.include_router(router)
-    app.include_router(fhir_router)
+    app.add_exception_handler(rate_limit.RateLimited, throttle.refused)
+    app.include_router(referrals.router)
+    app.include_router(messages.router)
     return app
 
 

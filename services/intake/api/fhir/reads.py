@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
 from services.intake.domain.bars_status import UnknownStatus, may_read
-from services.intake.fhir_outcome import FHIR_JSON, FHIR_PREFIX
-from services.intake.fhir_read import read_outcome, searchset, service_request, tasks
+from services.intake.domain.fhir.outcome import FHIR_JSON, FHIR_PREFIX
+from services.intake.domain.fhir.read import read_outcome, searchset, service_request, tasks
 from services.intake.store import referrals
 from services.intake.store.assignments import assignment_referral, referral_assignments
 from signpost import logs
