@@ -16,11 +16,11 @@ from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
 from services.intake.api.cancellation import CancelRefused, CancelRequest, cancel
 from services.intake.domain import patients
-from services.intake.domain.agency_view import agency_view
+from services.intake.domain.access import may_submit, referrer_or_operations, visible_to
 from services.intake.store import patient_links, referrals, replays
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal, may_refer
+from signpost.auth import Authenticated, Principal
 from signpost.database import Conn
 from signpost.http import problem
 from signpost.service import Runtime
@@ -125,14 +125,6 @@ async def _travel(conn: Conn, identity: patients.Identity, referral_id: uuid.UUI
     return patients.travel(identity, link)
 
 
-def may_submit(principal: Principal, referral: Referral) -> str | None:
-    if not may_refer(principal.role):
-        return f"the {principal.role} role reads referrals; it does not make them"
-    if referral.referrer.ods_code != principal.organisation:
-        return "a client may submit only as its own organisation (referrer.ods_code must match the token)"
-    return None
-
-
 async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -> tuple[int, dict[str, Any]] | Conflict | None:
     previous = await replays.find_replay(conn, client_id, request_id)
     if previous is None:
@@ -187,19 +179,6 @@ async def get_referral(referral_id: uuid.UUID, request: Request, principal: Auth
     return JSONResponse(shown)
 
 
-def visible_to(principal: Principal, summary: dict[str, Any]) -> dict[str, Any] | None:
-    """What of the referral this caller may read; None if nothing (the caller gets 404)."""
-    if _referrer_or_operations(principal, summary):
-        return {k: v for k, v in summary.items() if k != "patient_key"}
-    if principal.role == "agency" and principal.agency_id is not None:
-        return agency_view(summary, principal.agency_id)
-    return None
-
-
-def _referrer_or_operations(principal: Principal, summary: dict[str, Any]) -> bool:
-    return principal.role == "operations" or summary["referrer_ods"] == principal.organisation
-
-
 @router.post("/referrals/{referral_id}/cancel", status_code=202, tags=["referrals"])
 async def cancel_referral(
     referral_id: uuid.UUID, body: CancelRequest, request: Request, principal: Authenticated
@@ -209,7 +188,7 @@ async def cancel_referral(
         summary = await referrals.referral_summary(conn, referral_id)
         if summary is None or visible_to(principal, summary) is None:
             return problem(404, "Not Found", "no referral with that id is visible to this client")
-        if not _referrer_or_operations(principal, summary):
+        if not referrer_or_operations(principal, summary):
             return problem(403, "Forbidden", "only the referring organisation or operations may cancel a referral")
         try:
             event = await cancel(conn, referral_id, body.reason, principal.client_id, request.state.correlation_id)
