@@ -1,4 +1,8 @@
-"""The intake service: referrals in over HTTP, ``referral.submitted`` out through the outbox."""
+"""Intake's wiring map: referrals in over HTTP, ``referral.submitted`` out through the outbox.
+
+Kafka in: ``handlers.progress`` (group signpost-intake) keeps each referral's progress.
+HTTP in: ``api.referrals`` (/v1/referrals) and ``api.fhir.messages`` (/v1/fhir, with its reads).
+"""
 
 from pathlib import Path
 
