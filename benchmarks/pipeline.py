@@ -41,7 +41,7 @@ from rich.table import Table
 from benchmarks import baselines, mix, processes, settle
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
-from services.intake import store as intake_store
+from services.intake.store import referrals as intake_referrals
 from signpost.outbox import notify_channel
 from toolbox.stack import REPO, SERVICES
 from toolbox.tokens import dev_token
@@ -175,7 +175,7 @@ async def pipeline_stored(database_url: str, total: int, progress: Progress) -> 
     try:
         async with conn.transaction():
             for event in events:
-                await intake_store.record_submission(conn, event, client_id="bench", source="bench")
+                await intake_referrals.record_submission(conn, event, client_id="bench", source="bench")
             await conn.execute("SELECT pg_notify($1, '')", notify_channel("intake"))
     finally:
         await conn.close()

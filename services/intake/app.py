@@ -1,12 +1,20 @@
-"""The intake service: referrals in over HTTP, ``referral.submitted`` out through the outbox."""
+"""Intake's wiring map: referrals in over HTTP, ``referral.submitted`` out through the outbox.
+
+Kafka in: ``handlers.progress`` (group signpost-intake) keeps each referral's progress.
+HTTP in: ``api.referrals`` (/v1/referrals) and ``api.fhir.messages`` (/v1/fhir, with its reads).
+"""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.intake import fhir_throttle, progress
-from services.intake.api import router
-from services.intake.fhir_api import router as fhir_router
+from services.intake.api import referrals
+from services.intake.api.fhir import (
+    messages,
+    throttle,
+    unavailable,  # noqa: F401 - importing registers the FHIR paths' 503 OperationOutcome
+)
+from services.intake.handlers import progress
 from signpost import http, rate_limit
 from signpost.service import Runtime, build_app
 
@@ -23,9 +31,9 @@ def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire, kafka_required_for_ready=False)
     http.install(app)
     # Throttled FHIR senders get an OperationOutcome (BaRS), everyone else problem details.
-    app.add_exception_handler(rate_limit.RateLimited, fhir_throttle.refused)
-    app.include_router(router)
-    app.include_router(fhir_router)
+    app.add_exception_handler(rate_limit.RateLimited, throttle.refused)
+    app.include_router(referrals.router)
+    app.include_router(messages.router)
     return app
 
 

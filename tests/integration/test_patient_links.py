@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 
-from services.intake import store
-from services.intake.patients import Link
+from services.intake.domain.patients import Link
+from services.intake.store.patient_links import claim_link, find_link
 from signpost import database
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import _database
@@ -42,7 +42,7 @@ async def _pool(url: str) -> asyncpg.Pool:
 
 async def _claim(pool: asyncpg.Pool, demographic_key: str, patient_key: str) -> Link:
     async with pool.acquire() as conn:
-        return await store.claim_link(conn, demographic_key, patient_key, uuid.uuid4())
+        return await claim_link(conn, demographic_key, patient_key, uuid.uuid4())
 
 
 @pytest.mark.hazard("HAZ-022")
@@ -55,7 +55,7 @@ def test_two_nhs_numbers_claiming_one_patients_demographics_at_once_leave_them_l
                 demographics, one, other = (uuid.uuid4().hex * 2 for _ in range(3))
                 first, second = await asyncio.gather(_claim(pool, demographics, one), _claim(pool, demographics, other))
                 async with pool.acquire() as conn:
-                    outcomes.append((first, second, await store.find_link(conn, demographics)))
+                    outcomes.append((first, second, await find_link(conn, demographics)))
             return outcomes
         finally:
             await pool.close()
@@ -75,7 +75,7 @@ def test_one_nhs_number_claiming_its_own_demographics_again_keeps_the_link(datab
             demographics, traced = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
             first, again = await asyncio.gather(_claim(pool, demographics, traced), _claim(pool, demographics, traced))
             async with pool.acquire() as conn:
-                return first, again, await store.find_link(conn, demographics), await store.find_link(conn, "0" * 64)
+                return first, again, await find_link(conn, demographics), await find_link(conn, "0" * 64)
         finally:
             await pool.close()
 

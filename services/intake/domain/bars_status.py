@@ -1,7 +1,7 @@
 """How a referral's progress reads to a GP system that speaks BaRS: ServiceRequest.status and one Task per assignment.
 
-Intake keeps the referral's status as the referrer sees it (``progress``,
-``cancel``) and each assignment's state as the agency last reported it.
+Intake keeps the referral's status as the referrer sees it (``handlers.progress``,
+``api.cancellation``) and each assignment's state as the agency last reported it.
 A BaRS client reads the first as ``ServiceRequest.status`` and the second as
 a ``Task`` that is ``basedOn`` the ServiceRequest. Every status intake
 writes is mapped here, by hand, with its reason; a status that is not
@@ -18,7 +18,7 @@ Sources for the referral (``ServiceRequest.status``, FHIR R4 request-status):
   ServiceRequest "maintains the active state of the referral", so it stays
   ``active`` while the receiver works on it: routed, taken on, or waiting in
   operations' unroutable queue for hand assignment (not final in intake:
-  ``progress`` routes an unroutable referral again).
+  ``handlers.progress`` routes an unroutable referral again).
 - FHIR R4 request-status: ``completed`` once the activity "has been fully
   performed", which is intake's ``completed`` (no assignment open and at
   least one completed).

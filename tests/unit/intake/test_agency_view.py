@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 
 from schemas.vocabulary import Need, RedFlag
-from services.intake.agency_view import agency_view
-from services.intake.progress import FINISHED
+from services.intake.domain.agency_view import agency_view
+from services.intake.domain.assignments import FINISHED
 from tests.unit.schemas.factories import referral
 
 NOTE = "Key safe code 4411"

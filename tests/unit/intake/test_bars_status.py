@@ -4,13 +4,13 @@ import pytest
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
+from services.intake.domain.assignments import FINISHED, OPEN
 from services.intake.domain.bars_status import (
     UnknownStatus,
     may_read,
     service_request_status,
     task_state,
 )
-from services.intake.progress import FINISHED, OPEN
 
 # Every status intake writes on a referral: 'submitted' (store.record_submission), 'routed', 'unroutable',
 # 'in_progress' and 'completed' (progress), 'cancelled' (cancel).

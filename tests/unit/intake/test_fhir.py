@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from schemas.referral import Referral
 from schemas.vocabulary import RedFlag, ReferrerRole, Urgency
-from services.intake.fhir import (
+from services.intake.domain.fhir import (
     FhirRejection,
     Issue,
     IssueCode,

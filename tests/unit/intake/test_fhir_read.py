@@ -13,7 +13,7 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
 from services.intake.domain.bars_status import UnknownStatus
-from services.intake.fhir_read import read_outcome, searchset, service_request, tasks
+from services.intake.domain.fhir.read import read_outcome, searchset, service_request, tasks
 
 REFERRAL = json.loads((Path(__file__).parents[2] / "support" / "data" / "pharmacy_first_referral.json").read_text())
 AT = "2026-12-01T10:00:00+00:00"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from services.intake.fhir import FhirRejection
+from services.intake.domain.fhir import FhirRejection
 from tests.unit.intake.test_fhir import PATIENT, assert_issue, bundle, referral, refused, resource
 
 STATUS_URL = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"

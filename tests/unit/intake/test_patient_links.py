@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from schemas.referral import Referral
-from services.intake.patients import Identity, Link, Travel, identify, travel
+from services.intake.domain.patients import Identity, Link, Travel, identify, travel
 from signpost.pseudonym import Demographics, demographic_key, patient_key
 from tests.unit.schemas.factories import DELETE, referral
 

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from starlette.datastructures import QueryParams
 
-from services.intake.fhir_read_api import searched_referral
+from services.intake.api.fhir.reads import searched_referral
 
 REFERRAL = uuid.UUID(int=7)
 

@@ -4,7 +4,7 @@ import pytest
 from limits import parse_many
 from pydantic import ValidationError
 
-from services.intake.fhir_throttle import throttled_outcome
+from services.intake.api.fhir.throttle import throttled_outcome
 from signpost.auth import Principal
 from signpost.rate_limit import Allowances, RateLimited, RateLimiter, describe, retry_after
 from signpost.settings import Settings

@@ -4,7 +4,7 @@ import asyncpg
 import httpx
 from fastapi import FastAPI
 
-from services.intake import fhir_outcome  # noqa: F401 - importing registers the FHIR rendering
+from services.intake.api.fhir import unavailable  # noqa: F401 - importing registers the FHIR rendering
 from signpost import http
 
 

@@ -40,7 +40,7 @@ def test_a_client_added_to_the_file_refers_at_once(tmp_path: Path) -> None:
 
 def test_intake_refuses_exactly_the_roles_that_may_not_refer() -> None:
     from schemas.referral import Referral
-    from services.intake.api import may_submit
+    from services.intake.domain.access import may_submit
 
     referral = Referral.model_validate_json((Path(__file__).parents[2] / "support/data/pharmacy_first_referral.json").read_text())
     ods = referral.referrer.ods_code

@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import ReferralCancelled
+from services.intake.store import referrals
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
@@ -34,9 +35,7 @@ class CancelRefused(Exception):
 
 async def cancel(conn: Conn, referral_id: UUID, reason: str, cancelled_by: str, correlation_id: str) -> ReferralCancelled:
     """Within the caller's transaction: lock the referral, check it can still be cancelled, record and publish."""
-    row = await conn.fetchrow(
-        "SELECT journey_id, patient_key, status FROM referrals WHERE referral_id = $1 FOR UPDATE", referral_id
-    )
+    row = await referrals.lock_for_cancel(conn, referral_id)
     if row is None:
         raise CancelRefused(404, "no referral with that id is visible to this client")
     if row["status"] in FINAL_STATUSES:
@@ -52,13 +51,7 @@ async def cancel(conn: Conn, referral_id: UUID, reason: str, cancelled_by: str, 
         reason=reason,
         cancelled_by=cancelled_by,
     )
-    await conn.execute("UPDATE referrals SET status = 'cancelled', updated_at = now() WHERE referral_id = $1", referral_id)
-    await conn.execute(
-        "INSERT INTO referral_versions (referral_id, version, status, body, source)"
-        " SELECT referral_id, version + 1, 'cancelled', body, 'cancel' FROM referral_versions"
-        " WHERE referral_id = $1 ORDER BY version DESC LIMIT 1",
-        referral_id,
-    )
+    await referrals.record_cancellation(conn, referral_id)
     await enqueue(
         conn,
         topic=CANCELLED_TOPIC,

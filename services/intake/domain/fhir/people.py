@@ -19,7 +19,7 @@ from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.practitionerrole import PractitionerRole
 
 from schemas.vocabulary import ReferrerRole
-from services.intake.fhir_codes import (
+from services.intake.domain.fhir.codes import (
     NHS_NUMBER,
     NHS_NUMBER_VERIFICATION_STATUS,
     NHS_NUMBER_VERIFIED,
@@ -28,9 +28,9 @@ from services.intake.fhir_codes import (
     SNOMED_REFERRER_ROLES,
     same_system,
 )
-from services.intake.fhir_context import Found, MappingContext, codings
-from services.intake.fhir_message import Located, reference_issue
-from services.intake.fhir_outcome import Issue
+from services.intake.domain.fhir.context import Found, MappingContext, codings
+from services.intake.domain.fhir.message import Located, reference_issue
+from services.intake.domain.fhir.outcome import Issue
 
 _CONTACT_SYSTEMS = ("phone", "email")
 _SELF = "ONESELF"

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from services.intake.fhir_codes import HTTP_ERROR_CODES
-from services.intake.fhir_outcome import FHIR_JSON, FHIR_PREFIX, UK_CORE_OPERATION_OUTCOME
+from services.intake.domain.fhir.codes import HTTP_ERROR_CODES
+from services.intake.domain.fhir.outcome import FHIR_JSON, FHIR_PREFIX, UK_CORE_OPERATION_OUTCOME
 from signpost import rate_limit
 
 

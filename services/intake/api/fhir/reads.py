@@ -1,6 +1,6 @@
 """FHIR reads for the referrer: ``GET ServiceRequest/{id}``, ``GET Task?based-on=ServiceRequest/{id}``, ``GET Task/{id}``.
 
-Who may read follows the JSON read (``api.get_referral``): the referring
+Who may read follows the JSON read (``api.referrals.get_referral``): the referring
 organisation's own clients and operations. Anyone else gets the same 404 as
 for an id that does not exist, so ids cannot be probed; a search simply finds
 nothing. Every read, granted or refused, is recorded as an access event in
@@ -19,10 +19,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
-from services.intake import store
 from services.intake.domain.bars_status import UnknownStatus, may_read
-from services.intake.fhir_outcome import FHIR_JSON, FHIR_PREFIX
-from services.intake.fhir_read import read_outcome, searchset, service_request, tasks
+from services.intake.domain.fhir.outcome import FHIR_JSON, FHIR_PREFIX
+from services.intake.domain.fhir.read import read_outcome, searchset, service_request, tasks
+from services.intake.store import referrals
+from services.intake.store.assignments import assignment_referral, referral_assignments
 from signpost import logs
 from signpost.access import record_access
 from signpost.auth import Principal, authenticated
@@ -51,7 +52,7 @@ async def read_service_request(referral_id: str, request: Request) -> JSONRespon
         return principal
     wanted = _uuid(referral_id)
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        summary = await store.referral_summary(conn, wanted) if wanted else None
+        summary = await referrals.referral_summary(conn, wanted) if wanted else None
         body, failure = _render(principal, summary, service_request)
         await _record(conn, request, principal, "read referral as FHIR ServiceRequest", wanted, summary, body, failure)
     return _answer(body, failure, "ServiceRequest")
@@ -71,8 +72,8 @@ async def search_tasks(
     if isinstance(wanted, JSONResponse):
         return wanted
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        summary = await store.referral_summary(conn, wanted)
-        assignments = await store.referral_assignments(conn, wanted) if summary else []
+        summary = await referrals.referral_summary(conn, wanted)
+        assignments = await referral_assignments(conn, wanted) if summary else []
         found, failure = _render(principal, summary, lambda s: tasks(s, assignments))
         await _record(conn, request, principal, "search referral outcomes as FHIR Tasks", wanted, summary, found, failure)
     if failure:
@@ -88,9 +89,9 @@ async def read_task(assignment_id: str, request: Request) -> JSONResponse:
         return principal
     wanted = _uuid(assignment_id)
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        referral_id = await store.assignment_referral(conn, wanted) if wanted else None
-        summary = await store.referral_summary(conn, referral_id) if referral_id else None
-        assignments = await store.referral_assignments(conn, referral_id) if referral_id else []
+        referral_id = await assignment_referral(conn, wanted) if wanted else None
+        summary = await referrals.referral_summary(conn, referral_id) if referral_id else None
+        assignments = await referral_assignments(conn, referral_id) if referral_id else []
         found, failure = _render(principal, summary, lambda s: [t for t in tasks(s, assignments) if t["id"] == str(wanted)])
         await _record(conn, request, principal, "read referral outcome as FHIR Task", referral_id, summary, found, failure)
     return _answer(found[0] if found else None, failure, "Task")

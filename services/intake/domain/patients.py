@@ -10,7 +10,7 @@ it stands for, which is how audit joins the trails. Demographics that two
 traced NHS numbers claim link nobody (``Link.conflicting``): a wrong link
 would merge two patients' records (HAZ-022).
 
-Pure: the link table is read and written by ``store``.
+Pure: the link table is read and written by ``store.patient_links``.
 """
 
 from dataclasses import dataclass

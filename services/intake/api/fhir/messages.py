@@ -11,9 +11,10 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from schemas.events import ReferralSubmitted
-from services.intake.api import Conflict, accept, may_submit
-from services.intake.fhir import FhirRejection, Issue, accepted_outcome, operation_outcome, parse_bundle, to_referral
-from services.intake.fhir_read_api import router as read_router
+from services.intake.api.fhir.reads import router as read_router
+from services.intake.api.referrals import Conflict, accept
+from services.intake.domain.access import may_submit
+from services.intake.domain.fhir import FhirRejection, Issue, accepted_outcome, operation_outcome, parse_bundle, to_referral
 from signpost.auth import Authenticated
 
 FHIR_JSON = "application/fhir+json"

@@ -13,7 +13,7 @@ Referral                   BaRS message
 =========================  ==========================================================================
 referrer.ods_code          requester PractitionerRole.organization ODS identifier, else MessageHeader.sender
 referrer.practitioner      the requester's Practitioner.name (text, else given + family)
-referrer.role              PractitionerRole.code (``fhir_codes.SNOMED_REFERRER_ROLES`` or Signpost referrer-role)
+referrer.role              PractitionerRole.code (``codes.SNOMED_REFERRER_ROLES`` or Signpost referrer-role)
 patient.nhs_number         Patient.identifier with system https://fhir.nhs.uk/Id/nhs-number
 patient.nhs_number_traced  false when that identifier's UK Core NHSNumberVerificationStatus is not 01
 patient.local_id           the first other Patient.identifier, only when there is no traced NHS number
@@ -33,14 +33,14 @@ notes                      ServiceRequest.note texts, blank-line separated
 
 Need codes: ``https://signpost.nhs.example/CodeSystem/need`` carries every
 ``schemas.vocabulary.Need`` value as its code; SNOMED CT maps the seven
-Pharmacy First clinical pathway conditions (``fhir_codes.SNOMED_NEEDS``).
+Pharmacy First clinical pathway conditions (``codes.SNOMED_NEEDS``).
 Encounter, CarePlan, Questionnaire(Response) and other entries are kept in
 the Bundle but not mapped.
 """
 
-from services.intake.fhir_mapping import to_referral
-from services.intake.fhir_message import BarsMessage, Located, parse_bundle
-from services.intake.fhir_outcome import FhirRejection, Issue, IssueCode, accepted_outcome, operation_outcome
+from services.intake.domain.fhir.mapping import to_referral
+from services.intake.domain.fhir.message import BarsMessage, Located, parse_bundle
+from services.intake.domain.fhir.outcome import FhirRejection, Issue, IssueCode, accepted_outcome, operation_outcome
 
 __all__ = [
     "BarsMessage",

@@ -17,9 +17,9 @@ from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.reference import Reference
 
-from services.intake.fhir_codes import ODS_ORGANISATION, same_system
-from services.intake.fhir_message import BarsMessage
-from services.intake.fhir_outcome import Issue
+from services.intake.domain.fhir.codes import ODS_ORGANISATION, same_system
+from services.intake.domain.fhir.message import BarsMessage
+from services.intake.domain.fhir.outcome import Issue
 
 Loc = tuple[str | int, ...]
 

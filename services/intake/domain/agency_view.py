@@ -7,7 +7,7 @@ doors agree. It never sees another agency's assignment, nor the referral's
 history: only the current version, minimised.
 
 And only while the work is its own. An assignment is open in the states of
-``progress.OPEN`` (assigned, offered, accepted, patient contacted, or late
+``domain.assignments.OPEN`` (assigned, offered, accepted, patient contacted, or late
 after an SLA breach) on a referral that is not cancelled. Once the agency
 declined, completed, reported a non-attendance or an escalation to the GP,
 once the no-contact timer closed it, or once the referrer cancelled, it gets
@@ -24,7 +24,7 @@ from schemas.clock import judged_on, london_date
 from schemas.minimise import agency_case
 from schemas.referral import Referral
 from schemas.vocabulary import Need, ServiceType
-from services.intake.progress import OPEN
+from services.intake.domain.assignments import OPEN
 
 # Referral states in which no agency has work left to do on it.
 CLOSED_REFERRAL = frozenset({"cancelled", "completed"})

@@ -14,12 +14,13 @@ from fastapi.responses import JSONResponse
 
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
-from services.intake import patients, store
-from services.intake.agency_view import agency_view
-from services.intake.cancel import CancelRefused, CancelRequest, cancel
+from services.intake.api.cancellation import CancelRefused, CancelRequest, cancel
+from services.intake.domain import patients
+from services.intake.domain.access import may_submit, referrer_or_operations, visible_to
+from services.intake.store import patient_links, referrals, replays
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal, may_refer
+from signpost.auth import Authenticated, Principal
 from signpost.database import Conn
 from signpost.http import problem
 from signpost.service import Runtime
@@ -91,15 +92,15 @@ async def accept(
                     travel = await _travel(conn, identity, referral_id)
                     event = _submitted_event(referral, referral_id, travel, request.state.correlation_id)
                     body = answer(event)
-                    await store.record_submission(conn, event, client_id=client_id, source=source)
-                    await store.remember_answer(conn, client_id, request_id, body_hash, 202, body)
+                    await referrals.record_submission(conn, event, client_id=client_id, source=source)
+                    await replays.remember_answer(conn, client_id, request_id, body_hash, 202, body)
             else:
                 # No BEGIN/COMMIT round trips: each statement is atomic by itself, and a claim whose referral
                 # then failed to store only records what that traced referral's own demographics showed.
                 travel = await _travel(conn, identity, referral_id)
                 event = _submitted_event(referral, referral_id, travel, request.state.correlation_id)
                 body = answer(event)
-                await store.record_submission(conn, event, client_id=client_id, source=source)
+                await referrals.record_submission(conn, event, client_id=client_id, source=source)
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same X-Request-Id won; answer as it did.
             replay = await _replay(conn, client_id, request_id or "", body_hash)
@@ -118,22 +119,14 @@ async def _travel(conn: Conn, identity: patients.Identity, referral_id: uuid.UUI
         return patients.travel(identity, None)
     link: patients.Link | None
     if identity.traced:
-        link = await store.claim_link(conn, identity.demographic_key, identity.own_key, referral_id)
+        link = await patient_links.claim_link(conn, identity.demographic_key, identity.own_key, referral_id)
     else:
-        link = await store.find_link(conn, identity.demographic_key)
+        link = await patient_links.find_link(conn, identity.demographic_key)
     return patients.travel(identity, link)
 
 
-def may_submit(principal: Principal, referral: Referral) -> str | None:
-    if not may_refer(principal.role):
-        return f"the {principal.role} role reads referrals; it does not make them"
-    if referral.referrer.ods_code != principal.organisation:
-        return "a client may submit only as its own organisation (referrer.ods_code must match the token)"
-    return None
-
-
 async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -> tuple[int, dict[str, Any]] | Conflict | None:
-    previous = await store.find_replay(conn, client_id, request_id)
+    previous = await replays.find_replay(conn, client_id, request_id)
     if previous is None:
         return None
     if previous["body_hash"] != body_hash:
@@ -169,7 +162,7 @@ async def get_referral(referral_id: uuid.UUID, request: Request, principal: Auth
     referral that does not exist, so ids cannot be probed.
     """
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        summary = await store.referral_summary(conn, referral_id)
+        summary = await referrals.referral_summary(conn, referral_id)
         shown = None if summary is None else visible_to(principal, summary)
         await record_access(
             conn,
@@ -186,29 +179,16 @@ async def get_referral(referral_id: uuid.UUID, request: Request, principal: Auth
     return JSONResponse(shown)
 
 
-def visible_to(principal: Principal, summary: dict[str, Any]) -> dict[str, Any] | None:
-    """What of the referral this caller may read; None if nothing (the caller gets 404)."""
-    if _referrer_or_operations(principal, summary):
-        return {k: v for k, v in summary.items() if k != "patient_key"}
-    if principal.role == "agency" and principal.agency_id is not None:
-        return agency_view(summary, principal.agency_id)
-    return None
-
-
-def _referrer_or_operations(principal: Principal, summary: dict[str, Any]) -> bool:
-    return principal.role == "operations" or summary["referrer_ods"] == principal.organisation
-
-
 @router.post("/referrals/{referral_id}/cancel", status_code=202, tags=["referrals"])
 async def cancel_referral(
     referral_id: uuid.UUID, body: CancelRequest, request: Request, principal: Authenticated
 ) -> JSONResponse:
     """Revoke a referral. Only its referrer (or operations) may; a completed referral cannot be cancelled."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        summary = await store.referral_summary(conn, referral_id)
+        summary = await referrals.referral_summary(conn, referral_id)
         if summary is None or visible_to(principal, summary) is None:
             return problem(404, "Not Found", "no referral with that id is visible to this client")
-        if not _referrer_or_operations(principal, summary):
+        if not referrer_or_operations(principal, summary):
             return problem(403, "Forbidden", "only the referring organisation or operations may cancel a referral")
         try:
             event = await cancel(conn, referral_id, body.reason, principal.client_id, request.state.correlation_id)

@@ -12,7 +12,7 @@ from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.flag import Flag
 
 from schemas.vocabulary import Need, RedFlag
-from services.intake.fhir_codes import (
+from services.intake.domain.fhir.codes import (
     BARS_FLAG_CATEGORIES,
     BARS_FLAG_RED_FLAGS,
     DIRECT_CARE_CATEGORY,
@@ -23,9 +23,9 @@ from services.intake.fhir_codes import (
     SNOMED_NEEDS,
     same_system,
 )
-from services.intake.fhir_context import Loc, MappingContext, codings
-from services.intake.fhir_message import Located
-from services.intake.fhir_outcome import Issue
+from services.intake.domain.fhir.context import Loc, MappingContext, codings
+from services.intake.domain.fhir.message import Located
+from services.intake.domain.fhir.outcome import Issue
 
 _NEED_CODES = frozenset(n.value for n in Need)
 _RED_FLAG_CODES = frozenset(f.value for f in RedFlag)

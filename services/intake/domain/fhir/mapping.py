@@ -1,6 +1,6 @@
 """From a BaRS referral message to Signpost's Referral.
 
-Each Referral field has one FHIR home (see ``services.intake.fhir``). What
+Each Referral field has one FHIR home (see ``services.intake.domain.fhir``). What
 cannot be mapped, and what the Referral model then refuses, come back
 together as one FhirRejection whose issues point at the FHIR elements.
 """
@@ -11,12 +11,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.referral import Referral
-from services.intake.fhir_clinical import consent, needs, red_flags
-from services.intake.fhir_codes import NEW, PRIORITY_URGENCY
-from services.intake.fhir_context import Loc, MappingContext
-from services.intake.fhir_message import BarsMessage
-from services.intake.fhir_outcome import FhirRejection, Issue, IssueCode
-from services.intake.fhir_people import patient, referrer
+from services.intake.domain.fhir.clinical import consent, needs, red_flags
+from services.intake.domain.fhir.codes import NEW, PRIORITY_URGENCY
+from services.intake.domain.fhir.context import Loc, MappingContext
+from services.intake.domain.fhir.message import BarsMessage
+from services.intake.domain.fhir.outcome import FhirRejection, Issue, IssueCode
+from services.intake.domain.fhir.people import patient, referrer
 
 _REQUIRED_ERRORS = frozenset({"missing", "too_short", "patient_demographics_required", "patient_address_required"})
 # Patient-wide refusals that only repeat what a Patient element already failed for.

@@ -3,7 +3,7 @@
 This checks the envelope only: a FHIR R4 Bundle of type message whose first
 entry is a MessageHeader for the BaRS referral event, focused on a
 ServiceRequest about a Patient, every ``urn:uuid`` reference pointing at an
-entry of the same Bundle. What the referral says is ``fhir_mapping``'s job.
+entry of the same Bundle. What the referral says is ``mapping``'s job.
 fhir.resources ships R4 as its R4B models (R4B changed none of the
 resources BaRS referrals use).
 """
@@ -22,8 +22,8 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from services.intake.fhir_codes import BARS_MESSAGE_EVENTS, SERVICEREQUEST_REQUEST, same_system
-from services.intake.fhir_outcome import FhirRejection, Issue, IssueCode
+from services.intake.domain.fhir.codes import BARS_MESSAGE_EVENTS, SERVICEREQUEST_REQUEST, same_system
+from services.intake.domain.fhir.outcome import FhirRejection, Issue, IssueCode
 
 R = TypeVar("R", bound=Resource)
 _LOCAL_REFERENCE_PREFIXES = ("urn:uuid:", "urn:oid:")

@@ -28,8 +28,8 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
 from services.intake.domain.bars_status import service_request_status, task_state
-from services.intake.fhir_codes import HTTP_ERROR_CODES, NHS_NUMBER, ODS_ORGANISATION, SIGNPOST_NEED
-from services.intake.fhir_outcome import UK_CORE_OPERATION_OUTCOME
+from services.intake.domain.fhir.codes import HTTP_ERROR_CODES, NHS_NUMBER, ODS_ORGANISATION, SIGNPOST_NEED
+from services.intake.domain.fhir.outcome import UK_CORE_OPERATION_OUTCOME
 
 SERVICEREQUEST_CATEGORY = "https://fhir.nhs.uk/CodeSystem/message-category-servicerequest"
 BARS_REJECTED_REASONS = "https://fhir.nhs.uk/CodeSystem/rejected-reasons-bars"

@@ -6,8 +6,8 @@ element at fault. BaRS asks receivers to tag issues with its HTTP error
 codes too, so a sender's support desk can tell a bad request from one that
 was understood but cannot be accepted. A fault Signpost can wait out (its
 database restarting) is 503 with Retry-After and a ``transient`` issue coded
-REC_SERVICE_UNAVAILABLE, never a 500: this module registers that rendering
-for the FHIR wing with ``signpost.http`` when it is imported.
+REC_SERVICE_UNAVAILABLE, never a 500 (``api.fhir.unavailable`` answers it).
+Pure: the HTTP edge sends what this builds.
 """
 
 import json
@@ -16,11 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
 
-from fastapi.responses import JSONResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome, OperationOutcomeIssue
 
-from services.intake.fhir_codes import HTTP_ERROR_CODES, SIGNPOST_OUTCOME
-from signpost import http
+from services.intake.domain.fhir.codes import HTTP_ERROR_CODES, SIGNPOST_OUTCOME
 
 IssueCode = Literal[
     "structure", "required", "value", "invalid", "not-supported", "business-rule", "forbidden", "conflict", "transient"
@@ -98,12 +96,3 @@ def _fhir_issue(issue: Issue) -> OperationOutcomeIssue:
 def _as_json(outcome: OperationOutcome) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(outcome.model_dump_json())
     return data
-
-
-def unavailable(retry_after_s: int, detail: str) -> JSONResponse:
-    """503 as an OperationOutcome: a ``transient`` issue, BaRS code REC_SERVICE_UNAVAILABLE, said in words too."""
-    body = operation_outcome([Issue(code="transient", diagnostics=detail)])
-    return JSONResponse(body, status_code=503, media_type=FHIR_JSON, headers={"Retry-After": str(retry_after_s)})
-
-
-http.render_unavailable(FHIR_PREFIX, unavailable)

@@ -1,0 +1,1 @@
+"""Intake's HTTP routes, one module per resource; the FHIR wing's under ``api.fhir``."""
