@@ -37,11 +37,16 @@ unit: $(STAMP) helm
 	$(VENV)/bin/pytest tests/unit -q
 
 # mypy runs beside the tests (they mostly wait on Kafka and the services; it wants a core for half a minute);
-# its report is printed after them, and either failing fails `make test`.
+# its report is printed after them, and either failing fails `make test`. The tests run on TEST_WORKERS xdist
+# workers, each with its own broker, database and ports, the longest modules first, a module never split
+# (tests/support/distribution.py); a failure on any worker fails the run. TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= 3
+PYTEST_ARGS := -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+
 test: $(STAMP) kafka chromium lint helm
 	@$(VENV)/bin/mypy > $(VENV)/mypy.log 2>&1 & types=$$!; \
-	echo "$(VENV)/bin/mypy (beside the tests) & $(VENV)/bin/pytest -q"; \
-	$(VENV)/bin/pytest -q; tests=$$?; \
+	echo "$(VENV)/bin/mypy (beside the tests) & $(VENV)/bin/pytest $(PYTEST_ARGS)"; \
+	$(VENV)/bin/pytest $(PYTEST_ARGS); tests=$$?; \
 	wait $$types; typed=$$?; cat $(VENV)/mypy.log; \
 	if [ $$tests -ne 0 ] || [ $$typed -ne 0 ]; then exit 1; fi
 

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Before anything reads a port from the environment: an xdist worker moves its ports to its own (worker_ports).
+from tests.support import worker_ports  # noqa: F401
 from tests.support.infrastructure import Infrastructure, provide
 
 # Property tests judge behaviour, never speed: on a loaded machine Hypothesis's per-example deadline and its
@@ -14,7 +16,7 @@ from tests.support.infrastructure import Infrastructure, provide
 settings.register_profile("signpost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("signpost")
 
-pytest_plugins = ["tests.support.hazards", "tests.support.shared_stack"]
+pytest_plugins = ["tests.support.hazards", "tests.support.distribution", "tests.support.shared_stack"]
 
 # The tests sign in with the committed development identities (deploy/dev/); outside development mode
 # settings have no registry or pseudonym key (tests/unit/test_startup_checks.py covers that path).

@@ -7,10 +7,15 @@ longer exists or lacks the hazard's marker, when a marked test is missing from
 the log, or when a control test is skipped or fails. It then prints the table of
 hazards and their tests' results. ``--hazard-check`` forces the check on a
 partial run; a marker naming an unknown hazard is an error on any run.
+
+Under pytest-xdist the workers collect, not the controller: each worker sends
+the markers it collected back when it finishes (``workeroutput``), and the
+controller, which sees every test's report, checks and prints as before.
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -25,6 +30,8 @@ class Ledger:
     outcomes: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     """Test -> outcomes seen across its parameters and phases (passed, failed, skipped)."""
     whole_run: bool = False
+    unknown: set[str] = field(default_factory=set)
+    """Markers naming hazards the log does not hold, as the xdist workers found them (without xdist: a usage error)."""
 
     def problems(self) -> list[str]:
         found: list[str] = []
@@ -59,6 +66,9 @@ class Ledger:
 
 
 LEDGER = pytest.StashKey[Ledger]()
+UNKNOWN_HAZARDS = "hazard markers name hazards the log does not hold: "
+MARKED, UNKNOWN = "hazard_marked", "hazard_unknown"
+"""The keys of a worker's collected markers and of the unknown hazards they name, in its ``workeroutput``."""
 _running: list[Ledger] = []
 """The session's ledger, for the report hook, which is given no config."""
 
@@ -84,6 +94,10 @@ def _base(nodeid: str) -> str:
     return nodeid.split("[", 1)[0]
 
 
+def _worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     ledger = config.stash[LEDGER]
     unknown: list[str] = []
@@ -94,8 +108,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             ledger.marked.setdefault(_base(item.nodeid), set()).update(hazards)
         else:
             ledger.marked.setdefault(_base(item.nodeid), set())
-    if unknown:
-        raise pytest.UsageError("hazard markers name hazards the log does not hold: " + "; ".join(unknown))
+    if unknown and _worker(config):
+        # A worker's usage error would only crash it, unexplained: the controller reports it and fails the run.
+        config.workeroutput[UNKNOWN] = unknown  # type: ignore[attr-defined]
+    elif unknown:
+        raise pytest.UsageError(UNKNOWN_HAZARDS + "; ".join(unknown))
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -106,7 +123,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
     ledger = config.stash[LEDGER]
-    if not ledger.whole_run:
+    if ledger.unknown:
+        terminalreporter.write_line(UNKNOWN_HAZARDS + "; ".join(sorted(ledger.unknown)), red=True)
+    if not ledger.whole_run or _worker(config):
         return
     terminalreporter.section("clinical safety: hazard log")
     for line in ledger.table():
@@ -120,5 +139,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ledger = session.config.stash[LEDGER]
-    if ledger.whole_run and ledger.problems() and exitstatus == pytest.ExitCode.OK:
+    if _worker(session.config):
+        # A worker ran only its share of the tests: the controller judges the whole run.
+        session.config.workeroutput[MARKED] = {test: sorted(h) for test, h in ledger.marked.items()}  # type: ignore[attr-defined]
+        return
+    if ledger.unknown:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    elif ledger.whole_run and ledger.problems() and exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    # Every worker collects every test, so any one worker's map would do; a worker that died before it finished
+    # sends none, and the tests it alone would name are missing (the run has failed then anyway).
+    output = getattr(node, "workeroutput", {})
+    ledger = node.config.stash[LEDGER]
+    ledger.unknown.update(output.get(UNKNOWN, ()))
+    for test, hazards in output.get(MARKED, {}).items():
+        ledger.marked.setdefault(test, set()).update(hazards)
