@@ -67,7 +67,9 @@ def _is_error(message: ConsoleMessage) -> bool:
     return message.type == "error"
 
 
-def test_a_submitted_referral_flows_through_the_live_feed(ops_page: tuple[Page, list[str]], shared_stack: Stack) -> None:
+def test_a_submitted_referral_flows_through_the_live_feed(
+    ops_page: tuple[Page, list[str]], shared_stack: Stack, tmp_path: Path
+) -> None:
     page, errors = ops_page
     response = httpx.post(f"{shared_stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
     assert response.status_code == 202
@@ -81,7 +83,7 @@ def test_a_submitted_referral_flows_through_the_live_feed(ops_page: tuple[Page, 
     for group in ("signpost-router", "signpost-notifier", "signpost-audit"):
         expect(page.locator(f'#lag tbody tr[data-group-id="{group}"]').first).to_be_visible(timeout=WAIT_MS)
 
-    page.screenshot(path="/tmp/ops.png", full_page=True)
+    page.screenshot(path=tmp_path / "ops.png", full_page=True)  # kept by pytest for a failed run's reader, per run
     shown = page.locator("body").inner_text()
     patient = REFERRAL["patient"]
     for identifier in (patient["nhs_number"], patient["given_name"], patient["family_name"], patient["postcode"]):
