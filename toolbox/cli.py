@@ -96,7 +96,7 @@ def audit_tail(
     client: str = typer.Option("operations", help="development client to sign in as (or set SIGNPOST_TOKEN)"),
 ) -> None:
     """Follow the live audit stream in the terminal; reconnects without missing or repeating an event."""
-    from services.audit.tail import follow
+    from toolbox.audit_tail import follow
     from toolbox.tokens import dev_token
 
     settings = get_settings()

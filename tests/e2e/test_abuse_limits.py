@@ -310,7 +310,7 @@ def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(stack: St
 
 
 def test_the_tail_carries_on_across_token_expiry_with_a_fresh_token_and_misses_nothing(stack: Stack) -> None:
-    from services.audit.tail import follow
+    from toolbox.audit_tail import follow
 
     start = rows(stack, "SELECT coalesce(max(seq), 0) AS seq FROM audit.audit_log")[0]["seq"]
     minted: list[str] = []

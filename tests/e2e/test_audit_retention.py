@@ -26,10 +26,10 @@ from services.audit.domain.chains import chain_name
 from services.audit.domain.retention import PruneRefused
 from services.audit.store.chains import verify, verify_in
 from services.audit.store.retention import prune
-from services.audit.tail import follow
 from tests.e2e.test_walking_skeleton import REFERRAL, submit
 from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, eventually
+from toolbox.audit_tail import follow
 from toolbox.stack import Stack
 from toolbox.tokens import dev_token
 

@@ -2,7 +2,7 @@
 
 import json
 
-from services.audit.tail import MAX_RETRY_AFTER_S, RECONNECT_S, refusal, wait_before_retry
+from toolbox.audit_tail import MAX_RETRY_AFTER_S, RECONNECT_S, refusal, wait_before_retry
 
 
 def test_the_services_retry_after_is_honoured_up_to_a_minute() -> None:

@@ -2,7 +2,7 @@
 
 import json
 
-from services.audit.tail import SseEvent, line_of, parse_sse
+from toolbox.audit_tail import SseEvent, line_of, parse_sse
 
 
 def test_events_are_split_on_blank_lines_and_pings_are_skipped() -> None:
