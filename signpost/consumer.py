@@ -36,8 +36,9 @@ from signpost.outbox import enqueue
 from signpost.settings import Settings
 
 DEAD_LETTER_TOPIC = "signpost.deadletter"
-# Set per process (SIGNPOST_MAX_EVENT_BYTES); read once, at import, like the rest of a service's settings.
-MAX_EVENT_BYTES = Settings().max_event_bytes
+# The setting's own default (SIGNPOST_MAX_EVENT_BYTES), not the environment's: a service passes its settings'
+# value (``Runtime.follow``), so nothing is read at import and a test can give a limit of its own.
+DEFAULT_MAX_EVENT_BYTES: int = Settings.model_fields["max_event_bytes"].default
 FETCH_MAX_WAIT_MS = 2_000
 _DLQ_NAMESPACE = UUID("5b0c4a55-9d0e-4c5e-8f61-0d1e5d7f2a10")
 log = logs.get_logger()
@@ -194,11 +195,13 @@ def subscribe(
     event_id: Callable[[E], UUID],
     batch_size: int = 500,
     pattern: str | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> None:
     """Register a batch subscriber with manual commits after the durable effect.
 
     ``pattern`` subscribes to every matching topic instead of named ones
-    (the audit service uses it to follow agency topics as they are created).
+    (the audit service uses it to follow agency topics as they are created). A record larger than
+    ``max_event_bytes`` is dead-lettered unread.
     """
     where: dict[str, Any] = {"pattern": pattern} if pattern else {}
 
@@ -223,7 +226,7 @@ def subscribe(
         records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
         started = time.perf_counter()
         try:
-            await _apply(pool, records, group_id, parse, handle, event_id)
+            await _apply(pool, records, group_id, parse, handle, event_id, max_event_bytes)
         except TRANSIENT as exc:
             log.warning("batch rewound, will retry", consumer=group_id, error=type(exc).__name__)
             await asyncio.sleep(1.0)  # back off before the redelivery the rewind causes
@@ -285,10 +288,11 @@ async def _apply(
     parse: Parse[E],
     handle: Handle[E],
     event_id: Callable[[E], UUID],
+    max_event_bytes: int,
 ) -> None:
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await _handle_batch(conn, records, consumer, parse, handle, event_id)
+            await _handle_batch(conn, records, consumer, parse, handle, event_id, max_event_bytes)
         return
     except TRANSIENT:
         raise
@@ -297,7 +301,7 @@ async def _apply(
     for record in records:
         try:
             async with pool.acquire() as conn, conn.transaction():
-                await _handle_batch(conn, (record,), consumer, parse, handle, event_id)
+                await _handle_batch(conn, (record,), consumer, parse, handle, event_id, max_event_bytes)
         except TRANSIENT:
             raise
         except Exception as exc:  # noqa: BLE001 - a poison record must not stall the partition
@@ -312,10 +316,11 @@ async def _handle_batch(
     parse: Parse[E],
     handle: Handle[E],
     event_id: Callable[[E], UUID],
+    max_event_bytes: int,
 ) -> None:
     parsed: list[Incoming[E]] = []
     for record in records:
-        read = _read(record, parse)
+        read = _read(record, parse, max_event_bytes)
         if isinstance(read, str):
             await dead_letter(conn, record, consumer, read)
             continue
@@ -325,13 +330,13 @@ async def _handle_batch(
         await handle(conn, fresh)
 
 
-def _read(record: ConsumerRecord[Any, Any], parse: Parse[E]) -> Incoming[E] | str:
+def _read(record: ConsumerRecord[Any, Any], parse: Parse[E], max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Incoming[E] | str:
     """The record parsed, or why it must be dead-lettered; any other error is the batch's to isolate."""
     size = len(record.value or b"")
     # Dead letters carry a whole refused record (in base64), so they may exceed the limit they enforce.
-    if size > MAX_EVENT_BYTES and record.topic != DEAD_LETTER_TOPIC:
+    if size > max_bytes and record.topic != DEAD_LETTER_TOPIC:
         # Parsing a huge record would cost memory every consumer shares; it waits, whole, in the dead letters.
-        return f"event of {size} bytes exceeds the {MAX_EVENT_BYTES}-byte limit"
+        return f"event of {size} bytes exceeds the {max_bytes}-byte limit"
     try:
         event = parse(record.value or b"")
     except (ValidationError, ValueError, UnicodeDecodeError) as exc:

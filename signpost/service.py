@@ -58,9 +58,10 @@ class Runtime:
 
     def follow(self, *topics: str, group: str, parse: Any, handle: Any, pattern: str | None = None) -> None:
         """Consume ``topics`` (or ``pattern``) as consumer group ``group``: idempotent by each event's own id."""
-        batch = self.settings.consumer_batch_size
+        cfg = self.settings
         consumer.subscribe(self.broker, *topics, group_id=group, pool=self.pool, parse=parse, handle=handle,
-                           event_id=lambda e: e.event_id, batch_size=batch, pattern=pattern)  # fmt: skip
+                           event_id=lambda e: e.event_id, batch_size=cfg.consumer_batch_size, pattern=pattern,
+                           max_event_bytes=cfg.max_event_bytes)  # fmt: skip
 
 
 Wire = Callable[[Runtime], Awaitable[None]]

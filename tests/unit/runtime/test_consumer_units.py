@@ -90,19 +90,18 @@ def test_an_error_that_is_not_about_the_record_is_left_to_the_batch(monkeypatch:
         _read(record(b"{}"), broken)
 
 
-def test_an_oversized_record_is_refused_before_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(consumer, "MAX_EVENT_BYTES", 1024)
+def test_an_oversized_record_is_refused_before_it_is_parsed() -> None:
     parsed: list[bytes] = []
 
     def parse(value: bytes) -> ReferralSubmitted:
         parsed.append(value)
         return SUBMITTED
 
-    assert _read(record(b"x" * 1025), parse) == "event of 1025 bytes exceeds the 1024-byte limit"
+    assert _read(record(b"x" * 1025), parse, 1024) == "event of 1025 bytes exceeds the 1024-byte limit"
     assert parsed == []
-    assert isinstance(_read(record(b"x" * 1024), parse), Incoming)
+    assert isinstance(_read(record(b"x" * 1024), parse, 1024), Incoming)
     # A dead letter may be larger than the limit it enforces: it carries a whole refused record.
-    assert isinstance(_read(record(b"x" * 5000, topic=DEAD_LETTER_TOPIC), parse), Incoming)
+    assert isinstance(_read(record(b"x" * 5000, topic=DEAD_LETTER_TOPIC), parse, 1024), Incoming)
 
 
 def test_a_dead_letter_id_is_stable_per_consumer_and_source_record() -> None:

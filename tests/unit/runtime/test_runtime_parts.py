@@ -5,6 +5,7 @@ from typing import Any, cast
 
 import pytest
 
+from signpost import consumer
 from signpost.service import Runtime
 from signpost.settings import Settings
 
@@ -47,3 +48,12 @@ def test_stop_hooks_start_empty_for_each_runtime() -> None:
 
     first.on_stop.append(hook)
     assert second.on_stop == []
+
+
+def test_a_service_hands_its_own_event_size_limit_to_every_consumer_it_follows(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The limit comes from the service's settings, not from the environment when signpost.consumer was imported.
+    subscribed: list[dict[str, Any]] = []
+    monkeypatch.setattr(consumer, "subscribe", lambda *_, **kwargs: subscribed.append(kwargs))
+    running = Runtime("router", Settings(max_event_bytes=2048), cast(Any, None), cast(Any, None), cast(Any, None))
+    running.follow("referral.submitted", group="g", parse=None, handle=None)
+    assert subscribed[0]["max_event_bytes"] == 2048
