@@ -40,6 +40,10 @@ DEAD_LETTER_TOPIC = "signpost.deadletter"
 # value (``Runtime.follow``), so nothing is read at import and a test can give a limit of its own.
 DEFAULT_MAX_EVENT_BYTES: int = Settings.model_fields["max_event_bytes"].default
 FETCH_MAX_WAIT_MS = 2_000
+# What a gathering consumer asks of each fetch: this many bytes, or whatever came within its gather time.
+GATHER_MIN_BYTES = 256 * 1024
+# How long a group that follows by pattern gathers, unless its service says otherwise (``Runtime.follow``).
+PATTERN_GATHER_MS = 1_000
 _DLQ_NAMESPACE = UUID("5b0c4a55-9d0e-4c5e-8f61-0d1e5d7f2a10")
 log = logs.get_logger()
 
@@ -196,12 +200,14 @@ def subscribe(
     batch_size: int = 500,
     pattern: str | None = None,
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    gather_ms: int = 0,
 ) -> None:
     """Register a batch subscriber with manual commits after the durable effect.
 
     ``pattern`` subscribes to every matching topic instead of named ones
     (the audit service uses it to follow agency topics as they are created). A record larger than
-    ``max_event_bytes`` is dead-lettered unread.
+    ``max_event_bytes`` is dead-lettered unread. ``gather_ms`` above 0 lets the broker hold each fetch
+    that long (or until ``GATHER_MIN_BYTES``) to send more records at once (see ``fetch_wait``).
     """
     where: dict[str, Any] = {"pattern": pattern} if pattern else {}
 
@@ -212,10 +218,7 @@ def subscribe(
         batch=True,
         max_records=batch_size,
         batch_timeout_ms=50,
-        # How long the broker may hold a fetch that has nothing to return. It answers as soon as a record
-        # arrives, so this costs no latency; aiokafka's 500 ms made every idle consumer fetch twice a
-        # second (audit's names some 340 partitions each time), most of the stack's idle CPU.
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        **fetch_wait(gather_ms),
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         isolation_level="read_committed",
@@ -237,6 +240,23 @@ def subscribe(
         for r in records:
             CONSUMED.labels(r.topic).inc()
         _observe_lag(message, records, group_id)
+
+
+def fetch_wait(gather_ms: int) -> dict[str, int]:
+    """aiokafka's fetch settings: answer at the first record, or gather records for up to ``gather_ms``.
+
+    Every fetch names each partition the consumer follows, and the broker and the client both pay for
+    that by the partition, whatever the fetch returns. Answered at the first record, audit (some 340
+    partitions) fetched once for nearly every record at England's peak rate, which was most of Kafka's
+    CPU there. Gathering bounds that to one fetch per ``gather_ms``, at the cost of up to ``gather_ms``
+    of latency: for consumers that nobody waits on, not for those on the way to an agency.
+    Not gathering, a fetch with nothing to return is still held ``FETCH_MAX_WAIT_MS``: the broker answers
+    as soon as a record arrives, so that costs no latency, and aiokafka's 500 ms made every idle
+    consumer fetch twice a second.
+    """
+    if gather_ms <= 0:
+        return {"fetch_min_bytes": 1, "fetch_max_wait_ms": FETCH_MAX_WAIT_MS}
+    return {"fetch_min_bytes": GATHER_MIN_BYTES, "fetch_max_wait_ms": gather_ms}
 
 
 def batch_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPartition, int]:

@@ -6,11 +6,12 @@ about an original that travels inside its letter, it is given a connection that 
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
 from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
 
 from schemas.events import DeadLettered, ReferralSubmitted
 from signpost import consumer, dead_letter_bodies
@@ -173,3 +174,20 @@ def test_a_batch_commits_the_offset_after_its_last_record_on_each_of_its_own_par
     batch = [record(b"{}", topic="a", offset=9), record(b"{}", topic="a", offset=7), record(b"{}", topic="b", offset=3)]
 
     assert consumer.batch_offsets(batch) == {TopicPartition("a", 2): 10, TopicPartition("b", 2): 4}
+
+
+def _fetch_settings(**subscribe: Any) -> dict[str, Any]:
+    """What the subscriber's aiokafka consumer will be built with (FastStream keeps it on the subscriber)."""
+    broker = KafkaBroker("127.0.0.1:1", consumer_only=True)  # never started: nothing connects
+    unused = cast(Any, None)
+    consumer.subscribe(broker, "t", group_id="g", pool=unused, parse=unused, handle=unused, event_id=unused, **subscribe)
+    args: dict[str, Any] = next(iter(broker.subscribers))._connection_args  # type: ignore[attr-defined]
+    return {k: args[k] for k in ("fetch_min_bytes", "fetch_max_wait_ms")}
+
+
+def test_a_consumer_that_does_not_gather_is_answered_at_its_first_record_and_one_that_gathers_waits_for_more() -> None:
+    # The broker answers a fetch once it holds fetch_min_bytes, or after fetch_max_wait_ms.
+    assert _fetch_settings() == {"fetch_min_bytes": 1, "fetch_max_wait_ms": consumer.FETCH_MAX_WAIT_MS}
+    gathering = _fetch_settings(gather_ms=750)
+    assert gathering["fetch_max_wait_ms"] == 750
+    assert gathering["fetch_min_bytes"] > 100 * 1024, "a batch of a hundred referral events, not one"
