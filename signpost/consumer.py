@@ -256,7 +256,10 @@ def fetch_wait(gather_ms: int) -> dict[str, int]:
     """
     if gather_ms <= 0:
         return {"fetch_min_bytes": 1, "fetch_max_wait_ms": FETCH_MAX_WAIT_MS}
-    return {"fetch_min_bytes": GATHER_MIN_BYTES, "fetch_max_wait_ms": gather_ms}
+    # consumer_timeout_ms: how often aiokafka's fetch routine wakes with nothing to do and walks every
+    # partition it follows (5 times a second by default, 22% of audit's samples under load). A gathering
+    # consumer gains nothing from waking more often than it fetches; it only sees a new assignment that late.
+    return {"fetch_min_bytes": GATHER_MIN_BYTES, "fetch_max_wait_ms": gather_ms, "consumer_timeout_ms": gather_ms}
 
 
 def batch_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPartition, int]:

@@ -182,12 +182,19 @@ def _fetch_settings(**subscribe: Any) -> dict[str, Any]:
     unused = cast(Any, None)
     consumer.subscribe(broker, "t", group_id="g", pool=unused, parse=unused, handle=unused, event_id=unused, **subscribe)
     args: dict[str, Any] = next(iter(broker.subscribers))._connection_args  # type: ignore[attr-defined]
-    return {k: args[k] for k in ("fetch_min_bytes", "fetch_max_wait_ms")}
+    return {k: args[k] for k in ("fetch_min_bytes", "fetch_max_wait_ms", "consumer_timeout_ms")}
 
 
 def test_a_consumer_that_does_not_gather_is_answered_at_its_first_record_and_one_that_gathers_waits_for_more() -> None:
     # The broker answers a fetch once it holds fetch_min_bytes, or after fetch_max_wait_ms.
-    assert _fetch_settings() == {"fetch_min_bytes": 1, "fetch_max_wait_ms": consumer.FETCH_MAX_WAIT_MS}
+    at_once = _fetch_settings()
+    assert at_once["fetch_min_bytes"] == 1
+    assert at_once["fetch_max_wait_ms"] == consumer.FETCH_MAX_WAIT_MS
     gathering = _fetch_settings(gather_ms=750)
     assert gathering["fetch_max_wait_ms"] == 750
     assert gathering["fetch_min_bytes"] > 100 * 1024, "a batch of a hundred referral events, not one"
+
+
+def test_a_gathering_consumer_walks_its_partitions_once_a_gather_not_five_times_a_second() -> None:
+    assert _fetch_settings()["consumer_timeout_ms"] == 200, "aiokafka's wake-up, as FastStream sets it"
+    assert _fetch_settings(gather_ms=750)["consumer_timeout_ms"] == 750
