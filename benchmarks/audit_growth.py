@@ -125,8 +125,9 @@ async def record(url: str, events: int, batch_size: int, clock: Callable[[], flo
             began = clock()
             async with pool.acquire() as conn, conn.transaction():
                 await consumer._handle_batch(
-                    conn, records, "signpost-audit", recorder.parse, recorder.record, lambda e: e.event_id
-                )
+                    conn, records, "signpost-audit", recorder.parse, recorder.record, lambda e: e.event_id,
+                    consumer.DEFAULT_MAX_EVENT_BYTES,
+                )  # fmt: skip
             busy += clock() - began
         sizes = await pool.fetchrow(
             "SELECT count(*) AS rows, pg_total_relation_size('audit.audit_log') AS total,"

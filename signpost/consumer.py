@@ -36,9 +36,14 @@ from signpost.outbox import enqueue
 from signpost.settings import Settings
 
 DEAD_LETTER_TOPIC = "signpost.deadletter"
-# Set per process (SIGNPOST_MAX_EVENT_BYTES); read once, at import, like the rest of a service's settings.
-MAX_EVENT_BYTES = Settings().max_event_bytes
+# The setting's own default (SIGNPOST_MAX_EVENT_BYTES), not the environment's: a service passes its settings'
+# value (``Runtime.follow``), so nothing is read at import and a test can give a limit of its own.
+DEFAULT_MAX_EVENT_BYTES: int = Settings.model_fields["max_event_bytes"].default
 FETCH_MAX_WAIT_MS = 2_000
+# What a gathering consumer asks of each fetch: this many bytes, or whatever came within its gather time.
+GATHER_MIN_BYTES = 256 * 1024
+# How long a group that follows by pattern gathers, unless its service says otherwise (``Runtime.follow``).
+PATTERN_GATHER_MS = 1_000
 _DLQ_NAMESPACE = UUID("5b0c4a55-9d0e-4c5e-8f61-0d1e5d7f2a10")
 log = logs.get_logger()
 
@@ -194,11 +199,15 @@ def subscribe(
     event_id: Callable[[E], UUID],
     batch_size: int = 500,
     pattern: str | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    gather_ms: int = 0,
 ) -> None:
     """Register a batch subscriber with manual commits after the durable effect.
 
     ``pattern`` subscribes to every matching topic instead of named ones
-    (the audit service uses it to follow agency topics as they are created).
+    (the audit service uses it to follow agency topics as they are created). A record larger than
+    ``max_event_bytes`` is dead-lettered unread. ``gather_ms`` above 0 lets the broker hold each fetch
+    that long (or until ``GATHER_MIN_BYTES``) to send more records at once (see ``fetch_wait``).
     """
     where: dict[str, Any] = {"pattern": pattern} if pattern else {}
 
@@ -209,10 +218,7 @@ def subscribe(
         batch=True,
         max_records=batch_size,
         batch_timeout_ms=50,
-        # How long the broker may hold a fetch that has nothing to return. It answers as soon as a record
-        # arrives, so this costs no latency; aiokafka's 500 ms made every idle consumer fetch twice a
-        # second (audit's names some 340 partitions each time), most of the stack's idle CPU.
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        **fetch_wait(gather_ms),
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         isolation_level="read_committed",
@@ -223,7 +229,7 @@ def subscribe(
         records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
         started = time.perf_counter()
         try:
-            await _apply(pool, records, group_id, parse, handle, event_id)
+            await _apply(pool, records, group_id, parse, handle, event_id, max_event_bytes)
         except TRANSIENT as exc:
             log.warning("batch rewound, will retry", consumer=group_id, error=type(exc).__name__)
             await asyncio.sleep(1.0)  # back off before the redelivery the rewind causes
@@ -234,6 +240,26 @@ def subscribe(
         for r in records:
             CONSUMED.labels(r.topic).inc()
         _observe_lag(message, records, group_id)
+
+
+def fetch_wait(gather_ms: int) -> dict[str, int]:
+    """aiokafka's fetch settings: answer at the first record, or gather records for up to ``gather_ms``.
+
+    Every fetch names each partition the consumer follows, and the broker and the client both pay for
+    that by the partition, whatever the fetch returns. Answered at the first record, audit (some 340
+    partitions) fetched once for nearly every record at England's peak rate, which was most of Kafka's
+    CPU there. Gathering bounds that to one fetch per ``gather_ms``, at the cost of up to ``gather_ms``
+    of latency: for consumers that nobody waits on, not for those on the way to an agency.
+    Not gathering, a fetch with nothing to return is still held ``FETCH_MAX_WAIT_MS``: the broker answers
+    as soon as a record arrives, so that costs no latency, and aiokafka's 500 ms made every idle
+    consumer fetch twice a second.
+    """
+    if gather_ms <= 0:
+        return {"fetch_min_bytes": 1, "fetch_max_wait_ms": FETCH_MAX_WAIT_MS}
+    # consumer_timeout_ms: how often aiokafka's fetch routine wakes with nothing to do and walks every
+    # partition it follows (5 times a second by default, 22% of audit's samples under load). A gathering
+    # consumer gains nothing from waking more often than it fetches; it only sees a new assignment that late.
+    return {"fetch_min_bytes": GATHER_MIN_BYTES, "fetch_max_wait_ms": gather_ms, "consumer_timeout_ms": gather_ms}
 
 
 def batch_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPartition, int]:
@@ -285,10 +311,11 @@ async def _apply(
     parse: Parse[E],
     handle: Handle[E],
     event_id: Callable[[E], UUID],
+    max_event_bytes: int,
 ) -> None:
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await _handle_batch(conn, records, consumer, parse, handle, event_id)
+            await _handle_batch(conn, records, consumer, parse, handle, event_id, max_event_bytes)
         return
     except TRANSIENT:
         raise
@@ -297,7 +324,7 @@ async def _apply(
     for record in records:
         try:
             async with pool.acquire() as conn, conn.transaction():
-                await _handle_batch(conn, (record,), consumer, parse, handle, event_id)
+                await _handle_batch(conn, (record,), consumer, parse, handle, event_id, max_event_bytes)
         except TRANSIENT:
             raise
         except Exception as exc:  # noqa: BLE001 - a poison record must not stall the partition
@@ -312,10 +339,11 @@ async def _handle_batch(
     parse: Parse[E],
     handle: Handle[E],
     event_id: Callable[[E], UUID],
+    max_event_bytes: int,
 ) -> None:
     parsed: list[Incoming[E]] = []
     for record in records:
-        read = _read(record, parse)
+        read = _read(record, parse, max_event_bytes)
         if isinstance(read, str):
             await dead_letter(conn, record, consumer, read)
             continue
@@ -325,13 +353,13 @@ async def _handle_batch(
         await handle(conn, fresh)
 
 
-def _read(record: ConsumerRecord[Any, Any], parse: Parse[E]) -> Incoming[E] | str:
+def _read(record: ConsumerRecord[Any, Any], parse: Parse[E], max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Incoming[E] | str:
     """The record parsed, or why it must be dead-lettered; any other error is the batch's to isolate."""
     size = len(record.value or b"")
     # Dead letters carry a whole refused record (in base64), so they may exceed the limit they enforce.
-    if size > MAX_EVENT_BYTES and record.topic != DEAD_LETTER_TOPIC:
+    if size > max_bytes and record.topic != DEAD_LETTER_TOPIC:
         # Parsing a huge record would cost memory every consumer shares; it waits, whole, in the dead letters.
-        return f"event of {size} bytes exceeds the {MAX_EVENT_BYTES}-byte limit"
+        return f"event of {size} bytes exceeds the {max_bytes}-byte limit"
     try:
         event = parse(record.value or b"")
     except (ValidationError, ValueError, UnicodeDecodeError) as exc:

@@ -56,11 +56,20 @@ class Runtime:
             raise LookupError(f"{self.service} wired no {kind.__name__}")
         return found
 
-    def follow(self, *topics: str, group: str, parse: Any, handle: Any, pattern: str | None = None) -> None:
-        """Consume ``topics`` (or ``pattern``) as consumer group ``group``: idempotent by each event's own id."""
-        batch = self.settings.consumer_batch_size
+    def follow(
+        self, *topics: str, group: str, parse: Any, handle: Any, pattern: str | None = None, gather_ms: int | None = None
+    ) -> None:
+        """Consume ``topics`` (or ``pattern``) as consumer group ``group``: idempotent by each event's own id.
+
+        ``gather_ms`` (see ``consumer.fetch_wait``) unset: a pattern's group gathers for ``consumer.PATTERN_GATHER_MS``
+        and named topics are read at once. A pattern follows many quiet partitions (audit every topic, the
+        notifier every agency's outcomes), and neither is on the way from a referrer to an agency.
+        """
+        cfg = self.settings
+        gather = gather_ms if gather_ms is not None else (consumer.PATTERN_GATHER_MS if pattern else 0)
         consumer.subscribe(self.broker, *topics, group_id=group, pool=self.pool, parse=parse, handle=handle,
-                           event_id=lambda e: e.event_id, batch_size=batch, pattern=pattern)  # fmt: skip
+                           event_id=lambda e: e.event_id, batch_size=cfg.consumer_batch_size, pattern=pattern,
+                           max_event_bytes=cfg.max_event_bytes, gather_ms=gather)  # fmt: skip
 
 
 Wire = Callable[[Runtime], Awaitable[None]]

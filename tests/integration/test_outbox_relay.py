@@ -12,9 +12,10 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from signpost import database
-from signpost.outbox import OutboxRelay, enqueue
+from signpost.outbox import DEPTH, OutboxRelay, enqueue
 from signpost.topics import ensure_topics
 from tests.support.infrastructure import Infrastructure
 from tests.support.waiting import until
@@ -43,6 +44,18 @@ async def published(pool: asyncpg.Pool, topic: str) -> list[UUID]:
     return [r["event_id"] for r in rows]
 
 
+async def test_the_outbox_depth_is_counted_from_the_index_of_rows_to_send_not_from_every_row_kept(
+    outbox: tuple[asyncpg.Pool, str],
+) -> None:
+    # Published rows stay a week (retention); the relay counts the depth after every batch.
+    pool, _ = outbox
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")  # a table this small would be scanned whatever its indexes
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {DEPTH}"))
+    assert "outbox_unpublished" in plan, plan
+    assert "Seq Scan" not in plan, plan
+
+
 @pytest.mark.hazard("HAZ-001")
 async def test_a_missing_topic_holds_back_only_its_own_rows_which_go_in_order_once_it_exists(
     outbox: tuple[asyncpg.Pool, str], infrastructure: Infrastructure
@@ -64,6 +77,7 @@ async def test_a_missing_topic_holds_back_only_its_own_rows_which_go_in_order_on
         await until(lambda: _equal(published(pool, present), expected_present), "the other topic's rows to go out")
         assert relay.held == {missing: "UnknownTopicOrPartitionError"}
         assert await published(pool, missing) == [], "the missing topic's rows wait, none skipped"
+        assert REGISTRY.get_sample_value("signpost_outbox_depth", {"schema": schema}) == 2, "the held rows still wait"
         on_topic = [UUID(r["event_id"]) for r in await read_all(infrastructure.kafka_bootstrap, present)]
         assert on_topic == expected_present, "each once, in outbox order"
 

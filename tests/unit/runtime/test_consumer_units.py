@@ -6,11 +6,12 @@ about an original that travels inside its letter, it is given a connection that 
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import pytest
 from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
 
 from schemas.events import DeadLettered, ReferralSubmitted
 from signpost import consumer, dead_letter_bodies
@@ -90,19 +91,18 @@ def test_an_error_that_is_not_about_the_record_is_left_to_the_batch(monkeypatch:
         _read(record(b"{}"), broken)
 
 
-def test_an_oversized_record_is_refused_before_it_is_parsed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(consumer, "MAX_EVENT_BYTES", 1024)
+def test_an_oversized_record_is_refused_before_it_is_parsed() -> None:
     parsed: list[bytes] = []
 
     def parse(value: bytes) -> ReferralSubmitted:
         parsed.append(value)
         return SUBMITTED
 
-    assert _read(record(b"x" * 1025), parse) == "event of 1025 bytes exceeds the 1024-byte limit"
+    assert _read(record(b"x" * 1025), parse, 1024) == "event of 1025 bytes exceeds the 1024-byte limit"
     assert parsed == []
-    assert isinstance(_read(record(b"x" * 1024), parse), Incoming)
+    assert isinstance(_read(record(b"x" * 1024), parse, 1024), Incoming)
     # A dead letter may be larger than the limit it enforces: it carries a whole refused record.
-    assert isinstance(_read(record(b"x" * 5000, topic=DEAD_LETTER_TOPIC), parse), Incoming)
+    assert isinstance(_read(record(b"x" * 5000, topic=DEAD_LETTER_TOPIC), parse, 1024), Incoming)
 
 
 def test_a_dead_letter_id_is_stable_per_consumer_and_source_record() -> None:
@@ -174,3 +174,27 @@ def test_a_batch_commits_the_offset_after_its_last_record_on_each_of_its_own_par
     batch = [record(b"{}", topic="a", offset=9), record(b"{}", topic="a", offset=7), record(b"{}", topic="b", offset=3)]
 
     assert consumer.batch_offsets(batch) == {TopicPartition("a", 2): 10, TopicPartition("b", 2): 4}
+
+
+def _fetch_settings(**subscribe: Any) -> dict[str, Any]:
+    """What the subscriber's aiokafka consumer will be built with (FastStream keeps it on the subscriber)."""
+    broker = KafkaBroker("127.0.0.1:1", consumer_only=True)  # never started: nothing connects
+    unused = cast(Any, None)
+    consumer.subscribe(broker, "t", group_id="g", pool=unused, parse=unused, handle=unused, event_id=unused, **subscribe)
+    args: dict[str, Any] = next(iter(broker.subscribers))._connection_args  # type: ignore[attr-defined]
+    return {k: args[k] for k in ("fetch_min_bytes", "fetch_max_wait_ms", "consumer_timeout_ms")}
+
+
+def test_a_consumer_that_does_not_gather_is_answered_at_its_first_record_and_one_that_gathers_waits_for_more() -> None:
+    # The broker answers a fetch once it holds fetch_min_bytes, or after fetch_max_wait_ms.
+    at_once = _fetch_settings()
+    assert at_once["fetch_min_bytes"] == 1
+    assert at_once["fetch_max_wait_ms"] == consumer.FETCH_MAX_WAIT_MS
+    gathering = _fetch_settings(gather_ms=750)
+    assert gathering["fetch_max_wait_ms"] == 750
+    assert gathering["fetch_min_bytes"] > 100 * 1024, "a batch of a hundred referral events, not one"
+
+
+def test_a_gathering_consumer_walks_its_partitions_once_a_gather_not_five_times_a_second() -> None:
+    assert _fetch_settings()["consumer_timeout_ms"] == 200, "aiokafka's wake-up, as FastStream sets it"
+    assert _fetch_settings(gather_ms=750)["consumer_timeout_ms"] == 750
