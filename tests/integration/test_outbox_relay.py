@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from signpost import database
-from signpost.outbox import DEPTH, OutboxRelay, enqueue
+from signpost.outbox import DEPTH, PARKED, OutboxRelay, enqueue
 from signpost.topics import ensure_topics
 from tests.support.infrastructure import Infrastructure
 from tests.support.waiting import until
@@ -44,15 +44,16 @@ async def published(pool: asyncpg.Pool, topic: str) -> list[UUID]:
     return [r["event_id"] for r in rows]
 
 
-async def test_the_outbox_depth_is_counted_from_the_index_of_rows_to_send_not_from_every_row_kept(
-    outbox: tuple[asyncpg.Pool, str],
+@pytest.mark.parametrize(("count", "index"), [(DEPTH, "outbox_unpublished"), (PARKED, "outbox_parked")])
+async def test_the_outbox_depth_and_parked_rows_are_counted_from_an_index_not_from_every_row_kept(
+    outbox: tuple[asyncpg.Pool, str], count: str, index: str
 ) -> None:
-    # Published rows stay a week (retention); the relay counts the depth after every batch.
+    # Published rows stay a week (retention); the relay counts the depth after every batch, /readyz the parked rows.
     pool, _ = outbox
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL enable_seqscan = off")  # a table this small would be scanned whatever its indexes
-        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {DEPTH}"))
-    assert "outbox_unpublished" in plan, plan
+        plan = "\n".join(r[0] for r in await conn.fetch(f"EXPLAIN {count}"))
+    assert index in plan, plan
     assert "Seq Scan" not in plan, plan
 
 
