@@ -15,7 +15,10 @@ from schemas.ids import derived_event_id
 from schemas.minimise import agency_cancellation
 from services.notifier.domain import outcomes
 from services.notifier.domain.outcomes import FINISHED, AssignmentState, SystemEvent
-from services.notifier.lifecycle import lock_assignment, lock_referrals, record_outcome, store_move
+from services.notifier.lifecycle import record_outcome
+from services.notifier.store import cancellations, deliveries
+from services.notifier.store import webhooks as webhook_store
+from services.notifier.store.deliveries import lock_assignment, lock_referrals, store_move
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
@@ -47,20 +50,13 @@ async def handle_cancelled(conn: Conn, batch: Sequence[Incoming[ReferralCancelle
     made just before it) is never delivered (``delivery``), and a webhook not yet sent is withdrawn.
     """
     await lock_referrals(conn, (item.event.referral_id for item in batch))
-    await conn.executemany(
-        "INSERT INTO cancellations (referral_id, cancel_event_id, cancelled_at) VALUES ($1, $2, $3)"
-        " ON CONFLICT (referral_id) DO NOTHING",
-        [(item.event.referral_id, item.event.event_id, item.event.occurred_at) for item in batch],
-    )
+    await cancellations.keep(conn, [(item.event.referral_id, item.event.event_id, item.event.occurred_at) for item in batch])
     for item in batch:
         cancelled = item.event
-        rows = await conn.fetch("SELECT assignment_id FROM deliveries WHERE referral_id = $1", cancelled.referral_id)
-        await conn.execute(
-            "UPDATE webhook_deliveries SET status = 'cancelled' WHERE status = 'pending' AND assignment_id = ANY($1::uuid[])",
-            [r["assignment_id"] for r in rows],
-        )
-        for row in rows:
-            delivery = await lock_assignment(conn, row["assignment_id"])
+        assignments = await deliveries.assignments_of_referral(conn, cancelled.referral_id)
+        await webhook_store.withdraw_pending(conn, assignments)
+        for assignment_id in assignments:
+            delivery = await lock_assignment(conn, assignment_id)
             if delivery is None or AssignmentState(delivery["state"]) in FINISHED:
                 continue
             move = outcomes.apply(AssignmentState(delivery["state"]), SystemEvent.CANCELLED, accepted=delivery["accepted"])

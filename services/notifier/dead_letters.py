@@ -30,29 +30,14 @@ from services.notifier.domain.dead_letters import (
     replayed,
     safe_fields,
 )
-from signpost import dead_letter_bodies, logs, retention
+from services.notifier.store import dead_letters as store
+from signpost import dead_letter_bodies, logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 log = logs.get_logger()
 REPLAYS_TOPIC = "signpost.replays"
-# A dead letter keeps the whole original (often a referral): replayable for the window, then gone.
-retention.register(retention.Rule(
-    "dead-letters",
-    "DELETE FROM dead_letters WHERE dead_letter_id IN (SELECT dead_letter_id FROM dead_letters WHERE dead_lettered_at < $1"
-    " LIMIT $2)",
-    lambda s: s.dead_letter_retention_days,
-))  # fmt: skip
-LISTED = (
-    "dead_letter_id, consumer, original_topic, original_partition, original_offset, reason, referral_id,"
-    " dead_lettered_at, replayed_at, replayed_by, replays, payload_sha256, payload_bytes, payload_kept_by"
-)
-# Every dead letter of the same source record as $1 (several consumers may refuse one record).
-SIBLINGS = (
-    "(original_topic, original_partition, original_offset) ="
-    " (SELECT original_topic, original_partition, original_offset FROM dead_letters WHERE dead_letter_id = $1)"
-)
 
 
 async def keep(conn: Conn, batch: Sequence[Incoming[DeadLettered]]) -> None:
@@ -62,23 +47,11 @@ async def keep(conn: Conn, batch: Sequence[Incoming[DeadLettered]]) -> None:
         # Kept by this very schema (one of the notifier's own consumers refused it): read here to name its referral.
         own = None if payload is not None else await dead_letter_bodies.kept(conn, [letter.event_id])
         about = payload if payload is not None else own[0] if own else b""
-        await conn.execute(
-            "INSERT INTO dead_letters (dead_letter_id, consumer, original_topic, original_partition, original_offset, reason,"
-            " payload, headers, referral_id, dead_lettered_at, payload_sha256, payload_bytes, payload_kept_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13) ON CONFLICT (dead_letter_id) DO NOTHING",
-            letter.event_id, letter.consumer, letter.original_topic, letter.original_partition, letter.original_offset,
-            letter.reason, payload, json.dumps(letter.headers), referral_of(about), letter.occurred_at,
-            letter.payload_sha256, letter.payload_bytes, letter.payload_kept_by,
-        )  # fmt: skip
+        await store.keep(conn, letter, payload, referral_of(about))
 
 
 async def listed(conn: Conn, referral_id: UUID | None, consumer: str | None, limit: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"SELECT {LISTED} FROM dead_letters WHERE ($1::uuid IS NULL OR referral_id = $1)"
-        " AND ($2::text IS NULL OR consumer = $2) ORDER BY dead_lettered_at DESC LIMIT $3",
-        referral_id, consumer, limit,
-    )  # fmt: skip
-    return [safe_fields(dict(r)) for r in rows]
+    return [safe_fields(r) for r in await store.listed(conn, referral_id, consumer, limit)]
 
 
 class ReplayRefused(Exception):
@@ -97,7 +70,7 @@ async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str,
     audit log (and the operations page) shows each replay, who asked, and
     which dead letters it answers.
     """
-    rows = await conn.fetch(f"SELECT * FROM dead_letters WHERE {SIBLINGS} ORDER BY dead_letter_id FOR UPDATE", dead_letter_id)
+    rows = await store.lock_siblings(conn, dead_letter_id)
     row = next((r for r in rows if r["dead_letter_id"] == dead_letter_id), None)
     if row is None:
         raise ReplayRefused(404, f"no dead letter {dead_letter_id}")
@@ -110,11 +83,7 @@ async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str,
     headers = {**stored_headers, "signpost-replay-of": str(dead_letter_id)}
     await enqueue(conn, topic=row["original_topic"], key=patient_key_of(payload), event=payload,
                   event_id=replay_event_id(dead_letter_id, row["replays"]), headers=headers)  # fmt: skip
-    updated = await conn.fetch(
-        f"UPDATE dead_letters SET replayed_at = now(), replayed_by = $2, replays = replays + 1 WHERE {SIBLINGS}"
-        f" RETURNING {LISTED}",
-        dead_letter_id, by,
-    )  # fmt: skip
+    updated = await store.mark_replayed(conn, dead_letter_id, by)
     marked = [r["dead_letter_id"] for r in updated]
     event = replayed({**dict(row), "payload": payload}, marked, by=by, correlation_id=correlation_id, forced=force,
                      at=datetime.now(UTC))  # fmt: skip
@@ -144,13 +113,9 @@ async def replay_referral(
     conn: Conn, referral_id: UUID, by: str, correlation_id: str, *, force: bool = False
 ) -> list[dict[str, Any]]:
     """Replay each of a referral's dead records once (every one again if ``force``), oldest first."""
-    letters = await conn.fetch(
-        "SELECT dead_letter_id, original_topic, original_partition, original_offset, dead_lettered_at, replayed_at"
-        " FROM dead_letters WHERE referral_id = $1",
-        referral_id,
-    )
+    letters = await store.of_referral(conn, referral_id)
     done = []
-    for dead_letter_id in one_per_source([dict(r) for r in letters], force=force):
+    for dead_letter_id in one_per_source(letters, force=force):
         try:
             done.append(await replay(conn, dead_letter_id, by, correlation_id, force=force))
         except ReplayRefused as refused:
