@@ -7,11 +7,11 @@ from fastapi import FastAPI
 from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, ReferralRouted
 from services.notifier import dead_letters, delivery, feedback_topics, timers, webhook_sender
 from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled, handle_outcomes
-from services.notifier.dead_letters_api import router as dead_letters_router
+from services.notifier.api.assignments import router as outcomes_router
+from services.notifier.api.dead_letters import router as dead_letters_router
+from services.notifier.api.webhooks import referrers as referrer_webhooks_router
+from services.notifier.api.webhooks import router as webhooks_router
 from services.notifier.domain import sla_guard
-from services.notifier.outcomes_api import router as outcomes_router
-from services.notifier.webhooks_api import referrers as referrer_webhooks_router
-from services.notifier.webhooks_api import router as webhooks_router
 from signpost import kafka_security, loops, terminology
 from signpost.auth import referrer_organisations
 from signpost.http import install
