@@ -5,13 +5,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, ReferralRouted
-from services.notifier import dead_letters, delivery, feedback_topics, timers, webhook_sender
-from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled, handle_outcomes
+from services.notifier import feedback_topics, timers, webhook_sender
 from services.notifier.api.assignments import router as outcomes_router
 from services.notifier.api.dead_letters import router as dead_letters_router
 from services.notifier.api.webhooks import referrers as referrer_webhooks_router
 from services.notifier.api.webhooks import router as webhooks_router
 from services.notifier.domain import sla_guard
+from services.notifier.handlers import dead_letters, routed
+from services.notifier.handlers.cancelled import handle_cancelled
+from services.notifier.handlers.outcomes import OUTCOMES_PATTERN, handle_outcomes
 from signpost import kafka_security, loops, terminology
 from signpost.auth import referrer_organisations
 from signpost.http import install
@@ -27,7 +29,7 @@ async def wire(runtime: Runtime) -> None:
     sla_guard.require_safe()
     terminology.configured(settings.areas_path)  # a broken area file stops the notifier here, not in a feedback message
 
-    deliver = delivery.handler(settings.sla_demo_seconds)
+    deliver = routed.handler(settings.sla_demo_seconds)
     # One consumer group per input, so a slow input never holds up another.
     runtime.follow("referral.routed", group="signpost-notifier", parse=ReferralRouted.model_validate_json, handle=deliver)
     runtime.follow(group="signpost-notifier-outcomes", parse=AgencyOutcome.model_validate_json, handle=handle_outcomes,

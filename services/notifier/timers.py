@@ -23,7 +23,7 @@ from services.notifier.domain import outcomes, sla
 from services.notifier.domain.escalation import escalation_reason
 from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
 from services.notifier.envelope import following
-from services.notifier.practice_feedback import tell_referrer
+from services.notifier.handlers.practice_feedback import tell_referrer
 from services.notifier.reference import coordinator_of, service_name
 from services.notifier.store import timers as timer_rows
 from services.notifier.store.deliveries import lock_assignment, store_move

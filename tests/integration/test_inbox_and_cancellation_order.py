@@ -21,8 +21,8 @@ from pydantic import BaseModel
 
 from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralRouted, ReferralSubmitted
 from schemas.vocabulary import OutcomeCode, ServiceType
-from services.notifier import delivery
-from services.notifier.agency_outcomes import handle_cancelled as notifier_cancelled
+from services.notifier.handlers import routed as delivery
+from services.notifier.handlers.cancelled import handle_cancelled as notifier_cancelled
 from services.notifier.webhook_sender import Sender
 from services.router import cancellations, rerouting, routing
 from services.router.directory_store import DirectoryCache, load

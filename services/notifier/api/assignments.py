@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.events import AgencyOutcome, Note
 from schemas.vocabulary import CompletionOutcome, DeclineReason, OutcomeCode
-from services.notifier.lifecycle import OutcomeRefused, Refusal, record_outcome
+from services.notifier.handlers.outcomes import OutcomeRefused, Refusal, record_outcome
 from services.notifier.store import deliveries
 from services.notifier.store import outcomes as reports
 from services.notifier.store import timers as timer_rows

@@ -1,21 +1,13 @@
-"""Outcomes an agency writes on its own topic, ``agency.<id>.outcomes``, and cancellations from referrers.
+"""Cancellations from referrers, on ``referral.cancelled``: nothing more of the referral reaches an agency."""
 
-The broker's ACLs let only agency X write to ``agency.X.outcomes``, so the
-topic name is the agency's identity here. A report the state machine refuses
-raises, and the shared consumer dead-letters it with the reason for
-operations staff; the partition moves on.
-"""
-
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from schemas.events import AgencyOutcome, ReferralCancelled
+from schemas.events import ReferralCancelled
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_cancellation
 from services.notifier.domain import outcomes
 from services.notifier.domain.outcomes import FINISHED, AssignmentState, SystemEvent
-from services.notifier.lifecycle import record_outcome
 from services.notifier.store import cancellations, deliveries
 from services.notifier.store import webhooks as webhook_store
 from services.notifier.store.deliveries import lock_assignment, lock_referrals, store_move
@@ -24,30 +16,14 @@ from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
-OUTCOMES_PATTERN = r"agency\..+\.outcomes"
-_AGENCY = re.compile(r"^agency\.(?P<agency>.+)\.outcomes$")
 log = logs.get_logger()
-
-
-def agency_of_topic(topic: str) -> str:
-    match = _AGENCY.match(topic)
-    if match is None:
-        raise ValueError(f"{topic} is not an agency outcomes topic")
-    return match["agency"]
-
-
-async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[AgencyOutcome]]) -> None:
-    for item in batch:
-        agency = agency_of_topic(item.topic)
-        with logs.handling(item.topic, item.headers, None, item.headers.get("correlation-id", "")):
-            await record_outcome(conn, item.event, agency_id=agency, reported_by=f"kafka:{item.topic}", channel="kafka")
 
 
 async def handle_cancelled(conn: Conn, batch: Sequence[Incoming[ReferralCancelled]]) -> None:
     """The referrer cancelled: every open assignment is cancelled, its timers stop, and its agency is told.
 
     The cancellation is kept, so that an assignment of the referral routed later (a reroute of a decline
-    made just before it) is never delivered (``delivery``), and a webhook not yet sent is withdrawn.
+    made just before it) is never delivered (``handlers.routed``), and a webhook not yet sent is withdrawn.
     """
     await lock_referrals(conn, (item.event.referral_id for item in batch))
     await cancellations.keep(conn, [(item.event.referral_id, item.event.event_id, item.event.occurred_at) for item in batch])

@@ -15,7 +15,7 @@ from uuid import UUID
 from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
-from services.notifier.practice_feedback import tell_referrer_of_reroute
+from services.notifier.handlers.practice_feedback import tell_referrer_of_reroute
 from services.notifier.reference import DELIVERED_TOPIC, agency_topic
 from services.notifier.store import deliveries
 from services.notifier.store import webhooks as webhook_store

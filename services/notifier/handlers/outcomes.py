@@ -1,6 +1,10 @@
 """Move an assignment on by one outcome, durably, and tell whoever needs to know.
 
-Agencies report over HTTP or on their own outcomes topic; both land here. The
+Agencies report over HTTP or on their own outcomes topic, ``agency.<id>.outcomes``;
+both land here. The broker's ACLs let only agency X write to ``agency.X.outcomes``,
+so the topic name is the agency's identity. A report the state machine refuses
+from the topic raises, and the shared consumer dead-letters it with the reason
+for operations staff; the partition moves on. The
 legal moves are the pure state machine's (``domain.outcomes``). This module
 locks the assignment row, applies the move, clears the timers it stops, and
 writes the ``assignment.outcome`` event and the referrer's feedback to the
@@ -8,6 +12,8 @@ outbox, all in the caller's transaction, so either everything happens or
 nothing does.
 """
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -18,14 +24,17 @@ from schemas.vocabulary import ServiceType
 from services.notifier.domain import outcomes
 from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
 from services.notifier.envelope import following
-from services.notifier.practice_feedback import tell_referrer
+from services.notifier.handlers.practice_feedback import tell_referrer
 from services.notifier.store import outcomes as reports
 from services.notifier.store.deliveries import lock_assignment, store_move
 from signpost import logs
+from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 OUTCOME_TOPIC = "assignment.outcome"
+OUTCOMES_PATTERN = r"agency\..+\.outcomes"
+_AGENCY = re.compile(r"^agency\.(?P<agency>.+)\.outcomes$")
 log = logs.get_logger()
 
 
@@ -96,3 +105,17 @@ async def record_outcome(conn: Conn, report: AgencyOutcome, *, agency_id: str, r
     await tell_referrer(conn, delivery, report.outcome, recorded.event_id, report=report, at=now)
     log.info("outcome recorded", agency=agency_id, outcome=report.outcome.value, state=move.after.value, channel=channel)
     return Recorded(str(report.assignment_id), move.before.value, move.after.value, repeat=False)
+
+
+def agency_of_topic(topic: str) -> str:
+    match = _AGENCY.match(topic)
+    if match is None:
+        raise ValueError(f"{topic} is not an agency outcomes topic")
+    return match["agency"]
+
+
+async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[AgencyOutcome]]) -> None:
+    for item in batch:
+        agency = agency_of_topic(item.topic)
+        with logs.handling(item.topic, item.headers, None, item.headers.get("correlation-id", "")):
+            await record_outcome(conn, item.event, agency_id=agency, reported_by=f"kafka:{item.topic}", channel="kafka")
