@@ -17,7 +17,8 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from services.notifier import timers, webhook_sender
+from services.notifier.loops import timers
+from services.notifier.loops import webhooks as webhook_sender
 from services.notifier.store import timers as timer_rows
 from signpost import database, loops
 from signpost.outbox import OutboxRelay, enqueue

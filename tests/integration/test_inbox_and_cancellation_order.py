@@ -23,7 +23,7 @@ from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralRouted, R
 from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier.handlers import routed as delivery
 from services.notifier.handlers.cancelled import handle_cancelled as notifier_cancelled
-from services.notifier.webhook_sender import Sender
+from services.notifier.loops.webhooks import Sender
 from services.router import cancellations, rerouting, routing
 from services.router.directory_store import DirectoryCache, load
 from services.router.inputs import RoutingInputs

@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.referral import ODS_CODE_PATTERN
-from services.notifier import webhook_reach
+from services.notifier.domain.breaker import BREAKER
 from services.notifier.domain.receivers import referrer_receiver
 from services.notifier.domain.webhook import secret_problem
+from services.notifier.loops import webhook_reach
 from services.notifier.store import webhooks as store
-from services.notifier.webhook_sender import BREAKER
 from signpost.access import record_access
 from signpost.auth import Authenticated, Principal, may_refer
 from signpost.http import problem

@@ -22,8 +22,8 @@ from schemas.events import AgencyOutcome, OutcomeRecorded
 from schemas.ids import derived_event_id
 from schemas.vocabulary import ServiceType
 from services.notifier.domain import outcomes
+from services.notifier.domain.envelope import following
 from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
-from services.notifier.envelope import following
 from services.notifier.handlers.practice_feedback import tell_referrer
 from services.notifier.store import outcomes as reports
 from services.notifier.store.deliveries import lock_assignment, store_move

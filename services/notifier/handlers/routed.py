@@ -15,14 +15,14 @@ from uuid import UUID
 from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
+from services.notifier.domain.reference import DELIVERED_TOPIC, agency_topic
+from services.notifier.domain.sla import planned_timers
 from services.notifier.handlers.practice_feedback import tell_referrer_of_reroute
-from services.notifier.reference import DELIVERED_TOPIC, agency_topic
 from services.notifier.store import deliveries
 from services.notifier.store import webhooks as webhook_store
 from services.notifier.store.cancellations import cancelled_among
 from services.notifier.store.deliveries import lock_referrals
 from services.notifier.store.timers import start_timers
-from services.notifier.timers import planned_timers
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn

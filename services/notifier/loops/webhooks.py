@@ -22,11 +22,11 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from services.notifier import webhook_reach
-from services.notifier.domain.breaker import BreakerPolicy
+from services.notifier.domain.breaker import BREAKER, BreakerPolicy
 from services.notifier.domain.receivers import referrer_of
 from services.notifier.domain.webhook import signed_headers
 from services.notifier.domain.webhook_attempts import GiveUp, Hold, RetryAt, after_failure, before_attempt
+from services.notifier.loops import webhook_reach
 from services.notifier.store import webhooks as store
 from signpost import logs, loops
 from signpost.database import Conn
@@ -34,7 +34,6 @@ from signpost.database import Conn
 log = logs.get_logger()
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # short: a slow agency holds up only its own queue
 LEASE = timedelta(seconds=30)  # longer than any one request may take
-BREAKER = BreakerPolicy()  # opens after 5 failures in a row, probes again after a minute
 LOOP = "webhooks"
 
 

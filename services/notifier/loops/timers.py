@@ -10,7 +10,7 @@ first again (see ``signpost.loops``).
 """
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,13 +18,13 @@ from prometheus_client import Counter
 
 from schemas.events import ReferralEscalated
 from schemas.ids import derived_event_id
-from schemas.vocabulary import ServiceType, Urgency
+from schemas.vocabulary import ServiceType
 from services.notifier.domain import outcomes, sla
+from services.notifier.domain.envelope import following
 from services.notifier.domain.escalation import escalation_reason
 from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
-from services.notifier.envelope import following
+from services.notifier.domain.reference import coordinator_of, service_name
 from services.notifier.handlers.practice_feedback import tell_referrer
-from services.notifier.reference import coordinator_of, service_name
 from services.notifier.store import timers as timer_rows
 from services.notifier.store.deliveries import lock_assignment, store_move
 from signpost import logs, loops, terminology
@@ -35,18 +35,6 @@ ESCALATED_TOPIC = "referral.escalated"
 LOOP = "sla-timers"
 BREACHES = Counter("signpost_sla_breaches_total", "SLA timers that fired", ["timer"])
 log = logs.get_logger()
-
-
-def planned_timers(
-    service_type: ServiceType, urgency: Urgency, delivered_at: datetime, demo_seconds: float | None = None
-) -> list[sla.Timer]:
-    """The policy's timers; with ``demo_seconds`` (demos only) the same timers in the same order, seconds apart."""
-    timers = sla.timers_for(service_type, urgency, delivered_at)
-    if demo_seconds is None:
-        return timers
-    return [
-        sla.Timer(t.name, delivered_at + timedelta(seconds=demo_seconds * (i + 1)), t.on_breach) for i, t in enumerate(timers)
-    ]
 
 
 async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int = 100) -> int:
