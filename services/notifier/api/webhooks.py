@@ -25,9 +25,9 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.referral import ODS_CODE_PATTERN
-from services.notifier.domain.breaker import BREAKER
-from services.notifier.domain.receivers import referrer_receiver
-from services.notifier.domain.webhook import secret_problem
+from services.notifier.domain.webhooks.breaker import BREAKER
+from services.notifier.domain.webhooks.receivers import referrer_receiver
+from services.notifier.domain.webhooks.signing import secret_problem
 from services.notifier.loops import webhook_reach
 from services.notifier.store import webhooks as store
 from signpost.access import record_access

@@ -19,8 +19,8 @@ from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier.domain.envelope import following
 from services.notifier.domain.feedback import feedback_message, matters_to_referrer, rerouted_message
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
-from services.notifier.domain.receivers import referrer_receiver
 from services.notifier.domain.reference import practice_topic, service_name
+from services.notifier.domain.webhooks.receivers import referrer_receiver
 from services.notifier.store import webhooks as webhook_store
 from signpost import terminology
 from signpost.database import Conn

@@ -22,10 +22,10 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from services.notifier.domain.breaker import BREAKER, BreakerPolicy
-from services.notifier.domain.receivers import referrer_of
-from services.notifier.domain.webhook import signed_headers
-from services.notifier.domain.webhook_attempts import GiveUp, Hold, RetryAt, after_failure, before_attempt
+from services.notifier.domain.webhooks.attempts import GiveUp, Hold, RetryAt, after_failure, before_attempt
+from services.notifier.domain.webhooks.breaker import BREAKER, BreakerPolicy
+from services.notifier.domain.webhooks.receivers import referrer_of
+from services.notifier.domain.webhooks.signing import signed_headers
 from services.notifier.loops import webhook_reach
 from services.notifier.store import webhooks as store
 from signpost import logs, loops

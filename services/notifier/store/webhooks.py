@@ -15,11 +15,11 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import asyncpg
 
 from schemas.events import DeadLettered
-from services.notifier.domain.breaker import Breaker, BreakerPolicy
-from services.notifier.domain.receivers import receiver_event_type, receiver_topic, referrer_of
 from services.notifier.domain.reference import DELIVERED_TOPIC, agency_topic
-from services.notifier.domain.retry import RetryPolicy
-from services.notifier.domain.webhook_attempts import Controls, Due, GiveUp, Hold, RetryAt
+from services.notifier.domain.webhooks.attempts import Controls, Due, GiveUp, Hold, RetryAt
+from services.notifier.domain.webhooks.breaker import Breaker, BreakerPolicy
+from services.notifier.domain.webhooks.receivers import receiver_event_type, receiver_topic, referrer_of
+from services.notifier.domain.webhooks.retry import RetryPolicy
 from signpost import dead_letter_bodies, logs, retention
 from signpost.consumer import DEAD_LETTER_TOPIC
 from signpost.database import Conn

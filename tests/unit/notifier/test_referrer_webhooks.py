@@ -3,7 +3,7 @@
 import pytest
 
 from services.notifier.api.webhooks import may_manage_referrer
-from services.notifier.domain.receivers import receiver_event_type, receiver_topic, referrer_of, referrer_receiver
+from services.notifier.domain.webhooks.receivers import receiver_event_type, receiver_topic, referrer_of, referrer_receiver
 from signpost.auth import Principal
 
 
