@@ -130,7 +130,7 @@ def _service_grants(service: str, agencies: list[str]) -> list[_Grant]:
             _topic("assignment.", _WRITE, prefixed),
             _topic("practice.", _WRITE, prefixed),
             # A referrer registered while the system runs needs its feedback topic before its first outcome; the
-            # notifier creates it (``services/notifier/feedback_topics.py``), and only ``practice.<ods>.feedback``
+            # notifier creates it (``services/notifier/loops/feedback_topics.py``), and only ``practice.<ods>.feedback``
             # names, though a prefix cannot say so: CREATE on this prefix is the only one any service holds.
             _topic("practice.", (Operation.CREATE,), prefixed),
         ]

@@ -1,17 +1,20 @@
-"""The notifier service: delivers assignments to agencies, collects outcomes, and escalates what nobody picks up."""
+"""The notifier's wiring map: which handler follows which topic, which routes serve HTTP, which loops run.
+
+Everything the notifier does starts here; ``signpost.service.build_app`` runs
+the migrations, the consumers and the outbox relay around it.
+"""
 
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, ReferralRouted
-from services.notifier import dead_letters, delivery, feedback_topics, timers, webhook_sender
-from services.notifier.agency_outcomes import OUTCOMES_PATTERN, handle_cancelled, handle_outcomes
-from services.notifier.dead_letters_api import router as dead_letters_router
+from services.notifier.api import assignments
+from services.notifier.api import dead_letters as dead_letter_routes
+from services.notifier.api import webhooks as webhook_routes
 from services.notifier.domain import sla_guard
-from services.notifier.outcomes_api import router as outcomes_router
-from services.notifier.webhooks_api import referrers as referrer_webhooks_router
-from services.notifier.webhooks_api import router as webhooks_router
+from services.notifier.handlers import cancelled, dead_letters, outcomes, routed
+from services.notifier.loops import feedback_topics, timers, webhooks
 from signpost import kafka_security, loops, terminology
 from signpost.auth import referrer_organisations
 from signpost.http import install
@@ -27,24 +30,26 @@ async def wire(runtime: Runtime) -> None:
     sla_guard.require_safe()
     terminology.configured(settings.areas_path)  # a broken area file stops the notifier here, not in a feedback message
 
-    deliver = delivery.handler(settings.sla_demo_seconds)
-    # One consumer group per input, so a slow input never holds up another.
-    runtime.follow("referral.routed", group="signpost-notifier", parse=ReferralRouted.model_validate_json, handle=deliver)
-    runtime.follow(group="signpost-notifier-outcomes", parse=AgencyOutcome.model_validate_json, handle=handle_outcomes,
-                   pattern=OUTCOMES_PATTERN)  # fmt: skip
+    # Kafka in. One consumer group per input, so a slow input never holds up another.
+    runtime.follow("referral.routed", group="signpost-notifier", parse=ReferralRouted.model_validate_json,
+                   handle=routed.handler(settings.sla_demo_seconds))  # fmt: skip
+    runtime.follow(group="signpost-notifier-outcomes", parse=AgencyOutcome.model_validate_json,
+                   handle=outcomes.handle_outcomes, pattern=outcomes.OUTCOMES_PATTERN)  # fmt: skip
     runtime.follow("referral.cancelled", group="signpost-notifier-cancellations",
-                   parse=ReferralCancelled.model_validate_json, handle=handle_cancelled)  # fmt: skip
+                   parse=ReferralCancelled.model_validate_json, handle=cancelled.handle_cancelled)  # fmt: skip
     runtime.follow("signpost.deadletter", group="signpost-notifier-deadletters",
                    parse=DeadLettered.model_validate_json, handle=dead_letters.keep)  # fmt: skip
+
+    # Loops on a clock.
     task = timers.start(runtime.pool, settings.sla_check_interval_s)
-    sender = webhook_sender.start(runtime.pool, settings.webhook_check_interval_s, allow_private=settings.webhook_allow_private)
+    sender = webhooks.start(runtime.pool, settings.webhook_check_interval_s, allow_private=settings.webhook_allow_private)
     security = kafka_security.client_kwargs(settings)
     topics = feedback_topics.start(lambda wanted: ensure_topics(settings.kafka_bootstrap, wanted, **security),
                                    referrer_organisations, lambda: list(runtime.relay.held))  # fmt: skip
 
     async def stop_loops() -> None:
         await timers.stop(task)
-        await webhook_sender.stop(sender)
+        await webhooks.stop(sender)
         await loops.stop(topics)
 
     runtime.on_stop.append(stop_loops)
@@ -53,10 +58,11 @@ async def wire(runtime: Runtime) -> None:
 def create_app() -> FastAPI:
     app = build_app(SERVICE, Path(__file__).parent / "migrations", wire)
     install(app)
-    app.include_router(outcomes_router)
-    app.include_router(dead_letters_router)
-    app.include_router(webhooks_router)
-    app.include_router(referrer_webhooks_router)
+    # HTTP in, one router per resource.
+    app.include_router(assignments.router)
+    app.include_router(dead_letter_routes.router)
+    app.include_router(webhook_routes.router)
+    app.include_router(webhook_routes.referrers)
     return app
 
 

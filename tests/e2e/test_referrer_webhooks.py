@@ -22,7 +22,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from services.notifier.domain.webhook import SIGNATURE_HEADER
+from services.notifier.domain.webhooks.signing import SIGNATURE_HEADER
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_reader import read_all
 from tests.support.running_stack import bearer, eventually, running

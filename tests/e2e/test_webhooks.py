@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import pytest
 
-from services.notifier.webhook_sender import TIMEOUT
+from services.notifier.loops.webhooks import TIMEOUT
 from tests.e2e.test_routing_scenarios import professional_referral
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_reader import read_all

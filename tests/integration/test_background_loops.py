@@ -17,7 +17,9 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from services.notifier import timers, webhook_sender
+from services.notifier.loops import timers
+from services.notifier.loops import webhooks as webhook_sender
+from services.notifier.store import timers as timer_rows
 from signpost import database, loops
 from signpost.outbox import OutboxRelay, enqueue
 from signpost.service import Runtime, build_app
@@ -58,7 +60,7 @@ async def add_delivery(pool: asyncpg.Pool, *, patient_key: str, due_at: datetime
         " 'delivered', $3, 'corr-1', 'H81001', $4)",
         assignment_id, uuid4(), patient_key, uuid4(),
     )  # fmt: skip
-    await timers.start_timers(pool, [(assignment_id, "first_contact", due_at, "escalate")])  # type: ignore[arg-type]
+    await timer_rows.start_timers(pool, [(assignment_id, "first_contact", due_at, "escalate")])  # type: ignore[arg-type]
     return assignment_id
 
 

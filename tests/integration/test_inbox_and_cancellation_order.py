@@ -21,9 +21,9 @@ from pydantic import BaseModel
 
 from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralRouted, ReferralSubmitted
 from schemas.vocabulary import OutcomeCode, ServiceType
-from services.notifier import delivery
-from services.notifier.agency_outcomes import handle_cancelled as notifier_cancelled
-from services.notifier.webhook_sender import Sender
+from services.notifier.handlers import routed as delivery
+from services.notifier.handlers.cancelled import handle_cancelled as notifier_cancelled
+from services.notifier.loops.webhooks import Sender
 from services.router.handlers import outcome as on_outcome
 from services.router.handlers import submitted as on_submitted
 from services.router.handlers.cancelled import handle_cancelled

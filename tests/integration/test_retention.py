@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from services.notifier import dead_letters, webhook_store  # noqa: F401 - importing registers the notifier's rules
+from services.notifier.store import dead_letters, webhooks  # noqa: F401 - importing registers the notifier's rules
 from signpost import retention
 from signpost.settings import Settings
 from tests.support.infrastructure import Infrastructure

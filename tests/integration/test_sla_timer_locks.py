@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from services.notifier import timers
+from services.notifier.loops import timers
 from tests.integration.test_background_loops import add_delivery
 from tests.support.infrastructure import Infrastructure
 from tests.support.schemas import NOTIFIER_MIGRATIONS, fresh_schema

@@ -195,3 +195,13 @@ def _london(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("SLA times need an aware datetime; got a naive one")
     return at.astimezone(LONDON)
+
+
+def planned_timers(
+    service_type: ServiceType, urgency: Urgency, delivered_at: datetime, demo_seconds: float | None = None
+) -> list[Timer]:
+    """The policy's timers; with ``demo_seconds`` (demos only) the same timers in the same order, seconds apart."""
+    timers = timers_for(service_type, urgency, delivered_at)
+    if demo_seconds is None:
+        return timers
+    return [Timer(t.name, delivered_at + timedelta(seconds=demo_seconds * (i + 1)), t.on_breach) for i, t in enumerate(timers)]

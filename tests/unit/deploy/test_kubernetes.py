@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-import services.notifier.timers  # noqa: F401  (registers the SLA breach counter)
+import services.notifier.loops.timers  # noqa: F401  (registers the SLA breach counter)
 import signpost.metrics  # noqa: F401
 from deploy.kafka.acls import SERVICES, acl_bindings
 from deploy.kubernetes import drift, generate, render, validate

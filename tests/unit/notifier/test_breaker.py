@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain.breaker import Breaker, BreakerPolicy, BreakerState, Permission, may_attempt
+from services.notifier.domain.webhooks.breaker import Breaker, BreakerPolicy, BreakerState, Permission, may_attempt
 
 NOW = datetime(2026, 3, 13, 9, tzinfo=UTC)
 POLICY = BreakerPolicy(failures_to_open=3, cool_down=timedelta(minutes=5))

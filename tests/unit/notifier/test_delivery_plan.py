@@ -15,8 +15,9 @@ from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, Refe
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
 from schemas.vocabulary import Need, ServiceType
-from services.notifier.delivery import DELIVERED_TOPIC, _announcements, _handed, _offered, agency_topic
-from services.notifier.timers import planned_timers
+from services.notifier.domain.reference import DELIVERED_TOPIC, agency_topic
+from services.notifier.domain.sla import planned_timers
+from services.notifier.handlers.routed import _announcements, _handed, _offered
 from signpost.consumer import Incoming
 from tests.unit.schemas.factories import ENVELOPE, assignment, referral
 

@@ -23,7 +23,7 @@ import pytest
 from schemas.events import AgencyOutcome, AgencyReferral, Assignment
 from schemas.minimise import agency_case
 from schemas.referral import Referral
-from services.notifier.domain.webhook import sign
+from services.notifier.domain.webhooks.signing import sign
 
 ROOT = Path(__file__).resolve().parents[3]
 BASELINE = ROOT / "tests" / "support" / "data" / "pharmacy_first_referral.json"

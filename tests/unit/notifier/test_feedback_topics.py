@@ -2,7 +2,7 @@
 
 import asyncio
 
-from services.notifier.feedback_topics import FeedbackTopics, missing
+from services.notifier.loops.feedback_topics import FeedbackTopics, missing
 
 
 def test_a_new_organisation_is_missing_and_one_seen_to_is_not() -> None:

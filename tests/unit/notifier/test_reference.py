@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from services.notifier.reference import coordinator_of, service_name
+from services.notifier.domain.reference import coordinator_of, service_name
 
 ROUTED_WITH_CONTEXT = {"service_id": "social-services-croydon-north", "agency_id": "social-services-croydon-north",
                        "network_id": "croydon-north", "service_name": "Adult social care (as routed)",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from services.notifier.domain.receivers import receiver_event_type, receiver_topic, referrer_of, referrer_receiver
-from services.notifier.webhooks_api import may_manage_referrer
+from services.notifier.api.webhooks import may_manage_referrer
+from services.notifier.domain.webhooks.receivers import receiver_event_type, receiver_topic, referrer_of, referrer_receiver
 from signpost.auth import Principal
 
 

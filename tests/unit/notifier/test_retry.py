@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.webhooks.retry import RetryPolicy
 
 MINUTES = RetryPolicy(initial=timedelta(seconds=30), factor=2, max_delay=timedelta(minutes=10), give_up_after=timedelta(hours=1))
 DAYS = RetryPolicy(initial=timedelta(minutes=5), factor=3, max_delay=timedelta(hours=12), give_up_after=timedelta(days=4))

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from services.notifier.domain.webhook import (
+from services.notifier.domain.webhooks.signing import (
     LEGACY_HEADER_UNTIL,
     SIGNATURE_HEADER,
     secret_problem,

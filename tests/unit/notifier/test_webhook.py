@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain.webhook import SignatureRejected, parse_header, sign, signature, verify
+from services.notifier.domain.webhooks.signing import SignatureRejected, parse_header, sign, signature, verify
 
 SECRET = b"whsec-demo-pharmacy"
 BODY = b'{"type":"agency.referral","assignment_id":"6d1f"}'

@@ -3,9 +3,7 @@
 import random
 from datetime import UTC, datetime, timedelta
 
-from services.notifier.domain.breaker import Breaker, BreakerPolicy
-from services.notifier.domain.retry import RetryPolicy
-from services.notifier.domain.webhook_attempts import (
+from services.notifier.domain.webhooks.attempts import (
     PAUSE_RECHECK,
     Controls,
     Due,
@@ -16,6 +14,8 @@ from services.notifier.domain.webhook_attempts import (
     after_failure,
     before_attempt,
 )
+from services.notifier.domain.webhooks.breaker import Breaker, BreakerPolicy
+from services.notifier.domain.webhooks.retry import RetryPolicy
 
 NOW = datetime(2026, 3, 13, 9, tzinfo=UTC)
 AGENCY = "demo-pharmacy"

@@ -4,7 +4,7 @@ from ipaddress import ip_address
 
 import pytest
 
-from services.notifier.domain.webhook_targets import address_refusal, is_public, url_refusal
+from services.notifier.domain.webhooks.targets import address_refusal, is_public, url_refusal
 
 NOT_PUBLIC = [
     "127.0.0.1",  # this machine

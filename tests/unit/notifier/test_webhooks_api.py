@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from services.notifier.webhooks_api import Retry, Webhook, shown_url
+from services.notifier.api.webhooks import Retry, Webhook, shown_url
 
 SECRET = "s" * 32
 

@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.events import AgencyOutcome, Note
 from schemas.vocabulary import CompletionOutcome, DeclineReason, OutcomeCode
-from services.notifier.lifecycle import OutcomeRefused, Refusal, record_outcome
+from services.notifier.handlers.outcomes import OutcomeRefused, Refusal, record_outcome
+from services.notifier.store import deliveries
+from services.notifier.store import outcomes as reports
+from services.notifier.store import timers as timer_rows
 from signpost.access import record_access
 from signpost.auth import Authenticated, Principal
 from signpost.http import problem
@@ -88,7 +91,7 @@ async def assignment(assignment_id: Annotated[UUID, Path()], request: Request, p
     """Where an assignment stands, its outcomes and its SLA timers: for its agency and for operations."""
     agency_id = _agency_of(principal)
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow("SELECT * FROM deliveries WHERE assignment_id = $1", assignment_id)
+        row = await deliveries.assignment(conn, assignment_id)
         shown = row if row is not None and (principal.role == "operations" or row["agency_id"] == agency_id) else None
         await record_access(
             conn, producer="notifier", principal=principal, function="read assignment",
@@ -97,15 +100,8 @@ async def assignment(assignment_id: Annotated[UUID, Path()], request: Request, p
         )  # fmt: skip
         if row is None or shown is None:
             return problem(404, "Not Found", f"no assignment {assignment_id} is visible to this client")
-        history = await conn.fetch(
-            "SELECT outcome, previous_state, state, reported_by, channel, recorded_at FROM outcomes"
-            " WHERE assignment_id = $1 ORDER BY recorded_at",
-            assignment_id,
-        )
-        timers = await conn.fetch(
-            "SELECT name, due_at, on_breach, cleared_at, fired_at FROM sla_timers WHERE assignment_id = $1 ORDER BY due_at",
-            assignment_id,
-        )
+        history = await reports.history(conn, assignment_id)
+        timers = await timer_rows.of_assignment(conn, assignment_id)
     body = {
         "assignment_id": str(assignment_id),
         "referral_id": str(row["referral_id"]),

@@ -22,21 +22,19 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from services.notifier import webhook_reach
-from services.notifier import webhook_store as store
-from services.notifier.domain.breaker import BreakerPolicy
-from services.notifier.domain.receivers import referrer_of
-from services.notifier.domain.webhook import signed_headers
-from services.notifier.domain.webhook_attempts import GiveUp, Hold, RetryAt, after_failure, before_attempt
+from services.notifier.domain.webhooks.attempts import GiveUp, Hold, RetryAt, after_failure, before_attempt
+from services.notifier.domain.webhooks.breaker import BREAKER, BreakerPolicy
+from services.notifier.domain.webhooks.receivers import referrer_of
+from services.notifier.domain.webhooks.signing import signed_headers
+from services.notifier.loops import webhook_reach
+from services.notifier.store import webhooks as store
 from signpost import logs, loops
 from signpost.database import Conn
 
 log = logs.get_logger()
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # short: a slow agency holds up only its own queue
 LEASE = timedelta(seconds=30)  # longer than any one request may take
-BREAKER = BreakerPolicy()  # opens after 5 failures in a row, probes again after a minute
 LOOP = "webhooks"
-PARKED = "SELECT count(*) FROM webhook_deliveries WHERE status = 'parked'"
 
 
 def _now() -> datetime:
@@ -173,22 +171,17 @@ async def _withdrawn_if_cancelled(conn: Conn, claimed: store.Claimed) -> bool:
     it finds waiting, and this catches a row it could not: one left pending from before cancellations were kept)."""
     if referrer_of(claimed.agency_id) is not None:  # feedback is news even of a cancelled referral's earlier steps
         return False
-    withdrawn = await conn.fetchval(
-        "UPDATE webhook_deliveries w SET status = 'cancelled' FROM deliveries d WHERE w.copy_id = $1"
-        " AND d.assignment_id = w.assignment_id AND (d.state = 'cancelled'"
-        " OR EXISTS (SELECT 1 FROM cancellations c WHERE c.referral_id = d.referral_id)) RETURNING w.copy_id",
-        claimed.copy_id,
-    )
-    if withdrawn is not None:
+    withdrawn = await store.withdraw_if_cancelled(conn, claimed.copy_id)
+    if withdrawn:
         log.info("webhook of a cancelled referral withdrawn", agency=claimed.agency_id)
-    return withdrawn is not None
+    return withdrawn
 
 
 def start(pool: asyncpg.Pool, interval_s: float, *, allow_private: bool = False) -> tuple[Sender, "asyncio.Task[None]"]:
     # One client for the life of the sender: connections to agencies are kept alive between deliveries.
     # Redirects are not followed (httpx's default): a 3xx could point anywhere, past the address check.
     sender = Sender(pool, httpx.AsyncClient(timeout=TIMEOUT), allow_private=allow_private)
-    return sender, loops.start(LOOP, sender.start_due, interval_s, parked=PARKED)
+    return sender, loops.start(LOOP, sender.start_due, interval_s, parked=store.PARKED)
 
 
 async def stop(running: tuple[Sender, "asyncio.Task[None]"]) -> None:

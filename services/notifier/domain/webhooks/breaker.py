@@ -110,3 +110,6 @@ def may_attempt(agency_id: str, paused: Mapping[str, datetime | None], breaker: 
         probe = breaker.probe_started_at
         return Permission(False, "a probe delivery is in flight", None if probe is None else probe + breaker.policy.cool_down)
     return Permission(True)
+
+
+BREAKER = BreakerPolicy()  # opens after 5 failures in a row, probes again after a minute

@@ -15,20 +15,20 @@ from uuid import UUID
 from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
-from services.notifier.lifecycle import cancelled_among, lock_referrals
-from services.notifier.practice_feedback import tell_referrer_of_reroute
-from services.notifier.timers import planned_timers, start_timers
+from services.notifier.domain.reference import DELIVERED_TOPIC, agency_topic
+from services.notifier.domain.sla import planned_timers
+from services.notifier.handlers.practice_feedback import tell_referrer_of_reroute
+from services.notifier.store import deliveries
+from services.notifier.store import webhooks as webhook_store
+from services.notifier.store.cancellations import cancelled_among
+from services.notifier.store.deliveries import lock_referrals
+from services.notifier.store.timers import start_timers
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import OutboxRow, enqueue_many, outbox_row
 
-DELIVERED_TOPIC = "assignment.delivered"
 log = logs.get_logger()
-
-
-def agency_topic(agency_id: str) -> str:
-    return f"agency.{agency_id}.referrals"
 
 
 Handler = Callable[[Conn, Sequence[Incoming[ReferralRouted]]], Awaitable[None]]
@@ -43,19 +43,13 @@ def handler(sla_demo_seconds: float | None = None) -> Handler:
         offered = _offered(batch, cancelled)
         new = await _record_new(conn, offered)
         await _tell_referrers_of_reroutes(conn, offered, new)
-        hooked = await _webhook_agencies(conn, {a.agency_id for _, a in offered})
+        hooked = await webhook_store.hooked(conn, {a.agency_id for _, a in offered})
         timers, events, webhooks = _handed(offered, new, hooked, sla_demo_seconds)
         await start_timers(conn, timers)
         await enqueue_many(conn, events)
         if webhooks:
-            await conn.executemany(
-                "INSERT INTO webhook_deliveries (copy_id, agency_id, assignment_id, body, delivered_event, patient_key)"
-                " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                webhooks,
-            )
-            await conn.execute(
-                "UPDATE deliveries SET channel = 'webhook' WHERE assignment_id = ANY($1::uuid[])", [w[2] for w in webhooks]
-            )
+            await webhook_store.queue(conn, webhooks)
+            await deliveries.mark_webhook(conn, [w[2] for w in webhooks])
 
     return handle_routed
 
@@ -107,25 +101,12 @@ def _described(routed: ReferralRouted, assignment: Assignment) -> tuple[str | No
 
 async def _record_new(conn: Conn, offered: list[tuple[Incoming[ReferralRouted], Assignment]]) -> dict[UUID, datetime]:
     """Insert the batch's deliveries in one statement; return those that are new, with when they were delivered."""
-    if not offered:
-        return {}
-    columns = list(zip(*[
+    return await deliveries.record_new(conn, [
         (a.assignment_id, i.event.referral_id, a.agency_id, a.service_type.value, i.event.patient_key, i.event.correlation_id,
          i.event.referral.referrer.ods_code, a.service_id, a.network_id, i.event.referral.urgency.value, i.event.journey_id,
          *_described(i.event, a))
         for i, a in offered
-    ], strict=True))  # fmt: skip
-    rows = await conn.fetch(
-        "INSERT INTO deliveries (assignment_id, referral_id, agency_id, service_type, channel, status,"
-        " patient_key, correlation_id, referrer_ods, service_id, network_id, urgency, journey_id, service_name,"
-        " coordinator_agency_id)"
-        " SELECT a, r, ag, st, 'kafka', 'offered', pk, c, ods, s, n, u, j, sn, co FROM unnest($1::uuid[], $2::uuid[],"
-        " $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::uuid[],"
-        " $12::text[], $13::text[]) AS t(a, r, ag, st, pk, c, ods, s, n, u, j, sn, co)"
-        " ON CONFLICT (assignment_id) DO NOTHING RETURNING assignment_id, delivered_at",
-        *columns,
-    )
-    return {r["assignment_id"]: r["delivered_at"] for r in rows}
+    ])  # fmt: skip
 
 
 async def _tell_referrers_of_reroutes(conn: Conn, offered: Offered, new: Mapping[UUID, datetime]) -> None:
@@ -133,13 +114,8 @@ async def _tell_referrers_of_reroutes(conn: Conn, offered: Offered, new: Mapping
     rerouted = [a.assignment_id for _, a in offered if a.replaces_assignment_id is not None and a.assignment_id in new]
     if not rerouted:
         return
-    for row in await conn.fetch("SELECT * FROM deliveries WHERE assignment_id = ANY($1::uuid[])", rerouted):
-        await tell_referrer_of_reroute(conn, dict(row), at=new[row["assignment_id"]])
-
-
-async def _webhook_agencies(conn: Conn, agencies: set[str]) -> set[str]:
-    rows = await conn.fetch("SELECT agency_id FROM webhooks WHERE agency_id = ANY($1::text[])", list(agencies))
-    return {r["agency_id"] for r in rows}
+    for row in await deliveries.of_assignments(conn, rerouted):
+        await tell_referrer_of_reroute(conn, row, at=new[row["assignment_id"]])
 
 
 def _announcements(

@@ -16,11 +16,12 @@ from uuid import UUID
 from schemas.events import AgencyOutcome, FeedbackSummary, PracticeFeedback
 from schemas.ids import derived_event_id
 from schemas.vocabulary import OutcomeCode, ServiceType
+from services.notifier.domain.envelope import following
 from services.notifier.domain.feedback import feedback_message, matters_to_referrer, rerouted_message
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
-from services.notifier.domain.receivers import referrer_receiver
-from services.notifier.envelope import following
-from services.notifier.reference import practice_topic, service_name
+from services.notifier.domain.reference import practice_topic, service_name
+from services.notifier.domain.webhooks.receivers import referrer_receiver
+from services.notifier.store import webhooks as webhook_store
 from signpost import terminology
 from signpost.database import Conn
 from signpost.outbox import enqueue
@@ -111,10 +112,7 @@ async def _send(conn: Conn, feedback: PracticeFeedback, patient_key: str) -> Non
 async def _by_webhook(conn: Conn, feedback: PracticeFeedback, patient_key: str) -> None:
     """Queue the feedback for the referrer's webhook, if it has one: in this transaction, once per event id."""
     receiver = referrer_receiver(feedback.practice_ods)
-    if await conn.fetchval("SELECT 1 FROM webhooks WHERE agency_id = $1", receiver) is None:
+    if not await webhook_store.hooked(conn, {receiver}):
         return
-    await conn.execute(
-        "INSERT INTO webhook_deliveries (copy_id, agency_id, assignment_id, body, delivered_event, patient_key)"
-        " VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT DO NOTHING",
-        feedback.event_id, receiver, feedback.assignment_id, feedback.model_dump_json().encode(), patient_key,
-    )  # fmt: skip
+    await webhook_store.queue(conn, [(feedback.event_id, receiver, feedback.assignment_id, feedback.model_dump_json().encode(),
+                                      None, patient_key)])  # fmt: skip

@@ -1,6 +1,10 @@
 """Move an assignment on by one outcome, durably, and tell whoever needs to know.
 
-Agencies report over HTTP or on their own outcomes topic; both land here. The
+Agencies report over HTTP or on their own outcomes topic, ``agency.<id>.outcomes``;
+both land here. The broker's ACLs let only agency X write to ``agency.X.outcomes``,
+so the topic name is the agency's identity. A report the state machine refuses
+from the topic raises, and the shared consumer dead-letters it with the reason
+for operations staff; the partition moves on. The
 legal moves are the pure state machine's (``domain.outcomes``). This module
 locks the assignment row, applies the move, clears the timers it stops, and
 writes the ``assignment.outcome`` event and the referrer's feedback to the
@@ -8,25 +12,29 @@ outbox, all in the caller's transaction, so either everything happens or
 nothing does.
 """
 
-from collections.abc import Iterable
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
-from uuid import UUID
 
 from schemas.events import AgencyOutcome, OutcomeRecorded
 from schemas.ids import derived_event_id
-from schemas.vocabulary import OutcomeCode, ServiceType
-from services.notifier.domain import outcomes, sla
-from services.notifier.domain.outcomes import AssignmentState, IllegalTransition, LifecycleEvent
-from services.notifier.envelope import following
-from services.notifier.practice_feedback import tell_referrer
-from signpost import logs, referral_lock
+from schemas.vocabulary import ServiceType
+from services.notifier.domain import outcomes
+from services.notifier.domain.envelope import following
+from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
+from services.notifier.handlers.practice_feedback import tell_referrer
+from services.notifier.store import outcomes as reports
+from services.notifier.store.deliveries import lock_assignment, store_move
+from signpost import logs
+from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 OUTCOME_TOPIC = "assignment.outcome"
+OUTCOMES_PATTERN = r"agency\..+\.outcomes"
+_AGENCY = re.compile(r"^agency\.(?P<agency>.+)\.outcomes$")
 log = logs.get_logger()
 
 
@@ -53,34 +61,13 @@ class Recorded:
     """True when this report id had already been recorded: nothing new happened."""
 
 
-REFERRAL_LOCKS = 0x4E4F_5446  # the notifier's space of referral locks (signpost.referral_lock)
-
-
-async def lock_referrals(conn: Conn, referral_ids: Iterable[UUID]) -> None:
-    """Serialise a referral's cancellation with its deliveries: whichever comes second sees the first."""
-    await referral_lock.lock_referrals(conn, REFERRAL_LOCKS, referral_ids)
-
-
-async def cancelled_among(conn: Conn, referral_ids: Iterable[UUID]) -> set[UUID]:
-    """Which of these referrals their referrer has cancelled; call with their locks held."""
-    rows = await conn.fetch("SELECT referral_id FROM cancellations WHERE referral_id = ANY($1::uuid[])", list(referral_ids))
-    return {r["referral_id"] for r in rows}
-
-
-async def lock_assignment(conn: Conn, assignment_id: Any) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM deliveries WHERE assignment_id = $1 FOR UPDATE", assignment_id)
-    return dict(row) if row else None
-
-
 async def record_outcome(conn: Conn, report: AgencyOutcome, *, agency_id: str, reported_by: str, channel: str) -> Recorded:
     """Record one agency report, or raise ``OutcomeRefused``. An agency can only report on its own assignments."""
     delivery = await lock_assignment(conn, report.assignment_id)
     # Another agency's assignment is reported as not found: its existence is not theirs to learn.
     if delivery is None or delivery["agency_id"] != agency_id:
         raise OutcomeRefused(Refusal.NOT_FOUND, f"assignment {report.assignment_id} is not one of {agency_id}'s assignments")
-    earlier = await conn.fetchrow(
-        "SELECT assignment_id, previous_state, state FROM outcomes WHERE report_id = $1", report.event_id
-    )
+    earlier = await reports.earlier(conn, report.event_id)
     if earlier is not None:
         if earlier["assignment_id"] != report.assignment_id:
             raise OutcomeRefused(Refusal.ILLEGAL, f"report id {report.event_id} was already used for another assignment")
@@ -91,11 +78,8 @@ async def record_outcome(conn: Conn, report: AgencyOutcome, *, agency_id: str, r
         raise OutcomeRefused(Refusal.ILLEGAL, refused.reason) from refused
     now = datetime.now(UTC)
     await store_move(conn, delivery, move, report.outcome, now)
-    await conn.execute(
-        "INSERT INTO outcomes (report_id, assignment_id, outcome, previous_state, state, reported_by, channel)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        report.event_id, report.assignment_id, report.outcome.value, move.before.value, move.after.value, reported_by, channel,
-    )  # fmt: skip
+    await reports.record(conn, report.event_id, report.assignment_id, report.outcome.value, move.before.value,
+                               move.after.value, reported_by, channel)  # fmt: skip
     recorded = OutcomeRecorded(
         event_id=derived_event_id(report.event_id, "outcome-recorded"),
         occurred_at=report.occurred_at,
@@ -123,21 +107,15 @@ async def record_outcome(conn: Conn, report: AgencyOutcome, *, agency_id: str, r
     return Recorded(str(report.assignment_id), move.before.value, move.after.value, repeat=False)
 
 
-async def store_move(
-    conn: Conn, delivery: dict[str, Any], move: outcomes.Transition, event: LifecycleEvent, now: datetime
-) -> None:
-    contacted = now if event is OutcomeCode.PATIENT_CONTACTED else delivery["contacted_at"]
-    completed = now if move.after is AssignmentState.COMPLETED else delivery["completed_at"]
-    await conn.execute(
-        "UPDATE deliveries SET state = $2, accepted = $3, contacted_at = $4, completed_at = $5, updated_at = $6"
-        " WHERE assignment_id = $1",
-        delivery["assignment_id"], move.after.value, move.accepted, contacted, completed, now,
-    )  # fmt: skip
-    delivery.update(state=move.after.value, accepted=move.accepted, contacted_at=contacted, completed_at=completed)
-    cleared = sla.timers_cleared_by(event)
-    if cleared:
-        await conn.execute(
-            "UPDATE sla_timers SET cleared_at = $3 WHERE assignment_id = $1 AND name = ANY($2::text[])"
-            " AND cleared_at IS NULL AND fired_at IS NULL",
-            delivery["assignment_id"], [name.value for name in cleared], now,
-        )  # fmt: skip
+def agency_of_topic(topic: str) -> str:
+    match = _AGENCY.match(topic)
+    if match is None:
+        raise ValueError(f"{topic} is not an agency outcomes topic")
+    return match["agency"]
+
+
+async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[AgencyOutcome]]) -> None:
+    for item in batch:
+        agency = agency_of_topic(item.topic)
+        with logs.handling(item.topic, item.headers, None, item.headers.get("correlation-id", "")):
+            await record_outcome(conn, item.event, agency_id=agency, reported_by=f"kafka:{item.topic}", channel="kafka")

@@ -1,9 +1,8 @@
-"""Dead letters, kept with their original bytes: listed by referral and replayed once the cause is fixed.
+"""Dead letters over HTTP, for operations staff: list them (by referral), replay one or all of a referral's.
 
-Any consumer that cannot handle a record writes it to ``signpost.deadletter``
-with the reason. The notifier keeps each one here. A replay puts the original
-bytes back on the original topic (through the outbox, with a
-``signpost-replay-of`` header) and records who asked. The consumers are
+Every list and every replay is recorded as an access, with who did it. A
+replay puts the original bytes back on the original topic (through the outbox,
+with a ``signpost-replay-of`` header) and records who asked. The consumers are
 idempotent by event id, so a record that was in fact handled before changes
 nothing, and a replay is never applied twice.
 
@@ -14,71 +13,87 @@ schema). When only another service keeps them, the replay is refused (409)
 and says which service keeps the bytes: that schema is not the notifier's to read.
 """
 
-import base64
 import json
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from schemas.events import DeadLettered
-from services.notifier.domain.dead_letters import (
-    one_per_source,
-    patient_key_of,
-    referral_of,
-    replay_event_id,
-    replayed,
-    safe_fields,
-)
-from signpost import dead_letter_bodies, logs, retention
-from signpost.consumer import Incoming
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.notifier.domain.dead_letters import one_per_source, patient_key_of, replay_event_id, replayed, safe_fields
+from services.notifier.store import dead_letters as store
+from signpost import dead_letter_bodies, logs
+from signpost.access import record_access
+from signpost.auth import Authenticated, Principal
 from signpost.database import Conn
+from signpost.http import problem
 from signpost.outbox import enqueue
+from signpost.service import Runtime
 
 log = logs.get_logger()
 REPLAYS_TOPIC = "signpost.replays"
-# A dead letter keeps the whole original (often a referral): replayable for the window, then gone.
-retention.register(retention.Rule(
-    "dead-letters",
-    "DELETE FROM dead_letters WHERE dead_letter_id IN (SELECT dead_letter_id FROM dead_letters WHERE dead_lettered_at < $1"
-    " LIMIT $2)",
-    lambda s: s.dead_letter_retention_days,
-))  # fmt: skip
-LISTED = (
-    "dead_letter_id, consumer, original_topic, original_partition, original_offset, reason, referral_id,"
-    " dead_lettered_at, replayed_at, replayed_by, replays, payload_sha256, payload_bytes, payload_kept_by"
-)
-# Every dead letter of the same source record as $1 (several consumers may refuse one record).
-SIBLINGS = (
-    "(original_topic, original_partition, original_offset) ="
-    " (SELECT original_topic, original_partition, original_offset FROM dead_letters WHERE dead_letter_id = $1)"
-)
+router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 
 
-async def keep(conn: Conn, batch: Sequence[Incoming[DeadLettered]]) -> None:
-    for item in batch:
-        letter = item.event
-        payload = base64.b64decode(letter.payload_base64) if letter.payload_base64 is not None else None
-        # Kept by this very schema (one of the notifier's own consumers refused it): read here to name its referral.
-        own = None if payload is not None else await dead_letter_bodies.kept(conn, [letter.event_id])
-        about = payload if payload is not None else own[0] if own else b""
-        await conn.execute(
-            "INSERT INTO dead_letters (dead_letter_id, consumer, original_topic, original_partition, original_offset, reason,"
-            " payload, headers, referral_id, dead_lettered_at, payload_sha256, payload_bytes, payload_kept_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13) ON CONFLICT (dead_letter_id) DO NOTHING",
-            letter.event_id, letter.consumer, letter.original_topic, letter.original_partition, letter.original_offset,
-            letter.reason, payload, json.dumps(letter.headers), referral_of(about), letter.occurred_at,
-            letter.payload_sha256, letter.payload_bytes, letter.payload_kept_by,
-        )  # fmt: skip
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+async def _audited(
+    conn: Any, request: Request, principal: Principal, function: str, referral_id: UUID | None, detail: str
+) -> None:
+    await record_access(
+        conn, producer="notifier", principal=principal, function=function, referral_id=referral_id, detail=detail,
+        correlation_id=request.state.correlation_id, granted=principal.role == "operations",
+    )  # fmt: skip
+
+
+@router.get("")
+async def list_dead_letters(
+    request: Request,
+    principal: Authenticated,
+    referral_id: UUID | None = None,
+    consumer: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> JSONResponse:
+    """Dead letters, newest first: why each failed and where it came from. Never the record itself."""
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _audited(conn, request, principal, "list dead letters", referral_id, f"consumer={consumer}")
+        if principal.role != "operations":
+            return problem(403, "Forbidden", "dead letters are for operations staff")
+        return JSONResponse({"items": await listed(conn, referral_id, consumer, limit)})
+
+
+@router.post("/{dead_letter_id}/replay")
+async def replay_one(dead_letter_id: Annotated[UUID, Path()], request: Request, principal: Authenticated,
+                     force: bool = False) -> JSONResponse:  # fmt: skip
+    """Put one dead letter's record back on its topic; 409 if it was replayed before (unless ``force``)."""
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _audited(conn, request, principal, "replay dead letter", None, f"{dead_letter_id} force={force}")
+        if principal.role != "operations":
+            return problem(403, "Forbidden", "only operations staff may replay dead letters")
+        try:
+            replayed = await replay(conn, dead_letter_id, principal.client_id, request.state.correlation_id, force=force)
+        except ReplayRefused as refused:
+            return problem(refused.status, "Conflict" if refused.status == 409 else "Not Found", refused.detail)
+    return JSONResponse(replayed)
+
+
+@router.post("/replay")
+async def replay_referral(request: Request, principal: Authenticated, referral_id: UUID, force: bool = False) -> JSONResponse:
+    """Replay each of one referral's dead records not replayed yet (all again if ``force``), oldest first."""
+    async with _runtime(request).pool.acquire() as conn, conn.transaction():
+        await _audited(conn, request, principal, "replay dead letters of referral", referral_id, f"force={force}")
+        if principal.role != "operations":
+            return problem(403, "Forbidden", "only operations staff may replay dead letters")
+        replayed = await replay_of_referral(conn, referral_id, principal.client_id, request.state.correlation_id, force=force)
+    return JSONResponse({"referral_id": str(referral_id), "replayed": replayed})
 
 
 async def listed(conn: Conn, referral_id: UUID | None, consumer: str | None, limit: int) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        f"SELECT {LISTED} FROM dead_letters WHERE ($1::uuid IS NULL OR referral_id = $1)"
-        " AND ($2::text IS NULL OR consumer = $2) ORDER BY dead_lettered_at DESC LIMIT $3",
-        referral_id, consumer, limit,
-    )  # fmt: skip
-    return [safe_fields(dict(r)) for r in rows]
+    return [safe_fields(r) for r in await store.listed(conn, referral_id, consumer, limit)]
 
 
 class ReplayRefused(Exception):
@@ -97,7 +112,7 @@ async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str,
     audit log (and the operations page) shows each replay, who asked, and
     which dead letters it answers.
     """
-    rows = await conn.fetch(f"SELECT * FROM dead_letters WHERE {SIBLINGS} ORDER BY dead_letter_id FOR UPDATE", dead_letter_id)
+    rows = await store.lock_siblings(conn, dead_letter_id)
     row = next((r for r in rows if r["dead_letter_id"] == dead_letter_id), None)
     if row is None:
         raise ReplayRefused(404, f"no dead letter {dead_letter_id}")
@@ -110,11 +125,7 @@ async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str,
     headers = {**stored_headers, "signpost-replay-of": str(dead_letter_id)}
     await enqueue(conn, topic=row["original_topic"], key=patient_key_of(payload), event=payload,
                   event_id=replay_event_id(dead_letter_id, row["replays"]), headers=headers)  # fmt: skip
-    updated = await conn.fetch(
-        f"UPDATE dead_letters SET replayed_at = now(), replayed_by = $2, replays = replays + 1 WHERE {SIBLINGS}"
-        f" RETURNING {LISTED}",
-        dead_letter_id, by,
-    )  # fmt: skip
+    updated = await store.mark_replayed(conn, dead_letter_id, by)
     marked = [r["dead_letter_id"] for r in updated]
     event = replayed({**dict(row), "payload": payload}, marked, by=by, correlation_id=correlation_id, forced=force,
                      at=datetime.now(UTC))  # fmt: skip
@@ -140,17 +151,13 @@ async def _original(conn: Conn, row: Any, siblings: list[UUID]) -> tuple[bytes, 
     )
 
 
-async def replay_referral(
+async def replay_of_referral(
     conn: Conn, referral_id: UUID, by: str, correlation_id: str, *, force: bool = False
 ) -> list[dict[str, Any]]:
     """Replay each of a referral's dead records once (every one again if ``force``), oldest first."""
-    letters = await conn.fetch(
-        "SELECT dead_letter_id, original_topic, original_partition, original_offset, dead_lettered_at, replayed_at"
-        " FROM dead_letters WHERE referral_id = $1",
-        referral_id,
-    )
+    letters = await store.of_referral(conn, referral_id)
     done = []
-    for dead_letter_id in one_per_source([dict(r) for r in letters], force=force):
+    for dead_letter_id in one_per_source(letters, force=force):
         try:
             done.append(await replay(conn, dead_letter_id, by, correlation_id, force=force))
         except ReplayRefused as refused:

@@ -10,7 +10,7 @@ first again (see ``signpost.loops``).
 """
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -18,44 +18,23 @@ from prometheus_client import Counter
 
 from schemas.events import ReferralEscalated
 from schemas.ids import derived_event_id
-from schemas.vocabulary import ServiceType, Urgency
+from schemas.vocabulary import ServiceType
 from services.notifier.domain import outcomes, sla
+from services.notifier.domain.envelope import following
 from services.notifier.domain.escalation import escalation_reason
 from services.notifier.domain.outcomes import AssignmentState, IllegalTransition
-from services.notifier.envelope import following
-from services.notifier.lifecycle import lock_assignment, store_move
-from services.notifier.practice_feedback import tell_referrer
-from services.notifier.reference import coordinator_of, service_name
+from services.notifier.domain.reference import coordinator_of, service_name
+from services.notifier.handlers.practice_feedback import tell_referrer
+from services.notifier.store import timers as timer_rows
+from services.notifier.store.deliveries import lock_assignment, store_move
 from signpost import logs, loops, terminology
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
 ESCALATED_TOPIC = "referral.escalated"
 LOOP = "sla-timers"
-PARKED = "SELECT count(*) FROM sla_timers WHERE parked_at IS NOT NULL AND fired_at IS NULL AND cleared_at IS NULL"
 BREACHES = Counter("signpost_sla_breaches_total", "SLA timers that fired", ["timer"])
 log = logs.get_logger()
-
-
-def planned_timers(
-    service_type: ServiceType, urgency: Urgency, delivered_at: datetime, demo_seconds: float | None = None
-) -> list[sla.Timer]:
-    """The policy's timers; with ``demo_seconds`` (demos only) the same timers in the same order, seconds apart."""
-    timers = sla.timers_for(service_type, urgency, delivered_at)
-    if demo_seconds is None:
-        return timers
-    return [
-        sla.Timer(t.name, delivered_at + timedelta(seconds=demo_seconds * (i + 1)), t.on_breach) for i, t in enumerate(timers)
-    ]
-
-
-async def start_timers(conn: Conn, rows: list[tuple[Any, ...]]) -> None:
-    """Store timers as (assignment id, name, due at, on breach) rows, a whole batch in one round trip."""
-    if rows:
-        await conn.executemany(
-            "INSERT INTO sla_timers (assignment_id, name, due_at, on_breach) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            rows,
-        )
 
 
 async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int = 100) -> int:
@@ -63,17 +42,7 @@ async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int =
     fired = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            # Each timer is locked with its delivery, in one statement that skips what others hold: an outcome locks
-            # the delivery first and then clears its timers, so locking timers first and deliveries after (waiting)
-            # deadlocked against it.
-            due = await conn.fetch(
-                "SELECT t.assignment_id, t.name, t.due_at, t.on_breach FROM sla_timers t"
-                " JOIN deliveries d ON d.assignment_id = t.assignment_id"
-                " WHERE t.cleared_at IS NULL AND t.fired_at IS NULL AND t.parked_at IS NULL AND t.due_at <= $1"
-                " ORDER BY t.due_at LIMIT $2 FOR UPDATE OF t, d SKIP LOCKED",
-                now or datetime.now(UTC),
-                limit,
-            )
+            due = await timer_rows.lock_due(conn, now or datetime.now(UTC), limit)
             for timer in due:
                 try:
                     async with conn.transaction():  # a savepoint: a timer that raises takes back only its own writes
@@ -87,10 +56,7 @@ async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int =
 
 
 async def _park(conn: Conn, timer: asyncpg.Record, reason: str) -> None:
-    await conn.execute(
-        "UPDATE sla_timers SET parked_at = now(), parked_reason = $3 WHERE assignment_id = $1 AND name = $2",
-        timer["assignment_id"], timer["name"], reason,
-    )  # fmt: skip
+    await timer_rows.park(conn, timer["assignment_id"], timer["name"], reason)
     log.error("SLA timer parked", timer=timer["name"], reason=reason)
 
 
@@ -104,17 +70,10 @@ async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
         move = outcomes.apply(AssignmentState(delivery["state"]), event, accepted=delivery["accepted"])
     except IllegalTransition as stale:
         # The assignment moved on without clearing this timer (e.g. contacted, so no escalation); it no longer applies.
-        await conn.execute(
-            "UPDATE sla_timers SET cleared_at = $3 WHERE assignment_id = $1 AND name = $2",
-            timer["assignment_id"],
-            timer["name"],
-            now,
-        )
+        await timer_rows.clear(conn, timer["assignment_id"], timer["name"], now)
         log.info("timer no longer applies", timer=timer["name"], reason=stale.reason)
         return 0
-    await conn.execute(
-        "UPDATE sla_timers SET fired_at = $3 WHERE assignment_id = $1 AND name = $2", timer["assignment_id"], timer["name"], now
-    )
+    await timer_rows.fired(conn, timer["assignment_id"], timer["name"], now)
     await store_move(conn, delivery, move, event, now)
     escalated = _escalation(delivery, timer, now)
     headers = {"event-type": escalated.type, "correlation-id": escalated.correlation_id}
@@ -157,7 +116,7 @@ def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) 
 
 
 def start(pool: asyncpg.Pool, interval_s: float) -> "asyncio.Task[None]":
-    return loops.start(LOOP, lambda: fire_due(pool), interval_s, parked=PARKED)
+    return loops.start(LOOP, lambda: fire_due(pool), interval_s, parked=timer_rows.PARKED)
 
 
 stop = loops.stop

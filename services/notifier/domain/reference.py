@@ -10,6 +10,8 @@ were named from the router's seed files; they now read as their agency id.)
 from collections.abc import Mapping
 from typing import Any
 
+DELIVERED_TOPIC = "assignment.delivered"
+
 
 def service_name(delivery: Mapping[str, Any]) -> str:
     """The name the router's directory gave the service, else its agency id."""
@@ -21,6 +23,10 @@ def coordinator_of(delivery: Mapping[str, Any]) -> str | None:
     """The agency of the coordinator of the service's network, as routed: none when the router found none."""
     found = delivery.get("coordinator_agency_id")
     return str(found) if found else None
+
+
+def agency_topic(agency_id: str) -> str:
+    return f"agency.{agency_id}.referrals"
 
 
 def practice_topic(ods_code: str) -> str:

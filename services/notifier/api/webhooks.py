@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.referral import ODS_CODE_PATTERN
-from services.notifier import webhook_reach
-from services.notifier import webhook_store as store
-from services.notifier.domain.receivers import referrer_receiver
-from services.notifier.domain.webhook import secret_problem
-from services.notifier.webhook_sender import BREAKER
+from services.notifier.domain.webhooks.breaker import BREAKER
+from services.notifier.domain.webhooks.receivers import referrer_receiver
+from services.notifier.domain.webhooks.signing import secret_problem
+from services.notifier.loops import webhook_reach
+from services.notifier.store import webhooks as store
 from signpost.access import record_access
 from signpost.auth import Authenticated, Principal, may_refer
 from signpost.http import problem
@@ -126,13 +126,8 @@ async def _register(receiver: str, whose: str, allowed: bool, refusal: str, body
         if unreachable is not None:
             return problem(422, "Unprocessable Content", unreachable)
         r = body.retry
-        await conn.execute(
-            "INSERT INTO webhooks (agency_id, url, secret, initial_delay_s, max_delay_s, give_up_after_s, updated_by)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agency_id) DO UPDATE SET url = EXCLUDED.url,"
-            " secret = EXCLUDED.secret, initial_delay_s = EXCLUDED.initial_delay_s, max_delay_s = EXCLUDED.max_delay_s,"
-            " give_up_after_s = EXCLUDED.give_up_after_s, updated_at = now(), updated_by = EXCLUDED.updated_by",
-            receiver, str(body.url), body.secret, r.initial_seconds, r.max_seconds, r.give_up_after_seconds, principal.client_id,
-        )  # fmt: skip
+        await store.register(conn, receiver, str(body.url), body.secret, r.initial_seconds, r.max_seconds,
+                             r.give_up_after_seconds, principal.client_id)  # fmt: skip
     return {"channel": "webhook", "url": shown_url(str(body.url)), "retry": r.model_dump()}
 
 
@@ -142,7 +137,7 @@ async def _unregister(receiver: str, whose: str, allowed: bool, refusal: str, re
         await _record(conn, request, principal, "remove webhook", allowed, whose)
         if not allowed:
             return problem(403, "Forbidden", refusal)
-        await conn.execute("DELETE FROM webhooks WHERE agency_id = $1", receiver)
+        await store.unregister(conn, receiver)
         moved: int = await store.hand_back_to_kafka(conn, receiver)
     return moved
 
@@ -174,12 +169,7 @@ async def _switch(receiver: str, whose: str, allowed: bool, refusal: str, until:
         await _record(conn, request, principal, action, allowed, whose, f" until {until.isoformat()}" if until else "")
         if not allowed:
             return problem(403, "Forbidden", refusal)
-        await conn.execute(
-            "INSERT INTO agency_controls (agency_id, paused, paused_until, changed_by) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (agency_id) DO UPDATE SET paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,"
-            " changed_by = EXCLUDED.changed_by, changed_at = now()",
-            receiver, paused, until, principal.client_id,
-        )  # fmt: skip
+        await store.switch(conn, receiver, paused, until, principal.client_id)
         if not paused:  # what waited for the pause goes at once, not at its last backed-off time
             await store.release(conn, receiver)
     return None
@@ -264,19 +254,13 @@ async def referrer_status(ods_code: OdsCode, request: Request, principal: Authen
 
 async def _status(conn: Any, agency_id: str) -> dict[str, Any]:
     now = datetime.now(UTC)
-    hook = await conn.fetchrow("SELECT url FROM webhooks WHERE agency_id = $1", agency_id)
-    counts = {r["status"]: r["n"] for r in await conn.fetch(
-        "SELECT status, count(*) AS n FROM webhook_deliveries WHERE agency_id = $1 GROUP BY status", agency_id)}  # fmt: skip
-    waiting = await conn.fetchrow(
-        "SELECT min(next_attempt_at) AS next_attempt_at, (array_agg(last_error ORDER BY first_attempt_at DESC)"
-        " FILTER (WHERE last_error IS NOT NULL))[1] AS last_error"
-        " FROM webhook_deliveries WHERE agency_id = $1 AND status = 'pending'",
-        agency_id,
-    )  # fmt: skip
+    hook = await store.url_of(conn, agency_id)
+    counts = await store.counts(conn, agency_id)
+    waiting = await store.waiting(conn, agency_id)
     controls = await store.controls(conn, agency_id, BREAKER, lock=False)
     reopens = controls.breaker.reopens_at()
     return {
-        "channel": "webhook" if hook else "kafka", "url": shown_url(hook["url"]) if hook else None,
+        "channel": "webhook" if hook else "kafka", "url": shown_url(hook) if hook else None,
         "paused": controls.paused and (controls.paused_until is None or now < controls.paused_until),
         "paused_until": controls.paused_until.isoformat() if controls.paused and controls.paused_until else None,
         "breaker": {"state": controls.breaker.state(now).value, "consecutive_failures": controls.breaker.consecutive_failures,

@@ -12,8 +12,8 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.notifier.domain.breaker import Breaker, may_attempt
-from services.notifier.domain.retry import RetryPolicy
+from services.notifier.domain.webhooks.breaker import Breaker, may_attempt
+from services.notifier.domain.webhooks.retry import RetryPolicy
 
 # A pause until someone resumes has no end to wait for; resume makes the deliveries due at once anyway.
 PAUSE_RECHECK = timedelta(hours=1)

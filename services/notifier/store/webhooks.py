@@ -6,17 +6,20 @@ restart does not forget an agency that keeps failing.
 """
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import asyncpg
+
 from schemas.events import DeadLettered
-from services.notifier.delivery import DELIVERED_TOPIC, agency_topic
-from services.notifier.domain.breaker import Breaker, BreakerPolicy
-from services.notifier.domain.receivers import receiver_event_type, receiver_topic, referrer_of
-from services.notifier.domain.retry import RetryPolicy
-from services.notifier.domain.webhook_attempts import Controls, Due, GiveUp, Hold, RetryAt
+from services.notifier.domain.reference import DELIVERED_TOPIC, agency_topic
+from services.notifier.domain.webhooks.attempts import Controls, Due, GiveUp, Hold, RetryAt
+from services.notifier.domain.webhooks.breaker import Breaker, BreakerPolicy
+from services.notifier.domain.webhooks.receivers import receiver_event_type, receiver_topic, referrer_of
+from services.notifier.domain.webhooks.retry import RetryPolicy
 from signpost import dead_letter_bodies, logs, retention
 from signpost.consumer import DEAD_LETTER_TOPIC
 from signpost.database import Conn
@@ -24,6 +27,7 @@ from signpost.outbox import enqueue
 
 log = logs.get_logger()
 CONSUMER = "signpost-notifier-webhook"
+PARKED = "SELECT count(*) FROM webhook_deliveries WHERE status = 'parked'"
 # A finished delivery's body (the agency's case) goes after the window; one still pending or parked is kept.
 retention.register(retention.Rule(
     "webhook-bodies",
@@ -217,3 +221,86 @@ async def _announce_delivered(conn: Conn, patient_key: str, event: dict[str, Any
 def with_first_attempt(claimed: Claimed, now: datetime) -> Claimed:
     """The claimed delivery as ``lease`` left it: its give-up clock running from its first attempt."""
     return replace(claimed, due=replace(claimed.due, first_attempt_at=claimed.due.first_attempt_at or now))
+
+
+async def hooked(conn: Conn, receivers: set[str]) -> set[str]:
+    """Which of these agencies (or referrers' receivers) take their deliveries by webhook."""
+    rows = await conn.fetch("SELECT agency_id FROM webhooks WHERE agency_id = ANY($1::text[])", list(receivers))
+    return {r["agency_id"] for r in rows}
+
+
+async def queue(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Queue (copy id, receiver, assignment, body, delivered event or None, patient key) rows, once per copy id."""
+    await conn.executemany(
+        "INSERT INTO webhook_deliveries (copy_id, agency_id, assignment_id, body, delivered_event, patient_key)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        rows,
+    )
+
+
+async def withdraw_pending(conn: Conn, assignment_ids: list[UUID]) -> None:
+    """Withdraw (status ``cancelled``) what still waits to be sent of these assignments."""
+    await conn.execute(
+        "UPDATE webhook_deliveries SET status = 'cancelled' WHERE status = 'pending' AND assignment_id = ANY($1::uuid[])",
+        assignment_ids,
+    )
+
+
+async def withdraw_if_cancelled(conn: Conn, copy_id: UUID) -> bool:
+    """Withdraw this delivery if its assignment or referral is cancelled; True if it was."""
+    withdrawn = await conn.fetchval(
+        "UPDATE webhook_deliveries w SET status = 'cancelled' FROM deliveries d WHERE w.copy_id = $1"
+        " AND d.assignment_id = w.assignment_id AND (d.state = 'cancelled'"
+        " OR EXISTS (SELECT 1 FROM cancellations c WHERE c.referral_id = d.referral_id)) RETURNING w.copy_id",
+        copy_id,
+    )
+    return withdrawn is not None
+
+
+async def register(conn: Conn, receiver: str, url: str, secret: str, initial_s: float, max_s: float, give_up_after_s: float,
+                   by: str) -> None:  # fmt: skip
+    """Set (or replace) a receiver's webhook and its retry policy."""
+    await conn.execute(
+        "INSERT INTO webhooks (agency_id, url, secret, initial_delay_s, max_delay_s, give_up_after_s, updated_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (agency_id) DO UPDATE SET url = EXCLUDED.url,"
+        " secret = EXCLUDED.secret, initial_delay_s = EXCLUDED.initial_delay_s, max_delay_s = EXCLUDED.max_delay_s,"
+        " give_up_after_s = EXCLUDED.give_up_after_s, updated_at = now(), updated_by = EXCLUDED.updated_by",
+        receiver, url, secret, initial_s, max_s, give_up_after_s, by,
+    )  # fmt: skip
+
+
+async def unregister(conn: Conn, receiver: str) -> None:
+    await conn.execute("DELETE FROM webhooks WHERE agency_id = $1", receiver)
+
+
+async def switch(conn: Conn, receiver: str, paused: bool, until: datetime | None, by: str) -> None:
+    """Pause (until a time, or until resumed) or resume a receiver's deliveries."""
+    await conn.execute(
+        "INSERT INTO agency_controls (agency_id, paused, paused_until, changed_by) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (agency_id) DO UPDATE SET paused = EXCLUDED.paused, paused_until = EXCLUDED.paused_until,"
+        " changed_by = EXCLUDED.changed_by, changed_at = now()",
+        receiver, paused, until, by,
+    )  # fmt: skip
+
+
+async def url_of(conn: Conn, receiver: str) -> str | None:
+    url: str | None = await conn.fetchval("SELECT url FROM webhooks WHERE agency_id = $1", receiver)
+    return url
+
+
+async def counts(conn: Conn, receiver: str) -> dict[str, int]:
+    """How many of the receiver's deliveries are in each status."""
+    return {r["status"]: r["n"] for r in await conn.fetch(
+        "SELECT status, count(*) AS n FROM webhook_deliveries WHERE agency_id = $1 GROUP BY status", receiver)}  # fmt: skip
+
+
+async def waiting(conn: Conn, receiver: str) -> asyncpg.Record:
+    """When the receiver's next pending delivery is due, and the last error of those pending."""
+    found = await conn.fetchrow(
+        "SELECT min(next_attempt_at) AS next_attempt_at, (array_agg(last_error ORDER BY first_attempt_at DESC)"
+        " FILTER (WHERE last_error IS NOT NULL))[1] AS last_error"
+        " FROM webhook_deliveries WHERE agency_id = $1 AND status = 'pending'",
+        receiver,
+    )  # fmt: skip
+    assert found is not None  # an aggregate without GROUP BY answers exactly one row
+    return found

@@ -1,4 +1,4 @@
-"""Look up a webhook's host and apply the rules in ``domain.webhook_targets``.
+"""Look up a webhook's host and apply the rules in ``domain.webhooks.targets``.
 
 Run at registration and before every delivery (DNS may have changed since).
 A lookup that fails or takes too long counts as "does not resolve": at
@@ -10,7 +10,7 @@ import socket
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
-from services.notifier.domain.webhook_targets import Address, address_refusal, url_refusal
+from services.notifier.domain.webhooks.targets import Address, address_refusal, url_refusal
 
 LOOKUP_TIMEOUT_S = 5.0
 
