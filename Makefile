@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run demo test lint typecheck unit schemas safety kafka chromium clean stop bench bench-router bench-audit chaos helm kubernetes
+.PHONY: run demo test lint typecheck unit schemas safety kafka chromium clean stop bench bench-router bench-audit bench-growth chaos helm kubernetes
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,11 @@ bench-router: $(STAMP)
 # The audit log's growth: bytes/row, rows/s recorded, GB per million referrals, verify time (PostgreSQL only; scratch database).
 bench-audit: $(STAMP)
 	SIGNPOST_DEVELOPMENT_MODE=1 $(PY) -m benchmarks.audit_growth
+
+# CPU per referral per process, baseline vs a 1M-row audit log, 10x the agencies' topics, a 100k-entry directory:
+# each case on a stack of its own (ports from SIGNPOST_BENCH_PORT_BASE, default 17700), the same load in every case.
+bench-growth: $(STAMP) kafka
+	SIGNPOST_DEVELOPMENT_MODE=1 $(LOAD_LIMITS) $(PY) -m benchmarks.growth $(GROWTH_ARGS)
 
 # Referrals under load while every service, the broker and PostgreSQL are killed; exit 1 on any loss or duplicate.
 # INSTANCES=2: that many instances of every service instead, each relay-lock holder SIGKILLed in turn and started
