@@ -51,9 +51,9 @@ from rich.table import Table
 from benchmarks import audit_growth, pipeline, processes, settle
 from deploy.kafka import local as kafka_local
 from deploy.postgres import local as postgres_local
-from services.router import directory_store
 from services.router.domain import directory as directory_module
 from services.router.domain.directory import Directory, merge
+from services.router.store import directory as directory_store
 from signpost.settings import get_settings
 from toolbox.stack import REPO, SERVICES, Stack, create_topics
 

@@ -49,7 +49,7 @@ LEGAL: dict[tuple[AssignmentState, bool | None], dict[LifecycleEvent, Assignment
     (S.PATIENT_CONTACTED, None): CONTACTED,
     (S.ESCALATED, False): WAITING,
     (S.ESCALATED, True): ACCEPTED,
-    **{(state, None): {} for state in FINISHED},
+    **{(state, None): {} for state in sorted(FINISHED)},  # sorted: every xdist worker must collect the same order
 }
 
 NEEDS_ACCEPTANCE: dict[LifecycleEvent, str] = {
