@@ -11,8 +11,9 @@ from uuid import UUID
 from pydantic import Field
 
 from schemas.referral import Strict
+from schemas.topics import ACCESS
 
-ACCESS_TOPIC = "signpost.access"
+ACCESS_TOPIC = ACCESS
 
 
 class AccessRecorded(Strict):

@@ -26,6 +26,21 @@ from schemas.events import (
     ReferralUnroutable,
 )
 from schemas.referral import Referral, Strict
+from schemas.topics import (
+    ACCESS,
+    AGENCY_OUTCOMES,
+    AGENCY_REFERRALS,
+    ASSIGNMENT_DELIVERED,
+    ASSIGNMENT_OUTCOME,
+    DEAD_LETTER,
+    PRACTICE_FEEDBACK,
+    REFERRAL_CANCELLED,
+    REFERRAL_ESCALATED,
+    REFERRAL_ROUTED,
+    REFERRAL_SUBMITTED,
+    REFERRAL_UNROUTABLE,
+    REPLAYS,
+)
 
 CONTRACT_VERSION = "2.7.0"
 
@@ -57,83 +72,83 @@ def _default(model: type[Strict], field: str) -> Any:
 
 
 _CATALOGUE = (
-    EventContract(ReferralSubmitted, ("referral.submitted",), (INTAKE,), (ROUTER, AUDIT), "A referral was accepted (HTTP 202)."),
+    EventContract(ReferralSubmitted, (REFERRAL_SUBMITTED,), (INTAKE,), (ROUTER, AUDIT), "A referral was accepted (HTTP 202)."),
     EventContract(
-        ReferralRouted, ("referral.routed",), (ROUTER,), (NOTIFIER, INTAKE, AUDIT), "The router assigned services to a referral."
+        ReferralRouted, (REFERRAL_ROUTED,), (ROUTER,), (NOTIFIER, INTAKE, AUDIT), "The router assigned services to a referral."
     ),
     EventContract(
         ReferralUnroutable,
-        ("referral.unroutable",),
+        (REFERRAL_UNROUTABLE,),
         (ROUTER,),
         (NOTIFIER, INTAKE, AUDIT),
         "No service can take the referral; it waits in the operations queue.",
     ),
     EventContract(
         AssignmentDelivered,
-        ("assignment.delivered",),
+        (ASSIGNMENT_DELIVERED,),
         (NOTIFIER,),
         (INTAKE, AUDIT),
         "An assignment reached its agency's topic or webhook.",
     ),
     EventContract(
         AgencyReferral,
-        ("agency.{agencyId}.referrals",),
+        (AGENCY_REFERRALS,),
         (NOTIFIER,),
         (AGENCY, AUDIT),
         "One assignment, as the agency receives it.",
     ),
     EventContract(
         AgencyOutcome,
-        ("agency.{agencyId}.outcomes",),
+        (AGENCY_OUTCOMES,),
         (AGENCY,),
         (NOTIFIER, AUDIT),
         "An agency reports an outcome for one of its assignments.",
     ),
     EventContract(
         OutcomeRecorded,
-        ("assignment.outcome",),
+        (ASSIGNMENT_OUTCOME,),
         (NOTIFIER,),
         (INTAKE, ROUTER, AUDIT),
         "An agency's outcome, checked and recorded against its assignment.",
     ),
     EventContract(
         ReferralEscalated,
-        ("referral.escalated",),
+        (REFERRAL_ESCALATED,),
         (NOTIFIER,),
         (INTAKE, AUDIT),
         "A timer ran out on an assignment and people were told.",
     ),
     EventContract(
         ReferralCancelled,
-        ("referral.cancelled",),
+        (REFERRAL_CANCELLED,),
         (INTAKE,),
         (ROUTER, NOTIFIER, AUDIT),
         "The referrer revoked the referral.",
     ),
     EventContract(
         PracticeFeedback,
-        ("practice.{odsCode}.feedback",),
+        (PRACTICE_FEEDBACK,),
         (NOTIFIER,),
         (GP_PRACTICE, AUDIT),
         "What the referring practice hears about its referral.",
     ),
     EventContract(
         DeadLettered,
-        ("signpost.deadletter",),
+        (DEAD_LETTER,),
         SERVICES,
         (AUDIT,),
         "A record a consumer could not handle, with the reason; inspect and replay.",
     ),
     EventContract(
         DeadLetterReplayed,
-        ("signpost.replays",),
+        (REPLAYS,),
         (NOTIFIER,),
         (AUDIT,),
         "Operations staff put a dead record back on its topic; the dead letters it answers are marked replayed.",
     ),
     EventContract(
         AccessRecorded,
-        ("signpost.access",),
+        (ACCESS,),
         SERVICES,
         (AUDIT,),
         "Someone read or acted on a referral, a patient's trail or an operations queue (granted or refused).",

@@ -29,13 +29,14 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import AckStatus
 from pydantic import BaseModel, ValidationError
 
+from schemas.topics import DEAD_LETTER
 from signpost import dead_letter_bodies, logs
 from signpost.database import Conn
 from signpost.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS
 from signpost.outbox import enqueue
 from signpost.settings import Settings
 
-DEAD_LETTER_TOPIC = "signpost.deadletter"
+DEAD_LETTER_TOPIC = DEAD_LETTER
 # The setting's own default (SIGNPOST_MAX_EVENT_BYTES), not the environment's: a service passes its settings'
 # value (``Runtime.follow``), so nothing is read at import and a test can give a limit of its own.
 DEFAULT_MAX_EVENT_BYTES: int = Settings.model_fields["max_event_bytes"].default

@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # Notifier: how often it looks for webhook deliveries that are due (when the last round found none).
     webhook_check_interval_s: float = Field(default=1.0, gt=0, le=60)
     # Development and tests only: lets a webhook use http and point at this machine or a private network.
-    # Off, a webhook must be https to public addresses (see services/notifier/domain/webhook_targets.py).
+    # Off, a webhook must be https to public addresses (see services/notifier/domain/webhooks/targets.py).
     webhook_allow_private: bool = False
     # Demos only: every SLA timer falls due this many seconds apart instead of by the policy.
     sla_demo_seconds: float | None = Field(default=None, gt=0)

@@ -11,18 +11,35 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from schemas.topics import (
+    ACCESS,
+    ASSIGNMENT_DELIVERED,
+    ASSIGNMENT_OUTCOME,
+    DEAD_LETTER,
+    REFERRAL_CANCELLED,
+    REFERRAL_ESCALATED,
+    REFERRAL_HUDDLE,
+    REFERRAL_ROUTED,
+    REFERRAL_SUBMITTED,
+    REFERRAL_UNROUTABLE,
+    REPLAYS,
+    agency_outcomes,
+    agency_referrals,
+    practice_feedback,
+)
+
 CORE_TOPICS: dict[str, int] = {
-    "referral.submitted": 6,
-    "referral.routed": 6,
-    "referral.unroutable": 3,
-    "referral.huddle": 3,
-    "referral.cancelled": 3,
-    "referral.escalated": 3,
-    "assignment.delivered": 6,
-    "assignment.outcome": 6,
-    "signpost.deadletter": 3,
-    "signpost.access": 3,
-    "signpost.replays": 1,
+    REFERRAL_SUBMITTED: 6,
+    REFERRAL_ROUTED: 6,
+    REFERRAL_UNROUTABLE: 3,
+    REFERRAL_HUDDLE: 3,
+    REFERRAL_CANCELLED: 3,
+    REFERRAL_ESCALATED: 3,
+    ASSIGNMENT_DELIVERED: 6,
+    ASSIGNMENT_OUTCOME: 6,
+    DEAD_LETTER: 3,
+    ACCESS: 3,
+    REPLAYS: 1,
 }
 # One partition per agency topic: an agency's share is small, and over a hundred
 # agencies per area would otherwise mean many hundreds of idle partitions.
@@ -48,11 +65,11 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int], **security: obje
 def agency_topics(agency_ids: Iterable[str]) -> dict[str, int]:
     topics: dict[str, int] = {}
     for agency in agency_ids:
-        topics[f"agency.{agency}.referrals"] = AGENCY_PARTITIONS
-        topics[f"agency.{agency}.outcomes"] = AGENCY_PARTITIONS
+        topics[agency_referrals(agency)] = AGENCY_PARTITIONS
+        topics[agency_outcomes(agency)] = AGENCY_PARTITIONS
     return topics
 
 
 def practice_topics(ods_codes: Iterable[str]) -> dict[str, int]:
     """Each referring practice hears back on its own topic (the feedback loop)."""
-    return {f"practice.{ods}.feedback": AGENCY_PARTITIONS for ods in ods_codes}
+    return {practice_feedback(ods): AGENCY_PARTITIONS for ods in ods_codes}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from schemas.topics import EVERY_SIGNPOST_TOPIC
 from services.audit.api import operations, page, reports, stream, trails
 from services.audit.domain.streams import StreamSlots
 from services.audit.handlers import recorder
@@ -16,7 +17,7 @@ from signpost.service import Runtime, build_app
 
 SERVICE = "audit"
 # Every Signpost topic: the flow topics, agency and practice topics, dead letters.
-AUDITED_TOPICS = r"^(referral|assignment|agency|practice|signpost)\..+"
+AUDITED_TOPICS = EVERY_SIGNPOST_TOPIC
 
 
 async def wire(runtime: Runtime) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, ReferralRouted
+from schemas.topics import DEAD_LETTER, REFERRAL_CANCELLED, REFERRAL_ROUTED
 from services.notifier.api import assignments
 from services.notifier.api import dead_letters as dead_letter_routes
 from services.notifier.api import webhooks as webhook_routes
@@ -31,13 +32,13 @@ async def wire(runtime: Runtime) -> None:
     terminology.configured(settings.areas_path)  # a broken area file stops the notifier here, not in a feedback message
 
     # Kafka in. One consumer group per input, so a slow input never holds up another.
-    runtime.follow("referral.routed", group="signpost-notifier", parse=ReferralRouted.model_validate_json,
+    runtime.follow(REFERRAL_ROUTED, group="signpost-notifier", parse=ReferralRouted.model_validate_json,
                    handle=routed.handler(settings.sla_demo_seconds))  # fmt: skip
     runtime.follow(group="signpost-notifier-outcomes", parse=AgencyOutcome.model_validate_json,
                    handle=outcomes.handle_outcomes, pattern=outcomes.OUTCOMES_PATTERN)  # fmt: skip
-    runtime.follow("referral.cancelled", group="signpost-notifier-cancellations",
+    runtime.follow(REFERRAL_CANCELLED, group="signpost-notifier-cancellations",
                    parse=ReferralCancelled.model_validate_json, handle=cancelled.handle_cancelled)  # fmt: skip
-    runtime.follow("signpost.deadletter", group="signpost-notifier-deadletters",
+    runtime.follow(DEAD_LETTER, group="signpost-notifier-deadletters",
                    parse=DeadLettered.model_validate_json, handle=dead_letters.keep)  # fmt: skip
 
     # Loops on a clock.

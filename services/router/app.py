@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from schemas.events import OutcomeRecorded, ReferralCancelled, ReferralSubmitted
+from schemas.topics import ASSIGNMENT_OUTCOME, REFERRAL_CANCELLED, REFERRAL_SUBMITTED
 from services.router.api import assignments, directory
 from services.router.handlers import cancelled, outcome, submitted
 from services.router.inputs import RoutingInputs
@@ -28,13 +29,13 @@ async def wire(runtime: Runtime) -> None:
         if await directory_store.is_empty(conn):
             await directory_store.load(conn, inputs.directory, source=str(inputs.directory_path))
     cache = runtime.provide(directory_store.DirectoryCache())
-    runtime.follow("referral.submitted", group="signpost-router", parse=ReferralSubmitted.model_validate_json,
+    runtime.follow(REFERRAL_SUBMITTED, group="signpost-router", parse=ReferralSubmitted.model_validate_json,
                    handle=submitted.handler(inputs, cache))  # fmt: skip
     # Declines come back as recorded outcomes; the router finds the next provider.
-    runtime.follow("assignment.outcome", group="signpost-router-reroute", parse=OutcomeRecorded.model_validate_json,
+    runtime.follow(ASSIGNMENT_OUTCOME, group="signpost-router-reroute", parse=OutcomeRecorded.model_validate_json,
                    handle=outcome.handler(inputs, cache))  # fmt: skip
     # A cancelled referral is never routed, rerouted or assigned again.
-    runtime.follow("referral.cancelled", group="signpost-router-cancellations",
+    runtime.follow(REFERRAL_CANCELLED, group="signpost-router-cancellations",
                    parse=ReferralCancelled.model_validate_json, handle=cancelled.handle_cancelled)  # fmt: skip
 
 

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from uuid import UUID, uuid5
 
+from schemas.topics import AGENCY_REFERRALS
 from schemas.version import EVENTS
 
 AGENCY_REPORT = "agency.outcome"
@@ -38,7 +39,7 @@ UNTYPED = "untyped"
 _NAMESPACE = UUID("0c2b6f61-3f0e-4d0b-9a57-6a0f1d7c5e21")
 _AGENCY_OUTCOMES = re.compile(r"^agency\.(?P<agency>[^.]+)\.outcomes$")
 # The notifier also tells an agency, on its referrals topic, of a cancellation and (as coordinator) of an escalation.
-_NOTICES_ON_AGENCY_REFERRALS = ("referral.cancelled", "referral.escalated")
+_NOTICES_ON_AGENCY_REFERRALS = ("referral.cancelled", "referral.escalated")  # event types, not topics
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def _expected() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
     for event_type, contract in EVENTS.items():
         for topic in contract.topics:
             by_topic.setdefault(topic, set()).add(event_type)
-    by_topic.setdefault("agency.{agencyId}.referrals", set()).update(_NOTICES_ON_AGENCY_REFERRALS)
+    by_topic.setdefault(AGENCY_REFERRALS, set()).update(_NOTICES_ON_AGENCY_REFERRALS)
     return tuple((_pattern(topic), frozenset(types)) for topic, types in by_topic.items())
 
 

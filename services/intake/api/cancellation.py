@@ -11,11 +11,12 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.events import ReferralCancelled
+from schemas.topics import REFERRAL_CANCELLED
 from services.intake.store import referrals
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
-CANCELLED_TOPIC = "referral.cancelled"
+CANCELLED_TOPIC = REFERRAL_CANCELLED
 # Once nothing more can happen to a referral, revoking it would rewrite history.
 FINAL_STATUSES = frozenset({"completed", "cancelled"})
 

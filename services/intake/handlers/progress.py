@@ -17,13 +17,14 @@ from schemas.events import (
     ReferralUnroutable,
     any_event,
 )
+from schemas.topics import ASSIGNMENT_DELIVERED, ASSIGNMENT_OUTCOME, REFERRAL_ESCALATED, REFERRAL_ROUTED, REFERRAL_UNROUTABLE
 from services.intake.domain.assignments import FINISHED
 from services.intake.store import assignments, referrals
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
 
-TOPICS = ("referral.routed", "referral.unroutable", "assignment.delivered", "assignment.outcome", "referral.escalated")
+TOPICS = (REFERRAL_ROUTED, REFERRAL_UNROUTABLE, ASSIGNMENT_DELIVERED, ASSIGNMENT_OUTCOME, REFERRAL_ESCALATED)
 log = logs.get_logger()
 
 

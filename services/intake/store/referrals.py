@@ -6,10 +6,11 @@ from uuid import UUID
 import asyncpg
 
 from schemas.events import ReferralSubmitted
+from schemas.topics import REFERRAL_SUBMITTED
 from signpost.database import Conn
 from signpost.outbox import outbox_row
 
-SUBMITTED_TOPIC = "referral.submitted"
+SUBMITTED_TOPIC = REFERRAL_SUBMITTED
 
 
 async def record_submission(conn: Conn, event: ReferralSubmitted, *, client_id: str, source: str) -> None:

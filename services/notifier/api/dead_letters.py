@@ -21,6 +21,7 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
+from schemas.topics import REPLAYS
 from services.notifier.domain.dead_letters import one_per_source, patient_key_of, replay_event_id, replayed, safe_fields
 from services.notifier.store import dead_letters as store
 from signpost import dead_letter_bodies, logs
@@ -32,7 +33,7 @@ from signpost.outbox import enqueue
 from signpost.service import Runtime
 
 log = logs.get_logger()
-REPLAYS_TOPIC = "signpost.replays"
+REPLAYS_TOPIC = REPLAYS
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 
 

@@ -10,7 +10,9 @@ were named from the router's seed files; they now read as their agency id.)
 from collections.abc import Mapping
 from typing import Any
 
-DELIVERED_TOPIC = "assignment.delivered"
+from schemas.topics import ASSIGNMENT_DELIVERED, agency_referrals, practice_feedback
+
+DELIVERED_TOPIC = ASSIGNMENT_DELIVERED
 
 
 def service_name(delivery: Mapping[str, Any]) -> str:
@@ -26,8 +28,8 @@ def coordinator_of(delivery: Mapping[str, Any]) -> str | None:
 
 
 def agency_topic(agency_id: str) -> str:
-    return f"agency.{agency_id}.referrals"
+    return agency_referrals(agency_id)
 
 
 def practice_topic(ods_code: str) -> str:
-    return f"practice.{ods_code}.feedback"
+    return practice_feedback(ods_code)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from schemas.events import ReferralCancelled
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_cancellation
+from schemas.topics import agency_referrals
 from services.notifier.domain import outcomes
 from services.notifier.domain.outcomes import FINISHED, AssignmentState, SystemEvent
 from services.notifier.store import cancellations, deliveries
@@ -40,7 +41,7 @@ async def handle_cancelled(conn: Conn, batch: Sequence[Incoming[ReferralCancelle
             notice_id = derived_event_id(cancelled.event_id, f"to:{delivery['agency_id']}:{delivery['assignment_id']}")
             await enqueue(
                 conn,
-                topic=f"agency.{delivery['agency_id']}.referrals",
+                topic=agency_referrals(delivery["agency_id"]),
                 key=cancelled.patient_key,
                 event=agency_cancellation(cancelled, notice_id),
                 event_id=notice_id,

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from schemas.events import AgencyOutcome, OutcomeRecorded
 from schemas.ids import derived_event_id
+from schemas.topics import ASSIGNMENT_OUTCOME
 from schemas.vocabulary import ServiceType
 from services.notifier.domain import outcomes
 from services.notifier.domain.envelope import following
@@ -32,7 +33,7 @@ from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
-OUTCOME_TOPIC = "assignment.outcome"
+OUTCOME_TOPIC = ASSIGNMENT_OUTCOME
 OUTCOMES_PATTERN = r"agency\..+\.outcomes"
 _AGENCY = re.compile(r"^agency\.(?P<agency>.+)\.outcomes$")
 log = logs.get_logger()

@@ -18,6 +18,7 @@ from prometheus_client import Counter
 
 from schemas.events import ReferralEscalated
 from schemas.ids import derived_event_id
+from schemas.topics import REFERRAL_ESCALATED, agency_referrals
 from schemas.vocabulary import ServiceType
 from services.notifier.domain import outcomes, sla
 from services.notifier.domain.envelope import following
@@ -31,7 +32,7 @@ from signpost import logs, loops, terminology
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
-ESCALATED_TOPIC = "referral.escalated"
+ESCALATED_TOPIC = REFERRAL_ESCALATED
 LOOP = "sla-timers"
 BREACHES = Counter("signpost_sla_breaches_total", "SLA timers that fired", ["timer"])
 log = logs.get_logger()
@@ -83,7 +84,7 @@ async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
     if coordinator and coordinator != delivery["agency_id"]:
         # The coordinator hears on its own agency topic, the only one it reads.
         copy_id = derived_event_id(escalated.event_id, f"to:{coordinator}")
-        await enqueue(conn, topic=f"agency.{coordinator}.referrals", key=delivery["patient_key"],
+        await enqueue(conn, topic=agency_referrals(coordinator), key=delivery["patient_key"],
                       event=escalated.model_copy(update={"event_id": copy_id}), event_id=copy_id, headers=headers)  # fmt: skip
     await tell_referrer(conn, delivery, event, escalated.event_id, at=now)
     BREACHES.labels(timer["name"]).inc()

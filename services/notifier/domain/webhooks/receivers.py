@@ -5,6 +5,8 @@ by its id, a referrer as ``referrer:<ODS code>``. No agency id holds a colon,
 so an agency can never reach a referrer's webhook by choosing its id.
 """
 
+from schemas.topics import agency_referrals, practice_feedback
+
 REFERRER_PREFIX = "referrer:"
 
 
@@ -20,7 +22,7 @@ def referrer_of(receiver: str) -> str | None:
 def receiver_topic(receiver: str) -> str:
     """Where a receiver's deliveries travel on Kafka: the agency's referrals, or the referrer's feedback."""
     ods = referrer_of(receiver)
-    return f"practice.{ods}.feedback" if ods is not None else f"agency.{receiver}.referrals"
+    return practice_feedback(ods) if ods is not None else agency_referrals(receiver)
 
 
 def receiver_event_type(receiver: str) -> str:
