@@ -175,9 +175,7 @@ async def load_directory(database_url: str, seed: dict[str, Any], copies: int) -
 
 
 @contextmanager
-def own_stack(
-    case: Case, seed: dict[str, Any], port_base: int, ready_s: float
-) -> Iterator[tuple[Stack, list[processes.Watched]]]:
+def own_stack(case: Case, seed: dict[str, Any], port_base: int, ready_s: float) -> Iterator[tuple[Stack, dict[str, int]]]:
     """Kafka, PostgreSQL and the services of this case alone, in a folder of its own, all stopped and removed after."""
     state = Path(tempfile.mkdtemp(prefix=f"signpost-growth-{case.name}-"))
     kafka = kafka_local.KafkaNode(state / "kafka", port=port_base, controller_port=port_base + 1)
@@ -198,8 +196,7 @@ def own_stack(
             stack.start_service(service)
         for service in SERVICES:
             stack.wait_ready(service, timeout=ready_s)
-        parts = processes.discover({**ports, "kafka": kafka.port, "postgresql": postgres.port})
-        yield stack, parts
+        yield stack, {**ports, "kafka": kafka.port, "postgresql": postgres.port}
     finally:
         if stack is not None:
             stack.stop_all()
@@ -284,13 +281,15 @@ async def measure(stack: Stack, parts: list[processes.Watched], args: argparse.N
 def run_case(case: Case, seed: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"title": case.title, "load_average_before": [round(x, 2) for x in os.getloadavg()]}
     began = time.perf_counter()
-    with own_stack(case, seed, args.port_base, args.ready_seconds) as (stack, parts):
+    with own_stack(case, seed, args.port_base, args.ready_seconds) as (stack, ports):
         result["ready_seconds"] = round(time.perf_counter() - began, 1)
         if case.directory_copies:
             result["directory"] = asyncio.run(load_directory(stack.database_url, seed, case.directory_copies))
         if case.audit_rows:
             fill = fill_audit_log(stack, case.audit_rows, args.audit_recorded, args.audit_batch)
             result["audit_fill"] = asyncio.run(fill)
+        # Found after growing: filling the audit log restarts audit, and a process is watched by its pid.
+        parts = processes.discover(ports)
         result["phases"] = asyncio.run(measure(stack, parts, args))
         if case.audit_rows and result["audit_fill"]["copies"] == 0 and not args.skip_verify:
             result["verify"] = asyncio.run(audit_growth.timed_verify(stack.database_url))
