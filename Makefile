@@ -37,10 +37,11 @@ unit: $(STAMP) helm
 	$(VENV)/bin/pytest tests/unit -q
 
 # mypy runs beside the tests (they mostly wait on Kafka and the services; it wants a core for half a minute);
-# its report is printed after them, and either failing fails `make test`. The tests run on TEST_WORKERS xdist
+# its report is printed after them, and either failing fails `make test`. TEST_WORKERS=N runs the tests on N xdist
 # workers, each with its own broker, database and ports, the longest modules first, a module never split
-# (tests/support/distribution.py); a failure on any worker fails the run. TEST_WORKERS=0 runs them in one process.
-TEST_WORKERS ?= 3
+# (tests/support/distribution.py); a failure on any worker fails the run. One process is the default: on 2 cores
+# three workers took 665 s against 729 s in one process, and three stacks at once made three tests fail (NOTES.md).
+TEST_WORKERS ?= 0
 PYTEST_ARGS := -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 
 test: $(STAMP) kafka chromium lint helm
