@@ -1,4 +1,4 @@
-"""How pytest-xdist shares the suite between workers (``make test`` runs ``-n N --dist loadfile``).
+"""How pytest-xdist shares the suite between workers (``make test TEST_WORKERS=N`` runs ``-n N --dist loadfile``).
 
 Each worker has its own Kafka, PostgreSQL and ports (``worker_ports``). A
 module never splits between workers (``loadfile``), since its module-scoped
