@@ -27,18 +27,30 @@ async def run(server_url: str, events: int, batch_size: int) -> dict[str, Any]:
     finally:
         await _scratch(server_url, SCRATCH, create=False)
     cpu = recorded["record_seconds"]
-    return {"events": recorded["rows"], "batch_size": batch_size, "cpu_seconds": cpu,
-            "cpu_ms_per_1000_events": round(cpu / max(recorded["rows"], 1) * 1e6, 1)}  # fmt: skip
+    return {
+        "events": recorded["rows"],
+        "batch_size": batch_size,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_1000_events": round(cpu / max(recorded["rows"], 1) * 1e6, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.audit_cpu", description=__doc__)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3, help="runs; the figure is the lowest (least disturbed) one")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs; the figure is the lowest (least disturbed) one",
+    )
     args = parser.parse_args(argv)
     with postgres() as url:
-        runs = [asyncio.run(run(url, args.events, args.batch_size)) for _ in range(args.repeat)]
+        runs = [
+            asyncio.run(run(url, args.events, args.batch_size))
+            for _ in range(args.repeat)
+        ]
     best = min(runs, key=lambda r: r["cpu_ms_per_1000_events"])
     print(json.dumps({"runs": [r["cpu_ms_per_1000_events"] for r in runs], **best}))
     return 0

@@ -55,67 +55,186 @@ console = Console()
 
 def referral_flow(start: datetime) -> list[tuple[str, dict[str, Any]]]:
     """One referral's events as the services publish them (topic, event), shaped after a recorded run."""
-    referral_id, journey_id, correlation_id, assignment_id = (str(uuid.uuid4()) for _ in range(4))
+    referral_id, journey_id, correlation_id, assignment_id = (
+        str(uuid.uuid4()) for _ in range(4)
+    )
     patient_key = hashlib.sha256(referral_id.encode()).hexdigest()
     ticks = iter(range(len(FLOW)))
 
     def event(kind: str, producer: str, **fields: Any) -> dict[str, Any]:
         at = start + timedelta(seconds=next(ticks))
-        return {"type": kind, "version": 1, "event_id": str(uuid.uuid4()), "producer": producer, "occurred_at": at.isoformat(),
-                "patient_key": patient_key, "referral_id": referral_id, "correlation_id": correlation_id, **fields}  # fmt: skip
+        return {
+            "type": kind,
+            "version": 1,
+            "event_id": str(uuid.uuid4()),
+            "producer": producer,
+            "occurred_at": at.isoformat(),
+            "patient_key": patient_key,
+            "referral_id": referral_id,
+            "correlation_id": correlation_id,
+            **fields,
+        }
 
-    assignment = {"needs": ["sore_throat"], "reason": "Pharmacy First (sore_throat): the patient's chosen pharmacy, open and"
-                  " not closing within 30 minutes", "rule_id": "pharmacy-first", "agency_id": PHARMACY,
-                  "network_id": "croydon-north", "service_id": PHARMACY, "service_type": "community_pharmacy",
-                  "assignment_id": assignment_id, "replaces_assignment_id": None}  # fmt: skip
-    ours = {"journey_id": journey_id, "agency_id": PHARMACY, "assignment_id": assignment_id}
+    assignment = {
+        "needs": ["sore_throat"],
+        "reason": "Pharmacy First (sore_throat): the patient's chosen pharmacy, open and"
+        " not closing within 30 minutes",
+        "rule_id": "pharmacy-first",
+        "agency_id": PHARMACY,
+        "network_id": "croydon-north",
+        "service_id": PHARMACY,
+        "service_type": "community_pharmacy",
+        "assignment_id": assignment_id,
+        "replaces_assignment_id": None,
+    }
+    ours = {
+        "journey_id": journey_id,
+        "agency_id": PHARMACY,
+        "assignment_id": assignment_id,
+    }
     events = [
-        ("referral.submitted", event("referral.submitted", "intake", referral=BASE, journey_id=journey_id)),
-        ("referral.routed", event("referral.routed", "router", referral=BASE, journey_id=journey_id, assignments=[assignment],
-                                  rule_set_version="168afb048978", notes_to_referrer=[])),
-        (f"agency.{PHARMACY}.referrals", event("agency.referral", "notifier", version=2, referral=BASE, assignment=assignment,
-                                               journey_id=journey_id)),
-        ("assignment.delivered", event("assignment.delivered", "notifier", channel="kafka", **ours)),
-    ]  # fmt: skip
+        (
+            "referral.submitted",
+            event("referral.submitted", "intake", referral=BASE, journey_id=journey_id),
+        ),
+        (
+            "referral.routed",
+            event(
+                "referral.routed",
+                "router",
+                referral=BASE,
+                journey_id=journey_id,
+                assignments=[assignment],
+                rule_set_version="168afb048978",
+                notes_to_referrer=[],
+            ),
+        ),
+        (
+            f"agency.{PHARMACY}.referrals",
+            event(
+                "agency.referral",
+                "notifier",
+                version=2,
+                referral=BASE,
+                assignment=assignment,
+                journey_id=journey_id,
+            ),
+        ),
+        (
+            "assignment.delivered",
+            event("assignment.delivered", "notifier", channel="kafka", **ours),
+        ),
+    ]
     previous = "delivered"
     for outcome in OUTCOMES:
-        detail = {"completion": "advice_given" if outcome == "completed" else None, "note": None, "decline_reason": None}
-        events.append(("assignment.outcome", event("assignment.outcome", "notifier", outcome=outcome, previous_state=previous,
-                       reported_by="agency-demo-pharmacy", service_type="community_pharmacy", **detail, **ours)))  # fmt: skip
+        detail = {
+            "completion": "advice_given" if outcome == "completed" else None,
+            "note": None,
+            "decline_reason": None,
+        }
+        events.append(
+            (
+                "assignment.outcome",
+                event(
+                    "assignment.outcome",
+                    "notifier",
+                    outcome=outcome,
+                    previous_state=previous,
+                    reported_by="agency-demo-pharmacy",
+                    service_type="community_pharmacy",
+                    **detail,
+                    **ours,
+                ),
+            )
+        )
         message = f"Pharmacy First at FA001 (community pharmacy) {outcome.replace('_', ' ')} the referral."
-        summary = {"outcome": outcome, "contacted_at": None, "completed_at": None, **detail}
-        events.append((f"practice.{PRACTICE}.feedback", event("practice.feedback", "notifier", status=outcome, message=message,
-                       summary=summary, practice_ods=PRACTICE, service_type="community_pharmacy", **ours)))  # fmt: skip
+        summary = {
+            "outcome": outcome,
+            "contacted_at": None,
+            "completed_at": None,
+            **detail,
+        }
+        events.append(
+            (
+                f"practice.{PRACTICE}.feedback",
+                event(
+                    "practice.feedback",
+                    "notifier",
+                    status=outcome,
+                    message=message,
+                    summary=summary,
+                    practice_ods=PRACTICE,
+                    service_type="community_pharmacy",
+                    **ours,
+                ),
+            )
+        )
         previous = outcome
-    for client, organisation, role, function in (("agency-demo-pharmacy", "FA001", "agency", "read agency referral"),
-                                                 ("gp-h81001", PRACTICE, "referrer", "read referral")):  # fmt: skip
-        events.append(("signpost.access", event("access.recorded", "intake", client_id=client, organisation=organisation,
-                       role=role, function=function, outcome="granted", detail=None)))  # fmt: skip
+    for client, organisation, role, function in (
+        ("agency-demo-pharmacy", "FA001", "agency", "read agency referral"),
+        ("gp-h81001", PRACTICE, "referrer", "read referral"),
+    ):
+        events.append(
+            (
+                "signpost.access",
+                event(
+                    "access.recorded",
+                    "intake",
+                    client_id=client,
+                    organisation=organisation,
+                    role=role,
+                    function=function,
+                    outcome="granted",
+                    detail=None,
+                ),
+            )
+        )
     return events
 
 
 def projection(table_bytes: int, rows: int, rows_per_referral: int) -> dict[str, float]:
     """Bytes per row, and what a million referrals would take at that size."""
     per_row = table_bytes / max(rows, 1)
-    return {"bytes_per_row": round(per_row), "gb_per_million_referrals": round(per_row * rows_per_referral * 1e6 / 1e9, 2)}
+    return {
+        "bytes_per_row": round(per_row),
+        "gb_per_million_referrals": round(per_row * rows_per_referral * 1e6 / 1e9, 2),
+    }
 
 
-def _records(flows: Iterator[tuple[str, dict[str, Any]]], first_offset: int) -> list[ConsumerRecord[Any, Any]]:
+def _records(
+    flows: Iterator[tuple[str, dict[str, Any]]], first_offset: int
+) -> list[ConsumerRecord[Any, Any]]:
     """Kafka records as the consumer receives them, each with a trace header (audit keeps its trace id)."""
     records = []
     for offset, (topic, event) in enumerate(flows, start=first_offset):
         value = json.dumps(event).encode()
-        traceparent = [("traceparent", f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode())]
-        records.append(ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, len(value), traceparent))
+        traceparent = [
+            (
+                "traceparent",
+                f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01".encode(),
+            )
+        ]
+        records.append(
+            ConsumerRecord(
+                topic, 0, offset, 0, 0, None, value, None, 0, len(value), traceparent
+            )
+        )
     return records
 
 
-async def record(url: str, events: int, batch_size: int, clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
+async def record(
+    url: str,
+    events: int,
+    batch_size: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
     """Record whole referrals' flows, batch by batch, as the audit consumer does; time only the transactions
     (by ``clock``: wall-clock by default, ``time.process_time`` for this process's CPU)."""
     referrals = max(1, events // len(FLOW))
     start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-    stream = (e for n in range(referrals) for e in referral_flow(start + timedelta(minutes=n)))
+    stream = (
+        e for n in range(referrals) for e in referral_flow(start + timedelta(minutes=n))
+    )
     pool = await database.connect(url, "audit", max_size=2)
     try:
         await database.migrate(pool, "audit", MIGRATIONS)
@@ -125,9 +244,14 @@ async def record(url: str, events: int, batch_size: int, clock: Callable[[], flo
             began = clock()
             async with pool.acquire() as conn, conn.transaction():
                 await consumer._handle_batch(
-                    conn, records, "signpost-audit", recorder.parse, recorder.record, lambda e: e.event_id,
+                    conn,
+                    records,
+                    "signpost-audit",
+                    recorder.parse,
+                    recorder.record,
+                    lambda e: e.event_id,
                     consumer.DEFAULT_MAX_EVENT_BYTES,
-                )  # fmt: skip
+                )
             busy += clock() - began
         sizes = await pool.fetchrow(
             "SELECT count(*) AS rows, pg_total_relation_size('audit.audit_log') AS total,"
@@ -138,21 +262,35 @@ async def record(url: str, events: int, batch_size: int, clock: Callable[[], flo
         await pool.close()
     assert sizes is not None
     rows = sizes["rows"]
-    return {"referrals": referrals, "rows": rows, "rows_per_referral": len(FLOW), "batch_size": batch_size,
-            "record_seconds": round(busy, 2), "rows_per_s": round(rows / busy), "table_bytes": sizes["total"],
-            "heap_bytes": sizes["heap"], "index_bytes": sizes["indexes"],
-            "toast_bytes": sizes["total"] - sizes["heap"] - sizes["indexes"],
-            "inbox_bytes_per_row": round(sizes["inbox"] / max(rows, 1)),
-            **projection(sizes["total"], rows, len(FLOW))}  # fmt: skip
+    return {
+        "referrals": referrals,
+        "rows": rows,
+        "rows_per_referral": len(FLOW),
+        "batch_size": batch_size,
+        "record_seconds": round(busy, 2),
+        "rows_per_s": round(rows / busy),
+        "table_bytes": sizes["total"],
+        "heap_bytes": sizes["heap"],
+        "index_bytes": sizes["indexes"],
+        "toast_bytes": sizes["total"] - sizes["heap"] - sizes["indexes"],
+        "inbox_bytes_per_row": round(sizes["inbox"] / max(rows, 1)),
+        **projection(sizes["total"], rows, len(FLOW)),
+    }
 
 
 async def timed_verify(url: str) -> dict[str, Any]:
     began = time.perf_counter()
     result = await verify(url)
     seconds = time.perf_counter() - began
-    return {"ok": result.ok, "rows": result.rows_checked, "verify_seconds": round(seconds, 2),
-            "verify_us_per_row": round(seconds / max(result.rows_checked, 1) * 1e6, 1),
-            "verify_seconds_per_million_rows": round(seconds / max(result.rows_checked, 1) * 1e6)}  # fmt: skip
+    return {
+        "ok": result.ok,
+        "rows": result.rows_checked,
+        "verify_seconds": round(seconds, 2),
+        "verify_us_per_row": round(seconds / max(result.rows_checked, 1) * 1e6, 1),
+        "verify_seconds_per_million_rows": round(
+            seconds / max(result.rows_checked, 1) * 1e6
+        ),
+    }
 
 
 async def _scratch(server_url: str, name: str, create: bool) -> str:
@@ -166,10 +304,20 @@ async def _scratch(server_url: str, name: str, create: bool) -> str:
     return f"{server_url.rpartition('/')[0]}/{name}"
 
 
-async def run(server_url: str, events: int, batch_size: int, keep: bool = False, scratch: str = SCRATCH) -> dict[str, Any]:
+async def run(
+    server_url: str,
+    events: int,
+    batch_size: int,
+    keep: bool = False,
+    scratch: str = SCRATCH,
+) -> dict[str, Any]:
     url = await _scratch(server_url, scratch, create=True)
     try:
-        results = {"started_at": datetime.now(UTC).isoformat(), "flow": FLOW, **await record(url, events, batch_size)}
+        results = {
+            "started_at": datetime.now(UTC).isoformat(),
+            "flow": FLOW,
+            **await record(url, events, batch_size),
+        }
         results.update(await timed_verify(url))
     finally:
         if not keep:
@@ -195,7 +343,10 @@ def postgres() -> Iterator[str]:
         return
     node = postgres_local.default_node()
     was_running = port_open(node.host, node.port)
-    print(f"no PostgreSQL at the configured URL; starting the local one on port {node.port} ...", flush=True)
+    print(
+        f"no PostgreSQL at the configured URL; starting the local one on port {node.port} ...",
+        flush=True,
+    )
     try:
         yield postgres_local.start(node)
     finally:
@@ -204,31 +355,58 @@ def postgres() -> Iterator[str]:
 
 
 def report(results: dict[str, Any]) -> None:
-    table = Table(title=f"Audit log growth: {results['rows']:,} rows, {results['referrals']:,} referrals")
+    table = Table(
+        title=f"Audit log growth: {results['rows']:,} rows, {results['referrals']:,} referrals"
+    )
     table.add_column("measure")
     table.add_column("result", justify="right")
     mb = 2**20
     for name, value in (
         ("bytes per row (table + indexes + TOAST)", f"{results['bytes_per_row']:,}"),
-        ("  of which heap / indexes / TOAST, MB", f"{results['heap_bytes'] / mb:.1f} / {results['index_bytes'] / mb:.1f} / "
-                                                   f"{results['toast_bytes'] / mb:.1f}"),
-        ("inbox (processed_events) bytes per row", f"{results['inbox_bytes_per_row']:,}"),
+        (
+            "  of which heap / indexes / TOAST, MB",
+            f"{results['heap_bytes'] / mb:.1f} / {results['index_bytes'] / mb:.1f} / "
+            f"{results['toast_bytes'] / mb:.1f}",
+        ),
+        (
+            "inbox (processed_events) bytes per row",
+            f"{results['inbox_bytes_per_row']:,}",
+        ),
         ("rows recorded per second", f"{results['rows_per_s']:,}"),
         ("rows per referral (normal flow)", str(results["rows_per_referral"])),
         ("GB per million referrals", str(results["gb_per_million_referrals"])),
-        ("verify: seconds (µs per row)", f"{results['verify_seconds']} ({results['verify_us_per_row']})"),
-        ("verify: seconds per million rows", f"{results['verify_seconds_per_million_rows']:,}"),
+        (
+            "verify: seconds (µs per row)",
+            f"{results['verify_seconds']} ({results['verify_us_per_row']})",
+        ),
+        (
+            "verify: seconds per million rows",
+            f"{results['verify_seconds_per_million_rows']:,}",
+        ),
         ("chain intact", str(results["ok"])),
-    ):  # fmt: skip
+    ):
         table.add_row(name, value)
     console.print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.audit_growth", description=__doc__)
-    parser.add_argument("--events", type=int, default=20_000, help="rows to record (rounded down to whole referrals)")
-    parser.add_argument("--batch-size", type=int, default=get_settings().consumer_batch_size)
-    parser.add_argument("--keep", action="store_true", help=f"leave the scratch database {SCRATCH} for a look")
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.audit_growth", description=__doc__
+    )
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=20_000,
+        help="rows to record (rounded down to whole referrals)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=get_settings().consumer_batch_size
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help=f"leave the scratch database {SCRATCH} for a look",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     with postgres() as server_url:

@@ -58,7 +58,11 @@ def plan_faults(seed: int, referrals: int, rounds: int = 1) -> list[Fault]:
     """Every action ``rounds`` times, each once a random number of referrals (10% to 85% of the load) is accepted."""
     rng = random.Random(seed)
     low, high = max(1, referrals // 10), max(2, referrals * 85 // 100)
-    return sorted(Fault(rng.randint(low, high), action) for _ in range(rounds) for action in ACTIONS)
+    return sorted(
+        Fault(rng.randint(low, high), action)
+        for _ in range(rounds)
+        for action in ACTIONS
+    )
 
 
 def problems(c: Counts) -> list[str]:
@@ -119,7 +123,12 @@ class Budget:
     """Time to read the agency topics to their end."""
 
 
-async def settle(database_url: str, accepted: list[str], say: Callable[[str], None], timeout_s: float = 600) -> str:
+async def settle(
+    database_url: str,
+    accepted: list[str],
+    say: Callable[[str], None],
+    timeout_s: float = 600,
+) -> str:
     """Poll until nothing is missing and every outbox is drained; on timeout, say what is still outstanding."""
     deadline = time.monotonic() + timeout_s
     last_said = 0.0
@@ -130,9 +139,15 @@ async def settle(database_url: str, accepted: list[str], say: Callable[[str], No
             return ""
         if time.monotonic() - last_said >= 2:
             last_said = time.monotonic()
-            say(f"settling: {'database unreachable' if waiting is None else f'{waiting} outstanding'}")
+            say(
+                f"settling: {'database unreachable' if waiting is None else f'{waiting} outstanding'}"
+            )
         await asyncio.sleep(0.5)
-    left = "PostgreSQL unreachable" if waiting is None else f"{waiting} rows or outbox records outstanding"
+    left = (
+        "PostgreSQL unreachable"
+        if waiting is None
+        else f"{waiting} rows or outbox records outstanding"
+    )
     return f"not settled within {timeout_s:.0f}s: {left}"
 
 
@@ -159,14 +174,27 @@ async def run(
             await asyncio.sleep(2)
             elapsed = time.monotonic() - state.started
             done = len(state.accepted)
-            rate_now = f"{done / ((state.loaded or time.monotonic()) - state.started):.0f}/s"
-            say(f"[{elapsed:4.0f}s] accepted {done}/{referrals} ({rate_now})  retried {sum(state.retries.values())}"
-                f"  faults recovered {len(state.faults)}/{len(plan)}")  # fmt: skip
+            rate_now = (
+                f"{done / ((state.loaded or time.monotonic()) - state.started):.0f}/s"
+            )
+            say(
+                f"[{elapsed:4.0f}s] accepted {done}/{referrals} ({rate_now})  retried {sum(state.retries.values())}"
+                f"  faults recovered {len(state.faults)}/{len(plan)}"
+            )
 
     reporter = asyncio.create_task(report())
     try:
         async with asyncio.TaskGroup() as group:
-            group.create_task(load(stack.url("intake"), submissions, rate, clients, state, budget.give_up_s))
+            group.create_task(
+                load(
+                    stack.url("intake"),
+                    submissions,
+                    rate,
+                    clients,
+                    state,
+                    budget.give_up_s,
+                )
+            )
             group.create_task(inject(chaos, plan, state, say))
     finally:
         reporter.cancel()
@@ -178,8 +206,14 @@ async def run(
         budget.settle_s,
     )
     settled = time.monotonic()
-    counts = await count(stack.database_url, stack.kafka_bootstrap, state.accepted, budget.read_s)
-    counts.retries, counts.faults, counts.unsettled = dict(state.retries), list(state.faults), unsettled
+    counts = await count(
+        stack.database_url, stack.kafka_bootstrap, state.accepted, budget.read_s
+    )
+    counts.retries, counts.faults, counts.unsettled = (
+        dict(state.retries),
+        list(state.faults),
+        unsettled,
+    )
     # Seconds since the first referral was sent.
     marks = {
         "last_202": state.loaded or recovered,
@@ -198,8 +232,13 @@ def render(outcome: Outcome, referrals: int) -> list[str]:
         f" {s['faults_recovered']}s; settled by {s['settled']}s; counted by {s['counted']}s"
     )
     lines.append(f"retried by the clients (same X-Request-Id): {c.retries or 'none'}")
-    lines.append(f"accepted (202) {c.accepted} of {referrals}; unroutable {c.unroutable}; assignments {c.assignments}")
-    lines += ["", f"  {'exactly once per key':<44}{'expected':>9}{'once':>9}{'missing':>9}{'twice+':>9}{'unasked':>9}"]
+    lines.append(
+        f"accepted (202) {c.accepted} of {referrals}; unroutable {c.unroutable}; assignments {c.assignments}"
+    )
+    lines += [
+        "",
+        f"  {'exactly once per key':<44}{'expected':>9}{'once':>9}{'missing':>9}{'twice+':>9}{'unasked':>9}",
+    ]
     for name, o in c.once.items():
         lines.append(
             f"  {name:<44}{o.expected:>9}{o.expected - o.missing - o.doubled:>9}{o.missing:>9}{o.doubled:>9}{o.extra:>9}"
@@ -211,44 +250,92 @@ def render(outcome: Outcome, referrals: int) -> list[str]:
         f" audit rows with a duplicated event id: {c.audit_rows_duplicated}",
         f"audit chain: {c.chain_summary}",
         "",
-        "   ".join(f"{k}: {v}" for k, v in tally(c).items()) + "  (redelivered = same event id again on an agency topic)",
+        "   ".join(f"{k}: {v}" for k, v in tally(c).items())
+        + "  (redelivered = same event id again on an agency topic)",
     ]
     return lines
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.chaos", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.chaos",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     parser.add_argument("--referrals", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=20261125)
-    parser.add_argument("--rate", type=float, default=100.0, help="referrals per second, all clients together")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP clients")
-    parser.add_argument("--rounds", type=int, default=1, help="how many times each fault happens")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=100.0,
+        help="referrals per second, all clients together",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=8, help="concurrent HTTP clients"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="how many times each fault happens"
+    )
     parser.add_argument("--kafka-port", type=int, default=24092)
     parser.add_argument("--postgres-port", type=int, default=24432)
-    parser.add_argument("--port-base", type=int, default=24000, help="the services listen on the next four ports")
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=24000,
+        help="the services listen on the next four ports",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="signpost-chaos-"))
     chaos = Chaos(state, args.kafka_port, args.postgres_port, args.port_base)
-    print(f"starting Kafka, PostgreSQL and the four services in {state} ...", flush=True)
+    print(
+        f"starting Kafka, PostgreSQL and the four services in {state} ...", flush=True
+    )
     started = time.monotonic()
     try:
         chaos.start()
-        print(f"started in {time.monotonic() - started:.0f}s; {args.referrals} referrals at {args.rate:g}/s", flush=True)
+        print(
+            f"started in {time.monotonic() - started:.0f}s; {args.referrals} referrals at {args.rate:g}/s",
+            flush=True,
+        )
         outcome = asyncio.run(
-            run(chaos, args.referrals, args.seed, args.rate, args.clients, args.rounds, lambda t: print(t, flush=True))
+            run(
+                chaos,
+                args.referrals,
+                args.seed,
+                args.rate,
+                args.clients,
+                args.rounds,
+                lambda t: print(t, flush=True),
+            )
         )
     finally:
         chaos.stop()
     found = problems(outcome.counts)
     print("\n" + "\n".join(render(outcome, args.referrals)))
-    print("PASS: nothing lost, nothing duplicated, chain intact" if not found else "FAIL:\n  " + "\n  ".join(found))
-    record = {"counts": asdict(outcome.counts), "tally": tally(outcome.counts), "seconds": outcome.seconds,
-              "problems": found, "args": vars(args)}  # fmt: skip
-    return finish(args.out / f"chaos-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json", record, found, state)
+    print(
+        "PASS: nothing lost, nothing duplicated, chain intact"
+        if not found
+        else "FAIL:\n  " + "\n  ".join(found)
+    )
+    record = {
+        "counts": asdict(outcome.counts),
+        "tally": tally(outcome.counts),
+        "seconds": outcome.seconds,
+        "problems": found,
+        "args": vars(args),
+    }
+    return finish(
+        args.out / f"chaos-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json",
+        record,
+        found,
+        state,
+    )
 
 
-def finish(path: Path, record: Mapping[str, object], found: list[str], state: Path) -> int:
+def finish(
+    path: Path, record: Mapping[str, object], found: list[str], state: Path
+) -> int:
     """Write the run's results; keep its state and logs if it failed, else remove them; the exit status."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, default=str))

@@ -62,13 +62,33 @@ def _audited(event_types: str, key: str = "referral_id") -> str:
 
 # name: (the keys that must each have exactly one row, the rows: any row whose key is not expected is counted as extra)
 CHECKS: dict[str, tuple[str, str]] = {
-    "stored (intake.referrals)": (ACCEPTED, "SELECT referral_id AS k FROM intake.referrals"),
-    "routed (router.decisions)": (ACCEPTED, "SELECT referral_id AS k FROM router.decisions"),
-    "delivered (notifier.deliveries)": (ASSIGNED, "SELECT assignment_id AS k FROM notifier.deliveries"),
+    "stored (intake.referrals)": (
+        ACCEPTED,
+        "SELECT referral_id AS k FROM intake.referrals",
+    ),
+    "routed (router.decisions)": (
+        ACCEPTED,
+        "SELECT referral_id AS k FROM router.decisions",
+    ),
+    "delivered (notifier.deliveries)": (
+        ASSIGNED,
+        "SELECT assignment_id AS k FROM notifier.deliveries",
+    ),
     "audited: referral.submitted": (ACCEPTED, _audited("'referral.submitted'")),
-    "audited: referral.routed/unroutable": (ACCEPTED, _audited("'referral.routed', 'referral.unroutable'")),
-    "audited: assignment.delivered": (ASSIGNED, _audited("'assignment.delivered'", "(payload->>'assignment_id')::uuid")),
-    "audited: agency copy": (ASSIGNED, _audited("'agency.referral'", "(payload->'assignment'->>'assignment_id')::uuid")),
+    "audited: referral.routed/unroutable": (
+        ACCEPTED,
+        _audited("'referral.routed', 'referral.unroutable'"),
+    ),
+    "audited: assignment.delivered": (
+        ASSIGNED,
+        _audited("'assignment.delivered'", "(payload->>'assignment_id')::uuid"),
+    ),
+    "audited: agency copy": (
+        ASSIGNED,
+        _audited(
+            "'agency.referral'", "(payload->'assignment'->>'assignment_id')::uuid"
+        ),
+    ),
 }
 ON_TOPIC = "agency copy on its topic (by event id)"
 ALL_CHECKS = (*CHECKS, ON_TOPIC)
@@ -113,11 +133,17 @@ async def pending(database_url: str, accepted: list[str]) -> int | None:
         return None
     try:
         missing = sum(o.missing for o in (await _once(conn, ids)).values())
-        schemas = [r["table_schema"] for r in await conn.fetch(
-            "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'")]  # fmt: skip
+        schemas = [
+            r["table_schema"]
+            for r in await conn.fetch(
+                "SELECT table_schema FROM information_schema.tables WHERE table_name = 'outbox'"
+            )
+        ]
         unpublished = 0
         for schema in schemas:
-            unpublished += await conn.fetchval(f'SELECT count(*) FROM "{schema}".outbox WHERE published_at IS NULL')
+            unpublished += await conn.fetchval(
+                f'SELECT count(*) FROM "{schema}".outbox WHERE published_at IS NULL'
+            )
         return missing + unpublished
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
         return None
@@ -125,17 +151,21 @@ async def pending(database_url: str, accepted: list[str]) -> int | None:
         await conn.close()
 
 
-async def count(database_url: str, bootstrap: str, accepted: list[str], read_s: float = 180.0) -> Counts:
+async def count(
+    database_url: str, bootstrap: str, accepted: list[str], read_s: float = 180.0
+) -> Counts:
     ids = list(set(accepted))
     c = Counts(accepted=len(ids), answered_twice=len(accepted) - len(ids))
     conn = await asyncpg.connect(database_url)
     try:
         c.once = await _once(conn, ids)
         c.unroutable = await conn.fetchval(
-            "SELECT count(*) FROM router.decisions WHERE outcome = 'unroutable' AND referral_id = ANY($1::uuid[])", ids
+            "SELECT count(*) FROM router.decisions WHERE outcome = 'unroutable' AND referral_id = ANY($1::uuid[])",
+            ids,
         )
         assigned = await conn.fetch(
-            "SELECT assignment_id::text, agency_id FROM router.assignments WHERE referral_id = ANY($1::uuid[])", ids
+            "SELECT assignment_id::text, agency_id FROM router.assignments WHERE referral_id = ANY($1::uuid[])",
+            ids,
         )
         c.assignments = len(assigned)
         c.assignments_duplicated = await conn.fetchval(
@@ -152,10 +182,15 @@ async def count(database_url: str, bootstrap: str, accepted: list[str], read_s: 
     try:
         records = await read_topics(bootstrap, topics, wait_s=read_s) if topics else []
     except TimeoutError:
-        raise TimeoutError(f"the agency topics could not be read to their end within {read_s:.0f}s") from None
+        raise TimeoutError(
+            f"the agency topics could not be read to their end within {read_s:.0f}s"
+        ) from None
     copies = [m for m in records if m.get("type") == "agency.referral"]
     c.once[ON_TOPIC] = copies_once({r["assignment_id"] for r in assigned}, copies)
-    c.agency_copies, c.agency_copies_distinct = len(copies), len({m["event_id"] for m in copies})
+    c.agency_copies, c.agency_copies_distinct = (
+        len(copies),
+        len({m["event_id"] for m in copies}),
+    )
     result = await verify(database_url)
     c.chain_ok, c.chain_summary = result.ok, result.summary
     return c

@@ -76,13 +76,23 @@ class Chaos:
     """Kafka, PostgreSQL and the four services of one run, all of them its own to kill."""
 
     def __init__(
-        self, state: Path, kafka_port: int, postgres_port: int, port_base: int, ready_s: float = 120.0,
-        instances: int = 1, extra_env: dict[str, str] | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        state: Path,
+        kafka_port: int,
+        postgres_port: int,
+        port_base: int,
+        ready_s: float = 120.0,
+        instances: int = 1,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.ready_s = ready_s
         """How long a restarted service may take to answer /readyz before the run fails with its reason."""
-        self.kafka = kafka_local.KafkaNode(state / "kafka", port=kafka_port, controller_port=kafka_port + 1)
-        self.postgres = postgres_local.PostgresNode(state / "postgres", port=postgres_port)
+        self.kafka = kafka_local.KafkaNode(
+            state / "kafka", port=kafka_port, controller_port=kafka_port + 1
+        )
+        self.postgres = postgres_local.PostgresNode(
+            state / "postgres", port=postgres_port
+        )
         self.state = state
         self.port_base = port_base
         self.ports = {s: port_base + i + 1 for i, s in enumerate(SERVICES)}
@@ -105,8 +115,13 @@ class Chaos:
         create_topics(bootstrap, known_agencies(Settings()))
         # The clients send a whole area's referrals through one practice's identity, far past its rate limit
         # (and every retry after a kill counts again): a 429 would measure the limiter, not recovery.
-        load_limits = {"SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute", **self.extra_env}
-        self.stack = Stack(bootstrap, url, self.state, ports=self.ports, extra_env=load_limits)
+        load_limits = {
+            "SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute",
+            **self.extra_env,
+        }
+        self.stack = Stack(
+            bootstrap, url, self.state, ports=self.ports, extra_env=load_limits
+        )
         if self.instances == 1:
             self.stack.start_all()
             return self.stack
@@ -119,7 +134,9 @@ class Chaos:
         names = []
         for n in numbers:
             for service in SERVICES:
-                self.stack.start_service(service, instance=f"{service}-{n}", port=self.port(service, n))
+                self.stack.start_service(
+                    service, instance=f"{service}-{n}", port=self.port(service, n)
+                )
                 names.append(f"{service}-{n}")
         for name in names:
             self.stack.wait_ready(name, timeout=self.ready_s)
@@ -152,7 +169,9 @@ class Chaos:
         self.stack.stop_service(service, sig=signal.SIGKILL)
         return self.restart(service)
 
-    def restart(self, service: str, instance: str | None = None, port: int | None = None) -> str:
+    def restart(
+        self, service: str, instance: str | None = None, port: int | None = None
+    ) -> str:
         """Start the service (or its named instance) until it is ready or ``ready_s`` runs out.
 
         A service that starts while another fault has PostgreSQL or the broker away exits at once (a database
@@ -168,7 +187,9 @@ class Chaos:
             attempt += 1
             self.stack.start_service(service, instance=instance, port=port)
             try:
-                self.stack.wait_ready(name, timeout=max(1.0, deadline - time.monotonic()))
+                self.stack.wait_ready(
+                    name, timeout=max(1.0, deadline - time.monotonic())
+                )
                 return f"; started {attempt} times" if attempt > 1 else ""
             except RuntimeError as exited:
                 if time.monotonic() >= deadline:
@@ -194,23 +215,35 @@ async def submit(
     headers = {"Authorization": token, "X-Request-Id": str(uuid.uuid4())}
     give_up = time.monotonic() + give_up_s
     intakes = [intake] if isinstance(intake, str) else list(intake)
-    turn = uuid.UUID(headers["X-Request-Id"]).int  # where the first attempt goes: spread over the instances
+    turn = uuid.UUID(
+        headers["X-Request-Id"]
+    ).int  # where the first attempt goes: spread over the instances
     while True:
         turn += 1
         try:
-            response = await http.post(f"{intakes[turn % len(intakes)]}/v1/referrals", json=submission.body, headers=headers)
+            response = await http.post(
+                f"{intakes[turn % len(intakes)]}/v1/referrals",
+                json=submission.body,
+                headers=headers,
+            )
         except httpx.TransportError as exc:
-            reason = type(exc).__name__  # intake is down, or was killed with the request in flight
+            reason = type(
+                exc
+            ).__name__  # intake is down, or was killed with the request in flight
         else:
             if response.status_code == 202:
                 referral_id: str = response.json()["referral_id"]
                 return referral_id
             if response.status_code < 500 and response.status_code != 429:
-                raise RuntimeError(f"intake refused a valid referral: {response.status_code} {response.text[:300]}")
+                raise RuntimeError(
+                    f"intake refused a valid referral: {response.status_code} {response.text[:300]}"
+                )
             reason = f"HTTP {response.status_code}"
         retries[reason] += 1
         if time.monotonic() > give_up:
-            raise TimeoutError(f"a referral was not accepted within {give_up_s:.0f}s; last: {reason}")
+            raise TimeoutError(
+                f"a referral was not accepted within {give_up_s:.0f}s; last: {reason}"
+            )
         await asyncio.sleep(RETRY_EVERY_S)
 
 
@@ -233,7 +266,9 @@ async def load(
     tokens = Tokens(mint=lambda client: f"Bearer {dev_token(client, lifetime_s=900)}")
     turns: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
     nth = submissions if callable(submissions) else submissions.__getitem__
-    slots = itertools.count() if callable(submissions) else iter(range(len(submissions)))
+    slots = (
+        itertools.count() if callable(submissions) else iter(range(len(submissions)))
+    )
     started = time.monotonic()
 
     async def client(http: httpx.AsyncClient) -> None:
@@ -244,17 +279,28 @@ async def load(
                 return
             submission = nth(i)
             async with turns[in_turn(submission) if in_turn else str(i)]:
-                referral_id = await submit(http, intake, submission, tokens.get(submission.client), state.retries, give_up_s)
+                referral_id = await submit(
+                    http,
+                    intake,
+                    submission,
+                    tokens.get(submission.client),
+                    state.retries,
+                    give_up_s,
+                )
             async with state.moved:
                 state.accepted.append(referral_id)
                 state.moved.notify_all()
 
-    async with httpx.AsyncClient(timeout=20, limits=httpx.Limits(max_connections=clients)) as http:
+    async with httpx.AsyncClient(
+        timeout=20, limits=httpx.Limits(max_connections=clients)
+    ) as http:
         await asyncio.gather(*(client(http) for _ in range(clients)))
     state.loaded = time.monotonic()
 
 
-async def inject(chaos: Chaos, plan: list[Fault], state: Progress, say: Callable[[str], None]) -> None:
+async def inject(
+    chaos: Chaos, plan: list[Fault], state: Progress, say: Callable[[str], None]
+) -> None:
     """Each fault when its moment comes; faults on different parts may overlap, those on one part take turns."""
     turns: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 

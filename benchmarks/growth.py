@@ -79,20 +79,41 @@ def replica(seed: dict[str, Any], copy: int) -> dict[str, Any]:
         return f"g{copy:03d}-{name}"
 
     return {
-        "organisations": [{**o, "ods_code": ods(o["ods_code"])} for o in seed["organisations"]],
-        "networks": [{**n, "network_id": ident(n["network_id"]), "practices": [ods(p) for p in n["practices"]]}
-                     for n in seed["networks"]],
-        "services": [{**s, "service_id": ident(s["service_id"]), "agency_id": ident(s["agency_id"]),
-                      "ods_code": ods(s["ods_code"]), "network_ids": [ident(n) for n in s["network_ids"]]}
-                     for s in seed["services"]],
-    }  # fmt: skip
+        "organisations": [
+            {**o, "ods_code": ods(o["ods_code"])} for o in seed["organisations"]
+        ],
+        "networks": [
+            {
+                **n,
+                "network_id": ident(n["network_id"]),
+                "practices": [ods(p) for p in n["practices"]],
+            }
+            for n in seed["networks"]
+        ],
+        "services": [
+            {
+                **s,
+                "service_id": ident(s["service_id"]),
+                "agency_id": ident(s["agency_id"]),
+                "ods_code": ods(s["ods_code"]),
+                "network_ids": [ident(n) for n in s["network_ids"]],
+            }
+            for s in seed["services"]
+        ],
+    }
 
 
 def grown(seed: dict[str, Any], copies: int) -> dict[str, Any]:
     """One more area made of ``copies`` replicas of the seed (which stays as it is, in its own files)."""
     parts = [replica(seed, k) for k in range(1, copies + 1)]
-    return {"area": "grown", "version": f"{copies}-copies",
-            **{key: [item for part in parts for item in part[key]] for key in ("organisations", "networks", "services")}}  # fmt: skip
+    return {
+        "area": "grown",
+        "version": f"{copies}-copies",
+        **{
+            key: [item for part in parts for item in part[key]]
+            for key in ("organisations", "networks", "services")
+        },
+    }
 
 
 def copies_for(seed_services: int, entries: int) -> int:
@@ -100,7 +121,9 @@ def copies_for(seed_services: int, entries: int) -> int:
     return max(0, math.ceil((entries - seed_services) / seed_services))
 
 
-def compare(baseline: dict[str, float], grown_ms: dict[str, float]) -> dict[str, tuple[float, float, float | None]]:
+def compare(
+    baseline: dict[str, float], grown_ms: dict[str, float]
+) -> dict[str, tuple[float, float, float | None]]:
     """Per part: (baseline, grown, grown / baseline); the ratio is None where the baseline spent nothing."""
     return {
         part: (b, g, round(g / b, 2) if b > 0 else None)
@@ -131,13 +154,26 @@ def cases(args: argparse.Namespace, seed: dict[str, Any]) -> dict[str, Case]:
     # The agency case's copies: factor x today's agencies in all (each copy brings as many as the seed has).
     return {
         "baseline": Case("baseline", "baseline", only_seed),
-        "audit_log": Case("audit_log", f"audit log {args.audit_rows:,} rows", only_seed, audit_rows=args.audit_rows),
-        "agency_topics": Case("agency_topics", f"agencies x{args.agency_factor}", every,
-                              directory_copies=args.agency_factor - 1),
-        "directory": Case("directory", f"directory {args.directory_entries:,}", only_seed,
-                          directory_copies=copies_for(len(seed["services"]), args.directory_entries)),
+        "audit_log": Case(
+            "audit_log",
+            f"audit log {args.audit_rows:,} rows",
+            only_seed,
+            audit_rows=args.audit_rows,
+        ),
+        "agency_topics": Case(
+            "agency_topics",
+            f"agencies x{args.agency_factor}",
+            every,
+            directory_copies=args.agency_factor - 1,
+        ),
+        "directory": Case(
+            "directory",
+            f"directory {args.directory_entries:,}",
+            only_seed,
+            directory_copies=copies_for(len(seed["services"]), args.directory_entries),
+        ),
         "baseline_again": Case("baseline_again", "baseline again", only_seed),
-    }  # fmt: skip
+    }
 
 
 def seed_directory() -> dict[str, Any]:
@@ -151,30 +187,44 @@ def agencies_of(seed: dict[str, Any], copies: int) -> list[str]:
     return sorted({s["agency_id"] for s in services})
 
 
-async def load_directory(database_url: str, seed: dict[str, Any], copies: int) -> dict[str, Any]:
+async def load_directory(
+    database_url: str, seed: dict[str, Any], copies: int
+) -> dict[str, Any]:
     """Today's directory and ``copies`` of it, loaded as ``signpost directory load`` loads one into the running
     router (``directory_store.load``): routing reads it from PostgreSQL at its next batch, as in production.
 
     Not through seed files: the router parses those with PyYAML's pure-Python loader at start, about a
     second per 7,000 lines here, so a 100k-entry seed would keep it from starting for a quarter of an hour.
     """
-    area = merge([Directory.model_validate(seed), Directory.model_validate(grown(seed, copies))])
+    area = merge(
+        [Directory.model_validate(seed), Directory.model_validate(grown(seed, copies))]
+    )
     began = time.perf_counter()
     # One statement per table (directory_store.load), so the revision triggers fire a fixed number of times per
     # load. A direct connection: the services' pools (and so `signpost directory load`) allow 30 s a statement.
-    conn = await asyncpg.connect(database_url, server_settings={"search_path": "router"})
+    conn = await asyncpg.connect(
+        database_url, server_settings={"search_path": "router"}
+    )
     try:
         await directory_store.load(conn, area, source="benchmarks.growth")
     finally:
         await conn.close()
-    return {"services": len(area.services), "networks": len(area.networks), "seconds": round(time.perf_counter() - began, 1)}
+    return {
+        "services": len(area.services),
+        "networks": len(area.networks),
+        "seconds": round(time.perf_counter() - began, 1),
+    }
 
 
 @contextmanager
-def own_stack(case: Case, seed: dict[str, Any], port_base: int, ready_s: float) -> Iterator[tuple[Stack, dict[str, int]]]:
+def own_stack(
+    case: Case, seed: dict[str, Any], port_base: int, ready_s: float
+) -> Iterator[tuple[Stack, dict[str, int]]]:
     """Kafka, PostgreSQL and the services of this case alone, in a folder of its own, all stopped and removed after."""
     state = Path(tempfile.mkdtemp(prefix=f"signpost-growth-{case.name}-"))
-    kafka = kafka_local.KafkaNode(state / "kafka", port=port_base, controller_port=port_base + 1)
+    kafka = kafka_local.KafkaNode(
+        state / "kafka", port=port_base, controller_port=port_base + 1
+    )
     postgres = postgres_local.PostgresNode(state / "postgres", port=port_base + 2)
     ports = {s: port_base + 10 + i for i, s in enumerate(SERVICES)}
     stack: Stack | None = None
@@ -187,7 +237,13 @@ def own_stack(case: Case, seed: dict[str, Any], port_base: int, ready_s: float) 
         console.print(
             f"{case.title}: {len(agencies):,} agencies in the directory, topics made in {time.perf_counter() - began:.0f} s"
         )
-        stack = Stack(bootstrap, url, state, ports=ports, extra_env={"SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute"})
+        stack = Stack(
+            bootstrap,
+            url,
+            state,
+            ports=ports,
+            extra_env={"SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute"},
+        )
         for service in SERVICES:
             stack.start_service(service)
         for service in SERVICES:
@@ -221,7 +277,9 @@ SELECT p.consumer, p.topic, gen_random_uuid(), p.processed_at - k * interval '60
 """
 
 
-async def fill_audit_log(stack: Stack, rows: int, recorded: int, batch_size: int) -> dict[str, Any]:
+async def fill_audit_log(
+    stack: Stack, rows: int, recorded: int, batch_size: int
+) -> dict[str, Any]:
     """``rows`` rows in the log while audit is stopped (it keeps no head it could lose), then VACUUM ANALYZE, so
     neither the load nor autovacuum catching up with it falls into a measured window.
 
@@ -230,7 +288,9 @@ async def fill_audit_log(stack: Stack, rows: int, recorded: int, batch_size: int
     """
     stack.stop_service("audit")
     began = time.perf_counter()
-    through = await audit_growth.record(stack.database_url, min(rows, recorded), batch_size)
+    through = await audit_growth.record(
+        stack.database_url, min(rows, recorded), batch_size
+    )
     conn = await asyncpg.connect(stack.database_url, command_timeout=None)
     try:
         copies = max(0, math.ceil(rows / max(through["rows"], 1)) - 1)
@@ -243,11 +303,18 @@ async def fill_audit_log(stack: Stack, rows: int, recorded: int, batch_size: int
         await conn.close()
     stack.start_service("audit")
     stack.wait_ready("audit", timeout=120)
-    return {"rows": total, "recorded": through["rows"], "recorded_rows_per_s": through["rows_per_s"], "copies": copies,
-            "seconds": round(time.perf_counter() - began, 1)}  # fmt: skip
+    return {
+        "rows": total,
+        "recorded": through["rows"],
+        "recorded_rows_per_s": through["rows_per_s"],
+        "copies": copies,
+        "seconds": round(time.perf_counter() - began, 1),
+    }
 
 
-async def measure(stack: Stack, parts: list[processes.Watched], args: argparse.Namespace) -> dict[str, Any]:
+async def measure(
+    stack: Stack, parts: list[processes.Watched], args: argparse.Namespace
+) -> dict[str, Any]:
     """The same load on every case, after a warm-up: idle, ``--rate``/s over HTTP for ``--seconds``, ``--stored`` stored."""
     urls = {s: stack.url(s) for s in SERVICES}
     bootstrap, database_url = stack.kafka_bootstrap, stack.database_url
@@ -255,40 +322,69 @@ async def measure(stack: Stack, parts: list[processes.Watched], args: argparse.N
     with Progress(console=console, transient=True) as progress:
         # Unmeasured: the JVM's and the services' first requests, and the router's first read of a grown directory,
         # belong to no case's per-referral cost.
-        warm = await pipeline.submit_at_rate(urls["intake"], args.rate, args.warmup_seconds, progress, seed=1)
+        warm = await pipeline.submit_at_rate(
+            urls["intake"], args.rate, args.warmup_seconds, progress, seed=1
+        )
         await settle.wait_audited(database_url, list(warm["sent"]))
         await settle.wait_settled(bootstrap, database_url)
     async with pipeline.Phase("idle", parts, bootstrap, database_url) as phase:
-        await asyncio.sleep(args.idle_seconds)  # the measuring window itself, not a wait for readiness
+        await asyncio.sleep(
+            args.idle_seconds
+        )  # the measuring window itself, not a wait for readiness
         out["idle"] = await phase.close(0)
     with Progress(console=console, transient=True) as progress:
         async with pipeline.Phase("http", parts, bootstrap, database_url) as phase:
-            load = await pipeline.submit_at_rate(urls["intake"], args.rate, args.seconds, progress)
+            load = await pipeline.submit_at_rate(
+                urls["intake"], args.rate, args.seconds, progress
+            )
             through, _ = await settle.wait_audited(database_url, list(load["sent"]))
-            out[f"at {args.rate:g}/s"] = {"submitted": len(load["sent"]), "audited": through, "failures": load["failures"],
-                                          **await phase.close(len(load["sent"]))}  # fmt: skip
+            out[f"at {args.rate:g}/s"] = {
+                "submitted": len(load["sent"]),
+                "audited": through,
+                "failures": load["failures"],
+                **await phase.close(len(load["sent"])),
+            }
         async with pipeline.Phase("stored", parts, bootstrap, database_url) as phase:
             stored = await pipeline.pipeline_stored(database_url, args.stored, progress)
-            out["stored"] = {"submitted": stored["records"], "audited": stored["audited"], "per_s": stored["per_s"],
-                             **await phase.close(stored["records"])}  # fmt: skip
+            out["stored"] = {
+                "submitted": stored["records"],
+                "audited": stored["audited"],
+                "per_s": stored["per_s"],
+                **await phase.close(stored["records"]),
+            }
     return out
 
 
-def run_case(case: Case, seed: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    result: dict[str, Any] = {"title": case.title, "load_average_before": [round(x, 2) for x in os.getloadavg()]}
+def run_case(
+    case: Case, seed: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "title": case.title,
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+    }
     began = time.perf_counter()
     with own_stack(case, seed, args.port_base, args.ready_seconds) as (stack, ports):
         result["ready_seconds"] = round(time.perf_counter() - began, 1)
         if case.directory_copies:
-            result["directory"] = asyncio.run(load_directory(stack.database_url, seed, case.directory_copies))
+            result["directory"] = asyncio.run(
+                load_directory(stack.database_url, seed, case.directory_copies)
+            )
         if case.audit_rows:
-            fill = fill_audit_log(stack, case.audit_rows, args.audit_recorded, args.audit_batch)
+            fill = fill_audit_log(
+                stack, case.audit_rows, args.audit_recorded, args.audit_batch
+            )
             result["audit_fill"] = asyncio.run(fill)
         # Found after growing: filling the audit log restarts audit, and a process is watched by its pid.
         parts = processes.discover(ports)
         result["phases"] = asyncio.run(measure(stack, parts, args))
-        if case.audit_rows and result["audit_fill"]["copies"] == 0 and not args.skip_verify:
-            result["verify"] = asyncio.run(audit_growth.timed_verify(stack.database_url))
+        if (
+            case.audit_rows
+            and result["audit_fill"]["copies"] == 0
+            and not args.skip_verify
+        ):
+            result["verify"] = asyncio.run(
+                audit_growth.timed_verify(stack.database_url)
+            )
         result["audit_rows"] = asyncio.run(_count_audit_rows(stack.database_url))
     result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     return result
@@ -319,38 +415,81 @@ def report(results: dict[str, Any]) -> None:
     for phase_name in base["phases"]:
         idle = phase_name == "idle"
         unit = "ms per second" if idle else "ms CPU per referral"
-        table = Table(title=f"{phase_name}: {unit} per process, baseline vs grown (ratio)")
+        table = Table(
+            title=f"{phase_name}: {unit} per process, baseline vs grown (ratio)"
+        )
         table.add_column("process")
         table.add_column("baseline", justify="right")
         for name in others:
             table.add_column(by_case[name]["title"], justify="right")
             table.add_column("×", justify="right")
-        rows = {name: compare(_figures(base["phases"][phase_name], idle), _figures(by_case[name]["phases"][phase_name], idle))
-                for name in others}  # fmt: skip
+        rows = {
+            name: compare(
+                _figures(base["phases"][phase_name], idle),
+                _figures(by_case[name]["phases"][phase_name], idle),
+            )
+            for name in others
+        }
         for part in [*PARTS, "system"]:
             cells = [f"{_figures(base['phases'][phase_name], idle)[part]:.2f}"]
             for name in others:
                 _, g, ratio = rows[name][part]
                 cells += [f"{g:.2f}", "-" if ratio is None else f"{ratio:.2f}"]
             table.add_row(part, *cells)
-        letters = [str(by_case[n]["phases"][phase_name]["dead_letters"]) for n in ["baseline", *others]]
-        table.add_row("dead letters", letters[0], *(x for letter in letters[1:] for x in (letter, "")))
+        letters = [
+            str(by_case[n]["phases"][phase_name]["dead_letters"])
+            for n in ["baseline", *others]
+        ]
+        table.add_row(
+            "dead letters",
+            letters[0],
+            *(x for letter in letters[1:] for x in (letter, "")),
+        )
         console.print(table)
     for case in by_case.values():
-        console.print(f"{case['title']}: load average {case['load_average_before']} → {case['load_average_after']}, "
-                      f"ready in {case['ready_seconds']} s, audit rows at the end {case['audit_rows']:,}"
-                      + (f", filled {case['audit_fill']}" if "audit_fill" in case else "")
-                      + (f", verify {case['verify']}" if "verify" in case else ""))  # fmt: skip
+        console.print(
+            f"{case['title']}: load average {case['load_average_before']} → {case['load_average_after']}, "
+            f"ready in {case['ready_seconds']} s, audit rows at the end {case['audit_rows']:,}"
+            + (f", filled {case['audit_fill']}" if "audit_fill" in case else "")
+            + (f", verify {case['verify']}" if "verify" in case else "")
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.growth", description=__doc__)
-    parser.add_argument("--cases", nargs="+", default=["baseline", "audit_log", "agency_topics", "directory", "baseline_again"])
-    parser.add_argument("--rate", type=float, default=20.0, help="referrals per second over HTTP, the same in every case")
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of the steady-rate run")
-    parser.add_argument("--stored", type=int, default=500, help="submissions stored as intake stores them")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        default=[
+            "baseline",
+            "audit_log",
+            "agency_topics",
+            "directory",
+            "baseline_again",
+        ],
+    )
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=20.0,
+        help="referrals per second over HTTP, the same in every case",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=15.0, help="length of the steady-rate run"
+    )
+    parser.add_argument(
+        "--stored",
+        type=int,
+        default=500,
+        help="submissions stored as intake stores them",
+    )
     parser.add_argument("--idle-seconds", type=float, default=10.0)
-    parser.add_argument("--warmup-seconds", type=float, default=5.0, help="an unmeasured run at --rate first")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=5.0,
+        help="an unmeasured run at --rate first",
+    )
     parser.add_argument("--audit-rows", type=int, default=1_000_000)
     parser.add_argument(
         "--audit-recorded",
@@ -358,25 +497,46 @@ def main(argv: list[str] | None = None) -> int:
         default=25_000,
         help="of --audit-rows, how many go through audit's own path (the rest are copies of them)",
     )
-    parser.add_argument("--audit-batch", type=int, default=2_000, help="rows per transaction while filling the log")
+    parser.add_argument(
+        "--audit-batch",
+        type=int,
+        default=2_000,
+        help="rows per transaction while filling the log",
+    )
     parser.add_argument("--agency-factor", type=int, default=10)
     parser.add_argument("--directory-entries", type=int, default=100_000)
-    parser.add_argument("--skip-verify", action="store_true", help="do not verify the filled audit log")
-    parser.add_argument("--port-base", type=int, default=int(os.environ.get("SIGNPOST_BENCH_PORT_BASE", "17700")),
-                        help="Kafka on this port (+1 its controller), PostgreSQL +2, the services +10 to +13")  # fmt: skip
-    parser.add_argument("--ready-seconds", type=float, default=600.0, help="how long a service may take to start")
+    parser.add_argument(
+        "--skip-verify", action="store_true", help="do not verify the filled audit log"
+    )
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=int(os.environ.get("SIGNPOST_BENCH_PORT_BASE", "17700")),
+        help="Kafka on this port (+1 its controller), PostgreSQL +2, the services +10 to +13",
+    )
+    parser.add_argument(
+        "--ready-seconds",
+        type=float,
+        default=600.0,
+        help="how long a service may take to start",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "results")
     args = parser.parse_args(argv)
     seed = seed_directory()
     known = cases(args, seed)
-    results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "args": vars(args) | {"out": str(args.out)},
-                               "cases": {}}  # fmt: skip
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "args": vars(args) | {"out": str(args.out)},
+        "cases": {},
+    }
     args.out.mkdir(exist_ok=True)
     path = args.out / f"growth-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     for name in args.cases:
         console.print(f"case {name} ...")
         results["cases"][name] = run_case(known[name], seed, args)
-        path.write_text(json.dumps(results, indent=2, default=str))  # each case as it ends: a long run keeps what it had
+        path.write_text(
+            json.dumps(results, indent=2, default=str)
+        )  # each case as it ends: a long run keeps what it had
     report(results)
     console.print(f"results written to {path}")
     return 0

@@ -28,7 +28,14 @@ async def measure(checks: int = CHECKS) -> str:
 
     threading.Thread.start = counting  # type: ignore[method-assign,assignment]
     try:
-        allowances = Allowances.parse({"referrer": "1000000/minute", "agency": "1/minute", "operations": "1/minute"}, {})
+        allowances = Allowances.parse(
+            {
+                "referrer": "1000000/minute",
+                "agency": "1/minute",
+                "operations": "1/minute",
+            },
+            {},
+        )
         limiter = RateLimiter(allowances)
         in_call = 0.0
         before = time.process_time()
@@ -40,8 +47,10 @@ async def measure(checks: int = CHECKS) -> str:
         total = time.process_time() - before
     finally:
         threading.Thread.start = start  # type: ignore[method-assign]
-    return (f"{checks} checks {GAP_S * 1000:.0f} ms apart: {started} threads started, {in_call / checks * 1e6:.0f} us CPU "
-            f"in the check, {total / checks * 1e6:.0f} us of process CPU per request in all")  # fmt: skip
+    return (
+        f"{checks} checks {GAP_S * 1000:.0f} ms apart: {started} threads started, {in_call / checks * 1e6:.0f} us CPU "
+        f"in the check, {total / checks * 1e6:.0f} us of process CPU per request in all"
+    )
 
 
 def main(*_: Any) -> None:

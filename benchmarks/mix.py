@@ -13,7 +13,9 @@ from typing import Any
 
 from toolbox.stack import REPO
 
-BASE: dict[str, Any] = json.loads((REPO / "tests" / "support" / "data" / "pharmacy_first_referral.json").read_text())
+BASE: dict[str, Any] = json.loads(
+    (REPO / "tests" / "support" / "data" / "pharmacy_first_referral.json").read_text()
+)
 PRACTICES = [f"H81{n:03d}" for n in range(1, 51)]
 PHARMACY_FIRST_NEEDS = ["sore_throat", "sinusitis", "infected_insect_bite", "impetigo"]
 MULTI_NEED = [
@@ -41,7 +43,11 @@ def submission(rng: random.Random) -> Submission:
     if roll < 0.6:
         body["needs"] = [rng.choice(PHARMACY_FIRST_NEEDS)]
         return Submission("pharmacy_first", GP, body)
-    body["referrer"] = {"ods_code": "RJ6", "practitioner": "ICN pharmacist B", "role": "pharmacist"}
+    body["referrer"] = {
+        "ods_code": "RJ6",
+        "practitioner": "ICN pharmacist B",
+        "role": "pharmacist",
+    }
     del body["chosen_pharmacy_ods"]
     if roll < 0.9:
         body["needs"], body["red_flags"] = (list(x) for x in rng.choice(MULTI_NEED))

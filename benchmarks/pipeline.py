@@ -58,7 +58,9 @@ TARGETS = {
     "service_rss_mb": 150,
     "pipeline_to_relay_ratio": 0.3,
 }
-console = Console(width=170)  # the per-process table is wide; a pipe or narrow terminal would cut its figures
+console = Console(
+    width=170
+)  # the per-process table is wide; a pipe or narrow terminal would cut its figures
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -69,25 +71,45 @@ def percentiles(values: list[float]) -> dict[str, float]:
     def pct(p: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))], 1)
 
-    return {"n": len(values), "p50": pct(50), "p95": pct(95), "p99": pct(99), "max": round(ordered[-1], 1)}
+    return {
+        "n": len(values),
+        "p50": pct(50),
+        "p95": pct(95),
+        "p99": pct(99),
+        "max": round(ordered[-1], 1),
+    }
 
 
-async def submit_at_rate(intake: str, rate: float, seconds: float, progress: Progress, seed: int = 7) -> dict[str, Any]:
+async def submit_at_rate(
+    intake: str, rate: float, seconds: float, progress: Progress, seed: int = 7
+) -> dict[str, Any]:
     """POST the referral mix at a steady rate; return submit time (epoch ms) per accepted referral id, and what fell short."""
     total = int(rate * seconds)
-    task = progress.add_task(f"latency run: {total} referrals at {rate:.0f}/s (mixed)", total=total)
+    task = progress.add_task(
+        f"latency run: {total} referrals at {rate:.0f}/s (mixed)", total=total
+    )
     rng = random.Random(seed)
     sent: dict[str, float] = {}
     kinds: dict[str, str] = {}
     failures: Counter[str] = Counter()
-    tokens = {client: {"Authorization": f"Bearer {dev_token(client)}"} for client in (mix.GP, mix.ICN_PHARMACIST)}
+    tokens = {
+        client: {"Authorization": f"Bearer {dev_token(client)}"}
+        for client in (mix.GP, mix.ICN_PHARMACIST)
+    }
     # A referral that cannot be sent on time waits; it is counted as late, never dropped or retried twice.
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)) as client:
+    async with httpx.AsyncClient(
+        timeout=60,
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=64),
+    ) as client:
 
         async def one(submission: mix.Submission) -> None:
             t0 = time.time() * 1000
             try:
-                response = await client.post(f"{intake}/v1/referrals", json=submission.body, headers=tokens[submission.client])
+                response = await client.post(
+                    f"{intake}/v1/referrals",
+                    json=submission.body,
+                    headers=tokens[submission.client],
+                )
             except httpx.HTTPError as exc:
                 failures[type(exc).__name__] += 1
             else:
@@ -107,32 +129,51 @@ async def submit_at_rate(intake: str, rate: float, seconds: float, progress: Pro
             pending.append(asyncio.create_task(one(mix.submission(rng))))
         await asyncio.gather(*pending)
         elapsed = time.perf_counter() - started
-    return {"sent": sent, "kinds": kinds, "failures": dict(failures), "achieved_per_s": round(len(sent) / elapsed, 1)}
+    return {
+        "sent": sent,
+        "kinds": kinds,
+        "failures": dict(failures),
+        "achieved_per_s": round(len(sent) / elapsed, 1),
+    }
 
 
-async def intake_max(intake: str, total: int, concurrency: int, progress: Progress, seed: int = 11) -> dict[str, Any]:
+async def intake_max(
+    intake: str, total: int, concurrency: int, progress: Progress, seed: int = 11
+) -> dict[str, Any]:
     task = progress.add_task(f"intake at maximum: {total} POSTs (mixed)", total=total)
     rng = random.Random(seed)
     submissions = [mix.submission(rng) for _ in range(total)]
-    tokens = {client: {"Authorization": f"Bearer {dev_token(client)}"} for client in (mix.GP, mix.ICN_PHARMACIST)}
+    tokens = {
+        client: {"Authorization": f"Bearer {dev_token(client)}"}
+        for client in (mix.GP, mix.ICN_PHARMACIST)
+    }
     accepted = 0
     sent: dict[str, float] = {}
     retried = [0]
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
         queue.put_nowait(i)
-    async with httpx.AsyncClient(timeout=60, limits=httpx.Limits(max_connections=concurrency)) as client:
+    async with httpx.AsyncClient(
+        timeout=60, limits=httpx.Limits(max_connections=concurrency)
+    ) as client:
 
         async def worker() -> None:
             nonlocal accepted
             while not queue.empty():
                 submission = submissions[queue.get_nowait()]
                 # A request lost on the wire is sent again with the same X-Request-Id: intake answers it once.
-                headers = {**tokens[submission.client], "X-Request-Id": str(uuid.uuid4())}
+                headers = {
+                    **tokens[submission.client],
+                    "X-Request-Id": str(uuid.uuid4()),
+                }
                 t0 = time.time() * 1000
                 for attempt in range(3):
                     try:
-                        response = await client.post(f"{intake}/v1/referrals", json=submission.body, headers=headers)
+                        response = await client.post(
+                            f"{intake}/v1/referrals",
+                            json=submission.body,
+                            headers=headers,
+                        )
                         break
                     except httpx.TransportError:
                         retried[0] += 1
@@ -146,11 +187,18 @@ async def intake_max(intake: str, total: int, concurrency: int, progress: Progre
         started = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    return {"sent": sent, "accepted": accepted, "seconds": round(elapsed, 2), "per_s": round(accepted / elapsed, 1),
-            "resent": retried[0]}  # fmt: skip
+    return {
+        "sent": sent,
+        "accepted": accepted,
+        "seconds": round(elapsed, 2),
+        "per_s": round(accepted / elapsed, 1),
+        "resent": retried[0],
+    }
 
 
-async def pipeline_stored(database_url: str, total: int, progress: Progress) -> dict[str, Any]:
+async def pipeline_stored(
+    database_url: str, total: int, progress: Progress
+) -> dict[str, Any]:
     """Store submissions as intake stores them (its own function, its own tables), then time them to audited.
 
     Only what intake would have stored goes in: events on ``referral.submitted`` that intake never held
@@ -163,19 +211,30 @@ async def pipeline_stored(database_url: str, total: int, progress: Progress) -> 
     now = datetime.now(UTC)
     events = [
         ReferralSubmitted(
-            event_id=uuid.uuid4(), occurred_at=now, correlation_id=run, journey_id=uuid.uuid4(), producer="intake",
-            patient_key=hashlib.sha256(f"{run}:{i}".encode()).hexdigest(), referral_id=uuid.uuid4(),
+            event_id=uuid.uuid4(),
+            occurred_at=now,
+            correlation_id=run,
+            journey_id=uuid.uuid4(),
+            producer="intake",
+            patient_key=hashlib.sha256(f"{run}:{i}".encode()).hexdigest(),
+            referral_id=uuid.uuid4(),
             referral=variants[i % len(variants)],
         )
         for i in range(total)
-    ]  # fmt: skip
-    task = progress.add_task(f"pipeline at maximum: {total} stored submissions", total=total)
+    ]
+    task = progress.add_task(
+        f"pipeline at maximum: {total} stored submissions", total=total
+    )
     started = time.perf_counter()
-    conn = await asyncpg.connect(database_url, server_settings={"search_path": "intake"})
+    conn = await asyncpg.connect(
+        database_url, server_settings={"search_path": "intake"}
+    )
     try:
         async with conn.transaction():
             for event in events:
-                await intake_referrals.record_submission(conn, event, client_id="bench", source="bench")
+                await intake_referrals.record_submission(
+                    conn, event, client_id="bench", source="bench"
+                )
             await conn.execute("SELECT pg_notify($1, '')", notify_channel("intake"))
     finally:
         await conn.close()
@@ -184,22 +243,42 @@ async def pipeline_stored(database_url: str, total: int, progress: Progress) -> 
     done, finished = await settle.wait_audited(database_url, ids)
     progress.update(task, completed=done)
     elapsed = finished - started
-    return {"ids": ids, "records": total, "audited": done, "store_seconds": round(stored_s, 2), "seconds": round(elapsed, 2),
-            "per_s": round(done / elapsed, 1)}  # fmt: skip
+    return {
+        "ids": ids,
+        "records": total,
+        "audited": done,
+        "store_seconds": round(stored_s, 2),
+        "seconds": round(elapsed, 2),
+        "per_s": round(done / elapsed, 1),
+    }
 
 
-async def latencies(bootstrap: str, database_url: str, sent: dict[str, float]) -> dict[str, Any]:
+async def latencies(
+    bootstrap: str, database_url: str, sent: dict[str, float]
+) -> dict[str, Any]:
     """Kafka's CreateTime is the outbox relay's publish time; every clock here is this machine's."""
     routed = await read_all(bootstrap, "referral.routed", wait_s=60)
-    delivered = [d for d in await read_all(bootstrap, "assignment.delivered", wait_s=60) if d.get("referral_id") in sent]
+    delivered = [
+        d
+        for d in await read_all(bootstrap, "assignment.delivered", wait_s=60)
+        if d.get("referral_id") in sent
+    ]
     agency_topics = sorted({f"agency.{d['agency_id']}.referrals" for d in delivered})
-    copies = await read_topics(bootstrap, agency_topics, wait_s=120) if agency_topics else []
-    routed_ms = [m["_ts"] - sent[m["referral_id"]] for m in routed if m.get("referral_id") in sent]
+    copies = (
+        await read_topics(bootstrap, agency_topics, wait_s=120) if agency_topics else []
+    )
+    routed_ms = [
+        m["_ts"] - sent[m["referral_id"]]
+        for m in routed
+        if m.get("referral_id") in sent
+    ]
     # A referral is on its agencies' topics when the last of its copies is.
     last_copy: dict[str, float] = {}
     for m in copies:
         if m.get("referral_id") in sent:
-            last_copy[m["referral_id"]] = max(last_copy.get(m["referral_id"], 0.0), m["_ts"])
+            last_copy[m["referral_id"]] = max(
+                last_copy.get(m["referral_id"], 0.0), m["_ts"]
+            )
     agency_ms = [at - sent[rid] for rid, at in last_copy.items()]
     conn = await asyncpg.connect(database_url)
     try:
@@ -219,7 +298,13 @@ async def latencies(bootstrap: str, database_url: str, sent: dict[str, float]) -
     }
 
 
-async def outcomes(notifier: str, database_url: str, sent: dict[str, float], progress: Progress, seed: int = 5) -> dict[str, Any]:
+async def outcomes(
+    notifier: str,
+    database_url: str,
+    sent: dict[str, float],
+    progress: Progress,
+    seed: int = 5,
+) -> dict[str, Any]:
     """The demo pharmacy works its Pharmacy First referrals: four in five to completion, one in five declined (rerouted)."""
     conn = await asyncpg.connect(database_url)
     try:
@@ -234,33 +319,58 @@ async def outcomes(notifier: str, database_url: str, sent: dict[str, float], pro
     finally:
         await conn.close()
     rng = random.Random(seed)
-    plans = {a: (["declined"] if rng.random() < 0.2 else ["accepted", "patient_contacted", "completed"]) for a in assignments}
-    task = progress.add_task(f"outcomes: {sum(map(len, plans.values()))} reports on {len(plans)} assignments", total=len(plans))
+    plans = {
+        a: (
+            ["declined"]
+            if rng.random() < 0.2
+            else ["accepted", "patient_contacted", "completed"]
+        )
+        for a in assignments
+    }
+    task = progress.add_task(
+        f"outcomes: {sum(map(len, plans.values()))} reports on {len(plans)} assignments",
+        total=len(plans),
+    )
     recorded: Counter[int] = Counter()
     headers = {"Authorization": f"Bearer {dev_token('agency-demo-pharmacy')}"}
-    async with httpx.AsyncClient(timeout=60, headers=headers, limits=httpx.Limits(max_connections=16)) as client:
+    async with httpx.AsyncClient(
+        timeout=60, headers=headers, limits=httpx.Limits(max_connections=16)
+    ) as client:
         semaphore = asyncio.Semaphore(16)
 
         async def work(assignment_id: str, steps: list[str]) -> None:
             async with semaphore:
                 for outcome in steps:
-                    detail = {"completion": "advice_given"} if outcome == "completed" else {}
+                    detail = (
+                        {"completion": "advice_given"} if outcome == "completed" else {}
+                    )
                     if outcome == "declined":
                         detail = {"decline_reason": "not_available_in_timescale"}
                     url = f"{notifier}/v1/assignments/{assignment_id}/outcomes"
-                    recorded[(await client.post(url, json={"outcome": outcome, **detail})).status_code] += 1
+                    recorded[
+                        (
+                            await client.post(url, json={"outcome": outcome, **detail})
+                        ).status_code
+                    ] += 1
             progress.advance(task)
 
         started = time.perf_counter()
         await asyncio.gather(*(work(a, steps) for a, steps in plans.items()))
         elapsed = time.perf_counter() - started
     declined = [a for a, steps in plans.items() if steps == ["declined"]]
-    return {"assignments": len(plans), "reports": sum(recorded.values()), "status": dict(recorded),
-            "per_s": round(sum(recorded.values()) / elapsed, 1) if elapsed else 0.0, "declined": len(declined),
-            "rerouted": await _rerouted(database_url, declined)}  # fmt: skip
+    return {
+        "assignments": len(plans),
+        "reports": sum(recorded.values()),
+        "status": dict(recorded),
+        "per_s": round(sum(recorded.values()) / elapsed, 1) if elapsed else 0.0,
+        "declined": len(declined),
+        "rerouted": await _rerouted(database_url, declined),
+    }
 
 
-async def _rerouted(database_url: str, declined: list[str], timeout_s: float = 60.0) -> int:
+async def _rerouted(
+    database_url: str, declined: list[str], timeout_s: float = 60.0
+) -> int:
     """How many declines the router has reassigned (it must reach all of them)."""
     conn = await asyncpg.connect(database_url)
     try:
@@ -291,16 +401,32 @@ async def audit_growth(database_url: str) -> dict[str, Any]:
     assert row is not None
     per_row = row["bytes"] / max(row["rows"], 1)
     per_referral = row["rows"] / max(row["referrals"], 1)
-    return {"bytes": row["bytes"], "rows": row["rows"], "referrals": row["referrals"], "bytes_per_row": round(per_row),
-            "rows_per_referral": round(per_referral, 2),
-            "gb_per_million_referrals": round(per_row * per_referral * 1e6 / 1e9, 2)}  # fmt: skip
+    return {
+        "bytes": row["bytes"],
+        "rows": row["rows"],
+        "referrals": row["referrals"],
+        "bytes_per_row": round(per_row),
+        "rows_per_referral": round(per_referral, 2),
+        "gb_per_million_referrals": round(per_row * per_referral * 1e6 / 1e9, 2),
+    }
 
 
 class Phase:
     """One phase's measurement window: CPU per process and dead letters, from its start until all it caused is handled."""
 
-    def __init__(self, name: str, parts: list[processes.Watched], bootstrap: str, database_url: str) -> None:
-        self.name, self.parts, self.bootstrap, self.database_url = name, parts, bootstrap, database_url
+    def __init__(
+        self,
+        name: str,
+        parts: list[processes.Watched],
+        bootstrap: str,
+        database_url: str,
+    ) -> None:
+        self.name, self.parts, self.bootstrap, self.database_url = (
+            name,
+            parts,
+            bootstrap,
+            database_url,
+        )
 
     async def __aenter__(self) -> "Phase":
         self.letters = await settle.dead_letters(self.bootstrap)
@@ -315,17 +441,29 @@ class Phase:
         """Wait until the phase's work is all handled, then read CPU and dead letters: the phase's figures."""
         settled = await settle.wait_settled(self.bootstrap, self.database_url)
         seconds = time.perf_counter() - self.started
-        cpu = processes.per_referral_ms(self.cpu, processes.cpu_seconds(self.parts), referrals, seconds)
+        cpu = processes.per_referral_ms(
+            self.cpu, processes.cpu_seconds(self.parts), referrals, seconds
+        )
         letters = await settle.dead_letters(self.bootstrap) - self.letters
         return {"cpu": cpu, "dead_letters": letters, **settled}
 
 
-async def http_phase(name: str, args: argparse.Namespace, urls: dict[str, str], bootstrap: str, database_url: str,
-                     parts: list[processes.Watched], progress: Progress, rate: float | None) -> dict[str, Any]:  # fmt: skip
+async def http_phase(
+    name: str,
+    args: argparse.Namespace,
+    urls: dict[str, str],
+    bootstrap: str,
+    database_url: str,
+    parts: list[processes.Watched],
+    progress: Progress,
+    rate: float | None,
+) -> dict[str, Any]:
     """Referrals over HTTP at ``rate`` per second (None: as fast as intake takes them), timed until audited."""
     async with Phase(name, parts, bootstrap, database_url) as phase:
         if rate is None:
-            load = await intake_max(urls["intake"], args.intake_records, args.concurrency, progress)
+            load = await intake_max(
+                urls["intake"], args.intake_records, args.concurrency, progress
+            )
         else:
             load = await submit_at_rate(urls["intake"], rate, args.seconds, progress)
             load["kinds"] = dict(Counter(load["kinds"].values()))
@@ -334,11 +472,25 @@ async def http_phase(name: str, args: argparse.Namespace, urls: dict[str, str], 
         load["audited"] = through
         load["end_to_end_per_s"] = round(through / (finished - phase.started), 1)
         measured = await phase.close(len(sent))
-    return {"sent": sent, **load, **measured, "latency": await latencies(bootstrap, database_url, sent)}
+    return {
+        "sent": sent,
+        **load,
+        **measured,
+        "latency": await latencies(bootstrap, database_url, sent),
+    }
 
 
-async def run(args: argparse.Namespace, stack_urls: dict[str, str], bootstrap: str, database_url: str) -> dict[str, Any]:
-    results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "args": vars(args), "targets": TARGETS}
+async def run(
+    args: argparse.Namespace,
+    stack_urls: dict[str, str],
+    bootstrap: str,
+    database_url: str,
+) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(),
+        "args": vars(args),
+        "targets": TARGETS,
+    }
     ports = {s: int(u.rsplit(":", 1)[1]) for s, u in stack_urls.items()}
     ports["kafka"] = int(bootstrap.rsplit(":", 1)[1])
     ports["postgresql"] = _postgres_port(database_url)
@@ -347,23 +499,48 @@ async def run(args: argparse.Namespace, stack_urls: dict[str, str], bootstrap: s
     phases: dict[str, Any] = {}
     # Idle first: what the stack spends per second with nothing to do, which every referral at a low rate carries.
     async with Phase("idle", parts, bootstrap, database_url) as phase:
-        await asyncio.sleep(args.idle_seconds)  # the measuring window itself, not a wait for readiness
+        await asyncio.sleep(
+            args.idle_seconds
+        )  # the measuring window itself, not a wait for readiness
         results["idle"] = await phase.close(0)
     with Progress(console=console, transient=False) as progress:
         for rate in args.rates:
-            phases[f"at {rate:g}/s"] = await http_phase(f"at {rate:g}/s", args, stack_urls, bootstrap, database_url, parts,
-                                                         progress, rate)  # fmt: skip
-        phases["at maximum"] = await http_phase("at maximum", args, stack_urls, bootstrap, database_url, parts, progress, None)
+            phases[f"at {rate:g}/s"] = await http_phase(
+                f"at {rate:g}/s",
+                args,
+                stack_urls,
+                bootstrap,
+                database_url,
+                parts,
+                progress,
+                rate,
+            )
+        phases["at maximum"] = await http_phase(
+            "at maximum",
+            args,
+            stack_urls,
+            bootstrap,
+            database_url,
+            parts,
+            progress,
+            None,
+        )
         first = phases[f"at {args.rates[0]:g}/s"]["sent"]
         async with Phase("outcomes", parts, bootstrap, database_url) as phase:
-            worked = await outcomes(stack_urls["notifier"], database_url, first, progress)
+            worked = await outcomes(
+                stack_urls["notifier"], database_url, first, progress
+            )
             phases["outcomes"] = {**worked, **await phase.close(worked["reports"])}
         async with Phase("pipeline", parts, bootstrap, database_url) as phase:
-            stored = await pipeline_stored(database_url, args.pipeline_records, progress)
+            stored = await pipeline_stored(
+                database_url, args.pipeline_records, progress
+            )
             stored.pop("ids")
             phases["pipeline"] = {**stored, **await phase.close(stored["records"])}
         async with Phase("relay", parts, bootstrap, database_url) as phase:
-            relay = await baselines.bare_relay(bootstrap, args.pipeline_records, json.dumps(mix.BASE).encode())
+            relay = await baselines.bare_relay(
+                bootstrap, args.pipeline_records, json.dumps(mix.BASE).encode()
+            )
             relay_cpu = await phase.close(args.pipeline_records)
     for phase_results in phases.values():
         phase_results.pop("sent", None)
@@ -371,7 +548,11 @@ async def run(args: argparse.Namespace, stack_urls: dict[str, str], bootstrap: s
     results["rss_mb"] = processes.rss_mb(p for p in parts if p.name in SERVICES)
     results["audit_growth"] = await audit_growth(database_url)
     results["baselines"] = {"relay": {**relay, "cpu": relay_cpu["cpu"]}}
-    results["ratios"] = {"pipeline_to_relay": round(phases["pipeline"]["per_s"] / relay["records_per_s"], 3)}
+    results["ratios"] = {
+        "pipeline_to_relay": round(
+            phases["pipeline"]["per_s"] / relay["records_per_s"], 3
+        )
+    }
     return results
 
 
@@ -384,21 +565,33 @@ def _postgres_port(url: str) -> int:
 def report(results: dict[str, Any]) -> None:
     phases: dict[str, Any] = results.get("phases", {})
     parts = [*(s for s in SERVICES), "kafka", "postgresql"]
-    cpu = Table(title="CPU ms per referral, per process (the figure to compare: stable on a busy machine)")
+    cpu = Table(
+        title="CPU ms per referral, per process (the figure to compare: stable on a busy machine)"
+    )
     cpu.add_column("phase")
     for name in [*parts, "system", "cores", processes.LOAD_GENERATOR, "dead letters"]:
         cpu.add_column(name, justify="right")
     idle = results.get("idle", {}).get("cpu", {})
     if idle:
         per_s = idle["ms_per_s"]
-        cpu.add_row("idle, ms per s", *(f"{per_s.get(p, 0):.2f}" for p in parts), f"{idle['system_cores'] * 1000:.2f}",
-                    str(idle["system_cores"]), f"{per_s.get(processes.LOAD_GENERATOR, 0):.2f}",
-                    str(results["idle"]["dead_letters"]))  # fmt: skip
+        cpu.add_row(
+            "idle, ms per s",
+            *(f"{per_s.get(p, 0):.2f}" for p in parts),
+            f"{idle['system_cores'] * 1000:.2f}",
+            str(idle["system_cores"]),
+            f"{per_s.get(processes.LOAD_GENERATOR, 0):.2f}",
+            str(results["idle"]["dead_letters"]),
+        )
     for name, phase in phases.items():
         per = phase["cpu"]["ms_per_referral"]
-        cpu.add_row(name, *(f"{per.get(p, 0):.2f}" for p in parts), f"{phase['cpu']['system_ms_per_referral']:.2f}",
-                    str(phase["cpu"]["system_cores"]), f"{per.get(processes.LOAD_GENERATOR, 0):.2f}",
-                    str(phase["dead_letters"]))  # fmt: skip
+        cpu.add_row(
+            name,
+            *(f"{per.get(p, 0):.2f}" for p in parts),
+            f"{phase['cpu']['system_ms_per_referral']:.2f}",
+            str(phase["cpu"]["system_cores"]),
+            f"{per.get(processes.LOAD_GENERATOR, 0):.2f}",
+            str(phase["dead_letters"]),
+        )
     console.print(cpu)
     table = Table(title="Signpost benchmark")
     table.add_column("measure")
@@ -410,28 +603,80 @@ def report(results: dict[str, Any]) -> None:
             continue
         lat = phase["latency"]
         rows += [
-            (f"{name}: achieved referrals/s (HTTP)", phase.get("achieved_per_s", phase.get("per_s")), ""),
-            (f"{name}: end to end, submitted → audited /s", phase.get("end_to_end_per_s"), ""),
-            (f"{name}: submit→routed p50/p95/p99 ms", _p(lat.get("submit_to_routed_ms")), ""),
-            (f"{name}: submit→agency topic p50/p95/p99 ms", _p(lat.get("submit_to_agency_topic_ms")), _target(name)),
-            (f"{name}: submit→audited p50/p95/p99 ms", _p(lat.get("submit_to_audited_ms")), ""),
+            (
+                f"{name}: achieved referrals/s (HTTP)",
+                phase.get("achieved_per_s", phase.get("per_s")),
+                "",
+            ),
+            (
+                f"{name}: end to end, submitted → audited /s",
+                phase.get("end_to_end_per_s"),
+                "",
+            ),
+            (
+                f"{name}: submit→routed p50/p95/p99 ms",
+                _p(lat.get("submit_to_routed_ms")),
+                "",
+            ),
+            (
+                f"{name}: submit→agency topic p50/p95/p99 ms",
+                _p(lat.get("submit_to_agency_topic_ms")),
+                _target(name),
+            ),
+            (
+                f"{name}: submit→audited p50/p95/p99 ms",
+                _p(lat.get("submit_to_audited_ms")),
+                "",
+            ),
         ]
     pipeline = phases.get("pipeline", {})
     worked = phases.get("outcomes", {})
     base = results.get("baselines", {})
     growth = results.get("audit_growth", {})
     rows += [
-        ("pipeline stored→audited, referrals/s", pipeline.get("per_s"), f"≥ {TARGETS['pipeline_records_per_s']}"),
-        ("bare aiokafka relay, records/s", base.get("relay", {}).get("records_per_s"), ""),
-        ("pipeline / relay", results.get("ratios", {}).get("pipeline_to_relay"), f"≥ {TARGETS['pipeline_to_relay_ratio']}"),
+        (
+            "pipeline stored→audited, referrals/s",
+            pipeline.get("per_s"),
+            f"≥ {TARGETS['pipeline_records_per_s']}",
+        ),
+        (
+            "bare aiokafka relay, records/s",
+            base.get("relay", {}).get("records_per_s"),
+            "",
+        ),
+        (
+            "pipeline / relay",
+            results.get("ratios", {}).get("pipeline_to_relay"),
+            f"≥ {TARGETS['pipeline_to_relay_ratio']}",
+        ),
         ("agency outcomes recorded/s", worked.get("per_s"), ""),
-        ("declines rerouted", f"{worked.get('rerouted')}/{worked.get('declined')}", "all"),
-        ("Kafka ProducerPerformance records/s", base.get("producer_performance", {}).get("records_per_s"), ""),
+        (
+            "declines rerouted",
+            f"{worked.get('rerouted')}/{worked.get('declined')}",
+            "all",
+        ),
+        (
+            "Kafka ProducerPerformance records/s",
+            base.get("producer_performance", {}).get("records_per_s"),
+            "",
+        ),
         ("Kafka EndToEndLatency p50/p99 ms", _p(base.get("end_to_end_latency")), ""),
-        ("service RSS MB", json.dumps(results.get("rss_mb")), f"≤ {TARGETS['service_rss_mb']} each"),
-        ("audit log bytes/row, rows/referral", f"{growth.get('bytes_per_row')}, {growth.get('rows_per_referral')}", ""),
-        ("audit log GB per million referrals", growth.get("gb_per_million_referrals"), ""),
-    ]  # fmt: skip
+        (
+            "service RSS MB",
+            json.dumps(results.get("rss_mb")),
+            f"≤ {TARGETS['service_rss_mb']} each",
+        ),
+        (
+            "audit log bytes/row, rows/referral",
+            f"{growth.get('bytes_per_row')}, {growth.get('rows_per_referral')}",
+            "",
+        ),
+        (
+            "audit log GB per million referrals",
+            growth.get("gb_per_million_referrals"),
+            "",
+        ),
+    ]
     for name, value, target in rows:
         table.add_row(name, str(value), target)
     console.print(table)
@@ -445,16 +690,29 @@ def _p(d: dict[str, Any] | None) -> str:
     """p50 / p95 / p99 of a latency summary (ours: p50; Kafka's tools: p50_ms), or '-'."""
     if not d:
         return "-"
-    return " / ".join(str(d[k]) for k in ("p50", "p95", "p99", "p50_ms", "p99_ms") if k in d)
+    return " / ".join(
+        str(d[k]) for k in ("p50", "p95", "p99", "p50_ms", "p99_ms") if k in d
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.pipeline", description=__doc__)
     parser.add_argument(
-        "--rates", type=float, nargs="+", default=[12.0, 50.0], help="steady rates for the latency runs (referrals/s)"
+        "--rates",
+        type=float,
+        nargs="+",
+        default=[12.0, 50.0],
+        help="steady rates for the latency runs (referrals/s)",
     )
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of each steady-rate run")
-    parser.add_argument("--idle-seconds", type=float, default=10.0, help="length of the idle measurement")
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="length of each steady-rate run"
+    )
+    parser.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=10.0,
+        help="length of the idle measurement",
+    )
     parser.add_argument("--pipeline-records", type=int, default=5_000)
     parser.add_argument("--intake-records", type=int, default=2_000)
     parser.add_argument("--concurrency", type=int, default=64)
@@ -466,8 +724,12 @@ def main(argv: list[str] | None = None) -> int:
     with existing_or_started() as (urls, bootstrap, database_url):
         results = asyncio.run(run(args, urls, bootstrap, database_url))
         if not args.skip_java_baselines:
-            results["baselines"]["producer_performance"] = baselines.producer_performance(bootstrap, args.pipeline_records * 10)
-            results["baselines"]["end_to_end_latency"] = baselines.end_to_end_latency(bootstrap, 2000)
+            results["baselines"]["producer_performance"] = (
+                baselines.producer_performance(bootstrap, args.pipeline_records * 10)
+            )
+            results["baselines"]["end_to_end_latency"] = baselines.end_to_end_latency(
+                bootstrap, 2000
+            )
     args.out.mkdir(exist_ok=True)
     path = args.out / f"bench-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.json"
     path.write_text(json.dumps(results, indent=2, default=str))

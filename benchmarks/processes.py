@@ -30,7 +30,11 @@ class Watched:
 
 def _listening_ports(proc: psutil.Process) -> set[int]:
     try:
-        return {c.laddr.port for c in proc.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN}
+        return {
+            c.laddr.port
+            for c in proc.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN
+        }
     except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
         return set()
 
@@ -89,13 +93,17 @@ def rss_mb(parts: Iterable[Watched]) -> dict[str, float]:
     out: dict[str, float] = {}
     for part in parts:
         try:
-            out[part.name] = round(psutil.Process(part.pid).memory_info().rss / 2**20, 1)
+            out[part.name] = round(
+                psutil.Process(part.pid).memory_info().rss / 2**20, 1
+            )
         except psutil.NoSuchProcess:
             continue
     return out
 
 
-def per_referral_ms(before: dict[str, float], after: dict[str, float], referrals: int, seconds: float) -> dict[str, object]:
+def per_referral_ms(
+    before: dict[str, float], after: dict[str, float], referrals: int, seconds: float
+) -> dict[str, object]:
     """CPU ms per referral for every part between two readings, the system's total, and the cores it kept busy.
 
     The load generator is reported apart and left out of the system's total: it is the clients, not Signpost.
@@ -106,8 +114,14 @@ def per_referral_ms(before: dict[str, float], after: dict[str, float], referrals
     return {
         "referrals": referrals,
         "seconds": round(seconds, 2),
-        "ms_per_referral": {name: round(v * 1000 / n, 3) for name, v in sorted(spent.items())},
-        "ms_per_s": {name: round(v * 1000 / seconds, 3) for name, v in sorted(spent.items())} if seconds > 0 else {},
+        "ms_per_referral": {
+            name: round(v * 1000 / n, 3) for name, v in sorted(spent.items())
+        },
+        "ms_per_s": {
+            name: round(v * 1000 / seconds, 3) for name, v in sorted(spent.items())
+        }
+        if seconds > 0
+        else {},
         "system_ms_per_referral": round(system * 1000 / n, 3),
         "system_cores": round(system / seconds, 3) if seconds > 0 else None,
     }

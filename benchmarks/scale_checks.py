@@ -113,10 +113,14 @@ def order(records: Iterable[Record], per_referral: bool = True) -> Order:
             per_key[where] += 1
             before = latest.get(where)
             if before is not None and r.occurred_at < before:
-                breaks.append(OrderBreak(topic, r.key, r.offset, r.occurred_at, before))  # the key alone: no referral id
+                breaks.append(
+                    OrderBreak(topic, r.key, r.offset, r.occurred_at, before)
+                )  # the key alone: no referral id
             else:
                 latest[where] = r.occurred_at
-    return Order(sum(1 for n in per_key.values() if n > 1), checked, redelivered, tuple(breaks))
+    return Order(
+        sum(1 for n in per_key.values() if n > 1), checked, redelivered, tuple(breaks)
+    )
 
 
 @dataclass(frozen=True)
@@ -144,8 +148,12 @@ class Timers:
     """Per fired timer, one audit row of its escalation."""
 
 
-def timers(rows: Iterable[Timer], escalation_id: dict[tuple[str, str], str], on_topic: Iterable[str],
-           audited: Iterable[str]) -> Timers:  # fmt: skip
+def timers(
+    rows: Iterable[Timer],
+    escalation_id: dict[tuple[str, str], str],
+    on_topic: Iterable[str],
+    audited: Iterable[str],
+) -> Timers:
     """Every timer fired exactly once or was cleared by an outcome, and each firing was published and audited once.
 
     ``escalation_id`` names the event id each timer's firing derives (``schemas.ids.derived_event_id``);

@@ -75,12 +75,16 @@ def nhs_number(rng: random.Random) -> str:
     """A valid NHS number (modulus 11), made up."""
     while True:
         digits = [rng.randint(0, 9) for _ in range(9)]
-        check = 11 - sum(d * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+        check = (
+            11 - sum(d * w for d, w in zip(digits, range(10, 1, -1), strict=True)) % 11
+        )
         if check != 10:
             return "".join(map(str, digits)) + str(0 if check == 11 else check)
 
 
-def patient_mix(rng: random.Random, patients: list[str]) -> Callable[[int], mix.Submission]:
+def patient_mix(
+    rng: random.Random, patients: list[str]
+) -> Callable[[int], mix.Submission]:
     """The bench's mix of referrals, spread over ``patients`` (so keys land on every partition), i-th to i % n."""
 
     def make(i: int) -> mix.Submission:
@@ -99,9 +103,11 @@ def patient_of(submission: mix.Submission) -> str:
 
 def outcome_plan(assignment_id: str) -> list[OutcomeCode]:
     """What the agency reports on an assignment: nothing (its timers fire), accepted, or through to completed."""
-    return [[], [OutcomeCode.ACCEPTED], [OutcomeCode.ACCEPTED, OutcomeCode.PATIENT_CONTACTED, OutcomeCode.COMPLETED]][
-        uuid.UUID(assignment_id).int % 3
-    ]
+    return [
+        [],
+        [OutcomeCode.ACCEPTED],
+        [OutcomeCode.ACCEPTED, OutcomeCode.PATIENT_CONTACTED, OutcomeCode.COMPLETED],
+    ][uuid.UUID(assignment_id).int % 3]
 
 
 @dataclass
@@ -139,10 +145,15 @@ class Checks:
 # The relay's leader lock, as signpost/outbox.py derives it (OutboxRelay._run); a lock found for no instance fails the run.
 def _relay_lock(schema: str) -> tuple[int, int]:
     key = int.from_bytes(hashlib.sha256(f"relay:{schema}".encode()).digest()[:8], "big")
-    return key >> 32, key & 0xFFFFFFFF  # pg_locks shows a bigint advisory lock as (classid, objid)
+    return (
+        key >> 32,
+        key & 0xFFFFFFFF,
+    )  # pg_locks shows a bigint advisory lock as (classid, objid)
 
 
-async def relay_leader(database_url: str, ports_of: dict[str, set[int]], schema: str) -> str | None:
+async def relay_leader(
+    database_url: str, ports_of: dict[str, set[int]], schema: str
+) -> str | None:
     """The instance whose database connection holds ``schema``'s relay lock, matched by its client port."""
     classid, objid = _relay_lock(schema)
     conn = await asyncpg.connect(database_url)
@@ -165,7 +176,11 @@ def local_ports(pids: dict[str, int]) -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
     for name, pid in pids.items():
         try:
-            out[name] = {c.laddr.port for c in psutil.Process(pid).net_connections(kind="tcp") if c.laddr}
+            out[name] = {
+                c.laddr.port
+                for c in psutil.Process(pid).net_connections(kind="tcp")
+                if c.laddr
+            }
         except psutil.Error:
             out[name] = set()
     return out
@@ -182,7 +197,9 @@ async def group_members(bootstrap: str, group: str) -> int:
         await admin.close()
 
 
-def poll(what: str, check: Callable[[], Any], timeout_s: float, every_s: float = 0.25) -> Any:
+def poll(
+    what: str, check: Callable[[], Any], timeout_s: float, every_s: float = 0.25
+) -> Any:
     """``check()`` until it answers something true, or fail naming ``what``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -197,7 +214,9 @@ def poll(what: str, check: Callable[[], Any], timeout_s: float, every_s: float =
 class ScaleOut:
     """A chaos stack of N instances per service, with the faults a scale-out must survive."""
 
-    def __init__(self, chaos: Chaos, say: Callable[[str], None], takeover_s: float = 45.0) -> None:
+    def __init__(
+        self, chaos: Chaos, say: Callable[[str], None], takeover_s: float = 45.0
+    ) -> None:
         self.chaos = chaos
         self.say = say
         self.takeover_s = takeover_s
@@ -208,49 +227,86 @@ class ScaleOut:
         return self.chaos.stack
 
     def leader(self, service: str) -> str | None:
-        pids = {name: self.stack.processes[name].pid for name in self.stack.instances(service)}
-        return asyncio.run(relay_leader(self.stack.database_url, local_ports(pids), service))
+        pids = {
+            name: self.stack.processes[name].pid
+            for name in self.stack.instances(service)
+        }
+        return asyncio.run(
+            relay_leader(self.stack.database_url, local_ports(pids), service)
+        )
 
     def members(self, service: str) -> int:
         return asyncio.run(group_members(self.stack.kafka_bootstrap, GROUPS[service]))
 
     def kill_leader(self, service: str, run: Run, began: float) -> str:
         """SIGKILL the instance holding the relay lock and wait until a survivor takes it; returns the killed one."""
-        before = poll(f"{service}: an instance to hold the relay lock", lambda: self.leader(service), self.takeover_s)
+        before = poll(
+            f"{service}: an instance to hold the relay lock",
+            lambda: self.leader(service),
+            self.takeover_s,
+        )
         at = time.monotonic()
         self.stack.stop_service(before, sig=signal.SIGKILL)
-        self.say(f"[{at - began:4.0f}s] SIGKILL {before} (holds the {service} relay lock)")
+        self.say(
+            f"[{at - began:4.0f}s] SIGKILL {before} (holds the {service} relay lock)"
+        )
         try:
-            after = poll(f"{service}: a survivor to take the relay lock", lambda: self.leader(service), self.takeover_s)
+            after = poll(
+                f"{service}: a survivor to take the relay lock",
+                lambda: self.leader(service),
+                self.takeover_s,
+            )
         except TimeoutError:
             after = None
         took = time.monotonic() - at
         problem = scale_checks.leader_moved(before, after, killed=before)
         if problem:
             run.fault_problems.append(f"{service} relay: {problem}")
-        run.moves.append(f"{service} relay lock: {before} -> {after} {took:.1f}s after the kill")
+        run.moves.append(
+            f"{service} relay lock: {before} -> {after} {took:.1f}s after the kill"
+        )
         return str(before)
 
     def add_back(self, service: str, instance: str, run: Run, began: float) -> None:
         """Start the killed instance again, as a supervisor would, on its own port."""
         at = time.monotonic()
-        note = self.chaos.restart(service, instance=instance, port=self.stack.instance_ports[instance])
-        run.faults.append(f"{instance} started again at {at - began:.1f}s, ready in {time.monotonic() - at:.1f}s{note}")
+        note = self.chaos.restart(
+            service, instance=instance, port=self.stack.instance_ports[instance]
+        )
+        run.faults.append(
+            f"{instance} started again at {at - began:.1f}s, ready in {time.monotonic() - at:.1f}s{note}"
+        )
 
     def rebalance(self, service: str, run: Run, began: float) -> None:
         """A third instance joins the service's groups and leaves again: the group rebalances twice."""
         extra = f"{service}-{self.chaos.instances + 1}"
         at = time.monotonic()
         normal = self.members(service)
-        self.say(f"[{at - began:4.0f}s] {extra} joins ({GROUPS[service]} has {normal} members)")
-        self.chaos.restart(service, instance=extra, port=self.chaos.port(service, self.chaos.instances + 1))
-        joined = poll(f"{extra} to join {GROUPS[service]}", lambda: (n := self.members(service)) > normal and n,
-                      self.takeover_s)  # fmt: skip
+        self.say(
+            f"[{at - began:4.0f}s] {extra} joins ({GROUPS[service]} has {normal} members)"
+        )
+        self.chaos.restart(
+            service,
+            instance=extra,
+            port=self.chaos.port(service, self.chaos.instances + 1),
+        )
+        joined = poll(
+            f"{extra} to join {GROUPS[service]}",
+            lambda: (n := self.members(service)) > normal and n,
+            self.takeover_s,
+        )
         self.stack.stop_service(extra, sig=signal.SIGTERM)
-        left = poll(f"{extra} to leave {GROUPS[service]}", lambda: (n := self.members(service)) <= normal and n,
-                    self.takeover_s)  # fmt: skip
-        run.rebalances.append(f"{GROUPS[service]}: {normal} -> {joined} -> {left} members")
-        run.faults.append(f"{extra} joined {GROUPS[service]} and left at {at - began:.1f}s, {time.monotonic() - at:.1f}s")
+        left = poll(
+            f"{extra} to leave {GROUPS[service]}",
+            lambda: (n := self.members(service)) <= normal and n,
+            self.takeover_s,
+        )
+        run.rebalances.append(
+            f"{GROUPS[service]}: {normal} -> {joined} -> {left} members"
+        )
+        run.faults.append(
+            f"{extra} joined {GROUPS[service]} and left at {at - began:.1f}s, {time.monotonic() - at:.1f}s"
+        )
 
     def faults(self, run: Run, began: float, rebalance: tuple[str, ...]) -> None:
         """Kill each service's lock holder in turn; each killed one starts again while the next is killed.
@@ -274,10 +330,17 @@ class ScaleOut:
                 done.result()
 
 
-async def agencies_report(database_url: str, bootstrap: str, state: Progress, reported: dict[str, str],
-                          until: asyncio.Event) -> None:  # fmt: skip
+async def agencies_report(
+    database_url: str,
+    bootstrap: str,
+    state: Progress,
+    reported: dict[str, str],
+    until: asyncio.Event,
+) -> None:
     """Each agency reports outcomes on its own topic for what it was delivered (``outcome_plan``)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+    )
     await producer.start()
     handled: set[str] = set()
     try:
@@ -297,12 +360,19 @@ async def agencies_report(database_url: str, bootstrap: str, state: Progress, re
                 handled.add(row["assignment_id"])
                 for code in outcome_plan(row["assignment_id"]):
                     report = AgencyOutcome(
-                        event_id=uuid.uuid4(), assignment_id=row["assignment_id"], outcome=code,
-                        completion=CompletionOutcome.ADVICE_GIVEN if code is OutcomeCode.COMPLETED else None,
+                        event_id=uuid.uuid4(),
+                        assignment_id=row["assignment_id"],
+                        outcome=code,
+                        completion=CompletionOutcome.ADVICE_GIVEN
+                        if code is OutcomeCode.COMPLETED
+                        else None,
                         occurred_at=datetime.now(UTC),
-                    )  # fmt: skip
-                    await producer.send_and_wait(f"agency.{row['agency_id']}.outcomes", report.model_dump_json().encode(),
-                                                 key=row["assignment_id"].encode())  # fmt: skip
+                    )
+                    await producer.send_and_wait(
+                        f"agency.{row['agency_id']}.outcomes",
+                        report.model_dump_json().encode(),
+                        key=row["assignment_id"].encode(),
+                    )
                     reported[str(report.event_id)] = row["assignment_id"]
             if stopping:
                 return
@@ -311,8 +381,16 @@ async def agencies_report(database_url: str, bootstrap: str, state: Progress, re
         await producer.stop()
 
 
-async def burst(intakes: list[str], make: Callable[[int], mix.Submission], n: int, first: int, clients: int,
-                database_url: str, settle_s: float, accepted: list[str]) -> dict[str, float]:  # fmt: skip
+async def burst(
+    intakes: list[str],
+    make: Callable[[int], mix.Submission],
+    n: int,
+    first: int,
+    clients: int,
+    database_url: str,
+    settle_s: float,
+    accepted: list[str],
+) -> dict[str, float]:
     """``n`` referrals as fast as ``clients`` can send them; how fast they were accepted and then fully handled.
 
     The referral ids accepted are added to ``accepted``.
@@ -326,8 +404,12 @@ async def burst(intakes: list[str], make: Callable[[int], mix.Submission], n: in
         raise TimeoutError(f"the {n} referrals of the throughput burst: {left}")
     handled_s = time.monotonic() - state.started
     accepted.extend(state.accepted)
-    return {"referrals": n, "accepted_per_s": round(n / accepted_s, 1), "handled_per_s": round(n / handled_s, 1),
-            "handled_s": round(handled_s, 1)}  # fmt: skip
+    return {
+        "referrals": n,
+        "accepted_per_s": round(n / accepted_s, 1),
+        "handled_per_s": round(n / handled_s, 1),
+        "handled_s": round(handled_s, 1),
+    }
 
 
 def _record(r: Any) -> scale_checks.Record:
@@ -341,34 +423,62 @@ def _record(r: Any) -> scale_checks.Record:
     kind = value.get("type") if isinstance(value.get("type"), str) else None
     # An agency's report is kept under an id derived from its topic (an agency must not pre-empt a service's id).
     try:
-        audit_id = str(provenance.row_id(r.topic, uuid.UUID(event_id), provenance.classify(r.topic, kind))) if event_id else None
-    except ValueError:  # not an id: a poison record, which audit keeps as a dead letter's
+        audit_id = (
+            str(
+                provenance.row_id(
+                    r.topic, uuid.UUID(event_id), provenance.classify(r.topic, kind)
+                )
+            )
+            if event_id
+            else None
+        )
+    except (
+        ValueError
+    ):  # not an id: a poison record, which audit keeps as a dead letter's
         audit_id = None
     return scale_checks.Record(
-        topic=r.topic, partition=r.partition, offset=r.offset, key=r.key.decode(errors="replace") if r.key else None,
-        event_id=event_id, occurred_at=datetime.fromisoformat(occurred) if isinstance(occurred, str) else None,
-        audit_id=audit_id, referral_id=str(value["referral_id"]) if value.get("referral_id") else None,
+        topic=r.topic,
+        partition=r.partition,
+        offset=r.offset,
+        key=r.key.decode(errors="replace") if r.key else None,
+        event_id=event_id,
+        occurred_at=datetime.fromisoformat(occurred)
+        if isinstance(occurred, str)
+        else None,
+        audit_id=audit_id,
+        referral_id=str(value["referral_id"]) if value.get("referral_id") else None,
         assignment_id=_assignment_of(value),
-    )  # fmt: skip
+    )
 
 
 def _assignment_of(value: dict[str, Any]) -> str | None:
     """An event's assignment: its own field, or the one an agency's copy carries."""
     nested = value.get("assignment")
-    found = value.get("assignment_id") or (nested.get("assignment_id") if isinstance(nested, dict) else None)
+    found = value.get("assignment_id") or (
+        nested.get("assignment_id") if isinstance(nested, dict) else None
+    )
     return str(found) if found else None
 
 
 async def read_every_topic(bootstrap: str, wait_s: float) -> list[scale_checks.Record]:
     """Every record on every audited topic, with its key, partition and offset (no group, nothing committed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=4 * 1024 * 1024)  # fmt: skip
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
     await consumer.start()
     out: list[scale_checks.Record] = []
     try:
         async with asyncio.timeout(wait_s):
-            topics = sorted(t for t in await consumer.topics() if AUDITED_TOPICS.match(t))
-            consumer.subscribe(topics)  # as toolbox/topic_reader.py: without a group, every partition is ours
+            topics = sorted(
+                t for t in await consumer.topics() if AUDITED_TOPICS.match(t)
+            )
+            consumer.subscribe(
+                topics
+            )  # as toolbox/topic_reader.py: without a group, every partition is ours
             while {tp.topic for tp in consumer.assignment()} != set(topics):
                 await consumer.getmany(timeout_ms=100)
             partitions = sorted(consumer.assignment())
@@ -388,13 +498,21 @@ async def read_every_topic(bootstrap: str, wait_s: float) -> list[scale_checks.R
 async def audited_ids(database_url: str) -> list[str]:
     conn = await asyncpg.connect(database_url)
     try:
-        return [r["event_id"] for r in await conn.fetch("SELECT event_id::text FROM audit.audit_log")]
+        return [
+            r["event_id"]
+            for r in await conn.fetch("SELECT event_id::text FROM audit.audit_log")
+        ]
     finally:
         await conn.close()
 
 
-async def settle_all(database_url: str, state: Progress, reported: dict[str, str], say: Callable[[str], None],
-                     timeout_s: float) -> str:  # fmt: skip
+async def settle_all(
+    database_url: str,
+    state: Progress,
+    reported: dict[str, str],
+    say: Callable[[str], None],
+    timeout_s: float,
+) -> str:
     """Every referral handled, every outbox drained, every timer fired or cleared, every report recorded or refused."""
     left = await settle(database_url, state.accepted, say, timeout_s)
     if left:
@@ -412,7 +530,9 @@ async def settle_all(database_url: str, state: Progress, reported: dict[str, str
     return f"not settled within {timeout_s:.0f}s: {outstanding}"
 
 
-async def _undecided(database_url: str, accepted: list[str], reported: dict[str, str]) -> tuple[int, int]:
+async def _undecided(
+    database_url: str, accepted: list[str], reported: dict[str, str]
+) -> tuple[int, int]:
     conn = await asyncpg.connect(database_url)
     try:
         timers = await conn.fetchval(
@@ -428,10 +548,17 @@ async def _undecided(database_url: str, accepted: list[str], reported: dict[str,
 
 async def _disposed(conn: asyncpg.Connection, reports: list[str]) -> list[str]:
     """One id per recorded outcome row and per dead letter of a refused report."""
-    recorded = [r["id"] for r in await conn.fetch(
-        "SELECT report_id::text AS id FROM notifier.outcomes WHERE report_id = ANY($1::uuid[])", reports)]  # fmt: skip
+    recorded = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT report_id::text AS id FROM notifier.outcomes WHERE report_id = ANY($1::uuid[])",
+            reports,
+        )
+    ]
     refused = []
-    for row in await conn.fetch("SELECT payload FROM notifier.dead_letters WHERE original_topic LIKE 'agency.%.outcomes'"):
+    for row in await conn.fetch(
+        "SELECT payload FROM notifier.dead_letters WHERE original_topic LIKE 'agency.%.outcomes'"
+    ):
         try:
             refused.append(str(json.loads(bytes(row["payload"]))["event_id"]))
         except (ValueError, KeyError, TypeError):
@@ -439,7 +566,13 @@ async def _disposed(conn: asyncpg.Connection, reports: list[str]) -> list[str]:
     return recorded + refused
 
 
-async def check(database_url: str, bootstrap: str, run: Run, budget: Budget, say: Callable[[str], None]) -> Checks:
+async def check(
+    database_url: str,
+    bootstrap: str,
+    run: Run,
+    budget: Budget,
+    say: Callable[[str], None],
+) -> Checks:
     accepted = run.progress.accepted
     counts = await count(database_url, bootstrap, accepted, budget.read_s)
     records = await read_every_topic(bootstrap, budget.read_s)
@@ -454,19 +587,35 @@ async def check(database_url: str, bootstrap: str, run: Run, budget: Budget, say
         await asyncio.sleep(1.0)
     conn = await asyncpg.connect(database_url)
     try:
-        outcomes = scale_checks.once(run.reported, await _disposed(conn, list(run.reported)))
+        outcomes = scale_checks.once(
+            run.reported, await _disposed(conn, list(run.reported))
+        )
         rows = await conn.fetch(
             "SELECT t.assignment_id::text, t.name, t.fired_at IS NOT NULL AS fired, t.cleared_at IS NOT NULL AS cleared"
             " FROM notifier.sla_timers t JOIN notifier.deliveries d USING (assignment_id) WHERE d.referral_id = ANY($1::uuid[])",
             list(set(accepted)),
         )
-        escalations_audited = [r["event_id"] for r in await conn.fetch(
-            "SELECT event_id::text FROM audit.audit_log WHERE topic = 'referral.escalated'")]  # fmt: skip
+        escalations_audited = [
+            r["event_id"]
+            for r in await conn.fetch(
+                "SELECT event_id::text FROM audit.audit_log WHERE topic = 'referral.escalated'"
+            )
+        ]
     finally:
         await conn.close()
-    timer_rows = [scale_checks.Timer(r["assignment_id"], r["name"], r["fired"], r["cleared"]) for r in rows]
-    ids = {(t.assignment_id, t.name): str(derived_event_id(uuid.UUID(t.assignment_id), f"timer:{t.name}")) for t in timer_rows}
-    escalated = [r.event_id for r in records if r.topic == "referral.escalated" and r.event_id]
+    timer_rows = [
+        scale_checks.Timer(r["assignment_id"], r["name"], r["fired"], r["cleared"])
+        for r in rows
+    ]
+    ids = {
+        (t.assignment_id, t.name): str(
+            derived_event_id(uuid.UUID(t.assignment_id), f"timer:{t.name}")
+        )
+        for t in timer_rows
+    }
+    escalated = [
+        r.event_id for r in records if r.topic == "referral.escalated" and r.event_id
+    ]
     return Checks(
         counts=counts,
         outcomes=outcomes,
@@ -482,13 +631,20 @@ async def check(database_url: str, bootstrap: str, run: Run, budget: Budget, say
 def findings(c: Checks, run: Run) -> list[str]:
     """Everything that breaks a promise of the scale-out; empty when all held."""
     found = problems(c.counts) + run.fault_problems
-    for name, o in (("outcome reports recorded or refused", c.outcomes), ("audit rows per event on the topics", c.audited),
-                    ("escalation per fired timer on referral.escalated", c.timers.escalations),
-                    ("audit row per timer escalation", c.timers.audited)):  # fmt: skip
+    for name, o in (
+        ("outcome reports recorded or refused", c.outcomes),
+        ("audit rows per event on the topics", c.audited),
+        ("escalation per fired timer on referral.escalated", c.timers.escalations),
+        ("audit row per timer escalation", c.timers.audited),
+    ):
         if o.missing or o.doubled or o.extra:
-            found.append(f"{name}: {o.missing} missing, {o.doubled} more than once, {o.extra} for nothing expected")
+            found.append(
+                f"{name}: {o.missing} missing, {o.doubled} more than once, {o.extra} for nothing expected"
+            )
     if c.timers.undecided or c.timers.both:
-        found.append(f"SLA timers: {c.timers.undecided} neither fired nor cleared, {c.timers.both} both")
+        found.append(
+            f"SLA timers: {c.timers.undecided} neither fired nor cleared, {c.timers.both} both"
+        )
     found += [f"order: {b}" for b in c.order.breaks[:20]]
     if len(c.order.breaks) > 20:
         found.append(f"order: {len(c.order.breaks) - 20} more breaks")
@@ -499,20 +655,43 @@ def render(c: Checks, run: Run) -> list[str]:
     t = c.timers
     lines = ["throughput, the same burst on the same machine (a figure, not a target):"]
     for n, figures in sorted(run.throughput.items()):
-        lines.append(f"  {n} instance{'s' if n > 1 else ' '} of each service: {figures['referrals']:.0f} referrals,"
-                     f" {figures['accepted_per_s']}/s accepted, {figures['handled_per_s']}/s handled end to end"
-                     f" (stored, routed, delivered, audited) in {figures['handled_s']}s")  # fmt: skip
-    lines += ["", f"faults ({len(run.faults)}):", *(f"  {f}" for f in run.faults), "", "relay leader lock:",
-              *(f"  {m}" for m in run.moves), "rebalances:", *(f"  {r}" for r in run.rebalances), ""]  # fmt: skip
+        lines.append(
+            f"  {n} instance{'s' if n > 1 else ' '} of each service: {figures['referrals']:.0f} referrals,"
+            f" {figures['accepted_per_s']}/s accepted, {figures['handled_per_s']}/s handled end to end"
+            f" (stored, routed, delivered, audited) in {figures['handled_s']}s"
+        )
+    lines += [
+        "",
+        f"faults ({len(run.faults)}):",
+        *(f"  {f}" for f in run.faults),
+        "",
+        "relay leader lock:",
+        *(f"  {m}" for m in run.moves),
+        "rebalances:",
+        *(f"  {r}" for r in run.rebalances),
+        "",
+    ]
     cc = c.counts
-    lines.append(f"load: {cc.accepted} referrals accepted in {run.loaded_s:.0f}s; retried {cc.retries or 'never'};"
-                 f" unroutable {cc.unroutable}; assignments {cc.assignments}; outcome reports {len(run.reported)}")  # fmt: skip
-    lines += ["", f"  {'exactly once per key':<50}{'expected':>9}{'once':>9}{'missing':>9}{'twice+':>9}{'unasked':>9}"]
-    everything = {**cc.once, "outcome report recorded or refused": c.outcomes, "audit row per event on every topic": c.audited,
-                  "escalation per fired timer (topic)": t.escalations, "audit row per fired timer": t.audited}  # fmt: skip
+    lines.append(
+        f"load: {cc.accepted} referrals accepted in {run.loaded_s:.0f}s; retried {cc.retries or 'never'};"
+        f" unroutable {cc.unroutable}; assignments {cc.assignments}; outcome reports {len(run.reported)}"
+    )
+    lines += [
+        "",
+        f"  {'exactly once per key':<50}{'expected':>9}{'once':>9}{'missing':>9}{'twice+':>9}{'unasked':>9}",
+    ]
+    everything = {
+        **cc.once,
+        "outcome report recorded or refused": c.outcomes,
+        "audit row per event on every topic": c.audited,
+        "escalation per fired timer (topic)": t.escalations,
+        "audit row per fired timer": t.audited,
+    }
     for name, o in everything.items():
-        lines.append(f"  {name:<50}{o.expected:>9}{o.expected - o.missing - o.doubled:>9}{o.missing:>9}{o.doubled:>9}"
-                     f"{o.extra:>9}")  # fmt: skip
+        lines.append(
+            f"  {name:<50}{o.expected:>9}{o.expected - o.missing - o.doubled:>9}{o.missing:>9}{o.doubled:>9}"
+            f"{o.extra:>9}"
+        )
     lines += [
         "",
         f"SLA timers: {t.timers}: fired {t.fired}, cleared by an outcome {t.cleared}, neither {t.undecided}, both {t.both}",
@@ -526,8 +705,18 @@ def render(c: Checks, run: Run) -> list[str]:
     return lines
 
 
-async def _run(scale: ScaleOut, seconds: float, rate: float, most: int | None, clients: int, patients: int, burst_n: int,
-               seed: int, rebalance: tuple[str, ...], budget: Budget) -> Run:  # fmt: skip
+async def _run(
+    scale: ScaleOut,
+    seconds: float,
+    rate: float,
+    most: int | None,
+    clients: int,
+    patients: int,
+    burst_n: int,
+    seed: int,
+    rebalance: tuple[str, ...],
+    budget: Budget,
+) -> Run:
     """Load with faults and outcomes, settle; then the throughput bursts with N instances and with one; settle again."""
     say = scale.say
     rng = random.Random(seed)
@@ -539,12 +728,31 @@ async def _run(scale: ScaleOut, seconds: float, rate: float, most: int | None, c
     began = run.progress.started
     # Referrals go on until the faults are over, or until ``most`` have been sent (then the faults go on without).
     referrals = [make(i) for i in range(most)] if most else make
-    loading = asyncio.create_task(load(intakes, referrals, rate, clients, run.progress, budget.give_up_s, until=faults_done,
-                                       in_turn=patient_of))  # fmt: skip
-    reporting = asyncio.create_task(agencies_report(stack.database_url, stack.kafka_bootstrap, run.progress, run.reported,
-                                                    reports_done))  # fmt: skip
+    loading = asyncio.create_task(
+        load(
+            intakes,
+            referrals,
+            rate,
+            clients,
+            run.progress,
+            budget.give_up_s,
+            until=faults_done,
+            in_turn=patient_of,
+        )
+    )
+    reporting = asyncio.create_task(
+        agencies_report(
+            stack.database_url,
+            stack.kafka_bootstrap,
+            run.progress,
+            run.reported,
+            reports_done,
+        )
+    )
     try:
-        await asyncio.sleep(min(seconds, 3.0))  # some load in flight before the first kill
+        await asyncio.sleep(
+            min(seconds, 3.0)
+        )  # some load in flight before the first kill
         await asyncio.to_thread(scale.faults, run, began, rebalance)
         left = seconds - (time.monotonic() - began)
         if left > 0:
@@ -553,8 +761,12 @@ async def _run(scale: ScaleOut, seconds: float, rate: float, most: int | None, c
         faults_done.set()
         await loading
     run.loaded_s = (run.progress.loaded or time.monotonic()) - began
-    say(f"[{time.monotonic() - began:4.0f}s] load done: {len(run.progress.accepted)} accepted; settling")
-    unsettled = await settle_all(stack.database_url, run.progress, run.reported, say, budget.settle_s)
+    say(
+        f"[{time.monotonic() - began:4.0f}s] load done: {len(run.progress.accepted)} accepted; settling"
+    )
+    unsettled = await settle_all(
+        stack.database_url, run.progress, run.reported, say, budget.settle_s
+    )
     reports_done.set()
     await reporting
     if unsettled:
@@ -563,76 +775,193 @@ async def _run(scale: ScaleOut, seconds: float, rate: float, most: int | None, c
     if burst_n:
         await _bursts(scale, make, burst_n, clients, budget, run)
         # The bursts' referrals are counted with the load's: they too must come out exactly once.
-        unsettled = await settle_all(stack.database_url, run.progress, run.reported, say, budget.settle_s)
+        unsettled = await settle_all(
+            stack.database_url, run.progress, run.reported, say, budget.settle_s
+        )
         if unsettled:
             run.fault_problems.append(f"after the bursts: {unsettled}")
     return run
 
 
-async def _bursts(scale: ScaleOut, make: Callable[[int], mix.Submission], n: int, clients: int, budget: Budget,
-                  run: Run) -> None:  # fmt: skip
+async def _bursts(
+    scale: ScaleOut,
+    make: Callable[[int], mix.Submission],
+    n: int,
+    clients: int,
+    budget: Budget,
+    run: Run,
+) -> None:
     """The same burst with every instance running, then with the first instance of each service only."""
     stack, instances = scale.stack, scale.chaos.instances
     first = len(run.progress.accepted)
     intakes = [stack.url(i) for i in stack.instances("intake")]
-    run.throughput[instances] = await burst(intakes, make, n, first, clients, stack.database_url, budget.settle_s,
-                                            run.progress.accepted)  # fmt: skip
+    run.throughput[instances] = await burst(
+        intakes,
+        make,
+        n,
+        first,
+        clients,
+        stack.database_url,
+        budget.settle_s,
+        run.progress.accepted,
+    )
     scale.say(f"{instances} instances of each service: {run.throughput[instances]}")
     for service in SERVICES:
         for name in stack.instances(service):
             if name != f"{service}-1":
                 stack.stop_service(name)
-    run.throughput[1] = await burst([stack.url("intake-1")], make, n, first + n, clients, stack.database_url,
-                                    budget.settle_s, run.progress.accepted)  # fmt: skip
+    run.throughput[1] = await burst(
+        [stack.url("intake-1")],
+        make,
+        n,
+        first + n,
+        clients,
+        stack.database_url,
+        budget.settle_s,
+        run.progress.accepted,
+    )
     scale.say(f"1 instance of each service: {run.throughput[1]}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="benchmarks.scale_out", description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="benchmarks.scale_out",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
     parser.add_argument("--instances", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=300.0, help="at least this long under load (faults included)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=300.0,
+        help="at least this long under load (faults included)",
+    )
     parser.add_argument("--rate", type=float, default=4.0, help="referrals per second")
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--patients", type=int, default=60)
-    parser.add_argument("--burst", type=int, default=400, help="referrals timed with one instance and with two")
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=400,
+        help="referrals timed with one instance and with two",
+    )
     parser.add_argument("--seed", type=int, default=20261202)
-    parser.add_argument("--rebalance", default="router,notifier,audit", help="services a third instance joins and leaves")
+    parser.add_argument(
+        "--rebalance",
+        default="router,notifier,audit",
+        help="services a third instance joins and leaves",
+    )
     parser.add_argument("--kafka-port", type=int, default=25092)
     parser.add_argument("--postgres-port", type=int, default=25432)
-    parser.add_argument("--port-base", type=int, default=25000, help="instance n of the services: 10 * (n - 1) above")
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=25000,
+        help="instance n of the services: 10 * (n - 1) above",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="signpost-scale-"))
-    outcome = scale_out(state, args.kafka_port, args.postgres_port, args.port_base, instances=args.instances,
-                        seconds=args.seconds, rate=args.rate, clients=args.clients, patients=args.patients,
-                        burst_n=args.burst, seed=args.seed, rebalance=tuple(filter(None, args.rebalance.split(","))),
-                        say=lambda text: print(text, flush=True))  # fmt: skip
+    outcome = scale_out(
+        state,
+        args.kafka_port,
+        args.postgres_port,
+        args.port_base,
+        instances=args.instances,
+        seconds=args.seconds,
+        rate=args.rate,
+        clients=args.clients,
+        patients=args.patients,
+        burst_n=args.burst,
+        seed=args.seed,
+        rebalance=tuple(filter(None, args.rebalance.split(","))),
+        say=lambda text: print(text, flush=True),
+    )
     checks, run, found = outcome
     lines = render(checks, run)
     print("\n" + "\n".join(lines))
-    print("PASS: nothing lost, doubled or reordered; every lock moved, every timer fired once, every chain verifies"
-          if not found else "FAIL:\n  " + "\n  ".join(found))  # fmt: skip
-    record = {"report": lines, "throughput": run.throughput, "problems": found, "args": vars(args)}
-    return finish(args.out / f"scale-out-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json", record, found, state)
+    print(
+        "PASS: nothing lost, doubled or reordered; every lock moved, every timer fired once, every chain verifies"
+        if not found
+        else "FAIL:\n  " + "\n  ".join(found)
+    )
+    record = {
+        "report": lines,
+        "throughput": run.throughput,
+        "problems": found,
+        "args": vars(args),
+    }
+    return finish(
+        args.out / f"scale-out-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json",
+        record,
+        found,
+        state,
+    )
 
 
-def scale_out(state: Path, kafka_port: int, postgres_port: int, port_base: int, *, instances: int = 2,
-              seconds: float = 60.0, rate: float = 6.0, most: int | None = None, clients: int = 4, patients: int = 40, burst_n: int = 60,
-              seed: int = 7, rebalance: tuple[str, ...] = ("router",), say: Callable[[str], None] = print,
-              budget: Budget | None = None, ready_s: float = 120.0) -> tuple[Checks, Run, list[str]]:  # fmt: skip
+def scale_out(
+    state: Path,
+    kafka_port: int,
+    postgres_port: int,
+    port_base: int,
+    *,
+    instances: int = 2,
+    seconds: float = 60.0,
+    rate: float = 6.0,
+    most: int | None = None,
+    clients: int = 4,
+    patients: int = 40,
+    burst_n: int = 60,
+    seed: int = 7,
+    rebalance: tuple[str, ...] = ("router",),
+    say: Callable[[str], None] = print,
+    budget: Budget | None = None,
+    ready_s: float = 120.0,
+) -> tuple[Checks, Run, list[str]]:
     """Start, load with faults, settle, check; always stops what it started."""
     budget = budget or Budget()
-    chaos = Chaos(state, kafka_port, postgres_port, port_base, ready_s=ready_s, instances=instances,
-                  extra_env={"SIGNPOST_SLA_DEMO_SECONDS": str(SLA_SECONDS), "SIGNPOST_SLA_CHECK_INTERVAL_S": "0.5"})  # fmt: skip
+    chaos = Chaos(
+        state,
+        kafka_port,
+        postgres_port,
+        port_base,
+        ready_s=ready_s,
+        instances=instances,
+        extra_env={
+            "SIGNPOST_SLA_DEMO_SECONDS": str(SLA_SECONDS),
+            "SIGNPOST_SLA_CHECK_INTERVAL_S": "0.5",
+        },
+    )
     scale = ScaleOut(chaos, say)
     try:
         at = time.monotonic()
         chaos.start()
-        say(f"Kafka, PostgreSQL and {instances} instances of each service started in {time.monotonic() - at:.0f}s")
-        run = asyncio.run(_run(scale, seconds, rate, most, clients, patients, burst_n, seed, rebalance, budget))
-        checks = asyncio.run(check(chaos.stack.database_url if chaos.stack else "", chaos.stack.kafka_bootstrap
-                                   if chaos.stack else "", run, budget, say))  # fmt: skip
+        say(
+            f"Kafka, PostgreSQL and {instances} instances of each service started in {time.monotonic() - at:.0f}s"
+        )
+        run = asyncio.run(
+            _run(
+                scale,
+                seconds,
+                rate,
+                most,
+                clients,
+                patients,
+                burst_n,
+                seed,
+                rebalance,
+                budget,
+            )
+        )
+        checks = asyncio.run(
+            check(
+                chaos.stack.database_url if chaos.stack else "",
+                chaos.stack.kafka_bootstrap if chaos.stack else "",
+                run,
+                budget,
+                say,
+            )
+        )
     finally:
         chaos.stop()
     return checks, run, findings(checks, run)

@@ -34,7 +34,9 @@ async def audited(conn: asyncpg.Connection, referral_ids: list[str]) -> int:
     return count
 
 
-async def wait_audited(database_url: str, referral_ids: list[str], timeout_s: float = 900.0) -> tuple[int, float]:
+async def wait_audited(
+    database_url: str, referral_ids: list[str], timeout_s: float = 900.0
+) -> tuple[int, float]:
     """Poll until audit holds every delivery of these referrals (or the deadline); return (through, when: perf_counter)."""
     conn = await asyncpg.connect(database_url)
     try:
@@ -54,7 +56,9 @@ async def unpublished(database_url: str) -> int:
     try:
         total = 0
         for schema in SERVICES:
-            total += await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL AND parked_at IS NULL")
+            total += await conn.fetchval(
+                f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL AND parked_at IS NULL"
+            )
         return total
     finally:
         await conn.close()
@@ -63,14 +67,24 @@ async def unpublished(database_url: str) -> int:
 async def lag(bootstrap: str) -> dict[str, int]:
     """Per Signpost consumer group: records between its committed offsets and the ends of those partitions."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
     await admin.start()
     await consumer.start()
     try:
-        groups = [g[0] for g in await admin.list_consumer_groups() if str(g[0]).startswith("signpost-")]
+        groups = [
+            g[0]
+            for g in await admin.list_consumer_groups()
+            if str(g[0]).startswith("signpost-")
+        ]
         out: dict[str, int] = {}
         for group in groups:
-            committed = {tp: m.offset for tp, m in (await admin.list_consumer_group_offsets(group)).items() if m.offset >= 0}
+            committed = {
+                tp: m.offset
+                for tp, m in (await admin.list_consumer_group_offsets(group)).items()
+                if m.offset >= 0
+            }
             ends = await end_offsets(consumer, list(committed))
             out[group] = sum(max(ends[tp] - off, 0) for tp, off in committed.items())
         return out
@@ -79,18 +93,26 @@ async def lag(bootstrap: str) -> dict[str, int]:
         await admin.close()
 
 
-async def wait_settled(bootstrap: str, database_url: str, timeout_s: float = 300.0) -> dict[str, Any]:
+async def wait_settled(
+    bootstrap: str, database_url: str, timeout_s: float = 300.0
+) -> dict[str, Any]:
     """Poll until every outbox is empty and no Signpost group lags; return what was still outstanding if it never was."""
     deadline = time.monotonic() + timeout_s
     while True:
         rows, lags = await unpublished(database_url), await lag(bootstrap)
         behind = {g: n for g, n in lags.items() if n}
         if (rows == 0 and not behind) or time.monotonic() > deadline:
-            return {"settled": rows == 0 and not behind, "outbox_rows": rows, "lagging": behind}
+            return {
+                "settled": rows == 0 and not behind,
+                "outbox_rows": rows,
+                "lagging": behind,
+            }
         await asyncio.sleep(0.2)
 
 
-async def end_offsets(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+async def end_offsets(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> dict[TopicPartition, int]:
     """End offsets of any partitions: assigned first, so the client fetches their metadata (else StaleMetadata)."""
     if not partitions:
         return {}
@@ -101,10 +123,15 @@ async def end_offsets(consumer: AIOKafkaConsumer, partitions: list[TopicPartitio
 
 async def dead_letters(bootstrap: str) -> int:
     """How many records the dead-letter topic holds: read before and after a phase, the difference is the phase's."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
     await consumer.start()
     try:
-        partitions = [TopicPartition(DEAD_LETTER_TOPIC, p) for p in range(CORE_TOPICS[DEAD_LETTER_TOPIC])]
+        partitions = [
+            TopicPartition(DEAD_LETTER_TOPIC, p)
+            for p in range(CORE_TOPICS[DEAD_LETTER_TOPIC])
+        ]
         return sum((await end_offsets(consumer, partitions)).values())
     finally:
         await consumer.stop()

@@ -60,7 +60,13 @@ class LocalTLS:
         return self.directory / "keystore.pem"
 
     def complete(self) -> bool:
-        files = (self.ca_file, self.ca_key_file, self.cert_file, self.key_file, self.keystore_file)
+        files = (
+            self.ca_file,
+            self.ca_key_file,
+            self.cert_file,
+            self.key_file,
+            self.keystore_file,
+        )
         return all(p.is_file() for p in files)
 
 
@@ -71,12 +77,20 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
 
 
 def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Signpost local"),
-                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])  # fmt: skip
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Signpost local"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
 
 
 def ensure(directory: Path, hosts: tuple[str, ...] = ()) -> LocalTLS:
@@ -112,11 +126,16 @@ def ensure(directory: Path, hosts: tuple[str, ...] = ()) -> LocalTLS:
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+            critical=False,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName(h) for h in dict.fromkeys((*HOSTS, *hosts))]
+    names: list[x509.GeneralName] = [
+        x509.DNSName(h) for h in dict.fromkeys((*HOSTS, *hosts))
+    ]
     names += [x509.IPAddress(ipaddress.ip_address(a)) for a in ADDRESSES]
     server = (
         x509.CertificateBuilder()
@@ -128,8 +147,16 @@ def ensure(directory: Path, hosts: tuple[str, ...] = ()) -> LocalTLS:
         .not_valid_after(now + datetime.timedelta(days=SERVER_DAYS))
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
         .sign(ca_key, hashes.SHA256())
     )
     pem = serialization.Encoding.PEM

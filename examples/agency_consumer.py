@@ -24,7 +24,12 @@ import jsonschema_rs
 from aiokafka import AIOKafkaConsumer
 
 log = logging.getLogger("agency")
-SCHEMA_DIR = Path(os.environ.get("SIGNPOST_SCHEMA_DIR", Path(__file__).resolve().parent.parent / "schemas" / "json"))
+SCHEMA_DIR = Path(
+    os.environ.get(
+        "SIGNPOST_SCHEMA_DIR",
+        Path(__file__).resolve().parent.parent / "schemas" / "json",
+    )
+)
 RETRY_DELAYS = (1, 2, 5, 10, 30, 60)
 
 
@@ -33,8 +38,12 @@ def validator(event_type: str, version: int) -> jsonschema_rs.Validator:
     """The published schema named by a message's own type and version, e.g. ``agency.referral.v1.json``."""
     path = SCHEMA_DIR / f"{event_type}.v{version}.json"
     if not path.is_file():
-        raise LookupError(f"no published schema {path.name}; is this consumer older than the message?")
-    return jsonschema_rs.validator_for(json.loads(path.read_text()), validate_formats=True)
+        raise LookupError(
+            f"no published schema {path.name}; is this consumer older than the message?"
+        )
+    return jsonschema_rs.validator_for(
+        json.loads(path.read_text()), validate_formats=True
+    )
 
 
 def problems(message: dict[str, Any], event_type: str) -> list[str]:
@@ -46,7 +55,10 @@ def problems(message: dict[str, Any], event_type: str) -> list[str]:
         check = validator(event_type, version)
     except LookupError as unknown:
         return [str(unknown)]
-    return [f"{'/'.join(map(str, error.instance_path)) or '(root)'}: {error.message}" for error in check.iter_errors(message)]
+    return [
+        f"{'/'.join(map(str, error.instance_path)) or '(root)'}: {error.message}"
+        for error in check.iter_errors(message)
+    ]
 
 
 def kafka_security() -> dict[str, Any]:
@@ -60,7 +72,9 @@ def kafka_security() -> dict[str, Any]:
         return {}
     cafile = os.environ.get("KAFKA_SSL_CAFILE")
     security: dict[str, Any] = {
-        "security_protocol": os.environ.get("KAFKA_SECURITY_PROTOCOL", "SASL_SSL" if cafile else "SASL_PLAINTEXT"),
+        "security_protocol": os.environ.get(
+            "KAFKA_SECURITY_PROTOCOL", "SASL_SSL" if cafile else "SASL_PLAINTEXT"
+        ),
         "sasl_mechanism": os.environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
         "sasl_plain_username": username,
         "sasl_plain_password": os.environ["KAFKA_PASSWORD"],
@@ -76,7 +90,9 @@ def accepted_outcome(referral: dict[str, Any]) -> dict[str, Any]:
     assignment_id = referral["assignment"]["assignment_id"]
     outcome = {
         "type": "agency.outcome",
-        "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"signpost:{referral['event_id']}:accepted")),
+        "event_id": str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"signpost:{referral['event_id']}:accepted")
+        ),
         "assignment_id": assignment_id,
         "outcome": "accepted",
         "occurred_at": datetime.now(UTC).isoformat(),
@@ -86,7 +102,9 @@ def accepted_outcome(referral: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
-async def post_outcome(http: httpx.AsyncClient, outcome: dict[str, Any], correlation_id: str) -> None:
+async def post_outcome(
+    http: httpx.AsyncClient, outcome: dict[str, Any], correlation_id: str
+) -> None:
     """POST with retries on network errors and 5xx; a 4xx is Signpost saying no, which retrying will not change."""
     headers = {"X-Request-Id": outcome["event_id"], "X-Correlation-Id": correlation_id}
     url = f"/v1/assignments/{outcome['assignment_id']}/outcomes"
@@ -97,7 +115,9 @@ async def post_outcome(http: httpx.AsyncClient, outcome: dict[str, Any], correla
             log.warning("notifier unreachable (%s)", error)
         else:
             if response.status_code in (401, 403):
-                raise RuntimeError(f"Signpost refused our credentials ({response.status_code}); check SIGNPOST_TOKEN")
+                raise RuntimeError(
+                    f"Signpost refused our credentials ({response.status_code}); check SIGNPOST_TOKEN"
+                )
             if response.status_code < 500:
                 if response.is_error:
                     # Problem details (RFC 9457): "detail" says why, e.g. the assignment was already completed.
@@ -110,7 +130,9 @@ async def post_outcome(http: httpx.AsyncClient, outcome: dict[str, Any], correla
                 return
             log.warning("notifier answered %s", response.status_code)
         if delay is None:
-            raise RuntimeError("notifier still failing; stopping without committing, so this message is read again")
+            raise RuntimeError(
+                "notifier still failing; stopping without committing, so this message is read again"
+            )
         await asyncio.sleep(delay)
 
 
@@ -120,14 +142,25 @@ async def handle(http: httpx.AsyncClient, raw: bytes) -> None:
     except ValueError:
         log.error("skipping a message that is not JSON")
         return
-    errors = problems(referral, "agency.referral") if isinstance(referral, dict) else ["(root): not a JSON object"]
+    errors = (
+        problems(referral, "agency.referral")
+        if isinstance(referral, dict)
+        else ["(root): not a JSON object"]
+    )
     if errors:
         # A real agency would put this aside for a person; it must never be silently accepted.
-        log.error("skipping a message that breaks the published schema: %s", "; ".join(errors))
+        log.error(
+            "skipping a message that breaks the published schema: %s", "; ".join(errors)
+        )
         return
     assignment = referral["assignment"]
     # Log ids and needs only: never the patient's name or NHS number.
-    log.info("referral %s, assignment %s: %s", referral["referral_id"], assignment["assignment_id"], assignment.get("needs", []))
+    log.info(
+        "referral %s, assignment %s: %s",
+        referral["referral_id"],
+        assignment["assignment_id"],
+        assignment.get("needs", []),
+    )
     await post_outcome(http, accepted_outcome(referral), referral["correlation_id"])
 
 
@@ -142,7 +175,10 @@ async def main() -> None:
         **kafka_security(),
     )
     auth = {"Authorization": f"Bearer {os.environ['SIGNPOST_TOKEN']}"}
-    async with httpx.AsyncClient(base_url=os.environ.get("SIGNPOST_NOTIFIER_URL", "http://localhost:8003"), headers=auth) as http:
+    async with httpx.AsyncClient(
+        base_url=os.environ.get("SIGNPOST_NOTIFIER_URL", "http://localhost:8003"),
+        headers=auth,
+    ) as http:
         await consumer.start()
         try:
             async for message in consumer:
@@ -153,5 +189,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
+    )
     asyncio.run(main())

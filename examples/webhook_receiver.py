@@ -14,10 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOLERANCE_SECONDS = 300
 MAX_BODY = 256 * 1024
-seen_event_ids: set[str] = set()  # a real agency keeps this in its database, with the referral
+seen_event_ids: set[str] = (
+    set()
+)  # a real agency keeps this in its database, with the referral
 
 
-def signature_problem(secret: bytes, header: str, body: bytes, now: float) -> str | None:
+def signature_problem(
+    secret: bytes, header: str, body: bytes, now: float
+) -> str | None:
     """None when the delivery is genuine and fresh; otherwise why not."""
     timestamp: int | None = None
     candidates: list[str] = []
@@ -29,9 +33,14 @@ def signature_problem(secret: bytes, header: str, body: bytes, now: float) -> st
             candidates.append(value)
     if timestamp is None or not candidates:
         return "malformed Signpost-Signature header"
-    expected = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    expected = hmac.new(
+        secret, f"{timestamp}.".encode() + body, hashlib.sha256
+    ).hexdigest()
     # compare_digest, never ==: the time taken must not reveal how much of a guess was right.
-    if not any(hmac.compare_digest(expected.encode(), candidate.encode()) for candidate in candidates):
+    if not any(
+        hmac.compare_digest(expected.encode(), candidate.encode())
+        for candidate in candidates
+    ):
         return "signature does not match"
     if abs(now - timestamp) > TOLERANCE_SECONDS:
         return "signature timestamp too old or in the future (replay?)"
@@ -49,13 +58,20 @@ class Receiver(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             return 413, "body too large"
-        body = self.rfile.read(length)  # verify the raw bytes: re-serialised JSON would not match
-        problem = signature_problem(self.secret, self.headers.get("Signpost-Signature", ""), body, time.time())
+        body = self.rfile.read(
+            length
+        )  # verify the raw bytes: re-serialised JSON would not match
+        problem = signature_problem(
+            self.secret, self.headers.get("Signpost-Signature", ""), body, time.time()
+        )
         if problem:
             return 401, problem
         event_id = json.loads(body)["event_id"]
         if event_id in seen_event_ids:
-            return 200, "already received"  # Signpost retries until it hears 2xx; a repeat is not new work
+            return (
+                200,
+                "already received",
+            )  # Signpost retries until it hears 2xx; a repeat is not new work
         seen_event_ids.add(event_id)
         # Validate against agency.referral.v1.json and queue it for staff here (see agency_consumer.py); answer quickly.
         return 202, "received"
@@ -71,5 +87,8 @@ class Receiver(BaseHTTPRequestHandler):
 
 if __name__ == "__main__":
     Receiver.secret = os.environ["SIGNPOST_WEBHOOK_SECRET"].encode()
-    address = (os.environ.get("WEBHOOK_HOST", "127.0.0.1"), int(os.environ.get("WEBHOOK_PORT", "8080")))
+    address = (
+        os.environ.get("WEBHOOK_HOST", "127.0.0.1"),
+        int(os.environ.get("WEBHOOK_PORT", "8080")),
+    )
     ThreadingHTTPServer(address, Receiver).serve_forever()

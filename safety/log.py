@@ -74,7 +74,11 @@ class Assessment(BaseModel):
     @field_validator("likelihood", mode="before")
     @classmethod
     def _likelihood(cls, value: object) -> object:
-        return Likelihood[str(value).upper().replace(" ", "_")] if isinstance(value, str) else value
+        return (
+            Likelihood[str(value).upper().replace(" ", "_")]
+            if isinstance(value, str)
+            else value
+        )
 
     @property
     def rating(self) -> int:
@@ -115,11 +119,17 @@ class Hazard(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "Hazard":
         if self.residual.rating > self.initial.rating:
-            raise ValueError(f"{self.id}: the residual risk is higher than the initial risk")
+            raise ValueError(
+                f"{self.id}: the residual risk is higher than the initial risk"
+            )
         if self.status == "closed" and not self.tests:
-            raise ValueError(f"{self.id}: a closed hazard needs at least one control test")
+            raise ValueError(
+                f"{self.id}: a closed hazard needs at least one control test"
+            )
         if self.residual.rating >= 3 and not self.justification:
-            raise ValueError(f"{self.id}: a residual risk of 3 or more needs its justification")
+            raise ValueError(
+                f"{self.id}: a residual risk of 3 or more needs its justification"
+            )
         return self
 
     @property

@@ -8,7 +8,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from safety.log import MATRIX, RISK_NAMES, Hazard, HazardLog, Likelihood, Severity, acceptability, load
+from safety.log import (
+    MATRIX,
+    RISK_NAMES,
+    Hazard,
+    HazardLog,
+    Likelihood,
+    Severity,
+    acceptability,
+    load,
+)
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "safety" / "hazard-log.md"
 
@@ -70,8 +79,18 @@ def render(log: HazardLog) -> str:
     ]
     for likelihood in reversed(Likelihood):
         row = MATRIX[likelihood - 1]
-        lines.append(f"| {likelihood.name.lower().replace('_', ' ')} | " + " | ".join(str(r) for r in row) + " |")
-    lines += ["", "1-2 acceptable; 3 undesirable, accepted only with justification; 4-5 unacceptable.", "", "## Hazards", ""]
+        lines.append(
+            f"| {likelihood.name.lower().replace('_', ' ')} | "
+            + " | ".join(str(r) for r in row)
+            + " |"
+        )
+    lines += [
+        "",
+        "1-2 acceptable; 3 undesirable, accepted only with justification; 4-5 unacceptable.",
+        "",
+        "## Hazards",
+        "",
+    ]
     for h in log.hazards:
         lines += _hazard(h)
     return "\n".join(lines).rstrip() + "\n"
@@ -79,7 +98,11 @@ def render(log: HazardLog) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="safety.render")
-    parser.add_argument("--check", action="store_true", help="exit 1 if docs/safety/hazard-log.md is stale")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if docs/safety/hazard-log.md is stale",
+    )
     args = parser.parse_args(argv)
     text = render(load())
     if args.check:

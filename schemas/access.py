@@ -26,7 +26,9 @@ class AccessRecorded(Strict):
     client_id: str
     organisation: str
     role: str
-    function: str = Field(description="what was done, e.g. 'read referral', 'read audit trail by patient'")
+    function: str = Field(
+        description="what was done, e.g. 'read referral', 'read audit trail by patient'"
+    )
     outcome: Literal["granted", "refused"]
     referral_id: UUID | None = None
     patient_key: str | None = None

@@ -22,7 +22,12 @@ EXTERNAL_SENDERS = frozenset({"agency", "gp_practice"})
 
 
 def camel(words: Iterable[str]) -> str:
-    parts = [p for word in words for p in word.replace("_", ".").split(".") if p and "{" not in p]
+    parts = [
+        p
+        for word in words
+        for p in word.replace("_", ".").split(".")
+        if p and "{" not in p
+    ]
     return parts[0] + "".join(p[:1].upper() + p[1:] for p in parts[1:])
 
 
@@ -36,7 +41,8 @@ def message_id(contract: EventContract) -> str:
 
 def component_schemas() -> dict[str, Any]:
     _, definitions = models_json_schema(
-        [(c.model, "validation") for c in EVENTS.values()], ref_template="#/components/schemas/{model}"
+        [(c.model, "validation") for c in EVENTS.values()],
+        ref_template="#/components/schemas/{model}",
     )
     defs: dict[str, Any] = definitions["$defs"]
     return {name: defs[name] for name in sorted(defs)}
@@ -47,7 +53,10 @@ def _headers(contract: EventContract) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "event-type": {"type": "string", "const": contract.type},
-            "correlation-id": {"type": "string", "description": "the X-Correlation-Id of the request that began it all"},
+            "correlation-id": {
+                "type": "string",
+                "description": "the X-Correlation-Id of the request that began it all",
+            },
             "traceparent": {"type": "string", "description": "W3C trace context"},
         },
         "required": ["event-type"],
@@ -65,7 +74,10 @@ def _message(contract: EventContract) -> dict[str, Any]:
         message["headers"] = _headers(contract)
         message["bindings"] = {
             "kafka": {
-                "key": {"type": "string", "description": "pseudonymous patient key; carries no identifier"},
+                "key": {
+                    "type": "string",
+                    "description": "pseudonymous patient key; carries no identifier",
+                },
                 "bindingVersion": KAFKA_BINDING_VERSION,
             }
         }
@@ -78,9 +90,17 @@ def _channels() -> dict[str, Any]:
     channels: dict[str, Any] = {}
     for contract in EVENTS.values():
         for topic in contract.topics:
-            channel = channels.setdefault(channel_id(topic), {"address": topic, "messages": {}})
-            channel["messages"][message_id(contract)] = {"$ref": f"#/components/messages/{message_id(contract)}"}
-            parameters = {name: {"description": text} for name, text in PARAMETERS.items() if f"{{{name}}}" in topic}
+            channel = channels.setdefault(
+                channel_id(topic), {"address": topic, "messages": {}}
+            )
+            channel["messages"][message_id(contract)] = {
+                "$ref": f"#/components/messages/{message_id(contract)}"
+            }
+            parameters = {
+                name: {"description": text}
+                for name, text in PARAMETERS.items()
+                if f"{{{name}}}" in topic
+            }
             if parameters:
                 channel["parameters"] = parameters
     return channels
@@ -90,7 +110,10 @@ def _operations() -> dict[str, Any]:
     operations: dict[str, Any] = {}
     for contract in EVENTS.values():
         for topic in contract.topics:
-            for action, participants in (("send", contract.senders), ("receive", contract.receivers)):
+            for action, participants in (
+                ("send", contract.senders),
+                ("receive", contract.receivers),
+            ):
                 for participant in participants:
                     verb = "sends" if action == "send" else "receives"
                     operations[camel([participant, verb, contract.type])] = {
@@ -98,7 +121,11 @@ def _operations() -> dict[str, Any]:
                         "channel": {"$ref": f"#/channels/{channel_id(topic)}"},
                         "summary": f"{participant} {verb} {contract.type} on {topic}",
                         "tags": [{"name": participant}],
-                        "messages": [{"$ref": f"#/channels/{channel_id(topic)}/messages/{message_id(contract)}"}],
+                        "messages": [
+                            {
+                                "$ref": f"#/channels/{channel_id(topic)}/messages/{message_id(contract)}"
+                            }
+                        ],
                     }
     return operations
 

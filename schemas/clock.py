@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 
 LONDON = ZoneInfo("Europe/London")
 
-_judged_on: ContextVar[date | None] = ContextVar("signpost_referral_judged_on", default=None)
+_judged_on: ContextVar[date | None] = ContextVar(
+    "signpost_referral_judged_on", default=None
+)
 
 
 def london_today() -> date:

@@ -25,7 +25,11 @@ def is_plausible_uk_phone(value: str) -> bool:
     digits = value.replace(" ", "").lstrip("+")
     if value.startswith("+"):
         national = digits.removeprefix("44")
-        return digits.startswith("44") and not national.startswith("0") and len(national) in (9, 10)
+        return (
+            digits.startswith("44")
+            and not national.startswith("0")
+            and len(national) in (9, 10)
+        )
     return digits.startswith("0") and len(digits) in (10, 11)
 
 

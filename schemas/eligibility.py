@@ -50,13 +50,19 @@ PHARMACY_FIRST_ELIGIBILITY: Mapping[Need, PathwayEligibility] = {
     Need.SINUSITIS: PathwayEligibility("sinusitis", 12),
     Need.SORE_THROAT: PathwayEligibility("sore throat", 5),
     Need.ACUTE_OTITIS_MEDIA: PathwayEligibility("acute otitis media", 1, 17),
-    Need.URGENT_MEDICINES_SUPPLY: PathwayEligibility("urgent medicines supply", gp_practices_may_refer=False),
+    Need.URGENT_MEDICINES_SUPPLY: PathwayEligibility(
+        "urgent medicines supply", gp_practices_may_refer=False
+    ),
 }
 
 
 def age_on(birth_date: date, today: date) -> int:
     """Completed years; someone born on 29 February comes of age on 1 March in other years, as English law has it."""
-    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    return (
+        today.year
+        - birth_date.year
+        - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    )
 
 
 def pharmacy_first_ineligibility(referral: Referral, today: date) -> list[str]:
@@ -68,13 +74,22 @@ def pharmacy_first_ineligibility(referral: Referral, today: date) -> list[str]:
         rule = PHARMACY_FIRST_ELIGIBILITY.get(need)
         if rule is None:
             continue
-        if not rule.gp_practices_may_refer and referral.referrer.role in GP_PRACTICE_ROLES:
-            problems.append(f"Pharmacy First: GP practices cannot refer for {rule.label}")
+        if (
+            not rule.gp_practices_may_refer
+            and referral.referrer.role in GP_PRACTICE_ROLES
+        ):
+            problems.append(
+                f"Pharmacy First: GP practices cannot refer for {rule.label}"
+            )
         reasons = []
         if rule.sexes is not None and patient.sex not in rule.sexes:
             reasons.append(f"the patient's recorded sex is {patient.sex.value}")
-        if (rule.min_age is not None and age < rule.min_age) or (rule.max_age is not None and age > rule.max_age):
+        if (rule.min_age is not None and age < rule.min_age) or (
+            rule.max_age is not None and age > rule.max_age
+        ):
             reasons.append(f"the patient is {age}")
         if reasons:
-            problems.append(f"Pharmacy First: {rule.label} is for {rule.who()}; {' and '.join(reasons)}")
+            problems.append(
+                f"Pharmacy First: {rule.label} is for {rule.who()}; {' and '.join(reasons)}"
+            )
     return problems

@@ -17,17 +17,35 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 from schemas.access import AccessRecorded
 from schemas.clock import judged_on, london_date
 from schemas.outcomes import outcome_detail_json_schema, refuse_inconsistent_outcome
 from schemas.referral import ODS_CODE_PATTERN, Patient, Referral, Referrer, Strict
 from schemas.text import MULTI_LINE, SINGLE_LINE, Text
-from schemas.vocabulary import CompletionOutcome, DeclineReason, Need, OutcomeCode, RedFlag, ServiceType, Urgency
+from schemas.vocabulary import (
+    CompletionOutcome,
+    DeclineReason,
+    Need,
+    OutcomeCode,
+    RedFlag,
+    ServiceType,
+    Urgency,
+)
 
 
-def _judged_on_event_date(value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Referral:
+def _judged_on_event_date(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> Referral:
     """A referral inside an event is judged on the event's date, so history parses the same on any later day."""
     occurred_at = info.data.get("occurred_at")
     if not isinstance(occurred_at, datetime):
@@ -49,7 +67,9 @@ class Envelope(Strict):
     correlation_id: str = Field(min_length=1, max_length=128)
     journey_id: UUID
     producer: str
-    patient_key: str = Field(min_length=16, max_length=128, description="keyed hash, never the NHS number")
+    patient_key: str = Field(
+        min_length=16, max_length=128, description="keyed hash, never the NHS number"
+    )
     referral_id: UUID
 
 
@@ -57,11 +77,14 @@ class ReferralSubmitted(Envelope):
     type: Literal["referral.submitted"] = "referral.submitted"
     referral: EventReferral
     untraced: bool = Field(
-        default=False, description="the patient came without a traced NHS number: matched by local id or demographics"
+        default=False,
+        description="the patient came without a traced NHS number: matched by local id or demographics",
     )
     # How a link reaches audit: the referral that travels under a traced key names the demographic key it now
     # stands for, so a trail under either key finds the other (README, "How patients are matched").
-    linked_patient_keys: tuple[Annotated[str, Field(min_length=16, max_length=128)], ...] = Field(
+    linked_patient_keys: tuple[
+        Annotated[str, Field(min_length=16, max_length=128)], ...
+    ] = Field(
         default=(),
         max_length=8,
         description="earlier keys of this patient that patient_key now stands for (an untraced patient's demographic "
@@ -76,10 +99,16 @@ class Assignment(Strict):
     agency_id: str
     rule_id: str
     reason: Text
-    network_id: str | None = Field(default=None, description="the integrated care network (or hub) the service belongs to")
-    needs: tuple[Need, ...] = Field(default=(), description="the referral's needs this assignment covers")
+    network_id: str | None = Field(
+        default=None,
+        description="the integrated care network (or hub) the service belongs to",
+    )
+    needs: tuple[Need, ...] = Field(
+        default=(), description="the referral's needs this assignment covers"
+    )
     replaces_assignment_id: UUID | None = Field(
-        default=None, description="set when rerouting after this earlier one was declined"
+        default=None,
+        description="set when rerouting after this earlier one was declined",
     )
 
 
@@ -88,7 +117,8 @@ class ServiceContext(Strict):
 
     name: str = Field(min_length=1, max_length=200)
     coordinator_agency_id: str | None = Field(
-        default=None, description="the agency of the care coordinator of the service's network, told of SLA breaches"
+        default=None,
+        description="the agency of the care coordinator of the service's network, told of SLA breaches",
     )
 
 
@@ -99,13 +129,17 @@ class ReferralRouted(Envelope):
     # Carried so the notifier names the service and finds the coordinator from the directory the router used,
     # not from seed files of its own that a `signpost directory load` elsewhere leaves behind.
     services: dict[str, ServiceContext] = Field(
-        default_factory=dict, description="service id -> its name and network coordinator when routed (empty before 2.2.0)"
+        default_factory=dict,
+        description="service id -> its name and network coordinator when routed (empty before 2.2.0)",
     )
     # Carried so the notifier can build each agency's minimised copy without
     # reading another service's tables; this topic is readable by services only.
     referral: EventReferral
-    notes_to_referrer: tuple[Annotated[str, Field(max_length=500), SINGLE_LINE], ...] = Field(
-        default=(), description="what the referrer should know, e.g. 'chosen pharmacy closed; sent to FA002'"
+    notes_to_referrer: tuple[
+        Annotated[str, Field(max_length=500), SINGLE_LINE], ...
+    ] = Field(
+        default=(),
+        description="what the referrer should know, e.g. 'chosen pharmacy closed; sent to FA002'",
     )
 
 
@@ -116,7 +150,9 @@ class ReferralUnroutable(Envelope):
     rule_set_version: str
     reason: Text = Field(max_length=2000)
     referral: EventReferral
-    declined_by: tuple[str, ...] = Field(default=(), description="agencies that declined before nobody was left")
+    declined_by: tuple[str, ...] = Field(
+        default=(), description="agencies that declined before nobody was left"
+    )
 
 
 class AssignmentDelivered(Envelope):
@@ -138,11 +174,17 @@ class AgencyCase(Strict):
 
     referrer: Referrer
     patient: Patient
-    needs: tuple[Need, ...] = Field(min_length=1, description="only the needs this agency is asked to meet")
-    red_flags: tuple[RedFlag, ...] = Field(default=(), description="only the warning signs that bear on this service")
+    needs: tuple[Need, ...] = Field(
+        min_length=1, description="only the needs this agency is asked to meet"
+    )
+    red_flags: tuple[RedFlag, ...] = Field(
+        default=(), description="only the warning signs that bear on this service"
+    )
     urgency: Urgency
     chosen_pharmacy_ods: str | None = Field(
-        default=None, pattern=ODS_CODE_PATTERN, description="community pharmacies only: the patient's choice"
+        default=None,
+        pattern=ODS_CODE_PATTERN,
+        description="community pharmacies only: the patient's choice",
     )
     notes: Annotated[str, Field(max_length=4000), MULTI_LINE] | None = Field(
         default=None,
@@ -166,11 +208,17 @@ class AgencyOutcome(Strict):
 
     type: Literal["agency.outcome"] = "agency.outcome"
     version: int = 1
-    event_id: UUID = Field(description="the agency's own id for this report; a repeat is ignored")
+    event_id: UUID = Field(
+        description="the agency's own id for this report; a repeat is ignored"
+    )
     assignment_id: UUID
     outcome: OutcomeCode
-    decline_reason: DeclineReason | None = Field(default=None, description="required when declined, otherwise absent")
-    completion: CompletionOutcome | None = Field(default=None, description="required when completed, otherwise absent")
+    decline_reason: DeclineReason | None = Field(
+        default=None, description="required when declined, otherwise absent"
+    )
+    completion: CompletionOutcome | None = Field(
+        default=None, description="required when completed, otherwise absent"
+    )
     note: Note | None = None
     occurred_at: datetime
 
@@ -194,7 +242,9 @@ class OutcomeRecorded(Envelope):
     completion: CompletionOutcome | None = None
     note: Note | None = None
     reported_by: str = Field(description="client id of the system that reported it")
-    previous_state: str = Field(description="the assignment's state before this outcome")
+    previous_state: str = Field(
+        description="the assignment's state before this outcome"
+    )
 
     @model_validator(mode="after")
     def _detail_fits_outcome(self) -> "OutcomeRecorded":
@@ -212,7 +262,9 @@ class ReferralEscalated(Envelope):
     timer: str = Field(description="which timer ran out, e.g. 'first_contact'")
     due_at: datetime
     reason: Text = Field(max_length=2000)
-    notify: tuple[str, ...] = Field(default=(), description="ODS codes and agency ids told about it")
+    notify: tuple[str, ...] = Field(
+        default=(), description="ODS codes and agency ids told about it"
+    )
 
 
 class ReferralCancelled(Envelope):
@@ -238,7 +290,9 @@ class FeedbackSummary(Strict):
     @model_validator(mode="after")
     def _detail_fits_outcome(self) -> "FeedbackSummary":
         if self.outcome is not None:
-            refuse_inconsistent_outcome(self.outcome, self.decline_reason, self.completion)
+            refuse_inconsistent_outcome(
+                self.outcome, self.decline_reason, self.completion
+            )
         return self
 
 
@@ -254,7 +308,9 @@ class PracticeFeedback(Envelope):
         description="accepted, declined, completed, escalated, unroutable, rerouted, closed_no_contact, ...",
     )
     summary: FeedbackSummary | None = None
-    message: Annotated[str, MULTI_LINE] = Field(max_length=2000, description="human readable, for the practice's worklist")
+    message: Annotated[str, MULTI_LINE] = Field(
+        max_length=2000, description="human readable, for the practice's worklist"
+    )
 
 
 class DeadLettered(Strict):
@@ -262,7 +318,9 @@ class DeadLettered(Strict):
 
     type: Literal["event.dead_lettered"] = "event.dead_lettered"
     version: int = 1
-    event_id: UUID = Field(description="stable per source record (topic, partition, offset)")
+    event_id: UUID = Field(
+        description="stable per source record (topic, partition, offset)"
+    )
     occurred_at: datetime
     consumer: str
     original_topic: str
@@ -271,10 +329,17 @@ class DeadLettered(Strict):
     # Free of the text rules on purpose: a reason or header may quote whatever the bad record held.
     reason: str = Field(max_length=2000)
     payload_base64: str | None = Field(
-        default=None, description="the original record; null when it was too large to travel (see payload_kept_by)"
+        default=None,
+        description="the original record; null when it was too large to travel (see payload_kept_by)",
     )
-    payload_sha256: str | None = Field(default=None, pattern="^[0-9a-f]{64}$", description="sha256 of the original record")
-    payload_bytes: int | None = Field(default=None, ge=0, description="the original record's size in bytes")
+    payload_sha256: str | None = Field(
+        default=None,
+        pattern="^[0-9a-f]{64}$",
+        description="sha256 of the original record",
+    )
+    payload_bytes: int | None = Field(
+        default=None, ge=0, description="the original record's size in bytes"
+    )
     payload_kept_by: str | None = Field(
         default=None,
         max_length=63,
@@ -286,7 +351,9 @@ class DeadLettered(Strict):
     @model_validator(mode="after")
     def _carries_or_names_the_original(self) -> "DeadLettered":
         if self.payload_base64 is None and self.payload_kept_by is None:
-            raise ValueError("a dead letter carries its original (payload_base64) or names who keeps it (payload_kept_by)")
+            raise ValueError(
+                "a dead letter carries its original (payload_base64) or names who keeps it (payload_kept_by)"
+            )
         return self
 
 
@@ -295,19 +362,36 @@ class DeadLetterReplayed(Strict):
 
     type: Literal["dead_letter.replayed"] = "dead_letter.replayed"
     version: int = 1
-    event_id: UUID = Field(description="one per replay: a forced second replay of the same record is a new event")
+    event_id: UUID = Field(
+        description="one per replay: a forced second replay of the same record is a new event"
+    )
     occurred_at: datetime
     correlation_id: str = Field(min_length=1, max_length=128)
-    dead_letter_id: UUID = Field(description="the dead letter that was asked to be replayed")
-    dead_letter_ids: list[UUID] = Field(min_length=1, description="every dead letter of the same record, now replayed")
+    dead_letter_id: UUID = Field(
+        description="the dead letter that was asked to be replayed"
+    )
+    dead_letter_ids: list[UUID] = Field(
+        min_length=1, description="every dead letter of the same record, now replayed"
+    )
     original_topic: str
     original_partition: int
     original_offset: int
-    replay: int = Field(ge=1, description="1 for the first replay of the record, 2 for the first forced one, ...")
+    replay: int = Field(
+        ge=1,
+        description="1 for the first replay of the record, 2 for the first forced one, ...",
+    )
     forced: bool
-    replayed_by: str = Field(min_length=1, max_length=100, description="the client that asked (operations staff)")
+    replayed_by: str = Field(
+        min_length=1,
+        max_length=100,
+        description="the client that asked (operations staff)",
+    )
     referral_id: UUID | None = None
-    patient_key: str | None = Field(default=None, max_length=128, description="the record's own key, when it had one")
+    patient_key: str | None = Field(
+        default=None,
+        max_length=128,
+        description="the record's own key, when it had one",
+    )
 
 
 AnyEvent = Annotated[

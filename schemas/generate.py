@@ -40,15 +40,23 @@ def render() -> dict[str, str]:
     named += [(name, model, version) for name, (model, version) in DOCUMENTS.items()]
     for name, model, version in named:
         files[f"{JSON_DIR}/{name}.v{version}.json"] = json_schema(model, name, version)
-    files[ASYNCAPI_FILE] = yaml.safe_dump(asyncapi_document(), sort_keys=False, allow_unicode=True, width=120)
+    files[ASYNCAPI_FILE] = yaml.safe_dump(
+        asyncapi_document(), sort_keys=False, allow_unicode=True, width=120
+    )
     return files
 
 
 def stale(root: Path = ROOT, wanted: dict[str, str] | None = None) -> list[str]:
     """Files under ``root`` that differ from what ``render`` produces, are missing, or are left over."""
     wanted = render() if wanted is None else wanted
-    problems = [path for path, text in wanted.items() if not (root / path).is_file() or (root / path).read_text("utf-8") != text]
-    leftovers = {p.relative_to(root).as_posix() for p in (root / JSON_DIR).glob("*.json")} - wanted.keys()
+    problems = [
+        path
+        for path, text in wanted.items()
+        if not (root / path).is_file() or (root / path).read_text("utf-8") != text
+    ]
+    leftovers = {
+        p.relative_to(root).as_posix() for p in (root / JSON_DIR).glob("*.json")
+    } - wanted.keys()
     return sorted(problems) + sorted(leftovers)
 
 
@@ -67,9 +75,14 @@ def write(root: Path = ROOT) -> list[str]:
 
 def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m schemas.generate", description="Write Signpost's JSON Schema and AsyncAPI files."
+        prog="python -m schemas.generate",
+        description="Write Signpost's JSON Schema and AsyncAPI files.",
     )
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if any generated file is stale")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if any generated file is stale",
+    )
     args = parser.parse_args(argv)
     if args.check:
         out_of_date = stale(root)
@@ -84,7 +97,10 @@ def main(argv: list[str] | None = None, root: Path = ROOT) -> int:
         print("contract artefacts are up to date")
         return 0
     changed = write(root)
-    print("\n".join(f"wrote schemas/{p}" for p in changed) or "contract artefacts were already up to date")
+    print(
+        "\n".join(f"wrote schemas/{p}" for p in changed)
+        or "contract artefacts were already up to date"
+    )
     return 0
 
 

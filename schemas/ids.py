@@ -13,7 +13,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 def assignment_id(submitted_event_id: UUID, service_id: str) -> UUID:
     """Deterministic, so re-processing the same event yields the same assignment."""
-    return uuid5(NAMESPACE_URL, f"signpost:assignment:{submitted_event_id}:{service_id}")
+    return uuid5(
+        NAMESPACE_URL, f"signpost:assignment:{submitted_event_id}:{service_id}"
+    )
 
 
 def derived_event_id(source_event_id: UUID, purpose: str) -> UUID:

@@ -40,7 +40,8 @@ _MEDICINES_SERVICES = frozenset(
 SEES_EVERY_NEED = frozenset({ServiceType.MDT_HUDDLE, ServiceType.CARE_COORDINATOR})
 
 RED_FLAGS_FOR: Mapping[ServiceType, frozenset[RedFlag]] = {
-    service: frozenset({RedFlag.SAFEGUARDING}) | (MEDICINES_RED_FLAGS if service in _MEDICINES_SERVICES else frozenset())
+    service: frozenset({RedFlag.SAFEGUARDING})
+    | (MEDICINES_RED_FLAGS if service in _MEDICINES_SERVICES else frozenset())
     for service in ServiceType
 }
 # What an agency's copy of a cancellation says in place of the referrer's own words.
@@ -66,7 +67,9 @@ def agency_case(referral: Referral, assignment: Assigned) -> AgencyCase:
         needs=needs,
         red_flags=tuple(f for f in referral.red_flags if f in RED_FLAGS_FOR[service]),
         urgency=referral.urgency,
-        chosen_pharmacy_ods=referral.chosen_pharmacy_ods if service is ServiceType.COMMUNITY_PHARMACY else None,
+        chosen_pharmacy_ods=referral.chosen_pharmacy_ods
+        if service is ServiceType.COMMUNITY_PHARMACY
+        else None,
         notes=referral.notes if sees_whole_referral(referral, assignment) else None,
     )
 
@@ -84,6 +87,10 @@ def sees_whole_referral(referral: Referral, assignment: Assigned) -> bool:
     return set(needs_for(referral, assignment)) == set(referral.needs)
 
 
-def agency_cancellation(cancelled: ReferralCancelled, event_id: UUID) -> ReferralCancelled:
+def agency_cancellation(
+    cancelled: ReferralCancelled, event_id: UUID
+) -> ReferralCancelled:
     """An agency's copy of a cancellation: that the referrer revoked it, without the referrer's reason."""
-    return cancelled.model_copy(update={"event_id": event_id, "reason": CANCELLED_BY_REFERRER})
+    return cancelled.model_copy(
+        update={"event_id": event_id, "reason": CANCELLED_BY_REFERRER}
+    )

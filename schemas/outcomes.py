@@ -12,7 +12,9 @@ from schemas.vocabulary import CompletionOutcome, DeclineReason, OutcomeCode
 
 
 def outcome_detail_problem(
-    outcome: OutcomeCode, decline_reason: DeclineReason | None, completion: CompletionOutcome | None
+    outcome: OutcomeCode,
+    decline_reason: DeclineReason | None,
+    completion: CompletionOutcome | None,
 ) -> str | None:
     """A decline says why, a completion says how it ended, and no other outcome carries either."""
     if outcome is OutcomeCode.DECLINED:
@@ -32,9 +34,15 @@ def outcome_detail_problem(
 
 def outcome_detail_json_schema() -> dict[str, Any]:
     """The same rule in JSON Schema, so agencies that validate without Python refuse what Signpost refuses."""
-    others = [o.value for o in OutcomeCode if o not in (OutcomeCode.DECLINED, OutcomeCode.COMPLETED)]
+    others = [
+        o.value
+        for o in OutcomeCode
+        if o not in (OutcomeCode.DECLINED, OutcomeCode.COMPLETED)
+    ]
 
-    def when(outcome: dict[str, Any], details: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    def when(
+        outcome: dict[str, Any], details: dict[str, Any], required: list[str]
+    ) -> dict[str, Any]:
         return {
             "if": {"properties": {"outcome": outcome}, "required": ["outcome"]},
             "then": {"properties": details, "required": required},
@@ -43,15 +51,25 @@ def outcome_detail_json_schema() -> dict[str, Any]:
     null, code = {"type": "null"}, {"type": "string"}
     return {
         "allOf": [
-            when({"const": OutcomeCode.DECLINED.value}, {"decline_reason": code, "completion": null}, ["decline_reason"]),
-            when({"const": OutcomeCode.COMPLETED.value}, {"completion": code, "decline_reason": null}, ["completion"]),
+            when(
+                {"const": OutcomeCode.DECLINED.value},
+                {"decline_reason": code, "completion": null},
+                ["decline_reason"],
+            ),
+            when(
+                {"const": OutcomeCode.COMPLETED.value},
+                {"completion": code, "decline_reason": null},
+                ["completion"],
+            ),
             when({"enum": others}, {"decline_reason": null, "completion": null}, []),
         ]
     }
 
 
 def refuse_inconsistent_outcome(
-    outcome: OutcomeCode, decline_reason: DeclineReason | None, completion: CompletionOutcome | None
+    outcome: OutcomeCode,
+    decline_reason: DeclineReason | None,
+    completion: CompletionOutcome | None,
 ) -> None:
     problem = outcome_detail_problem(outcome, decline_reason, completion)
     if problem:

@@ -36,8 +36,12 @@ class Strict(BaseModel):
 
 
 class Referrer(Strict):
-    ods_code: str = Field(pattern=ODS_CODE_PATTERN, description="ODS code of the referring organisation")
-    practitioner: Annotated[str, SINGLE_LINE, NOT_BLANK] = Field(min_length=1, max_length=200)
+    ods_code: str = Field(
+        pattern=ODS_CODE_PATTERN, description="ODS code of the referring organisation"
+    )
+    practitioner: Annotated[str, SINGLE_LINE, NOT_BLANK] = Field(
+        min_length=1, max_length=200
+    )
     role: ReferrerRole
 
 
@@ -58,13 +62,18 @@ class ContactPoint(Strict):
                 "phone must be a UK number: 0 then 9 or 10 more digits, or +44 then 9 or 10 digits (only digits and spaces)",
             )
         if self.system == "email" and not looks_like_email(self.value):
-            raise PydanticCustomError("email_format", "email must look like an email address, e.g. name@example.org")
+            raise PydanticCustomError(
+                "email_format",
+                "email must look like an email address, e.g. name@example.org",
+            )
         return self
 
 
 class Patient(Strict):
     nhs_number: str | None = Field(
-        default=None, description="10 digits, modulus 11 checked", json_schema_extra={"pattern": "^[0-9]{10}$"}
+        default=None,
+        description="10 digits, modulus 11 checked",
+        json_schema_extra={"pattern": "^[0-9]{10}$"},
     )
     nhs_number_traced: bool = Field(
         default=True,
@@ -72,21 +81,35 @@ class Patient(Strict):
         description="false when the sender has not traced the NHS number (UK Core verification status other than 01): "
         "it is carried, but the patient is matched as if it were absent",
     )
-    local_id: Annotated[str, Field(min_length=1, max_length=64), SINGLE_LINE, NOT_BLANK] | None = Field(
-        default=None, description="for patients without an NHS number"
+    local_id: (
+        Annotated[str, Field(min_length=1, max_length=64), SINGLE_LINE, NOT_BLANK]
+        | None
+    ) = Field(default=None, description="for patients without an NHS number")
+    given_name: Annotated[str, SINGLE_LINE, NOT_BLANK] = Field(
+        min_length=1, max_length=100
     )
-    given_name: Annotated[str, SINGLE_LINE, NOT_BLANK] = Field(min_length=1, max_length=100)
-    family_name: Annotated[str, SINGLE_LINE, NOT_BLANK] = Field(min_length=1, max_length=100)
+    family_name: Annotated[str, SINGLE_LINE, NOT_BLANK] = Field(
+        min_length=1, max_length=100
+    )
     birth_date: date = Field(description="not in the future, not before 1900")
     sex: Sex
     postcode: str | None = Field(
-        default=None, min_length=5, max_length=8, description="UK postcode, either case, one optional space"
+        default=None,
+        min_length=5,
+        max_length=8,
+        description="UK postcode, either case, one optional space",
     )
-    address: Annotated[str, Field(min_length=1, max_length=300), SINGLE_LINE, NOT_BLANK] | None = Field(
-        default=None, description="the home address on one line; needed only when there is no postcode"
+    address: (
+        Annotated[str, Field(min_length=1, max_length=300), SINGLE_LINE, NOT_BLANK]
+        | None
+    ) = Field(
+        default=None,
+        description="the home address on one line; needed only when there is no postcode",
     )
     gp_practice_ods: str = Field(pattern=ODS_CODE_PATTERN)
-    contacts: tuple[ContactPoint, ...] = Field(min_length=1, description="exactly one phone with rank 1")
+    contacts: tuple[ContactPoint, ...] = Field(
+        min_length=1, description="exactly one phone with rank 1"
+    )
 
     @field_validator("nhs_number")
     @classmethod
@@ -94,33 +117,48 @@ class Patient(Strict):
         if value is None:
             return value
         if not _TEN_DIGITS.fullmatch(value):
-            raise PydanticCustomError("nhs_number_format", "NHS number must be exactly 10 digits, without spaces")
+            raise PydanticCustomError(
+                "nhs_number_format",
+                "NHS number must be exactly 10 digits, without spaces",
+            )
         if not is_valid_nhs_number(value):
-            raise PydanticCustomError("nhs_number_check_digit", "NHS number fails the modulus 11 check")
+            raise PydanticCustomError(
+                "nhs_number_check_digit", "NHS number fails the modulus 11 check"
+            )
         return value
 
     @field_validator("birth_date")
     @classmethod
     def _born_plausibly(cls, value: date) -> date:
         if value > reference_date():
-            raise PydanticCustomError("birth_date_in_future", "birth date cannot be in the future")
+            raise PydanticCustomError(
+                "birth_date_in_future", "birth date cannot be in the future"
+            )
         if value < EARLIEST_BIRTH_DATE:
-            raise PydanticCustomError("birth_date_before_1900", "birth date cannot be before 1900")
+            raise PydanticCustomError(
+                "birth_date_before_1900", "birth date cannot be before 1900"
+            )
         return value
 
     @field_validator("postcode")
     @classmethod
     def _uk_postcode(cls, value: str | None) -> str | None:
         if value is not None and not is_uk_postcode(value):
-            raise PydanticCustomError("postcode_format", "postcode must be a UK postcode, e.g. CR0 1AA")
+            raise PydanticCustomError(
+                "postcode_format", "postcode must be a UK postcode, e.g. CR0 1AA"
+            )
         return value
 
     @field_validator("contacts")
     @classmethod
-    def _one_main_phone(cls, value: tuple[ContactPoint, ...]) -> tuple[ContactPoint, ...]:
+    def _one_main_phone(
+        cls, value: tuple[ContactPoint, ...]
+    ) -> tuple[ContactPoint, ...]:
         # BaRS: the receiver must be able to ring the patient, on one unambiguous number first.
         if sum(1 for c in value if c.system == "phone" and c.rank == 1) != 1:
-            raise PydanticCustomError("rank_one_phone", "contacts must include exactly one phone with rank 1")
+            raise PydanticCustomError(
+                "rank_one_phone", "contacts must include exactly one phone with rank 1"
+            )
         return value
 
     @model_validator(mode="before")
@@ -140,7 +178,11 @@ class Patient(Strict):
             )
         if data.get("local_id") is not None:
             return data
-        missing = [f for f in ("given_name", "family_name", "birth_date") if data.get(f) in (None, "")]
+        missing = [
+            f
+            for f in ("given_name", "family_name", "birth_date")
+            if data.get(f) in (None, "")
+        ]
         if data.get("postcode") in (None, "") and data.get("address") in (None, ""):
             missing.append("postcode or address")
         if missing:
@@ -155,10 +197,17 @@ class Patient(Strict):
     @model_validator(mode="after")
     def _locatable(self) -> "Patient":
         if self.postcode is None and self.address is None:
-            raise PydanticCustomError("patient_address_required", "a patient needs a postcode or an address")
-        if self.untraced and self.local_id is None and not all(_has_alnum(n) for n in (self.given_name, self.family_name)):
             raise PydanticCustomError(
-                "patient_name_unmatchable", "a patient matched by demographics needs a letter or digit in each name"
+                "patient_address_required", "a patient needs a postcode or an address"
+            )
+        if (
+            self.untraced
+            and self.local_id is None
+            and not all(_has_alnum(n) for n in (self.given_name, self.family_name))
+        ):
+            raise PydanticCustomError(
+                "patient_name_unmatchable",
+                "a patient matched by demographics needs a letter or digit in each name",
             )
         return self
 
@@ -175,7 +224,10 @@ def _has_alnum(value: str) -> bool:
 def _refuse_repeats(values: Iterable[str], rule: str, field: str) -> None:
     repeated = sorted(v for v, n in Counter(values).items() if n > 1)
     if repeated:
-        raise PydanticCustomError(rule, f"{field} must not repeat a code ({', '.join(repeated)} given more than once)")
+        raise PydanticCustomError(
+            rule,
+            f"{field} must not repeat a code ({', '.join(repeated)} given more than once)",
+        )
 
 
 class Referral(Strict):
@@ -186,7 +238,9 @@ class Referral(Strict):
     urgency: Urgency = Urgency.ROUTINE
     chosen_pharmacy_ods: str | None = Field(default=None, pattern=ODS_CODE_PATTERN)
     consent_direct_care: bool = Field(
-        strict=True, description="must be true (JSON true, not a string)", json_schema_extra={"const": True}
+        strict=True,
+        description="must be true (JSON true, not a string)",
+        json_schema_extra={"const": True},
     )
     notes: Annotated[str, Field(max_length=4000), MULTI_LINE] | None = None
 
@@ -206,7 +260,9 @@ class Referral(Strict):
     @classmethod
     def _consented(cls, value: bool) -> bool:
         if value is not True:
-            raise PydanticCustomError("consent_required", "consent for direct care is required")
+            raise PydanticCustomError(
+                "consent_required", "consent for direct care is required"
+            )
         return value
 
     @model_validator(mode="after")

@@ -32,10 +32,14 @@ class NoControlCharacters:
             raise PydanticCustomError("control_characters", self.message)
         return value
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
         return core_schema.no_info_after_validator_function(self.check, handler(source))
 
-    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         json_schema = handler(schema)
         json_schema["pattern"] = f"^[^{self.forbidden}]*$"
         return json_schema
@@ -50,12 +54,21 @@ def _refuse_blank(value: str) -> str:
 class NotBlank:
     """Annotation: a name or identifier made only of spaces is no name at all."""
 
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(_refuse_blank, handler(source))
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _refuse_blank, handler(source)
+        )
 
 
-SINGLE_LINE = NoControlCharacters(_CONTROL, "control characters (including line breaks) are not allowed in this text")
-MULTI_LINE = NoControlCharacters(_CONTROL_EXCEPT_NEWLINE_AND_TAB, "control characters other than newline and tab are not allowed")
+SINGLE_LINE = NoControlCharacters(
+    _CONTROL, "control characters (including line breaks) are not allowed in this text"
+)
+MULTI_LINE = NoControlCharacters(
+    _CONTROL_EXCEPT_NEWLINE_AND_TAB,
+    "control characters other than newline and tab are not allowed",
+)
 NOT_BLANK = NotBlank()
 
 # Length limits go before the marker inside ``Annotated`` (``Annotated[str, Field(max_length=n), SINGLE_LINE]``)

@@ -72,9 +72,19 @@ def _default(model: type[Strict], field: str) -> Any:
 
 
 _CATALOGUE = (
-    EventContract(ReferralSubmitted, (REFERRAL_SUBMITTED,), (INTAKE,), (ROUTER, AUDIT), "A referral was accepted (HTTP 202)."),
     EventContract(
-        ReferralRouted, (REFERRAL_ROUTED,), (ROUTER,), (NOTIFIER, INTAKE, AUDIT), "The router assigned services to a referral."
+        ReferralSubmitted,
+        (REFERRAL_SUBMITTED,),
+        (INTAKE,),
+        (ROUTER, AUDIT),
+        "A referral was accepted (HTTP 202).",
+    ),
+    EventContract(
+        ReferralRouted,
+        (REFERRAL_ROUTED,),
+        (ROUTER,),
+        (NOTIFIER, INTAKE, AUDIT),
+        "The router assigned services to a referral.",
     ),
     EventContract(
         ReferralUnroutable,
@@ -155,7 +165,9 @@ _CATALOGUE = (
     ),
 )
 
-EVENTS: Mapping[str, EventContract] = {contract.type: contract for contract in _CATALOGUE}
+EVENTS: Mapping[str, EventContract] = {
+    contract.type: contract for contract in _CATALOGUE
+}
 
 # Documents that are not events on their own but that agencies and client systems write or read.
 DOCUMENTS: Mapping[str, tuple[type[Strict], int]] = {"referral": (Referral, 1)}

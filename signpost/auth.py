@@ -35,7 +35,9 @@ class Client(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     client_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
-    organisation: str = Field(pattern=r"^[A-Z0-9]{3,9}$", description="ODS code the client acts for")
+    organisation: str = Field(
+        pattern=r"^[A-Z0-9]{3,9}$", description="ODS code the client acts for"
+    )
     role: Role
     agency_id: str | None = None
     public_key: str
@@ -61,7 +63,12 @@ def load_clients(path: Path) -> dict[str, Client]:
     return {c.client_id: c for c in clients}
 
 
-def mint(client: Client, private_key_pem: str, lifetime_s: int = 900, now: float | None = None) -> str:
+def mint(
+    client: Client,
+    private_key_pem: str,
+    lifetime_s: int = 900,
+    now: float | None = None,
+) -> str:
     issued = int(now if now is not None else time.time())
     claims = {
         "iss": client.client_id,
@@ -75,7 +82,9 @@ def mint(client: Client, private_key_pem: str, lifetime_s: int = 900, now: float
     }
     if client.agency_id:
         claims["agency"] = client.agency_id
-    return jwt.encode(claims, private_key_pem, algorithm=ALGORITHM, headers={"kid": client.client_id})
+    return jwt.encode(
+        claims, private_key_pem, algorithm=ALGORITHM, headers={"kid": client.client_id}
+    )
 
 
 @dataclass(frozen=True)
@@ -86,11 +95,15 @@ class Verified:
     expires_at: float
 
 
-def verify(token: str, clients: dict[str, Client], now: float | None = None) -> Principal:
+def verify(
+    token: str, clients: dict[str, Client], now: float | None = None
+) -> Principal:
     return verify_token(token, clients, now).principal
 
 
-def verify_token(token: str, clients: dict[str, Client], now: float | None = None) -> Verified:
+def verify_token(
+    token: str, clients: dict[str, Client], now: float | None = None
+) -> Verified:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError as exc:
@@ -113,12 +126,19 @@ def verify_token(token: str, clients: dict[str, Client], now: float | None = Non
         raise AuthError(f"the token is invalid: {exc}") from exc
     current = now if now is not None else time.time()
     if claims["exp"] - claims["iat"] > MAX_LIFETIME_S or claims["iat"] > current + 60:
-        raise AuthError("the token's lifetime is too long or it was issued in the future")
+        raise AuthError(
+            "the token's lifetime is too long or it was issued in the future"
+        )
     if claims["sub"] != client.client_id:
         raise AuthError("the token's subject does not match its key id")
     if claims["org"] != client.organisation or claims["role"] != client.role:
-        raise AuthError("the token claims an organisation or role this client is not registered for")
-    return Verified(Principal(client.client_id, client.organisation, client.role, client.agency_id), float(claims["exp"]))
+        raise AuthError(
+            "the token claims an organisation or role this client is not registered for"
+        )
+    return Verified(
+        Principal(client.client_id, client.organisation, client.role, client.agency_id),
+        float(claims["exp"]),
+    )
 
 
 def revocation(connected: Client, clients: dict[str, Client]) -> str | None:
@@ -136,7 +156,9 @@ def revocation(connected: Client, clients: dict[str, Client]) -> str | None:
 
 @dataclass(frozen=True)
 class _Loaded:
-    stamp: tuple[int, int, int]  # inode, size, modification time (ns): any edit or replacement changes one
+    stamp: tuple[
+        int, int, int
+    ]  # inode, size, modification time (ns): any edit or replacement changes one
     clients: dict[str, Client]
 
 
@@ -166,7 +188,10 @@ def _registry(path: str) -> dict[str, Client]:
     except (OSError, yaml.YAMLError, ValidationError, AttributeError) as exc:
         if known is None:
             raise
-        logs.get_logger().error("client registry unreadable; keeping the last good one", error=type(exc).__name__)
+        logs.get_logger().error(
+            "client registry unreadable; keeping the last good one",
+            error=type(exc).__name__,
+        )
         return known.clients
     _loaded[path] = loaded
     return loaded.clients
@@ -214,11 +239,15 @@ async def authenticated(request: Request) -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise HTTPException(401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401, "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
     try:
         verified = verify_token(token.strip(), registry_for(request))
     except AuthError as exc:
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from exc
+        raise HTTPException(
+            401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from exc
     principal = verified.principal
     request.state.principal = principal
     request.state.token_expires_at = verified.expires_at

@@ -95,13 +95,22 @@ def dead_letter_id(record: ConsumerRecord[Any, Any], consumer: str) -> UUID:
     The consumer is part of it: audit and the router both refuse a poison record on
     ``referral.submitted``, and each of those is a dead letter of its own.
     """
-    return uuid5(_DLQ_NAMESPACE, f"{consumer}:{record.topic}:{record.partition}:{record.offset}")
+    return uuid5(
+        _DLQ_NAMESPACE, f"{consumer}:{record.topic}:{record.partition}:{record.offset}"
+    )
 
 
-async def dead_letter(conn: Conn, record: ConsumerRecord[Any, Any], consumer: str, reason: str) -> None:
+async def dead_letter(
+    conn: Conn, record: ConsumerRecord[Any, Any], consumer: str, reason: str
+) -> None:
     if record.topic == DEAD_LETTER_TOPIC:
         # Never a dead letter of a dead letter: each would carry the last, and they would feed each other for ever.
-        log.error("unreadable dead letter skipped", consumer=consumer, offset=record.offset, reason=reason[:200])
+        log.error(
+            "unreadable dead letter skipped",
+            consumer=consumer,
+            offset=record.offset,
+            reason=reason[:200],
+        )
         DEAD_LETTERED.labels(record.topic).inc()
         return
     letter_id = dead_letter_id(record, consumer)
@@ -119,12 +128,20 @@ async def dead_letter(conn: Conn, record: ConsumerRecord[Any, Any], consumer: st
         conn,
         topic=DEAD_LETTER_TOPIC,
         key=dead_letter_key(record),
-        event=json.dumps(dead_letter_payload(record, consumer, reason, original)).encode(),
+        event=json.dumps(
+            dead_letter_payload(record, consumer, reason, original)
+        ).encode(),
         event_id=letter_id,
         headers={"event-type": "event.dead_lettered"},
     )
     DEAD_LETTERED.labels(record.topic).inc()
-    log.warning("dead-lettered", consumer=consumer, topic=record.topic, offset=record.offset, reason=reason[:200])
+    log.warning(
+        "dead-lettered",
+        consumer=consumer,
+        topic=record.topic,
+        offset=record.offset,
+        reason=reason[:200],
+    )
 
 
 def dead_letter_key(record: ConsumerRecord[Any, Any]) -> str | None:
@@ -132,7 +149,12 @@ def dead_letter_key(record: ConsumerRecord[Any, Any]) -> str | None:
     return record.key.decode(errors="replace")[:128] if record.key else None
 
 
-def dead_letter_payload(record: ConsumerRecord[Any, Any], consumer: str, reason: str, original: dict[str, Any]) -> dict[str, Any]:
+def dead_letter_payload(
+    record: ConsumerRecord[Any, Any],
+    consumer: str,
+    reason: str,
+    original: dict[str, Any],
+) -> dict[str, Any]:
     """The ``event.dead_lettered`` body: where the record came from, why it was refused (capped), and ``original``."""
     return {
         "type": "event.dead_lettered",
@@ -151,12 +173,20 @@ def dead_letter_payload(record: ConsumerRecord[Any, Any], consumer: str, reason:
 def _reason(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         # Field locations and messages only; never the input values (they may hold identifiers).
-        errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:10])
+        errs = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+            for e in exc.errors()[:10]
+        )
         return f"schema violation: {errs}"
     return f"{type(exc).__name__}: {str(exc)[:500]}"
 
 
-async def _claim(conn: Conn, items: Sequence[Incoming[E]], event_id: Callable[[E], UUID], consumer: str) -> list[Incoming[E]]:
+async def _claim(
+    conn: Conn,
+    items: Sequence[Incoming[E]],
+    event_id: Callable[[E], UUID],
+    consumer: str,
+) -> list[Incoming[E]]:
     """Record event ids in the inbox, per consumer group and topic; return only those not handled before.
 
     The namespace matters because some ids are chosen outside Signpost: an agency picks the ids of the
@@ -227,12 +257,18 @@ def subscribe(
     )
     async def consume(message: KafkaMessage) -> None:
         raw = message.raw_message
-        records: tuple[ConsumerRecord[Any, Any], ...] = raw if isinstance(raw, tuple) else (raw,)
+        records: tuple[ConsumerRecord[Any, Any], ...] = (
+            raw if isinstance(raw, tuple) else (raw,)
+        )
         started = time.perf_counter()
         try:
-            await _apply(pool, records, group_id, parse, handle, event_id, max_event_bytes)
+            await _apply(
+                pool, records, group_id, parse, handle, event_id, max_event_bytes
+            )
         except TRANSIENT as exc:
-            log.warning("batch rewound, will retry", consumer=group_id, error=type(exc).__name__)
+            log.warning(
+                "batch rewound, will retry", consumer=group_id, error=type(exc).__name__
+            )
             await asyncio.sleep(1.0)  # back off before the redelivery the rewind causes
             await message.nack()
             return
@@ -260,10 +296,16 @@ def fetch_wait(gather_ms: int) -> dict[str, int]:
     # consumer_timeout_ms: how often aiokafka's fetch routine wakes with nothing to do and walks every
     # partition it follows (5 times a second by default, 22% of audit's samples under load). A gathering
     # consumer gains nothing from waking more often than it fetches; it only sees a new assignment that late.
-    return {"fetch_min_bytes": GATHER_MIN_BYTES, "fetch_max_wait_ms": gather_ms, "consumer_timeout_ms": gather_ms}
+    return {
+        "fetch_min_bytes": GATHER_MIN_BYTES,
+        "fetch_max_wait_ms": gather_ms,
+        "consumer_timeout_ms": gather_ms,
+    }
 
 
-def batch_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPartition, int]:
+def batch_offsets(
+    records: Sequence[ConsumerRecord[Any, Any]],
+) -> dict[TopicPartition, int]:
     """What to commit after a batch is durable: for each of its own partitions, the offset after its last record.
 
     Only the batch's partitions: ``commit()`` with no offsets names every assigned partition, and audit
@@ -277,7 +319,9 @@ def batch_offsets(records: Sequence[ConsumerRecord[Any, Any]]) -> dict[TopicPart
     return offsets
 
 
-async def _commit(message: KafkaMessage, records: Sequence[ConsumerRecord[Any, Any]], group_id: str) -> None:
+async def _commit(
+    message: KafkaMessage, records: Sequence[ConsumerRecord[Any, Any]], group_id: str
+) -> None:
     """Commit the batch's own offsets, after its transaction: a crash before here redelivers it, and the inbox skips it."""
     try:
         # FastStream types its consumer by a protocol without offsets; it is aiokafka's, which takes them.
@@ -285,12 +329,18 @@ async def _commit(message: KafkaMessage, records: Sequence[ConsumerRecord[Any, A
     except KafkaError as exc:
         # A rebalance took a partition away mid-batch: its new owner reads these records again and the
         # inbox, committed with the effect, skips them. Nothing is lost and nothing is applied twice.
-        log.warning("offset commit refused, the inbox will skip the redelivery", consumer=group_id, error=type(exc).__name__)
+        log.warning(
+            "offset commit refused, the inbox will skip the redelivery",
+            consumer=group_id,
+            error=type(exc).__name__,
+        )
     # Marked as acknowledged, so FastStream never commits again with no offsets (every assigned partition).
     message.committed = AckStatus.ACKED
 
 
-def _observe_lag(message: Any, records: Sequence[ConsumerRecord[Any, Any]], group_id: str) -> None:
+def _observe_lag(
+    message: Any, records: Sequence[ConsumerRecord[Any, Any]], group_id: str
+) -> None:
     """Lag after this batch: the partition's high-water mark minus the next offset to read."""
     consumer = getattr(message, "consumer", None)
     highwater = getattr(consumer, "highwater", None)
@@ -298,11 +348,15 @@ def _observe_lag(message: Any, records: Sequence[ConsumerRecord[Any, Any]], grou
         return
     last: dict[tuple[str, int], int] = {}
     for r in records:
-        last[(r.topic, r.partition)] = max(r.offset, last.get((r.topic, r.partition), -1))
+        last[(r.topic, r.partition)] = max(
+            r.offset, last.get((r.topic, r.partition), -1)
+        )
     for (topic, partition), offset in last.items():
         end = highwater(TopicPartition(topic, partition))
         if end is not None:
-            CONSUMER_LAG.labels(group_id, topic, str(partition)).set(max(end - offset - 1, 0))
+            CONSUMER_LAG.labels(group_id, topic, str(partition)).set(
+                max(end - offset - 1, 0)
+            )
 
 
 async def _apply(
@@ -316,16 +370,24 @@ async def _apply(
 ) -> None:
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await _handle_batch(conn, records, consumer, parse, handle, event_id, max_event_bytes)
+            await _handle_batch(
+                conn, records, consumer, parse, handle, event_id, max_event_bytes
+            )
         return
     except TRANSIENT:
         raise
     except Exception as exc:  # noqa: BLE001 - isolate the record that fails, below
-        log.warning("batch failed, retrying one by one", consumer=consumer, error=type(exc).__name__)
+        log.warning(
+            "batch failed, retrying one by one",
+            consumer=consumer,
+            error=type(exc).__name__,
+        )
     for record in records:
         try:
             async with pool.acquire() as conn, conn.transaction():
-                await _handle_batch(conn, (record,), consumer, parse, handle, event_id, max_event_bytes)
+                await _handle_batch(
+                    conn, (record,), consumer, parse, handle, event_id, max_event_bytes
+                )
         except TRANSIENT:
             raise
         except Exception as exc:  # noqa: BLE001 - a poison record must not stall the partition
@@ -354,7 +416,11 @@ async def _handle_batch(
         await handle(conn, fresh)
 
 
-def _read(record: ConsumerRecord[Any, Any], parse: Parse[E], max_bytes: int = DEFAULT_MAX_EVENT_BYTES) -> Incoming[E] | str:
+def _read(
+    record: ConsumerRecord[Any, Any],
+    parse: Parse[E],
+    max_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+) -> Incoming[E] | str:
     """The record parsed, or why it must be dead-lettered; any other error is the batch's to isolate."""
     size = len(record.value or b"")
     # Dead letters carry a whole refused record (in base64), so they may exceed the limit they enforce.
@@ -365,4 +431,6 @@ def _read(record: ConsumerRecord[Any, Any], parse: Parse[E], max_bytes: int = DE
         event = parse(record.value or b"")
     except (ValidationError, ValueError, UnicodeDecodeError) as exc:
         return _reason(exc)
-    return Incoming(event, record.topic, record.partition, record.offset, _headers(record))
+    return Incoming(
+        event, record.topic, record.partition, record.offset, _headers(record)
+    )

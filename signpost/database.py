@@ -35,7 +35,11 @@ class NotProvisioned(Exception):
 
 
 async def connect(
-    url: str, schema: str, min_size: int = 1, max_size: int = 10, application_name: str | None = None
+    url: str,
+    schema: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    application_name: str | None = None,
 ) -> asyncpg.Pool:
     """A pool pinned to ``schema``; ``application_name`` (default ``signpost-<schema>``) tells its connections apart."""
     await _ensure_schema(url, schema)
@@ -45,7 +49,10 @@ async def connect(
         min_size=min_size,
         max_size=max_size,
         command_timeout=30,
-        server_settings={"search_path": f'"{schema}"', "application_name": application_name or f"signpost-{schema}"},
+        server_settings={
+            "search_path": f'"{schema}"',
+            "application_name": application_name or f"signpost-{schema}",
+        },
     )
     assert pool is not None
     return pool
@@ -72,9 +79,13 @@ def _migration_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("*.sql")) if folder.exists() else []
 
 
-async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> list[str]:
+async def migrate(
+    pool: asyncpg.Pool, schema: str, service_migrations: Path
+) -> list[str]:
     """Apply runtime then service migrations not yet applied; return the names applied."""
-    lock_id = int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
+    lock_id = int.from_bytes(
+        hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True
+    )
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
         try:
@@ -91,30 +102,47 @@ async def migrate(pool: asyncpg.Pool, schema: str, service_migrations: Path) -> 
             await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
 
 
-async def _pending(conn: Conn, schema: str, service_migrations: Path) -> list[tuple[str, Path]]:
-    every = [(f"{kind}/{path.name}", path)
-             for kind, folder in (("runtime", RUNTIME_MIGRATIONS), ("service", service_migrations))
-             for path in _migration_files(folder)]  # fmt: skip
-    if not await conn.fetchval("SELECT to_regclass(format('%I.schema_migrations', $1::text)) IS NOT NULL", schema):
+async def _pending(
+    conn: Conn, schema: str, service_migrations: Path
+) -> list[tuple[str, Path]]:
+    every = [
+        (f"{kind}/{path.name}", path)
+        for kind, folder in (
+            ("runtime", RUNTIME_MIGRATIONS),
+            ("service", service_migrations),
+        )
+        for path in _migration_files(folder)
+    ]
+    if not await conn.fetchval(
+        "SELECT to_regclass(format('%I.schema_migrations', $1::text)) IS NOT NULL",
+        schema,
+    ):
         return every
     try:
-        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        done = {
+            r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")
+        }
     except asyncpg.InsufficientPrivilegeError as refused:
-        raise NotProvisioned(f"{schema}: this role may not read schema_migrations: run `signpost db provision`") from refused
+        raise NotProvisioned(
+            f"{schema}: this role may not read schema_migrations: run `signpost db provision`"
+        ) from refused
     return [(name, path) for name, path in every if name not in done]
 
 
 async def _as_owner(conn: Conn, schema: str, pending: list[tuple[str, Path]]) -> bool:
     """Take the schema owner's role unless this is it already; True if switched (RESET ROLE after)."""
     row = await conn.fetchrow(
-        "SELECT n.nspowner::regrole::text, current_user::regrole::text FROM pg_namespace n WHERE n.nspname = $1", schema
+        "SELECT n.nspowner::regrole::text, current_user::regrole::text FROM pg_namespace n WHERE n.nspname = $1",
+        schema,
     )
     assert row is not None, "connect() made sure the schema exists"
     owner, me = row
     if owner == me:
         return False
     try:
-        await conn.execute(f"SET ROLE {owner}")  # regrole's text is already quoted where it needs to be
+        await conn.execute(
+            f"SET ROLE {owner}"
+        )  # regrole's text is already quoted where it needs to be
     except asyncpg.InsufficientPrivilegeError as refused:
         names = ", ".join(name for name, _ in pending)
         raise NotProvisioned(

@@ -31,11 +31,21 @@ def sha256(body: bytes) -> str:
 
 def travels(body: bytes, headers: dict[str, str]) -> bool:
     """Whether the original and its headers fit inside a dead letter."""
-    return len(body) <= INLINE_MAX_BYTES and len(json.dumps(headers).encode()) <= HEADERS_MAX_BYTES
+    return (
+        len(body) <= INLINE_MAX_BYTES
+        and len(json.dumps(headers).encode()) <= HEADERS_MAX_BYTES
+    )
 
 
 async def carry(
-    conn: Conn, dead_letter_id: UUID, *, topic: str, partition: int, offset: int, body: bytes, headers: dict[str, str]
+    conn: Conn,
+    dead_letter_id: UUID,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    body: bytes,
+    headers: dict[str, str],
 ) -> dict[str, Any]:
     """The ``event.dead_lettered`` fields for the original, inside the caller's transaction.
 
@@ -44,21 +54,44 @@ async def carry(
     """
     digest = {"payload_sha256": sha256(body), "payload_bytes": len(body)}
     if travels(body, headers):
-        return {"payload_base64": base64.b64encode(body).decode(), **digest, "headers": headers}
+        return {
+            "payload_base64": base64.b64encode(body).decode(),
+            **digest,
+            "headers": headers,
+        }
     schema: str = await conn.fetchval("SELECT current_schema()")
     await conn.execute(
         "INSERT INTO dead_letter_bodies (dead_letter_id, original_topic, original_partition, original_offset, sha256, size,"
         " body, headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT (dead_letter_id) DO NOTHING",
-        dead_letter_id, topic, partition, offset, digest["payload_sha256"], len(body), body, json.dumps(headers),
-    )  # fmt: skip
-    shown = {k: v for k, v in list(headers.items())[:32] if len(k) + len(v) <= SHOWN_HEADER_MAX_CHARS}
-    return {"payload_base64": None, **digest, "payload_kept_by": schema, "headers": shown}
+        dead_letter_id,
+        topic,
+        partition,
+        offset,
+        digest["payload_sha256"],
+        len(body),
+        body,
+        json.dumps(headers),
+    )
+    shown = {
+        k: v
+        for k, v in list(headers.items())[:32]
+        if len(k) + len(v) <= SHOWN_HEADER_MAX_CHARS
+    }
+    return {
+        "payload_base64": None,
+        **digest,
+        "payload_kept_by": schema,
+        "headers": shown,
+    }
 
 
-async def kept(conn: Conn, dead_letter_ids: list[UUID]) -> tuple[bytes, dict[str, str]] | None:
+async def kept(
+    conn: Conn, dead_letter_ids: list[UUID]
+) -> tuple[bytes, dict[str, str]] | None:
     """The original bytes and headers this schema keeps for any of these dead letters (one record's letters)."""
     row = await conn.fetchrow(
-        "SELECT body, headers, sha256 FROM dead_letter_bodies WHERE dead_letter_id = ANY($1::uuid[]) LIMIT 1", dead_letter_ids
+        "SELECT body, headers, sha256 FROM dead_letter_bodies WHERE dead_letter_id = ANY($1::uuid[]) LIMIT 1",
+        dead_letter_ids,
     )
     if row is None:
         return None

@@ -60,7 +60,9 @@ _UNAVAILABLE_RENDERERS: list[tuple[str, Callable[[int, str], Response]]] = []
 log = logs.get_logger()
 
 
-def problem(status: int, title: str, detail: str, *, type_: str = "about:blank", **extra: Any) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, *, type_: str = "about:blank", **extra: Any
+) -> JSONResponse:
     body = {"type": type_, "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
@@ -96,9 +98,14 @@ class Conventions:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1")
+            for k, v in scope["headers"]
+        }
         declared = headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        if declared is not None and (
+            not declared.isdigit() or int(declared) > MAX_BODY_BYTES
+        ):
             await _too_large(scope, receive, send)
             return
         if declared is None and scope["method"] in {"POST", "PUT", "PATCH"}:
@@ -121,7 +128,9 @@ class Conventions:
 
         with (
             structlog.contextvars.bound_contextvars(correlation_id=correlation_id),
-            tracing.continuing(f"{scope['method']} {scope['path']}", headers, kind=SpanKind.SERVER),
+            tracing.continuing(
+                f"{scope['method']} {scope['path']}", headers, kind=SpanKind.SERVER
+            ),
         ):
             await self.app(scope, receive, send_with_id)
 
@@ -152,25 +161,40 @@ def _replay(body: bytes) -> Receive:
 
 
 async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
-    response = problem(413, "Content Too Large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+    response = problem(
+        413, "Content Too Large", f"the body must be at most {MAX_BODY_BYTES} bytes"
+    )
     await response(scope, receive, send)
 
 
 def render_unavailable(prefix: str, render: Callable[[int, str], Response]) -> None:
     """Answer a dependency fault under ``prefix`` with ``render(retry_after_s, detail)`` instead of problem details."""
-    _UNAVAILABLE_RENDERERS[:] = [(p, r) for p, r in _UNAVAILABLE_RENDERERS if p != prefix] + [(prefix, render)]
+    _UNAVAILABLE_RENDERERS[:] = [
+        (p, r) for p, r in _UNAVAILABLE_RENDERERS if p != prefix
+    ] + [(prefix, render)]
 
 
 def unavailable_response(path: str, exc: Exception) -> Response:
     """503 with Retry-After for a fault the client can wait out, in the format of the wing that was asked."""
-    what = "the message broker" if isinstance(exc, kafka_errors.KafkaError) else "its database"
-    detail = (f"the service cannot reach {what} just now; nothing is lost by waiting: send the same request again"
-              f" (with the same X-Request-Id) after {RETRY_AFTER_S} seconds")  # fmt: skip
+    what = (
+        "the message broker"
+        if isinstance(exc, kafka_errors.KafkaError)
+        else "its database"
+    )
+    detail = (
+        f"the service cannot reach {what} just now; nothing is lost by waiting: send the same request again"
+        f" (with the same X-Request-Id) after {RETRY_AFTER_S} seconds"
+    )
     render = next((r for p, r in _UNAVAILABLE_RENDERERS if path.startswith(p)), None)
     if render is not None:
         response = render(RETRY_AFTER_S, detail)
     else:
-        response = problem(503, "Service Unavailable", detail, type_="https://signpost.example/problems/unavailable")
+        response = problem(
+            503,
+            "Service Unavailable",
+            detail,
+            type_="https://signpost.example/problems/unavailable",
+        )
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response
 
@@ -180,7 +204,11 @@ def install(app: FastAPI) -> None:
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         # The type only: a driver's message may quote the statement's values.
-        log.warning("dependency unavailable, answered 503", path=request.url.path, error=type(exc).__name__)
+        log.warning(
+            "dependency unavailable, answered 503",
+            path=request.url.path,
+            error=type(exc).__name__,
+        )
         return unavailable_response(request.url.path, exc)
 
     for fault in UNAVAILABLE:
@@ -192,7 +220,9 @@ def install(app: FastAPI) -> None:
         first = errors[0] if errors else {"field": "(body)", "message": "invalid"}
         return problem(
             422,
-            "Invalid referral" if request.url.path.startswith("/v1/referrals") else "Invalid request",
+            "Invalid referral"
+            if request.url.path.startswith("/v1/referrals")
+            else "Invalid request",
             f"{first['field']}: {first['message']}",
             type_="https://signpost.example/problems/validation",
             errors=errors,

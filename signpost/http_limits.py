@@ -13,7 +13,9 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+TIMED_OUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+)
 
 
 class ReadDeadlineProtocol(HttpToolsProtocol):
@@ -41,7 +43,9 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
 
     def _arm(self) -> None:
         self._disarm()
-        self._read_deadline = self.loop.call_later(self.read_timeout, self._read_timed_out)
+        self._read_deadline = self.loop.call_later(
+            self.read_timeout, self._read_timed_out
+        )
 
     def _disarm(self) -> None:
         if self._read_deadline is not None:
@@ -60,4 +64,6 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
 
 def with_read_timeout(seconds: float) -> type[ReadDeadlineProtocol]:
     """The protocol class for uvicorn's ``http=``, with this deadline."""
-    return type("ReadDeadlineProtocol", (ReadDeadlineProtocol,), {"read_timeout": seconds})
+    return type(
+        "ReadDeadlineProtocol", (ReadDeadlineProtocol,), {"read_timeout": seconds}
+    )

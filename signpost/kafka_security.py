@@ -30,17 +30,27 @@ def ssl_context(cafile: str) -> ssl.SSLContext:
 
 
 def protocol(*, sasl: bool, tls: bool) -> str:
-    return {(True, True): "SASL_SSL", (True, False): "SASL_PLAINTEXT", (False, True): "SSL"}.get((sasl, tls), "PLAINTEXT")
+    return {
+        (True, True): "SASL_SSL",
+        (True, False): "SASL_PLAINTEXT",
+        (False, True): "SSL",
+    }.get((sasl, tls), "PLAINTEXT")
 
 
-def security_kwargs(username: str | None, password: str | None, cafile: str | None) -> dict[str, Any]:
+def security_kwargs(
+    username: str | None, password: str | None, cafile: str | None
+) -> dict[str, Any]:
     """aiokafka producer/consumer/admin keyword arguments; empty for plaintext without a principal."""
     sasl = bool(username and password)
     kwargs: dict[str, Any] = {}
     if sasl or cafile:
         kwargs["security_protocol"] = protocol(sasl=sasl, tls=bool(cafile))
     if sasl:
-        kwargs.update(sasl_mechanism=MECHANISM, sasl_plain_username=username, sasl_plain_password=password)
+        kwargs.update(
+            sasl_mechanism=MECHANISM,
+            sasl_plain_username=username,
+            sasl_plain_password=password,
+        )
     if cafile:
         kwargs["ssl_context"] = ssl_context(cafile)
     return kwargs
@@ -48,14 +58,27 @@ def security_kwargs(username: str | None, password: str | None, cafile: str | No
 
 def client_kwargs(settings: Settings) -> dict[str, Any]:
     """aiokafka keyword arguments for this service's principal and CA."""
-    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
-    return security_kwargs(settings.kafka_sasl_username, password, settings.kafka_ssl_cafile)
+    password = (
+        settings.kafka_sasl_password.get_secret_value()
+        if settings.kafka_sasl_password
+        else None
+    )
+    return security_kwargs(
+        settings.kafka_sasl_username, password, settings.kafka_ssl_cafile
+    )
 
 
 def broker_security(settings: Settings) -> BaseSecurity | None:
     """The same for FastStream's broker (its consumers)."""
-    context = ssl_context(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+    context = (
+        ssl_context(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+    )
     if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
         return BaseSecurity(ssl_context=context) if context else None
     password = settings.kafka_sasl_password.get_secret_value()
-    return SASLScram512(settings.kafka_sasl_username, password, ssl_context=context, use_ssl=context is not None)
+    return SASLScram512(
+        settings.kafka_sasl_username,
+        password,
+        ssl_context=context,
+        use_ssl=context is not None,
+    )

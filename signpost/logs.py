@@ -19,7 +19,9 @@ import structlog
 _NHS_NUMBER_SHAPE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 
 
-def _mask_nhs_numbers(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _mask_nhs_numbers(
+    _: Any, __: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key, value in event_dict.items():
         if isinstance(value, str) and _NHS_NUMBER_SHAPE.search(value):
             event_dict[key] = _NHS_NUMBER_SHAPE.sub("[redacted]", value)
@@ -40,7 +42,9 @@ def configure(service: str, level: str = "INFO") -> None:
             _mask_nhs_numbers,
             structlog.processors.JSONRenderer(),
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelName(level)
+        ),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=True,
     )
@@ -78,13 +82,20 @@ def get_logger() -> Any:
 
 def about(referral_id: object, correlation_id: str) -> Any:
     """Context manager binding the referral and correlation ids to log lines inside it."""
-    return structlog.contextvars.bound_contextvars(referral_id=str(referral_id), correlation_id=correlation_id)
+    return structlog.contextvars.bound_contextvars(
+        referral_id=str(referral_id), correlation_id=correlation_id
+    )
 
 
 @contextlib.contextmanager
-def handling(topic: str, headers: dict[str, str], referral_id: object, correlation_id: str) -> Iterator[None]:
+def handling(
+    topic: str, headers: dict[str, str], referral_id: object, correlation_id: str
+) -> Iterator[None]:
     """Handle one consumed record: its ids on every log line, its trace continued."""
     from signpost import tracing
 
-    with about(referral_id, correlation_id), tracing.continuing(f"consume {topic}", headers):
+    with (
+        about(referral_id, correlation_id),
+        tracing.continuing(f"consume {topic}", headers),
+    ):
         yield

@@ -44,7 +44,13 @@ _running: dict[str, "asyncio.Task[None]"] = {}
 _parked: dict[str, str] = {}
 
 
-def start(name: str, step: Callable[[], Awaitable[int]], interval_s: float, *, parked: str | None = None) -> "asyncio.Task[None]":
+def start(
+    name: str,
+    step: Callable[[], Awaitable[int]],
+    interval_s: float,
+    *,
+    parked: str | None = None,
+) -> "asyncio.Task[None]":
     """Run ``step`` again at once while it finds work, else after ``interval_s``; whatever it raises.
 
     ``parked`` is the query that counts the rows this loop has parked (for ``/readyz``).
@@ -65,13 +71,19 @@ def start(name: str, step: Callable[[], Awaitable[int]], interval_s: float, *, p
     return watch(name, asyncio.create_task(run(), name=name))
 
 
-def watch(name: str, task: "asyncio.Task[None]", *, may_finish: bool = False) -> "asyncio.Task[None]":
+def watch(
+    name: str, task: "asyncio.Task[None]", *, may_finish: bool = False
+) -> "asyncio.Task[None]":
     """Register a loop for ``/readyz``; with ``may_finish``, one that ends cleanly (its work done) is forgotten."""
     _running[name] = task
     if may_finish:
 
         def done(finished: "asyncio.Task[None]") -> None:
-            if not finished.cancelled() and finished.exception() is None and _running.get(name) is finished:
+            if (
+                not finished.cancelled()
+                and finished.exception() is None
+                and _running.get(name) is finished
+            ):
                 forget(name)
 
         task.add_done_callback(done)
@@ -120,9 +132,15 @@ def failed(name: str, exc: BaseException) -> None:
     """Log and count one failed round (the error's type only: a message may quote a row's personal data)."""
     LOOP_ERRORS.labels(name).inc()
     if isinstance(exc, TRANSIENT):
-        log.warning("background round failed, will retry", loop=name, error=type(exc).__name__)
+        log.warning(
+            "background round failed, will retry", loop=name, error=type(exc).__name__
+        )
     else:
-        log.error("background round failed unexpectedly, going on", loop=name, error=type(exc).__name__)
+        log.error(
+            "background round failed unexpectedly, going on",
+            loop=name,
+            error=type(exc).__name__,
+        )
 
 
 def parked(name: str, exc: BaseException) -> str:
@@ -135,7 +153,10 @@ def parked(name: str, exc: BaseException) -> str:
 def reason(exc: BaseException) -> str:
     """Why a row was parked, fit to store and show: field names and rules, never the values that broke them."""
     if isinstance(exc, ValidationError):
-        fields = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}" for e in exc.errors()[:5])
+        fields = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+            for e in exc.errors()[:5]
+        )
         return f"ValidationError: {fields}"[:500]
     return type(exc).__name__
 

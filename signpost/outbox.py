@@ -54,7 +54,9 @@ TOPIC_FAULTS = (
     RecordListTooLargeError,
 )
 LOOP = "outbox-relay"
-PARKED = "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL"
+PARKED = (
+    "SELECT count(*) FROM outbox WHERE parked_at IS NOT NULL AND published_at IS NULL"
+)
 # Rows the relay still has to send (held topics' included; parked rows wait for a person, and /readyz counts them).
 # The predicate is the partial index's (outbox_unpublished): without parked_at it read every row kept for the
 # retention window, a week of rows, after each batch.
@@ -79,7 +81,9 @@ def delivery_fate(result: object) -> Fate:
     """What one gathered delivery result means: published, its topic held, the relay stopped, or its row parked."""
     if isinstance(result, TOPIC_FAULTS):
         return "hold"
-    if isinstance(result, KafkaError | asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+    if isinstance(
+        result, KafkaError | asyncio.CancelledError | KeyboardInterrupt | SystemExit
+    ):
         return "raise"
     if isinstance(result, Exception):
         return "park"
@@ -108,7 +112,9 @@ async def enqueue(
     await conn.execute(
         "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5::jsonb)"
         " ON CONFLICT (event_id) DO NOTHING",
-        *outbox_row(topic=topic, key=key, event=event, event_id=event_id, headers=headers),
+        *outbox_row(
+            topic=topic, key=key, event=event, event_id=event_id, headers=headers
+        ),
     )
 
 
@@ -126,14 +132,27 @@ async def enqueue_many(conn: Conn, rows: list[OutboxRow]) -> None:
 
 
 def outbox_row(
-    *, topic: str, key: str | None, event: BaseModel | bytes, event_id: UUID, headers: dict[str, str] | None = None
+    *,
+    topic: str,
+    key: str | None,
+    event: BaseModel | bytes,
+    event_id: UUID,
+    headers: dict[str, str] | None = None,
 ) -> OutboxRow:
     """The outbox columns (event_id, topic, key, payload, headers) for one event, trace context included."""
     payload = event if isinstance(event, bytes) else event.model_dump_json().encode()
-    return event_id, topic, key.encode() if key is not None else None, payload, json.dumps(tracing.inject(dict(headers or {})))
+    return (
+        event_id,
+        topic,
+        key.encode() if key is not None else None,
+        payload,
+        json.dumps(tracing.inject(dict(headers or {}))),
+    )
 
 
-def make_producer(bootstrap: str, request_timeout_ms: int = 15_000, **security: Any) -> AIOKafkaProducer:
+def make_producer(
+    bootstrap: str, request_timeout_ms: int = 15_000, **security: Any
+) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,
@@ -150,9 +169,14 @@ class OutboxRelay:
     """Publishes outbox rows in id order; one relay per schema holds the leader lock."""
 
     def __init__(
-        self, pool: asyncpg.Pool, schema: str, bootstrap: str, batch_size: int = 500, request_timeout_ms: int = 15_000,
+        self,
+        pool: asyncpg.Pool,
+        schema: str,
+        bootstrap: str,
+        batch_size: int = 500,
+        request_timeout_ms: int = 15_000,
         **security: Any,
-    ):  # fmt: skip
+    ):
         self._pool = pool
         self._schema = schema
         self._bootstrap = bootstrap
@@ -170,7 +194,9 @@ class OutboxRelay:
         self._probes: set[asyncio.Task[None]] = set()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self._schema}")
+        self._task = asyncio.create_task(
+            self._run(), name=f"outbox-relay-{self._schema}"
+        )
         loops.watch(LOOP, self._task)
         loops.register_parked(LOOP, PARKED)
 
@@ -199,7 +225,9 @@ class OutboxRelay:
 
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = make_producer(self._bootstrap, self._request_timeout_ms, **self._security)
+            producer = make_producer(
+                self._bootstrap, self._request_timeout_ms, **self._security
+            )
             try:
                 await producer.start()
             except BaseException:
@@ -219,7 +247,11 @@ class OutboxRelay:
         return True
 
     async def _run(self) -> None:
-        lock_id = int.from_bytes(hashlib.sha256(f"relay:{self._schema}".encode()).digest()[:8], "big", signed=True)
+        lock_id = int.from_bytes(
+            hashlib.sha256(f"relay:{self._schema}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
         backoff = 0.5
         while not self._stopping.is_set():
             try:
@@ -227,21 +259,33 @@ class OutboxRelay:
                 # instance that is not the leader (or waits for a killed leader's lock) must still be ready.
                 await self._ensure_producer()
                 async with self._pool.acquire() as leader:
-                    while not await leader.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
+                    while not await leader.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", lock_id
+                    ):
                         if await self._sleep(2.0):
                             return
-                    await leader.add_listener(notify_channel(self._schema), self._on_notify)
+                    await leader.add_listener(
+                        notify_channel(self._schema), self._on_notify
+                    )
                     try:
                         await self._loop()
                     finally:
-                        await leader.remove_listener(notify_channel(self._schema), self._on_notify)
+                        await leader.remove_listener(
+                            notify_channel(self._schema), self._on_notify
+                        )
                         await leader.execute("SELECT pg_advisory_unlock($1)", lock_id)
                 backoff = 0.5
             except Exception as exc:  # noqa: BLE001 - the relay is the only way out for accepted events: never die
                 # Kafka or PostgreSQL is away (a PostgreSQL restart surfaces as InterfaceError on a pooled
                 # connection), or something unforeseen: keep the rows, retry with backoff.
-                if isinstance(exc, (KafkaError, *loops.TRANSIENT, asyncpg.PostgresError)):
-                    log.warning("outbox relay waiting", error=type(exc).__name__, retry_in_s=backoff)
+                if isinstance(
+                    exc, (KafkaError, *loops.TRANSIENT, asyncpg.PostgresError)
+                ):
+                    log.warning(
+                        "outbox relay waiting",
+                        error=type(exc).__name__,
+                        retry_in_s=backoff,
+                    )
                 else:
                     loops.failed(LOOP, exc)
                 await self._close_producer()
@@ -266,7 +310,9 @@ class OutboxRelay:
         waiters = [asyncio.ensure_future(self._stopping.wait())]
         if wake:
             waiters.append(asyncio.ensure_future(self._wake.wait()))
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
         for task in waiters:
             task.cancel()
         return self._stopping.is_set()
@@ -283,7 +329,9 @@ class OutboxRelay:
             )
             if not rows:
                 # Nothing due: only rows of held topics can be waiting, and then only they need counting.
-                OUTBOX_DEPTH.labels(self._schema).set(await self._depth(conn) if self.held else 0)
+                OUTBOX_DEPTH.labels(self._schema).set(
+                    await self._depth(conn) if self.held else 0
+                )
                 return 0
             # send() enqueues in call order; awaiting the futures together keeps
             # per-partition order (idempotent producer) while batching the round trips.
@@ -292,8 +340,17 @@ class OutboxRelay:
                 if row["topic"] in self.held:
                     continue  # held earlier in this batch: its later rows wait behind the first, in order
                 try:
-                    headers = [(k, v.encode()) for k, v in json.loads(row["headers"]).items()]
-                    futures.append(await producer.send(row["topic"], row["payload"], key=row["key"], headers=headers))
+                    headers = [
+                        (k, v.encode()) for k, v in json.loads(row["headers"]).items()
+                    ]
+                    futures.append(
+                        await producer.send(
+                            row["topic"],
+                            row["payload"],
+                            key=row["key"],
+                            headers=headers,
+                        )
+                    )
                 except Exception as exc:  # sorted below: this topic's fault, the broker's, or this row's alone
                     verdict = send_fate(exc)
                     if verdict == "raise":
@@ -331,7 +388,11 @@ class OutboxRelay:
 
     async def _park(self, conn: Conn, row_id: int, exc: BaseException) -> None:
         reason = loops.parked(LOOP, exc)
-        await conn.execute("UPDATE outbox SET parked_at = now(), parked_reason = $2 WHERE id = $1", row_id, reason)
+        await conn.execute(
+            "UPDATE outbox SET parked_at = now(), parked_reason = $2 WHERE id = $1",
+            row_id,
+            reason,
+        )
         log.error("outbox row parked", schema=self._schema, reason=reason)
 
     @staticmethod
@@ -346,7 +407,12 @@ class OutboxRelay:
         self.held[topic] = type(fault).__name__
         self._faults[topic] = self._faults.get(topic, 0) + 1
         OUTBOX_HELD.labels(self._schema, topic).set(1)
-        log.warning("outbox topic held", topic=topic, error=type(fault).__name__, faults=self._faults[topic])
+        log.warning(
+            "outbox topic held",
+            topic=topic,
+            error=type(fault).__name__,
+            faults=self._faults[topic],
+        )
         probe = asyncio.create_task(self._probe(topic), name=f"outbox-probe-{topic}")
         loops.watch(f"outbox-probe-{topic}", probe, may_finish=True)
         self._probes.add(probe)
@@ -367,5 +433,7 @@ class OutboxRelay:
                     self._wake.set()
                     return
             except Exception as exc:  # noqa: BLE001 - a probe that died would hold the topic for good; try again later
-                log.info("outbox topic still held", topic=topic, error=type(exc).__name__)
+                log.info(
+                    "outbox topic still held", topic=topic, error=type(exc).__name__
+                )
             delay = min(delay * 2, HOLD_MAX_S)

@@ -30,7 +30,9 @@ class Demographics:
     address: str | None
 
 
-def patient_key(secret: bytes, *, nhs_number: str | None, local_id: str | None, organisation: str) -> str:
+def patient_key(
+    secret: bytes, *, nhs_number: str | None, local_id: str | None, organisation: str
+) -> str:
     """Key by NHS number when known, else by the referring organisation's local id."""
     if nhs_number:
         material = f"nhs:{nhs_number}"
@@ -48,17 +50,26 @@ def demographic_key(secret: bytes, patient: Demographics) -> str:
     elif patient.address and normalised_name(patient.address):
         place = f"address:{normalised_name(patient.address)}"
     else:
-        raise ValueError("a patient keyed by demographics needs a postcode or an address")
+        raise ValueError(
+            "a patient keyed by demographics needs a postcode or an address"
+        )
     # The unit separator cannot occur in a normalised part, so no two patients' parts run together into one.
-    parts = ("demographics:v1", normalised_name(patient.given_name), normalised_name(patient.family_name),
-             patient.birth_date.isoformat(), place)  # fmt: skip
+    parts = (
+        "demographics:v1",
+        normalised_name(patient.given_name),
+        normalised_name(patient.family_name),
+        patient.birth_date.isoformat(),
+        place,
+    )
     return _keyed(secret, "\x1f".join(parts))
 
 
 def normalised_name(value: str) -> str:
     """Letters and digits only, accents dropped, case folded: "O'Brien-Ní  Bhriain" is "obriennibhriain"."""
     decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch)).casefold()
+    return "".join(
+        ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch)
+    ).casefold()
 
 
 def normalised_postcode(value: str) -> str:

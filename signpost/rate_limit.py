@@ -28,7 +28,11 @@ from prometheus_client import Counter
 from signpost.auth import Principal
 
 # By client: the registry bounds the label's values, and operations want to know which system is hammering.
-REFUSED = Counter("signpost_rate_limited_total", "Requests refused with 429 over the client's rate limit", ["client_id"])
+REFUSED = Counter(
+    "signpost_rate_limited_total",
+    "Requests refused with 429 over the client's rate limit",
+    ["client_id"],
+)
 
 
 class RateLimited(HTTPException):
@@ -43,17 +47,26 @@ class RateLimited(HTTPException):
 class Allowances:
     """Which limits apply to whom: by role, unless the client has its own."""
 
-    by_role: Mapping[str, tuple[RateLimitItem, ...]]  # by role: referrer, agency, operations
+    by_role: Mapping[
+        str, tuple[RateLimitItem, ...]
+    ]  # by role: referrer, agency, operations
     by_client: Mapping[str, tuple[RateLimitItem, ...]]
 
     @classmethod
-    def parse(cls, by_role: Mapping[str, str], by_client: Mapping[str, str]) -> "Allowances":
+    def parse(
+        cls, by_role: Mapping[str, str], by_client: Mapping[str, str]
+    ) -> "Allowances":
         """From the settings' strings, such as ``"300/minute"`` or ``"20/second;300/minute"`` (each must hold)."""
         roles = {role: tuple(parse_many(rate)) for role, rate in by_role.items()}
-        return cls(roles, {client: tuple(parse_many(rate)) for client, rate in by_client.items()})
+        return cls(
+            roles,
+            {client: tuple(parse_many(rate)) for client, rate in by_client.items()},
+        )
 
     def of(self, principal: Principal) -> tuple[RateLimitItem, ...]:
-        return self.by_client.get(principal.client_id) or self.by_role.get(principal.role, ())
+        return self.by_client.get(principal.client_id) or self.by_role.get(
+            principal.role, ()
+        )
 
 
 def describe(item: RateLimitItem) -> str:
@@ -100,7 +113,9 @@ class RateLimiter:
         REFUSED.labels(client_id).inc()
         stats = await self._window.get_window_stats(item, client_id)
         wait = retry_after(stats.reset_time, time.time())
-        raise RateLimited(wait, f"over this client's limit of {describe(item)}; retry after {wait} s")
+        raise RateLimited(
+            wait, f"over this client's limit of {describe(item)}; retry after {wait} s"
+        )
 
 
 def limiter_for(request: Request) -> RateLimiter:
@@ -115,7 +130,11 @@ def limiter_for(request: Request) -> RateLimiter:
             from signpost.settings import get_settings
 
             settings = get_settings()
-        limiter = RateLimiter(Allowances.parse(settings.rate_limits_by_role(), settings.rate_limit_clients))
+        limiter = RateLimiter(
+            Allowances.parse(
+                settings.rate_limits_by_role(), settings.rate_limit_clients
+            )
+        )
         state.rate_limiter = limiter
     return limiter
 

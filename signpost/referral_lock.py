@@ -28,4 +28,8 @@ async def lock_referrals(conn: Conn, space: int, referral_ids: Iterable[UUID]) -
     keys = sorted({lock_key(r) for r in referral_ids})
     if keys:
         # unnest keeps the array's order, so the locks are taken in key order.
-        await conn.execute("SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k", space, keys)
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k",
+            space,
+            keys,
+        )

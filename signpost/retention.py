@@ -40,11 +40,23 @@ def _older(table: str, column: str, where: str = "TRUE", key: str = "ctid") -> s
 
 RULES: list[Rule] = [
     # Published events: on Kafka now (and in the consumers' own stores). An unpublished row is never pruned.
-    Rule("outbox", _older("outbox", "published_at", "published_at IS NOT NULL"), lambda s: s.outbox_retention_days),
+    Rule(
+        "outbox",
+        _older("outbox", "published_at", "published_at IS NOT NULL"),
+        lambda s: s.outbox_retention_days,
+    ),
     # Ids of events already handled; see Settings.inbox_retention_days for why the window is what it is.
-    Rule("inbox", _older("processed_events", "processed_at"), lambda s: s.inbox_retention_days),
+    Rule(
+        "inbox",
+        _older("processed_events", "processed_at"),
+        lambda s: s.inbox_retention_days,
+    ),
     # Originals too large to travel in their dead letters, kept as long as the letters themselves.
-    Rule("dead-letter-bodies", _older("dead_letter_bodies", "kept_at"), lambda s: s.dead_letter_retention_days),
+    Rule(
+        "dead-letter-bodies",
+        _older("dead_letter_bodies", "kept_at"),
+        lambda s: s.dead_letter_retention_days,
+    ),
 ]
 
 
@@ -60,7 +72,9 @@ async def prune(pool: asyncpg.Pool, settings: Settings, now: datetime) -> int:
     pruned = 0
     for rule in RULES:
         try:
-            status = await pool.execute(rule.sql, now - timedelta(days=rule.window(settings)), BATCH)
+            status = await pool.execute(
+                rule.sql, now - timedelta(days=rule.window(settings)), BATCH
+            )
         except asyncpg.UndefinedTableError:
             continue  # not a table of this service
         count = int(status.split()[-1])

@@ -21,7 +21,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from signpost import consumer, database, http_limits, kafka_security, logs, loops, retention, startup_checks, tracing
+from signpost import (
+    consumer,
+    database,
+    http_limits,
+    kafka_security,
+    logs,
+    loops,
+    retention,
+    startup_checks,
+    tracing,
+)
 from signpost.outbox import OutboxRelay
 from signpost.settings import Settings, get_settings
 
@@ -57,7 +67,13 @@ class Runtime:
         return found
 
     def follow(
-        self, *topics: str, group: str, parse: Any, handle: Any, pattern: str | None = None, gather_ms: int | None = None
+        self,
+        *topics: str,
+        group: str,
+        parse: Any,
+        handle: Any,
+        pattern: str | None = None,
+        gather_ms: int | None = None,
     ) -> None:
         """Consume ``topics`` (or ``pattern``) as consumer group ``group``: idempotent by each event's own id.
 
@@ -66,10 +82,24 @@ class Runtime:
         notifier every agency's outcomes), and neither is on the way from a referrer to an agency.
         """
         cfg = self.settings
-        gather = gather_ms if gather_ms is not None else (consumer.PATTERN_GATHER_MS if pattern else 0)
-        consumer.subscribe(self.broker, *topics, group_id=group, pool=self.pool, parse=parse, handle=handle,
-                           event_id=lambda e: e.event_id, batch_size=cfg.consumer_batch_size, pattern=pattern,
-                           max_event_bytes=cfg.max_event_bytes, gather_ms=gather)  # fmt: skip
+        gather = (
+            gather_ms
+            if gather_ms is not None
+            else (consumer.PATTERN_GATHER_MS if pattern else 0)
+        )
+        consumer.subscribe(
+            self.broker,
+            *topics,
+            group_id=group,
+            pool=self.pool,
+            parse=parse,
+            handle=handle,
+            event_id=lambda e: e.event_id,
+            batch_size=cfg.consumer_batch_size,
+            pattern=pattern,
+            max_event_bytes=cfg.max_event_bytes,
+            gather_ms=gather,
+        )
 
 
 Wire = Callable[[Runtime], Awaitable[None]]
@@ -95,13 +125,19 @@ def build_app(
         if applied:
             log.info("migrations applied", names=applied)
         broker = kafka_broker(cfg)
-        relay = OutboxRelay(pool, service, cfg.kafka_bootstrap, **kafka_security.client_kwargs(cfg))
+        relay = OutboxRelay(
+            pool, service, cfg.kafka_bootstrap, **kafka_security.client_kwargs(cfg)
+        )
         runtime = Runtime(service, cfg, pool, broker, relay)
         app.state.runtime = runtime
         if wire:
             await wire(runtime)
         relay.start()
-        pruning = loops.start("retention", lambda: retention.prune(pool, cfg, datetime.now(UTC)), cfg.retention_check_interval_s)
+        pruning = loops.start(
+            "retention",
+            lambda: retention.prune(pool, cfg, datetime.now(UTC)),
+            cfg.retention_check_interval_s,
+        )
         starter = asyncio.create_task(_start_broker(runtime))
         log.info("started", port=cfg.port_for(service))
         try:
@@ -138,19 +174,34 @@ def build_app(
         silently otherwise. Parked rows are shown but leave it ready: the other rows go on.
         """
         runtime: Runtime = app.state.runtime
-        checks = {"database": await _database_ok(runtime.pool), "kafka": await _kafka_ok(runtime)}
+        checks = {
+            "database": await _database_ok(runtime.pool),
+            "kafka": await _kafka_ok(runtime),
+        }
         running = loops.states()
         stopped = sorted(name for name, state in running.items() if state != "running")
-        ready = checks["database"] and (checks["kafka"] or not kafka_required_for_ready) and not stopped
-        body = {"ready": ready, "service": service, "checks": {k: "ok" if v else "down" for k, v in checks.items()},
-                # Still ready: the other topics flow. Each held topic says what held it (see OutboxRelay).
-                "outbox_held": dict(runtime.relay.held), "loops": running, "loops_stopped": stopped,
-                "parked": await _parked(runtime.pool) if checks["database"] else {}}  # fmt: skip
+        ready = (
+            checks["database"]
+            and (checks["kafka"] or not kafka_required_for_ready)
+            and not stopped
+        )
+        body = {
+            "ready": ready,
+            "service": service,
+            "checks": {k: "ok" if v else "down" for k, v in checks.items()},
+            # Still ready: the other topics flow. Each held topic says what held it (see OutboxRelay).
+            "outbox_held": dict(runtime.relay.held),
+            "loops": running,
+            "loops_stopped": stopped,
+            "parked": await _parked(runtime.pool) if checks["database"] else {},
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics", tags=["operations"], response_class=PlainTextResponse)
     async def metrics() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(
+            generate_latest().decode(), media_type=CONTENT_TYPE_LATEST
+        )
 
     return app
 
@@ -182,7 +233,9 @@ async def _start_broker(runtime: Runtime) -> None:
             log.info("kafka connected")
             return
         except Exception as exc:  # noqa: BLE001 - any connection failure means retry
-            log.warning("kafka not reachable yet", error=type(exc).__name__, retry_in_s=delay)
+            log.warning(
+                "kafka not reachable yet", error=type(exc).__name__, retry_in_s=delay
+            )
             with contextlib.suppress(Exception):
                 await runtime.broker.stop()
             await asyncio.sleep(delay)
@@ -224,7 +277,11 @@ def run(service: str, app: FastAPI) -> None:
     """
     cfg = get_settings()
     startup_checks.enforce(service, cfg)
-    tls = {"ssl_certfile": cfg.tls_certfile, "ssl_keyfile": cfg.tls_keyfile} if cfg.tls_certfile and cfg.tls_keyfile else {}
+    tls = (
+        {"ssl_certfile": cfg.tls_certfile, "ssl_keyfile": cfg.tls_keyfile}
+        if cfg.tls_certfile and cfg.tls_keyfile
+        else {}
+    )
     uvicorn.run(
         app,
         host=cfg.http_host,

@@ -110,7 +110,9 @@ class Settings(BaseSettings):
     # How often an open stream re-reads the client registry: a revoked client loses its stream within this.
     audit_stream_recheck_s: float = Field(default=2.0, gt=0, le=60)
 
-    @field_validator("rate_limit_referrer", "rate_limit_agency", "rate_limit_operations")
+    @field_validator(
+        "rate_limit_referrer", "rate_limit_agency", "rate_limit_operations"
+    )
     @classmethod
     def _rate(cls, value: str) -> str:
         return _valid_rate(value)
@@ -121,7 +123,11 @@ class Settings(BaseSettings):
         return {client: _valid_rate(rate) for client, rate in value.items()}
 
     def rate_limits_by_role(self) -> dict[str, str]:
-        return {"referrer": self.rate_limit_referrer, "agency": self.rate_limit_agency, "operations": self.rate_limit_operations}
+        return {
+            "referrer": self.rate_limit_referrer,
+            "agency": self.rate_limit_agency,
+            "operations": self.rate_limit_operations,
+        }
 
     # Retention (signpost/retention.py): how long each service keeps its working copies of personal data.
     retention_check_interval_s: float = Field(default=3600.0, gt=0, le=86_400)
@@ -141,7 +147,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _replays_within_the_inbox_window(self) -> "Settings":
         if self.dead_letter_retention_days >= self.inbox_retention_days:
-            raise ValueError("dead_letter_retention_days must be shorter than inbox_retention_days")
+            raise ValueError(
+                "dead_letter_retention_days must be shorter than inbox_retention_days"
+            )
         return self
 
     def port_for(self, service: str) -> int:
@@ -156,7 +164,9 @@ def _valid_rate(value: str) -> str:
     try:
         parse_many(value)
     except ValueError as exc:
-        raise ValueError(f"not a rate limit such as '300/minute' or '20/second;300/minute': {value!r}") from exc
+        raise ValueError(
+            f"not a rate limit such as '300/minute' or '20/second;300/minute': {value!r}"
+        ) from exc
     return value
 
 

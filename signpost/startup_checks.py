@@ -49,7 +49,16 @@ class DevelopmentIdentities:
     public_keys: frozenset[str]
 
     def as_json(self) -> str:
-        return json.dumps({"files": sorted(self.digests), "public_keys": sorted(self.public_keys)}, indent=2) + "\n"
+        return (
+            json.dumps(
+                {
+                    "files": sorted(self.digests),
+                    "public_keys": sorted(self.public_keys),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
 
 
 def sha256(data: bytes) -> str:
@@ -62,22 +71,33 @@ def _key_digest(pem: str) -> str:
 
 def scan(directory: Path = DEV_DIR) -> DevelopmentIdentities:
     """The digests of what ``directory`` holds now."""
-    files = [p for p in directory.rglob("*") if p.is_file()] if directory.is_dir() else []
+    files = (
+        [p for p in directory.rglob("*") if p.is_file()] if directory.is_dir() else []
+    )
     keys: set[str] = set()
     registry = directory / "clients.yaml"
     if registry.is_file():
         keys = set(_public_keys(registry.read_bytes()))
-    return DevelopmentIdentities(directory.resolve(), frozenset(sha256(p.read_bytes()) for p in files), frozenset(keys))
+    return DevelopmentIdentities(
+        directory.resolve(),
+        frozenset(sha256(p.read_bytes()) for p in files),
+        frozenset(keys),
+    )
 
 
-def development_identities(directory: Path = DEV_DIR, committed: Path = DIGESTS_FILE) -> DevelopmentIdentities:
+def development_identities(
+    directory: Path = DEV_DIR, committed: Path = DIGESTS_FILE
+) -> DevelopmentIdentities:
     """deploy/dev/ as it is here, together with the committed digests (all an image without deploy/dev/ has)."""
     found = scan(directory)
     if not committed.is_file():
         return found
     known = json.loads(committed.read_text())
-    return DevelopmentIdentities(found.directory, found.digests | set(known["files"]),
-                                 found.public_keys | set(known["public_keys"]))  # fmt: skip
+    return DevelopmentIdentities(
+        found.directory,
+        found.digests | set(known["files"]),
+        found.public_keys | set(known["public_keys"]),
+    )
 
 
 def _public_keys(registry: bytes) -> Iterable[str]:
@@ -86,7 +106,11 @@ def _public_keys(registry: bytes) -> Iterable[str]:
     except yaml.YAMLError:
         return []
     clients = raw.get("clients", []) if isinstance(raw, dict) else []
-    return [_key_digest(str(c["public_key"])) for c in clients if isinstance(c, dict) and c.get("public_key")]
+    return [
+        _key_digest(str(c["public_key"]))
+        for c in clients
+        if isinstance(c, dict) and c.get("public_key")
+    ]
 
 
 def _resolve(path: str) -> Path:
@@ -98,7 +122,9 @@ def _env(setting: str) -> str:
     return f"SIGNPOST_{setting.upper()}"
 
 
-def problems(settings: Settings, dev: DevelopmentIdentities, read: Reader | None = None) -> list[str]:
+def problems(
+    settings: Settings, dev: DevelopmentIdentities, read: Reader | None = None
+) -> list[str]:
     """Why this service must not start with these settings; empty when it may. Development mode allows all."""
     if settings.development_mode:
         return []
@@ -111,13 +137,19 @@ def problems(settings: Settings, dev: DevelopmentIdentities, read: Reader | None
         path = _resolve(value)
         content = read(path)
         if path.is_relative_to(dev.directory):
-            found.append(f"{_env(setting)}={value} is a committed development file under deploy/dev/ "
-                         f"(its keys are public): supply your own, {FIX_DEV}")  # fmt: skip
+            found.append(
+                f"{_env(setting)}={value} is a committed development file under deploy/dev/ "
+                f"(its keys are public): supply your own, {FIX_DEV}"
+            )
         elif content is not None and sha256(content) in dev.digests:
-            found.append(f"{_env(setting)}={value} is a copy of a committed development file from deploy/dev/ "
-                         f"(its keys are public): supply your own, {FIX_DEV}")  # fmt: skip
+            found.append(
+                f"{_env(setting)}={value} is a copy of a committed development file from deploy/dev/ "
+                f"(its keys are public): supply your own, {FIX_DEV}"
+            )
         elif content is None:
-            found.append(f"{_env(setting)}={value} cannot be read: give the path of an existing file")
+            found.append(
+                f"{_env(setting)}={value} cannot be read: give the path of an existing file"
+            )
     found += _registry_problems(settings, dev, read)
     found += _pseudonym_problems(settings)
     found += _transport_problems(settings)
@@ -135,44 +167,62 @@ def _read_file(path: Path) -> bytes | None:
         return None
 
 
-def _registry_problems(settings: Settings, dev: DevelopmentIdentities, read: Reader) -> list[str]:
+def _registry_problems(
+    settings: Settings, dev: DevelopmentIdentities, read: Reader
+) -> list[str]:
     if not settings.clients_file:
-        return [f"SIGNPOST_CLIENTS_FILE is not set: give the path of your client registry (public keys only), {FIX_DEV}"]
+        return [
+            f"SIGNPOST_CLIENTS_FILE is not set: give the path of your client registry (public keys only), {FIX_DEV}"
+        ]
     content = read(_resolve(settings.clients_file))
     if content is None or sha256(content) in dev.digests:
         return []  # already said above
     committed = dev.public_keys.intersection(_public_keys(content))
     if committed:
-        return [f"SIGNPOST_CLIENTS_FILE={settings.clients_file} lists {len(committed)} public key(s) of the committed "
-                f"development clients, whose private keys are public: give those clients keys of their own"]  # fmt: skip
+        return [
+            f"SIGNPOST_CLIENTS_FILE={settings.clients_file} lists {len(committed)} public key(s) of the committed "
+            f"development clients, whose private keys are public: give those clients keys of their own"
+        ]
     return []
 
 
 def _pseudonym_problems(settings: Settings) -> list[str]:
     key = settings.pseudonym_key.get_secret_value()
     if not key:
-        return [f"SIGNPOST_PSEUDONYM_KEY is not set: give a random secret of {MIN_PSEUDONYM_KEY_CHARS}+ characters "
-                f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), the same for every service"]  # fmt: skip
+        return [
+            f"SIGNPOST_PSEUDONYM_KEY is not set: give a random secret of {MIN_PSEUDONYM_KEY_CHARS}+ characters "
+            f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), the same for every service"
+        ]
     if key == DEV_PSEUDONYM_KEY:
-        return [f"SIGNPOST_PSEUDONYM_KEY is the committed development key, which reverses every patient_key: "
-                f"give a random secret of your own, {FIX_DEV}"]  # fmt: skip
+        return [
+            f"SIGNPOST_PSEUDONYM_KEY is the committed development key, which reverses every patient_key: "
+            f"give a random secret of your own, {FIX_DEV}"
+        ]
     if len(key) < MIN_PSEUDONYM_KEY_CHARS:
-        return [f"SIGNPOST_PSEUDONYM_KEY is shorter than {MIN_PSEUDONYM_KEY_CHARS} characters: NHS numbers are few "
-                f"enough to try every one against a short key; give a longer random secret"]  # fmt: skip
+        return [
+            f"SIGNPOST_PSEUDONYM_KEY is shorter than {MIN_PSEUDONYM_KEY_CHARS} characters: NHS numbers are few "
+            f"enough to try every one against a short key; give a longer random secret"
+        ]
     return []
 
 
 def _transport_problems(settings: Settings) -> list[str]:
     found = []
     if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
-        found.append("Kafka is not authenticated: set SIGNPOST_KAFKA_SASL_USERNAME and SIGNPOST_KAFKA_SASL_PASSWORD "
-                     f"to this service's own SCRAM principal, {FIX_DEV}")  # fmt: skip
+        found.append(
+            "Kafka is not authenticated: set SIGNPOST_KAFKA_SASL_USERNAME and SIGNPOST_KAFKA_SASL_PASSWORD "
+            f"to this service's own SCRAM principal, {FIX_DEV}"
+        )
     if not settings.kafka_ssl_cafile:
-        found.append("Kafka is not encrypted: set SIGNPOST_KAFKA_SSL_CAFILE to the CA file that signs the broker's "
-                     f"certificate (SASL_SSL), {FIX_DEV}")  # fmt: skip
+        found.append(
+            "Kafka is not encrypted: set SIGNPOST_KAFKA_SSL_CAFILE to the CA file that signs the broker's "
+            f"certificate (SASL_SSL), {FIX_DEV}"
+        )
     if not settings.tls_certfile or not settings.tls_keyfile:
-        found.append("HTTP is not encrypted: set SIGNPOST_TLS_CERTFILE and SIGNPOST_TLS_KEYFILE to this service's "
-                     f"certificate and key (PEM), {FIX_DEV}")  # fmt: skip
+        found.append(
+            "HTTP is not encrypted: set SIGNPOST_TLS_CERTFILE and SIGNPOST_TLS_KEYFILE to this service's "
+            f"certificate and key (PEM), {FIX_DEV}"
+        )
     return found
 
 

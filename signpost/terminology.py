@@ -40,9 +40,15 @@ class Frozen(BaseModel):
 class Words(Frozen):
     """The area's own nouns; every area file must give all of them."""
 
-    network: Word = Field(description="practices and services working together: network, hub")
-    huddle: Word = Field(description="the multidisciplinary meeting for complex cases: MDT huddle, virtual ward")
-    coordinator: Word = Field(description="who coordinates the network: network facilitator, health and social care coordinator")
+    network: Word = Field(
+        description="practices and services working together: network, hub"
+    )
+    huddle: Word = Field(
+        description="the multidisciplinary meeting for complex cases: MDT huddle, virtual ward"
+    )
+    coordinator: Word = Field(
+        description="who coordinates the network: network facilitator, health and social care coordinator"
+    )
 
 
 WORDS: frozenset[str] = frozenset(Words.model_fields)
@@ -60,8 +66,14 @@ def placeholders(template: str) -> set[str]:
         if name is None:
             continue
         if not name.isidentifier() or spec or conversion:
-            written = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
-            raise ValueError(f"{template!r}: write placeholders as plain {{name}}, not {{{written}}}")
+            written = (
+                name
+                + (f"!{conversion}" if conversion else "")
+                + (f":{spec}" if spec else "")
+            )
+            raise ValueError(
+                f"{template!r}: write placeholders as plain {{name}}, not {{{written}}}"
+            )
         names.add(name)
     return names
 
@@ -96,9 +108,15 @@ DEFAULT_LABELS: Mapping[ServiceType, str] = {
 
 
 _SAID_OF_THE_SERVICE = (
-    "accepted", "patient_contacted", "did_not_attend", "escalated_to_gp", "sla_breached", "no_contact_timeout", "cancelled",
+    "accepted",
+    "patient_contacted",
+    "did_not_attend",
+    "escalated_to_gp",
+    "sla_breached",
+    "no_contact_timeout",
+    "cancelled",
     "rerouted",
-)  # fmt: skip
+)
 """Feedback that says only what happened, of ``{who}``."""
 
 
@@ -106,33 +124,51 @@ class Texts(Frozen):
     """Every sentence Signpost writes for a person, as templates; an area overrides any of them."""
 
     # The router: reasons on assignments and unroutable referrals, notes to the referrer.
-    reroute: Template = "rerouted after a decline: next {service} in {network} {network_id}"
-    coordinator_mode: Template = "this {network} routes every referral through its {coordinator}"
+    reroute: Template = (
+        "rerouted after a decline: next {service} in {network} {network_id}"
+    )
+    coordinator_mode: Template = (
+        "this {network} routes every referral through its {coordinator}"
+    )
     to_coordinator: Template = "the {coordinator}: {why}"
-    no_coordinator: Template = "{why}, and {network} {network_id} has no {coordinator} to take it"
-    no_provider: Template = "rule {rule_id}: no accepting {service} in {network} {network_id}"
+    no_coordinator: Template = (
+        "{why}, and {network} {network_id} has no {coordinator} to take it"
+    )
+    no_provider: Template = (
+        "rule {rule_id}: no accepting {service} in {network} {network_id}"
+    )
     declined_by: Template = "declined by {count} providers"
     no_other: Template = "no other {service} in {network} {network_id}"
-    no_network: Template = "GP practice {practice} is not in any {network} of this directory"
+    no_network: Template = (
+        "GP practice {practice} is not in any {network} of this directory"
+    )
     no_rule: Template = "no rule matches needs {needs} or red flags {flags}"
-    pharmacy_substituted: Template = "chosen pharmacy {chosen} {why}; sent to {sent_to} in the same {network}"
+    pharmacy_substituted: Template = (
+        "chosen pharmacy {chosen} {why}; sent to {sent_to} in the same {network}"
+    )
     # The notifier: what the referrer hears, and what an SLA breach says.
     service: Template = "{name} ({label})"
     feedback_accepted: Template = "{who} accepted the referral."
-    feedback_declined: Template = "{who} declined the referral{because}. The patient needs another service."
+    feedback_declined: Template = (
+        "{who} declined the referral{because}. The patient needs another service."
+    )
     feedback_patient_contacted: Template = "{who} has contacted the patient."
     feedback_completed: Template = "{who} completed the referral{result}."
     feedback_did_not_attend: Template = "{who} reports that the patient did not attend. The patient may need following up."
-    feedback_escalated_to_gp: Template = "{who} has escalated the patient back to the GP for action."
+    feedback_escalated_to_gp: Template = (
+        "{who} has escalated the patient back to the GP for action."
+    )
     feedback_sla_breached: Template = "{who} has not responded within the agreed time; the referral has been escalated."
     feedback_no_contact_timeout: Template = (
-        "{who} did not contact the patient in time, so the referral is closed. The patient needs following up."
+        "{who} did not contact the patient in time, so the referral is closed."
+        " The patient needs following up."
     )
     feedback_cancelled: Template = "The referral to {who} was cancelled."
     feedback_rerouted: Template = "After a decline the referral was passed on to {who}."
     escalation_late: Template = "{who}: not acted on in time (due {due})"
     escalation_closed: Template = (
-        "{who}: closed: the patient was not contacted in time; the GP practice must follow up (due {due})"
+        "{who}: closed: the patient was not contacted in time;"
+        " the GP practice must follow up (due {due})"
     )
     escalation_told: Template = "; the {coordinator} has been told"
     # Audit: the weekly report's charts, on the operations page.
@@ -171,7 +207,9 @@ class Texts(Frozen):
         return self
 
 
-assert set(Texts.FILLS) == set(Texts.model_fields), "every text says which placeholders it is given"
+assert set(Texts.FILLS) == set(Texts.model_fields), (
+    "every text says which placeholders it is given"
+)
 
 
 class AreaFile(Frozen):
@@ -179,7 +217,8 @@ class AreaFile(Frozen):
 
     area: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     networks: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
-        min_length=1, description="network ids of the service directory that read in this area's words"
+        min_length=1,
+        description="network ids of the service directory that read in this area's words",
     )
     words: Words
     labels: dict[ServiceType, Template] = Field(default_factory=dict)
@@ -199,7 +238,9 @@ class Vocabulary:
     area: str
     words: Words
     texts: Texts = field(default_factory=Texts)
-    labels: Mapping[ServiceType, str] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+    labels: Mapping[ServiceType, str] = field(
+        default_factory=lambda: dict(DEFAULT_LABELS)
+    )
 
     def text(self, name: str, /, **fills: object) -> str:
         """The named text filled in; the code fills in exactly what ``Texts.FILLS`` names for it."""
@@ -212,7 +253,9 @@ class Vocabulary:
 
     def label(self, kind: ServiceType) -> str:
         """What this area calls a kind of service, e.g. 'virtual ward' for an MDT huddle in Dorset."""
-        return self.labels.get(kind, kind.value.replace("_", " ")).format(**self.words.model_dump())
+        return self.labels.get(kind, kind.value.replace("_", " ")).format(
+            **self.words.model_dump()
+        )
 
     def service(self, name: str, kind: ServiceType) -> str:
         """A service as a person reads it: 'Purbeck virtual ward (virtual ward)'."""
@@ -223,7 +266,10 @@ class Vocabulary:
         return cls(area.area, area.words, area.texts, {**DEFAULT_LABELS, **area.labels})
 
 
-DEFAULT = Vocabulary("default", Words(network="network", huddle="MDT huddle", coordinator="care coordinator"))
+DEFAULT = Vocabulary(
+    "default",
+    Words(network="network", huddle="MDT huddle", coordinator="care coordinator"),
+)
 """The words wherever no area file claims the network."""
 
 
@@ -258,7 +304,9 @@ class Terminology:
             areas[file.area] = Vocabulary.of(file)
             for network in file.networks:
                 if network in claims and claims[network] != file.area:
-                    problems.append(f"network {network} is claimed by both {claims[network]} and {file.area}")
+                    problems.append(
+                        f"network {network} is claimed by both {claims[network]} and {file.area}"
+                    )
                 claims[network] = file.area
         if problems:
             raise TerminologyError("; ".join(problems))
@@ -279,7 +327,8 @@ def parse(raw: Any, source: str) -> AreaFile:
         return AreaFile.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'file'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise TerminologyError(f"{source}: {problems}") from None
 
@@ -287,7 +336,9 @@ def parse(raw: Any, source: str) -> AreaFile:
 def load(path: Path) -> Terminology:
     """Every ``*.yaml`` area file in ``path`` (or the one file it names); a path that is not there is refused too."""
     if not path.exists():
-        raise TerminologyError(f"{path}: no such area file or folder (SIGNPOST_AREAS_PATH)")
+        raise TerminologyError(
+            f"{path}: no such area file or folder (SIGNPOST_AREAS_PATH)"
+        )
     files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
     parsed: list[AreaFile] = []
     problems: list[str] = []

@@ -46,13 +46,17 @@ CORE_TOPICS: dict[str, int] = {
 AGENCY_PARTITIONS = 1
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int], **security: object) -> list[str]:
+async def ensure_topics(
+    bootstrap: str, topics: dict[str, int], **security: object
+) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)  # type: ignore[arg-type]
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(name, n, 1) for name, n in topics.items() if name not in existing]
+        wanted = [
+            NewTopic(name, n, 1) for name, n in topics.items() if name not in existing
+        ]
         if wanted:
             # Another starter may get there first; that is fine.
             with contextlib.suppress(TopicAlreadyExistsError):

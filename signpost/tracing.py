@@ -28,10 +28,14 @@ def configure(service: str) -> None:
     global _configured
     if _configured:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": f"signpost-{service}"}))
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": f"signpost-{service}"})
+    )
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
         try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore[import-not-found]
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
+                OTLPSpanExporter,
+            )
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -48,9 +52,13 @@ def inject(headers: dict[str, str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def continuing(name: str, carrier: Mapping[str, str], kind: SpanKind = SpanKind.CONSUMER) -> Iterator[Span]:
+def continuing(
+    name: str, carrier: Mapping[str, str], kind: SpanKind = SpanKind.CONSUMER
+) -> Iterator[Span]:
     """Run a block in a span whose parent is the context carried in ``carrier``."""
-    with tracer.start_as_current_span(name, context=propagate.extract(dict(carrier)), kind=kind) as span:
+    with tracer.start_as_current_span(
+        name, context=propagate.extract(dict(carrier)), kind=kind
+    ) as span:
         yield span
 
 

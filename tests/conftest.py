@@ -13,10 +13,16 @@ from tests.support.infrastructure import Infrastructure, provide
 # Property tests judge behaviour, never speed: on a loaded machine Hypothesis's per-example deadline and its
 # "generation is slow" health check fail tests that are right (seen with six suites sharing two cores).
 # Speed belongs in the benchmarks.
-settings.register_profile("signpost", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "signpost", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("signpost")
 
-pytest_plugins = ["tests.support.hazards", "tests.support.distribution", "tests.support.shared_stack"]
+pytest_plugins = [
+    "tests.support.hazards",
+    "tests.support.distribution",
+    "tests.support.shared_stack",
+]
 
 # The tests sign in with the committed development identities (deploy/dev/); outside development mode
 # settings have no registry or pseudonym key (tests/unit/test_startup_checks.py covers that path).

@@ -126,11 +126,23 @@ def follow(
             headers["Last-Event-ID"] = last_event_id
         try:
             timeout = httpx.Timeout(10, read=READ_TIMEOUT_S)
-            with httpx.stream("GET", f"{url}/v1/audit/stream", params=params, headers=headers, timeout=timeout) as response:
+            with httpx.stream(
+                "GET",
+                f"{url}/v1/audit/stream",
+                params=params,
+                headers=headers,
+                timeout=timeout,
+            ) as response:
                 if response.status_code in (401, 403):
-                    raise PermissionError(refusal(response.status_code, response.read(), last_event_id))
+                    raise PermissionError(
+                        refusal(response.status_code, response.read(), last_event_id)
+                    )
                 # Over this client's stream or request limit: the service says when to come back.
-                retry_after = response.headers.get("Retry-After") if response.status_code == 429 else None
+                retry_after = (
+                    response.headers.get("Retry-After")
+                    if response.status_code == 429
+                    else None
+                )
                 response.raise_for_status()
                 attempt = 0
                 for event in parse_sse(response.iter_lines()):
@@ -146,7 +158,11 @@ def follow(
         except httpx.TransportError as exc:
             reason = type(exc).__name__
         wait = wait_before_retry(attempt, retry_after)
-        emit(f"-- disconnected ({reason}); resuming after #{last_event_id or 'now'} in {wait:.1f}s")
-        time.sleep(wait)  # a pause before reconnecting, so a service that is down is not hammered
+        emit(
+            f"-- disconnected ({reason}); resuming after #{last_event_id or 'now'} in {wait:.1f}s"
+        )
+        time.sleep(
+            wait
+        )  # a pause before reconnecting, so a service that is down is not hammered
         attempt += 1
     return last_event_id

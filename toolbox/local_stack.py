@@ -54,7 +54,9 @@ def _principals(state: Path) -> security.Principals:
     path = _principals_file(state)
     if not path.exists():
         dev_agencies = security._dev_agencies()  # the development registry's agencies
-        security.Principals.generate(sorted({*known_agencies(Settings()), *dev_agencies})).save(path)
+        security.Principals.generate(
+            sorted({*known_agencies(Settings()), *dev_agencies})
+        ).save(path)
     return security.Principals.load(path)
 
 
@@ -72,7 +74,11 @@ def _kafka_port() -> int:
 
 
 def _bootstrap(settings: Settings) -> str:
-    return settings.kafka_bootstrap if os.environ.get("SIGNPOST_KAFKA_BOOTSTRAP") else f"127.0.0.1:{_kafka_port()}"
+    return (
+        settings.kafka_bootstrap
+        if os.environ.get("SIGNPOST_KAFKA_BOOTSTRAP")
+        else f"127.0.0.1:{_kafka_port()}"
+    )
 
 
 def _database_url(settings: Settings, state: Path) -> str:
@@ -82,15 +88,21 @@ def _database_url(settings: Settings, state: Path) -> str:
 
 
 def _postgres_node(state: Path) -> postgres_local.PostgresNode:
-    return postgres_local.PostgresNode(state / "postgres", port=int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432")))
+    return postgres_local.PostgresNode(
+        state / "postgres", port=int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
+    )
 
 
 def _kafka_node(state: Path, port: int) -> kafka_local.KafkaNode:
-    return kafka_local.KafkaNode(state / "kafka-secure", port=port, controller_port=port + 1)
+    return kafka_local.KafkaNode(
+        state / "kafka-secure", port=port, controller_port=port + 1
+    )
 
 
 @contextlib.contextmanager
-def started(settings: Settings, state: Path = STATE_DIR, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+def started(
+    settings: Settings, state: Path = STATE_DIR, extra_env: dict[str, str] | None = None
+) -> Iterator[Stack]:
     """Kafka (secured), PostgreSQL and the four services, stopped again afterwards (what this started)."""
     kafka_port = _kafka_port()
     certs = certificates(state)
@@ -101,12 +113,17 @@ def started(settings: Settings, state: Path = STATE_DIR, extra_env: dict[str, st
     try:
         if own_kafka:
             principals = _principals(state)
-            bootstrap = security.start(state / "kafka-secure", principals, kafka_port, certificates=certs).bootstrap
+            bootstrap = security.start(
+                state / "kafka-secure", principals, kafka_port, certificates=certs
+            ).bootstrap
             service_env = {
-                s: {"SIGNPOST_KAFKA_SASL_USERNAME": c.username, "SIGNPOST_KAFKA_SASL_PASSWORD": c.password,
-                    "SIGNPOST_KAFKA_SSL_CAFILE": str(certs.ca_file)}
+                s: {
+                    "SIGNPOST_KAFKA_SASL_USERNAME": c.username,
+                    "SIGNPOST_KAFKA_SASL_PASSWORD": c.password,
+                    "SIGNPOST_KAFKA_SSL_CAFILE": str(certs.ca_file),
+                }
                 for s, c in principals.services.items()
-            }  # fmt: skip
+            }
         else:
             from services.router.inputs import known_agencies
 
@@ -114,8 +131,15 @@ def started(settings: Settings, state: Path = STATE_DIR, extra_env: dict[str, st
             create_topics(bootstrap, known_agencies(Settings()))
         url = postgres_local.start(postgres) if own_postgres else settings.database_url
         ports = {s: settings.port_for(s) for s in SERVICES}
-        running = Stack(bootstrap, url, state, ports=ports, extra_env=dict(extra_env or {}), service_env=service_env,
-                        tls=certs)  # fmt: skip
+        running = Stack(
+            bootstrap,
+            url,
+            state,
+            ports=ports,
+            extra_env=dict(extra_env or {}),
+            service_env=service_env,
+            tls=certs,
+        )
         try:
             running.start_all()
             yield running
@@ -130,13 +154,20 @@ def started(settings: Settings, state: Path = STATE_DIR, extra_env: dict[str, st
 
 def _answers(url: str, settings: Settings) -> bool:
     try:
-        return httpx.get(f"{url}/readyz", timeout=2, verify=service_urls.verify(settings)).status_code == 200
+        return (
+            httpx.get(
+                f"{url}/readyz", timeout=2, verify=service_urls.verify(settings)
+            ).status_code
+            == 200
+        )
     except httpx.HTTPError:
         return False
 
 
 @contextlib.contextmanager
-def existing_or_started(extra_env: dict[str, str] | None = None) -> Iterator[tuple[dict[str, str], str, str]]:
+def existing_or_started(
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[dict[str, str], str, str]]:
     """The running local stack if its services answer (over HTTPS), else one started here and stopped after.
 
     Yields (service URLs, Kafka bootstrap, database URL); ``kafka_admin()`` reads its broker.
@@ -148,4 +179,8 @@ def existing_or_started(extra_env: dict[str, str] | None = None) -> Iterator[tup
         return
     print("no running stack found; starting one ...", flush=True)
     with started(settings, extra_env=extra_env) as running:
-        yield {s: running.url(s) for s in SERVICES}, running.kafka_bootstrap, running.database_url
+        yield (
+            {s: running.url(s) for s in SERVICES},
+            running.kafka_bootstrap,
+            running.database_url,
+        )

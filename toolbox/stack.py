@@ -48,7 +48,9 @@ class Stack:
     tls: local_tls.LocalTLS | None = None
     # Each service's own PostgreSQL login (signpost/database_roles.py); database_url stays the admin's, for tools.
     database_urls: dict[str, str] = field(default_factory=dict)
-    database_roles_file: Path | None = None  # their passwords; default: the state dir's database-roles.json
+    database_roles_file: Path | None = (
+        None  # their passwords; default: the state dir's database-roles.json
+    )
     # Named instances (scale-out: several processes of one service in its consumer groups): instance -> its port.
     # The default instance of a service is named as the service and listens on ``ports[service]``.
     instance_ports: dict[str, int] = field(default_factory=dict)
@@ -63,22 +65,32 @@ class Stack:
     @property
     def verify(self) -> ssl.SSLContext | bool:
         """What an httpx client passes as ``verify=`` to talk to these services."""
-        return ssl.create_default_context(cafile=str(self.tls.ca_file)) if self.tls else True
+        return (
+            ssl.create_default_context(cafile=str(self.tls.ca_file))
+            if self.tls
+            else True
+        )
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
             SIGNPOST_KAFKA_BOOTSTRAP=self.kafka_bootstrap,
             SIGNPOST_DATABASE_URL=self.database_url,
-            **{f"SIGNPOST_{name.upper()}_PORT": str(port) for name, port in self.ports.items()},
+            **{
+                f"SIGNPOST_{name.upper()}_PORT": str(port)
+                for name, port in self.ports.items()
+            },
             # A local stack's webhook receivers (examples, tests) run on this machine, over http.
             SIGNPOST_WEBHOOK_ALLOW_PRIVATE="true",
             # A local stack signs in with the committed development identities (deploy/dev/).
             SIGNPOST_DEVELOPMENT_MODE="1",
         )
         if self.tls:
-            env.update(SIGNPOST_TLS_CERTFILE=str(self.tls.cert_file), SIGNPOST_TLS_KEYFILE=str(self.tls.key_file),
-                       SIGNPOST_TLS_CAFILE=str(self.tls.ca_file))  # fmt: skip
+            env.update(
+                SIGNPOST_TLS_CERTFILE=str(self.tls.cert_file),
+                SIGNPOST_TLS_KEYFILE=str(self.tls.key_file),
+                SIGNPOST_TLS_CAFILE=str(self.tls.ca_file),
+            )
         env.update(self.extra_env)
         return env
 
@@ -90,9 +102,13 @@ class Stack:
         from signpost import database_roles
 
         roles_file = self.database_roles_file or self.state_dir / "database-roles.json"
-        self.database_urls = asyncio.run(database_roles.provision(self.database_url, roles_file))
+        self.database_urls = asyncio.run(
+            database_roles.provision(self.database_url, roles_file)
+        )
 
-    def start_service(self, service: str, instance: str | None = None, port: int | None = None) -> None:
+    def start_service(
+        self, service: str, instance: str | None = None, port: int | None = None
+    ) -> None:
         """Start ``service``; with ``instance``, as that named instance (its own port, log file and log name).
 
         Instances of one service share its consumer groups, database schema and outbox: the broker and
@@ -105,15 +121,25 @@ class Stack:
         own_database = {"SIGNPOST_DATABASE_URL": self.database_urls[service]}
         named: dict[str, str] = {}
         if instance:
-            self.instance_ports[instance] = port or self.instance_ports.get(instance) or self.ports[service]
+            self.instance_ports[instance] = (
+                port or self.instance_ports.get(instance) or self.ports[service]
+            )
             self.instance_of[instance] = service
-            named = {f"SIGNPOST_{service.upper()}_PORT": str(self.instance_ports[instance]), "SIGNPOST_INSTANCE": instance}
+            named = {
+                f"SIGNPOST_{service.upper()}_PORT": str(self.instance_ports[instance]),
+                "SIGNPOST_INSTANCE": instance,
+            }
         self.log_file(name).parent.mkdir(parents=True, exist_ok=True)
         with self.log_file(name).open("ab") as log:
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", f"services.{service}"],
                 cwd=REPO,
-                env={**self.env(), **own_database, **self.service_env.get(service, {}), **named},
+                env={
+                    **self.env(),
+                    **own_database,
+                    **self.service_env.get(service, {}),
+                    **named,
+                },
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -125,9 +151,13 @@ class Stack:
         while time.monotonic() < deadline:
             proc = self.processes.get(service)
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"{service} exited with {proc.returncode}; see {self.log_file(service)}")
+                raise RuntimeError(
+                    f"{service} exited with {proc.returncode}; see {self.log_file(service)}"
+                )
             try:
-                response = httpx.get(f"{self.url(service)}/readyz", timeout=2.0, verify=self.verify)
+                response = httpx.get(
+                    f"{self.url(service)}/readyz", timeout=2.0, verify=self.verify
+                )
                 if response.status_code == 200:
                     return
                 last = response.text
@@ -142,7 +172,9 @@ class Stack:
         for service in SERVICES:
             self.wait_ready(service)
 
-    def stop_service(self, service: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int | None:
+    def stop_service(
+        self, service: str, sig: int = signal.SIGTERM, timeout: float = 30.0
+    ) -> int | None:
         proc = self.processes.pop(service, None)
         if proc is None:
             return None
@@ -157,30 +189,52 @@ class Stack:
 
     def instances(self, service: str) -> list[str]:
         """The running processes of ``service``: its default one and its named instances, by name."""
-        return [name for name in list(self.processes) if name == service or self.instance_of.get(name) == service]
+        return [
+            name
+            for name in list(self.processes)
+            if name == service or self.instance_of.get(name) == service
+        ]
 
     def stop_all(self) -> dict[str, int | None]:
         # Stop producers of work first so the others can drain what is in flight.
-        return {name: self.stop_service(name) for s in SERVICES for name in self.instances(s)}
+        return {
+            name: self.stop_service(name)
+            for s in SERVICES
+            for name in self.instances(s)
+        }
 
 
-def local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_port: int = 5432) -> tuple[str, str]:
+def local_infrastructure(
+    state_dir: Path, kafka_port: int = 9092, postgres_port: int = 5432
+) -> tuple[str, str]:
     """Kafka and PostgreSQL from the environment, else started locally; return (bootstrap, url)."""
     bootstrap = os.environ.get("SIGNPOST_KAFKA_BOOTSTRAP")
     if not bootstrap:
-        node = kafka_local.KafkaNode(state_dir / "kafka", port=kafka_port, controller_port=kafka_port + 1)
+        node = kafka_local.KafkaNode(
+            state_dir / "kafka", port=kafka_port, controller_port=kafka_port + 1
+        )
         bootstrap = kafka_local.start(node)
     url = os.environ.get("SIGNPOST_DATABASE_URL")
     if not url:
-        url = postgres_local.start(postgres_local.PostgresNode(state_dir / "postgres", port=postgres_port))
+        url = postgres_local.start(
+            postgres_local.PostgresNode(state_dir / "postgres", port=postgres_port)
+        )
     return bootstrap, url
 
 
-def stop_local_infrastructure(state_dir: Path, kafka_port: int = 9092, postgres_port: int = 5432) -> None:
+def stop_local_infrastructure(
+    state_dir: Path, kafka_port: int = 9092, postgres_port: int = 5432
+) -> None:
     if not os.environ.get("SIGNPOST_KAFKA_BOOTSTRAP"):
-        kafka_local.stop(kafka_local.KafkaNode(state_dir / "kafka", port=kafka_port, controller_port=kafka_port + 1))
+        kafka_local.stop(
+            kafka_local.KafkaNode(
+                state_dir / "kafka", port=kafka_port, controller_port=kafka_port + 1
+            )
+        )
     if not os.environ.get("SIGNPOST_DATABASE_URL"):
-        postgres_local.stop(postgres_local.PostgresNode(state_dir / "postgres", port=postgres_port))
+        postgres_local.stop(
+            postgres_local.PostgresNode(state_dir / "postgres", port=postgres_port)
+        )
 
 
 def create_topics(bootstrap: str, agencies: list[str], **security: Any) -> list[str]:
@@ -194,7 +248,11 @@ def create_topics(bootstrap: str, agencies: list[str], **security: Any) -> list[
     from signpost.topics import agency_topics, practice_topics
 
     referrers = {*known_practices(Settings()), *referrer_organisations()}
-    wanted = {**CORE_TOPICS, **agency_topics(agencies), **practice_topics(sorted(referrers))}
+    wanted = {
+        **CORE_TOPICS,
+        **agency_topics(agencies),
+        **practice_topics(sorted(referrers)),
+    }
     return asyncio.run(ensure_topics(bootstrap, wanted, **security))
 
 
@@ -206,7 +264,9 @@ def _answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def existing_or_started(extra_env: dict[str, str] | None = None) -> Iterator[tuple[dict[str, str], str, str]]:
+def existing_or_started(
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[tuple[dict[str, str], str, str]]:
     """The running stack if its services answer, else one started here and stopped after.
 
     Yields (service URLs, Kafka bootstrap, database URL). Used by ``make demo``
@@ -224,7 +284,10 @@ def existing_or_started(extra_env: dict[str, str] | None = None) -> Iterator[tup
     state = Path(os.environ.get("SIGNPOST_STATE_DIR", REPO / ".signpost"))
     kafka_port = int(settings.kafka_bootstrap.rsplit(":", 1)[1])
     postgres_port = int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
-    kafka_was_running = read_pid(kafka_local.KafkaNode(state / "kafka", port=kafka_port).pid_file) is not None
+    kafka_was_running = (
+        read_pid(kafka_local.KafkaNode(state / "kafka", port=kafka_port).pid_file)
+        is not None
+    )
     bootstrap, url = local_infrastructure(state, kafka_port, postgres_port)
     from services.router.inputs import known_agencies
     from signpost.settings import Settings

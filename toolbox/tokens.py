@@ -21,7 +21,12 @@ DEV_CLIENTS: list[dict[str, str]] = [
     {"client_id": "gp-h81001", "organisation": "H81001", "role": "referrer"},
     {"client_id": "gp-h81002", "organisation": "H81002", "role": "referrer"},
     {"client_id": "icn-pharmacist-rj6", "organisation": "RJ6", "role": "referrer"},
-    {"client_id": "agency-demo-pharmacy", "organisation": "FA001", "role": "agency", "agency_id": "demo-pharmacy"},
+    {
+        "client_id": "agency-demo-pharmacy",
+        "organisation": "FA001",
+        "role": "agency",
+        "agency_id": "demo-pharmacy",
+    },
     {"client_id": "operations", "organisation": "QWU", "role": "operations"},
     {
         "client_id": "agency-social-services-croydon-north",
@@ -32,7 +37,9 @@ DEV_CLIENTS: list[dict[str, str]] = [
 ]
 
 
-def write_dev_registry(directory: Path = DEV_DIR, clients: list[dict[str, str]] = DEV_CLIENTS) -> None:
+def write_dev_registry(
+    directory: Path = DEV_DIR, clients: list[dict[str, str]] = DEV_CLIENTS
+) -> None:
     """Write the registry; a client that already has a key keeps it, so running stacks and minted tokens stay valid."""
     (directory / "keys").mkdir(parents=True, exist_ok=True)
     entries = []
@@ -43,13 +50,23 @@ def write_dev_registry(directory: Path = DEV_DIR, clients: list[dict[str, str]] 
             assert isinstance(key, Ed25519PrivateKey), f"{pem} is not an Ed25519 key"
         else:
             key = Ed25519PrivateKey.generate()
-        private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
         (directory / "keys" / f"{spec['client_id']}.pem").write_bytes(private)
         entries.append({**spec, "public_key": public.decode()})
     header = "# DEVELOPMENT ONLY: these keys are public. Regenerate with `signpost tokens dev-registry`.\n"
-    (directory / "clients.yaml").write_text(header + yaml.safe_dump({"clients": entries}, sort_keys=False))
-    if directory == DEV_DIR:  # what production refuses, for images that do not carry deploy/dev/
+    (directory / "clients.yaml").write_text(
+        header + yaml.safe_dump({"clients": entries}, sort_keys=False)
+    )
+    if (
+        directory == DEV_DIR
+    ):  # what production refuses, for images that do not carry deploy/dev/
         from signpost.startup_checks import DIGESTS_FILE, scan
 
         DIGESTS_FILE.write_text(scan(directory).as_json())
@@ -58,7 +75,9 @@ def write_dev_registry(directory: Path = DEV_DIR, clients: list[dict[str, str]] 
 def dev_token(client_id: str, lifetime_s: int = 900, directory: Path = DEV_DIR) -> str:
     clients = load_clients(directory / "clients.yaml")
     client: Client = clients[client_id]
-    return mint(client, (directory / "keys" / f"{client_id}.pem").read_text(), lifetime_s)
+    return mint(
+        client, (directory / "keys" / f"{client_id}.pem").read_text(), lifetime_s
+    )
 
 
 if __name__ == "__main__":

@@ -7,12 +7,16 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 
 
-async def read_all(bootstrap: str, topic: str, wait_s: float = 10.0, **security: Any) -> list[dict[str, Any]]:
+async def read_all(
+    bootstrap: str, topic: str, wait_s: float = 10.0, **security: Any
+) -> list[dict[str, Any]]:
     """Every record currently on ``topic`` (up to its end offsets), decoded as JSON where possible."""
     return await read_topics(bootstrap, [topic], wait_s, **security)
 
 
-async def read_topics(bootstrap: str, topics: list[str], wait_s: float = 10.0, **security: Any) -> list[dict[str, Any]]:
+async def read_topics(
+    bootstrap: str, topics: list[str], wait_s: float = 10.0, **security: Any
+) -> list[dict[str, Any]]:
     """Every record currently on these topics (no consumer group, nothing committed).
 
     ``security``: aiokafka keyword arguments for a secured broker (``signpost.kafka_security.security_kwargs``).
@@ -43,8 +47,15 @@ async def read_topics(bootstrap: str, topics: list[str], wait_s: float = 10.0, *
                         except ValueError:
                             decoded = {"_raw": r.value}
                         if isinstance(decoded, dict):
-                            decoded.update(_ts=r.timestamp, _partition=r.partition, _offset=r.offset,
-                                           _headers={k: v.decode(errors="replace") for k, v in r.headers or ()})  # fmt: skip
+                            decoded.update(
+                                _ts=r.timestamp,
+                                _partition=r.partition,
+                                _offset=r.offset,
+                                _headers={
+                                    k: v.decode(errors="replace")
+                                    for k, v in r.headers or ()
+                                },
+                            )
                         out.append(decoded)
         return out
     finally:

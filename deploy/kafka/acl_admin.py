@@ -42,11 +42,18 @@ def admin_properties(bootstrap: str, admin: "Credential", cafile: Path | None) -
 
 def as_lines(bindings: Iterable[AclBinding]) -> str:
     """The tool's input: one tab-separated binding a line."""
-    return "".join(f"{b.principal}\t{b.resource_type}\t{b.resource_name}\t{b.pattern_type}\t{b.operation}\n" for b in bindings)
+    return "".join(
+        f"{b.principal}\t{b.resource_type}\t{b.resource_name}\t{b.pattern_type}\t{b.operation}\n"
+        for b in bindings
+    )
 
 
 def create_acls(
-    bootstrap: str, bindings: Iterable[AclBinding], admin: "Credential", cafile: Path | None, timeout: float = 120.0
+    bootstrap: str,
+    bindings: Iterable[AclBinding],
+    admin: "Credential",
+    cafile: Path | None,
+    timeout: float = 120.0,
 ) -> None:
     """Create the bindings as ``admin`` (over TLS trusting ``cafile``); return once the broker has them all."""
     lib = local.resolve()
@@ -71,6 +78,8 @@ def create_acls(
             timeout=timeout,
         )
     except subprocess.CalledProcessError as exc:
-        raise RuntimeError(f"creating ACLs failed: {exc.stderr.strip()[-2000:]}") from exc
+        raise RuntimeError(
+            f"creating ACLs failed: {exc.stderr.strip()[-2000:]}"
+        ) from exc
     finally:
         Path(name).unlink(missing_ok=True)

@@ -57,7 +57,9 @@ def agency_user(agency_id: str) -> str:
 
 def check_agency_id(agency_id: str) -> str:
     if not _AGENCY_ID.fullmatch(agency_id):
-        raise ValueError(f"agency id {agency_id!r} must be letters, digits, '-' or '_' (no dots or wildcards)")
+        raise ValueError(
+            f"agency id {agency_id!r} must be letters, digits, '-' or '_' (no dots or wildcards)"
+        )
     return agency_id
 
 
@@ -82,7 +84,9 @@ _WRITE = (Operation.WRITE, Operation.DESCRIBE)
 _Grant = tuple[ResourceType, str, PatternType, tuple[Operation, ...]]
 
 
-def _topic(name: str, ops: tuple[Operation, ...], pattern: PatternType = PatternType.LITERAL) -> _Grant:
+def _topic(
+    name: str, ops: tuple[Operation, ...], pattern: PatternType = PatternType.LITERAL
+) -> _Grant:
     return (ResourceType.TOPIC, name, pattern, ops)
 
 
@@ -90,7 +94,12 @@ def _agency_grants(agency_id: str) -> list[_Grant]:
     return [
         _topic(referrals_topic(agency_id), _READ),
         _topic(outcomes_topic(agency_id), _WRITE),
-        (ResourceType.GROUP, agency_group_prefix(agency_id), PatternType.PREFIXED, (Operation.READ,)),
+        (
+            ResourceType.GROUP,
+            agency_group_prefix(agency_id),
+            PatternType.PREFIXED,
+            (Operation.READ,),
+        ),
     ]
 
 
@@ -100,9 +109,19 @@ def _service_grants(service: str, agencies: list[str]) -> list[_Grant]:
     grants = [
         _topic("signpost.deadletter", _WRITE),
         _topic("signpost.access", _WRITE),
-        (ResourceType.GROUP, service_group(service), PatternType.LITERAL, (Operation.READ,)),
+        (
+            ResourceType.GROUP,
+            service_group(service),
+            PatternType.LITERAL,
+            (Operation.READ,),
+        ),
         # Further groups of the same service (the notifier has one per input) live under its own namespace.
-        (ResourceType.GROUP, f"{service_group(service)}-", PatternType.PREFIXED, (Operation.READ,)),
+        (
+            ResourceType.GROUP,
+            f"{service_group(service)}-",
+            PatternType.PREFIXED,
+            (Operation.READ,),
+        ),
     ]
     if service == "intake":
         grants += [
@@ -136,18 +155,28 @@ def _service_grants(service: str, agencies: list[str]) -> list[_Grant]:
         ]
         # It may also write them, only to replay an agency's own dead-lettered report; that grants no new power,
         # since the notifier already writes assignment.outcome, the recorded outcome every other service trusts.
-        grants += [_topic(outcomes_topic(a), (*_READ, Operation.WRITE)) for a in agencies]
+        grants += [
+            _topic(outcomes_topic(a), (*_READ, Operation.WRITE)) for a in agencies
+        ]
         grants += [_topic(referrals_topic(a), _WRITE) for a in agencies]
     elif service == "audit":
-        grants += [_topic(p, _READ, prefixed) for p in ("referral.", "assignment.", "agency.", "practice.", "signpost.")]
+        grants += [
+            _topic(p, _READ, prefixed)
+            for p in ("referral.", "assignment.", "agency.", "practice.", "signpost.")
+        ]
         # The operations page reports every consumer group's lag.
-        grants += [(ResourceType.GROUP, p, prefixed, (Operation.DESCRIBE,)) for p in ("signpost-", "agency.")]
+        grants += [
+            (ResourceType.GROUP, p, prefixed, (Operation.DESCRIBE,))
+            for p in ("signpost-", "agency.")
+        ]
     else:
         raise ValueError(f"unknown service {service!r}; expected one of {SERVICES}")
     return grants
 
 
-def acl_bindings(agencies: Iterable[str], services: Iterable[str] = SERVICES) -> list[AclBinding]:
+def acl_bindings(
+    agencies: Iterable[str], services: Iterable[str] = SERVICES
+) -> list[AclBinding]:
     """The whole policy for these agencies and services, sorted and without duplicates."""
     agency_ids = sorted({check_agency_id(a) for a in agencies})
     per_user = [(agency_user(a), _agency_grants(a)) for a in agency_ids]

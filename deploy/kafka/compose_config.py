@@ -40,28 +40,42 @@ DATA = Path("/var/lib/kafka")
 def _password(variable: str) -> str:
     value = os.environ.get(variable)
     if not value:
-        raise SystemExit(f"deploy.kafka.compose_config: {variable} is not set: give each principal its own random password")
+        raise SystemExit(
+            f"deploy.kafka.compose_config: {variable} is not set: give each principal its own random password"
+        )
     return value
 
 
 def credentials() -> tuple[Credential, dict[str, Credential]]:
     admin = Credential(ADMIN, _password("SIGNPOST_KAFKA_ADMIN_PASSWORD"))
-    services = {s: Credential(f"service-{s}", _password(f"SIGNPOST_KAFKA_PASSWORD_{s.upper()}")) for s in SERVICES}
+    services = {
+        s: Credential(f"service-{s}", _password(f"SIGNPOST_KAFKA_PASSWORD_{s.upper()}"))
+        for s in SERVICES
+    }
     return admin, services
 
 
 def server_properties(admin: Credential, certs_dir: Path = CERTS) -> dict[str, str]:
     """The broker reads the certificates from /certs; ``certs_dir`` is where they are now (the tls job runs first)."""
-    node = secured_node(DATA, admin, port=PORT, controller_port=PORT + 1, host=HOST, certificates=tls.LocalTLS(certs_dir))
+    node = secured_node(
+        DATA,
+        admin,
+        port=PORT,
+        controller_port=PORT + 1,
+        host=HOST,
+        certificates=tls.LocalTLS(certs_dir),
+    )
     props = local.server_properties(node)
     del props["ssl.keystore.certificate.chain"], props["ssl.keystore.key"]
     mounted = tls.LocalTLS(CERTS)
-    props.update({
-        "ssl.keystore.location": str(mounted.keystore_file),
-        "ssl.truststore.location": str(mounted.ca_file),
-        # Bind every interface of the container; clients reach it as kafka:9092.
-        "listeners": f"SASL_SSL://0.0.0.0:{PORT},CONTROLLER://{HOST}:{PORT + 1}",
-    })  # fmt: skip
+    props.update(
+        {
+            "ssl.keystore.location": str(mounted.keystore_file),
+            "ssl.truststore.location": str(mounted.ca_file),
+            # Bind every interface of the container; clients reach it as kafka:9092.
+            "listeners": f"SASL_SSL://0.0.0.0:{PORT},CONTROLLER://{HOST}:{PORT + 1}",
+        }
+    )
     return props
 
 
@@ -79,12 +93,16 @@ def acl_script(agencies: list[str]) -> str:
     grouped: dict[tuple[str, str, str, tuple[str, ...]], list[str]] = defaultdict(list)
     ops: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for b in acl_bindings(agencies):
-        ops[(b.principal, b.resource_type.value, b.pattern_type.value, b.resource_name)].add(b.operation.value)
+        ops[
+            (b.principal, b.resource_type.value, b.pattern_type.value, b.resource_name)
+        ].add(b.operation.value)
     for (principal, kind, pattern, name), granted in ops.items():
         grouped[(principal, kind, pattern, tuple(sorted(granted)))].append(name)
     lines = ["#!/bin/sh", "set -e"]
     for (principal, kind, pattern, operations), names in sorted(grouped.items()):
-        resources = " ".join(f"--{kind.lower()} {shlex.quote(n)}" for n in sorted(names))
+        resources = " ".join(
+            f"--{kind.lower()} {shlex.quote(n)}" for n in sorted(names)
+        )
         lines.append(
             f"/opt/kafka/bin/kafka-acls.sh --bootstrap-server {HOST}:{PORT} --command-config /config/admin.properties "
             f"--add --allow-principal {shlex.quote(principal)} {' '.join(f'--operation {o}' for o in operations)} "
@@ -95,15 +113,23 @@ def acl_script(agencies: list[str]) -> str:
 
 def agencies_from_environment() -> list[str]:
     """The agencies to grant (``SIGNPOST_KAFKA_AGENCIES``, comma separated): the deployer creates their principals."""
-    return [a.strip() for a in os.environ.get("SIGNPOST_KAFKA_AGENCIES", "").split(",") if a.strip()]
+    return [
+        a.strip()
+        for a in os.environ.get("SIGNPOST_KAFKA_AGENCIES", "").split(",")
+        if a.strip()
+    ]
 
 
 def write(out: Path, agencies: list[str], certs_dir: Path = CERTS) -> None:
     admin, services = credentials()
     out.mkdir(parents=True, exist_ok=True)
     props = server_properties(admin, certs_dir)
-    (out / "server.properties").write_text("".join(f"{k}={v}\n" for k, v in props.items()))
-    (out / "format-args").write_text(" ".join(shlex.quote(a) for a in scram_format_args([admin, *services.values()])))
+    (out / "server.properties").write_text(
+        "".join(f"{k}={v}\n" for k, v in props.items())
+    )
+    (out / "format-args").write_text(
+        " ".join(shlex.quote(a) for a in scram_format_args([admin, *services.values()]))
+    )
     (out / "admin.properties").write_text(admin_properties(admin))
     (out / "acls.sh").write_text(acl_script(agencies))
 

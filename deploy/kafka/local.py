@@ -25,7 +25,9 @@ REPO = HERE.parent.parent
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("SIGNPOST_CACHE_DIR") or os.path.join(Path.home(), ".cache", "signpost")
+    root = os.environ.get("SIGNPOST_CACHE_DIR") or os.path.join(
+        Path.home(), ".cache", "signpost"
+    )
     return Path(root) / f"kafka-{KAFKA_VERSION}"
 
 
@@ -64,7 +66,9 @@ def resolve() -> Path:
     if marker.exists():
         return lib
     if shutil.which("mvn") is None:
-        raise RuntimeError("mvn (Apache Maven) is needed to resolve Kafka from Maven Central")
+        raise RuntimeError(
+            "mvn (Apache Maven) is needed to resolve Kafka from Maven Central"
+        )
     lib.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
@@ -129,7 +133,9 @@ def _cluster_id(node: KafkaNode) -> str:
         # As Kafka's own Uuid.randomUuid does: an id that starts with "-" reads as an option on a command line.
         cluster_id = "-"
         while cluster_id.startswith("-"):
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = (
+                base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            )
         id_file.write_text(cluster_id)
     return id_file.read_text().strip()
 
@@ -156,13 +162,17 @@ def _format(node: KafkaNode, lib: Path, extra_args: list[str]) -> None:
     )
 
 
-def start(node: KafkaNode, format_args: list[str] | None = None, timeout: float = 90.0) -> str:
+def start(
+    node: KafkaNode, format_args: list[str] | None = None, timeout: float = 90.0
+) -> str:
     """Start the broker unless it already runs; return its bootstrap address once it answers."""
     if read_pid(node.pid_file) and port_open(node.host, node.port):
         return node.bootstrap
     lib = resolve()
     node.state_dir.mkdir(parents=True, exist_ok=True)
-    node.config_file.write_text("".join(f"{k}={v}\n" for k, v in server_properties(node).items()))
+    node.config_file.write_text(
+        "".join(f"{k}={v}\n" for k, v in server_properties(node).items())
+    )
     _format(node, lib, format_args or [])
     env = dict(os.environ, KAFKA_HEAP_OPTS=f"-Xmx{node.heap} -Xms{node.heap}")
     with node.log_file.open("ab") as log:
@@ -189,8 +199,13 @@ def start(node: KafkaNode, format_args: list[str] | None = None, timeout: float 
 
     def ready() -> bool:
         if proc.poll() is not None:
-            raise RuntimeError(f"Kafka exited with {proc.returncode}; see {node.log_file}")
-        return port_open(node.host, node.port) and b"Kafka Server started" in node.log_file.read_bytes()
+            raise RuntimeError(
+                f"Kafka exited with {proc.returncode}; see {node.log_file}"
+            )
+        return (
+            port_open(node.host, node.port)
+            and b"Kafka Server started" in node.log_file.read_bytes()
+        )
 
     wait_until(ready, timeout, f"Kafka on {node.bootstrap}")
     return node.bootstrap
@@ -233,7 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         stop(node)
         print("kafka stopped")
     else:
-        running = read_pid(node.pid_file) is not None and port_open(node.host, node.port)
+        running = read_pid(node.pid_file) is not None and port_open(
+            node.host, node.port
+        )
         print(f"kafka {'running on ' + node.bootstrap if running else 'stopped'}")
         return 0 if running else 1
     return 0

@@ -46,7 +46,13 @@ import yaml
 from deploy import tls
 from deploy.kafka import local
 from deploy.kafka.acl_admin import create_acls
-from deploy.kafka.acls import SERVICES, acl_bindings, agency_user, check_agency_id, service_user
+from deploy.kafka.acls import (
+    SERVICES,
+    acl_bindings,
+    agency_user,
+    check_agency_id,
+    service_user,
+)
 from deploy.processes import port_open, read_pid
 from signpost.kafka_security import security_kwargs
 from signpost.topics import CORE_TOPICS, agency_topics, ensure_topics, practice_topics
@@ -66,13 +72,19 @@ class Credential:
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", self.username):
-            raise ValueError(f"SCRAM user name {self.username!r} must be letters, digits, '-' or '_'")
+            raise ValueError(
+                f"SCRAM user name {self.username!r} must be letters, digits, '-' or '_'"
+            )
         if not _SAFE_SECRET.fullmatch(self.password):
-            raise ValueError(f"password for {self.username} must be 8+ characters from [A-Za-z0-9_.~-]")
+            raise ValueError(
+                f"password for {self.username} must be 8+ characters from [A-Za-z0-9_.~-]"
+            )
 
     def kwargs(self, cafile: Path | str | None) -> dict[str, Any]:
         """aiokafka keyword arguments for this principal: SASL_SSL trusting ``cafile`` (SASL_PLAINTEXT without one)."""
-        return security_kwargs(self.username, self.password, str(cafile) if cafile else None)
+        return security_kwargs(
+            self.username, self.password, str(cafile) if cafile else None
+        )
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,9 @@ class Principals:
     agencies: dict[str, Credential]
 
     @classmethod
-    def generate(cls, agencies: Iterable[str], services: Iterable[str] = SERVICES) -> "Principals":
+    def generate(
+        cls, agencies: Iterable[str], services: Iterable[str] = SERVICES
+    ) -> "Principals":
         """Fresh random passwords: used for the dev broker, never committed."""
 
         def new(user: str) -> Credential:
@@ -103,7 +117,9 @@ class Principals:
         def creds(section: dict[str, dict[str, str]]) -> dict[str, Credential]:
             return {key: Credential(**value) for key, value in section.items()}
 
-        return cls(Credential(**raw["admin"]), creds(raw["services"]), creds(raw["agencies"]))
+        return cls(
+            Credential(**raw["admin"]), creds(raw["services"]), creds(raw["agencies"])
+        )
 
     def save(self, path: Path) -> None:
         def plain(c: Credential) -> dict[str, str]:
@@ -127,7 +143,10 @@ def scram_format_args(credentials: Iterable[Credential]) -> list[str]:
     """StorageTool arguments that create these SCRAM credentials at format time."""
     args: list[str] = []
     for cred in credentials:
-        args += ["--add-scram", f"{MECHANISM}=[name={cred.username},password={cred.password}]"]
+        args += [
+            "--add-scram",
+            f"{MECHANISM}=[name={cred.username},password={cred.password}]",
+        ]
     return args
 
 
@@ -178,7 +197,9 @@ def secured_node(
         "super.users": f"User:{user}",
         "allow.everyone.if.no.acl.found": "false",
     }
-    return local.KafkaNode(state_dir, port=port, controller_port=cport, host=host, extra_properties=props)
+    return local.KafkaNode(
+        state_dir, port=port, controller_port=cport, host=host, extra_properties=props
+    )
 
 
 def start(
@@ -201,8 +222,12 @@ def start(
     state_dir.mkdir(parents=True, exist_ok=True)
     state_dir.chmod(0o700)
     certs = certificates or local_tls(state_dir)
-    node = secured_node(state_dir, principals.admin, port, controller_port, certificates=certs)
-    local.start(node, format_args=scram_format_args([*principals.all(), *users_without_acls]))
+    node = secured_node(
+        state_dir, principals.admin, port, controller_port, certificates=certs
+    )
+    local.start(
+        node, format_args=scram_format_args([*principals.all(), *users_without_acls])
+    )
     try:
         asyncio.run(provision(node.bootstrap, principals, certs.ca_file))
     except BaseException:
@@ -219,7 +244,11 @@ async def provision(bootstrap: str, principals: Principals, cafile: Path) -> Non
     from signpost.settings import Settings
 
     referrers = sorted({*known_practices(Settings()), *referrer_organisations()})
-    topics = {**CORE_TOPICS, **agency_topics(principals.agencies), **practice_topics(referrers)}
+    topics = {
+        **CORE_TOPICS,
+        **agency_topics(principals.agencies),
+        **practice_topics(referrers),
+    }
     await ensure_topics(bootstrap, topics, **admin)
     bindings = acl_bindings(principals.agencies, principals.services)
     await asyncio.to_thread(create_acls, bootstrap, bindings, principals.admin, cafile)
@@ -230,19 +259,37 @@ def stop(node: local.KafkaNode) -> None:
 
 
 def _dev_agencies() -> list[str]:
-    registry = yaml.safe_load((local.REPO / "deploy" / "dev" / "clients.yaml").read_text()) or {}
-    return [c["agency_id"] for c in registry.get("clients", []) if c.get("role") == "agency"]
+    registry = (
+        yaml.safe_load((local.REPO / "deploy" / "dev" / "clients.yaml").read_text())
+        or {}
+    )
+    return [
+        c["agency_id"] for c in registry.get("clients", []) if c.get("role") == "agency"
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="deploy.kafka.security", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="deploy.kafka.security",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
     )
     parser.add_argument("command", choices=["start", "stop", "status"])
-    parser.add_argument("--principals", type=Path, help="principals JSON (default: generated in the state directory)")
-    parser.add_argument("--agency", action="append", help="agency id (default: the agencies in deploy/dev/clients.yaml)")
+    parser.add_argument(
+        "--principals",
+        type=Path,
+        help="principals JSON (default: generated in the state directory)",
+    )
+    parser.add_argument(
+        "--agency",
+        action="append",
+        help="agency id (default: the agencies in deploy/dev/clients.yaml)",
+    )
     args = parser.parse_args(argv)
-    state = Path(os.environ.get("SIGNPOST_STATE_DIR", local.REPO / ".signpost")) / "kafka-secure"
+    state = (
+        Path(os.environ.get("SIGNPOST_STATE_DIR", local.REPO / ".signpost"))
+        / "kafka-secure"
+    )
     port = int(os.environ.get("SIGNPOST_SECURE_KAFKA_PORT", str(DEFAULT_PORT)))
     path: Path = args.principals or state / "principals.json"
     # Stopping and status only need the pid file and the port, not credentials.
@@ -251,14 +298,20 @@ def main(argv: list[str] | None = None) -> int:
         if not path.exists():
             Principals.generate(args.agency or _dev_agencies()).save(path)
         start(state, Principals.load(path), port)
-        print(f"secured kafka on SASL_SSL/{MECHANISM} {node.bootstrap}; principals in {path}, "
-              f"CA {local_tls(state).ca_file} (log: {node.log_file})")  # fmt: skip
+        print(
+            f"secured kafka on SASL_SSL/{MECHANISM} {node.bootstrap}; principals in {path}, "
+            f"CA {local_tls(state).ca_file} (log: {node.log_file})"
+        )
     elif args.command == "stop":
         stop(node)
         print("secured kafka stopped")
     else:
-        running = read_pid(node.pid_file) is not None and port_open(node.host, node.port)
-        print(f"secured kafka {'running on ' + node.bootstrap if running else 'stopped'}")
+        running = read_pid(node.pid_file) is not None and port_open(
+            node.host, node.port
+        )
+        print(
+            f"secured kafka {'running on ' + node.bootstrap if running else 'stopped'}"
+        )
         return 0 if running else 1
     return 0
 

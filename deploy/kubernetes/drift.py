@@ -9,14 +9,25 @@ missing.
 from collections.abc import Iterable
 from typing import Any
 
-from deploy.kafka.acls import SERVICES, AclBinding, Operation, PatternType, ResourceType, acl_bindings
+from deploy.kafka.acls import (
+    SERVICES,
+    AclBinding,
+    Operation,
+    PatternType,
+    ResourceType,
+    acl_bindings,
+)
 from signpost import topics
 
 _PATTERN = {"literal": PatternType.LITERAL, "prefix": PatternType.PREFIXED}
 
 
 def rendered_topics(docs: Iterable[dict[str, Any]]) -> dict[str, int]:
-    return {d["spec"].get("topicName", d["metadata"]["name"]): d["spec"]["partitions"] for d in docs if d["kind"] == "KafkaTopic"}
+    return {
+        d["spec"].get("topicName", d["metadata"]["name"]): d["spec"]["partitions"]
+        for d in docs
+        if d["kind"] == "KafkaTopic"
+    }
 
 
 def rendered_acls(docs: Iterable[dict[str, Any]]) -> set[AclBinding]:
@@ -27,7 +38,9 @@ def rendered_acls(docs: Iterable[dict[str, Any]]) -> set[AclBinding]:
             continue
         for acl in doc["spec"]["authorization"]["acls"]:
             if acl.get("type", "allow") != "allow" or acl.get("host", "*") != "*":
-                raise ValueError(f"KafkaUser/{doc['metadata']['name']}: only allow rules from any host are generated")
+                raise ValueError(
+                    f"KafkaUser/{doc['metadata']['name']}: only allow rules from any host are generated"
+                )
             res = acl["resource"]
             for op in acl["operations"]:
                 found.add(
@@ -42,16 +55,30 @@ def rendered_acls(docs: Iterable[dict[str, Any]]) -> set[AclBinding]:
     return found
 
 
-def expected_topics(agency_ids: Iterable[str], referrer_ods: Iterable[str]) -> dict[str, int]:
-    return {**topics.CORE_TOPICS, **topics.agency_topics(agency_ids), **topics.practice_topics(referrer_ods)}
+def expected_topics(
+    agency_ids: Iterable[str], referrer_ods: Iterable[str]
+) -> dict[str, int]:
+    return {
+        **topics.CORE_TOPICS,
+        **topics.agency_topics(agency_ids),
+        **topics.practice_topics(referrer_ods),
+    }
 
 
-def drift(docs: list[dict[str, Any]], agency_ids: list[str], referrer_ods: list[str]) -> list[str]:
+def drift(
+    docs: list[dict[str, Any]], agency_ids: list[str], referrer_ods: list[str]
+) -> list[str]:
     """Each difference, in words; empty when the chart and the local launchers agree."""
     found: list[str] = []
     have, want = rendered_topics(docs), expected_topics(agency_ids, referrer_ods)
-    found += [f"topic {t} is created locally but not by the chart" for t in sorted(want.keys() - have.keys())]
-    found += [f"topic {t} is in the chart but not created locally" for t in sorted(have.keys() - want.keys())]
+    found += [
+        f"topic {t} is created locally but not by the chart"
+        for t in sorted(want.keys() - have.keys())
+    ]
+    found += [
+        f"topic {t} is in the chart but not created locally"
+        for t in sorted(have.keys() - want.keys())
+    ]
     found += [
         f"topic {t} has {have[t]} partitions in the chart, {want[t]} locally"
         for t in sorted(want.keys() & have.keys())
@@ -59,5 +86,8 @@ def drift(docs: list[dict[str, Any]], agency_ids: list[str], referrer_ods: list[
     ]
     granted, policy = rendered_acls(docs), set(acl_bindings(agency_ids, SERVICES))
     found += [f"ACL missing from the chart: {b}" for b in sorted(policy - granted)]
-    found += [f"ACL in the chart beyond the local policy: {b}" for b in sorted(granted - policy)]
+    found += [
+        f"ACL in the chart beyond the local policy: {b}"
+        for b in sorted(granted - policy)
+    ]
     return found

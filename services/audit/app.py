@@ -21,15 +21,30 @@ AUDITED_TOPICS = EVERY_SIGNPOST_TOPIC
 
 
 async def wire(runtime: Runtime) -> None:
-    terminology.configured(runtime.settings.areas_path)  # a broken area file stops audit here, not in a report
-    runtime.follow(group="signpost-audit", parse=recorder.parse, handle=recorder.record, pattern=AUDITED_TOPICS)
+    terminology.configured(
+        runtime.settings.areas_path
+    )  # a broken area file stops audit here, not in a report
+    runtime.follow(
+        group="signpost-audit",
+        parse=recorder.parse,
+        handle=recorder.record,
+        pattern=AUDITED_TOPICS,
+    )
     # The live streams read through a small pool of their own, so however many are open (at most the caps),
     # they never wait for, or take, a connection the recorder writes with.
     cfg = runtime.settings
     stream_pool = await database.connect(
-        cfg.database_url, SERVICE, max_size=cfg.audit_stream_pool_size, application_name=f"signpost-{SERVICE}-stream"
+        cfg.database_url,
+        SERVICE,
+        max_size=cfg.audit_stream_pool_size,
+        application_name=f"signpost-{SERVICE}-stream",
     )
-    runtime.provide(stream.LiveStreams(stream_pool, StreamSlots(cfg.audit_streams_per_client, cfg.audit_streams_total)))
+    runtime.provide(
+        stream.LiveStreams(
+            stream_pool,
+            StreamSlots(cfg.audit_streams_per_client, cfg.audit_streams_total),
+        )
+    )
     runtime.on_stop.append(stream_pool.close)
 
 

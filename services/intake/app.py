@@ -22,13 +22,23 @@ SERVICE = "intake"
 
 
 async def wire(runtime: Runtime) -> None:
-    runtime.follow(*progress.TOPICS, group="signpost-intake", parse=progress.parse, handle=progress.handle)
+    runtime.follow(
+        *progress.TOPICS,
+        group="signpost-intake",
+        parse=progress.parse,
+        handle=progress.handle,
+    )
 
 
 def create_app() -> FastAPI:
     # Intake stays ready while Kafka is down: the outbox holds accepted
     # referrals and the relay publishes them when the broker returns.
-    app = build_app(SERVICE, Path(__file__).parent / "migrations", wire, kafka_required_for_ready=False)
+    app = build_app(
+        SERVICE,
+        Path(__file__).parent / "migrations",
+        wire,
+        kafka_required_for_ready=False,
+    )
     http.install(app)
     # Throttled FHIR senders get an OperationOutcome (BaRS), everyone else problem details.
     app.add_exception_handler(rate_limit.RateLimited, throttle.refused)

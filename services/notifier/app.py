@@ -8,7 +8,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from schemas.events import AgencyOutcome, DeadLettered, ReferralCancelled, ReferralRouted
+from schemas.events import (
+    AgencyOutcome,
+    DeadLettered,
+    ReferralCancelled,
+    ReferralRouted,
+)
 from schemas.topics import DEAD_LETTER, REFERRAL_CANCELLED, REFERRAL_ROUTED
 from services.notifier.api import assignments
 from services.notifier.api import dead_letters as dead_letter_routes
@@ -29,24 +34,49 @@ async def wire(runtime: Runtime) -> None:
     settings = runtime.settings
     # Refuse to run with SLA timers that break a clinical timescale (HAZ-003, HAZ-007) rather than breach quietly.
     sla_guard.require_safe()
-    terminology.configured(settings.areas_path)  # a broken area file stops the notifier here, not in a feedback message
+    terminology.configured(
+        settings.areas_path
+    )  # a broken area file stops the notifier here, not in a feedback message
 
     # Kafka in. One consumer group per input, so a slow input never holds up another.
-    runtime.follow(REFERRAL_ROUTED, group="signpost-notifier", parse=ReferralRouted.model_validate_json,
-                   handle=routed.handler(settings.sla_demo_seconds))  # fmt: skip
-    runtime.follow(group="signpost-notifier-outcomes", parse=AgencyOutcome.model_validate_json,
-                   handle=outcomes.handle_outcomes, pattern=outcomes.OUTCOMES_PATTERN)  # fmt: skip
-    runtime.follow(REFERRAL_CANCELLED, group="signpost-notifier-cancellations",
-                   parse=ReferralCancelled.model_validate_json, handle=cancelled.handle_cancelled)  # fmt: skip
-    runtime.follow(DEAD_LETTER, group="signpost-notifier-deadletters",
-                   parse=DeadLettered.model_validate_json, handle=dead_letters.keep)  # fmt: skip
+    runtime.follow(
+        REFERRAL_ROUTED,
+        group="signpost-notifier",
+        parse=ReferralRouted.model_validate_json,
+        handle=routed.handler(settings.sla_demo_seconds),
+    )
+    runtime.follow(
+        group="signpost-notifier-outcomes",
+        parse=AgencyOutcome.model_validate_json,
+        handle=outcomes.handle_outcomes,
+        pattern=outcomes.OUTCOMES_PATTERN,
+    )
+    runtime.follow(
+        REFERRAL_CANCELLED,
+        group="signpost-notifier-cancellations",
+        parse=ReferralCancelled.model_validate_json,
+        handle=cancelled.handle_cancelled,
+    )
+    runtime.follow(
+        DEAD_LETTER,
+        group="signpost-notifier-deadletters",
+        parse=DeadLettered.model_validate_json,
+        handle=dead_letters.keep,
+    )
 
     # Loops on a clock.
     task = timers.start(runtime.pool, settings.sla_check_interval_s)
-    sender = webhooks.start(runtime.pool, settings.webhook_check_interval_s, allow_private=settings.webhook_allow_private)
+    sender = webhooks.start(
+        runtime.pool,
+        settings.webhook_check_interval_s,
+        allow_private=settings.webhook_allow_private,
+    )
     security = kafka_security.client_kwargs(settings)
-    topics = feedback_topics.start(lambda wanted: ensure_topics(settings.kafka_bootstrap, wanted, **security),
-                                   referrer_organisations, lambda: list(runtime.relay.held))  # fmt: skip
+    topics = feedback_topics.start(
+        lambda wanted: ensure_topics(settings.kafka_bootstrap, wanted, **security),
+        referrer_organisations,
+        lambda: list(runtime.relay.held),
+    )
 
     async def stop_loops() -> None:
         await timers.stop(task)

@@ -22,21 +22,37 @@ SERVICE = "router"
 
 async def wire(runtime: Runtime) -> None:
     inputs = RoutingInputs(runtime.settings.directory_path, runtime.settings.rules_path)
-    terminology.configured(runtime.settings.areas_path)  # a broken area file stops the router here, not mid-batch
+    terminology.configured(
+        runtime.settings.areas_path
+    )  # a broken area file stops the router here, not mid-batch
     runtime.provide(inputs)
     # A fresh database starts from the seed files; after that the directory lives in PostgreSQL.
     async with runtime.pool.acquire() as conn:
         if await directory_store.is_empty(conn):
-            await directory_store.load(conn, inputs.directory, source=str(inputs.directory_path))
+            await directory_store.load(
+                conn, inputs.directory, source=str(inputs.directory_path)
+            )
     cache = runtime.provide(directory_store.DirectoryCache())
-    runtime.follow(REFERRAL_SUBMITTED, group="signpost-router", parse=ReferralSubmitted.model_validate_json,
-                   handle=submitted.handler(inputs, cache))  # fmt: skip
+    runtime.follow(
+        REFERRAL_SUBMITTED,
+        group="signpost-router",
+        parse=ReferralSubmitted.model_validate_json,
+        handle=submitted.handler(inputs, cache),
+    )
     # Declines come back as recorded outcomes; the router finds the next provider.
-    runtime.follow(ASSIGNMENT_OUTCOME, group="signpost-router-reroute", parse=OutcomeRecorded.model_validate_json,
-                   handle=outcome.handler(inputs, cache))  # fmt: skip
+    runtime.follow(
+        ASSIGNMENT_OUTCOME,
+        group="signpost-router-reroute",
+        parse=OutcomeRecorded.model_validate_json,
+        handle=outcome.handler(inputs, cache),
+    )
     # A cancelled referral is never routed, rerouted or assigned again.
-    runtime.follow(REFERRAL_CANCELLED, group="signpost-router-cancellations",
-                   parse=ReferralCancelled.model_validate_json, handle=cancelled.handle_cancelled)  # fmt: skip
+    runtime.follow(
+        REFERRAL_CANCELLED,
+        group="signpost-router-cancellations",
+        parse=ReferralCancelled.model_validate_json,
+        handle=cancelled.handle_cancelled,
+    )
 
 
 def create_app() -> FastAPI:

@@ -41,12 +41,22 @@ class RoutingInputs:
         if stamps != self._stamps:
             self._stamps = stamps
             try:
-                directory, rules = directory_module.load(self.directory_path), rules_module.load(self.rules_path)
+                directory, rules = (
+                    directory_module.load(self.directory_path),
+                    rules_module.load(self.rules_path),
+                )
             except Exception as exc:  # noqa: BLE001 - any bad edit must leave routing on the last good version
-                log.error("routing inputs refused; keeping the previous version", error=str(exc)[:500])
+                log.error(
+                    "routing inputs refused; keeping the previous version",
+                    error=str(exc)[:500],
+                )
             else:
                 self.directory, self.rules = directory, rules
-                log.info("routing inputs reloaded", rule_set_version=rules.version, directory_version=directory.content_version)
+                log.info(
+                    "routing inputs reloaded",
+                    rule_set_version=rules.version,
+                    directory_version=directory.content_version,
+                )
         return self.directory, self.rules
 
 
@@ -58,4 +68,6 @@ def known_practices(settings: Settings) -> list[str]:
 
 def known_agencies(settings: Settings) -> list[str]:
     """Agencies whose topics must exist before the router can assign to them: everyone in the directory."""
-    return RoutingInputs(settings.directory_path, settings.rules_path).directory.agency_ids()
+    return RoutingInputs(
+        settings.directory_path, settings.rules_path
+    ).directory.agency_ids()

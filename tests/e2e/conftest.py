@@ -15,7 +15,9 @@ from toolbox.stack import Stack
 
 
 @pytest.fixture(scope="module")
-def signpost_stack(infrastructure: Infrastructure, request: pytest.FixtureRequest) -> Iterator[Stack]:
+def signpost_stack(
+    infrastructure: Infrastructure, request: pytest.FixtureRequest
+) -> Iterator[Stack]:
     """Four services of this module's own in a fresh database (the shared stack makes way while it runs)."""
     name = "e2e_" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
     with running(infrastructure, name) as stack:

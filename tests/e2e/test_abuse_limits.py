@@ -29,8 +29,14 @@ from tests.support.running_stack import bearer, eventually, running
 from toolbox.stack import Stack
 from toolbox.tokens import DEV_DIR, dev_token
 
-REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
-BUNDLE = (Path(__file__).parents[1] / "support" / "data" / "bars_servicerequest_bundle.json").read_text()
+REFERRAL = json.loads(
+    (
+        Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json"
+    ).read_text()
+)
+BUNDLE = (
+    Path(__file__).parents[1] / "support" / "data" / "bars_servicerequest_bundle.json"
+).read_text()
 THROTTLED = "gp-h81002"  # the one client given a tiny allowance here; every other keeps the defaults
 PER_CLIENT = 2
 TOTAL = 5
@@ -84,45 +90,67 @@ def rows(stack: Stack, sql: str, *args: object) -> list[asyncpg.Record]:
     return asyncio.run(_fetch(stack.database_url, sql, *args))
 
 
-def submit(stack: Stack, client: str, ods: str, request_id: str | None = None) -> httpx.Response:
+def submit(
+    stack: Stack, client: str, ods: str, request_id: str | None = None
+) -> httpx.Response:
     body = json.loads(json.dumps(REFERRAL))
     body["referrer"]["ods_code"] = ods
     headers = {**bearer(client), "X-Request-Id": request_id or str(uuid.uuid4())}
-    return httpx.post(f"{stack.url('intake')}/v1/referrals", json=body, headers=headers, timeout=10)
+    return httpx.post(
+        f"{stack.url('intake')}/v1/referrals", json=body, headers=headers, timeout=10
+    )
 
 
 def stream_url(stack: Stack) -> str:
     return f"{stack.url('audit')}/v1/audit/stream"
 
 
-def open_stream(http: httpx.Client, stack: Stack, token: str, **headers: str) -> httpx.Response:
+def open_stream(
+    http: httpx.Client, stack: Stack, token: str, **headers: str
+) -> httpx.Response:
     request = http.build_request(
-        "GET", stream_url(stack), headers={"Authorization": f"Bearer {token}", "Accept": "text/event-stream", **headers}
+        "GET",
+        stream_url(stack),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "text/event-stream",
+            **headers,
+        },
     )
     return http.send(request, stream=True)
 
 
-def read_until_closed(stream: Iterator[str], within_s: float) -> tuple[list[str], float]:
+def read_until_closed(
+    stream: Iterator[str], within_s: float
+) -> tuple[list[str], float]:
     """Every line until the server ends the stream, and when it ended; fails if it is still open after ``within_s``."""
     deadline = time.monotonic() + within_s
     lines: list[str] = []
     try:
         for line in stream:
             lines.append(line)
-            assert time.monotonic() < deadline, f"the stream was still open after {within_s:.0f}s: {lines[-5:]}"
+            assert time.monotonic() < deadline, (
+                f"the stream was still open after {within_s:.0f}s: {lines[-5:]}"
+            )
     except httpx.ReadTimeout:
-        raise AssertionError(f"the stream was still open after {within_s:.0f}s (read timed out): {lines[-5:]}") from None
+        raise AssertionError(
+            f"the stream was still open after {within_s:.0f}s (read timed out): {lines[-5:]}"
+        ) from None
     return lines, time.monotonic()
 
 
 def ids_in(lines: list[str]) -> list[str]:
-    return [line.removeprefix("id:").strip() for line in lines if line.startswith("id:")]
+    return [
+        line.removeprefix("id:").strip() for line in lines if line.startswith("id:")
+    ]
 
 
 # ---- per-client rate limits -------------------------------------------------------------------
 
 
-def test_a_client_over_its_rate_gets_429_with_retry_after_and_its_referral_is_not_stored(stack: Stack) -> None:
+def test_a_client_over_its_rate_gets_429_with_retry_after_and_its_referral_is_not_stored(
+    stack: Stack,
+) -> None:
     for _ in range(3):
         assert submit(stack, THROTTLED, "H81002").status_code == 202
     before = rows(stack, "SELECT count(*) AS n FROM intake.referrals")[0]["n"]
@@ -137,17 +165,41 @@ def test_a_client_over_its_rate_gets_429_with_retry_after_and_its_referral_is_no
     assert (problem["status"], problem["title"]) == (429, "Too Many Requests")
     assert "3 requests a minute" in problem["detail"]
     assert rows(stack, "SELECT count(*) AS n FROM intake.referrals")[0]["n"] == before
-    assert rows(stack, "SELECT 1 FROM intake.idempotency_keys WHERE request_id = $1", refused_id) == []
+    assert (
+        rows(
+            stack,
+            "SELECT 1 FROM intake.idempotency_keys WHERE request_id = $1",
+            refused_id,
+        )
+        == []
+    )
     # Another client, at the same moment, is not held back by the first one's limit.
     assert submit(stack, "gp-h81001", "H81001").status_code == 202
 
 
-def test_the_fhir_endpoint_refuses_an_over_rate_client_with_an_operation_outcome(stack: Stack) -> None:
-    for _ in range(4):  # whatever the earlier test left, this client is over its 3 a minute after these
-        httpx.get(f"{stack.url('intake')}/v1/referrals/{uuid.uuid4()}", headers=bearer(THROTTLED), timeout=10)
-    headers = {**bearer(THROTTLED), "Content-Type": "application/fhir+json", "X-Request-Id": str(uuid.uuid4())}
+def test_the_fhir_endpoint_refuses_an_over_rate_client_with_an_operation_outcome(
+    stack: Stack,
+) -> None:
+    for _ in range(
+        4
+    ):  # whatever the earlier test left, this client is over its 3 a minute after these
+        httpx.get(
+            f"{stack.url('intake')}/v1/referrals/{uuid.uuid4()}",
+            headers=bearer(THROTTLED),
+            timeout=10,
+        )
+    headers = {
+        **bearer(THROTTLED),
+        "Content-Type": "application/fhir+json",
+        "X-Request-Id": str(uuid.uuid4()),
+    }
 
-    refused = httpx.post(f"{stack.url('intake')}/v1/fhir/$process-message", content=BUNDLE, headers=headers, timeout=10)
+    refused = httpx.post(
+        f"{stack.url('intake')}/v1/fhir/$process-message",
+        content=BUNDLE,
+        headers=headers,
+        timeout=10,
+    )
 
     assert refused.status_code == 429, refused.text
     assert refused.headers["content-type"].startswith("application/fhir+json")
@@ -161,12 +213,20 @@ def test_the_fhir_endpoint_refuses_an_over_rate_client_with_an_operation_outcome
 
 @pytest.mark.parametrize(
     ("service", "path"),
-    [("router", "/v1/directory/services"), ("notifier", f"/v1/assignments/{uuid.UUID(int=1)}"),
-     ("audit", f"/v1/referrals/{uuid.UUID(int=1)}/audit")],
-)  # fmt: skip
-def test_every_service_limits_each_client_and_leaves_the_others_alone(stack: Stack, service: str, path: str) -> None:
+    [
+        ("router", "/v1/directory/services"),
+        ("notifier", f"/v1/assignments/{uuid.UUID(int=1)}"),
+        ("audit", f"/v1/referrals/{uuid.UUID(int=1)}/audit"),
+    ],
+)
+def test_every_service_limits_each_client_and_leaves_the_others_alone(
+    stack: Stack, service: str, path: str
+) -> None:
     url = f"{stack.url(service)}{path}"
-    statuses = [httpx.get(url, headers=bearer(THROTTLED), timeout=10).status_code for _ in range(5)]
+    statuses = [
+        httpx.get(url, headers=bearer(THROTTLED), timeout=10).status_code
+        for _ in range(5)
+    ]
     assert 429 not in statuses[:3], statuses
     assert statuses[3:] == [429, 429], statuses
     assert httpx.get(url, headers=bearer("operations"), timeout=10).status_code != 429
@@ -182,13 +242,19 @@ def test_unauthenticated_probes_are_never_limited(stack: Stack) -> None:
 # ---- live streams ----------------------------------------------------------------------------
 
 
-def test_streams_over_the_per_client_cap_are_refused_until_one_closes(stack: Stack) -> None:
+def test_streams_over_the_per_client_cap_are_refused_until_one_closes(
+    stack: Stack,
+) -> None:
     with httpx.Client(timeout=httpx.Timeout(10.0)) as http:
-        held = [open_stream(http, stack, dev_token("operations")) for _ in range(PER_CLIENT)]
+        held = [
+            open_stream(http, stack, dev_token("operations")) for _ in range(PER_CLIENT)
+        ]
         try:
             assert [r.status_code for r in held] == [200] * PER_CLIENT
             over = open_stream(http, stack, dev_token("operations"))
-            assert over.status_code == 429, "a stream over the per-client cap was opened"
+            assert over.status_code == 429, (
+                "a stream over the per-client cap was opened"
+            )
             over.read()
             assert int(over.headers["retry-after"]) >= 1
             assert "streams" in over.json()["detail"]
@@ -198,13 +264,21 @@ def test_streams_over_the_per_client_cap_are_refused_until_one_closes(stack: Sta
             other.close()
             held.pop().close()
             # The closed stream's place is free again (the server notices the hang-up within a poll).
-            held.append(eventually(lambda: _stream_or_none(http, stack, "operations"), timeout=10, what="a freed slot"))
+            held.append(
+                eventually(
+                    lambda: _stream_or_none(http, stack, "operations"),
+                    timeout=10,
+                    what="a freed slot",
+                )
+            )
         finally:
             for r in held:
                 r.close()
 
 
-def _stream_or_none(http: httpx.Client, stack: Stack, client: str) -> httpx.Response | None:
+def _stream_or_none(
+    http: httpx.Client, stack: Stack, client: str
+) -> httpx.Response | None:
     response = open_stream(http, stack, dev_token(client))
     if response.status_code == 200:
         return response
@@ -212,7 +286,9 @@ def _stream_or_none(http: httpx.Client, stack: Stack, client: str) -> httpx.Resp
     return None
 
 
-def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_new_token(stack: Stack) -> None:
+def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_new_token(
+    stack: Stack,
+) -> None:
     lifetime = 4
     token = dev_token("operations", lifetime_s=lifetime)
     expires = time.monotonic() + lifetime
@@ -231,7 +307,9 @@ def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_new_token(stack
 
         # ... a fresh one resumes from the last id, missing nothing recorded in between.
         referral_id = submit(stack, "gp-h81001", "H81001").json()["referral_id"]
-        resumed = open_stream(http, stack, dev_token("operations"), **{"Last-Event-ID": last_id})
+        resumed = open_stream(
+            http, stack, dev_token("operations"), **{"Last-Event-ID": last_id}
+        )
         assert resumed.status_code == 200
         seen: list[dict[str, Any]] = []
         for line in resumed.iter_lines():
@@ -249,19 +327,29 @@ def _without(client_id: str) -> Any:
 
 def _rekeyed(client_id: str) -> Any:
     public = Ed25519PrivateKey.generate().public_key()
-    pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return lambda clients: [{**c, "public_key": pem} if c["client_id"] == client_id else c for c in clients]
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    return lambda clients: [
+        {**c, "public_key": pem} if c["client_id"] == client_id else c for c in clients
+    ]
 
 
 @pytest.mark.parametrize(
-    ("client", "edit"), [("agency-demo-pharmacy", _without), ("operations", _rekeyed)], ids=["removed", "key-changed"]
+    ("client", "edit"),
+    [("agency-demo-pharmacy", _without), ("operations", _rekeyed)],
+    ids=["removed", "key-changed"],
 )
-def test_a_revoked_clients_stream_is_closed(stack: Stack, clients_file: Path, client: str, edit: Any) -> None:
+def test_a_revoked_clients_stream_is_closed(
+    stack: Stack, clients_file: Path, client: str, edit: Any
+) -> None:
     with httpx.Client(timeout=httpx.Timeout(10.0, read=20.0)) as http:
         response = open_stream(http, stack, dev_token(client))
         assert response.status_code == 200
         stream = response.iter_lines()
-        assert next(stream).startswith(":")  # the stream's start (a comment, then its id): it is open
+        assert next(stream).startswith(
+            ":"
+        )  # the stream's start (a comment, then its id): it is open
         with edited_registry(clients_file, edit(client)):
             revoked = time.monotonic()
             _, ended = read_until_closed(stream, within_s=RECHECK_S + 8.0)
@@ -269,25 +357,41 @@ def test_a_revoked_clients_stream_is_closed(stack: Stack, clients_file: Path, cl
             metrics = httpx.get(f"{stack.url('audit')}/metrics", timeout=10).text
             assert 'signpost_audit_streams_ended_total{reason="the client' in metrics
             # And the client's next request is refused too.
-            again = httpx.get(f"{stack.url('audit')}/v1/operations/escalations", headers=bearer(client), timeout=10)
+            again = httpx.get(
+                f"{stack.url('audit')}/v1/operations/escalations",
+                headers=bearer(client),
+                timeout=10,
+            )
             assert again.status_code == 401
 
 
-def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(stack: Stack) -> None:
-    holders = ["operations"] * PER_CLIENT + ["agency-demo-pharmacy"] * PER_CLIENT + ["agency-social-services-croydon-north"]
+def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(
+    stack: Stack,
+) -> None:
+    holders = (
+        ["operations"] * PER_CLIENT
+        + ["agency-demo-pharmacy"] * PER_CLIENT
+        + ["agency-social-services-croydon-north"]
+    )
     assert len(holders) == TOTAL
     with httpx.Client(timeout=httpx.Timeout(10.0)) as http:
         held = [open_stream(http, stack, dev_token(c)) for c in holders]
         try:
             assert [r.status_code for r in held] == [200] * TOTAL
-            over = open_stream(http, stack, dev_token("agency-social-services-croydon-north"))
+            over = open_stream(
+                http, stack, dev_token("agency-social-services-croydon-north")
+            )
             assert over.status_code == 429, "a stream over the total cap was opened"
             over.read()
 
             started = time.monotonic()
             referral_id = submit(stack, "gp-h81001", "H81001").json()["referral_id"]
             recorded = "SELECT event_type FROM audit.audit_log WHERE referral_id = $1"
-            eventually(lambda: rows(stack, recorded, uuid.UUID(referral_id)), timeout=15, what="the recorder to record")
+            eventually(
+                lambda: rows(stack, recorded, uuid.UUID(referral_id)),
+                timeout=15,
+                what="the recorder to record",
+            )
             assert time.monotonic() - started < 15
             # The streams read through their own connections: none of the recorder's pool ran a stream's poll.
             by_pool = rows(
@@ -295,13 +399,16 @@ def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(stack: St
                 "SELECT application_name, query FROM pg_stat_activity WHERE datname = current_database()"
                 " AND application_name LIKE 'signpost-audit%'",
             )
-            stream_connections = [r for r in by_pool if r["application_name"] == "signpost-audit-stream"]
+            stream_connections = [
+                r for r in by_pool if r["application_name"] == "signpost-audit-stream"
+            ]
             assert 1 <= len(stream_connections) <= STREAM_POOL, by_pool
             polled_by_recorder_pool = [
                 # A stream's poll is the one query that selects "stream_tx" (services/audit/store/stream.py).
                 r
                 for r in by_pool
-                if r["application_name"] == "signpost-audit" and "stream_tx" in r["query"]
+                if r["application_name"] == "signpost-audit"
+                and "stream_tx" in r["query"]
             ]
             assert polled_by_recorder_pool == [], polled_by_recorder_pool
         finally:
@@ -309,13 +416,19 @@ def test_the_recorder_keeps_recording_while_every_stream_slot_is_taken(stack: St
                 r.close()
 
 
-def test_the_tail_carries_on_across_token_expiry_with_a_fresh_token_and_misses_nothing(stack: Stack) -> None:
+def test_the_tail_carries_on_across_token_expiry_with_a_fresh_token_and_misses_nothing(
+    stack: Stack,
+) -> None:
     from toolbox.audit_tail import follow
 
-    start = rows(stack, "SELECT coalesce(max(seq), 0) AS seq FROM audit.audit_log")[0]["seq"]
+    start = rows(stack, "SELECT coalesce(max(seq), 0) AS seq FROM audit.audit_log")[0][
+        "seq"
+    ]
     minted: list[str] = []
 
-    def token() -> str:  # as `audit tail` does: a new token at every connection, here one that lasts 3 seconds
+    def token() -> (
+        str
+    ):  # as `audit tail` does: a new token at every connection, here one that lasts 3 seconds
         minted.append(dev_token("operations", lifetime_s=3))
         return minted[-1]
 
@@ -329,13 +442,25 @@ def test_the_tail_carries_on_across_token_expiry_with_a_fresh_token_and_misses_n
     )
     follower.start()
     first = submit(stack, "gp-h81001", "H81001").json()["referral_id"]
-    eventually(lambda: any(first in line for line in lines), what="the first referral in the tail")
+    eventually(
+        lambda: any(first in line for line in lines),
+        what="the first referral in the tail",
+    )
     # The stream ends at its token's expiry; the next referral is recorded across the reconnection.
-    eventually(lambda: any("the service ended the stream" in line for line in lines), timeout=15, what="the expiry")
-    later = [submit(stack, "gp-h81001", "H81001").json()["referral_id"] for _ in range(2)]
+    eventually(
+        lambda: any("the service ended the stream" in line for line in lines),
+        timeout=15,
+        what="the expiry",
+    )
+    later = [
+        submit(stack, "gp-h81001", "H81001").json()["referral_id"] for _ in range(2)
+    ]
     follower.join(timeout=30)
 
     assert not follower.is_alive(), f"the tail stopped short: {lines}"
     shown = [line for line in lines if line.startswith("#")]
-    assert [line.split("referral ")[1].split()[0] for line in shown] == [first, *later], "each once, in order"
+    assert [line.split("referral ")[1].split()[0] for line in shown] == [
+        first,
+        *later,
+    ], "each once, in order"
     assert len(minted) >= 2, "it reconnected with a new token"

@@ -26,17 +26,34 @@ REFERRER = "RJ6"  # the ICN pharmacist's organisation refers in both areas and h
 def accepted_by_the_huddle(stack: Stack, view: dict[str, Any]) -> dict[str, Any]:
     """The huddle's agency accepts on its own outcomes topic; returns the practice's feedback about it."""
     huddle = next(a for a in view["assignments"] if a["service_type"] == "mdt_huddle")
-    report = {"event_id": str(uuid.uuid4()), "assignment_id": huddle["assignment_id"], "outcome": "accepted",
-              "occurred_at": datetime.now(UTC).isoformat()}  # fmt: skip
-    asyncio.run(produce(stack.kafka_bootstrap, f"agency.{huddle['agency_id']}.outcomes", [json.dumps(report).encode()]))
+    report = {
+        "event_id": str(uuid.uuid4()),
+        "assignment_id": huddle["assignment_id"],
+        "outcome": "accepted",
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
+    asyncio.run(
+        produce(
+            stack.kafka_bootstrap,
+            f"agency.{huddle['agency_id']}.outcomes",
+            [json.dumps(report).encode()],
+        )
+    )
 
     def heard() -> dict[str, Any] | None:
-        for record in asyncio.run(read_all(stack.kafka_bootstrap, f"practice.{REFERRER}.feedback")):
-            if record.get("assignment_id") == huddle["assignment_id"] and record.get("status") == "accepted":
+        for record in asyncio.run(
+            read_all(stack.kafka_bootstrap, f"practice.{REFERRER}.feedback")
+        ):
+            if (
+                record.get("assignment_id") == huddle["assignment_id"]
+                and record.get("status") == "accepted"
+            ):
                 return record
         return None
 
-    found: dict[str, Any] = eventually(heard, timeout=45, what="the referrer to hear that the huddle accepted")
+    found: dict[str, Any] = eventually(
+        heard, timeout=45, what="the referrer to hear that the huddle accepted"
+    )
     return found
 
 
@@ -48,15 +65,24 @@ def reasons(view: dict[str, Any]) -> dict[str, str]:
 def test_a_dorset_referral_reads_hub_virtual_ward_and_coordinator_and_a_croydon_one_network_and_huddle(
     signpost_stack: Stack,
 ) -> None:
-    dorset = routed(signpost_stack, professional_referral(["home_heating", "loneliness"], practice="J81001"))
-    croydon = routed(signpost_stack, professional_referral(["home_heating", "loneliness"], practice="H81001"))
+    dorset = routed(
+        signpost_stack,
+        professional_referral(["home_heating", "loneliness"], practice="J81001"),
+    )
+    croydon = routed(
+        signpost_stack,
+        professional_referral(["home_heating", "loneliness"], practice="H81001"),
+    )
 
     assert reasons(dorset) == {
         "care_coordinator": "the health and social care coordinator:"
         " every request in this hub passes through its health and social care coordinator",
         "mdt_huddle": "complex case (2 agencies): for the virtual ward to discuss",
     }
-    assert reasons(croydon)["mdt_huddle"] == "complex case (2 agencies): for the MDT huddle to discuss"
+    assert (
+        reasons(croydon)["mdt_huddle"]
+        == "complex case (2 agencies): for the MDT huddle to discuss"
+    )
     assert "virtual ward" not in json.dumps(croydon)
     assert "hub" not in reasons(croydon)["mdt_huddle"]
 
@@ -69,28 +95,46 @@ def test_a_dorset_referral_reads_hub_virtual_ward_and_coordinator_and_a_croydon_
 
 
 def weekly(stack: Stack, **params: Any) -> httpx.Response:
-    return httpx.get(f"{stack.url('audit')}/v1/reports/weekly", params=params, headers=bearer("operations"), timeout=10)
+    return httpx.get(
+        f"{stack.url('audit')}/v1/reports/weekly",
+        params=params,
+        headers=bearer("operations"),
+        timeout=10,
+    )
 
 
-def test_the_weekly_report_for_dorset_counts_its_hub_only_in_its_own_words(signpost_stack: Stack) -> None:
-    routed(signpost_stack, professional_referral(["falls", "mobility"], practice="J81002"))
+def test_the_weekly_report_for_dorset_counts_its_hub_only_in_its_own_words(
+    signpost_stack: Stack,
+) -> None:
+    routed(
+        signpost_stack, professional_referral(["falls", "mobility"], practice="J81002")
+    )
     routed(signpost_stack, professional_referral(["falls"], practice="H81001"))
 
     def dorset_week() -> dict[str, Any] | None:
         body: dict[str, Any] = weekly(signpost_stack, area="dorset").json()
         return body if body["weeks"][-1]["assignments"] >= 2 else None
 
-    body = eventually(dorset_week, what="the Dorset report to count the Dorset referral")
-    assert set(body["weeks"][-1]["by_network"]) == {"dorset-purbeck-hub"}, "Croydon's assignments are not Dorset's"
+    body = eventually(
+        dorset_week, what="the Dorset report to count the Dorset referral"
+    )
+    assert set(body["weeks"][-1]["by_network"]) == {"dorset-purbeck-hub"}, (
+        "Croydon's assignments are not Dorset's"
+    )
     assert body["area"] == "dorset"
     charts = body["charts"]
     assert charts["network"]["title"] == "Assignments by hub"
     labels = {s["name"]: s["label"] for s in charts["service_type"]["series"]}
-    assert labels == {"care_coordinator": "health and social care coordinator", "mdt_huddle": "virtual ward"}
+    assert labels == {
+        "care_coordinator": "health and social care coordinator",
+        "mdt_huddle": "virtual ward",
+    }
 
     everywhere = weekly(signpost_stack).json()
     assert everywhere["charts"]["network"]["title"] == "Assignments by network"
-    assert {"dorset-purbeck-hub", "croydon-north"} <= set(everywhere["weeks"][-1]["by_network"])
+    assert {"dorset-purbeck-hub", "croydon-north"} <= set(
+        everywhere["weeks"][-1]["by_network"]
+    )
 
     unknown = weekly(signpost_stack, area="atlantis")
     assert unknown.status_code == 422

@@ -13,7 +13,10 @@ import pytest
 
 from benchmarks.chaos import ACTIONS, Budget, Chaos, problems, run, tally
 
-BASE = int(os.environ.get("SIGNPOST_TEST_CHAOS_PORT_BASE") or int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 500)
+BASE = int(
+    os.environ.get("SIGNPOST_TEST_CHAOS_PORT_BASE")
+    or int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 500
+)
 REFERRALS = 300
 # Every stage is bounded well inside pytest's 300 s, so a stuck run fails naming the stage
 # (a client that cannot get a 202, a service that will not come back, a referral that never settles).
@@ -21,19 +24,39 @@ BUDGET = Budget(give_up_s=60, settle_s=90, read_s=30)
 
 
 @pytest.mark.hazard("HAZ-001", "HAZ-002")
-def test_nothing_accepted_is_lost_or_doubled_when_everything_is_killed(tmp_path: Path) -> None:
-    chaos = Chaos(tmp_path, kafka_port=BASE + 92, postgres_port=BASE + 32, port_base=BASE, ready_s=45)
+def test_nothing_accepted_is_lost_or_doubled_when_everything_is_killed(
+    tmp_path: Path,
+) -> None:
+    chaos = Chaos(
+        tmp_path,
+        kafka_port=BASE + 92,
+        postgres_port=BASE + 32,
+        port_base=BASE,
+        ready_s=45,
+    )
     chaos.start()
     try:
         # 15 a second: the load lasts about as long as a service takes to restart a few times over,
         # so every fault lands while referrals are still arriving.
-        outcome = asyncio.run(run(chaos, referrals=REFERRALS, seed=11, rate=15, clients=4, say=lambda _: None, budget=BUDGET))
+        outcome = asyncio.run(
+            run(
+                chaos,
+                referrals=REFERRALS,
+                seed=11,
+                rate=15,
+                clients=4,
+                say=lambda _: None,
+                budget=BUDGET,
+            )
+        )
     finally:
         chaos.stop()
     counts = outcome.counts
     # What broke the promise (or never settled) first: it names the reason where a count would not.
     assert problems(counts) == [], f"{problems(counts)}; logs in {tmp_path / 'logs'}"
-    assert sorted(f.split(" at ")[0] for f in counts.faults) == sorted(ACTIONS), counts.faults
+    assert sorted(f.split(" at ")[0] for f in counts.faults) == sorted(ACTIONS), (
+        counts.faults
+    )
     assert counts.accepted == REFERRALS
     # Intake really went away under the clients, and every attempt after that was a retry, not a new referral.
     assert counts.retries, "no request ever failed: the faults missed the load"

@@ -16,7 +16,11 @@ from tests.support.kafka_reader import produce, read_all
 from tests.support.running_stack import audit_trail, bearer, eventually
 from toolbox.stack import Stack
 
-REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+REFERRAL = json.loads(
+    (
+        Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json"
+    ).read_text()
+)
 
 
 def submitted_event() -> ReferralSubmitted:
@@ -41,14 +45,36 @@ async def count(stack: Stack, sql: str, *args: object) -> int:
 
 
 @pytest.mark.hazard("HAZ-002")
-def test_the_same_submitted_event_twice_is_routed_and_delivered_once(shared_stack: Stack) -> None:
+def test_the_same_submitted_event_twice_is_routed_and_delivered_once(
+    shared_stack: Stack,
+) -> None:
     event = submitted_event()
     raw = event.model_dump_json().encode()
-    asyncio.run(produce(shared_stack.kafka_bootstrap, "referral.submitted", [raw, raw], key=event.patient_key.encode()))
+    asyncio.run(
+        produce(
+            shared_stack.kafka_bootstrap,
+            "referral.submitted",
+            [raw, raw],
+            key=event.patient_key.encode(),
+        )
+    )
     rid = str(event.referral_id)
-    eventually(lambda: "assignment.delivered" in [e["event_type"] for e in audit_trail(shared_stack, rid)], what="delivery")
+    eventually(
+        lambda: (
+            "assignment.delivered"
+            in [e["event_type"] for e in audit_trail(shared_stack, rid)]
+        ),
+        what="delivery",
+    )
     # Redeliver once more after the first copy was handled, as a restart would.
-    asyncio.run(produce(shared_stack.kafka_bootstrap, "referral.submitted", [raw], key=event.patient_key.encode()))
+    asyncio.run(
+        produce(
+            shared_stack.kafka_bootstrap,
+            "referral.submitted",
+            [raw],
+            key=event.patient_key.encode(),
+        )
+    )
     marker = submitted_event()
     asyncio.run(
         produce(
@@ -60,38 +86,89 @@ def test_the_same_submitted_event_twice_is_routed_and_delivered_once(shared_stac
     )
     # The marker shares the patient key (so the same partition); once it is delivered the duplicate was handled.
     eventually(
-        lambda: "assignment.delivered" in [e["event_type"] for e in audit_trail(shared_stack, str(marker.referral_id))],
+        lambda: (
+            "assignment.delivered"
+            in [
+                e["event_type"]
+                for e in audit_trail(shared_stack, str(marker.referral_id))
+            ]
+        ),
         what="marker delivery",
     )
     assert (
-        asyncio.run(count(shared_stack, "SELECT count(*) FROM router.assignments WHERE referral_id = $1", event.referral_id)) == 1
-    )
-    assert (
-        asyncio.run(count(shared_stack, "SELECT count(*) FROM notifier.deliveries WHERE referral_id = $1", event.referral_id))
+        asyncio.run(
+            count(
+                shared_stack,
+                "SELECT count(*) FROM router.assignments WHERE referral_id = $1",
+                event.referral_id,
+            )
+        )
         == 1
     )
-    agency = asyncio.run(read_all(shared_stack.kafka_bootstrap, "agency.demo-pharmacy.referrals"))
+    assert (
+        asyncio.run(
+            count(
+                shared_stack,
+                "SELECT count(*) FROM notifier.deliveries WHERE referral_id = $1",
+                event.referral_id,
+            )
+        )
+        == 1
+    )
+    agency = asyncio.run(
+        read_all(shared_stack.kafka_bootstrap, "agency.demo-pharmacy.referrals")
+    )
     assert sum(1 for m in agency if m.get("referral_id") == rid) == 1
     types = [e["event_type"] for e in audit_trail(shared_stack, rid)]
     assert types.count("referral.routed") == 1
     assert types.count("assignment.delivered") == 1
 
 
-def test_poison_messages_are_dead_lettered_and_the_consumer_carries_on(shared_stack: Stack) -> None:
+def test_poison_messages_are_dead_lettered_and_the_consumer_carries_on(
+    shared_stack: Stack,
+) -> None:
     garbage = b"\x00\xffnot json at all"
-    wrong_shape = json.dumps({"type": "referral.submitted", "event_id": str(uuid.uuid4()), "referral": {"needs": []}}).encode()
-    asyncio.run(produce(shared_stack.kafka_bootstrap, "referral.submitted", [garbage, wrong_shape], key=b"poison"))
+    wrong_shape = json.dumps(
+        {
+            "type": "referral.submitted",
+            "event_id": str(uuid.uuid4()),
+            "referral": {"needs": []},
+        }
+    ).encode()
+    asyncio.run(
+        produce(
+            shared_stack.kafka_bootstrap,
+            "referral.submitted",
+            [garbage, wrong_shape],
+            key=b"poison",
+        )
+    )
     after = submitted_event()
-    asyncio.run(produce(shared_stack.kafka_bootstrap, "referral.submitted", [after.model_dump_json().encode()], key=b"poison"))
+    asyncio.run(
+        produce(
+            shared_stack.kafka_bootstrap,
+            "referral.submitted",
+            [after.model_dump_json().encode()],
+            key=b"poison",
+        )
+    )
 
     eventually(
-        lambda: "assignment.delivered" in [e["event_type"] for e in audit_trail(shared_stack, str(after.referral_id))],
+        lambda: (
+            "assignment.delivered"
+            in [
+                e["event_type"]
+                for e in audit_trail(shared_stack, str(after.referral_id))
+            ]
+        ),
         what="the referral behind the poison messages to be delivered",
     )
     letters = eventually(
         lambda: [
             m
-            for m in asyncio.run(read_all(shared_stack.kafka_bootstrap, "signpost.deadletter"))
+            for m in asyncio.run(
+                read_all(shared_stack.kafka_bootstrap, "signpost.deadletter")
+            )
             if m.get("consumer") == "signpost-router"
         ],
         what="dead letters from the router",
@@ -103,14 +180,22 @@ def test_poison_messages_are_dead_lettered_and_the_consumer_carries_on(shared_st
 
 
 @pytest.mark.hazard("HAZ-002")
-def test_intake_answers_a_request_id_replay_with_the_original_answer(shared_stack: Stack) -> None:
+def test_intake_answers_a_request_id_replay_with_the_original_answer(
+    shared_stack: Stack,
+) -> None:
     url = f"{shared_stack.url('intake')}/v1/referrals"
     request_id = str(uuid.uuid4())
-    first = httpx.post(url, json=REFERRAL, headers={"X-Request-Id": request_id, **bearer()}, timeout=10)
-    again = httpx.post(url, json=REFERRAL, headers={"X-Request-Id": request_id, **bearer()}, timeout=10)
+    first = httpx.post(
+        url, json=REFERRAL, headers={"X-Request-Id": request_id, **bearer()}, timeout=10
+    )
+    again = httpx.post(
+        url, json=REFERRAL, headers={"X-Request-Id": request_id, **bearer()}, timeout=10
+    )
     assert first.status_code == again.status_code == 202
     assert first.json()["referral_id"] == again.json()["referral_id"]
     changed = dict(REFERRAL, notes="a different body")
-    conflict = httpx.post(url, json=changed, headers={"X-Request-Id": request_id, **bearer()}, timeout=10)
+    conflict = httpx.post(
+        url, json=changed, headers={"X-Request-Id": request_id, **bearer()}, timeout=10
+    )
     assert conflict.status_code == 409
     assert conflict.headers["content-type"].startswith("application/problem+json")

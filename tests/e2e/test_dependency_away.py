@@ -31,9 +31,13 @@ def stack(infrastructure: Infrastructure) -> Iterator[Stack]:
         yield stack
 
 
-def submit(stack: Stack, path: str, body: bytes, content_type: str, request_id: str) -> httpx.Response:
+def submit(
+    stack: Stack, path: str, body: bytes, content_type: str, request_id: str
+) -> httpx.Response:
     headers = {**bearer(), "Content-Type": content_type, "X-Request-Id": request_id}
-    return httpx.post(f"{stack.url('intake')}{path}", content=body, headers=headers, timeout=30)
+    return httpx.post(
+        f"{stack.url('intake')}{path}", content=body, headers=headers, timeout=30
+    )
 
 
 def ready(stack: Stack) -> bool:
@@ -51,8 +55,16 @@ def test_submissions_while_postgres_is_down_get_503_with_retry_after_and_go_thro
     assert node is not None
     postgres_local.stop(node)
     try:
-        plain = submit(stack, "/v1/referrals", REFERRAL, "application/json", "away-json-1")
-        fhir = submit(stack, "/v1/fhir/$process-message", BUNDLE, "application/fhir+json", "away-fhir-1")
+        plain = submit(
+            stack, "/v1/referrals", REFERRAL, "application/json", "away-json-1"
+        )
+        fhir = submit(
+            stack,
+            "/v1/fhir/$process-message",
+            BUNDLE,
+            "application/fhir+json",
+            "away-fhir-1",
+        )
     finally:
         postgres_local.start(node)
 
@@ -71,9 +83,19 @@ def test_submissions_while_postgres_is_down_get_503_with_retry_after_and_go_thro
     assert issue["code"] == "transient"
     assert issue["details"]["coding"][0]["code"] == "REC_SERVICE_UNAVAILABLE"
 
-    eventually(lambda: ready(stack), timeout=60, what="intake ready again once PostgreSQL is back")
+    eventually(
+        lambda: ready(stack),
+        timeout=60,
+        what="intake ready again once PostgreSQL is back",
+    )
     again = submit(stack, "/v1/referrals", REFERRAL, "application/json", "away-json-1")
     assert again.status_code == 202, again.text
-    again_fhir = submit(stack, "/v1/fhir/$process-message", BUNDLE, "application/fhir+json", "away-fhir-1")
+    again_fhir = submit(
+        stack,
+        "/v1/fhir/$process-message",
+        BUNDLE,
+        "application/fhir+json",
+        "away-fhir-1",
+    )
     assert again_fhir.status_code == 202, again_fhir.text
     assert json.loads(again_fhir.text)["resourceType"] == "OperationOutcome"

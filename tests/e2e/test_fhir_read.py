@@ -16,7 +16,11 @@ from fhir.resources.R4B.task import Task
 from tests.support.running_stack import bearer, eventually
 from toolbox.stack import Stack
 
-REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+REFERRAL = json.loads(
+    (
+        Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json"
+    ).read_text()
+)
 NHS_NUMBER = REFERRAL["patient"]["nhs_number"]
 PHARMACY = "agency-demo-pharmacy"
 FHIR_JSON = "application/fhir+json"
@@ -25,18 +29,32 @@ WEDNESDAY_MORNING = "2026-11-18T11:00:00+00:00"
 
 
 def submit(stack: Stack) -> str:
-    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer("gp-h81001"), timeout=10)
+    response = httpx.post(
+        f"{stack.url('intake')}/v1/referrals",
+        json=REFERRAL,
+        headers=bearer("gp-h81001"),
+        timeout=10,
+    )
     assert response.status_code == 202, response.text
     referral_id: str = response.json()["referral_id"]
     return referral_id
 
 
-def fhir(stack: Stack, path: str, client: str | None = "gp-h81001", **params: str) -> httpx.Response:
+def fhir(
+    stack: Stack, path: str, client: str | None = "gp-h81001", **params: str
+) -> httpx.Response:
     headers = bearer(client) if client else {}
-    return httpx.get(f"{stack.url('intake')}/v1/fhir/{path}", params=params, headers=headers, timeout=10)
+    return httpx.get(
+        f"{stack.url('intake')}/v1/fhir/{path}",
+        params=params,
+        headers=headers,
+        timeout=10,
+    )
 
 
-def parsed(model: type[Resource], response: httpx.Response, status: int = 200) -> dict[str, Any]:
+def parsed(
+    model: type[Resource], response: httpx.Response, status: int = 200
+) -> dict[str, Any]:
     """The answer's JSON, once ``fhir.resources`` has parsed it as ``model``: every answer is the resource it claims."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(FHIR_JSON)
@@ -45,12 +63,19 @@ def parsed(model: type[Resource], response: httpx.Response, status: int = 200) -
     return data
 
 
-def service_request(stack: Stack, referral_id: str, client: str = "gp-h81001") -> dict[str, Any]:
+def service_request(
+    stack: Stack, referral_id: str, client: str = "gp-h81001"
+) -> dict[str, Any]:
     return parsed(ServiceRequest, fhir(stack, f"ServiceRequest/{referral_id}", client))
 
 
-def outcomes(stack: Stack, referral_id: str, client: str = "gp-h81001") -> list[dict[str, Any]]:
-    bundle = parsed(Bundle, fhir(stack, "Task", client, **{"based-on": f"ServiceRequest/{referral_id}"}))
+def outcomes(
+    stack: Stack, referral_id: str, client: str = "gp-h81001"
+) -> list[dict[str, Any]]:
+    bundle = parsed(
+        Bundle,
+        fhir(stack, "Task", client, **{"based-on": f"ServiceRequest/{referral_id}"}),
+    )
     assert bundle["type"] == "searchset"
     found = [e["resource"] for e in bundle.get("entry", [])]
     assert all(Task.model_validate(t) for t in found)
@@ -67,12 +92,21 @@ def delivered(stack: Stack, referral_id: str, agency: str = "demo-pharmacy") -> 
 
     def ready() -> str | None:
         for task in outcomes(stack, referral_id):
-            held = httpx.get(f"{stack.url('notifier')}/v1/assignments/{task['id']}", headers=bearer("operations"), timeout=10)
-            if task["owner"]["identifier"]["value"] == agency and held.status_code == 200:
+            held = httpx.get(
+                f"{stack.url('notifier')}/v1/assignments/{task['id']}",
+                headers=bearer("operations"),
+                timeout=10,
+            )
+            if (
+                task["owner"]["identifier"]["value"] == agency
+                and held.status_code == 200
+            ):
                 return str(task["id"])
         return None
 
-    found: str = eventually(ready, timeout=45, what=f"an assignment to {agency} to be delivered")
+    found: str = eventually(
+        ready, timeout=45, what=f"an assignment to {agency} to be delivered"
+    )
     return found
 
 
@@ -88,17 +122,26 @@ def report(stack: Stack, assignment_id: str, outcome: str, **detail: str) -> Non
 
 def accesses(stack: Stack, referral_id: str) -> list[dict[str, Any]]:
     response = httpx.post(
-        f"{stack.url('audit')}/v1/audit/who-viewed", json={"nhs_number": NHS_NUMBER}, headers=bearer("operations"), timeout=10
+        f"{stack.url('audit')}/v1/audit/who-viewed",
+        json={"nhs_number": NHS_NUMBER},
+        headers=bearer("operations"),
+        timeout=10,
     )
     assert response.status_code == 200, response.text
     return [a for a in response.json()["accesses"] if a["referral_id"] == referral_id]
 
 
 @pytest.mark.hazard("HAZ-016")
-def test_the_practice_reads_its_referral_move_from_active_to_completed_with_the_outcome_as_a_task(signpost_stack: Stack) -> None:
+def test_the_practice_reads_its_referral_move_from_active_to_completed_with_the_outcome_as_a_task(
+    signpost_stack: Stack,
+) -> None:
     referral_id = submit(signpost_stack)
     submitted = service_request(signpost_stack, referral_id)
-    assert (submitted["id"], submitted["status"], submitted["subject"]["identifier"]["value"]) == (
+    assert (
+        submitted["id"],
+        submitted["status"],
+        submitted["subject"]["identifier"]["value"],
+    ) == (
         referral_id,
         "active",
         NHS_NUMBER,
@@ -107,44 +150,80 @@ def test_the_practice_reads_its_referral_move_from_active_to_completed_with_the_
     assignment_id = delivered(signpost_stack, referral_id)
     report(signpost_stack, assignment_id, "accepted")
     accepted = eventually(
-        lambda: (t := outcomes(signpost_stack, referral_id)) and t[0]["status"] == "accepted" and t,
+        lambda: (
+            (t := outcomes(signpost_stack, referral_id))
+            and t[0]["status"] == "accepted"
+            and t
+        ),
         what="the acceptance as a Task",
     )
     assert business(accepted[0]) == "accepted"
-    assert service_request(signpost_stack, referral_id)["status"] == "active", "taken on is still active in BaRS"
+    assert service_request(signpost_stack, referral_id)["status"] == "active", (
+        "taken on is still active in BaRS"
+    )
 
-    report(signpost_stack, assignment_id, "completed", completion="advice_given", note="Throat swab negative; rest.")
+    report(
+        signpost_stack,
+        assignment_id,
+        "completed",
+        completion="advice_given",
+        note="Throat swab negative; rest.",
+    )
     done = eventually(
-        lambda: service_request(signpost_stack, referral_id)["status"] == "completed", what="the ServiceRequest to complete"
+        lambda: service_request(signpost_stack, referral_id)["status"] == "completed",
+        what="the ServiceRequest to complete",
     )
     assert done
     [task] = outcomes(signpost_stack, referral_id)
-    assert (task["id"], task["status"], business(task)) == (assignment_id, "completed", "patient-seen")
-    assert task["basedOn"] == [{"reference": f"ServiceRequest/{referral_id}"}]
-    assert [o["valueCodeableConcept"]["coding"][0]["code"] for o in task["output"]] == ["advice_given"]
-    assert "Throat swab" not in json.dumps(fhir(signpost_stack, "Task", **{"based-on": referral_id}).json()), (
-        "the agency's note is not the referrer's to read"
+    assert (task["id"], task["status"], business(task)) == (
+        assignment_id,
+        "completed",
+        "patient-seen",
     )
-    assert parsed(Task, fhir(signpost_stack, f"Task/{assignment_id}")) == task, "the search entry's own address reads it"
+    assert task["basedOn"] == [{"reference": f"ServiceRequest/{referral_id}"}]
+    assert [o["valueCodeableConcept"]["coding"][0]["code"] for o in task["output"]] == [
+        "advice_given"
+    ]
+    assert "Throat swab" not in json.dumps(
+        fhir(signpost_stack, "Task", **{"based-on": referral_id}).json()
+    ), "the agency's note is not the referrer's to read"
+    assert parsed(Task, fhir(signpost_stack, f"Task/{assignment_id}")) == task, (
+        "the search entry's own address reads it"
+    )
 
 
 @pytest.mark.hazard("HAZ-017")
-def test_a_declined_part_reads_declined_and_rerouted_and_the_next_service_s_task_follows(signpost_stack: Stack) -> None:
+def test_a_declined_part_reads_declined_and_rerouted_and_the_next_service_s_task_follows(
+    signpost_stack: Stack,
+) -> None:
     referral_id = submit(signpost_stack)
     first = delivered(signpost_stack, referral_id)
-    report(signpost_stack, first, "declined", decline_reason="not_available_in_timescale", occurred_at=WEDNESDAY_MORNING)
+    report(
+        signpost_stack,
+        first,
+        "declined",
+        decline_reason="not_available_in_timescale",
+        occurred_at=WEDNESDAY_MORNING,
+    )
     tasks = eventually(
-        lambda: (t := outcomes(signpost_stack, referral_id)) and len(t) == 2 and t, what="the reroute as a second Task"
+        lambda: (t := outcomes(signpost_stack, referral_id)) and len(t) == 2 and t,
+        what="the reroute as a second Task",
     )
     declined, rerouted = tasks
-    assert (declined["id"], declined["status"], business(declined)) == (first, "rejected", "declined-rerouted")
+    assert (declined["id"], declined["status"], business(declined)) == (
+        first,
+        "rejected",
+        "declined-rerouted",
+    )
     assert "RRNA" in [c["code"] for c in declined["statusReason"]["coding"]]
     assert rerouted["owner"]["identifier"]["value"] != "demo-pharmacy"
     assert rerouted["status"] == "requested"
     assert service_request(signpost_stack, referral_id)["status"] == "active"
 
 
-def test_a_cancelled_referral_reads_revoked_and_its_open_part_cancelled(signpost_stack: Stack) -> None:
+def test_a_cancelled_referral_reads_revoked_and_its_open_part_cancelled(
+    signpost_stack: Stack,
+) -> None:
     referral_id = submit(signpost_stack)
     assignment_id = delivered(signpost_stack, referral_id)
     cancelled = httpx.post(
@@ -155,23 +234,50 @@ def test_a_cancelled_referral_reads_revoked_and_its_open_part_cancelled(signpost
     )
     assert cancelled.status_code == 202, cancelled.text
     revoked = service_request(signpost_stack, referral_id)
-    assert (revoked["status"], revoked["meta"]["versionId"]) == ("revoked", "2"), "a cancel is a new version, revoked"
+    assert (revoked["status"], revoked["meta"]["versionId"]) == ("revoked", "2"), (
+        "a cancel is a new version, revoked"
+    )
     [task] = outcomes(signpost_stack, referral_id)
-    assert (task["id"], task["status"], business(task)) == (assignment_id, "cancelled", "cancelled")
+    assert (task["id"], task["status"], business(task)) == (
+        assignment_id,
+        "cancelled",
+        "cancelled",
+    )
 
 
-def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewed(signpost_stack: Stack) -> None:
+def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewed(
+    signpost_stack: Stack,
+) -> None:
     referral_id = submit(signpost_stack)
     assert service_request(signpost_stack, referral_id)["status"] == "active"
-    assert service_request(signpost_stack, referral_id, client="operations")["status"] == "active"
+    assert (
+        service_request(signpost_stack, referral_id, client="operations")["status"]
+        == "active"
+    )
 
-    stranger = parsed(OperationOutcome, fhir(signpost_stack, f"ServiceRequest/{referral_id}", "gp-h81002"), 404)
+    stranger = parsed(
+        OperationOutcome,
+        fhir(signpost_stack, f"ServiceRequest/{referral_id}", "gp-h81002"),
+        404,
+    )
     issue = stranger["issue"][0]
-    assert (issue["code"], issue["details"]["coding"][0]["code"]) == ("not-found", "REC_NOT_FOUND")
-    never_made = parsed(OperationOutcome, fhir(signpost_stack, f"ServiceRequest/{uuid.uuid4()}", "gp-h81002"), 404)
+    assert (issue["code"], issue["details"]["coding"][0]["code"]) == (
+        "not-found",
+        "REC_NOT_FOUND",
+    )
+    never_made = parsed(
+        OperationOutcome,
+        fhir(signpost_stack, f"ServiceRequest/{uuid.uuid4()}", "gp-h81002"),
+        404,
+    )
     assert never_made["issue"] == stranger["issue"], "existence is not told"
-    assert fhir(signpost_stack, f"ServiceRequest/{referral_id}", PHARMACY).status_code == 404
-    assert outcomes(signpost_stack, referral_id, client="gp-h81002") == [], "a search finds nothing it may not see"
+    assert (
+        fhir(signpost_stack, f"ServiceRequest/{referral_id}", PHARMACY).status_code
+        == 404
+    )
+    assert outcomes(signpost_stack, referral_id, client="gp-h81002") == [], (
+        "a search finds nothing it may not see"
+    )
     task_id = delivered(signpost_stack, referral_id)
     assert fhir(signpost_stack, f"Task/{task_id}", "gp-h81002").status_code == 404
 
@@ -190,13 +296,21 @@ def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewe
     def refused() -> set[tuple[str, str]]:
         response = httpx.post(
             f"{signpost_stack.url('audit')}/v1/audit/search",
-            json={"referral_id": referral_id, "event_types": ["access.recorded"], "limit": 1000},
+            json={
+                "referral_id": referral_id,
+                "event_types": ["access.recorded"],
+                "limit": 1000,
+            },
             headers=bearer("operations"),
             timeout=10,
         )
         assert response.status_code == 200, response.text
         events = response.json()["events"]
-        return {(e["payload"]["client_id"], e["payload"]["function"]) for e in events if e["payload"]["outcome"] == "refused"}
+        return {
+            (e["payload"]["client_id"], e["payload"]["function"])
+            for e in events
+            if e["payload"]["outcome"] == "refused"
+        }
 
     wanted = {
         ("gp-h81002", "read referral as FHIR ServiceRequest"),
@@ -204,15 +318,27 @@ def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewe
         ("gp-h81002", "read referral outcome as FHIR Task"),
         (PHARMACY, "read referral as FHIR ServiceRequest"),
     }
-    assert eventually(lambda: wanted <= refused(), what="the refused FHIR reads on the referral's trail")
+    assert eventually(
+        lambda: wanted <= refused(),
+        what="the refused FHIR reads on the referral's trail",
+    )
 
 
-def test_without_a_token_the_answer_is_a_401_operation_outcome_with_a_bearer_challenge(signpost_stack: Stack) -> None:
+def test_without_a_token_the_answer_is_a_401_operation_outcome_with_a_bearer_challenge(
+    signpost_stack: Stack,
+) -> None:
     response = fhir(signpost_stack, f"ServiceRequest/{uuid.uuid4()}", client=None)
     issue = parsed(OperationOutcome, response, 401)["issue"][0]
     assert response.headers["www-authenticate"].startswith("Bearer")
-    assert (issue["code"], issue["details"]["coding"][0]["code"]) == ("security", "REC_UNAUTHORIZED")
-    assert parsed(OperationOutcome, fhir(signpost_stack, "Task", client=None, **{"based-on": "x"}), 401)
+    assert (issue["code"], issue["details"]["coding"][0]["code"]) == (
+        "security",
+        "REC_UNAUTHORIZED",
+    )
+    assert parsed(
+        OperationOutcome,
+        fhir(signpost_stack, "Task", client=None, **{"based-on": "x"}),
+        401,
+    )
 
 
 def test_a_search_without_the_referral_or_by_an_unsupported_parameter_is_refused_with_an_operation_outcome(
@@ -220,7 +346,15 @@ def test_a_search_without_the_referral_or_by_an_unsupported_parameter_is_refused
 ) -> None:
     missing = parsed(OperationOutcome, fhir(signpost_stack, "Task"), 400)
     assert "based-on" in missing["issue"][0]["diagnostics"]
-    unsupported = parsed(OperationOutcome, fhir(signpost_stack, "Task", owner="Organization/FA001"), 400)
+    unsupported = parsed(
+        OperationOutcome, fhir(signpost_stack, "Task", owner="Organization/FA001"), 400
+    )
     assert unsupported["issue"][0]["code"] == "not-supported"
-    assert parsed(OperationOutcome, fhir(signpost_stack, "Task", **{"based-on": "Patient/123"}), 400)
-    assert parsed(OperationOutcome, fhir(signpost_stack, "ServiceRequest/not-an-id"), 404)
+    assert parsed(
+        OperationOutcome,
+        fhir(signpost_stack, "Task", **{"based-on": "Patient/123"}),
+        400,
+    )
+    assert parsed(
+        OperationOutcome, fhir(signpost_stack, "ServiceRequest/not-an-id"), 404
+    )

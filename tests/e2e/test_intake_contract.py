@@ -25,7 +25,10 @@ FHIR_JSON = {"Content-Type": "application/fhir+json"}
 def post_fhir(stack: Stack, bundle: object, **headers: str) -> httpx.Response:
     body = bundle if isinstance(bundle, bytes) else json.dumps(bundle).encode()
     return httpx.post(
-        f"{stack.url('intake')}/v1/fhir/$process-message", content=body, headers={**bearer(), **FHIR_JSON, **headers}, timeout=10
+        f"{stack.url('intake')}/v1/fhir/$process-message",
+        content=body,
+        headers={**bearer(), **FHIR_JSON, **headers},
+        timeout=10,
     )
 
 
@@ -43,7 +46,9 @@ def referral_id_of(outcome: dict[str, Any]) -> str:
     return diagnostics.removeprefix("referral_id=")
 
 
-def test_a_bars_bundle_is_accepted_and_flows_like_a_json_referral(shared_stack: Stack) -> None:
+def test_a_bars_bundle_is_accepted_and_flows_like_a_json_referral(
+    shared_stack: Stack,
+) -> None:
     response = post_fhir(shared_stack, BUNDLE)
     assert response.status_code == 202, response.text
     assert response.headers["content-type"].startswith("application/fhir+json")
@@ -58,14 +63,25 @@ def test_a_bars_bundle_is_accepted_and_flows_like_a_json_referral(shared_stack: 
         ),
         what="the FHIR referral to be routed and delivered",
     )
-    stored = httpx.get(f"{shared_stack.url('intake')}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()
+    stored = httpx.get(
+        f"{shared_stack.url('intake')}/v1/referrals/{referral_id}",
+        headers=bearer(),
+        timeout=10,
+    ).json()
     assert stored["versions"][0]["source"] == "fhir"
-    assert stored["versions"][0]["referral"]["patient"]["nhs_number"] == REFERRAL["patient"]["nhs_number"]
+    assert (
+        stored["versions"][0]["referral"]["patient"]["nhs_number"]
+        == REFERRAL["patient"]["nhs_number"]
+    )
 
 
 @pytest.mark.hazard("HAZ-002")
-def test_a_replayed_fhir_request_id_answers_the_same_and_a_changed_body_conflicts(shared_stack: Stack) -> None:
-    request_id = f"fhir-replay-{uuid.uuid4()}"  # the stack is shared: an id of this test's own
+def test_a_replayed_fhir_request_id_answers_the_same_and_a_changed_body_conflicts(
+    shared_stack: Stack,
+) -> None:
+    request_id = (
+        f"fhir-replay-{uuid.uuid4()}"  # the stack is shared: an id of this test's own
+    )
     first = post_fhir(shared_stack, BUNDLE, **{"X-Request-Id": request_id})
     again = post_fhir(shared_stack, BUNDLE, **{"X-Request-Id": request_id})
     assert (first.status_code, again.status_code) == (202, 202)
@@ -82,30 +98,53 @@ def test_a_replayed_fhir_request_id_answers_the_same_and_a_changed_body_conflict
 @pytest.mark.hazard("HAZ-011")
 def test_cancel_revokes_once_and_keeps_every_version(shared_stack: Stack) -> None:
     intake = shared_stack.url("intake")
-    referral_id = httpx.post(f"{intake}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10).json()["referral_id"]
+    referral_id = httpx.post(
+        f"{intake}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10
+    ).json()["referral_id"]
     other_practice = httpx.post(
-        f"{intake}/v1/referrals/{referral_id}/cancel", json={"reason": "x"}, headers=bearer("gp-h81002"), timeout=10
+        f"{intake}/v1/referrals/{referral_id}/cancel",
+        json={"reason": "x"},
+        headers=bearer("gp-h81002"),
+        timeout=10,
     )
     assert other_practice.status_code == 404
     cancelled = httpx.post(
-        f"{intake}/v1/referrals/{referral_id}/cancel", json={"reason": "patient recovered"}, headers=bearer(), timeout=10
+        f"{intake}/v1/referrals/{referral_id}/cancel",
+        json={"reason": "patient recovered"},
+        headers=bearer(),
+        timeout=10,
     )
     assert cancelled.status_code == 202, cancelled.text
-    again = httpx.post(f"{intake}/v1/referrals/{referral_id}/cancel", json={"reason": "again"}, headers=bearer(), timeout=10)
+    again = httpx.post(
+        f"{intake}/v1/referrals/{referral_id}/cancel",
+        json={"reason": "again"},
+        headers=bearer(),
+        timeout=10,
+    )
     assert again.status_code == 409
     assert "cancelled" in again.json()["detail"]
-    stored = httpx.get(f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()
+    stored = httpx.get(
+        f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10
+    ).json()
     assert stored["status"] == "cancelled"
-    assert [(v["version"], v["status"]) for v in stored["versions"]] == [(1, "submitted"), (2, "cancelled")]
+    assert [(v["version"], v["status"]) for v in stored["versions"]] == [
+        (1, "submitted"),
+        (2, "cancelled"),
+    ]
     eventually(
-        lambda: "referral.cancelled" in [e["event_type"] for e in audit_trail(shared_stack, referral_id)],
+        lambda: (
+            "referral.cancelled"
+            in [e["event_type"] for e in audit_trail(shared_stack, referral_id)]
+        ),
         what="the cancellation to reach the audit trail",
     )
 
 
 def _bundle_without(resource_type: str) -> dict[str, Any]:
     bundle: dict[str, Any] = copy.deepcopy(BUNDLE)
-    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != resource_type]
+    bundle["entry"] = [
+        e for e in bundle["entry"] if e["resource"]["resourceType"] != resource_type
+    ]
     return bundle
 
 
@@ -132,10 +171,34 @@ HOSTILE: list[tuple[str, bytes, dict[str, str], int, str]] = [
         422,
         "pattern",
     ),
-    ("script in the pharmacy code", json.dumps(mutated({"chosen_pharmacy_ods": "<script>"})).encode(), {}, 422, "pattern"),
-    ("a number for the NHS number", json.dumps(mutated({"patient.nhs_number": 9434765919})).encode(), {}, 422, "string"),
-    ("a string for consent", json.dumps(mutated({"consent_direct_care": "yes"})).encode(), {}, 422, "valid boolean"),
-    ("an unknown need", json.dumps(mutated({"needs": ["teleportation"]})).encode(), {}, 422, "needs.0"),
+    (
+        "script in the pharmacy code",
+        json.dumps(mutated({"chosen_pharmacy_ods": "<script>"})).encode(),
+        {},
+        422,
+        "pattern",
+    ),
+    (
+        "a number for the NHS number",
+        json.dumps(mutated({"patient.nhs_number": 9434765919})).encode(),
+        {},
+        422,
+        "string",
+    ),
+    (
+        "a string for consent",
+        json.dumps(mutated({"consent_direct_care": "yes"})).encode(),
+        {},
+        422,
+        "valid boolean",
+    ),
+    (
+        "an unknown need",
+        json.dumps(mutated({"needs": ["teleportation"]})).encode(),
+        {},
+        422,
+        "needs.0",
+    ),
     ("an oversized body", b'{"notes": "' + b"x" * 300_000 + b'"}', {}, 413, "at most"),
     (
         "another organisation's referral",
@@ -178,7 +241,9 @@ def test_the_bad_input_table_has_at_least_forty_cases() -> None:
 
 
 @pytest.mark.hazard("HAZ-006")
-@pytest.mark.parametrize(("changes", "message"), [c[1:] for c in JSON_RULES], ids=[c[0] for c in JSON_RULES])
+@pytest.mark.parametrize(
+    ("changes", "message"), [c[1:] for c in JSON_RULES], ids=[c[0] for c in JSON_RULES]
+)
 def test_a_referral_breaking_a_rule_is_refused_with_that_rule(
     shared_stack: Stack, nothing_changes: None, changes: dict[str, Any], message: str
 ) -> None:
@@ -189,24 +254,43 @@ def test_a_referral_breaking_a_rule_is_refused_with_that_rule(
     assert any(message in e["message"] for e in problem["errors"]), problem
 
 
-@pytest.mark.parametrize(("body", "headers", "status", "message"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "message"),
+    [c[1:] for c in HOSTILE],
+    ids=[c[0] for c in HOSTILE],
+)
 def test_hostile_input_is_refused_specifically(
-    shared_stack: Stack, nothing_changes: None, body: bytes, headers: dict[str, str], status: int, message: str
+    shared_stack: Stack,
+    nothing_changes: None,
+    body: bytes,
+    headers: dict[str, str],
+    status: int,
+    message: str,
 ) -> None:
     response = post_json(shared_stack, body, **headers)
     assert response.status_code == status, response.text
     assert message in response.text
 
 
-@pytest.mark.parametrize(("bundle", "status", "message"), [c[1:] for c in FHIR_CASES], ids=[c[0] for c in FHIR_CASES])
+@pytest.mark.parametrize(
+    ("bundle", "status", "message"),
+    [c[1:] for c in FHIR_CASES],
+    ids=[c[0] for c in FHIR_CASES],
+)
 def test_a_bad_bundle_gets_an_operation_outcome(
-    shared_stack: Stack, nothing_changes: None, bundle: object, status: int, message: str
+    shared_stack: Stack,
+    nothing_changes: None,
+    bundle: object,
+    status: int,
+    message: str,
 ) -> None:
     response = post_fhir(shared_stack, bundle)
     assert response.status_code == status, response.text
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
-    assert any(message in (issue.get("diagnostics") or "") for issue in outcome["issue"]), outcome
+    assert any(
+        message in (issue.get("diagnostics") or "") for issue in outcome["issue"]
+    ), outcome
 
 
 def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
@@ -217,7 +301,9 @@ def test_the_demo_submits_a_json_and_a_fhir_referral_and_follows_both(
     assert submit_and_show(shared_stack.url("intake"), shared_stack.url("audit"))
     printed = capsys.readouterr().out
     assert "POST /v1/referrals -> 202" in printed
-    assert "POST /v1/fhir/$process-message (BaRS servicerequest-request) -> 202" in printed
+    assert (
+        "POST /v1/fhir/$process-message (BaRS servicerequest-request) -> 202" in printed
+    )
     assert printed.count("trail complete: submitted -> routed -> delivered") == 2
     assert report_audit(shared_stack.url("audit"), shared_stack.database_url)
     printed = capsys.readouterr().out
@@ -231,12 +317,31 @@ def test_a_completed_referral_cannot_be_cancelled(shared_stack: Stack) -> None:
 
     # The demo pharmacy accepts, contacts and completes it through the notifier, as in `make demo`.
     intake = shared_stack.url("intake")
-    referral_id = worked_to_completion(intake, shared_stack.url("notifier"), shared_stack.kafka_bootstrap)
+    referral_id = worked_to_completion(
+        intake, shared_stack.url("notifier"), shared_stack.kafka_bootstrap
+    )
     assert referral_id is not None
-    eventually(lambda: httpx.get(f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()["status"]
-               == "completed", what="intake to learn the referral is completed")  # fmt: skip
-    refused = httpx.post(f"{intake}/v1/referrals/{referral_id}/cancel", json={"reason": "late"}, headers=bearer(), timeout=10)
+    eventually(
+        lambda: (
+            httpx.get(
+                f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10
+            ).json()["status"]
+            == "completed"
+        ),
+        what="intake to learn the referral is completed",
+    )
+    refused = httpx.post(
+        f"{intake}/v1/referrals/{referral_id}/cancel",
+        json={"reason": "late"},
+        headers=bearer(),
+        timeout=10,
+    )
     assert refused.status_code == 409
-    assert refused.json()["detail"] == "the referral is completed; it can no longer be cancelled"
-    stored = httpx.get(f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10).json()
+    assert (
+        refused.json()["detail"]
+        == "the referral is completed; it can no longer be cancelled"
+    )
+    stored = httpx.get(
+        f"{intake}/v1/referrals/{referral_id}", headers=bearer(), timeout=10
+    ).json()
     assert [v["status"] for v in stored["versions"]] == ["submitted"]

@@ -16,18 +16,30 @@ from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, bearer, eventually, running
 from toolbox.stack import Stack
 
-REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+REFERRAL = json.loads(
+    (
+        Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json"
+    ).read_text()
+)
 # Ports of its own beside the suite's (SIGNPOST_TEST_*), so that suites side by side on one machine never meet here.
 _BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000")) + 10
-PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}
+PORTS = {
+    "intake": _BASE + 1,
+    "router": _BASE + 2,
+    "notifier": _BASE + 3,
+    "audit": _BASE + 4,
+}
 BROKER_PORT = int(os.environ.get("SIGNPOST_TEST_KAFKA_PORT", "19092")) + 10
 
 
 @pytest.fixture(scope="module")
 def own_broker(infrastructure: Infrastructure) -> Iterator[kafka_local.KafkaNode]:
     """A broker this module may stop and kill without disturbing other tests."""
-    node = kafka_local.KafkaNode(infrastructure.state_dir / "kafka-never-lost", port=BROKER_PORT,
-                                 controller_port=BROKER_PORT + 1)  # fmt: skip
+    node = kafka_local.KafkaNode(
+        infrastructure.state_dir / "kafka-never-lost",
+        port=BROKER_PORT,
+        controller_port=BROKER_PORT + 1,
+    )
     kafka_local.start(node)
     try:
         yield node
@@ -36,7 +48,9 @@ def own_broker(infrastructure: Infrastructure) -> Iterator[kafka_local.KafkaNode
 
 
 @pytest.fixture(scope="module")
-def stack(infrastructure: Infrastructure, own_broker: kafka_local.KafkaNode) -> Iterator[Stack]:
+def stack(
+    infrastructure: Infrastructure, own_broker: kafka_local.KafkaNode
+) -> Iterator[Stack]:
     from dataclasses import replace
 
     infra = replace(infrastructure, kafka_bootstrap=own_broker.bootstrap)
@@ -76,9 +90,20 @@ def delivered(stack: Stack, referral_ids: list[str]) -> bool:
 
 def assert_exactly_once(stack: Stack, referral_ids: list[str]) -> None:
     url = stack.database_url
-    for table, column in (("router.assignments", "referral_id"), ("notifier.deliveries", "referral_id")):
-        rows = asyncio.run(scalar(url, f"SELECT count(*) FROM {table} WHERE {column} = ANY($1::uuid[])", referral_ids))
-        assert rows == len(referral_ids), f"{table}: {rows} rows for {len(referral_ids)} referrals"
+    for table, column in (
+        ("router.assignments", "referral_id"),
+        ("notifier.deliveries", "referral_id"),
+    ):
+        rows = asyncio.run(
+            scalar(
+                url,
+                f"SELECT count(*) FROM {table} WHERE {column} = ANY($1::uuid[])",
+                referral_ids,
+            )
+        )
+        assert rows == len(referral_ids), (
+            f"{table}: {rows} rows for {len(referral_ids)} referrals"
+        )
     per_type = asyncio.run(
         scalar(
             url,
@@ -100,11 +125,20 @@ def test_intake_accepts_while_kafka_is_down_and_everything_flows_once_it_returns
     assert ready["checks"]["kafka"] == "down"
 
     ids = submit(stack, 5)
-    waiting = asyncio.run(scalar(stack.database_url, "SELECT count(*) FROM intake.outbox WHERE published_at IS NULL"))
+    waiting = asyncio.run(
+        scalar(
+            stack.database_url,
+            "SELECT count(*) FROM intake.outbox WHERE published_at IS NULL",
+        )
+    )
     assert waiting >= 5, "accepted referrals must wait durably in the outbox"
 
     kafka_local.start(own_broker)
-    eventually(lambda: delivered(stack, ids), timeout=90, what="all five referrals delivered after Kafka returned")
+    eventually(
+        lambda: delivered(stack, ids),
+        timeout=90,
+        what="all five referrals delivered after Kafka returned",
+    )
     assert_exactly_once(stack, ids)
     for rid in ids:
         types = [e["event_type"] for e in audit_trail(stack, rid)]
@@ -123,5 +157,9 @@ def test_sigkilled_router_and_notifier_lose_and_duplicate_nothing(stack: Stack) 
     stack.wait_ready("router")
     stack.wait_ready("notifier")
     ids = first + middle + last
-    eventually(lambda: delivered(stack, ids), timeout=90, what="all 120 referrals delivered after the kills")
+    eventually(
+        lambda: delivered(stack, ids),
+        timeout=90,
+        what="all 120 referrals delivered after the kills",
+    )
     assert_exactly_once(stack, ids)

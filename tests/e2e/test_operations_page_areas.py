@@ -19,16 +19,25 @@ def test_choosing_dorset_shows_only_its_hub_titled_and_labelled_in_dorsets_words
 ) -> None:
     page, errors = ops_page
     body = professional_referral(["home_heating", "loneliness"], practice="J81001")
-    response = httpx.post(f"{shared_stack.url('intake')}/v1/referrals", json=body, headers=bearer(PHARMACIST), timeout=10)
+    response = httpx.post(
+        f"{shared_stack.url('intake')}/v1/referrals",
+        json=body,
+        headers=bearer(PHARMACIST),
+        timeout=10,
+    )
     referral_id = response.json()["referral_id"]
-    delivered = page.locator(f'#feed tbody tr[data-referral-id="{referral_id}"][data-event-type="assignment.delivered"]')
+    delivered = page.locator(
+        f'#feed tbody tr[data-referral-id="{referral_id}"][data-event-type="assignment.delivered"]'
+    )
     expect(delivered).to_have_count(2, timeout=WAIT_MS)
 
     page.get_by_label("Area").select_option(label="Dorset")
     network = page.locator("#report-network-caption")
     expect(network).to_contain_text("Assignments by hub", timeout=WAIT_MS)
     expect(network).to_contain_text("dorset-purbeck-hub")
-    expect(page.locator("#report-network-chart")).to_have_attribute("aria-label", "Assignments by hub, per week")
+    expect(page.locator("#report-network-chart")).to_have_attribute(
+        "aria-label", "Assignments by hub, per week"
+    )
     legend = page.locator("#report-caption")
     expect(legend).to_contain_text("virtual ward")
     expect(legend).to_contain_text("health and social care coordinator")

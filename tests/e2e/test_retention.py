@@ -25,7 +25,11 @@ from tests.support.infrastructure import Infrastructure
 from tests.support.running_stack import audit_trail, bearer, eventually, running
 from toolbox.stack import Stack
 
-REFERRAL = json.loads((Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json").read_text())
+REFERRAL = json.loads(
+    (
+        Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json"
+    ).read_text()
+)
 IDENTIFYING = ("9434765919", "Harris", "07700900001")
 SERVICES = ("intake", "router", "notifier", "audit")
 # Where a full referral may stay, and why.
@@ -33,7 +37,10 @@ ALLOWED = {
     ("intake", "referrals"): "intake's own store",
     ("intake", "referral_versions"): "intake's own store: BaRS keeps every version",
     # Left open (not this change's tables): the router keeps each referral for reroutes and `rules simulate`.
-    ("router", "decisions"): "the router's decisions, kept for reroutes (left open: see the README, Retention)",
+    (
+        "router",
+        "decisions",
+    ): "the router's decisions, kept for reroutes (left open: see the README, Retention)",
 }
 
 
@@ -47,7 +54,11 @@ async def _copies(url: str) -> set[tuple[str, str]]:
     """Every (schema, table) of the services where the patient's identifiers appear, in any column."""
     conn = await asyncpg.connect(url)
     try:
-        return {table for table in await _tables(conn) if await _holds_identifiers(conn, *table)}
+        return {
+            table
+            for table in await _tables(conn)
+            if await _holds_identifiers(conn, *table)
+        }
     finally:
         await conn.close()
 
@@ -63,7 +74,10 @@ async def _tables(conn: asyncpg.Connection) -> list[tuple[str, str]]:
 
 async def _holds_identifiers(conn: asyncpg.Connection, schema: str, table: str) -> bool:
     for row in await conn.fetch(f'SELECT * FROM "{schema}"."{table}"'):
-        text = " ".join(v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in row.values())
+        text = " ".join(
+            v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+            for v in row.values()
+        )
         if any(i in text for i in IDENTIFYING):
             return True
     return False
@@ -71,7 +85,9 @@ async def _holds_identifiers(conn: asyncpg.Connection, schema: str, table: str) 
 
 async def _prune_all(url: str, now: datetime) -> None:
     for service in SERVICES:
-        pool = await asyncpg.create_pool(url, min_size=1, max_size=1, server_settings={"search_path": service})
+        pool = await asyncpg.create_pool(
+            url, min_size=1, max_size=1, server_settings={"search_path": service}
+        )
         try:
             while await retention.prune(pool, Settings(), now):
                 pass
@@ -79,17 +95,36 @@ async def _prune_all(url: str, now: datetime) -> None:
             await pool.close()
 
 
-def test_after_the_windows_no_full_referral_remains_outside_intake_and_audit_digests(stack: Stack) -> None:
-    response = httpx.post(f"{stack.url('intake')}/v1/referrals", json=REFERRAL, headers=bearer(), timeout=10)
+def test_after_the_windows_no_full_referral_remains_outside_intake_and_audit_digests(
+    stack: Stack,
+) -> None:
+    response = httpx.post(
+        f"{stack.url('intake')}/v1/referrals",
+        json=REFERRAL,
+        headers=bearer(),
+        timeout=10,
+    )
     assert response.status_code == 202, response.text
     referral_id = response.json()["referral_id"]
-    eventually(lambda: "assignment.delivered" in {e["event_type"] for e in audit_trail(stack, referral_id)},
-               timeout=60, what="the referral to be delivered and audited")  # fmt: skip
+    eventually(
+        lambda: (
+            "assignment.delivered"
+            in {e["event_type"] for e in audit_trail(stack, referral_id)}
+        ),
+        timeout=60,
+        what="the referral to be delivered and audited",
+    )
 
     before = asyncio.run(_copies(stack.database_url))
-    assert {("intake", "outbox"), ("router", "outbox"), ("notifier", "outbox")} <= before, before
+    assert {
+        ("intake", "outbox"),
+        ("router", "outbox"),
+        ("notifier", "outbox"),
+    } <= before, before
 
     asyncio.run(_prune_all(stack.database_url, datetime.now(UTC) + timedelta(days=31)))
 
     after = asyncio.run(_copies(stack.database_url))
-    assert after - ALLOWED.keys() == set(), f"copies left after retention: {sorted(after - ALLOWED.keys())}"
+    assert after - ALLOWED.keys() == set(), (
+        f"copies left after retention: {sorted(after - ALLOWED.keys())}"
+    )

@@ -47,6 +47,8 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
     state = tmp_path_factory.mktemp("kafka-secure")
     node = security.start(state, principals, port=PORT, users_without_acls=[STRANGER])
     try:
-        yield SecuredBroker(node.bootstrap, principals, security.local_tls(state).ca_file)
+        yield SecuredBroker(
+            node.bootstrap, principals, security.local_tls(state).ca_file
+        )
     finally:
         security.stop(node)

@@ -27,18 +27,41 @@ def _start(service: str, areas: Path) -> subprocess.CompletedProcess[str]:
         SIGNPOST_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{NOWHERE}/signpost",
         **{f"SIGNPOST_{service.upper()}_PORT": str(NOWHERE)},
     )
-    return subprocess.run([sys.executable, "-m", f"services.{service}"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", f"services.{service}"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("service", ["router", "notifier", "audit"])
-def test_a_typo_in_an_area_file_stops_the_service_at_start_naming_it(service: str, tmp_path: Path) -> None:
+def test_a_typo_in_an_area_file_stops_the_service_at_start_naming_it(
+    service: str, tmp_path: Path
+) -> None:
     broken = tmp_path / "dorset.yaml"
-    words = {"network": "hub", "huddle": "virtual ward", "coordinator": "health and social care coordinator"}
-    broken.write_text(yaml.safe_dump({"area": "dorset", "networks": ["dorset-purbeck-hub"], "words": words,
-                                      "texts": {"feedback_accepted": "{whoo} accepted the referral."}}))  # fmt: skip
+    words = {
+        "network": "hub",
+        "huddle": "virtual ward",
+        "coordinator": "health and social care coordinator",
+    }
+    broken.write_text(
+        yaml.safe_dump(
+            {
+                "area": "dorset",
+                "networks": ["dorset-purbeck-hub"],
+                "words": words,
+                "texts": {"feedback_accepted": "{whoo} accepted the referral."},
+            }
+        )
+    )
     result = _start(service, tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr, result.stderr
-    assert f"signpost {service}: refusing to start: SIGNPOST_AREAS_PATH={tmp_path}: {broken}: texts:" in result.stderr
+    assert (
+        f"signpost {service}: refusing to start: SIGNPOST_AREAS_PATH={tmp_path}: {broken}: texts:"
+        in result.stderr
+    )
     assert "texts.feedback_accepted: unknown placeholder {whoo}" in result.stderr

@@ -34,15 +34,25 @@ LEGACY_ROWS, PRUNED_BEFORE_009 = 30, 10
 def _legacy_rows() -> list[chain.ChainRow]:
     rows: list[chain.ChainRow] = []
     for n in range(1, LEGACY_ROWS + 1):
-        payload = json.dumps({"type": "referral.submitted", "n": n, "patient_key": f"pk-{n % 4}"}, sort_keys=True)
+        payload = json.dumps(
+            {"type": "referral.submitted", "n": n, "patient_key": f"pk-{n % 4}"},
+            sort_keys=True,
+        )
         at = START + timedelta(minutes=n)
         rows.append(next_legacy(rows[-1] if rows else None, n, at, payload))
     return rows
 
 
-def next_legacy(previous: chain.ChainRow | None, n: int, at: datetime, payload: str) -> chain.ChainRow:
+def next_legacy(
+    previous: chain.ChainRow | None, n: int, at: datetime, payload: str
+) -> chain.ChainRow:
     return chain.next_row(
-        previous, uuid.uuid5(uuid.NAMESPACE_URL, f"legacy-{n}"), "referral.submitted", "referral.submitted", at, payload
+        previous,
+        uuid.uuid5(uuid.NAMESPACE_URL, f"legacy-{n}"),
+        "referral.submitted",
+        "referral.submitted",
+        at,
+        payload,
     )
 
 
@@ -60,17 +70,35 @@ async def _write_legacy(pool: asyncpg.Pool, rows: list[chain.ChainRow]) -> None:
         "prev_hash",
         "row_hash",
     ]
-    records = [(r.seq, uuid.UUID(str(r.event_id)), r.event_type, r.topic, json.loads(r.payload)["patient_key"],
-                datetime.fromisoformat(r.occurred_at), START, r.payload, r.prev_hash, r.row_hash) for r in rows]  # fmt: skip
+    records = [
+        (
+            r.seq,
+            uuid.UUID(str(r.event_id)),
+            r.event_type,
+            r.topic,
+            json.loads(r.payload)["patient_key"],
+            datetime.fromisoformat(r.occurred_at),
+            START,
+            r.payload,
+            r.prev_hash,
+            r.row_hash,
+        )
+        for r in rows
+    ]
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SET LOCAL ROLE signpost_audit_writer")
-        await conn.copy_records_to_table("audit_log", schema_name="audit", records=records, columns=columns)
+        await conn.copy_records_to_table(
+            "audit_log", schema_name="audit", records=records, columns=columns
+        )
     cut = rows[PRUNED_BEFORE_009 - 1]
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "INSERT INTO audit_anchors (seq, row_hash, rows_pruned, pruned_before) VALUES ($1, $2, $3, $4)",
-            cut.seq, cut.row_hash, PRUNED_BEFORE_009, START,
-        )  # fmt: skip
+            cut.seq,
+            cut.row_hash,
+            PRUNED_BEFORE_009,
+            START,
+        )
         await conn.execute("SET LOCAL signpost.audit_retention = 'on'")
         await conn.execute("DELETE FROM audit_log WHERE seq <= $1", cut.seq)
 
@@ -83,11 +111,16 @@ def _incoming(n: int, patient_key: str | None) -> Incoming[SeenEvent]:
         "occurred_at": START.isoformat(),
         "n": n,
     }
-    return Incoming(recorder.parse(json.dumps(event).encode()), "referral.routed", 0, n, {})
+    return Incoming(
+        recorder.parse(json.dumps(event).encode()), "referral.routed", 0, n, {}
+    )
 
 
 async def _verified(pool: asyncpg.Pool) -> chains.LogVerification:
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+    async with (
+        pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
         return await verify_in(conn, chunk_rows=7)
 
 
@@ -132,7 +165,9 @@ async def _migrate_and_check(url: str, tmp_path: Path) -> None:
         assert migrated.of(chain.LEGACY).rows_checked == LEGACY_ROWS - PRUNED_BEFORE_009  # type: ignore[union-attr]
         seal = await pool.fetchrow("SELECT seq, row_hash FROM audit_legacy_seal")
         assert seal is not None
-        assert (seal["seq"], seal["row_hash"]) == (LEGACY_ROWS, legacy[-1].row_hash), "closed at its last row"
+        assert (seal["seq"], seal["row_hash"]) == (LEGACY_ROWS, legacy[-1].row_hash), (
+            "closed at its last row"
+        )
 
         # The new recorder appends in shards, from the seal, with the log's seq carried on.
         batch = [_incoming(n, f"patient-{n % 5}" if n % 3 else None) for n in range(12)]
@@ -140,31 +175,54 @@ async def _migrate_and_check(url: str, tmp_path: Path) -> None:
             await recorder.record(conn, batch)
         grown = await _verified(pool)
         assert grown.ok, grown.summary
-        new = await pool.fetch("SELECT seq, chain, chain_seq, prev_hash FROM audit_log WHERE chain >= 0 ORDER BY seq")
+        new = await pool.fetch(
+            "SELECT seq, chain, chain_seq, prev_hash FROM audit_log WHERE chain >= 0 ORDER BY seq"
+        )
         assert [r["seq"] for r in new] == list(range(LEGACY_ROWS + 1, LEGACY_ROWS + 13))
-        assert {r["chain"] for r in new} == {chains.chain_of(f"patient-{n}") for n in range(5)} | {chains.KEYLESS}
+        assert {r["chain"] for r in new} == {
+            chains.chain_of(f"patient-{n}") for n in range(5)
+        } | {chains.KEYLESS}
         firsts = [r for r in new if r["chain_seq"] == 1]
-        assert {r["prev_hash"] for r in firsts} == {legacy[-1].row_hash}, "every new chain starts from the legacy head"
+        assert {r["prev_hash"] for r in firsts} == {legacy[-1].row_hash}, (
+            "every new chain starts from the legacy head"
+        )
 
         # An old row edited: named in the legacy chain at its old seq.
-        await _edit(pool, "UPDATE audit_log SET payload = payload || '{\"edited\": true}' WHERE seq = 15")
+        await _edit(
+            pool,
+            "UPDATE audit_log SET payload = payload || '{\"edited\": true}' WHERE seq = 15",
+        )
         found = await _verified(pool)
-        assert [(f.chain, f.seq, f.kind) for f in found.findings] == [(chain.LEGACY, 15, FindingKind.EDITED)], found.summary
-        await _edit(pool, "UPDATE audit_log SET payload = payload - 'edited' WHERE seq = 15")
+        assert [(f.chain, f.seq, f.kind) for f in found.findings] == [
+            (chain.LEGACY, 15, FindingKind.EDITED)
+        ], found.summary
+        await _edit(
+            pool, "UPDATE audit_log SET payload = payload - 'edited' WHERE seq = 15"
+        )
 
         # A new row edited: named in its shard at its place there.
         target = new[5]
-        await _edit(pool, "UPDATE audit_log SET event_type = 'referral.cancelled' WHERE seq = $1", target["seq"])
+        await _edit(
+            pool,
+            "UPDATE audit_log SET event_type = 'referral.cancelled' WHERE seq = $1",
+            target["seq"],
+        )
         found = await _verified(pool)
         where = [(f.chain, f.seq, f.kind) for f in found.findings]
-        assert where == [(target["chain"], target["chain_seq"], FindingKind.EDITED)], found.summary
-        await _edit(pool, "UPDATE audit_log SET event_type = 'referral.routed' WHERE seq = $1", target["seq"])
+        assert where == [(target["chain"], target["chain_seq"], FindingKind.EDITED)], (
+            found.summary
+        )
+        await _edit(
+            pool,
+            "UPDATE audit_log SET event_type = 'referral.routed' WHERE seq = $1",
+            target["seq"],
+        )
 
         # The legacy chain's last row deleted: the seal shows it.
         await _edit(pool, "DELETE FROM audit_log WHERE seq = $1", LEGACY_ROWS)
         found = await _verified(pool)
-        assert [(f.chain, f.seq, f.kind) for f in found.findings] == [(chain.LEGACY, LEGACY_ROWS, FindingKind.DELETED)], (
-            found.summary
-        )
+        assert [(f.chain, f.seq, f.kind) for f in found.findings] == [
+            (chain.LEGACY, LEGACY_ROWS, FindingKind.DELETED)
+        ], found.summary
     finally:
         await pool.close()

@@ -34,23 +34,41 @@ def audit_database(infrastructure: Infrastructure) -> Iterator[str]:
 
 def _keys_in_two_shards() -> tuple[str, str]:
     first = "patient-0"
-    second = next(f"patient-{n}" for n in range(1, 100) if chain_of(f"patient-{n}") != chain_of(first))
+    second = next(
+        f"patient-{n}"
+        for n in range(1, 100)
+        if chain_of(f"patient-{n}") != chain_of(first)
+    )
     return first, second
 
 
 def _batch(patient_key: str, size: int) -> list[Incoming[SeenEvent]]:
-    events = [{"type": "referral.routed", "event_id": str(uuid.uuid4()), "patient_key": patient_key} for _ in range(size)]
-    return [Incoming(recorder.parse(json.dumps(e).encode()), "referral.routed", 0, n, {}) for n, e in enumerate(events)]
+    events = [
+        {
+            "type": "referral.routed",
+            "event_id": str(uuid.uuid4()),
+            "patient_key": patient_key,
+        }
+        for _ in range(size)
+    ]
+    return [
+        Incoming(recorder.parse(json.dumps(e).encode()), "referral.routed", 0, n, {})
+        for n, e in enumerate(events)
+    ]
 
 
-async def _read(pool: asyncpg.Pool, cursor: stream.Cursor) -> tuple[stream.Cursor, list[int]]:
+async def _read(
+    pool: asyncpg.Pool, cursor: stream.Cursor
+) -> tuple[stream.Cursor, list[int]]:
     """What a client polling from ``cursor`` is shown now, and where it stands after."""
     async with pool.acquire() as conn:
         rows = await stream.page(conn, EVERYTHING, cursor, 200)
     return (rows[-1][0] if rows else cursor), [row["seq"] for _, row in rows]
 
 
-def test_the_stream_holds_back_a_later_commit_until_an_earlier_seq_commits_and_resumes_across_chains(audit_database: str) -> None:
+def test_the_stream_holds_back_a_later_commit_until_an_earlier_seq_commits_and_resumes_across_chains(
+    audit_database: str,
+) -> None:
     asyncio.run(_check(audit_database))
 
 
@@ -70,8 +88,12 @@ async def _check(url: str) -> None:
         await recorder.record(slow, _batch(one, 3))
         async with pool.acquire() as conn, conn.transaction():
             await recorder.record(conn, _batch(other, 2))
-        committed = [r["seq"] for r in await pool.fetch("SELECT seq FROM audit_log ORDER BY seq")]
-        assert committed == [4, 5], "the later seqs are committed, the earlier ones not yet"
+        committed = [
+            r["seq"] for r in await pool.fetch("SELECT seq FROM audit_log ORDER BY seq")
+        ]
+        assert committed == [4, 5], (
+            "the later seqs are committed, the earlier ones not yet"
+        )
 
         # A client reading now must not be shown seq 4 and 5, or it would resume past 1-3 and never see them.
         cursor, shown = await _read(pool, start)
@@ -94,6 +116,8 @@ async def _check(url: str) -> None:
         assert (await _read(pool, resumed))[1] == [6, 7]
         async with pool.acquire() as conn:
             beyond = await stream.after(conn, 10_000)
-        assert (await _read(pool, beyond))[1] == [], "an id past the end resumes at the end"
+        assert (await _read(pool, beyond))[1] == [], (
+            "an id past the end resumes at the end"
+        )
     finally:
         await pool.close()

@@ -34,12 +34,16 @@ NO_SERVICE_MIGRATIONS = Path(__file__).parent / "no-such-folder"
 
 @pytest.fixture
 async def notifier_db(infrastructure: Infrastructure) -> AsyncIterator[asyncpg.Pool]:
-    async with fresh_schema(infrastructure.database_url, "notifier", NOTIFIER_MIGRATIONS) as pool:
+    async with fresh_schema(
+        infrastructure.database_url, "notifier", NOTIFIER_MIGRATIONS
+    ) as pool:
         yield pool
 
 
 def loop_errors(loop: str) -> float:
-    return REGISTRY.get_sample_value("signpost_loop_errors_total", {"loop": loop}) or 0.0
+    return (
+        REGISTRY.get_sample_value("signpost_loop_errors_total", {"loop": loop}) or 0.0
+    )
 
 
 async def parked_reason(pool: asyncpg.Pool, query: str, key: UUID) -> str:
@@ -52,25 +56,39 @@ async def parked_reason(pool: asyncpg.Pool, query: str, key: UUID) -> str:
     return str(reason)
 
 
-async def add_delivery(pool: asyncpg.Pool, *, patient_key: str, due_at: datetime) -> UUID:
+async def add_delivery(
+    pool: asyncpg.Pool, *, patient_key: str, due_at: datetime
+) -> UUID:
     assignment_id = uuid4()
     await pool.execute(
         "INSERT INTO deliveries (assignment_id, referral_id, agency_id, service_type, channel, status, patient_key,"
         " correlation_id, referrer_ods, journey_id) VALUES ($1, $2, 'pharmacy-fa001', 'community_pharmacy', 'kafka',"
         " 'delivered', $3, 'corr-1', 'H81001', $4)",
-        assignment_id, uuid4(), patient_key, uuid4(),
-    )  # fmt: skip
-    await timer_rows.start_timers(pool, [(assignment_id, "first_contact", due_at, "escalate")])  # type: ignore[arg-type]
+        assignment_id,
+        uuid4(),
+        patient_key,
+        uuid4(),
+    )
+    await timer_rows.start_timers(
+        pool,  # type: ignore[arg-type]
+        [(assignment_id, "first_contact", due_at, "escalate")],
+    )
     return assignment_id
 
 
 @pytest.mark.hazard("HAZ-007")
-async def test_a_timer_that_raises_is_parked_and_later_timers_still_fire(notifier_db: asyncpg.Pool) -> None:
+async def test_a_timer_that_raises_is_parked_and_later_timers_still_fire(
+    notifier_db: asyncpg.Pool,
+) -> None:
     pool = notifier_db
     now = datetime.now(UTC)
     # A patient key too short for the contract: building this timer's escalation raises a ValidationError.
-    bad = await add_delivery(pool, patient_key="short", due_at=now - timedelta(minutes=10))
-    good = await add_delivery(pool, patient_key="p" * 32, due_at=now - timedelta(minutes=5))
+    bad = await add_delivery(
+        pool, patient_key="short", due_at=now - timedelta(minutes=10)
+    )
+    good = await add_delivery(
+        pool, patient_key="p" * 32, due_at=now - timedelta(minutes=5)
+    )
     errors_before = loop_errors("sla-timers")
     task = timers.start(pool, 0.05)
     try:
@@ -104,13 +122,24 @@ async def test_an_outbox_row_the_relay_cannot_send_is_parked_and_the_rows_behind
         await enqueue(conn, topic=topic, key="k", event=b"{}", event_id=first)
         await enqueue(conn, topic=topic, key="k", event=b"{}", event_id=second)
         # A header value that is not text: sending it raises (AttributeError), not a Kafka error.
-        await conn.execute("UPDATE outbox SET headers = '{\"n\": 1}'::jsonb WHERE event_id = $1", first)
-    relay = OutboxRelay(pool, schema, infrastructure.kafka_bootstrap, request_timeout_ms=3_000)
+        await conn.execute(
+            "UPDATE outbox SET headers = '{\"n\": 1}'::jsonb WHERE event_id = $1", first
+        )
+    relay = OutboxRelay(
+        pool, schema, infrastructure.kafka_bootstrap, request_timeout_ms=3_000
+    )
     relay.start()
     try:
         published = "SELECT published_at FROM outbox WHERE event_id = $1"
-        await until(lambda: pool.fetchval(published, second), "the row behind the bad one to go out")
-        reason = await parked_reason(pool, "SELECT published_at, parked_at, parked_reason FROM outbox WHERE event_id = $1", first)
+        await until(
+            lambda: pool.fetchval(published, second),
+            "the row behind the bad one to go out",
+        )
+        reason = await parked_reason(
+            pool,
+            "SELECT published_at, parked_at, parked_reason FROM outbox WHERE event_id = $1",
+            first,
+        )
         assert reason == "AttributeError"
         assert loops.states()["outbox-relay"] == "running"
         assert await loops.parked_counts(pool) == {"outbox-relay": 1}
@@ -120,12 +149,22 @@ async def test_an_outbox_row_the_relay_cannot_send_is_parked_and_the_rows_behind
 
 
 @pytest.mark.hazard("HAZ-007")
-async def test_readyz_names_a_loop_that_is_not_running(infrastructure: Infrastructure) -> None:
+async def test_readyz_names_a_loop_that_is_not_running(
+    infrastructure: Infrastructure,
+) -> None:
     schema = f"ready_{uuid4().hex[:10]}"
     pool = await database.connect(infrastructure.database_url, schema)
     await database.migrate(pool, schema, NO_SERVICE_MIGRATIONS)
-    settings = Settings(database_url=infrastructure.database_url, kafka_bootstrap=infrastructure.kafka_bootstrap)
-    app = build_app("ready", NO_SERVICE_MIGRATIONS, settings=settings, kafka_required_for_ready=False)
+    settings = Settings(
+        database_url=infrastructure.database_url,
+        kafka_bootstrap=infrastructure.kafka_bootstrap,
+    )
+    app = build_app(
+        "ready",
+        NO_SERVICE_MIGRATIONS,
+        settings=settings,
+        kafka_required_for_ready=False,
+    )
     relay = OutboxRelay(pool, schema, infrastructure.kafka_bootstrap)
     relay.start()
 
@@ -136,7 +175,9 @@ async def test_readyz_names_a_loop_that_is_not_running(infrastructure: Infrastru
     app.state.runtime = Runtime("ready", settings, pool, None, relay)  # type: ignore[arg-type]
     try:
         await until(lambda: asyncio.sleep(0, task.done()), "the loop to end")
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ready") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://ready"
+        ) as client:
             response = await client.get("/readyz")
         body = response.json()
         assert response.status_code == 503, body
@@ -149,7 +190,9 @@ async def test_readyz_names_a_loop_that_is_not_running(infrastructure: Infrastru
 
 
 @pytest.mark.hazard("HAZ-003")
-async def test_a_webhook_delivery_that_raises_is_parked_and_the_loop_goes_on(notifier_db: asyncpg.Pool) -> None:
+async def test_a_webhook_delivery_that_raises_is_parked_and_the_loop_goes_on(
+    notifier_db: asyncpg.Pool,
+) -> None:
     pool = notifier_db
     # A stored retry policy the sender cannot build (a zero initial delay): loading the delivery raises ValueError.
     await pool.execute(
@@ -160,15 +203,28 @@ async def test_a_webhook_delivery_that_raises_is_parked_and_the_loop_goes_on(not
     await pool.execute(
         "INSERT INTO webhook_deliveries (copy_id, agency_id, assignment_id, body, delivered_event, patient_key)"
         " VALUES ($1, 'broken-agency', $2, '{}', '{}', $3)",
-        copy_id, uuid4(), "p" * 32,
-    )  # fmt: skip
+        copy_id,
+        uuid4(),
+        "p" * 32,
+    )
     errors_before = loop_errors("webhooks")
     sender, task = webhook_sender.start(pool, 0.05, allow_private=True)
     try:
         status = "SELECT status FROM webhook_deliveries WHERE copy_id = $1"
-        await until(lambda: _is(pool.fetchval(status, copy_id), "parked"), "the delivery to be parked")
-        assert await pool.fetchval("SELECT parked_reason FROM webhook_deliveries WHERE copy_id = $1", copy_id) == "ValueError"
-        await asyncio.sleep(0.3)  # several 0.05 s rounds: a parked row is not tried again
+        await until(
+            lambda: _is(pool.fetchval(status, copy_id), "parked"),
+            "the delivery to be parked",
+        )
+        assert (
+            await pool.fetchval(
+                "SELECT parked_reason FROM webhook_deliveries WHERE copy_id = $1",
+                copy_id,
+            )
+            == "ValueError"
+        )
+        await asyncio.sleep(
+            0.3
+        )  # several 0.05 s rounds: a parked row is not tried again
         assert loop_errors("webhooks") == errors_before + 1
         assert not task.done()
         assert await loops.parked_counts(pool) == {"webhooks": 1}

@@ -42,13 +42,20 @@ async def committed(bootstrap: str, group: str) -> dict[TopicPartition, int]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        return {tp: m.offset for tp, m in (await admin.list_consumer_group_offsets(group)).items() if m.offset >= 0}
+        return {
+            tp: m.offset
+            for tp, m in (await admin.list_consumer_group_offsets(group)).items()
+            if m.offset >= 0
+        }
     finally:
         await admin.close()
 
 
 async def store(conn: Conn, items: Sequence[Incoming[Seen]]) -> None:
-    await conn.executemany("INSERT INTO effects (event_id) VALUES ($1)", [(i.event.event_id,) for i in items])
+    await conn.executemany(
+        "INSERT INTO effects (event_id) VALUES ($1)",
+        [(i.event.event_id,) for i in items],
+    )
 
 
 async def topics(bootstrap: str) -> tuple[str, str, str]:
@@ -58,27 +65,45 @@ async def topics(bootstrap: str) -> tuple[str, str, str]:
     return busy, quiet, rf"^test\.commits-{suffix}\..+"
 
 
-async def test_a_batch_commits_only_the_partitions_it_came_from(pool: asyncpg.Pool, infrastructure: Infrastructure) -> None:
+async def test_a_batch_commits_only_the_partitions_it_came_from(
+    pool: asyncpg.Pool, infrastructure: Infrastructure
+) -> None:
     bootstrap = infrastructure.kafka_bootstrap
     busy, _quiet, pattern = await topics(bootstrap)
     group = f"test-commits-{uuid4().hex[:8]}"
     broker = KafkaBroker(bootstrap, logger=None)
-    consumer.subscribe(broker, group_id=group, pool=pool, parse=Seen.model_validate_json, handle=store,
-                       event_id=lambda e: e.event_id, pattern=pattern)  # fmt: skip
+    consumer.subscribe(
+        broker,
+        group_id=group,
+        pool=pool,
+        parse=Seen.model_validate_json,
+        handle=store,
+        event_id=lambda e: e.event_id,
+        pattern=pattern,
+    )
     await broker.start()
     try:
         # One key: every record on one partition of one of the six partitions the group is assigned.
-        await produce(bootstrap, busy, [Seen(event_id=uuid4()).model_dump_json().encode() for _ in range(3)], key=b"k")
+        await produce(
+            bootstrap,
+            busy,
+            [Seen(event_id=uuid4()).model_dump_json().encode() for _ in range(3)],
+            key=b"k",
+        )
 
         async def all_stored() -> bool:
-            return await pool.fetchval("SELECT count(*) FROM effects") == 3 and bool(await committed(bootstrap, group))
+            return await pool.fetchval("SELECT count(*) FROM effects") == 3 and bool(
+                await committed(bootstrap, group)
+            )
 
         await until(all_stored, "three effects stored and an offset committed")
         offsets = await committed(bootstrap, group)
     finally:
         await broker.stop()
 
-    assert len(offsets) == 1, f"the commit named partitions the batch never read: {sorted(offsets)}"
+    assert len(offsets) == 1, (
+        f"the commit named partitions the batch never read: {sorted(offsets)}"
+    )
     ((tp, offset),) = offsets.items()
     assert (tp.topic, offset) == (busy, 3)
 
@@ -92,31 +117,53 @@ async def test_a_batch_whose_effect_did_not_commit_is_not_committed_and_comes_ag
     offsets_when_failed: list[dict[TopicPartition, int]] = []
     calls = [0]
 
-    async def fail_first_then_store(conn: Conn, items: Sequence[Incoming[Seen]]) -> None:
+    async def fail_first_then_store(
+        conn: Conn, items: Sequence[Incoming[Seen]]
+    ) -> None:
         calls[0] += 1
-        await store(conn, items)  # written in the batch's transaction, then lost with it
+        await store(
+            conn, items
+        )  # written in the batch's transaction, then lost with it
         if calls[0] == 1:
             offsets_when_failed.append(await committed(bootstrap, group))
             raise OSError("the database went away mid-batch")
 
     broker = KafkaBroker(bootstrap, logger=None)
-    consumer.subscribe(broker, group_id=group, pool=pool, parse=Seen.model_validate_json, handle=fail_first_then_store,
-                       event_id=lambda e: e.event_id, pattern=pattern)  # fmt: skip
+    consumer.subscribe(
+        broker,
+        group_id=group,
+        pool=pool,
+        parse=Seen.model_validate_json,
+        handle=fail_first_then_store,
+        event_id=lambda e: e.event_id,
+        pattern=pattern,
+    )
     await broker.start()
     try:
         ids = [uuid4() for _ in range(3)]
-        await produce(bootstrap, busy, [Seen(event_id=i).model_dump_json().encode() for i in ids], key=b"k")
+        await produce(
+            bootstrap,
+            busy,
+            [Seen(event_id=i).model_dump_json().encode() for i in ids],
+            key=b"k",
+        )
 
         async def stored() -> bool:
-            return await pool.fetchval("SELECT count(*) FROM effects") == 3 and bool(await committed(bootstrap, group))
+            return await pool.fetchval("SELECT count(*) FROM effects") == 3 and bool(
+                await committed(bootstrap, group)
+            )
 
         await until(stored, "the batch delivered again and stored")
         offsets = await committed(bootstrap, group)
-        effects = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")}
+        effects = {
+            r["event_id"] for r in await pool.fetch("SELECT event_id FROM effects")
+        }
     finally:
         await broker.stop()
 
-    assert offsets_when_failed == [{}], "nothing was committed while the batch's effect was not durable"
+    assert offsets_when_failed == [{}], (
+        "nothing was committed while the batch's effect was not durable"
+    )
     assert calls[0] >= 2, "the batch came again"
     assert effects == set(ids)
     assert list(offsets.values()) == [3]

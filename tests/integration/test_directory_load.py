@@ -26,7 +26,9 @@ def router_database(infrastructure: Infrastructure) -> Iterator[str]:
         yield url
 
 
-async def test_every_load_bumps_the_revision_equally_and_reads_back_whole_whatever_its_size(router_database: str) -> None:
+async def test_every_load_bumps_the_revision_equally_and_reads_back_whole_whatever_its_size(
+    router_database: str,
+) -> None:
     seed = seed_directory()
     small = Directory.model_validate(seed)
     big = merge([small, Directory.model_validate(grown(seed, 20))])
@@ -38,12 +40,26 @@ async def test_every_load_bumps_the_revision_equally_and_reads_back_whole_whatev
             for directory in (small, big, small):
                 before = await conn.fetchval("SELECT revision FROM directory_revision")
                 await directory_store.load(conn, directory, source="test")
-                bumps.append(await conn.fetchval("SELECT revision FROM directory_revision") - before)
+                bumps.append(
+                    await conn.fetchval("SELECT revision FROM directory_revision")
+                    - before
+                )
                 stored, _ = await directory_store.read_with_revision(conn)
                 assert stored is not None
-                sizes.append((len(stored.services), len(stored.networks), len(stored.organisations)))
+                sizes.append(
+                    (
+                        len(stored.services),
+                        len(stored.networks),
+                        len(stored.organisations),
+                    )
+                )
     finally:
         await pool.close()
     assert len(big.services) > 20 * len(small.services)
-    assert bumps[0] == bumps[1] == bumps[2], f"revision bumps per load grew with its size: {bumps}"
-    assert sizes == [(len(d.services), len(d.networks), len(d.organisations)) for d in (small, big, small)]
+    assert bumps[0] == bumps[1] == bumps[2], (
+        f"revision bumps per load grew with its size: {bumps}"
+    )
+    assert sizes == [
+        (len(d.services), len(d.networks), len(d.organisations))
+        for d in (small, big, small)
+    ]

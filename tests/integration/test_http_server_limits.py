@@ -48,9 +48,19 @@ run("intake", app)
 
 def _serve(port: int, **env: str) -> subprocess.Popen[bytes]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SIGNPOST_")}
-    base.update(SIGNPOST_DEVELOPMENT_MODE="1", SIGNPOST_INTAKE_PORT=str(port), SIGNPOST_HTTP_READ_TIMEOUT_S="1.5", **env)
-    return subprocess.Popen([sys.executable, "-c", APP], cwd=REPO, env=base,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    base.update(
+        SIGNPOST_DEVELOPMENT_MODE="1",
+        SIGNPOST_INTAKE_PORT=str(port),
+        SIGNPOST_HTTP_READ_TIMEOUT_S="1.5",
+        **env,
+    )
+    return subprocess.Popen(
+        [sys.executable, "-c", APP],
+        cwd=REPO,
+        env=base,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -74,7 +84,11 @@ def server() -> Iterator[str]:
     proc = _serve(PORT, SIGNPOST_HTTP_LIMIT_CONCURRENCY="20")
     url = f"http://127.0.0.1:{PORT}"
     try:
-        eventually(lambda: proc.poll() is None and _answers(url), timeout=30, what="the server to answer")
+        eventually(
+            lambda: proc.poll() is None and _answers(url),
+            timeout=30,
+            what="the server to answer",
+        )
         yield url
     finally:
         _stop(proc)
@@ -90,13 +104,21 @@ def _closed_within(sock: socket.socket, seconds: float) -> tuple[float, bytes]:
     return time.monotonic() - started, said
 
 
-def test_a_slowloris_head_gets_408_and_is_closed_while_others_are_answered(server: str) -> None:
+def test_a_slowloris_head_gets_408_and_is_closed_while_others_are_answered(
+    server: str,
+) -> None:
     sock = socket.create_connection(("127.0.0.1", PORT))
     started = time.monotonic()
     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-    for header in (b"X-A: 1\r\n", b"X-B: 2\r\n", b"X-C: 3\r\n"):  # a header a while, never the blank line
+    for header in (
+        b"X-A: 1\r\n",
+        b"X-B: 2\r\n",
+        b"X-C: 3\r\n",
+    ):  # a header a while, never the blank line
         time.sleep(0.3)
-        assert _answers(server), "another client must be answered while the slow one dribbles"
+        assert _answers(server), (
+            "another client must be answered while the slow one dribbles"
+        )
         sock.sendall(header)
     _, said = _closed_within(sock, 10)
     took = time.monotonic() - started
@@ -116,18 +138,26 @@ def test_a_connection_that_never_speaks_is_closed(server: str) -> None:
 
 def test_a_slow_body_is_cut_off(server: str) -> None:
     sock = socket.create_connection(("127.0.0.1", PORT))
-    sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+    sock.sendall(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    )
     took, _ = _closed_within(sock, 10)
     sock.close()
     assert took < 5, f"a body promised and never sent held the connection {took:.1f}s"
     assert _answers(server)
 
 
-def test_a_whole_request_is_answered_and_kept_alive_past_the_read_timeout(server: str) -> None:
+def test_a_whole_request_is_answered_and_kept_alive_past_the_read_timeout(
+    server: str,
+) -> None:
     with httpx.Client(base_url=server, timeout=10) as client:
         assert client.post("/echo", content=b"x" * 5000).json() == {"bytes": 5000}
-        time.sleep(2)  # longer than the read timeout: an idle kept-alive connection is keep-alive's to close
-        assert client.get("/slow").json() == {"status": "slow"}  # a slow handler is not a slow client
+        time.sleep(
+            2
+        )  # longer than the read timeout: an idle kept-alive connection is keep-alive's to close
+        assert client.get("/slow").json() == {
+            "status": "slow"
+        }  # a slow handler is not a slow client
 
 
 def test_past_the_concurrency_cap_the_server_answers_503(server: str) -> None:
@@ -138,21 +168,37 @@ def test_past_the_concurrency_cap_the_server_answers_503(server: str) -> None:
     finally:
         for s in socks:
             s.close()
-    eventually(lambda: _answers(server), timeout=10, what="the server to answer again once the crowd leaves")
+    eventually(
+        lambda: _answers(server),
+        timeout=10,
+        what="the server to answer again once the crowd leaves",
+    )
 
 
 def test_given_a_certificate_the_server_speaks_only_tls(tmp_path: Path) -> None:
     certs = tls.ensure(tmp_path / "tls")
     port = PORT + 1
-    proc = _serve(port, SIGNPOST_TLS_CERTFILE=str(certs.cert_file), SIGNPOST_TLS_KEYFILE=str(certs.key_file))
+    proc = _serve(
+        port,
+        SIGNPOST_TLS_CERTFILE=str(certs.cert_file),
+        SIGNPOST_TLS_KEYFILE=str(certs.key_file),
+    )
     try:
         https = f"https://127.0.0.1:{port}"
         verify = ssl.create_default_context(cafile=str(certs.ca_file))
-        eventually(lambda: proc.poll() is None and _answers(https, verify=verify), timeout=30, what="https to answer")
+        eventually(
+            lambda: proc.poll() is None and _answers(https, verify=verify),
+            timeout=30,
+            what="https to answer",
+        )
         assert _answers(f"https://localhost:{port}", verify=verify)
-        with pytest.raises(httpx.HTTPError):  # plain HTTP on the same port gets no answer
+        with pytest.raises(
+            httpx.HTTPError
+        ):  # plain HTTP on the same port gets no answer
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=3).raise_for_status()
-        with pytest.raises(httpx.ConnectError):  # nor does a client that does not trust the local CA
+        with pytest.raises(
+            httpx.ConnectError
+        ):  # nor does a client that does not trust the local CA
             httpx.get(f"{https}/healthz", timeout=3)
     finally:
         _stop(proc)

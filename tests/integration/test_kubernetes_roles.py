@@ -48,15 +48,23 @@ async def server(chart: list[Manifest]) -> AsyncIterator[str]:
     (db,) = [d for d in chart if d["kind"] == "Database"]
     state = Path(tempfile.mkdtemp(prefix="signpost-k8s-roles-"))
     os.chmod(state, 0o755)  # the server runs as its own system user
-    node = local.PostgresNode(state, port=_free_port(), database=cluster["spec"]["bootstrap"]["initdb"]["database"])
+    node = local.PostgresNode(
+        state,
+        port=_free_port(),
+        database=cluster["spec"]["bootstrap"]["initdb"]["database"],
+    )
     url = local.start(node)
     try:
         admin = await asyncpg.connect(url)
         try:
-            for statement in cluster["spec"]["bootstrap"]["initdb"]["postInitApplicationSQL"]:
+            for statement in cluster["spec"]["bootstrap"]["initdb"][
+                "postInitApplicationSQL"
+            ]:
                 await admin.execute(statement)
             for role in cluster["spec"]["managed"]["roles"]:
-                exists = await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role["name"])
+                exists = await admin.fetchval(
+                    "SELECT 1 FROM pg_roles WHERE rolname = $1", role["name"]
+                )
                 verb = "ALTER" if exists else "CREATE"
                 # CloudNativePG sets each login's password from its Secret; the local server checks passwords too.
                 login = f"LOGIN PASSWORD '{PASSWORD}'" if role["login"] else "NOLOGIN"
@@ -65,7 +73,9 @@ async def server(chart: list[Manifest]) -> AsyncIterator[str]:
                 for parent in role.get("inRoles", []):
                     await admin.execute(f'GRANT "{parent}" TO "{role["name"]}"')
             for schema in db["spec"]["schemas"]:
-                await admin.execute(f'CREATE SCHEMA "{schema["name"]}" AUTHORIZATION "{schema["owner"]}"')
+                await admin.execute(
+                    f'CREATE SCHEMA "{schema["name"]}" AUTHORIZATION "{schema["owner"]}"'
+                )
         finally:
             await admin.close()
         yield f"127.0.0.1:{node.port}/{node.database}"
@@ -74,11 +84,17 @@ async def server(chart: list[Manifest]) -> AsyncIterator[str]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-async def test_each_service_migrates_as_its_own_role_and_reaches_no_further(server: str) -> None:
+async def test_each_service_migrates_as_its_own_role_and_reaches_no_further(
+    server: str,
+) -> None:
     for service in SERVICES:
-        pool = await database.connect(f"postgresql://signpost_{service}:{PASSWORD}@{server}", schema=service)
+        pool = await database.connect(
+            f"postgresql://signpost_{service}:{PASSWORD}@{server}", schema=service
+        )
         try:
-            applied = await database.migrate(pool, service, render.REPO / "services" / service / "migrations")
+            applied = await database.migrate(
+                pool, service, render.REPO / "services" / service / "migrations"
+            )
             assert applied, service
         finally:
             await pool.close()
@@ -92,11 +108,24 @@ async def test_each_service_migrates_as_its_own_role_and_reaches_no_further(serv
     finally:
         await router.close()
 
-    audit = await asyncpg.connect(f"postgresql://signpost_audit:{PASSWORD}@{server}", server_settings={"search_path": "audit"})
+    audit = await asyncpg.connect(
+        f"postgresql://signpost_audit:{PASSWORD}@{server}",
+        server_settings={"search_path": "audit"},
+    )
     try:
         async with audit.transaction():
             await audit.execute("SET LOCAL ROLE signpost_audit_writer")
-            assert await audit.fetchval("SELECT has_table_privilege('audit_log', 'INSERT')") is True
-            assert await audit.fetchval("SELECT has_table_privilege('audit_log', 'UPDATE')") is False
+            assert (
+                await audit.fetchval(
+                    "SELECT has_table_privilege('audit_log', 'INSERT')"
+                )
+                is True
+            )
+            assert (
+                await audit.fetchval(
+                    "SELECT has_table_privilege('audit_log', 'UPDATE')"
+                )
+                is False
+            )
     finally:
         await audit.close()

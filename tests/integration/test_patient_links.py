@@ -46,16 +46,22 @@ async def _claim(pool: asyncpg.Pool, demographic_key: str, patient_key: str) -> 
 
 
 @pytest.mark.hazard("HAZ-022")
-def test_two_nhs_numbers_claiming_one_patients_demographics_at_once_leave_them_linking_nobody(database_url: str) -> None:
+def test_two_nhs_numbers_claiming_one_patients_demographics_at_once_leave_them_linking_nobody(
+    database_url: str,
+) -> None:
     async def scenario() -> list[tuple[Link, Link, Link | None]]:
         pool = await _pool(database_url)
         try:
             outcomes = []
             for _ in range(20):
                 demographics, one, other = (uuid.uuid4().hex * 2 for _ in range(3))
-                first, second = await asyncio.gather(_claim(pool, demographics, one), _claim(pool, demographics, other))
+                first, second = await asyncio.gather(
+                    _claim(pool, demographics, one), _claim(pool, demographics, other)
+                )
                 async with pool.acquire() as conn:
-                    outcomes.append((first, second, await find_link(conn, demographics)))
+                    outcomes.append(
+                        (first, second, await find_link(conn, demographics))
+                    )
             return outcomes
         finally:
             await pool.close()
@@ -68,14 +74,23 @@ def test_two_nhs_numbers_claiming_one_patients_demographics_at_once_leave_them_l
         assert after.patient_key in (first.patient_key, second.patient_key)
 
 
-def test_one_nhs_number_claiming_its_own_demographics_again_keeps_the_link(database_url: str) -> None:
+def test_one_nhs_number_claiming_its_own_demographics_again_keeps_the_link(
+    database_url: str,
+) -> None:
     async def scenario() -> tuple[Link, Link, Link | None, Link | None]:
         pool = await _pool(database_url)
         try:
             demographics, traced = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
-            first, again = await asyncio.gather(_claim(pool, demographics, traced), _claim(pool, demographics, traced))
+            first, again = await asyncio.gather(
+                _claim(pool, demographics, traced), _claim(pool, demographics, traced)
+            )
             async with pool.acquire() as conn:
-                return first, again, await find_link(conn, demographics), await find_link(conn, "0" * 64)
+                return (
+                    first,
+                    again,
+                    await find_link(conn, demographics),
+                    await find_link(conn, "0" * 64),
+                )
         finally:
             await pool.close()
 

@@ -27,8 +27,14 @@ def _start(service: str, **env: str) -> subprocess.CompletedProcess[str]:
         **{f"SIGNPOST_{service.upper()}_PORT": str(NOWHERE)},
     )
     base.update(env)
-    return subprocess.run([sys.executable, "-m", f"services.{service}"], cwd=REPO, env=base,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", f"services.{service}"],
+        cwd=REPO,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _refused(result: subprocess.CompletedProcess[str]) -> str:
@@ -38,10 +44,19 @@ def _refused(result: subprocess.CompletedProcess[str]) -> str:
 
 
 @pytest.mark.parametrize("service", ["intake", "audit"])
-def test_the_committed_registry_and_pseudonym_key_are_refused_by_name(service: str) -> None:
-    stderr = _refused(_start(service, SIGNPOST_CLIENTS_FILE="deploy/dev/clients.yaml",
-                             SIGNPOST_PSEUDONYM_KEY=DEV_PSEUDONYM_KEY))  # fmt: skip
-    committed = "SIGNPOST_CLIENTS_FILE=deploy/dev/clients.yaml is a committed development file"
+def test_the_committed_registry_and_pseudonym_key_are_refused_by_name(
+    service: str,
+) -> None:
+    stderr = _refused(
+        _start(
+            service,
+            SIGNPOST_CLIENTS_FILE="deploy/dev/clients.yaml",
+            SIGNPOST_PSEUDONYM_KEY=DEV_PSEUDONYM_KEY,
+        )
+    )
+    committed = (
+        "SIGNPOST_CLIENTS_FILE=deploy/dev/clients.yaml is a committed development file"
+    )
     assert f"signpost {service}: refusing to start: {committed}" in stderr
     assert "SIGNPOST_PSEUDONYM_KEY is the committed development key" in stderr
     assert "SIGNPOST_DEVELOPMENT_MODE=1" in stderr
@@ -50,8 +65,15 @@ def test_the_committed_registry_and_pseudonym_key_are_refused_by_name(service: s
 def test_a_copy_of_the_committed_registry_elsewhere_is_refused(tmp_path: Path) -> None:
     copy = tmp_path / "registry.yaml"
     shutil.copy(REPO / "deploy" / "dev" / "clients.yaml", copy)
-    stderr = _refused(_start("intake", SIGNPOST_CLIENTS_FILE=str(copy), SIGNPOST_PSEUDONYM_KEY="x" * 40))
-    assert f"SIGNPOST_CLIENTS_FILE={copy} is a copy of a committed development file" in stderr
+    stderr = _refused(
+        _start(
+            "intake", SIGNPOST_CLIENTS_FILE=str(copy), SIGNPOST_PSEUDONYM_KEY="x" * 40
+        )
+    )
+    assert (
+        f"SIGNPOST_CLIENTS_FILE={copy} is a copy of a committed development file"
+        in stderr
+    )
 
 
 def test_no_registry_and_no_pseudonym_key_is_a_startup_error_not_a_default() -> None:

@@ -28,7 +28,11 @@ def _rank(item: pytest.Item) -> int:
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     # Only a worker collects under xdist; it alone orders, after the shared stack's plugin has moved its modules.
     if hasattr(config, "workerinput"):
-        items.sort(key=_rank)  # stable: each module keeps its tests' order, the others their order
+        items.sort(
+            key=_rank
+        )  # stable: each module keeps its tests' order, the others their order

@@ -27,7 +27,9 @@ class Ledger:
     log: HazardLog
     marked: dict[str, set[str]] = field(default_factory=dict)
     """Collected test (node id without parameters) -> hazards its markers name."""
-    outcomes: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    outcomes: defaultdict[str, set[str]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
     """Test -> outcomes seen across its parameters and phases (passed, failed, skipped)."""
     whole_run: bool = False
     unknown: set[str] = field(default_factory=set)
@@ -43,15 +45,22 @@ class Ledger:
                 if test not in self.marked:
                     found.append(f"{hazard.id}: {test} no longer exists")
                 elif hazard.id not in self.marked[test]:
-                    found.append(f"{hazard.id}: {test} lacks @pytest.mark.hazard({hazard.id!r})")
+                    found.append(
+                        f"{hazard.id}: {test} lacks @pytest.mark.hazard({hazard.id!r})"
+                    )
                 elif "skipped" in self.outcomes[test]:
                     found.append(f"{hazard.id}: {test} was skipped")
-                elif "failed" in self.outcomes[test] or "passed" not in self.outcomes[test]:
+                elif (
+                    "failed" in self.outcomes[test]
+                    or "passed" not in self.outcomes[test]
+                ):
                     found.append(f"{hazard.id}: {test} did not pass")
         for test, hazards in sorted(self.marked.items()):
             for hazard_id in sorted(hazards - links.get(test, set())):
                 if hazard_id in self.log.by_id:
-                    found.append(f"{hazard_id}: {test} is marked but not named in the hazard log")
+                    found.append(
+                        f"{hazard_id}: {test} is marked but not named in the hazard log"
+                    )
         return found
 
     def table(self) -> list[str]:
@@ -74,13 +83,26 @@ _running: list[Ledger] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--hazard-check", action="store_true", help="check the hazard log's control tests on a partial run too")
+    parser.addoption(
+        "--hazard-check",
+        action="store_true",
+        help="check the hazard log's control tests on a partial run too",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "hazard(*ids): this test proves a control of these hazards in safety/hazard-log.yaml")
-    whole = not config.option.file_or_dir and not config.option.keyword and not config.option.markexpr
-    config.stash[LEDGER] = ledger = Ledger(load(), whole_run=whole or config.option.hazard_check)
+    config.addinivalue_line(
+        "markers",
+        "hazard(*ids): this test proves a control of these hazards in safety/hazard-log.yaml",
+    )
+    whole = (
+        not config.option.file_or_dir
+        and not config.option.keyword
+        and not config.option.markexpr
+    )
+    config.stash[LEDGER] = ledger = Ledger(
+        load(), whole_run=whole or config.option.hazard_check
+    )
     _running.append(ledger)
 
 
@@ -98,12 +120,17 @@ def _worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     ledger = config.stash[LEDGER]
     unknown: list[str] = []
     for item in items:
         hazards = {str(h) for mark in item.iter_markers("hazard") for h in mark.args}
-        unknown += [f"{item.nodeid} names {h}" for h in sorted(hazards - ledger.log.by_id.keys())]
+        unknown += [
+            f"{item.nodeid} names {h}"
+            for h in sorted(hazards - ledger.log.by_id.keys())
+        ]
         if hazards:
             ledger.marked.setdefault(_base(item.nodeid), set()).update(hazards)
         else:
@@ -121,10 +148,14 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _running[-1].outcomes[_base(report.nodeid)].add(report.outcome)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
     ledger = config.stash[LEDGER]
     if ledger.unknown:
-        terminalreporter.write_line(UNKNOWN_HAZARDS + "; ".join(sorted(ledger.unknown)), red=True)
+        terminalreporter.write_line(
+            UNKNOWN_HAZARDS + "; ".join(sorted(ledger.unknown)), red=True
+        )
     if not ledger.whole_run or _worker(config):
         return
     terminalreporter.section("clinical safety: hazard log")
@@ -134,14 +165,17 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     for problem in problems:
         terminalreporter.write_line(f"HAZARD CONTROL: {problem}", red=True)
     if not problems:
-        terminalreporter.write_line(f"every hazard's control tests ran and passed ({len(ledger.log.hazards)} hazards)")
+        terminalreporter.write_line(
+            f"every hazard's control tests ran and passed ({len(ledger.log.hazards)} hazards)"
+        )
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ledger = session.config.stash[LEDGER]
     if _worker(session.config):
         # A worker ran only its share of the tests: the controller judges the whole run.
-        session.config.workeroutput[MARKED] = {test: sorted(h) for test, h in ledger.marked.items()}  # type: ignore[attr-defined]
+        marked = {test: sorted(h) for test, h in ledger.marked.items()}
+        session.config.workeroutput[MARKED] = marked  # type: ignore[attr-defined]
         return
     if ledger.unknown:
         session.exitstatus = pytest.ExitCode.USAGE_ERROR

@@ -55,7 +55,9 @@ def provide() -> Iterator[Infrastructure]:
         with _containers(state) as infra:
             yield infra
         return
-    kafka = kafka_local.KafkaNode(state / "kafka", port=TEST_KAFKA_PORT, controller_port=TEST_KAFKA_PORT + 1)
+    kafka = kafka_local.KafkaNode(
+        state / "kafka", port=TEST_KAFKA_PORT, controller_port=TEST_KAFKA_PORT + 1
+    )
     postgres = postgres_local.PostgresNode(state / "postgres", port=TEST_POSTGRES_PORT)
     try:
         bootstrap = kafka_local.start(kafka)
@@ -76,6 +78,9 @@ def _containers(state: Path) -> Iterator[Infrastructure]:
     # testcontainers' Kafka module drives the Confluent image's KRaft mode; no
     # Docker engine runs on the development machines, so this path is exercised
     # only where one answers.
-    with KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as kafka, PostgresContainer("postgres:17") as pg:
+    with (
+        KafkaContainer("confluentinc/cp-kafka:7.9.0").with_kraft() as kafka,
+        PostgresContainer("postgres:17") as pg,
+    ):
         url = pg.get_connection_url(driver=None)
         yield Infrastructure(kafka.get_bootstrap_server(), url, "testcontainers", state)

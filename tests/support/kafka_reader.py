@@ -7,8 +7,12 @@ from toolbox.topic_reader import read_all
 __all__ = ["produce", "read_all"]
 
 
-async def produce(bootstrap: str, topic: str, values: list[bytes], key: bytes | None = None) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def produce(
+    bootstrap: str, topic: str, values: list[bytes], key: bytes | None = None
+) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         for value in values:

@@ -14,7 +14,12 @@ from toolbox import stack
 
 # Overridable so that two suites (two engineers, two worktrees) can run side by side on one machine.
 _BASE = int(os.environ.get("SIGNPOST_TEST_PORT_BASE", "18000"))
-TEST_PORTS = {"intake": _BASE + 1, "router": _BASE + 2, "notifier": _BASE + 3, "audit": _BASE + 4}
+TEST_PORTS = {
+    "intake": _BASE + 1,
+    "router": _BASE + 2,
+    "notifier": _BASE + 3,
+    "audit": _BASE + 4,
+}
 
 
 # Every stack of a session joins the same consumer groups on the broker, so only one may run at a time: a stack that
@@ -66,13 +71,19 @@ def running(
     ``gives_way``: this stack is stopped by its owner whenever another is to start (the shared stack); any other
     stops those first.
     """
-    with contextlib.nullcontext() if gives_way else occupying(name), _started(infra, name, ports, extra_env) as started:
+    with (
+        contextlib.nullcontext() if gives_way else occupying(name),
+        _started(infra, name, ports, extra_env) as started,
+    ):
         yield started
 
 
 @contextlib.contextmanager
 def _started(
-    infra: Infrastructure, name: str, ports: dict[str, int] | None, extra_env: dict[str, str] | None
+    infra: Infrastructure,
+    name: str,
+    ports: dict[str, int] | None,
+    extra_env: dict[str, str] | None,
 ) -> Iterator[stack.Stack]:
     url = _database(infra, name)
     from services.router.inputs import known_agencies
@@ -114,7 +125,12 @@ def _database(infra: Infrastructure, name: str) -> str:
     return f"{base}/{name}"
 
 
-def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition") -> Any:
+def eventually(
+    check: Callable[[], Any],
+    timeout: float = 30.0,
+    interval: float = 0.2,
+    what: str = "condition",
+) -> Any:
     """Poll until ``check`` returns a truthy value (readiness, not a fixed sleep)."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -123,11 +139,17 @@ def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float 
         if last:
             return last
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last saw {last!r}")
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what}; last saw {last!r}"
+    )
 
 
 def audit_trail(stack_: stack.Stack, referral_id: str) -> list[dict[str, Any]]:
-    response = httpx.get(f"{stack_.url('audit')}/v1/referrals/{referral_id}/audit", headers=bearer("operations"), timeout=5)
+    response = httpx.get(
+        f"{stack_.url('audit')}/v1/referrals/{referral_id}/audit",
+        headers=bearer("operations"),
+        timeout=5,
+    )
     if response.status_code == 404:
         return []
     response.raise_for_status()

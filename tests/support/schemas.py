@@ -15,7 +15,9 @@ NO_SERVICE_MIGRATIONS = ROOT / "tests" / "no-such-folder"
 
 
 @contextlib.asynccontextmanager
-async def fresh_schema(database_url: str, prefix: str, migrations: Path = NO_SERVICE_MIGRATIONS) -> AsyncIterator[asyncpg.Pool]:
+async def fresh_schema(
+    database_url: str, prefix: str, migrations: Path = NO_SERVICE_MIGRATIONS
+) -> AsyncIterator[asyncpg.Pool]:
     schema = f"{prefix}_{uuid4().hex[:10]}"
     pool = await database.connect(database_url, schema)
     await database.migrate(pool, schema, migrations)

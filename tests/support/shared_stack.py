@@ -36,7 +36,9 @@ MODULES = pytest.StashKey[set[str]]()
 class Shared:
     """The shared stack, started when first asked for and stopped when told (or when another stack needs the broker)."""
 
-    def __init__(self, start: Callable[[], contextlib.AbstractContextManager[Any]]) -> None:
+    def __init__(
+        self, start: Callable[[], contextlib.AbstractContextManager[Any]]
+    ) -> None:
         self._start = start
         self._exit: contextlib.ExitStack | None = None
         self.stack: Any = None
@@ -84,18 +86,26 @@ def grouped(items: list[T], shares: Callable[[T], bool]) -> list[T]:
 
 
 @pytest.fixture(scope="session")
-def shared_stack_start(infrastructure: Any) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+def shared_stack_start(
+    infrastructure: Any,
+) -> Callable[[], contextlib.AbstractContextManager[Any]]:
     """How the shared stack starts: the four services with their default settings, in the database ``e2e_shared``."""
     # Its clients are every shared module's: their requests within a minute would add up past one module's allowance,
     # which a stack of a module's own never saw. The limits themselves are tested on a stack of their own
     # (tests/e2e/test_abuse_limits.py).
-    unlimited = {f"SIGNPOST_RATE_LIMIT_{role}": "1000000/minute" for role in ("REFERRER", "AGENCY", "OPERATIONS")}
-    return lambda: running_stack.running(infrastructure, "e2e_shared", extra_env=unlimited, gives_way=True)
+    unlimited = {
+        f"SIGNPOST_RATE_LIMIT_{role}": "1000000/minute"
+        for role in ("REFERRER", "AGENCY", "OPERATIONS")
+    }
+    return lambda: running_stack.running(
+        infrastructure, "e2e_shared", extra_env=unlimited, gives_way=True
+    )
 
 
 @pytest.fixture(scope="session")
 def shared_stacks(
-    request: pytest.FixtureRequest, shared_stack_start: Callable[[], contextlib.AbstractContextManager[Any]]
+    request: pytest.FixtureRequest,
+    shared_stack_start: Callable[[], contextlib.AbstractContextManager[Any]],
 ) -> Iterator[Shared]:
     shared = Shared(shared_stack_start)
     request.config.stash[SHARED] = shared
@@ -120,18 +130,28 @@ def _module(item: pytest.Item) -> str:
     return item.nodeid.split("::", 1)[0]
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     # A whole module moves, tests that need no stack included, so that they do not split the run in two.
-    modules = {_module(i) for i in items if FIXTURES & set(getattr(i, "fixturenames", ()))}
+    modules = {
+        _module(i) for i in items if FIXTURES & set(getattr(i, "fixturenames", ()))
+    }
     config.stash[MODULES] = modules
     items[:] = grouped(items, lambda i: _module(i) in modules)
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Iterator[None]:
     outcome = yield
     shared = item.config.stash.get(SHARED, None)
     modules = item.config.stash.get(MODULES, set())
-    if shared is not None and _module(item) in modules and (nextitem is None or _module(nextitem) not in modules):
+    if (
+        shared is not None
+        and _module(item) in modules
+        and (nextitem is None or _module(nextitem) not in modules)
+    ):
         shared.stop()
     return outcome

@@ -41,7 +41,9 @@ def offset(environ: MutableMapping[str, str]) -> None:
     if n == 0:
         return
     shift = n * int(environ.get("SIGNPOST_TEST_WORKER_PORT_STRIDE", STRIDE))
-    moved = {name: int(environ.get(name, default)) + shift for name, default in BASES.items()}
+    moved = {
+        name: int(environ.get(name, default)) + shift for name, default in BASES.items()
+    }
     if CHAOS in environ:
         moved[CHAOS] = int(environ[CHAOS]) + shift
     too_high = {name: port for name, port in moved.items() if port + REACH >= EPHEMERAL}

@@ -16,8 +16,16 @@ def test_every_test_the_threat_model_names_exists() -> None:
     missing = []
     for path, name in named_tests():
         file = ROOT / path
-        tree = ast.parse(file.read_text()) if file.exists() else ast.Module(body=[], type_ignores=[])
-        defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+        tree = (
+            ast.parse(file.read_text())
+            if file.exists()
+            else ast.Module(body=[], type_ignores=[])
+        )
+        defined = {
+            n.name
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
         if name not in defined:
             missing.append(f"{path}::{name}")
     assert missing == []
@@ -25,5 +33,7 @@ def test_every_test_the_threat_model_names_exists() -> None:
 
 def test_every_finding_of_the_review_is_in_the_threat_model() -> None:
     text = (ROOT / "docs" / "security.md").read_text()
-    assert [f"F{n}" for n in range(1, 11) if not re.search(rf"^\| F{n}[ab]? \|", text, re.M)] == []
+    assert [
+        f"F{n}" for n in range(1, 11) if not re.search(rf"^\| F{n}[ab]? \|", text, re.M)
+    ] == []
     assert len(named_tests()) >= 25

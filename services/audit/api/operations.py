@@ -52,7 +52,11 @@ def _operations_only(principal: Principal) -> None:
 
 
 async def _queue(
-    request: Request, principal: Principal, read: Callable[[Conn, int], Awaitable[list[Any]]], limit: int, function: str
+    request: Request,
+    principal: Principal,
+    read: Callable[[Conn, int], Awaitable[list[Any]]],
+    limit: int,
+    function: str,
 ) -> JSONResponse:
     _operations_only(principal)
     runtime: Runtime = request.app.state.runtime
@@ -73,9 +77,13 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 
 
 @router.get("/unroutable")
-async def unroutable(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
+async def unroutable(
+    request: Request, principal: Authenticated, limit: Limit = 100
+) -> JSONResponse:
     """Referrals no rule could route and nobody has assigned since, oldest first: the work queue."""
-    return await _queue(request, principal, queues.unroutable, limit, "read unroutable queue")
+    return await _queue(
+        request, principal, queues.unroutable, limit, "read unroutable queue"
+    )
 
 
 class HandAssignment(BaseModel):
@@ -86,68 +94,121 @@ class HandAssignment(BaseModel):
 
 
 @router.post("/unroutable/{referral_id}/assign")
-async def assign_by_hand(referral_id: UUID, body: HandAssignment, request: Request, principal: Authenticated) -> Response:
+async def assign_by_hand(
+    referral_id: UUID, body: HandAssignment, request: Request, principal: Authenticated
+) -> Response:
     """Route a referral from the queue by hand. The router makes the assignment and records the access; this relays it."""
     _operations_only(principal)
-    return await _relay(request, "router", f"/v1/referrals/{referral_id}/assignments", body.model_dump(), {},
-                        "the router did not answer; the referral was not assigned")  # fmt: skip
+    return await _relay(
+        request,
+        "router",
+        f"/v1/referrals/{referral_id}/assignments",
+        body.model_dump(),
+        {},
+        "the router did not answer; the referral was not assigned",
+    )
 
 
 async def _relay(
-    request: Request, service: str, path: str, body: dict[str, Any] | None, params: dict[str, str], unavailable: str
+    request: Request,
+    service: str,
+    path: str,
+    body: dict[str, Any] | None,
+    params: dict[str, str],
+    unavailable: str,
 ) -> Response:
     """POST to the service that owns the action, as the caller (same token, same correlation id); pass its answer on."""
     runtime: Runtime = request.app.state.runtime
     url = f"{service_url(runtime.settings, service)}{path}"
-    headers = {"Authorization": request.headers.get("authorization", ""), "X-Correlation-Id": request.state.correlation_id}
+    headers = {
+        "Authorization": request.headers.get("authorization", ""),
+        "X-Correlation-Id": request.state.correlation_id,
+    }
     try:
-        async with httpx.AsyncClient(timeout=10.0, verify=verify(runtime.settings)) as client:
+        async with httpx.AsyncClient(
+            timeout=10.0, verify=verify(runtime.settings)
+        ) as client:
             answer = await client.post(url, json=body, params=params, headers=headers)
     except httpx.HTTPError:
         return problem(503, "Service Unavailable", unavailable)
-    return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
+    return Response(
+        answer.content,
+        status_code=answer.status_code,
+        media_type=answer.headers.get("content-type"),
+    )
 
 
 @router.get("/escalations")
-async def escalations(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
+async def escalations(
+    request: Request, principal: Authenticated, limit: Limit = 100
+) -> JSONResponse:
     """SLA breaches (``referral.escalated``), newest first."""
-    return await _queue(request, principal, queues.escalations, limit, "read SLA escalations")
+    return await _queue(
+        request, principal, queues.escalations, limit, "read SLA escalations"
+    )
 
 
 @router.get("/dead-letters")
-async def dead_letters(request: Request, principal: Authenticated, limit: Limit = 100) -> JSONResponse:
+async def dead_letters(
+    request: Request, principal: Authenticated, limit: Limit = 100
+) -> JSONResponse:
     """Records a consumer could not handle, with the reason and where they came from, newest first."""
     _operations_only(principal)
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn, conn.transaction():
         letters = await queues.dead_letters(conn, limit)
         replays = await queues.replays_of(conn, [str(r["event_id"]) for r in letters])
-        await record_access(conn, producer="audit", principal=principal, function="read dead letters",
-                            correlation_id=request.state.correlation_id, granted=True)  # fmt: skip
+        await record_access(
+            conn,
+            producer="audit",
+            principal=principal,
+            function="read dead letters",
+            correlation_id=request.state.correlation_id,
+            granted=True,
+        )
     items = [queue_item(shape(r)) for r in letters]
     return JSONResponse({"items": with_replays(items, [shape(r) for r in replays])})
 
 
 @router.post("/dead-letters/{dead_letter_id}/replay")
-async def replay_dead_letter(dead_letter_id: UUID, request: Request, principal: Authenticated, force: bool = False) -> Response:
+async def replay_dead_letter(
+    dead_letter_id: UUID,
+    request: Request,
+    principal: Authenticated,
+    force: bool = False,
+) -> Response:
     """Put a dead letter's record back on its topic. The notifier keeps dead letters, replays and records the access."""
     _operations_only(principal)
-    return await _relay(request, "notifier", f"/v1/dead-letters/{dead_letter_id}/replay", None,
-                        {"force": "true" if force else "false"}, "the notifier did not answer; nothing was replayed")  # fmt: skip
+    return await _relay(
+        request,
+        "notifier",
+        f"/v1/dead-letters/{dead_letter_id}/replay",
+        None,
+        {"force": "true" if force else "false"},
+        "the notifier did not answer; nothing was replayed",
+    )
 
 
-async def read_offsets(bootstrap: str, **security: Any) -> tuple[dict[str, dict[Partition, int]], dict[Partition, int]]:
+async def read_offsets(
+    bootstrap: str, **security: Any
+) -> tuple[dict[str, dict[Partition, int]], dict[Partition, int]]:
     """Every consumer group's committed offsets, and the end offsets of the partitions they cover."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **security)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **security
+    )
     await admin.start()
     try:
         await consumer.start()
         committed: dict[str, dict[Partition, int]] = {}
         for group_id, *_ in await admin.list_consumer_groups():
             offsets = await admin.list_consumer_group_offsets(group_id)
-            committed[group_id] = {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
-        partitions = {TopicPartition(t, p) for group in committed.values() for t, p in group}
+            committed[group_id] = {
+                (tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()
+            }
+        partitions = {
+            TopicPartition(t, p) for group in committed.values() for t, p in group
+        }
         if partitions:
             # Assigning first makes the consumer track these topics' metadata; without it
             # end_offsets retries with backoff per unknown topic (2 s+ with a few hundred topics).
@@ -166,7 +227,13 @@ async def consumer_lag(request: Request, principal: Authenticated) -> JSONRespon
     runtime: Runtime = request.app.state.runtime
     try:
         async with asyncio.timeout(LAG_TIMEOUT_S):
-            committed, ends = await read_offsets(runtime.settings.kafka_bootstrap, **client_kwargs(runtime.settings))
+            committed, ends = await read_offsets(
+                runtime.settings.kafka_bootstrap, **client_kwargs(runtime.settings)
+            )
     except (KafkaError, OSError, TimeoutError) as exc:
-        return problem(503, "Service Unavailable", f"Kafka did not answer for consumer lag ({type(exc).__name__})")
+        return problem(
+            503,
+            "Service Unavailable",
+            f"Kafka did not answer for consumer lag ({type(exc).__name__})",
+        )
     return JSONResponse({"groups": lag_report(committed, ends)})

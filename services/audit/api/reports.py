@@ -32,10 +32,19 @@ from signpost.service import Runtime
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 EVENTS = (reports.SUBMITTED, reports.ROUTED, reports.OUTCOME, reports.ESCALATED)
-Week = Annotated[str | None, Query(description="ISO week, e.g. 2026-W48 (default: this week)", max_length=8)]
-Weeks = Annotated[int, Query(ge=1, le=26, description="how many weeks, ending with `week`")]
+Week = Annotated[
+    str | None,
+    Query(description="ISO week, e.g. 2026-W48 (default: this week)", max_length=8),
+]
+Weeks = Annotated[
+    int, Query(ge=1, le=26, description="how many weeks, ending with `week`")
+]
 Area = Annotated[
-    str | None, Query(description="one area's networks, in its words (an area file's `area`); default: all", max_length=63)
+    str | None,
+    Query(
+        description="one area's networks, in its words (an area file's `area`); default: all",
+        max_length=63,
+    ),
 ]
 
 
@@ -48,7 +57,9 @@ def parse_week(text: str | None, now: datetime | None = None) -> IsoWeek:
     try:
         return IsoWeek(int(match[1]), int(match[2]))
     except ValueError:
-        raise ValueError(f"week {text!r} does not exist: {match[1]} has no week {int(match[2])}") from None
+        raise ValueError(
+            f"week {text!r} does not exist: {match[1]} has no week {int(match[2])}"
+        ) from None
 
 
 def weeks_ending(last: IsoWeek, count: int) -> list[IsoWeek]:
@@ -58,8 +69,12 @@ def weeks_ending(last: IsoWeek, count: int) -> list[IsoWeek]:
     return weeks
 
 
-async def _reports(conn: Conn, weeks: list[IsoWeek], networks: frozenset[str] | None) -> list[WeeklyReport]:
-    rows = await events_of_referrals_submitted(conn, EVENTS, reports.SUBMITTED, weeks[0].start, weeks[-1].end)
+async def _reports(
+    conn: Conn, weeks: list[IsoWeek], networks: frozenset[str] | None
+) -> list[WeeklyReport]:
+    rows = await events_of_referrals_submitted(
+        conn, EVENTS, reports.SUBMITTED, weeks[0].start, weeks[-1].end
+    )
     facts = reports.build_facts(rows)
     if networks is not None:
         facts = reports.in_networks(facts, networks)
@@ -67,23 +82,41 @@ async def _reports(conn: Conn, weeks: list[IsoWeek], networks: frozenset[str] | 
 
 
 async def _read(
-    request: Request, principal: Any, week: str | None, count: int, what: str, area: str | None
+    request: Request,
+    principal: Any,
+    week: str | None,
+    count: int,
+    what: str,
+    area: str | None,
 ) -> list[WeeklyReport] | JSONResponse:
     if principal.role != "operations":
         return problem(403, "Forbidden", "outcome reports are for operations staff")
     terms = terminology.configured()
     if area is not None and terms.for_area(area) is None:
-        return problem(422, "Unprocessable Content", f"no area {area!r} (areas: {', '.join(sorted(terms.areas)) or 'none'})")
+        return problem(
+            422,
+            "Unprocessable Content",
+            f"no area {area!r} (areas: {', '.join(sorted(terms.areas)) or 'none'})",
+        )
     try:
         weeks = weeks_ending(parse_week(week), count)
     except ValueError as exc:
         return problem(422, "Unprocessable Content", str(exc))
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn, conn.transaction():
-        found = await _reports(conn, weeks, terms.networks_of(area) if area is not None else None)
-        await record_access(conn, producer="audit", principal=principal, function=what,
-                            correlation_id=request.state.correlation_id, granted=True,
-                            detail=f"{weeks[0].label}..{weeks[-1].label}" + (f" {area}" if area else ""))  # fmt: skip
+        found = await _reports(
+            conn, weeks, terms.networks_of(area) if area is not None else None
+        )
+        await record_access(
+            conn,
+            producer="audit",
+            principal=principal,
+            function=what,
+            correlation_id=request.state.correlation_id,
+            granted=True,
+            detail=f"{weeks[0].label}..{weeks[-1].label}"
+            + (f" {area}" if area else ""),
+        )
     return found
 
 
@@ -95,7 +128,11 @@ def as_json(report: WeeklyReport) -> dict[str, Any]:
 
 @router.get("/weekly")
 async def weekly(
-    request: Request, principal: Authenticated, week: Week = None, weeks: Weeks = 1, area: Area = None
+    request: Request,
+    principal: Authenticated,
+    week: Week = None,
+    weeks: Weeks = 1,
+    area: Area = None,
 ) -> JSONResponse:
     """Referrals by service, network and outcome; acceptance rate; median hours to contact and completion; escalations."""
     found = await _read(request, principal, week, weeks, "read weekly report", area)
@@ -103,19 +140,39 @@ async def weekly(
         return found
     terms = terminology.configured()
     words = terms.for_area(area) if area is not None else None
-    charts = {by: reports.chart_series(found, by, words or terms.default).as_dict() for by in BREAKDOWNS}
-    return JSONResponse({"weeks": [as_json(r) for r in found], "charts": charts, "area": area, "areas": sorted(terms.areas)})
+    charts = {
+        by: reports.chart_series(found, by, words or terms.default).as_dict()
+        for by in BREAKDOWNS
+    }
+    return JSONResponse(
+        {
+            "weeks": [as_json(r) for r in found],
+            "charts": charts,
+            "area": area,
+            "areas": sorted(terms.areas),
+        }
+    )
 
 
 @router.get("/weekly.csv", response_class=Response)
 async def weekly_csv(
-    request: Request, principal: Authenticated, week: Week = None, weeks: Weeks = 1, area: Area = None
+    request: Request,
+    principal: Authenticated,
+    week: Week = None,
+    weeks: Weeks = 1,
+    area: Area = None,
 ) -> Response:
     """The same figures as RFC 4180 CSV, one row per figure (codes and ids, not words: it is for spreadsheets)."""
     found = await _read(request, principal, week, weeks, "export weekly report", area)
     if isinstance(found, JSONResponse):
         return found
-    name = (f"signpost-weekly-{f'{area}-' if area else ''}{found[0].week.label}"
-            + (f"-to-{found[-1].week.label}" if len(found) > 1 else "") + ".csv")  # fmt: skip
-    return Response(reports.to_csv(found), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})  # fmt: skip
+    name = (
+        f"signpost-weekly-{f'{area}-' if area else ''}{found[0].week.label}"
+        + (f"-to-{found[-1].week.label}" if len(found) > 1 else "")
+        + ".csv"
+    )
+    return Response(
+        reports.to_csv(found),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

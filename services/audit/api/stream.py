@@ -44,7 +44,9 @@ class LiveStreams:
     slots: StreamSlots
 
 
-def reason_to_end(now: float, expires_at: float, connected: Client, registry: dict[str, Client] | None) -> str | None:
+def reason_to_end(
+    now: float, expires_at: float, connected: Client, registry: dict[str, Client] | None
+) -> str | None:
     """Why an open stream must end now, or ``None``. ``registry`` is ``None`` between re-checks."""
     if now >= expires_at:
         return "the token expired"
@@ -68,16 +70,28 @@ async def stream(
     The stream ends at the token's expiry (and if the client is revoked): reconnect with a fresh token
     and Last-Event-ID. A client may hold only a few streams at once; one more is refused with 429.
     """
-    filters = Filters(agency_id=agency_scope(principal, agency), network_id=network, event_types=tuple(event_type or ()))
+    filters = Filters(
+        agency_id=agency_scope(principal, agency),
+        network_id=network,
+        event_types=tuple(event_type or ()),
+    )
     runtime = runtime_of(request)
     settings = runtime.settings
     expires_at: float = request.state.token_expires_at
     if time.time() >= expires_at:
         # Other endpoints allow the token half a minute of clock skew; a stream would end as soon as it began.
-        raise HTTPException(401, "the token has expired", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise HTTPException(
+            401,
+            "the token has expired",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     connected = registry_for(request).get(principal.client_id)
     if connected is None:  # revoked between the token check and here
-        raise HTTPException(401, "the client is no longer registered", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "the client is no longer registered",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     streams = runtime.part(LiveStreams)
     refusal = streams.slots.take(principal.client_id)
     if refusal:
@@ -85,7 +99,11 @@ async def stream(
     # The live streams read through a pool of their own, never the one the recorder writes with.
     try:
         # Rows are shown in the stream's own order (services/audit/store/stream.py); an id is a row's seq.
-        resume = int(last_event_id) if last_event_id and last_event_id.isdigit() else after_seq
+        resume = (
+            int(last_event_id)
+            if last_event_id and last_event_id.isdigit()
+            else after_seq
+        )
         async with streams.pool.acquire() as conn:
             start = await stream_order.after(conn, resume)
         async with runtime.pool.acquire() as conn:
@@ -110,28 +128,45 @@ async def stream(
         while not await request.is_disconnected():
             registry = None
             if time.monotonic() >= recheck_at:
-                registry, recheck_at = registry_for(request), time.monotonic() + settings.audit_stream_recheck_s
+                registry, recheck_at = (
+                    registry_for(request),
+                    time.monotonic() + settings.audit_stream_recheck_s,
+                )
             reason = reason_to_end(time.time(), expires_at, connected, registry)
             if reason:
-                log.info("audit stream closed", client_id=principal.client_id, reason=reason)
+                log.info(
+                    "audit stream closed", client_id=principal.client_id, reason=reason
+                )
                 ENDED.labels(reason).inc()
-                yield ServerSentEvent(comment=f"stream closed: {reason}; reconnect with a fresh token and Last-Event-ID")
+                yield ServerSentEvent(
+                    comment=f"stream closed: {reason}; reconnect with a fresh token and Last-Event-ID"
+                )
                 return
             async with streams.pool.acquire() as conn:
                 rows = await stream_order.page(conn, filters, seen, 200)
             for cursor, row in rows:
                 seen = cursor
-                yield {"id": str(row["seq"]), "event": row["event_type"], "data": json.dumps(row)}
+                yield {
+                    "id": str(row["seq"]),
+                    "event": row["event_type"],
+                    "data": json.dumps(row),
+                }
             if not rows:
-                await asyncio.sleep(min(STREAM_POLL_S, max(0.0, expires_at - time.time())))
+                await asyncio.sleep(
+                    min(STREAM_POLL_S, max(0.0, expires_at - time.time()))
+                )
 
-    return _HeldStream(events(), release=lambda: streams.slots.give_back(principal.client_id), ping=15)
+    return _HeldStream(
+        events(), release=lambda: streams.slots.give_back(principal.client_id), ping=15
+    )
 
 
 class _HeldStream(EventSourceResponse):
     """Gives the stream's slot back however the response ends: finished, cut off by a hang-up, or failed."""
 
-    def __init__(self, content: AsyncIterator[Any], release: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(
+        self, content: AsyncIterator[Any], release: Callable[[], None], **kwargs: Any
+    ) -> None:
         super().__init__(content, **kwargs)
         self._release = release
 

@@ -37,9 +37,16 @@ def agency_scope(principal: Principal, agency: str | None) -> str | None:
     """The agency filter a caller may use: operations any, an agency only its own."""
     if principal.role == "operations":
         return agency
-    if principal.role == "agency" and principal.agency_id and agency in (None, principal.agency_id):
+    if (
+        principal.role == "agency"
+        and principal.agency_id
+        and agency in (None, principal.agency_id)
+    ):
         return principal.agency_id
-    raise HTTPException(403, "the audit log is open to operations staff, and to agencies for their own assignments")
+    raise HTTPException(
+        403,
+        "the audit log is open to operations staff, and to agencies for their own assignments",
+    )
 
 
 async def _audited_page(
@@ -57,7 +64,11 @@ async def _audited_page(
     async with runtime.pool.acquire() as conn, conn.transaction():
         if filters.patient_key:
             linked = await audit_log.linked_keys(conn, filters.patient_key)
-        shown = replace(filters, patient_key=None, patient_keys=tuple(linked)) if linked else filters
+        shown = (
+            replace(filters, patient_key=None, patient_keys=tuple(linked))
+            if linked
+            else filters
+        )
         events = await audit_log.page(conn, shown, after_seq, limit)
         await record_access(
             conn,
@@ -69,7 +80,10 @@ async def _audited_page(
             referral_id=filters.referral_id or referral_id,
             patient_key=filters.patient_key,
         )
-    body: dict[str, Any] = {"events": events, "next_after_seq": events[-1]["seq"] if len(events) == limit else None}
+    body: dict[str, Any] = {
+        "events": events,
+        "next_after_seq": events[-1]["seq"] if len(events) == limit else None,
+    }
     if len(linked) > 1:
         body["patient_keys"] = linked
     return body
@@ -81,7 +95,10 @@ class Paging:
     after_seq: int
 
 
-def _paging(limit: int = Query(default=100, ge=1, le=1000), after_seq: int = Query(default=0, ge=0, le=MAX_SEQ)) -> Paging:
+def _paging(
+    limit: int = Query(default=100, ge=1, le=1000),
+    after_seq: int = Query(default=0, ge=0, le=MAX_SEQ),
+) -> Paging:
     return Paging(limit, after_seq)
 
 
@@ -89,18 +106,24 @@ Paged = Annotated[Paging, Depends(_paging)]
 
 
 @router.get("/referrals/{referral_id}/audit", tags=["audit"])
-async def referral_trail(referral_id: uuid.UUID, request: Request, principal: Authenticated, paging: Paged) -> JSONResponse:
+async def referral_trail(
+    referral_id: uuid.UUID, request: Request, principal: Authenticated, paging: Paged
+) -> JSONResponse:
     """Every event recorded for one referral, oldest first, paginated by sequence number."""
     agency = agency_scope(principal, None)
     filters = Filters(referral_id=referral_id, agency_id=agency)
-    body = await _audited_page(request, principal, filters, paging.after_seq, paging.limit, "read audit trail")
+    body = await _audited_page(
+        request, principal, filters, paging.after_seq, paging.limit, "read audit trail"
+    )
     if not body["events"] and paging.after_seq == 0:
         return problem(404, "Not Found", "no audit records for that referral")
     return JSONResponse({"referral_id": str(referral_id), **body})
 
 
 @router.get("/referrals/{referral_id}/patient-trail", tags=["audit"])
-async def patient_trail(referral_id: uuid.UUID, request: Request, principal: Authenticated, paging: Paged) -> JSONResponse:
+async def patient_trail(
+    referral_id: uuid.UUID, request: Request, principal: Authenticated, paging: Paged
+) -> JSONResponse:
     """Every event of the referral's patient, oldest first: its own key's and every key intake linked to it.
 
     So the trail of a referral made before the patient was traced joins the traced referrals' trails,
@@ -114,9 +137,21 @@ async def patient_trail(referral_id: uuid.UUID, request: Request, principal: Aut
         return problem(404, "Not Found", "no audit records for that referral")
     filters = Filters(patient_key=key)
     body = await _audited_page(
-        request, principal, filters, paging.after_seq, paging.limit, "read patient trail", referral_id=referral_id
+        request,
+        principal,
+        filters,
+        paging.after_seq,
+        paging.limit,
+        "read patient trail",
+        referral_id=referral_id,
     )
-    return JSONResponse({"referral_id": str(referral_id), "patient_keys": body.pop("patient_keys", [key]), **body})
+    return JSONResponse(
+        {
+            "referral_id": str(referral_id),
+            "patient_keys": body.pop("patient_keys", [key]),
+            **body,
+        }
+    )
 
 
 class Search(BaseModel):
@@ -145,7 +180,9 @@ def _patient(request: Request, nhs_number: str | None) -> str | None:
 
 
 @router.post("/audit/search", tags=["audit"])
-async def search(body: Search, request: Request, principal: Authenticated) -> JSONResponse:
+async def search(
+    body: Search, request: Request, principal: Authenticated
+) -> JSONResponse:
     """The trail by patient, referral, agency, network, event type or time range, paginated."""
     filters = Filters(
         referral_id=body.referral_id,
@@ -156,7 +193,11 @@ async def search(body: Search, request: Request, principal: Authenticated) -> JS
         since=body.since,
         until=body.until,
     )
-    return JSONResponse(await _audited_page(request, principal, filters, body.after_seq, body.limit, "search audit log"))
+    return JSONResponse(
+        await _audited_page(
+            request, principal, filters, body.after_seq, body.limit, "search audit log"
+        )
+    )
 
 
 class WhoViewed(BaseModel):
@@ -165,12 +206,18 @@ class WhoViewed(BaseModel):
 
 
 @router.post("/audit/who-viewed", tags=["audit"])
-async def who_viewed(body: WhoViewed, request: Request, principal: Authenticated) -> JSONResponse:
+async def who_viewed(
+    body: WhoViewed, request: Request, principal: Authenticated
+) -> JSONResponse:
     """Who looked at this patient's records: every recorded access, oldest first."""
     if principal.role != "operations":
         raise HTTPException(403, "the who-viewed report is for operations staff")
-    filters = Filters(patient_key=_patient(request, body.nhs_number), event_types=("access.recorded",))
-    page = await _audited_page(request, principal, filters, 0, 1000, "who viewed this patient")
+    filters = Filters(
+        patient_key=_patient(request, body.nhs_number), event_types=("access.recorded",)
+    )
+    page = await _audited_page(
+        request, principal, filters, 0, 1000, "who viewed this patient"
+    )
     viewers = [
         {
             "when": e["payload"]["occurred_at"],

@@ -24,7 +24,14 @@ def canonical_json(text: str | bytes) -> str:
     two different numbers never do).
     """
     try:
-        return _encode(json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant))
+        return _encode(
+            json.loads(
+                text,
+                parse_float=Decimal,
+                parse_int=Decimal,
+                parse_constant=_refuse_constant,
+            )
+        )
     except RecursionError as error:
         raise ValueError("JSON nested too deeply") from error
 
@@ -50,7 +57,13 @@ def _encode(value: Any) -> str:
     if isinstance(value, Decimal):
         return _number(value)
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_string(key)}:{_encode(item)}" for key, item in sorted(value.items())) + "}"
+        return (
+            "{"
+            + ",".join(
+                f"{_string(key)}:{_encode(item)}" for key, item in sorted(value.items())
+            )
+            + "}"
+        )
     if isinstance(value, list):
         return "[" + ",".join(_encode(item) for item in value) + "]"
     if value is True:
@@ -65,7 +78,9 @@ def _encode(value: Any) -> str:
 def _number(value: Decimal) -> str:
     """Exact digits and exponent, trailing zeros folded into the exponent: no rounding, no expansion."""
     sign, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite: NaN and Infinity were refused while parsing
+    assert isinstance(
+        exponent, int
+    )  # finite: NaN and Infinity were refused while parsing
     text = "".join(map(str, digits)).lstrip("0")
     if not text:
         return "0"

@@ -66,7 +66,9 @@ def row_hash(
         canonical_time(occurred_at_iso),
         canonical_json(payload_json),
     ]
-    return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode("ascii")).hexdigest()
+    return hashlib.sha256(
+        json.dumps(fields, separators=(",", ":")).encode("ascii")
+    ).hexdigest()
 
 
 def sharded_row_hash(
@@ -87,18 +89,46 @@ def sharded_row_hash(
     stream and queries order by, so renumbering it is an edit too.
     """
     return sharded_digest(
-        prev_hash, chain, position, log_seq, str(UUID(str(event_id))), event_type, topic, canonical_time(occurred_at_iso),
+        prev_hash,
+        chain,
+        position,
+        log_seq,
+        str(UUID(str(event_id))),
+        event_type,
+        topic,
+        canonical_time(occurred_at_iso),
         canonical_json(payload_json),
-    )  # fmt: skip
+    )
 
 
 def sharded_digest(
-    prev_hash: str, chain: int, position: int, log_seq: int, event_id: str, event_type: str, topic: str, time: str, payload: str
+    prev_hash: str,
+    chain: int,
+    position: int,
+    log_seq: int,
+    event_id: str,
+    event_type: str,
+    topic: str,
+    time: str,
+    payload: str,
 ) -> str:
     """``sharded_row_hash`` of fields already canonical: the recorder canonicalises before it locks a chain's head,
     so only this, microseconds a row, runs while other instances may wait for that head."""
-    fields = [SHARDED_SCHEME, prev_hash, chain, position, log_seq, event_id, event_type, topic, time, payload]
-    return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode("ascii")).hexdigest()
+    fields = [
+        SHARDED_SCHEME,
+        prev_hash,
+        chain,
+        position,
+        log_seq,
+        event_id,
+        event_type,
+        topic,
+        time,
+        payload,
+    ]
+    return hashlib.sha256(
+        json.dumps(fields, separators=(",", ":")).encode("ascii")
+    ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -124,13 +154,28 @@ class ChainRow:
     def hashed_as(self, seq: int) -> str:
         """The hash this row's content gives at position ``seq`` of its chain; ``ValueError`` if malformed."""
         if self.chain == LEGACY:
-            return row_hash(self.prev_hash, seq, self.event_id, self.event_type, self.topic, self.occurred_at, self.payload)
+            return row_hash(
+                self.prev_hash,
+                seq,
+                self.event_id,
+                self.event_type,
+                self.topic,
+                self.occurred_at,
+                self.payload,
+            )
         if self.log_seq is None:
             raise ValueError("a row of a sharded chain has no log seq")
         return sharded_row_hash(
-            self.prev_hash, self.chain, seq, self.log_seq, self.event_id, self.event_type, self.topic, self.occurred_at,
+            self.prev_hash,
+            self.chain,
+            seq,
+            self.log_seq,
+            self.event_id,
+            self.event_type,
+            self.topic,
+            self.occurred_at,
             self.payload,
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -164,7 +209,18 @@ def next_row(
     """
     seq, prev_hash = (previous.seq + 1, previous.row_hash) if previous else (1, genesis)
     occurred = canonical_time(occurred_at)
-    row = ChainRow(seq, event_id, event_type, topic, occurred, payload_json, prev_hash, "", chain, log_seq)
+    row = ChainRow(
+        seq,
+        event_id,
+        event_type,
+        topic,
+        occurred,
+        payload_json,
+        prev_hash,
+        "",
+        chain,
+        log_seq,
+    )
     return replace(row, row_hash=row.hashed_as(seq))
 
 
@@ -198,7 +254,11 @@ class Verification:
 
     @property
     def summary(self) -> str:
-        span = f"{self.rows_checked} rows (seq {self.first_seq}–{self.last_seq})" if self.rows_checked else "no rows"
+        span = (
+            f"{self.rows_checked} rows (seq {self.first_seq}–{self.last_seq})"
+            if self.rows_checked
+            else "no rows"
+        )
         if self.ok:
             return f"chain intact: {span} verified"
         unlisted = self.findings_total - len(self.findings)
@@ -350,10 +410,19 @@ class _Checker:
     def finish(self) -> Verification:
         if self.head is not None and not self.head_seen:
             head_seq = self.head[0]
-            top = self.tip.seq - self.shift if self.tip else (self.anchor.seq if self.anchor else 0)
+            top = (
+                self.tip.seq - self.shift
+                if self.tip
+                else (self.anchor.seq if self.anchor else 0)
+            )
             if top < head_seq:
                 where = f"missing from the end of the log (deleted): the recorded head is row {head_seq}"
-                self._add(FindingKind.DELETED, top + 1, f"{_span(top + 1, head_seq)} {where}", head_seq)
+                self._add(
+                    FindingKind.DELETED,
+                    top + 1,
+                    f"{_span(top + 1, head_seq)} {where}",
+                    head_seq,
+                )
         self.findings.sort(key=lambda finding: finding.seq)
         return Verification(
             ok=self.findings_total == 0,
@@ -367,7 +436,9 @@ class _Checker:
     def _count(self, row: ChainRow) -> None:
         self.rows_checked += 1
         self.first_seq = row.seq if self.first_seq is None else self.first_seq
-        self.last_seq = row.seq if self.last_seq is None else max(self.last_seq, row.seq)
+        self.last_seq = (
+            row.seq if self.last_seq is None else max(self.last_seq, row.seq)
+        )
 
     def _problem(self, row: ChainRow, seq: int | None = None) -> str | None:
         return _content_problem(row, (row.seq if seq is None else seq) - self.shift)
@@ -378,11 +449,15 @@ class _Checker:
             return _Tip(self.anchor.seq, self.anchor.row_hash, origin="anchor")
         return _Tip(0, self.genesis, origin="genesis")
 
-    def _ahead(self, row: ChainRow, tip: _Tip, problem: str | None, stream: _Lookahead) -> None:
+    def _ahead(
+        self, row: ChainRow, tip: _Tip, problem: str | None, stream: _Lookahead
+    ) -> None:
         gap = row.seq - tip.seq - 1
         links = row.prev_hash == tip.row_hash
         if problem is not None:
-            if gap == 0 and (self._swapped(row, tip, stream) or self._renumbered(row, tip)):
+            if gap == 0 and (
+                self._swapped(row, tip, stream) or self._renumbered(row, tip)
+            ):
                 return
             self._edited(row, problem)
             if gap and not links:
@@ -407,12 +482,17 @@ class _Checker:
             self._missing(tip, row.seq)
         self._accept(_tip_of(row))
 
-    def _duplicate(self, row: ChainRow, tip: _Tip, problem: str | None, stream: _Lookahead) -> None:
+    def _duplicate(
+        self, row: ChainRow, tip: _Tip, problem: str | None, stream: _Lookahead
+    ) -> None:
         """Two rows share a seq: the one the next row links to is genuine, the other was inserted."""
         if problem is not None:
             self._edited(row, problem)
         following = stream.peek()
-        if following is not None and following.prev_hash == row.row_hash != tip.row_hash:
+        if (
+            following is not None
+            and following.prev_hash == row.row_hash != tip.row_hash
+        ):
             forged = tip.event_id
             self._accept(_tip_of(row))
         else:
@@ -425,7 +505,11 @@ class _Checker:
         if problem is not None:
             self._edited(row, problem)
         if self._fill_gap(row.seq):
-            self._add(FindingKind.REORDERED, row.seq, f"row {row.seq} is out of order: it comes after row {tip.seq}")
+            self._add(
+                FindingKind.REORDERED,
+                row.seq,
+                f"row {row.seq} is out of order: it comes after row {tip.seq}",
+            )
         else:
             message = f"row {row.seq} was inserted: it comes after row {tip.seq}, and no row {row.seq} is missing there"
             self._add(FindingKind.INSERTED, row.seq, message)
@@ -435,19 +519,38 @@ class _Checker:
         following = stream.peek()
         if following is None or following.seq != row.seq + 1:
             return False
-        crosswise = following.prev_hash == tip.row_hash and row.prev_hash == following.row_hash
-        if not crosswise or self._problem(row, following.seq) or self._problem(following, row.seq):
+        crosswise = (
+            following.prev_hash == tip.row_hash and row.prev_hash == following.row_hash
+        )
+        if (
+            not crosswise
+            or self._problem(row, following.seq)
+            or self._problem(following, row.seq)
+        ):
             return False
         self._count(next(stream))
         message = f"rows {row.seq} and {following.seq} swapped places: their seq numbers were exchanged"
         self._add(FindingKind.REORDERED, row.seq, message)
-        self._accept(_Tip(row.seq, following.row_hash, following.prev_hash, str(following.event_id)))
-        self._accept(_Tip(following.seq, row.row_hash, row.prev_hash, str(row.event_id)))
+        self._accept(
+            _Tip(
+                row.seq,
+                following.row_hash,
+                following.prev_hash,
+                str(following.event_id),
+            )
+        )
+        self._accept(
+            _Tip(following.seq, row.row_hash, row.prev_hash, str(row.event_id))
+        )
         return True
 
     def _renumbered(self, row: ChainRow, tip: _Tip) -> bool:
         """A row that hashes under the seq next to its own: a row was inserted or deleted and the rest renumbered."""
-        if tip.origin is None and row.prev_hash == tip.prev_hash and not self._problem(row, row.seq - 1):
+        if (
+            tip.origin is None
+            and row.prev_hash == tip.prev_hash
+            and not self._problem(row, row.seq - 1)
+        ):
             self.shift += 1
             message = f"row {tip.seq} was inserted: row {row.seq} links past it, and the rows after it were renumbered up"
             self._add(FindingKind.INSERTED, tip.seq, message)
@@ -462,8 +565,13 @@ class _Checker:
 
     def _accept(self, tip: _Tip) -> None:
         self.tip = tip
-        written_as = tip.seq - self.shift  # anchors and heads name a row by the seq it was written with
-        pins = (("anchor", self.anchor and (self.anchor.seq, self.anchor.row_hash)), ("recorded head", self.head))
+        written_as = (
+            tip.seq - self.shift
+        )  # anchors and heads name a row by the seq it was written with
+        pins = (
+            ("anchor", self.anchor and (self.anchor.seq, self.anchor.row_hash)),
+            ("recorded head", self.head),
+        )
         for name, pin in pins:
             if pin and pin[0] == written_as:
                 self.head_seen = self.head_seen or name == "recorded head"
@@ -475,9 +583,18 @@ class _Checker:
         self._add(FindingKind.EDITED, row.seq, f"row {row.seq} was edited: {problem}")
 
     def _missing(self, tip: _Tip, next_seq: int) -> None:
-        hint = "; if retention pruned them, verify from its anchor" if tip.origin == "genesis" else ""
+        hint = (
+            "; if retention pruned them, verify from its anchor"
+            if tip.origin == "genesis"
+            else ""
+        )
         first, last = tip.seq + 1, next_seq - 1
-        self._add(FindingKind.DELETED, first, f"{_span(first, last)} missing (deleted){hint}", last)
+        self._add(
+            FindingKind.DELETED,
+            first,
+            f"{_span(first, last)} missing (deleted){hint}",
+            last,
+        )
 
     def _fill_gap(self, seq: int) -> bool:
         """Take ``seq`` out of a gap reported earlier, because the row turned up late; ``False`` when no gap held it."""
@@ -488,11 +605,18 @@ class _Checker:
                 self.findings_total -= 1
                 for first, end in ((finding.seq, seq - 1), (seq + 1, last)):
                     if first <= end:
-                        self._add(FindingKind.DELETED, first, f"{_span(first, end)} missing (deleted)", end)
+                        self._add(
+                            FindingKind.DELETED,
+                            first,
+                            f"{_span(first, end)} missing (deleted)",
+                            end,
+                        )
                 return True
         return False
 
-    def _add(self, kind: FindingKind, seq: int, message: str, end_seq: int | None = None) -> None:
+    def _add(
+        self, kind: FindingKind, seq: int, message: str, end_seq: int | None = None
+    ) -> None:
         self.findings_total += 1
         if len(self.findings) < self.max_findings:
             self.findings.append(Finding(kind, seq, message, end_seq))

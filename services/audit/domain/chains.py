@@ -50,7 +50,10 @@ def chain_of(patient_key: str | None) -> int:
     """
     if not patient_key:
         return KEYLESS
-    return int.from_bytes(hashlib.sha256(patient_key.encode()).digest()[:8], "big") % SHARDS
+    return (
+        int.from_bytes(hashlib.sha256(patient_key.encode()).digest()[:8], "big")
+        % SHARDS
+    )
 
 
 def chain_name(chain: int) -> str:
@@ -163,14 +166,22 @@ class LogVerifier:
         for chain, anchor in self.anchors.items():
             if chain not in self._done:
                 message = f"rows after row {anchor.seq} are missing (deleted): the chain's anchor is there, no row after it"
-                self._done[chain] = _failed(Finding(FindingKind.DELETED, anchor.seq + 1, message))
+                self._done[chain] = _failed(
+                    Finding(FindingKind.DELETED, anchor.seq + 1, message)
+                )
         if self._late:
             legacy = self._done.get(LEGACY) or _failed()
-            findings = tuple(sorted((*legacy.findings, *self._late), key=lambda f: f.seq))
+            findings = tuple(
+                sorted((*legacy.findings, *self._late), key=lambda f: f.seq)
+            )
             total = legacy.findings_total + len(self._late)
-            self._done[LEGACY] = replace(legacy, ok=False, findings=findings, findings_total=total)
+            self._done[LEGACY] = replace(
+                legacy, ok=False, findings=findings, findings_total=total
+            )
         chains = tuple(sorted(self._done.items()))
-        found = [ChainFinding(chain, f) for chain, result in chains for f in result.findings]
+        found = [
+            ChainFinding(chain, f) for chain, result in chains for f in result.findings
+        ]
         total = sum(result.findings_total for _, result in chains)
         return LogVerification(chains, tuple(found[: self.max_findings]), total)
 
@@ -178,7 +189,9 @@ class LogVerifier:
         if self._current is not None:
             done, verifier = self._current
             if done in self._done:
-                raise ValueError(f"rows of {chain_name(done)} must be fed together, in position order")
+                raise ValueError(
+                    f"rows of {chain_name(done)} must be fed together, in position order"
+                )
             self._done[done] = verifier.finish()
         self._current = None if chain is None else (chain, self._verifier(chain))
 
@@ -187,7 +200,9 @@ class LogVerifier:
         if chain == LEGACY:
             head = (self.seal.seq, self.seal.row_hash) if self.seal.seq else None
             return Verifier(anchor, expected_head=head, max_findings=self.max_findings)
-        return Verifier(anchor, max_findings=self.max_findings, genesis=self.seal.genesis)
+        return Verifier(
+            anchor, max_findings=self.max_findings, genesis=self.seal.genesis
+        )
 
 
 def _failed(*findings: Finding) -> Verification:

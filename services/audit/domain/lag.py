@@ -15,7 +15,9 @@ def subject_of(topic: str) -> tuple[str, str]:
     return "topic", topic
 
 
-def lag_report(committed: Mapping[str, Mapping[Partition, int]], ends: Mapping[Partition, int]) -> list[dict[str, Any]]:
+def lag_report(
+    committed: Mapping[str, Mapping[Partition, int]], ends: Mapping[Partition, int]
+) -> list[dict[str, Any]]:
     """Lag per consumer group and subject: end offset minus committed offset, summed over partitions.
 
     A partition with no committed offset (-1) counts from zero; one whose end
@@ -23,7 +25,9 @@ def lag_report(committed: Mapping[str, Mapping[Partition, int]], ends: Mapping[P
     """
     report = []
     for group in sorted(committed):
-        subjects: dict[tuple[str, str], dict[str, Any]] = defaultdict(lambda: {"lag": 0, "partitions": 0, "topics": set()})
+        subjects: dict[tuple[str, str], dict[str, Any]] = defaultdict(
+            lambda: {"lag": 0, "partitions": 0, "topics": set()}
+        )
         for (topic, partition), offset in committed[group].items():
             end = ends.get((topic, partition))
             if end is None:
@@ -33,8 +37,16 @@ def lag_report(committed: Mapping[str, Mapping[Partition, int]], ends: Mapping[P
             entry["partitions"] += 1
             entry["topics"].add(topic)
         rows = [
-            {"kind": kind, "name": name, "lag": e["lag"], "partitions": e["partitions"], "topics": sorted(e["topics"])}
+            {
+                "kind": kind,
+                "name": name,
+                "lag": e["lag"],
+                "partitions": e["partitions"],
+                "topics": sorted(e["topics"]),
+            }
             for (kind, name), e in sorted(subjects.items())
         ]
-        report.append({"group_id": group, "lag": sum(r["lag"] for r in rows), "subjects": rows})
+        report.append(
+            {"group_id": group, "lag": sum(r["lag"] for r in rows), "subjects": rows}
+        )
     return report

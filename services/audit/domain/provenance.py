@@ -39,7 +39,10 @@ UNTYPED = "untyped"
 _NAMESPACE = UUID("0c2b6f61-3f0e-4d0b-9a57-6a0f1d7c5e21")
 _AGENCY_OUTCOMES = re.compile(r"^agency\.(?P<agency>[^.]+)\.outcomes$")
 # The notifier also tells an agency, on its referrals topic, of a cancellation and (as coordinator) of an escalation.
-_NOTICES_ON_AGENCY_REFERRALS = ("referral.cancelled", "referral.escalated")  # event types, not topics
+_NOTICES_ON_AGENCY_REFERRALS = (
+    "referral.cancelled",
+    "referral.escalated",
+)  # event types, not topics
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,9 @@ class Provenance:
 
 def _pattern(topic: str) -> re.Pattern[str]:
     """A catalogue topic as a pattern: ``agency.{agencyId}.referrals`` matches any one agency's."""
-    return re.compile("^" + re.sub(r"\\\{[A-Za-z]+\\\}", "[^.]+", re.escape(topic)) + "$")
+    return re.compile(
+        "^" + re.sub(r"\\\{[A-Za-z]+\\\}", "[^.]+", re.escape(topic)) + "$"
+    )
 
 
 def _expected() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
@@ -63,7 +68,9 @@ def _expected() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
         for topic in contract.topics:
             by_topic.setdefault(topic, set()).add(event_type)
     by_topic.setdefault(AGENCY_REFERRALS, set()).update(_NOTICES_ON_AGENCY_REFERRALS)
-    return tuple((_pattern(topic), frozenset(types)) for topic, types in by_topic.items())
+    return tuple(
+        (_pattern(topic), frozenset(types)) for topic, types in by_topic.items()
+    )
 
 
 EXPECTED = _expected()
@@ -91,7 +98,9 @@ def classify(topic: str, claimed_type: str | None) -> Provenance:
         return Provenance(AGENCY_REPORT, believed=False, agency_id=agency)
     if not claimed_type:
         return Provenance(UNTYPED, believed=False)
-    if claimed_type in KNOWN_TYPES and claimed_type not in (expected_types(topic) or ()):
+    if claimed_type in KNOWN_TYPES and claimed_type not in (
+        expected_types(topic) or ()
+    ):
         # One of the contract's events on a topic the contract does not send it on: not believed.
         return Provenance(UNEXPECTED, believed=False)
     # The contract's event on its own topic, or a service's event the contract does not know yet.
@@ -100,4 +109,8 @@ def classify(topic: str, claimed_type: str | None) -> Provenance:
 
 def row_id(topic: str, claimed_id: UUID, provenance: Provenance) -> UUID:
     """The id audit keeps the row under: the event's own if believed, else one derived from where it came."""
-    return claimed_id if provenance.believed else uuid5(_NAMESPACE, f"{topic}:{claimed_id}")
+    return (
+        claimed_id
+        if provenance.believed
+        else uuid5(_NAMESPACE, f"{topic}:{claimed_id}")
+    )

@@ -17,7 +17,11 @@ _NHS_NUMBER_SHAPE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 
 def _safe_text(value: object) -> str | None:
     """A free-text reason, with anything shaped like an NHS number masked."""
-    return _NHS_NUMBER_SHAPE.sub("[redacted]", value)[:500] if isinstance(value, str) else None
+    return (
+        _NHS_NUMBER_SHAPE.sub("[redacted]", value)[:500]
+        if isinstance(value, str)
+        else None
+    )
 
 
 def _uuid_text(value: object) -> str | None:
@@ -30,7 +34,17 @@ def _uuid_text(value: object) -> str | None:
 def queue_item(row: dict[str, Any]) -> dict[str, Any]:
     """The fields a queue shows: when, which referral, which agency, why. Never the payload."""
     payload = row["payload"]
-    item = {k: row[k] for k in ("seq", "event_type", "referral_id", "agency_id", "network_id", "recorded_at")}
+    item = {
+        k: row[k]
+        for k in (
+            "seq",
+            "event_type",
+            "referral_id",
+            "agency_id",
+            "network_id",
+            "recorded_at",
+        )
+    }
     item["reason"] = _safe_text(payload.get("reason"))
     if row["event_type"] == "event.dead_lettered":
         # The notifier keeps each dead letter under the event id it was published with: the id to replay.
@@ -40,21 +54,31 @@ def queue_item(row: dict[str, Any]) -> dict[str, Any]:
         for key in ("original_partition", "original_offset"):
             item[key] = payload[key] if isinstance(payload.get(key), int) else None
         # A replayed record that was refused again says which dead letter it was a replay of.
-        headers = payload.get("headers") if isinstance(payload.get("headers"), dict) else {}
+        headers = (
+            payload.get("headers") if isinstance(payload.get("headers"), dict) else {}
+        )
         item["replay_of"] = _uuid_text(headers.get("signpost-replay-of"))
     return item
 
 
-def with_replays(items: list[dict[str, Any]], replays: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_replays(
+    items: list[dict[str, Any]], replays: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Each dead letter with its latest replay (``replays`` in audit order), or ``None`` if it was never put back."""
     latest: dict[str, dict[str, Any]] = {}
     for row in replays:
         payload = row["payload"]
         replay = {
-            "at": row["occurred_at"], "by": _safe_text(payload.get("replayed_by")),
-            "replay": payload.get("replay") if isinstance(payload.get("replay"), int) else None,
+            "at": row["occurred_at"],
+            "by": _safe_text(payload.get("replayed_by")),
+            "replay": payload.get("replay")
+            if isinstance(payload.get("replay"), int)
+            else None,
             "forced": payload.get("forced") is True,
-        }  # fmt: skip
+        }
         for dead_letter_id in payload.get("dead_letter_ids") or []:
             latest[str(dead_letter_id)] = replay
-    return [{**item, "replayed": latest.get(str(item.get("dead_letter_id")))} for item in items]
+    return [
+        {**item, "replayed": latest.get(str(item.get("dead_letter_id")))}
+        for item in items
+    ]

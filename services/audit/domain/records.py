@@ -68,7 +68,11 @@ def agency_of(topic: str, payload: dict[str, Any]) -> str | None:
 
 
 def network_of(payload: dict[str, Any]) -> str | None:
-    for holder in (payload, payload.get("assignment") or {}, payload.get("huddle") or {}):
+    for holder in (
+        payload,
+        payload.get("assignment") or {},
+        payload.get("huddle") or {},
+    ):
         if isinstance(holder, dict) and isinstance(holder.get("network_id"), str):
             return str(holder["network_id"])
     return None
@@ -78,12 +82,16 @@ def redacted_payload(event: SeenEvent) -> dict[str, Any]:
     payload = event.model_dump(mode="json")
     for name in IDENTIFYING_FIELDS:
         if name in payload:
-            digest = hashlib.sha256(json.dumps(payload[name], sort_keys=True).encode()).hexdigest()
+            digest = hashlib.sha256(
+                json.dumps(payload[name], sort_keys=True).encode()
+            ).hexdigest()
             payload[name] = {"redacted": True, "sha256": digest}
     return payload
 
 
-def prepared(event: SeenEvent, topic: str, trace_id: str | None, now: datetime) -> Prepared:
+def prepared(
+    event: SeenEvent, topic: str, trace_id: str | None, now: datetime
+) -> Prepared:
     """The row an event becomes, all but its place in a chain: provenance, redaction and canonical form."""
     # What the record says about itself counts only from a writer allowed to say it (domain.provenance).
     source = provenance.classify(topic, event.type)
@@ -94,11 +102,24 @@ def prepared(event: SeenEvent, topic: str, trace_id: str | None, now: datetime) 
     believed = source.believed
     patient_key = event.patient_key if believed else None
     columns = {
-        "event_id": event_id, "event_type": source.event_type, "topic": topic,
-        "referral_id": event.referral_id if believed else None, "patient_key": patient_key,
-        "correlation_id": event.correlation_id, "occurred_at": occurred, "recorded_at": now, "payload": payload,
+        "event_id": event_id,
+        "event_type": source.event_type,
+        "topic": topic,
+        "referral_id": event.referral_id if believed else None,
+        "patient_key": patient_key,
+        "correlation_id": event.correlation_id,
+        "occurred_at": occurred,
+        "recorded_at": now,
+        "payload": payload,
         "agency_id": source.agency_id or agency_of(topic, body),
-        "network_id": network_of(body) if believed else None, "trace_id": trace_id,
-    }  # fmt: skip
-    canonical = (str(event_id), source.event_type, topic, canonical_time(occurred), canonical_json(payload))
+        "network_id": network_of(body) if believed else None,
+        "trace_id": trace_id,
+    }
+    canonical = (
+        str(event_id),
+        source.event_type,
+        topic,
+        canonical_time(occurred),
+        canonical_json(payload),
+    )
     return Prepared(chains.chain_of(patient_key), event_id, canonical, columns)

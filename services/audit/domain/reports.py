@@ -45,7 +45,9 @@ class IsoWeek:
     week: int
 
     def __post_init__(self) -> None:
-        date.fromisocalendar(self.year, self.week, 1)  # ValueError for a week the year does not have
+        date.fromisocalendar(
+            self.year, self.week, 1
+        )  # ValueError for a week the year does not have
 
     @classmethod
     def of(cls, moment: datetime) -> "IsoWeek":
@@ -54,12 +56,16 @@ class IsoWeek:
 
     @property
     def start(self) -> datetime:
-        return datetime.combine(date.fromisocalendar(self.year, self.week, 1), time(0), tzinfo=UK)
+        return datetime.combine(
+            date.fromisocalendar(self.year, self.week, 1), time(0), tzinfo=UK
+        )
 
     @property
     def end(self) -> datetime:
         """The next Monday 00:00 UK time: a week of 167 or 169 hours when the clocks change in it."""
-        return datetime.combine(self.start.date() + timedelta(days=7), time(0), tzinfo=UK)
+        return datetime.combine(
+            self.start.date() + timedelta(days=7), time(0), tzinfo=UK
+        )
 
     @property
     def label(self) -> str:
@@ -67,7 +73,11 @@ class IsoWeek:
 
     def __contains__(self, moment: datetime) -> bool:
         # As instants: aware datetimes sharing a zone compare (and subtract) by wall clock.
-        return self.start.astimezone(UTC) <= moment.astimezone(UTC) < self.end.astimezone(UTC)
+        return (
+            self.start.astimezone(UTC)
+            <= moment.astimezone(UTC)
+            < self.end.astimezone(UTC)
+        )
 
 
 @dataclass(frozen=True)
@@ -126,9 +136,15 @@ def weekly_report(facts: Iterable[ReferralFacts], week: IsoWeek) -> WeeklyReport
         by_outcome=_tally(f.outcome or OPEN for f in chosen),
         accepted=accepted,
         declined=declined,
-        acceptance_rate=accepted / (accepted + declined) if accepted + declined else None,
-        median_hours_to_contact=_median_hours((f.submitted_at, f.contacted_at) for f in chosen),
-        median_hours_to_completion=_median_hours((f.submitted_at, f.completed_at) for f in chosen),
+        acceptance_rate=accepted / (accepted + declined)
+        if accepted + declined
+        else None,
+        median_hours_to_contact=_median_hours(
+            (f.submitted_at, f.contacted_at) for f in chosen
+        ),
+        median_hours_to_completion=_median_hours(
+            (f.submitted_at, f.completed_at) for f in chosen
+        ),
         escalations=sum(f.escalated for f in chosen),
     )
 
@@ -137,8 +153,14 @@ def _tally(keys: Iterable[str]) -> dict[str, int]:
     return dict(sorted(Counter(keys).items()))
 
 
-def _median_hours(spans: Iterable[tuple[datetime | None, datetime | None]]) -> float | None:
-    hours = [_elapsed(start, end) / 3600 for start, end in spans if start is not None and end is not None]
+def _median_hours(
+    spans: Iterable[tuple[datetime | None, datetime | None]],
+) -> float | None:
+    hours = [
+        _elapsed(start, end) / 3600
+        for start, end in spans
+        if start is not None and end is not None
+    ]
     return median(hours) if hours else None
 
 
@@ -162,7 +184,15 @@ def to_csv(reports: WeeklyReport | Iterable[WeeklyReport]) -> str:
     writer.writerow(CSV_COLUMNS)
     for report in [reports] if isinstance(reports, WeeklyReport) else reports:
         for dimension, key, value in _figures(report):
-            writer.writerow((report.week.label, report.week.start.date().isoformat(), dimension, _cell(key), value))
+            writer.writerow(
+                (
+                    report.week.label,
+                    report.week.start.date().isoformat(),
+                    dimension,
+                    _cell(key),
+                    value,
+                )
+            )
     return out.getvalue()
 
 
@@ -221,17 +251,27 @@ class BarChart:
         return {
             "title": self.title,
             "labels": list(self.labels),
-            "series": [{"name": s.name, "label": s.label or s.name, "values": list(s.values)} for s in self.series],
+            "series": [
+                {"name": s.name, "label": s.label or s.name, "values": list(s.values)}
+                for s in self.series
+            ],
             "max_value": self.max_value,
             "max_total": self.max_total,
         }
 
 
-def chart_series(reports: Sequence[WeeklyReport], by: Breakdown = "service_type", words: Vocabulary = DEFAULT) -> BarChart:
+def chart_series(
+    reports: Sequence[WeeklyReport],
+    by: Breakdown = "service_type",
+    words: Vocabulary = DEFAULT,
+) -> BarChart:
     """A bar chart of one breakdown across weeks, in the order the reports are given, titled in ``words``."""
     counts = [_breakdown(report, by) for report in reports]
     keys = sorted({key for week in counts for key in week})
-    series = tuple(Series(key, tuple(week.get(key, 0) for week in counts), _label(key, by, words)) for key in keys)
+    series = tuple(
+        Series(key, tuple(week.get(key, 0) for week in counts), _label(key, by, words))
+        for key in keys
+    )
     return BarChart(
         title=words.text(f"report_by_{by}"),
         labels=tuple(report.week.label for report in reports),
@@ -250,7 +290,9 @@ def _label(key: str, by: Breakdown, words: Vocabulary) -> str:
 _SERVICE_TYPES = frozenset(t.value for t in ServiceType)
 
 
-def in_networks(facts: Iterable[ReferralFacts], networks: Collection[str]) -> list[ReferralFacts]:
+def in_networks(
+    facts: Iterable[ReferralFacts], networks: Collection[str]
+) -> list[ReferralFacts]:
     """The assignments of one area: those whose service is in one of its networks (or hubs)."""
     return [f for f in facts if f.network_id in networks]
 
@@ -312,22 +354,51 @@ def build_facts(events: Iterable[Mapping[str, Any]]) -> list[ReferralFacts]:
         at = _instant(payload.get("occurred_at") or event.get("occurred_at"))
         referral = payload.get("referral_id") or event.get("referral_id")
         if kind == SUBMITTED and referral and at is not None:
-            fold.submitted[str(referral)] = min(at, fold.submitted.get(str(referral), at))
+            fold.submitted[str(referral)] = min(
+                at, fold.submitted.get(str(referral), at)
+            )
         elif kind == ROUTED and referral:
-            _fold_routed(fold, str(referral), payload.get("network_id") or event.get("network_id"), payload, at)
+            _fold_routed(
+                fold,
+                str(referral),
+                payload.get("network_id") or event.get("network_id"),
+                payload,
+                at,
+            )
         elif kind in (OUTCOME, ESCALATED) and payload.get("assignment_id"):
-            outcomes = fold.outcomes.setdefault(str(payload["assignment_id"]), _Outcomes())
+            outcomes = fold.outcomes.setdefault(
+                str(payload["assignment_id"]), _Outcomes()
+            )
             if kind == ESCALATED:
                 outcomes.escalated = True
             else:
                 _fold_outcome(outcomes, payload, at)
-    facts = [_facts(fold, assignment_id, routed) for assignment_id, routed in fold.routed.items()]
-    return sorted(facts, key=lambda f: (f.submitted_at.timestamp() if f.submitted_at else inf, f.referral_id, f.assignment_id))
+    facts = [
+        _facts(fold, assignment_id, routed)
+        for assignment_id, routed in fold.routed.items()
+    ]
+    return sorted(
+        facts,
+        key=lambda f: (
+            f.submitted_at.timestamp() if f.submitted_at else inf,
+            f.referral_id,
+            f.assignment_id,
+        ),
+    )
 
 
-def _fold_routed(fold: _Fold, referral: str, network: str | None, payload: Mapping[str, Any], at: datetime | None) -> None:
+def _fold_routed(
+    fold: _Fold,
+    referral: str,
+    network: str | None,
+    payload: Mapping[str, Any],
+    at: datetime | None,
+) -> None:
     for assignment in payload.get("assignments") or ():
-        if not all(assignment.get(name) for name in ("assignment_id", "service_type", "agency_id")):
+        if not all(
+            assignment.get(name)
+            for name in ("assignment_id", "service_type", "agency_id")
+        ):
             continue
         fold.routed.setdefault(
             str(assignment["assignment_id"]),
@@ -341,7 +412,9 @@ def _fold_routed(fold: _Fold, referral: str, network: str | None, payload: Mappi
         )
 
 
-def _fold_outcome(outcomes: _Outcomes, payload: Mapping[str, Any], at: datetime | None) -> None:
+def _fold_outcome(
+    outcomes: _Outcomes, payload: Mapping[str, Any], at: datetime | None
+) -> None:
     code = payload.get("outcome")
     if not isinstance(code, str) or at is None:
         return

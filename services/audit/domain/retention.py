@@ -28,7 +28,9 @@ class RetentionPolicy:
         if self.max_age <= timedelta(0):
             raise ValueError("max_age must be positive")
         if self.keep_min_rows < 1:
-            raise ValueError("keep_min_rows must be at least 1: the chain continues from the newest row")
+            raise ValueError(
+                "keep_min_rows must be at least 1: the chain continues from the newest row"
+            )
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,9 @@ def prune_plan(
     if now.tzinfo is None:
         raise ValueError("now must carry a UTC offset")
     if not verification.ok:
-        raise PruneRefused(f"the audit chain does not verify ({verification.summary}); keep every row as evidence")
+        raise PruneRefused(
+            f"the audit chain does not verify ({verification.summary}); keep every row as evidence"
+        )
     cutoff = now - policy.max_age
     may_remove = total_rows - policy.keep_min_rows
     verified = range(verification.first_seq or 0, (verification.last_seq or -1) + 1)
@@ -81,11 +85,23 @@ def prune_plan(
     count = 0
     for row in oldest:
         if last is not None and row.seq != last.seq + 1:
-            raise ValueError(f"oldest rows must be consecutive: row {row.seq} follows row {last.seq}")
-        if count >= may_remove or row.seq not in verified or not row.recorded_at < cutoff:
+            raise ValueError(
+                f"oldest rows must be consecutive: row {row.seq} follows row {last.seq}"
+            )
+        if (
+            count >= may_remove
+            or row.seq not in verified
+            or not row.recorded_at < cutoff
+        ):
             break
         last, count = row, count + 1
     if last is None:
         return None
-    anchor = Anchor(seq=last.seq, row_hash=last.row_hash, created_at=now, rows_pruned=count, chain=chain)
+    anchor = Anchor(
+        seq=last.seq,
+        row_hash=last.row_hash,
+        created_at=now,
+        rows_pruned=count,
+        chain=chain,
+    )
     return PrunePlan(up_to_seq=last.seq, anchor=anchor, pruned_before=cutoff)

@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 from prometheus_client import Counter, Gauge
 
 OPEN = Gauge("signpost_audit_streams_open", "Live audit streams open on this instance")
-ENDED = Counter("signpost_audit_streams_ended_total", "Live audit streams the service ended, and why", ["reason"])
-REFUSED = Counter("signpost_audit_streams_refused_total", "Live audit streams refused with 429 over a cap")
+ENDED = Counter(
+    "signpost_audit_streams_ended_total",
+    "Live audit streams the service ended, and why",
+    ["reason"],
+)
+REFUSED = Counter(
+    "signpost_audit_streams_refused_total",
+    "Live audit streams refused with 429 over a cap",
+)
 
 RETRY_AFTER_S = 5
 """A refused stream is worth retrying soon: a page that reconnects may find its old stream not yet noticed gone."""

@@ -23,4 +23,10 @@ async def record(conn: Conn, batch: Sequence[Incoming[SeenEvent]]) -> None:
     """Append a batch to the chains of its rows' shards (``store.chains.append``), everything that does not
     depend on a chain's head (provenance, redaction, canonical JSON) worked out first, before any lock."""
     now = datetime.now(UTC)
-    await append(conn, [prepared(item.event, item.topic, tracing.trace_id_of(item.headers), now) for item in batch])
+    await append(
+        conn,
+        [
+            prepared(item.event, item.topic, tracing.trace_id_of(item.headers), now)
+            for item in batch
+        ],
+    )

@@ -14,9 +14,24 @@ CHAIN_LOCK = 0x5167_A0D1
 """The advisory lock namespace of the chains' heads: ``pg_advisory_xact_lock(CHAIN_LOCK, chain)`` (until migration
 009, the one lock of the one chain, ``pg_advisory_xact_lock(CHAIN_LOCK)``)."""
 COLUMNS = (
-    "seq", "chain", "chain_seq", "event_id", "event_type", "topic", "referral_id", "patient_key", "correlation_id",
-    "occurred_at", "recorded_at", "payload", "prev_hash", "row_hash", "agency_id", "network_id", "trace_id",
-)  # fmt: skip
+    "seq",
+    "chain",
+    "chain_seq",
+    "event_id",
+    "event_type",
+    "topic",
+    "referral_id",
+    "patient_key",
+    "correlation_id",
+    "occurred_at",
+    "recorded_at",
+    "payload",
+    "prev_hash",
+    "row_hash",
+    "agency_id",
+    "network_id",
+    "trace_id",
+)
 
 HEADS = """
 SELECT c AS chain, h.chain_seq, h.row_hash, a.seq AS anchor_seq, a.row_hash AS anchor_hash,
@@ -44,18 +59,34 @@ async def append(conn: Conn, prepared: Sequence[Prepared]) -> None:
     # Extend the chains as a role that may only read and insert (migration 004).
     await conn.execute("SET LOCAL ROLE signpost_audit_writer")
     # One lock per chain, in a fixed order; each ends with the transaction.
-    await conn.execute("SELECT pg_advisory_xact_lock($1, c) FROM unnest($2::int4[]) AS c", CHAIN_LOCK, touched)
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, c) FROM unnest($2::int4[]) AS c",
+        CHAIN_LOCK,
+        touched,
+    )
     heads = {r["chain"]: _head(r) for r in await conn.fetch(HEADS, touched)}
-    seqs = await conn.fetchval("SELECT array(SELECT nextval('audit_log_seq') FROM generate_series(1, $1))", len(prepared))
+    seqs = await conn.fetchval(
+        "SELECT array(SELECT nextval('audit_log_seq') FROM generate_series(1, $1))",
+        len(prepared),
+    )
     rows = []
     for row, seq in zip(prepared, seqs, strict=True):
         position, prev = heads[row.chain]
         position += 1
         digest = chain.sharded_digest(prev, row.chain, position, seq, *row.canonical)
         heads[row.chain] = (position, digest)
-        values = {**row.columns, "seq": seq, "chain": row.chain, "chain_seq": position, "prev_hash": prev, "row_hash": digest}
+        values = {
+            **row.columns,
+            "seq": seq,
+            "chain": row.chain,
+            "chain_seq": position,
+            "prev_hash": prev,
+            "row_hash": digest,
+        }
         rows.append(tuple(values[c] for c in COLUMNS))
-    await conn.copy_records_to_table("audit_log", schema_name="audit", records=rows, columns=list(COLUMNS))
+    await conn.copy_records_to_table(
+        "audit_log", schema_name="audit", records=rows, columns=list(COLUMNS)
+    )
     await conn.execute("RESET ROLE")
 
 
@@ -74,7 +105,8 @@ LEGACY_ROWS = f"SELECT {ROW} FROM audit_log WHERE chain = -1 ORDER BY seq"
 SHARDED_ROWS = f"SELECT {ROW} FROM audit_log WHERE chain >= 0 ORDER BY chain, chain_seq"
 """Every chain's rows together, in position order, as the (chain, chain_seq) index holds them."""
 LATEST_ANCHORS = (
-    "SELECT DISTINCT ON (chain) chain, seq, row_hash, created_at, rows_pruned FROM audit_anchors ORDER BY chain, seq DESC"
+    "SELECT DISTINCT ON (chain) chain, seq, row_hash, created_at, rows_pruned"
+    " FROM audit_anchors ORDER BY chain, seq DESC"
 )
 
 
@@ -90,9 +122,14 @@ async def verify(database_url: str, schema: str = "audit") -> chains.LogVerifica
 
 async def verify_in(conn: Conn, chunk_rows: int = CHUNK_ROWS) -> chains.LogVerification:
     """Verify within the caller's transaction (retention plans its cuts on the same snapshot)."""
-    anchors = {r["chain"]: chain.Anchor(**dict(r)) for r in await conn.fetch(LATEST_ANCHORS)}
+    anchors = {
+        r["chain"]: chain.Anchor(**dict(r)) for r in await conn.fetch(LATEST_ANCHORS)
+    }
     sealed = await conn.fetchrow("SELECT seq, row_hash FROM audit_legacy_seal LIMIT 1")
-    verifier = chains.LogVerifier(anchors, chains.Seal(sealed["seq"], sealed["row_hash"]) if sealed else chains.NO_LEGACY)
+    verifier = chains.LogVerifier(
+        anchors,
+        chains.Seal(sealed["seq"], sealed["row_hash"]) if sealed else chains.NO_LEGACY,
+    )
     for query in (LEGACY_ROWS, SHARDED_ROWS):
         cursor = await conn.cursor(query)
         while chunk := await cursor.fetch(chunk_rows):
@@ -103,7 +140,14 @@ async def verify_in(conn: Conn, chunk_rows: int = CHUNK_ROWS) -> chains.LogVerif
 def _chain_row(r: asyncpg.Record) -> chain.ChainRow:
     legacy = r["chain"] == chain.LEGACY
     return chain.ChainRow(
-        seq=r["seq"] if legacy else r["chain_seq"], event_id=str(r["event_id"]), event_type=r["event_type"], topic=r["topic"],
-        occurred_at=r["occurred_at"].isoformat(), payload=r["payload"], prev_hash=r["prev_hash"], row_hash=r["row_hash"],
-        chain=r["chain"], log_seq=None if legacy else r["seq"],
-    )  # fmt: skip
+        seq=r["seq"] if legacy else r["chain_seq"],
+        event_id=str(r["event_id"]),
+        event_type=r["event_type"],
+        topic=r["topic"],
+        occurred_at=r["occurred_at"].isoformat(),
+        payload=r["payload"],
+        prev_hash=r["prev_hash"],
+        row_hash=r["row_hash"],
+        chain=r["chain"],
+        log_seq=None if legacy else r["seq"],
+    )

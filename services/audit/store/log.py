@@ -71,7 +71,9 @@ def shape(row: Any) -> dict[str, Any]:
     }
 
 
-async def page(conn: Conn, filters: Filters, after_seq: int, limit: int) -> list[dict[str, Any]]:
+async def page(
+    conn: Conn, filters: Filters, after_seq: int, limit: int
+) -> list[dict[str, Any]]:
     where, args = filters.where(start=3)
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM audit_log WHERE seq > $1 AND {where} ORDER BY seq LIMIT $2",
@@ -102,7 +104,9 @@ async def linked_keys(conn: Conn, patient_key: str) -> list[str]:
     found, frontier = {patient_key}, {patient_key}
     while frontier and len(found) < MAX_LINKED_KEYS:
         rows = await conn.fetch(_LINKS, sorted(frontier))
-        reached = {r["patient_key"] for r in rows} | {k for r in rows for k in json.loads(r["linked"]) if isinstance(k, str)}
+        reached = {r["patient_key"] for r in rows} | {
+            k for r in rows for k in json.loads(r["linked"]) if isinstance(k, str)
+        }
         frontier = reached - found
         found |= reached
     return sorted(found)

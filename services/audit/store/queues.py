@@ -21,14 +21,16 @@ async def unroutable(conn: Conn, limit: int) -> list[Any]:
 async def escalations(conn: Conn, limit: int) -> list[Any]:
     """SLA breaches (``referral.escalated``), newest first."""
     return await conn.fetch(
-        f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'referral.escalated' ORDER BY seq DESC LIMIT $1", limit
+        f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'referral.escalated' ORDER BY seq DESC LIMIT $1",
+        limit,
     )
 
 
 async def dead_letters(conn: Conn, limit: int) -> list[Any]:
     """Records a consumer could not handle, newest first."""
     return await conn.fetch(
-        f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'event.dead_lettered' ORDER BY seq DESC LIMIT $1", limit
+        f"SELECT {COLUMNS} FROM audit_log WHERE event_type = 'event.dead_lettered' ORDER BY seq DESC LIMIT $1",
+        limit,
     )
 
 

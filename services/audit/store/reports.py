@@ -8,7 +8,11 @@ from signpost.database import Conn
 
 
 async def events_of_referrals_submitted(
-    conn: Conn, event_types: Sequence[str], submitted: str, start: datetime, end: datetime
+    conn: Conn,
+    event_types: Sequence[str],
+    submitted: str,
+    start: datetime,
+    end: datetime,
 ) -> list[dict[str, Any]]:
     """Every event of the referrals submitted in [start, end), whenever the event came."""
     # The weeks' referrals are found by (event_type, occurred_at), then their events by referral id: an array, not IN,
@@ -17,6 +21,9 @@ async def events_of_referrals_submitted(
     rows = await conn.fetch(
         "SELECT event_type, occurred_at, payload FROM audit_log WHERE event_type = ANY($1::text[]) AND referral_id = ANY(ARRAY"
         " (SELECT referral_id FROM audit_log WHERE event_type = $2 AND occurred_at >= $3 AND occurred_at < $4))",
-        list(event_types), submitted, start, end,
-    )  # fmt: skip
+        list(event_types),
+        submitted,
+        start,
+        end,
+    )
     return [dict(r) for r in rows]

@@ -16,11 +16,18 @@ import asyncpg
 
 from services.audit.domain.chain import LEGACY
 from services.audit.domain.chains import chain_name
-from services.audit.domain.retention import AgedRow, PrunePlan, PruneRefused, RetentionPolicy, prune_plan
+from services.audit.domain.retention import (
+    AgedRow,
+    PrunePlan,
+    PruneRefused,
+    RetentionPolicy,
+    prune_plan,
+)
 from services.audit.store.chains import verify_in
 
 ANCHOR = (
-    "INSERT INTO audit_anchors (chain, seq, row_hash, rows_pruned, pruned_before, created_at) VALUES ($1, $2, $3, $4, $5, $6)"
+    "INSERT INTO audit_anchors (chain, seq, row_hash, rows_pruned, pruned_before, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
 )
 MAX_ROWS_PER_RUN = 200_000  # bounds one transaction; the next run takes the next slice
 OLDEST = {
@@ -48,15 +55,25 @@ class Pruned:
             return "nothing old enough to prune"
         rows = sum(plan.anchor.rows_pruned for plan in self.plans)
         before = f"recorded before {self.plans[0].pruned_before:%Y-%m-%d %H:%M} UTC"
-        cuts = ", ".join(f"{chain_name(p.anchor.chain)} up to row {p.anchor.seq}" for p in self.plans)
+        cuts = ", ".join(
+            f"{chain_name(p.anchor.chain)} up to row {p.anchor.seq}" for p in self.plans
+        )
         if self.dry_run:
             return f"would prune {rows} rows ({cuts}; {before}); nothing deleted"
-        anchors = "; ".join(f"{chain_name(p.anchor.chain)} row {p.anchor.seq}, hash {p.anchor.row_hash}" for p in self.plans)
+        anchors = "; ".join(
+            f"{chain_name(p.anchor.chain)} row {p.anchor.seq}, hash {p.anchor.row_hash}"
+            for p in self.plans
+        )
         return f"pruned {self.deleted} rows ({cuts}; {before}); anchors: {anchors}"
 
 
 async def prune(
-    database_url: str, max_age: timedelta, *, dry_run: bool = False, now: datetime | None = None, schema: str = "audit"
+    database_url: str,
+    max_age: timedelta,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    schema: str = "audit",
 ) -> Pruned:
     """Raises ``retention.PruneRefused`` when any chain does not verify: a broken log is evidence and stays whole."""
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
@@ -65,9 +82,14 @@ async def prune(
         async with conn.transaction(isolation="repeatable_read"):
             verification = await verify_in(conn)
             if not verification.ok:
-                raise PruneRefused(f"the audit log does not verify ({verification.summary}); keep every row as evidence")
+                raise PruneRefused(
+                    f"the audit log does not verify ({verification.summary}); keep every row as evidence"
+                )
             totals = {
-                r["chain"]: r["rows"] for r in await conn.fetch("SELECT chain, count(*) AS rows FROM audit_log GROUP BY chain")
+                r["chain"]: r["rows"]
+                for r in await conn.fetch(
+                    "SELECT chain, count(*) AS rows FROM audit_log GROUP BY chain"
+                )
             }
             plans: list[PrunePlan] = []
             budget = MAX_ROWS_PER_RUN
@@ -75,9 +97,22 @@ async def prune(
                 if budget <= 0 or not totals.get(chain):
                     continue
                 rows = await conn.fetch(OLDEST[chain == LEGACY], chain, budget)
-                oldest = [AgedRow(seq=r["position"], row_hash=r["row_hash"], recorded_at=r["recorded_at"]) for r in rows]
-                plan = prune_plan(oldest, total_rows=totals[chain], now=at, policy=RetentionPolicy(max_age),
-                                  verification=checked, chain=chain)  # fmt: skip
+                oldest = [
+                    AgedRow(
+                        seq=r["position"],
+                        row_hash=r["row_hash"],
+                        recorded_at=r["recorded_at"],
+                    )
+                    for r in rows
+                ]
+                plan = prune_plan(
+                    oldest,
+                    total_rows=totals[chain],
+                    now=at,
+                    policy=RetentionPolicy(max_age),
+                    verification=checked,
+                    chain=chain,
+                )
                 if plan is not None:
                     plans.append(plan)
                     budget -= plan.anchor.rows_pruned
@@ -85,13 +120,24 @@ async def prune(
                 return Pruned(tuple(plans), 0, dry_run)
             await conn.executemany(
                 ANCHOR,
-                [(p.anchor.chain, p.anchor.seq, p.anchor.row_hash, p.anchor.rows_pruned, p.pruned_before, p.anchor.created_at)
-                 for p in plans],
-            )  # fmt: skip
+                [
+                    (
+                        p.anchor.chain,
+                        p.anchor.seq,
+                        p.anchor.row_hash,
+                        p.anchor.rows_pruned,
+                        p.pruned_before,
+                        p.anchor.created_at,
+                    )
+                    for p in plans
+                ],
+            )
             await conn.execute("SET LOCAL signpost.audit_retention = 'on'")
             deleted = 0
             for plan in plans:
-                status = await conn.execute(CUT[plan.anchor.chain == LEGACY], plan.anchor.chain, plan.up_to_seq)
+                status = await conn.execute(
+                    CUT[plan.anchor.chain == LEGACY], plan.anchor.chain, plan.up_to_seq
+                )
                 cut = int(status.split()[-1])
                 if cut != plan.anchor.rows_pruned:
                     # The anchor would misstate what went: roll the whole run back rather than record it.

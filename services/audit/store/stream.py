@@ -51,19 +51,29 @@ async def after(conn: Conn, seq: int | None) -> Cursor:
     """
     if seq is None:
         return await end(conn)
-    row = await conn.fetchrow("SELECT tx::text::bigint AS tx, seq FROM audit_log WHERE seq = $1", seq)
+    row = await conn.fetchrow(
+        "SELECT tx::text::bigint AS tx, seq FROM audit_log WHERE seq = $1", seq
+    )
     if row:
         return Cursor(row["tx"], row["seq"])
-    later = await conn.fetchrow("SELECT tx::text::bigint AS tx, seq FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1", seq)
+    later = await conn.fetchrow(
+        "SELECT tx::text::bigint AS tx, seq FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT 1",
+        seq,
+    )
     return Cursor(later["tx"], later["seq"] - 1) if later else await end(conn)
 
 
-async def page(conn: Conn, filters: log.Filters, cursor: Cursor, limit: int) -> list[tuple[Cursor, dict[str, Any]]]:
+async def page(
+    conn: Conn, filters: log.Filters, cursor: Cursor, limit: int
+) -> list[tuple[Cursor, dict[str, Any]]]:
     """The next rows after ``cursor`` that match ``filters``, in stream order, each with its own cursor."""
     where, args = filters.where(start=4)
     rows = await conn.fetch(
         f"SELECT tx::text::bigint AS stream_tx, {log.COLUMNS} FROM audit_log"
         f" WHERE (tx, seq) > ($1::text::xid8, $2) AND {HORIZON} AND {where} ORDER BY tx, seq LIMIT $3",
-        str(cursor.tx), cursor.seq, limit, *args,
-    )  # fmt: skip
+        str(cursor.tx),
+        cursor.seq,
+        limit,
+        *args,
+    )
     return [(Cursor(r["stream_tx"], r["seq"]), log.shape(r)) for r in rows]

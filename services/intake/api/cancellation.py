@@ -24,7 +24,9 @@ FINAL_STATUSES = frozenset({"completed", "cancelled"})
 class CancelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$")
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
+    )
 
 
 class CancelRefused(Exception):
@@ -34,13 +36,17 @@ class CancelRefused(Exception):
         self.detail = detail
 
 
-async def cancel(conn: Conn, referral_id: UUID, reason: str, cancelled_by: str, correlation_id: str) -> ReferralCancelled:
+async def cancel(
+    conn: Conn, referral_id: UUID, reason: str, cancelled_by: str, correlation_id: str
+) -> ReferralCancelled:
     """Within the caller's transaction: lock the referral, check it can still be cancelled, record and publish."""
     row = await referrals.lock_for_cancel(conn, referral_id)
     if row is None:
         raise CancelRefused(404, "no referral with that id is visible to this client")
     if row["status"] in FINAL_STATUSES:
-        raise CancelRefused(409, f"the referral is {row['status']}; it can no longer be cancelled")
+        raise CancelRefused(
+            409, f"the referral is {row['status']}; it can no longer be cancelled"
+        )
     event = ReferralCancelled(
         event_id=uuid.uuid4(),
         occurred_at=datetime.now(UTC),

@@ -54,11 +54,17 @@ async def submit_referral(
             "correlation_id": event.correlation_id,
         }
 
-    outcome = await accept(request, principal, referral, x_request_id, source="json", answer=answer)
+    outcome = await accept(
+        request, principal, referral, x_request_id, source="json", answer=answer
+    )
     if isinstance(outcome, Conflict):
         return problem(409, "Conflict", outcome.detail)
     status, body = outcome
-    return JSONResponse(body, status_code=status, headers={"Location": f"/v1/referrals/{body['referral_id']}"})
+    return JSONResponse(
+        body,
+        status_code=status,
+        headers={"Location": f"/v1/referrals/{body['referral_id']}"},
+    )
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,12 @@ async def accept(
     """Store the referral and its event in one transaction; replay the first answer for a repeated X-Request-Id."""
     runtime = _runtime(request)
     client_id = principal.client_id
-    body_hash = hashlib.sha256(f"{source}:{referral.model_dump_json()}".encode()).hexdigest()
-    identity = patients.identify(runtime.settings.pseudonym_key.get_secret_value().encode(), referral)
+    body_hash = hashlib.sha256(
+        f"{source}:{referral.model_dump_json()}".encode()
+    ).hexdigest()
+    identity = patients.identify(
+        runtime.settings.pseudonym_key.get_secret_value().encode(), referral
+    )
     async with runtime.pool.acquire() as conn:
         if request_id:
             replay = await _replay(conn, client_id, request_id, body_hash)
@@ -90,17 +100,27 @@ async def accept(
             if request_id:
                 async with conn.transaction():
                     travel = await _travel(conn, identity, referral_id)
-                    event = _submitted_event(referral, referral_id, travel, request.state.correlation_id)
+                    event = _submitted_event(
+                        referral, referral_id, travel, request.state.correlation_id
+                    )
                     body = answer(event)
-                    await referrals.record_submission(conn, event, client_id=client_id, source=source)
-                    await replays.remember_answer(conn, client_id, request_id, body_hash, 202, body)
+                    await referrals.record_submission(
+                        conn, event, client_id=client_id, source=source
+                    )
+                    await replays.remember_answer(
+                        conn, client_id, request_id, body_hash, 202, body
+                    )
             else:
                 # No BEGIN/COMMIT round trips: each statement is atomic by itself, and a claim whose referral
                 # then failed to store only records what that traced referral's own demographics showed.
                 travel = await _travel(conn, identity, referral_id)
-                event = _submitted_event(referral, referral_id, travel, request.state.correlation_id)
+                event = _submitted_event(
+                    referral, referral_id, travel, request.state.correlation_id
+                )
                 body = answer(event)
-                await referrals.record_submission(conn, event, client_id=client_id, source=source)
+                await referrals.record_submission(
+                    conn, event, client_id=client_id, source=source
+                )
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same X-Request-Id won; answer as it did.
             replay = await _replay(conn, client_id, request_id or "", body_hash)
@@ -109,23 +129,34 @@ async def accept(
             raise
     logs.bind(referral_id=str(event.referral_id))
     # Whether it was linked, never by what: the log carries no name, birth date, address or key material.
-    log.info("referral accepted", source=source, untraced=event.untraced, linked=bool(event.linked_patient_keys))
+    log.info(
+        "referral accepted",
+        source=source,
+        untraced=event.untraced,
+        linked=bool(event.linked_patient_keys),
+    )
     return 202, body
 
 
-async def _travel(conn: Conn, identity: patients.Identity, referral_id: uuid.UUID) -> patients.Travel:
+async def _travel(
+    conn: Conn, identity: patients.Identity, referral_id: uuid.UUID
+) -> patients.Travel:
     """The key the referral travels under: a traced one claims the demographics, an untraced one follows a claim."""
     if identity.demographic_key is None:
         return patients.travel(identity, None)
     link: patients.Link | None
     if identity.traced:
-        link = await patient_links.claim_link(conn, identity.demographic_key, identity.own_key, referral_id)
+        link = await patient_links.claim_link(
+            conn, identity.demographic_key, identity.own_key, referral_id
+        )
     else:
         link = await patient_links.find_link(conn, identity.demographic_key)
     return patients.travel(identity, link)
 
 
-async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -> tuple[int, dict[str, Any]] | Conflict | None:
+async def _replay(
+    conn: Conn, client_id: str, request_id: str, body_hash: str
+) -> tuple[int, dict[str, Any]] | Conflict | None:
     previous = await replays.find_replay(conn, client_id, request_id)
     if previous is None:
         return None
@@ -135,7 +166,10 @@ async def _replay(conn: Conn, client_id: str, request_id: str, body_hash: str) -
 
 
 def _submitted_event(
-    referral: Referral, referral_id: uuid.UUID, travel: patients.Travel, correlation_id: str
+    referral: Referral,
+    referral_id: uuid.UUID,
+    travel: patients.Travel,
+    correlation_id: str,
 ) -> ReferralSubmitted:
     return ReferralSubmitted(
         event_id=uuid.uuid4(),
@@ -152,7 +186,9 @@ def _submitted_event(
 
 
 @router.get("/referrals/{referral_id}", tags=["referrals"])
-async def get_referral(referral_id: uuid.UUID, request: Request, principal: Authenticated) -> JSONResponse:
+async def get_referral(
+    referral_id: uuid.UUID, request: Request, principal: Authenticated
+) -> JSONResponse:
     """One referral, as far as the caller may see it.
 
     The organisation that sent it and operations see its status, every
@@ -172,30 +208,58 @@ async def get_referral(referral_id: uuid.UUID, request: Request, principal: Auth
             correlation_id=request.state.correlation_id,
             granted=shown is not None,
             referral_id=referral_id,
-            patient_key=str(summary["patient_key"]) if summary and shown is not None else None,
+            patient_key=str(summary["patient_key"])
+            if summary and shown is not None
+            else None,
         )
     if shown is None:
-        return problem(404, "Not Found", "no referral with that id is visible to this client")
+        return problem(
+            404, "Not Found", "no referral with that id is visible to this client"
+        )
     return JSONResponse(shown)
 
 
 @router.post("/referrals/{referral_id}/cancel", status_code=202, tags=["referrals"])
 async def cancel_referral(
-    referral_id: uuid.UUID, body: CancelRequest, request: Request, principal: Authenticated
+    referral_id: uuid.UUID,
+    body: CancelRequest,
+    request: Request,
+    principal: Authenticated,
 ) -> JSONResponse:
     """Revoke a referral. Only its referrer (or operations) may; a completed referral cannot be cancelled."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         summary = await referrals.referral_summary(conn, referral_id)
         if summary is None or visible_to(principal, summary) is None:
-            return problem(404, "Not Found", "no referral with that id is visible to this client")
+            return problem(
+                404, "Not Found", "no referral with that id is visible to this client"
+            )
         if not referrer_or_operations(principal, summary):
-            return problem(403, "Forbidden", "only the referring organisation or operations may cancel a referral")
+            return problem(
+                403,
+                "Forbidden",
+                "only the referring organisation or operations may cancel a referral",
+            )
         try:
-            event = await cancel(conn, referral_id, body.reason, principal.client_id, request.state.correlation_id)
+            event = await cancel(
+                conn,
+                referral_id,
+                body.reason,
+                principal.client_id,
+                request.state.correlation_id,
+            )
         except CancelRefused as refused:
-            return problem(refused.status, "Conflict" if refused.status == 409 else "Not Found", refused.detail)
+            return problem(
+                refused.status,
+                "Conflict" if refused.status == 409 else "Not Found",
+                refused.detail,
+            )
     logs.bind(referral_id=str(referral_id))
     log.info("referral cancelled")
     return JSONResponse(
-        {"referral_id": str(referral_id), "status": "cancelled", "event_id": str(event.event_id)}, status_code=202
+        {
+            "referral_id": str(referral_id),
+            "status": "cancelled",
+            "event_id": str(event.event_id),
+        },
+        status_code=202,
     )

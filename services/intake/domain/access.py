@@ -28,4 +28,7 @@ def visible_to(principal: Principal, summary: dict[str, Any]) -> dict[str, Any] 
 
 
 def referrer_or_operations(principal: Principal, summary: dict[str, Any]) -> bool:
-    return principal.role == "operations" or summary["referrer_ods"] == principal.organisation
+    return (
+        principal.role == "operations"
+        or summary["referrer_ods"] == principal.organisation
+    )

@@ -41,7 +41,11 @@ class Part:
 def open_assignments(summary: dict[str, Any], agency_id: str) -> list[dict[str, Any]]:
     if summary["status"] in CLOSED_REFERRAL:
         return []
-    return [a for a in summary["assignments"] if a["agency_id"] == agency_id and a["status"] in OPEN]
+    return [
+        a
+        for a in summary["assignments"]
+        if a["agency_id"] == agency_id and a["status"] in OPEN
+    ]
 
 
 def agency_view(summary: dict[str, Any], agency_id: str) -> dict[str, Any] | None:
@@ -50,7 +54,10 @@ def agency_view(summary: dict[str, Any], agency_id: str) -> dict[str, Any] | Non
     if not own:
         return None
     referral = current_referral(summary)
-    return {"referral_id": summary["referral_id"], "assignments": [_shown(referral, a) for a in own]}
+    return {
+        "referral_id": summary["referral_id"],
+        "assignments": [_shown(referral, a) for a in own],
+    }
 
 
 def current_referral(summary: dict[str, Any]) -> Referral:
@@ -61,7 +68,10 @@ def current_referral(summary: dict[str, Any]) -> Referral:
 
 
 def _shown(referral: Referral, assignment: dict[str, Any]) -> dict[str, Any]:
-    part = Part(ServiceType(assignment["service_type"]), tuple(Need(n) for n in assignment["needs"]))
+    part = Part(
+        ServiceType(assignment["service_type"]),
+        tuple(Need(n) for n in assignment["needs"]),
+    )
     return {
         "assignment_id": assignment["assignment_id"],
         "service_id": assignment["service_id"],

@@ -80,21 +80,47 @@ class TaskState:
 
 
 _TASK: Mapping[str, TaskState] = {
-    "assigned": TaskState("requested", "assigned", "Routed to the service; not yet delivered to it"),
-    "offered": TaskState("requested", "offered", "Delivered to the service; waiting for it to accept"),
-    "escalated": TaskState("requested", "overdue", "A time limit passed without an outcome; the area was told"),
+    "assigned": TaskState(
+        "requested", "assigned", "Routed to the service; not yet delivered to it"
+    ),
+    "offered": TaskState(
+        "requested", "offered", "Delivered to the service; waiting for it to accept"
+    ),
+    "escalated": TaskState(
+        "requested",
+        "overdue",
+        "A time limit passed without an outcome; the area was told",
+    ),
     "accepted": TaskState("accepted", "accepted", "Accepted by the service"),
-    "patient_contacted": TaskState("in-progress", "patient-contacted", "The service contacted the patient"),
-    "completed": TaskState("completed", "patient-seen", "Patient seen; the service completed its part"),
-    "escalated_to_gp": TaskState("completed", "escalated-to-gp", "Escalated back to the GP practice: the practice must act"),
-    "did_not_attend": TaskState("failed", "did-not-attend", "The patient did not attend"),
-    "closed_no_contact": TaskState("failed", "closed-no-contact", "Closed: the service could not contact the patient"),
+    "patient_contacted": TaskState(
+        "in-progress", "patient-contacted", "The service contacted the patient"
+    ),
+    "completed": TaskState(
+        "completed", "patient-seen", "Patient seen; the service completed its part"
+    ),
+    "escalated_to_gp": TaskState(
+        "completed",
+        "escalated-to-gp",
+        "Escalated back to the GP practice: the practice must act",
+    ),
+    "did_not_attend": TaskState(
+        "failed", "did-not-attend", "The patient did not attend"
+    ),
+    "closed_no_contact": TaskState(
+        "failed",
+        "closed-no-contact",
+        "Closed: the service could not contact the patient",
+    ),
     "declined": TaskState("rejected", "declined", "Declined by the service"),
     "cancelled": TaskState("cancelled", "cancelled", "Cancelled with the referral"),
 }
 # FHIR task states after which nothing more happens.
 _TASK_ENDED = frozenset({"completed", "failed", "rejected", "cancelled"})
-_REROUTED = TaskState("rejected", "declined-rerouted", "Declined by the service; referred on to another service")
+_REROUTED = TaskState(
+    "rejected",
+    "declined-rerouted",
+    "Declined by the service; referred on to another service",
+)
 
 
 def service_request_status(referral_status: str) -> str:
@@ -102,10 +128,14 @@ def service_request_status(referral_status: str) -> str:
     try:
         return _SERVICE_REQUEST[referral_status]
     except KeyError:
-        raise UnknownStatus(f"no ServiceRequest.status for referral status {referral_status!r}") from None
+        raise UnknownStatus(
+            f"no ServiceRequest.status for referral status {referral_status!r}"
+        ) from None
 
 
-def task_state(assignment_status: str, *, rerouted: bool, referral_cancelled: bool = False) -> TaskState:
+def task_state(
+    assignment_status: str, *, rerouted: bool, referral_cancelled: bool = False
+) -> TaskState:
     """The Task state of an assignment; ``rerouted`` when a later assignment replaces it (a declined part sent on).
 
     A cancel revokes the referral without rewriting its assignments (the
@@ -115,7 +145,9 @@ def task_state(assignment_status: str, *, rerouted: bool, referral_cancelled: bo
     try:
         state = _TASK[assignment_status]
     except KeyError:
-        raise UnknownStatus(f"no Task status for assignment status {assignment_status!r}") from None
+        raise UnknownStatus(
+            f"no Task status for assignment status {assignment_status!r}"
+        ) from None
     if referral_cancelled and state.status not in _TASK_ENDED:
         return _TASK["cancelled"]
     return _REROUTED if rerouted and assignment_status == "declined" else state

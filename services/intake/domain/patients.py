@@ -16,7 +16,12 @@ Pure: the link table is read and written by ``store.patient_links``.
 from dataclasses import dataclass
 
 from schemas.referral import Referral
-from signpost.pseudonym import Demographics, demographic_key, normalised_name, patient_key
+from signpost.pseudonym import (
+    Demographics,
+    demographic_key,
+    normalised_name,
+    patient_key,
+)
 
 
 @dataclass(frozen=True)
@@ -48,13 +53,28 @@ def identify(secret: bytes, referral: Referral) -> Identity:
     patient = referral.patient
     demographics = _demographics_key(secret, referral)
     if patient.nhs_number and patient.nhs_number_traced:
-        return Identity(patient_key(secret, nhs_number=patient.nhs_number, local_id=None, organisation=""), demographics, True)
+        return Identity(
+            patient_key(
+                secret, nhs_number=patient.nhs_number, local_id=None, organisation=""
+            ),
+            demographics,
+            True,
+        )
     if patient.local_id:
         # A local id keys as it always has; it is the sender's own identifier, not evidence for a link.
-        own = patient_key(secret, nhs_number=None, local_id=patient.local_id, organisation=referral.referrer.ods_code)
+        own = patient_key(
+            secret,
+            nhs_number=None,
+            local_id=patient.local_id,
+            organisation=referral.referrer.ods_code,
+        )
         return Identity(own, None, traced=False)
-    if demographics is None:  # the contract refuses such a patient; never key two of them alike
-        raise ValueError("an untraced patient without a local id needs names to match on")
+    if (
+        demographics is None
+    ):  # the contract refuses such a patient; never key two of them alike
+        raise ValueError(
+            "an untraced patient without a local id needs names to match on"
+        )
     return Identity(demographics, demographics, traced=False)
 
 
@@ -65,13 +85,24 @@ def travel(identity: Identity, link: Link | None) -> Travel:
         return Travel(identity.own_key, ())
     if identity.traced:
         # Only the traced key that holds the link speaks for it; demographics another number holds are left alone.
-        return Travel(identity.own_key, (demographics,) if link.patient_key == identity.own_key else ())
+        return Travel(
+            identity.own_key,
+            (demographics,) if link.patient_key == identity.own_key else (),
+        )
     return Travel(link.patient_key, (demographics,))
 
 
 def _demographics_key(secret: bytes, referral: Referral) -> str | None:
     patient = referral.patient
-    if not (normalised_name(patient.given_name) and normalised_name(patient.family_name)):
+    if not (
+        normalised_name(patient.given_name) and normalised_name(patient.family_name)
+    ):
         return None
-    found = Demographics(patient.given_name, patient.family_name, patient.birth_date, patient.postcode, patient.address)
+    found = Demographics(
+        patient.given_name,
+        patient.family_name,
+        patient.birth_date,
+        patient.postcode,
+        patient.address,
+    )
     return demographic_key(secret, found)

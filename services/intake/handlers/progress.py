@@ -17,14 +17,26 @@ from schemas.events import (
     ReferralUnroutable,
     any_event,
 )
-from schemas.topics import ASSIGNMENT_DELIVERED, ASSIGNMENT_OUTCOME, REFERRAL_ESCALATED, REFERRAL_ROUTED, REFERRAL_UNROUTABLE
+from schemas.topics import (
+    ASSIGNMENT_DELIVERED,
+    ASSIGNMENT_OUTCOME,
+    REFERRAL_ESCALATED,
+    REFERRAL_ROUTED,
+    REFERRAL_UNROUTABLE,
+)
 from services.intake.domain.assignments import FINISHED
 from services.intake.store import assignments, referrals
 from signpost import logs
 from signpost.consumer import Incoming
 from signpost.database import Conn
 
-TOPICS = (REFERRAL_ROUTED, REFERRAL_UNROUTABLE, ASSIGNMENT_DELIVERED, ASSIGNMENT_OUTCOME, REFERRAL_ESCALATED)
+TOPICS = (
+    REFERRAL_ROUTED,
+    REFERRAL_UNROUTABLE,
+    ASSIGNMENT_DELIVERED,
+    ASSIGNMENT_OUTCOME,
+    REFERRAL_ESCALATED,
+)
 log = logs.get_logger()
 
 
@@ -38,19 +50,34 @@ async def handle(conn: Conn, batch: Sequence[Incoming[BaseModel]]) -> None:
         event = item.event
         if isinstance(event, ReferralRouted):
             await assignments.add_routed(conn, event)
-            await referrals.set_status(conn, event.referral_id, "routed", only_from=("submitted", "unroutable"))
+            await referrals.set_status(
+                conn, event.referral_id, "routed", only_from=("submitted", "unroutable")
+            )
         elif isinstance(event, ReferralUnroutable):
-            await referrals.set_status(conn, event.referral_id, "unroutable", only_from=("submitted", "routed"))
+            await referrals.set_status(
+                conn, event.referral_id, "unroutable", only_from=("submitted", "routed")
+            )
         elif isinstance(event, AssignmentDelivered):
             await assignments.mark_offered(conn, event.assignment_id)
         elif isinstance(event, OutcomeRecorded):
             detail = event.completion or event.decline_reason
-            await assignments.record_outcome(conn, event.assignment_id, event.outcome.value, detail.value if detail else None)
+            await assignments.record_outcome(
+                conn,
+                event.assignment_id,
+                event.outcome.value,
+                detail.value if detail else None,
+            )
             await _recompute(conn, event.referral_id)
         elif isinstance(event, ReferralEscalated):
             # The no-contact timer closes the assignment; the others only escalate it.
-            status = "closed_no_contact" if event.timer == "no_contact_close" else "escalated"
-            await assignments.mark_unfinished(conn, event.assignment_id, FINISHED, status)
+            status = (
+                "closed_no_contact"
+                if event.timer == "no_contact_close"
+                else "escalated"
+            )
+            await assignments.mark_unfinished(
+                conn, event.assignment_id, FINISHED, status
+            )
             await _recompute(conn, event.referral_id)
 
 
@@ -60,6 +87,10 @@ async def _recompute(conn: Conn, referral_id: UUID) -> None:
     if row is None:
         return
     if row["open"] == 0 and row["completed"] > 0:
-        await referrals.set_status(conn, referral_id, "completed", only_from=("routed", "in_progress"))
+        await referrals.set_status(
+            conn, referral_id, "completed", only_from=("routed", "in_progress")
+        )
     elif row["active"] > 0:
-        await referrals.set_status(conn, referral_id, "in_progress", only_from=("routed",))
+        await referrals.set_status(
+            conn, referral_id, "in_progress", only_from=("routed",)
+        )

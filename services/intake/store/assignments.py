@@ -9,7 +9,9 @@ from schemas.events import ReferralRouted
 from signpost.database import Conn
 
 
-async def referral_assignments(conn: Conn, referral_id: UUID) -> list[dict[str, object]]:
+async def referral_assignments(
+    conn: Conn, referral_id: UUID
+) -> list[dict[str, object]]:
     """Every assignment of the referral with when it was made and last changed, in the order made (FHIR Tasks)."""
     rows = await conn.fetch(
         "SELECT assignment_id, agency_id, service_id, service_type, needs, status, reason, outcome_detail,"
@@ -22,7 +24,9 @@ async def referral_assignments(conn: Conn, referral_id: UUID) -> list[dict[str, 
             **dict(a),
             "assignment_id": str(a["assignment_id"]),
             "needs": list(a["needs"]),
-            "replaces_assignment_id": str(a["replaces_assignment_id"]) if a["replaces_assignment_id"] else None,
+            "replaces_assignment_id": str(a["replaces_assignment_id"])
+            if a["replaces_assignment_id"]
+            else None,
             "created_at": a["created_at"].isoformat(),
             "updated_at": a["updated_at"].isoformat(),
         }
@@ -33,7 +37,8 @@ async def referral_assignments(conn: Conn, referral_id: UUID) -> list[dict[str, 
 async def assignment_referral(conn: Conn, assignment_id: UUID) -> UUID | None:
     """The referral an assignment belongs to, or None if intake has no such assignment."""
     referral_id: UUID | None = await conn.fetchval(
-        "SELECT referral_id FROM referral_assignments WHERE assignment_id = $1", assignment_id
+        "SELECT referral_id FROM referral_assignments WHERE assignment_id = $1",
+        assignment_id,
     )
     return referral_id
 
@@ -67,7 +72,9 @@ async def mark_offered(conn: Conn, assignment_id: UUID) -> None:
     )
 
 
-async def record_outcome(conn: Conn, assignment_id: UUID, status: str, detail: str | None) -> None:
+async def record_outcome(
+    conn: Conn, assignment_id: UUID, status: str, detail: str | None
+) -> None:
     await conn.execute(
         "UPDATE referral_assignments SET status = $2, outcome_detail = $3, updated_at = now() WHERE assignment_id = $1",
         assignment_id,
@@ -76,7 +83,9 @@ async def record_outcome(conn: Conn, assignment_id: UUID, status: str, detail: s
     )
 
 
-async def mark_unfinished(conn: Conn, assignment_id: UUID, finished: Sequence[str], status: str) -> None:
+async def mark_unfinished(
+    conn: Conn, assignment_id: UUID, finished: Sequence[str], status: str
+) -> None:
     """The assignment's new status, unless it is already in one of the ``finished`` states."""
     await conn.execute(
         "UPDATE referral_assignments SET status = $3, updated_at = now()"
@@ -87,7 +96,9 @@ async def mark_unfinished(conn: Conn, assignment_id: UUID, finished: Sequence[st
     )
 
 
-async def progress_counts(conn: Conn, referral_id: UUID, finished: Sequence[str]) -> asyncpg.Record | None:
+async def progress_counts(
+    conn: Conn, referral_id: UUID, finished: Sequence[str]
+) -> asyncpg.Record | None:
     """How many of the referral's assignments are open, completed, and being worked on."""
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT count(*) FILTER (WHERE NOT status = ANY($2::text[])) AS open,"

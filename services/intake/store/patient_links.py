@@ -6,7 +6,9 @@ from services.intake.domain.patients import Link
 from signpost.database import Conn
 
 
-async def claim_link(conn: Conn, demographic_key: str, patient_key: str, referral_id: UUID) -> Link:
+async def claim_link(
+    conn: Conn, demographic_key: str, patient_key: str, referral_id: UUID
+) -> Link:
     """Claim the demographics for a traced key; a second traced key makes them conflicting for good (HAZ-022).
 
     One statement, so two traced referrals arriving together cannot both believe they hold the link.
@@ -27,5 +29,8 @@ async def claim_link(conn: Conn, demographic_key: str, patient_key: str, referra
 
 
 async def find_link(conn: Conn, demographic_key: str) -> Link | None:
-    row = await conn.fetchrow("SELECT patient_key, conflicting FROM patient_links WHERE demographic_key = $1", demographic_key)
+    row = await conn.fetchrow(
+        "SELECT patient_key, conflicting FROM patient_links WHERE demographic_key = $1",
+        demographic_key,
+    )
     return None if row is None else Link(row["patient_key"], row["conflicting"])

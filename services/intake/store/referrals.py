@@ -13,7 +13,9 @@ from signpost.outbox import outbox_row
 SUBMITTED_TOPIC = REFERRAL_SUBMITTED
 
 
-async def record_submission(conn: Conn, event: ReferralSubmitted, *, client_id: str, source: str) -> None:
+async def record_submission(
+    conn: Conn, event: ReferralSubmitted, *, client_id: str, source: str
+) -> None:
     """Store the referral, its first version and its ``referral.submitted`` event (the outbox) atomically.
 
     One statement, so one round trip to PostgreSQL: it is atomic on its own,
@@ -68,7 +70,9 @@ async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] |
                 **dict(a),
                 "assignment_id": str(a["assignment_id"]),
                 "needs": list(a["needs"]),
-                "replaces_assignment_id": str(a["replaces_assignment_id"]) if a["replaces_assignment_id"] else None,
+                "replaces_assignment_id": str(a["replaces_assignment_id"])
+                if a["replaces_assignment_id"]
+                else None,
             }
             for a in assignments
         ],
@@ -91,7 +95,9 @@ async def referral_summary(conn: Conn, referral_id: UUID) -> dict[str, object] |
     }
 
 
-async def set_status(conn: Conn, referral_id: UUID, status: str, only_from: tuple[str, ...]) -> None:
+async def set_status(
+    conn: Conn, referral_id: UUID, status: str, only_from: tuple[str, ...]
+) -> None:
     await conn.execute(
         "UPDATE referrals SET status = $2, updated_at = now() WHERE referral_id = $1 AND status = ANY($3::text[])",
         referral_id,
@@ -103,14 +109,18 @@ async def set_status(conn: Conn, referral_id: UUID, status: str, only_from: tupl
 async def lock_for_cancel(conn: Conn, referral_id: UUID) -> asyncpg.Record | None:
     """The referral's journey, key and status, locked until the caller's transaction ends."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT journey_id, patient_key, status FROM referrals WHERE referral_id = $1 FOR UPDATE", referral_id
+        "SELECT journey_id, patient_key, status FROM referrals WHERE referral_id = $1 FOR UPDATE",
+        referral_id,
     )
     return row
 
 
 async def record_cancellation(conn: Conn, referral_id: UUID) -> None:
     """The referral cancelled, and a cancelled copy of its latest version as the next version (BaRS revokes, never deletes)."""
-    await conn.execute("UPDATE referrals SET status = 'cancelled', updated_at = now() WHERE referral_id = $1", referral_id)
+    await conn.execute(
+        "UPDATE referrals SET status = 'cancelled', updated_at = now() WHERE referral_id = $1",
+        referral_id,
+    )
     await conn.execute(
         "INSERT INTO referral_versions (referral_id, version, status, body, source)"
         " SELECT referral_id, version + 1, 'cancelled', body, 'cancel' FROM referral_versions"

@@ -7,7 +7,9 @@ import asyncpg
 from signpost.database import Conn
 
 
-async def find_replay(conn: Conn, client_id: str, request_id: str) -> asyncpg.Record | None:
+async def find_replay(
+    conn: Conn, client_id: str, request_id: str
+) -> asyncpg.Record | None:
     record: asyncpg.Record | None = await conn.fetchrow(
         "SELECT body_hash, status_code, response FROM idempotency_keys WHERE client_id = $1 AND request_id = $2",
         client_id,

@@ -31,12 +31,21 @@ router = APIRouter(prefix="/v1", tags=["outcomes"])
 class OutcomeReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    report_id: UUID | None = Field(default=None, description="the agency's id for this report; repeating it is safe")
+    report_id: UUID | None = Field(
+        default=None,
+        description="the agency's id for this report; repeating it is safe",
+    )
     outcome: OutcomeCode
-    decline_reason: DeclineReason | None = Field(default=None, description="required when declined")
-    completion: CompletionOutcome | None = Field(default=None, description="required when completed")
+    decline_reason: DeclineReason | None = Field(
+        default=None, description="required when declined"
+    )
+    completion: CompletionOutcome | None = Field(
+        default=None, description="required when completed"
+    )
     note: Note | None = None
-    occurred_at: datetime | None = Field(default=None, description="when it happened; defaults to now")
+    occurred_at: datetime | None = Field(
+        default=None, description="when it happened; defaults to now"
+    )
 
 
 def _runtime(request: Request) -> Runtime:
@@ -50,12 +59,19 @@ def _agency_of(principal: Principal) -> str | None:
 
 @router.post("/assignments/{assignment_id}/outcomes", status_code=201)
 async def report_outcome(
-    assignment_id: Annotated[UUID, Path()], body: OutcomeReport, request: Request, principal: Authenticated
+    assignment_id: Annotated[UUID, Path()],
+    body: OutcomeReport,
+    request: Request,
+    principal: Authenticated,
 ) -> JSONResponse:
     """Record an agency's outcome on one of its own assignments."""
     agency_id = _agency_of(principal)
     if agency_id is None:
-        return problem(403, "Forbidden", "only an agency's own client may report outcomes on its assignments")
+        return problem(
+            403,
+            "Forbidden",
+            "only an agency's own client may report outcomes on its assignments",
+        )
     try:
         report = AgencyOutcome(
             event_id=body.report_id or uuid.uuid4(),
@@ -67,16 +83,39 @@ async def report_outcome(
             occurred_at=body.occurred_at or datetime.now(UTC),
         )
     except ValidationError as exc:
-        errors = [{"field": ".".join(map(str, e["loc"])) or "(body)", "rule": e["type"], "message": e["msg"]}
-                  for e in exc.errors()]  # fmt: skip
-        return problem(422, "Unprocessable Content", "the outcome's detail does not fit the outcome", errors=errors)
+        errors = [
+            {
+                "field": ".".join(map(str, e["loc"])) or "(body)",
+                "rule": e["type"],
+                "message": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        return problem(
+            422,
+            "Unprocessable Content",
+            "the outcome's detail does not fit the outcome",
+            errors=errors,
+        )
     try:
         async with _runtime(request).pool.acquire() as conn, conn.transaction():
-            recorded = await record_outcome(conn, report, agency_id=agency_id, reported_by=principal.client_id, channel="http")
+            recorded = await record_outcome(
+                conn,
+                report,
+                agency_id=agency_id,
+                reported_by=principal.client_id,
+                channel="http",
+            )
     except OutcomeRefused as refused:
         if refused.kind is Refusal.NOT_FOUND:
             return problem(404, "Not Found", refused.reason)
-        return problem(409, "Conflict", refused.reason, assignment_id=str(assignment_id), outcome=body.outcome.value)
+        return problem(
+            409,
+            "Conflict",
+            refused.reason,
+            assignment_id=str(assignment_id),
+            outcome=body.outcome.value,
+        )
     answer: dict[str, Any] = {
         "assignment_id": recorded.assignment_id,
         "report_id": str(report.event_id),
@@ -87,19 +126,35 @@ async def report_outcome(
 
 
 @router.get("/assignments/{assignment_id}")
-async def assignment(assignment_id: Annotated[UUID, Path()], request: Request, principal: Authenticated) -> JSONResponse:
+async def assignment(
+    assignment_id: Annotated[UUID, Path()], request: Request, principal: Authenticated
+) -> JSONResponse:
     """Where an assignment stands, its outcomes and its SLA timers: for its agency and for operations."""
     agency_id = _agency_of(principal)
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         row = await deliveries.assignment(conn, assignment_id)
-        shown = row if row is not None and (principal.role == "operations" or row["agency_id"] == agency_id) else None
+        shown = (
+            row
+            if row is not None
+            and (principal.role == "operations" or row["agency_id"] == agency_id)
+            else None
+        )
         await record_access(
-            conn, producer="notifier", principal=principal, function="read assignment",
-            correlation_id=request.state.correlation_id, granted=shown is not None,
-            referral_id=shown["referral_id"] if shown else None, patient_key=shown["patient_key"] if shown else None,
-        )  # fmt: skip
+            conn,
+            producer="notifier",
+            principal=principal,
+            function="read assignment",
+            correlation_id=request.state.correlation_id,
+            granted=shown is not None,
+            referral_id=shown["referral_id"] if shown else None,
+            patient_key=shown["patient_key"] if shown else None,
+        )
         if row is None or shown is None:
-            return problem(404, "Not Found", f"no assignment {assignment_id} is visible to this client")
+            return problem(
+                404,
+                "Not Found",
+                f"no assignment {assignment_id} is visible to this client",
+            )
         history = await reports.history(conn, assignment_id)
         timers = await timer_rows.of_assignment(conn, assignment_id)
     body = {
@@ -110,7 +165,15 @@ async def assignment(assignment_id: Annotated[UUID, Path()], request: Request, p
         "state": row["state"],
         "accepted": row["accepted"],
         "delivered_at": row["delivered_at"].isoformat(),
-        "outcomes": [{**dict(h), "recorded_at": h["recorded_at"].isoformat()} for h in history],
-        "timers": [{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(t).items()} for t in timers],
+        "outcomes": [
+            {**dict(h), "recorded_at": h["recorded_at"].isoformat()} for h in history
+        ],
+        "timers": [
+            {
+                k: (v.isoformat() if isinstance(v, datetime) else v)
+                for k, v in dict(t).items()
+            }
+            for t in timers
+        ],
     }
     return JSONResponse(body)

@@ -22,7 +22,13 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from schemas.topics import REPLAYS
-from services.notifier.domain.dead_letters import one_per_source, patient_key_of, replay_event_id, replayed, safe_fields
+from services.notifier.domain.dead_letters import (
+    one_per_source,
+    patient_key_of,
+    replay_event_id,
+    replayed,
+    safe_fields,
+)
 from services.notifier.store import dead_letters as store
 from signpost import dead_letter_bodies, logs
 from signpost.access import record_access
@@ -43,12 +49,23 @@ def _runtime(request: Request) -> Runtime:
 
 
 async def _audited(
-    conn: Any, request: Request, principal: Principal, function: str, referral_id: UUID | None, detail: str
+    conn: Any,
+    request: Request,
+    principal: Principal,
+    function: str,
+    referral_id: UUID | None,
+    detail: str,
 ) -> None:
     await record_access(
-        conn, producer="notifier", principal=principal, function=function, referral_id=referral_id, detail=detail,
-        correlation_id=request.state.correlation_id, granted=principal.role == "operations",
-    )  # fmt: skip
+        conn,
+        producer="notifier",
+        principal=principal,
+        function=function,
+        referral_id=referral_id,
+        detail=detail,
+        correlation_id=request.state.correlation_id,
+        granted=principal.role == "operations",
+    )
 
 
 @router.get("")
@@ -61,40 +78,91 @@ async def list_dead_letters(
 ) -> JSONResponse:
     """Dead letters, newest first: why each failed and where it came from. Never the record itself."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _audited(conn, request, principal, "list dead letters", referral_id, f"consumer={consumer}")
+        await _audited(
+            conn,
+            request,
+            principal,
+            "list dead letters",
+            referral_id,
+            f"consumer={consumer}",
+        )
         if principal.role != "operations":
             return problem(403, "Forbidden", "dead letters are for operations staff")
         return JSONResponse({"items": await listed(conn, referral_id, consumer, limit)})
 
 
 @router.post("/{dead_letter_id}/replay")
-async def replay_one(dead_letter_id: Annotated[UUID, Path()], request: Request, principal: Authenticated,
-                     force: bool = False) -> JSONResponse:  # fmt: skip
+async def replay_one(
+    dead_letter_id: Annotated[UUID, Path()],
+    request: Request,
+    principal: Authenticated,
+    force: bool = False,
+) -> JSONResponse:
     """Put one dead letter's record back on its topic; 409 if it was replayed before (unless ``force``)."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _audited(conn, request, principal, "replay dead letter", None, f"{dead_letter_id} force={force}")
+        await _audited(
+            conn,
+            request,
+            principal,
+            "replay dead letter",
+            None,
+            f"{dead_letter_id} force={force}",
+        )
         if principal.role != "operations":
-            return problem(403, "Forbidden", "only operations staff may replay dead letters")
+            return problem(
+                403, "Forbidden", "only operations staff may replay dead letters"
+            )
         try:
-            replayed = await replay(conn, dead_letter_id, principal.client_id, request.state.correlation_id, force=force)
+            replayed = await replay(
+                conn,
+                dead_letter_id,
+                principal.client_id,
+                request.state.correlation_id,
+                force=force,
+            )
         except ReplayRefused as refused:
-            return problem(refused.status, "Conflict" if refused.status == 409 else "Not Found", refused.detail)
+            return problem(
+                refused.status,
+                "Conflict" if refused.status == 409 else "Not Found",
+                refused.detail,
+            )
     return JSONResponse(replayed)
 
 
 @router.post("/replay")
-async def replay_referral(request: Request, principal: Authenticated, referral_id: UUID, force: bool = False) -> JSONResponse:
+async def replay_referral(
+    request: Request, principal: Authenticated, referral_id: UUID, force: bool = False
+) -> JSONResponse:
     """Replay each of one referral's dead records not replayed yet (all again if ``force``), oldest first."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
-        await _audited(conn, request, principal, "replay dead letters of referral", referral_id, f"force={force}")
+        await _audited(
+            conn,
+            request,
+            principal,
+            "replay dead letters of referral",
+            referral_id,
+            f"force={force}",
+        )
         if principal.role != "operations":
-            return problem(403, "Forbidden", "only operations staff may replay dead letters")
-        replayed = await replay_of_referral(conn, referral_id, principal.client_id, request.state.correlation_id, force=force)
+            return problem(
+                403, "Forbidden", "only operations staff may replay dead letters"
+            )
+        replayed = await replay_of_referral(
+            conn,
+            referral_id,
+            principal.client_id,
+            request.state.correlation_id,
+            force=force,
+        )
     return JSONResponse({"referral_id": str(referral_id), "replayed": replayed})
 
 
-async def listed(conn: Conn, referral_id: UUID | None, consumer: str | None, limit: int) -> list[dict[str, Any]]:
-    return [safe_fields(r) for r in await store.listed(conn, referral_id, consumer, limit)]
+async def listed(
+    conn: Conn, referral_id: UUID | None, consumer: str | None, limit: int
+) -> list[dict[str, Any]]:
+    return [
+        safe_fields(r) for r in await store.listed(conn, referral_id, consumer, limit)
+    ]
 
 
 class ReplayRefused(Exception):
@@ -104,7 +172,14 @@ class ReplayRefused(Exception):
         self.detail = detail
 
 
-async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str, *, force: bool = False) -> dict[str, Any]:
+async def replay(
+    conn: Conn,
+    dead_letter_id: UUID,
+    by: str,
+    correlation_id: str,
+    *,
+    force: bool = False,
+) -> dict[str, Any]:
     """Put the original record back on its topic, once (``force`` to send it again); within the caller's transaction.
 
     The record's other dead letters (other consumers that refused it) are marked
@@ -117,26 +192,69 @@ async def replay(conn: Conn, dead_letter_id: UUID, by: str, correlation_id: str,
     row = next((r for r in rows if r["dead_letter_id"] == dead_letter_id), None)
     if row is None:
         raise ReplayRefused(404, f"no dead letter {dead_letter_id}")
-    done = max((r for r in rows if r["replayed_at"] is not None), key=lambda r: r["replayed_at"], default=None)
+    done = max(
+        (r for r in rows if r["replayed_at"] is not None),
+        key=lambda r: r["replayed_at"],
+        default=None,
+    )
     if done is not None and not force:
         when = f"{done['replayed_at']:%Y-%m-%d %H:%M:%S} UTC"
-        raise ReplayRefused(409, f"the record of dead letter {dead_letter_id} was already replayed at {when}"
-                                 f" by {done['replayed_by']}; pass force to send it again")  # fmt: skip
-    payload, stored_headers = await _original(conn, row, [r["dead_letter_id"] for r in rows])
+        raise ReplayRefused(
+            409,
+            f"the record of dead letter {dead_letter_id} was already replayed at {when}"
+            f" by {done['replayed_by']}; pass force to send it again",
+        )
+    payload, stored_headers = await _original(
+        conn, row, [r["dead_letter_id"] for r in rows]
+    )
     headers = {**stored_headers, "signpost-replay-of": str(dead_letter_id)}
-    await enqueue(conn, topic=row["original_topic"], key=patient_key_of(payload), event=payload,
-                  event_id=replay_event_id(dead_letter_id, row["replays"]), headers=headers)  # fmt: skip
+    await enqueue(
+        conn,
+        topic=row["original_topic"],
+        key=patient_key_of(payload),
+        event=payload,
+        event_id=replay_event_id(dead_letter_id, row["replays"]),
+        headers=headers,
+    )
     updated = await store.mark_replayed(conn, dead_letter_id, by)
     marked = [r["dead_letter_id"] for r in updated]
-    event = replayed({**dict(row), "payload": payload}, marked, by=by, correlation_id=correlation_id, forced=force,
-                     at=datetime.now(UTC))  # fmt: skip
-    await enqueue(conn, topic=REPLAYS_TOPIC, key=event.patient_key, event=event, event_id=event.event_id)
-    log.info("dead letter replayed", topic=row["original_topic"], consumer=row["consumer"], letters=len(updated))
-    shown = next(safe_fields(dict(r)) for r in updated if r["dead_letter_id"] == dead_letter_id)
-    return {**shown, "also_marked": [str(r["dead_letter_id"]) for r in updated if r["dead_letter_id"] != dead_letter_id]}
+    event = replayed(
+        {**dict(row), "payload": payload},
+        marked,
+        by=by,
+        correlation_id=correlation_id,
+        forced=force,
+        at=datetime.now(UTC),
+    )
+    await enqueue(
+        conn,
+        topic=REPLAYS_TOPIC,
+        key=event.patient_key,
+        event=event,
+        event_id=event.event_id,
+    )
+    log.info(
+        "dead letter replayed",
+        topic=row["original_topic"],
+        consumer=row["consumer"],
+        letters=len(updated),
+    )
+    shown = next(
+        safe_fields(dict(r)) for r in updated if r["dead_letter_id"] == dead_letter_id
+    )
+    return {
+        **shown,
+        "also_marked": [
+            str(r["dead_letter_id"])
+            for r in updated
+            if r["dead_letter_id"] != dead_letter_id
+        ],
+    }
 
 
-async def _original(conn: Conn, row: Any, siblings: list[UUID]) -> tuple[bytes, dict[str, str]]:
+async def _original(
+    conn: Conn, row: Any, siblings: list[UUID]
+) -> tuple[bytes, dict[str, str]]:
     """The original bytes and headers to put back: carried by the letter, or kept in this schema; else refused."""
     if row["payload"] is not None:
         return bytes(row["payload"]), json.loads(row["headers"])
@@ -160,7 +278,9 @@ async def replay_of_referral(
     done = []
     for dead_letter_id in one_per_source(letters, force=force):
         try:
-            done.append(await replay(conn, dead_letter_id, by, correlation_id, force=force))
+            done.append(
+                await replay(conn, dead_letter_id, by, correlation_id, force=force)
+            )
         except ReplayRefused as refused:
             if refused.status != 409:
                 raise

@@ -11,13 +11,17 @@ from schemas.events import DeadLetterReplayed
 _REPLAY_NAMESPACE = UUID("0f3e7c1a-6b2d-4d8e-9a51-3c7f0b9e2d64")
 # Its own namespace, so the event that says "replayed" never shares an id with the replayed record.
 _REPLAYED_NAMESPACE = UUID("5b1c2f0e-93a4-4c57-b8d6-7e20a4f1c3b9")
-Source = tuple[str, int, int]  # original topic, partition, offset: one record on the broker
+Source = tuple[
+    str, int, int
+]  # original topic, partition, offset: one record on the broker
 
 
 def _field(payload: bytes, name: str) -> str | None:
     try:
         body = json.loads(payload)
-    except ValueError:  # UnicodeDecodeError is a ValueError: a poison record may be any bytes
+    except (
+        ValueError
+    ):  # UnicodeDecodeError is a ValueError: a poison record may be any bytes
         return None
     value = body.get(name) if isinstance(body, dict) else None
     return value if isinstance(value, str) and value else None
@@ -43,7 +47,13 @@ def replay_event_id(dead_letter_id: UUID, replays_before: int) -> UUID:
 
 
 def replayed(
-    letter: Mapping[str, Any], marked: Sequence[UUID], *, by: str, correlation_id: str, forced: bool, at: datetime
+    letter: Mapping[str, Any],
+    marked: Sequence[UUID],
+    *,
+    by: str,
+    correlation_id: str,
+    forced: bool,
+    at: datetime,
 ) -> DeadLetterReplayed:
     """The event that puts a replay on the record: which letter was asked for, which it answers, who, how many times."""
     replay = int(letter["replays"]) + 1
@@ -69,7 +79,11 @@ def safe_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     """A dead letter as JSON for listing: never the payload or headers, which may name a patient."""
     hidden = {"payload", "headers"}
     return {
-        k: v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, UUID) else v
+        k: v.isoformat()
+        if hasattr(v, "isoformat")
+        else str(v)
+        if isinstance(v, UUID)
+        else v
         for k, v in row.items()
         if k not in hidden
     }
@@ -85,7 +99,11 @@ def one_per_source(letters: Iterable[Mapping[str, Any]], *, force: bool) -> list
     """
     by_source: dict[Source, list[Mapping[str, Any]]] = {}
     for letter in letters:
-        source = (letter["original_topic"], letter["original_partition"], letter["original_offset"])
+        source = (
+            letter["original_topic"],
+            letter["original_partition"],
+            letter["original_offset"],
+        )
         by_source.setdefault(source, []).append(letter)
     chosen = [
         min((letter["dead_lettered_at"], letter["dead_letter_id"]) for letter in group)

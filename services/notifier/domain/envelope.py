@@ -10,7 +10,8 @@ def following(delivery: dict[str, Any]) -> dict[str, Any]:
     return {
         "correlation_id": delivery["correlation_id"],
         # Deliveries made before migration 003 kept no journey id; derive a stable one rather than invent a new one each time.
-        "journey_id": delivery["journey_id"] or derived_event_id(delivery["referral_id"], "journey"),
+        "journey_id": delivery["journey_id"]
+        or derived_event_id(delivery["referral_id"], "journey"),
         "producer": "notifier",
         "patient_key": delivery["patient_key"],
         "referral_id": delivery["referral_id"],

@@ -23,5 +23,9 @@ def escalation_reason(
 ) -> str:
     """E.g. "Purbeck virtual ward (virtual ward): not acted on in time (due 2026-11-18 11:00 UTC); the hub's ... told"."""
     who = words.service(service_name, service_type)
-    text = words.text("escalation_closed" if closing else "escalation_late", who=who, due=f"{due_at:%Y-%m-%d %H:%M} UTC")
+    text = words.text(
+        "escalation_closed" if closing else "escalation_late",
+        who=who,
+        due=f"{due_at:%Y-%m-%d %H:%M} UTC",
+    )
     return text + words.text("escalation_told") if coordinator_told else text

@@ -10,7 +10,12 @@ Croydon says "MDT huddle"), so each sentence is a template of that vocabulary.
 
 from collections.abc import Mapping
 
-from schemas.vocabulary import CompletionOutcome, DeclineReason, OutcomeCode, ServiceType
+from schemas.vocabulary import (
+    CompletionOutcome,
+    DeclineReason,
+    OutcomeCode,
+    ServiceType,
+)
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
 from signpost.terminology import DEFAULT, Vocabulary
 
@@ -30,7 +35,12 @@ COMPLETION_LABELS: Mapping[CompletionOutcome, str] = {
 
 # Outcomes after which the patient is back in the referrer's hands.
 _REFERRER_MUST_ACT: frozenset[LifecycleEvent] = frozenset(
-    {OutcomeCode.DECLINED, OutcomeCode.DID_NOT_ATTEND, OutcomeCode.ESCALATED_TO_GP, SystemEvent.NO_CONTACT_TIMEOUT}
+    {
+        OutcomeCode.DECLINED,
+        OutcomeCode.DID_NOT_ATTEND,
+        OutcomeCode.ESCALATED_TO_GP,
+        SystemEvent.NO_CONTACT_TIMEOUT,
+    }
 )
 
 
@@ -39,14 +49,23 @@ def matters_to_referrer(event: LifecycleEvent) -> bool:
     return event is not SystemEvent.CANCELLED
 
 
-def referrer_must_act(event: LifecycleEvent, completion: CompletionOutcome | None = None) -> bool:
+def referrer_must_act(
+    event: LifecycleEvent, completion: CompletionOutcome | None = None
+) -> bool:
     """Whether the patient needs the referrer again: declined, not seen, sent back, or urgently escalated."""
-    return event in _REFERRER_MUST_ACT or (event is OutcomeCode.COMPLETED and completion is CompletionOutcome.URGENT_ESCALATION)
+    return event in _REFERRER_MUST_ACT or (
+        event is OutcomeCode.COMPLETED
+        and completion is CompletionOutcome.URGENT_ESCALATION
+    )
 
 
-def rerouted_message(service_name: str, service_type: ServiceType, *, words: Vocabulary = DEFAULT) -> str:
+def rerouted_message(
+    service_name: str, service_type: ServiceType, *, words: Vocabulary = DEFAULT
+) -> str:
     """What the referrer hears when a decline was rerouted: who has the referral now (BaRS: declined and rerouted)."""
-    return words.text("feedback_rerouted", who=words.service(service_name, service_type))
+    return words.text(
+        "feedback_rerouted", who=words.service(service_name, service_type)
+    )
 
 
 def feedback_message(

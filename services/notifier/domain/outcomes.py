@@ -53,7 +53,12 @@ FINISHED: frozenset[AssignmentState] = frozenset(
 )
 # States that can only be reached after the agency accepted.
 _AFTER_ACCEPTANCE = frozenset(
-    {AssignmentState.ACCEPTED, AssignmentState.PATIENT_CONTACTED, AssignmentState.COMPLETED, AssignmentState.DID_NOT_ATTEND}
+    {
+        AssignmentState.ACCEPTED,
+        AssignmentState.PATIENT_CONTACTED,
+        AssignmentState.COMPLETED,
+        AssignmentState.DID_NOT_ATTEND,
+    }
 )
 
 _WAITING_FOR_AGENCY: Mapping[LifecycleEvent, AssignmentState] = {
@@ -112,33 +117,52 @@ class Transition:
 class IllegalTransition(Exception):
     """An outcome that cannot follow the assignment's current state; ``reason`` is fit to show the agency."""
 
-    def __init__(self, state: AssignmentState, event: LifecycleEvent, reason: str) -> None:
+    def __init__(
+        self, state: AssignmentState, event: LifecycleEvent, reason: str
+    ) -> None:
         super().__init__(reason)
         self.state = state
         self.event = event
         self.reason = reason
 
 
-def legal_events(state: AssignmentState, *, accepted: bool | None = None) -> Mapping[LifecycleEvent, AssignmentState]:
+def legal_events(
+    state: AssignmentState, *, accepted: bool | None = None
+) -> Mapping[LifecycleEvent, AssignmentState]:
     """The events that may happen next, each with the state it leads to."""
     if state == AssignmentState.ESCALATED:
         if accepted is None:
-            raise ValueError("an escalated assignment's next moves depend on whether it was accepted; pass accepted=")
+            raise ValueError(
+                "an escalated assignment's next moves depend on whether it was accepted; pass accepted="
+            )
         return ESCALATED_TRANSITIONS[accepted]
     return TRANSITIONS[state]
 
 
-def apply(state: AssignmentState, event: LifecycleEvent, *, accepted: bool | None = None) -> Transition:
+def apply(
+    state: AssignmentState, event: LifecycleEvent, *, accepted: bool | None = None
+) -> Transition:
     """Move an assignment on by one event, or raise ``IllegalTransition`` saying why not.
 
     ``accepted`` is required only when ``state`` is ``escalated``; every other
     state already says whether the agency accepted.
     """
-    was_accepted = bool(accepted) if state == AssignmentState.ESCALATED else state in _AFTER_ACCEPTANCE
+    was_accepted = (
+        bool(accepted)
+        if state == AssignmentState.ESCALATED
+        else state in _AFTER_ACCEPTANCE
+    )
     after = legal_events(state, accepted=accepted).get(event)
     if after is None:
-        raise IllegalTransition(state, event, refusal(state, event, accepted=was_accepted))
-    return Transition(before=state, event=event, after=after, accepted=was_accepted or event is OutcomeCode.ACCEPTED)
+        raise IllegalTransition(
+            state, event, refusal(state, event, accepted=was_accepted)
+        )
+    return Transition(
+        before=state,
+        event=event,
+        after=after,
+        accepted=was_accepted or event is OutcomeCode.ACCEPTED,
+    )
 
 
 _FINISHED_PHRASES: Mapping[AssignmentState, str] = {

@@ -85,7 +85,9 @@ def _pharmacy_first(first_contact: Deadline) -> tuple[TimerRule, ...]:
     # Pharmacy First: the pharmacy contacts the patient; no contact by the next working day, it closes and tells the GP.
     return (
         TimerRule(TimerName.FIRST_CONTACT, first_contact, OnBreach.ESCALATE),
-        TimerRule(TimerName.NO_CONTACT_CLOSE, WorkingDays(1), OnBreach.CLOSE_AND_TELL_GP),
+        TimerRule(
+            TimerName.NO_CONTACT_CLOSE, WorkingDays(1), OnBreach.CLOSE_AND_TELL_GP
+        ),
     )
 
 
@@ -107,10 +109,18 @@ _COMMUNITY_BY_URGENCY: Mapping[Urgency, tuple[TimerRule, ...]] = {
 }
 
 POLICY: Mapping[tuple[ServiceType, Urgency], tuple[TimerRule, ...]] = {
-    **{(service, urgency): rules for service in ServiceType for urgency, rules in _COMMUNITY_BY_URGENCY.items()},
+    **{
+        (service, urgency): rules
+        for service in ServiceType
+        for urgency, rules in _COMMUNITY_BY_URGENCY.items()
+    },
     (ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE): _pharmacy_first(WorkingDays(0)),
-    (ServiceType.COMMUNITY_PHARMACY, Urgency.URGENT): _pharmacy_first(ClockTime(timedelta(hours=2))),
-    (ServiceType.COMMUNITY_PHARMACY, Urgency.ASAP): _pharmacy_first(ClockTime(timedelta(hours=1))),
+    (ServiceType.COMMUNITY_PHARMACY, Urgency.URGENT): _pharmacy_first(
+        ClockTime(timedelta(hours=2))
+    ),
+    (ServiceType.COMMUNITY_PHARMACY, Urgency.ASAP): _pharmacy_first(
+        ClockTime(timedelta(hours=1))
+    ),
     (ServiceType.MDT_HUDDLE, Urgency.ROUTINE): _huddle(WorkingDays(1)),
     (ServiceType.MDT_HUDDLE, Urgency.URGENT): _huddle(WorkingDays(0)),
     (ServiceType.MDT_HUDDLE, Urgency.ASAP): _huddle(WorkingDays(0)),
@@ -120,7 +130,9 @@ POLICY: Mapping[tuple[ServiceType, Urgency], tuple[TimerRule, ...]] = {
 _ALL_TIMERS = frozenset(TimerName)
 _CLEARED_BY: Mapping[LifecycleEvent, frozenset[TimerName]] = {
     OutcomeCode.ACCEPTED: frozenset({TimerName.ACCEPTANCE, TimerName.HUDDLE_AGENDA}),
-    OutcomeCode.PATIENT_CONTACTED: frozenset({TimerName.ACCEPTANCE, TimerName.FIRST_CONTACT, TimerName.NO_CONTACT_CLOSE}),
+    OutcomeCode.PATIENT_CONTACTED: frozenset(
+        {TimerName.ACCEPTANCE, TimerName.FIRST_CONTACT, TimerName.NO_CONTACT_CLOSE}
+    ),
     OutcomeCode.DECLINED: _ALL_TIMERS,
     OutcomeCode.COMPLETED: _ALL_TIMERS,
     OutcomeCode.DID_NOT_ATTEND: _ALL_TIMERS,
@@ -148,12 +160,16 @@ def working_day_end(day: date) -> datetime:
     return datetime.combine(day, DAY_ENDS, tzinfo=LONDON)
 
 
-def next_working_day_end(at: datetime, holidays: Container[date] = BANK_HOLIDAYS) -> datetime:
+def next_working_day_end(
+    at: datetime, holidays: Container[date] = BANK_HOLIDAYS
+) -> datetime:
     """Close of business on the first working day after ``at``'s date in London."""
     return working_day_end(next_working_day(_london(at).date(), holidays))
 
 
-def received_on(delivered_at: datetime, holidays: Container[date] = BANK_HOLIDAYS) -> date:
+def received_on(
+    delivered_at: datetime, holidays: Container[date] = BANK_HOLIDAYS
+) -> date:
     """The working day a delivery counts as received: today if early enough on a working day, else the next one."""
     local = _london(delivered_at)
     if is_working_day(local.date(), holidays) and local.time() < LATE_RECEIPT:
@@ -161,7 +177,11 @@ def received_on(delivered_at: datetime, holidays: Container[date] = BANK_HOLIDAY
     return next_working_day(local.date(), holidays)
 
 
-def due_at(deadline: Deadline, delivered_at: datetime, holidays: Container[date] = BANK_HOLIDAYS) -> datetime:
+def due_at(
+    deadline: Deadline,
+    delivered_at: datetime,
+    holidays: Container[date] = BANK_HOLIDAYS,
+) -> datetime:
     """When ``deadline`` falls for an assignment delivered at ``delivered_at``, in UTC."""
     if isinstance(deadline, ClockTime):
         return _london(delivered_at).astimezone(UTC) + deadline.after
@@ -181,7 +201,8 @@ def timers_for(
 ) -> list[Timer]:
     """The timers to start when an assignment is delivered, soonest first."""
     timers = [
-        Timer(rule.name, due_at(rule.deadline, delivered_at, holidays), rule.on_breach) for rule in policy[service_type, urgency]
+        Timer(rule.name, due_at(rule.deadline, delivered_at, holidays), rule.on_breach)
+        for rule in policy[service_type, urgency]
     ]
     return sorted(timers, key=lambda timer: timer.due_at)
 
@@ -198,10 +219,20 @@ def _london(at: datetime) -> datetime:
 
 
 def planned_timers(
-    service_type: ServiceType, urgency: Urgency, delivered_at: datetime, demo_seconds: float | None = None
+    service_type: ServiceType,
+    urgency: Urgency,
+    delivered_at: datetime,
+    demo_seconds: float | None = None,
 ) -> list[Timer]:
     """The policy's timers; with ``demo_seconds`` (demos only) the same timers in the same order, seconds apart."""
     timers = timers_for(service_type, urgency, delivered_at)
     if demo_seconds is None:
         return timers
-    return [Timer(t.name, delivered_at + timedelta(seconds=demo_seconds * (i + 1)), t.on_breach) for i, t in enumerate(timers)]
+    return [
+        Timer(
+            t.name,
+            delivered_at + timedelta(seconds=demo_seconds * (i + 1)),
+            t.on_breach,
+        )
+        for i, t in enumerate(timers)
+    ]

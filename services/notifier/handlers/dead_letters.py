@@ -23,8 +23,16 @@ from signpost.database import Conn
 async def keep(conn: Conn, batch: Sequence[Incoming[DeadLettered]]) -> None:
     for item in batch:
         letter = item.event
-        payload = base64.b64decode(letter.payload_base64) if letter.payload_base64 is not None else None
+        payload = (
+            base64.b64decode(letter.payload_base64)
+            if letter.payload_base64 is not None
+            else None
+        )
         # Kept by this very schema (one of the notifier's own consumers refused it): read here to name its referral.
-        own = None if payload is not None else await dead_letter_bodies.kept(conn, [letter.event_id])
+        own = (
+            None
+            if payload is not None
+            else await dead_letter_bodies.kept(conn, [letter.event_id])
+        )
         about = payload if payload is not None else own[0] if own else b""
         await store.keep(conn, letter, payload, referral_of(about))

@@ -62,25 +62,50 @@ class Recorded:
     """True when this report id had already been recorded: nothing new happened."""
 
 
-async def record_outcome(conn: Conn, report: AgencyOutcome, *, agency_id: str, reported_by: str, channel: str) -> Recorded:
+async def record_outcome(
+    conn: Conn, report: AgencyOutcome, *, agency_id: str, reported_by: str, channel: str
+) -> Recorded:
     """Record one agency report, or raise ``OutcomeRefused``. An agency can only report on its own assignments."""
     delivery = await lock_assignment(conn, report.assignment_id)
     # Another agency's assignment is reported as not found: its existence is not theirs to learn.
     if delivery is None or delivery["agency_id"] != agency_id:
-        raise OutcomeRefused(Refusal.NOT_FOUND, f"assignment {report.assignment_id} is not one of {agency_id}'s assignments")
+        raise OutcomeRefused(
+            Refusal.NOT_FOUND,
+            f"assignment {report.assignment_id} is not one of {agency_id}'s assignments",
+        )
     earlier = await reports.earlier(conn, report.event_id)
     if earlier is not None:
         if earlier["assignment_id"] != report.assignment_id:
-            raise OutcomeRefused(Refusal.ILLEGAL, f"report id {report.event_id} was already used for another assignment")
-        return Recorded(str(report.assignment_id), earlier["previous_state"], earlier["state"], repeat=True)
+            raise OutcomeRefused(
+                Refusal.ILLEGAL,
+                f"report id {report.event_id} was already used for another assignment",
+            )
+        return Recorded(
+            str(report.assignment_id),
+            earlier["previous_state"],
+            earlier["state"],
+            repeat=True,
+        )
     try:
-        move = outcomes.apply(AssignmentState(delivery["state"]), report.outcome, accepted=delivery["accepted"])
+        move = outcomes.apply(
+            AssignmentState(delivery["state"]),
+            report.outcome,
+            accepted=delivery["accepted"],
+        )
     except IllegalTransition as refused:
         raise OutcomeRefused(Refusal.ILLEGAL, refused.reason) from refused
     now = datetime.now(UTC)
     await store_move(conn, delivery, move, report.outcome, now)
-    await reports.record(conn, report.event_id, report.assignment_id, report.outcome.value, move.before.value,
-                               move.after.value, reported_by, channel)  # fmt: skip
+    await reports.record(
+        conn,
+        report.event_id,
+        report.assignment_id,
+        report.outcome.value,
+        move.before.value,
+        move.after.value,
+        reported_by,
+        channel,
+    )
     recorded = OutcomeRecorded(
         event_id=derived_event_id(report.event_id, "outcome-recorded"),
         occurred_at=report.occurred_at,
@@ -101,11 +126,24 @@ async def record_outcome(conn: Conn, report: AgencyOutcome, *, agency_id: str, r
         key=delivery["patient_key"],
         event=recorded,
         event_id=recorded.event_id,
-        headers={"event-type": recorded.type, "correlation-id": recorded.correlation_id},
+        headers={
+            "event-type": recorded.type,
+            "correlation-id": recorded.correlation_id,
+        },
     )
-    await tell_referrer(conn, delivery, report.outcome, recorded.event_id, report=report, at=now)
-    log.info("outcome recorded", agency=agency_id, outcome=report.outcome.value, state=move.after.value, channel=channel)
-    return Recorded(str(report.assignment_id), move.before.value, move.after.value, repeat=False)
+    await tell_referrer(
+        conn, delivery, report.outcome, recorded.event_id, report=report, at=now
+    )
+    log.info(
+        "outcome recorded",
+        agency=agency_id,
+        outcome=report.outcome.value,
+        state=move.after.value,
+        channel=channel,
+    )
+    return Recorded(
+        str(report.assignment_id), move.before.value, move.after.value, repeat=False
+    )
 
 
 def agency_of_topic(topic: str) -> str:
@@ -118,5 +156,13 @@ def agency_of_topic(topic: str) -> str:
 async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[AgencyOutcome]]) -> None:
     for item in batch:
         agency = agency_of_topic(item.topic)
-        with logs.handling(item.topic, item.headers, None, item.headers.get("correlation-id", "")):
-            await record_outcome(conn, item.event, agency_id=agency, reported_by=f"kafka:{item.topic}", channel="kafka")
+        with logs.handling(
+            item.topic, item.headers, None, item.headers.get("correlation-id", "")
+        ):
+            await record_outcome(
+                conn,
+                item.event,
+                agency_id=agency,
+                reported_by=f"kafka:{item.topic}",
+                channel="kafka",
+            )

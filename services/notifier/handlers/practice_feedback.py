@@ -17,7 +17,11 @@ from schemas.events import AgencyOutcome, FeedbackSummary, PracticeFeedback
 from schemas.ids import derived_event_id
 from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier.domain.envelope import following
-from services.notifier.domain.feedback import feedback_message, matters_to_referrer, rerouted_message
+from services.notifier.domain.feedback import (
+    feedback_message,
+    matters_to_referrer,
+    rerouted_message,
+)
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
 from services.notifier.domain.reference import practice_topic, service_name
 from services.notifier.domain.webhooks.receivers import referrer_receiver
@@ -27,7 +31,10 @@ from signpost.database import Conn
 from signpost.outbox import enqueue
 
 # The status a practice sees for events that are not the agency's own words.
-_SYSTEM_STATUS = {SystemEvent.SLA_BREACHED: "escalated", SystemEvent.NO_CONTACT_TIMEOUT: "closed_no_contact"}
+_SYSTEM_STATUS = {
+    SystemEvent.SLA_BREACHED: "escalated",
+    SystemEvent.NO_CONTACT_TIMEOUT: "closed_no_contact",
+}
 
 
 async def tell_referrer(
@@ -59,7 +66,9 @@ async def tell_referrer(
         assignment_id=delivery["assignment_id"],
         agency_id=delivery["agency_id"],
         service_type=service_type,
-        status=event.value if isinstance(event, OutcomeCode) else _SYSTEM_STATUS.get(event, event.value),
+        status=event.value
+        if isinstance(event, OutcomeCode)
+        else _SYSTEM_STATUS.get(event, event.value),
         summary=summary,
         message=feedback_message(
             name,
@@ -73,7 +82,9 @@ async def tell_referrer(
     await _send(conn, feedback, delivery["patient_key"])
 
 
-async def tell_referrer_of_reroute(conn: Conn, delivery: dict[str, Any], *, at: datetime) -> None:
+async def tell_referrer_of_reroute(
+    conn: Conn, delivery: dict[str, Any], *, at: datetime
+) -> None:
     """A declined part went to another service: the referrer hears who has it now, once per new assignment.
 
     The decline itself was feedback already ("needs another service"); without this the referrer could not tell a
@@ -105,7 +116,10 @@ async def _send(conn: Conn, feedback: PracticeFeedback, patient_key: str) -> Non
         key=patient_key,
         event=feedback,
         event_id=feedback.event_id,
-        headers={"event-type": feedback.type, "correlation-id": feedback.correlation_id},
+        headers={
+            "event-type": feedback.type,
+            "correlation-id": feedback.correlation_id,
+        },
     )
 
 
@@ -114,5 +128,16 @@ async def _by_webhook(conn: Conn, feedback: PracticeFeedback, patient_key: str) 
     receiver = referrer_receiver(feedback.practice_ods)
     if not await webhook_store.hooked(conn, {receiver}):
         return
-    await webhook_store.queue(conn, [(feedback.event_id, receiver, feedback.assignment_id, feedback.model_dump_json().encode(),
-                                      None, patient_key)])  # fmt: skip
+    await webhook_store.queue(
+        conn,
+        [
+            (
+                feedback.event_id,
+                receiver,
+                feedback.assignment_id,
+                feedback.model_dump_json().encode(),
+                None,
+                patient_key,
+            )
+        ],
+    )

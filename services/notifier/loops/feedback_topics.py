@@ -30,14 +30,21 @@ _FEEDBACK_TOPIC = re.compile(r"practice\.([A-Z0-9]{3,9})\.feedback")
 Create = Callable[[dict[str, int]], Awaitable[list[str]]]
 
 
-def missing(may_refer: Collection[str], ensured: Collection[str], held: Iterable[str]) -> set[str]:
+def missing(
+    may_refer: Collection[str], ensured: Collection[str], held: Iterable[str]
+) -> set[str]:
     """The organisations whose feedback topic to create now: new ones, and those whose topic the relay holds."""
     held_referrers = {m.group(1) for t in held if (m := _FEEDBACK_TOPIC.fullmatch(t))}
     return {ods for ods in may_refer if ods not in ensured or ods in held_referrers}
 
 
 class FeedbackTopics:
-    def __init__(self, create: Create, may_refer: Callable[[], set[str]], held: Callable[[], Iterable[str]]) -> None:
+    def __init__(
+        self,
+        create: Create,
+        may_refer: Callable[[], set[str]],
+        held: Callable[[], Iterable[str]],
+    ) -> None:
         self.create, self.may_refer, self.held = create, may_refer, held
         self.ensured: set[str] = set()
 
@@ -49,9 +56,13 @@ class FeedbackTopics:
         created = await self.create(practice_topics(sorted(wanted)))
         self.ensured |= wanted
         if created:
-            log.info("feedback topics created", topics=created)  # organisation codes only, no person
+            log.info(
+                "feedback topics created", topics=created
+            )  # organisation codes only, no person
         return 0
 
 
-def start(create: Create, may_refer: Callable[[], set[str]], held: Callable[[], Iterable[str]]) -> "asyncio.Task[None]":
+def start(
+    create: Create, may_refer: Callable[[], set[str]], held: Callable[[], Iterable[str]]
+) -> "asyncio.Task[None]":
     return loops.start(LOOP, FeedbackTopics(create, may_refer, held).round, INTERVAL_S)

@@ -38,7 +38,9 @@ BREACHES = Counter("signpost_sla_breaches_total", "SLA timers that fired", ["tim
 log = logs.get_logger()
 
 
-async def fire_due(pool: asyncpg.Pool, now: datetime | None = None, limit: int = 100) -> int:
+async def fire_due(
+    pool: asyncpg.Pool, now: datetime | None = None, limit: int = 100
+) -> int:
     """Fire every timer due by ``now``; returns how many fired."""
     fired = 0
     while True:
@@ -63,12 +65,16 @@ async def _park(conn: Conn, timer: asyncpg.Record, reason: str) -> None:
 
 async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
     delivery = await lock_assignment(conn, timer["assignment_id"])
-    if delivery is None:  # the timers table references deliveries, so this cannot happen; say so if it does
+    if (
+        delivery is None
+    ):  # the timers table references deliveries, so this cannot happen; say so if it does
         raise LookupError(f"timer {timer['name']} has no assignment")
     event = sla.BREACH_EVENTS[sla.OnBreach(timer["on_breach"])]
     now = datetime.now(UTC)
     try:
-        move = outcomes.apply(AssignmentState(delivery["state"]), event, accepted=delivery["accepted"])
+        move = outcomes.apply(
+            AssignmentState(delivery["state"]), event, accepted=delivery["accepted"]
+        )
     except IllegalTransition as stale:
         # The assignment moved on without clearing this timer (e.g. contacted, so no escalation); it no longer applies.
         await timer_rows.clear(conn, timer["assignment_id"], timer["name"], now)
@@ -78,28 +84,48 @@ async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
     await store_move(conn, delivery, move, event, now)
     escalated = _escalation(delivery, timer, now)
     headers = {"event-type": escalated.type, "correlation-id": escalated.correlation_id}
-    await enqueue(conn, topic=ESCALATED_TOPIC, key=delivery["patient_key"], event=escalated, event_id=escalated.event_id,
-                  headers=headers)  # fmt: skip
+    await enqueue(
+        conn,
+        topic=ESCALATED_TOPIC,
+        key=delivery["patient_key"],
+        event=escalated,
+        event_id=escalated.event_id,
+        headers=headers,
+    )
     coordinator = coordinator_of(delivery)
     if coordinator and coordinator != delivery["agency_id"]:
         # The coordinator hears on its own agency topic, the only one it reads.
         copy_id = derived_event_id(escalated.event_id, f"to:{coordinator}")
-        await enqueue(conn, topic=agency_referrals(coordinator), key=delivery["patient_key"],
-                      event=escalated.model_copy(update={"event_id": copy_id}), event_id=copy_id, headers=headers)  # fmt: skip
+        await enqueue(
+            conn,
+            topic=agency_referrals(coordinator),
+            key=delivery["patient_key"],
+            event=escalated.model_copy(update={"event_id": copy_id}),
+            event_id=copy_id,
+            headers=headers,
+        )
     await tell_referrer(conn, delivery, event, escalated.event_id, at=now)
     BREACHES.labels(timer["name"]).inc()
-    log.warning("SLA timer fired", timer=timer["name"], agency=delivery["agency_id"], state=move.after.value)
+    log.warning(
+        "SLA timer fired",
+        timer=timer["name"],
+        agency=delivery["agency_id"],
+        state=move.after.value,
+    )
     return 1
 
 
-def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) -> ReferralEscalated:
+def _escalation(
+    delivery: dict[str, Any], timer: dict[str, Any], now: datetime
+) -> ReferralEscalated:
     coordinator = coordinator_of(delivery)
     reason = escalation_reason(
         service_name(delivery),
         ServiceType(delivery["service_type"]),
         closing=timer["on_breach"] == sla.OnBreach.CLOSE_AND_TELL_GP.value,
         due_at=timer["due_at"],
-        coordinator_told=coordinator is not None and coordinator != delivery["agency_id"],
+        coordinator_told=coordinator is not None
+        and coordinator != delivery["agency_id"],
         words=terminology.configured().for_network(delivery["network_id"]),
     )
     return ReferralEscalated(
@@ -117,7 +143,9 @@ def _escalation(delivery: dict[str, Any], timer: dict[str, Any], now: datetime) 
 
 
 def start(pool: asyncpg.Pool, interval_s: float) -> "asyncio.Task[None]":
-    return loops.start(LOOP, lambda: fire_due(pool), interval_s, parked=timer_rows.PARKED)
+    return loops.start(
+        LOOP, lambda: fire_due(pool), interval_s, parked=timer_rows.PARKED
+    )
 
 
 stop = loops.stop

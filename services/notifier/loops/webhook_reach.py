@@ -10,7 +10,11 @@ import socket
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
-from services.notifier.domain.webhooks.targets import Address, address_refusal, url_refusal
+from services.notifier.domain.webhooks.targets import (
+    Address,
+    address_refusal,
+    url_refusal,
+)
 
 LOOKUP_TIMEOUT_S = 5.0
 
@@ -18,7 +22,9 @@ LOOKUP_TIMEOUT_S = 5.0
 async def addresses_of(host: str, port: int) -> set[Address]:
     try:
         async with asyncio.timeout(LOOKUP_TIMEOUT_S):
-            found = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
     except (OSError, TimeoutError):  # socket.gaierror is an OSError
         return set()
     # An IPv6 link-local answer may carry a zone ("fe80::1%eth0"); the address is what is judged.
@@ -33,4 +39,6 @@ async def refusal(url: str, *, allow_private: bool) -> str | None:
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return address_refusal(host, await addresses_of(host, port), allow_private=allow_private)
+    return address_refusal(
+        host, await addresses_of(host, port), allow_private=allow_private
+    )

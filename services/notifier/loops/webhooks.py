@@ -22,7 +22,13 @@ from uuid import UUID
 import asyncpg
 import httpx
 
-from services.notifier.domain.webhooks.attempts import GiveUp, Hold, RetryAt, after_failure, before_attempt
+from services.notifier.domain.webhooks.attempts import (
+    GiveUp,
+    Hold,
+    RetryAt,
+    after_failure,
+    before_attempt,
+)
 from services.notifier.domain.webhooks.breaker import BREAKER, BreakerPolicy
 from services.notifier.domain.webhooks.receivers import referrer_of
 from services.notifier.domain.webhooks.signing import signed_headers
@@ -32,7 +38,9 @@ from signpost import logs, loops
 from signpost.database import Conn
 
 log = logs.get_logger()
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)  # short: a slow agency holds up only its own queue
+TIMEOUT = httpx.Timeout(
+    10.0, connect=5.0
+)  # short: a slow agency holds up only its own queue
 LEASE = timedelta(seconds=30)  # longer than any one request may take
 LOOP = "webhooks"
 
@@ -87,7 +95,11 @@ class Sender:
                     pass
             except loops.TRANSIENT as exc:
                 # Database away: the rows wait, leased or due, for the next round.
-                log.warning("webhook round failed, will retry", agency=agency, error=type(exc).__name__)
+                log.warning(
+                    "webhook round failed, will retry",
+                    agency=agency,
+                    error=type(exc).__name__,
+                )
             except Exception as exc:  # noqa: BLE001 - one agency's bad row must not stop the others
                 await self._park(agency, exc)
             finally:
@@ -118,7 +130,9 @@ class Sender:
             if await _withdrawn_if_cancelled(conn, claimed):
                 return True
             controls = await store.controls(conn, agency, self.breaker)
-            decision = before_attempt(agency, claimed.due, claimed.policy, controls, now)
+            decision = before_attempt(
+                agency, claimed.due, claimed.policy, controls, now
+            )
             if isinstance(decision, Hold):
                 await store.hold(conn, claimed, decision)
                 return True
@@ -127,11 +141,15 @@ class Sender:
                 return True
             await store.lease(conn, claimed, now, now + LEASE)
             await store.save_breaker(conn, agency, controls.breaker, decision.breaker)
-        error = await self._post(claimed.url, claimed.secret, claimed.body, str(claimed.copy_id))
+        error = await self._post(
+            claimed.url, claimed.secret, claimed.body, str(claimed.copy_id)
+        )
         await self._record(store.with_first_attempt(claimed, now), error)
         return True
 
-    async def _post(self, url: str, secret: str, body: bytes, event_id: str) -> str | None:
+    async def _post(
+        self, url: str, secret: str, body: bytes, event_id: str
+    ) -> str | None:
         """None on 2xx, else what went wrong in a few words (never the body, which names a patient).
 
         The event id is the ``webhook-id`` and the ``Idempotency-Key``: the same on every retry of one delivery.
@@ -140,11 +158,16 @@ class Sender:
         unreachable = await webhook_reach.refusal(url, allow_private=self.allow_private)
         if unreachable is not None:
             return f"not sent: {unreachable}"
-        headers = {"Content-Type": "application/json", **signed_headers(secret, event_id, body, self.clock()),
-                   "Idempotency-Key": event_id}  # fmt: skip
+        headers = {
+            "Content-Type": "application/json",
+            **signed_headers(secret, event_id, body, self.clock()),
+            "Idempotency-Key": event_id,
+        }
         try:
             # Streamed and never read: an agency's answer body is not ours to buffer, however large.
-            async with self.client.stream("POST", url, content=body, headers=headers) as response:
+            async with self.client.stream(
+                "POST", url, content=body, headers=headers
+            ) as response:
                 status = response.status_code
         except httpx.HTTPError as exc:
             return type(exc).__name__
@@ -154,11 +177,17 @@ class Sender:
         now = self.clock()
         async with self.pool.acquire() as conn, conn.transaction():
             controls = await store.controls(conn, claimed.agency_id, self.breaker)
-            breaker = controls.breaker.succeeded(now) if error is None else controls.breaker.failed(now)
+            breaker = (
+                controls.breaker.succeeded(now)
+                if error is None
+                else controls.breaker.failed(now)
+            )
             if error is None:
                 await store.delivered(conn, claimed, now)
             else:
-                outcome = after_failure(claimed.due, claimed.policy, error, now, self.rng)
+                outcome = after_failure(
+                    claimed.due, claimed.policy, error, now, self.rng
+                )
                 if isinstance(outcome, RetryAt):
                     await store.retry(conn, claimed, outcome, error)
                 else:
@@ -169,7 +198,9 @@ class Sender:
 async def _withdrawn_if_cancelled(conn: Conn, claimed: store.Claimed) -> bool:
     """Never send an assignment its referrer has cancelled; withdraw it instead (the cancellation withdraws what
     it finds waiting, and this catches a row it could not: one left pending from before cancellations were kept)."""
-    if referrer_of(claimed.agency_id) is not None:  # feedback is news even of a cancelled referral's earlier steps
+    if (
+        referrer_of(claimed.agency_id) is not None
+    ):  # feedback is news even of a cancelled referral's earlier steps
         return False
     withdrawn = await store.withdraw_if_cancelled(conn, claimed.copy_id)
     if withdrawn:
@@ -177,10 +208,14 @@ async def _withdrawn_if_cancelled(conn: Conn, claimed: store.Claimed) -> bool:
     return withdrawn
 
 
-def start(pool: asyncpg.Pool, interval_s: float, *, allow_private: bool = False) -> tuple[Sender, "asyncio.Task[None]"]:
+def start(
+    pool: asyncpg.Pool, interval_s: float, *, allow_private: bool = False
+) -> tuple[Sender, "asyncio.Task[None]"]:
     # One client for the life of the sender: connections to agencies are kept alive between deliveries.
     # Redirects are not followed (httpx's default): a 3xx could point anywhere, past the address check.
-    sender = Sender(pool, httpx.AsyncClient(timeout=TIMEOUT), allow_private=allow_private)
+    sender = Sender(
+        pool, httpx.AsyncClient(timeout=TIMEOUT), allow_private=allow_private
+    )
     return sender, loops.start(LOOP, sender.start_due, interval_s, parked=store.PARKED)
 
 

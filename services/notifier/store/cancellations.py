@@ -18,5 +18,8 @@ async def keep(conn: Conn, rows: Sequence[tuple[UUID, UUID, datetime]]) -> None:
 
 async def cancelled_among(conn: Conn, referral_ids: Iterable[UUID]) -> set[UUID]:
     """Which of these referrals their referrer has cancelled; call with their locks held."""
-    rows = await conn.fetch("SELECT referral_id FROM cancellations WHERE referral_id = ANY($1::uuid[])", list(referral_ids))
+    rows = await conn.fetch(
+        "SELECT referral_id FROM cancellations WHERE referral_id = ANY($1::uuid[])",
+        list(referral_ids),
+    )
     return {r["referral_id"] for r in rows}

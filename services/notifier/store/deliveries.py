@@ -17,7 +17,9 @@ from services.notifier.domain.outcomes import AssignmentState, LifecycleEvent
 from signpost import referral_lock
 from signpost.database import Conn
 
-REFERRAL_LOCKS = 0x4E4F_5446  # the notifier's space of referral locks (signpost.referral_lock)
+REFERRAL_LOCKS = (
+    0x4E4F_5446  # the notifier's space of referral locks (signpost.referral_lock)
+)
 
 
 async def lock_referrals(conn: Conn, referral_ids: Iterable[UUID]) -> None:
@@ -26,26 +28,38 @@ async def lock_referrals(conn: Conn, referral_ids: Iterable[UUID]) -> None:
 
 
 async def lock_assignment(conn: Conn, assignment_id: Any) -> dict[str, Any] | None:
-    row = await conn.fetchrow("SELECT * FROM deliveries WHERE assignment_id = $1 FOR UPDATE", assignment_id)
+    row = await conn.fetchrow(
+        "SELECT * FROM deliveries WHERE assignment_id = $1 FOR UPDATE", assignment_id
+    )
     return dict(row) if row else None
 
 
 async def assignment(conn: Conn, assignment_id: UUID) -> asyncpg.Record | None:
     """One delivery as it stands, unlocked: for reading."""
-    return await conn.fetchrow("SELECT * FROM deliveries WHERE assignment_id = $1", assignment_id)
+    return await conn.fetchrow(
+        "SELECT * FROM deliveries WHERE assignment_id = $1", assignment_id
+    )
 
 
-async def of_assignments(conn: Conn, assignment_ids: list[UUID]) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT * FROM deliveries WHERE assignment_id = ANY($1::uuid[])", assignment_ids)
+async def of_assignments(
+    conn: Conn, assignment_ids: list[UUID]
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM deliveries WHERE assignment_id = ANY($1::uuid[])", assignment_ids
+    )
     return [dict(row) for row in rows]
 
 
 async def assignments_of_referral(conn: Conn, referral_id: UUID) -> list[UUID]:
-    rows = await conn.fetch("SELECT assignment_id FROM deliveries WHERE referral_id = $1", referral_id)
+    rows = await conn.fetch(
+        "SELECT assignment_id FROM deliveries WHERE referral_id = $1", referral_id
+    )
     return [r["assignment_id"] for r in rows]
 
 
-async def record_new(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> dict[UUID, datetime]:
+async def record_new(
+    conn: Conn, rows: Sequence[tuple[Any, ...]]
+) -> dict[UUID, datetime]:
     """Insert deliveries in one statement; return those that are new, with when they were delivered.
 
     Each row: assignment, referral, agency, service type, patient key, correlation id, referrer ODS, service,
@@ -68,24 +82,47 @@ async def record_new(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> dict[UUID, 
 
 
 async def mark_webhook(conn: Conn, assignment_ids: list[UUID]) -> None:
-    await conn.execute("UPDATE deliveries SET channel = 'webhook' WHERE assignment_id = ANY($1::uuid[])", assignment_ids)
+    await conn.execute(
+        "UPDATE deliveries SET channel = 'webhook' WHERE assignment_id = ANY($1::uuid[])",
+        assignment_ids,
+    )
 
 
 async def store_move(
-    conn: Conn, delivery: dict[str, Any], move: outcomes.Transition, event: LifecycleEvent, now: datetime
+    conn: Conn,
+    delivery: dict[str, Any],
+    move: outcomes.Transition,
+    event: LifecycleEvent,
+    now: datetime,
 ) -> None:
-    contacted = now if event is OutcomeCode.PATIENT_CONTACTED else delivery["contacted_at"]
-    completed = now if move.after is AssignmentState.COMPLETED else delivery["completed_at"]
+    contacted = (
+        now if event is OutcomeCode.PATIENT_CONTACTED else delivery["contacted_at"]
+    )
+    completed = (
+        now if move.after is AssignmentState.COMPLETED else delivery["completed_at"]
+    )
     await conn.execute(
         "UPDATE deliveries SET state = $2, accepted = $3, contacted_at = $4, completed_at = $5, updated_at = $6"
         " WHERE assignment_id = $1",
-        delivery["assignment_id"], move.after.value, move.accepted, contacted, completed, now,
-    )  # fmt: skip
-    delivery.update(state=move.after.value, accepted=move.accepted, contacted_at=contacted, completed_at=completed)
+        delivery["assignment_id"],
+        move.after.value,
+        move.accepted,
+        contacted,
+        completed,
+        now,
+    )
+    delivery.update(
+        state=move.after.value,
+        accepted=move.accepted,
+        contacted_at=contacted,
+        completed_at=completed,
+    )
     cleared = sla.timers_cleared_by(event)
     if cleared:
         await conn.execute(
             "UPDATE sla_timers SET cleared_at = $3 WHERE assignment_id = $1 AND name = ANY($2::text[])"
             " AND cleared_at IS NULL AND fired_at IS NULL",
-            delivery["assignment_id"], [name.value for name in cleared], now,
-        )  # fmt: skip
+            delivery["assignment_id"],
+            [name.value for name in cleared],
+            now,
+        )

@@ -10,7 +10,10 @@ from signpost.database import Conn
 
 async def earlier(conn: Conn, report_id: UUID) -> asyncpg.Record | None:
     """The report already recorded under this id, if any: what it moved, from where to where."""
-    return await conn.fetchrow("SELECT assignment_id, previous_state, state FROM outcomes WHERE report_id = $1", report_id)
+    return await conn.fetchrow(
+        "SELECT assignment_id, previous_state, state FROM outcomes WHERE report_id = $1",
+        report_id,
+    )
 
 
 async def record(conn: Conn, *row: Any) -> None:

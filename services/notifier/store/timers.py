@@ -39,8 +39,10 @@ async def lock_due(conn: Conn, now: datetime, limit: int) -> list[asyncpg.Record
 async def park(conn: Conn, assignment_id: UUID, name: str, reason: str) -> None:
     await conn.execute(
         "UPDATE sla_timers SET parked_at = now(), parked_reason = $3 WHERE assignment_id = $1 AND name = $2",
-        assignment_id, name, reason,
-    )  # fmt: skip
+        assignment_id,
+        name,
+        reason,
+    )
 
 
 async def clear(conn: Conn, assignment_id: UUID, name: str, now: datetime) -> None:
@@ -53,7 +55,12 @@ async def clear(conn: Conn, assignment_id: UUID, name: str, now: datetime) -> No
 
 
 async def fired(conn: Conn, assignment_id: UUID, name: str, now: datetime) -> None:
-    await conn.execute("UPDATE sla_timers SET fired_at = $3 WHERE assignment_id = $1 AND name = $2", assignment_id, name, now)
+    await conn.execute(
+        "UPDATE sla_timers SET fired_at = $3 WHERE assignment_id = $1 AND name = $2",
+        assignment_id,
+        name,
+        now,
+    )
 
 
 async def of_assignment(conn: Conn, assignment_id: UUID) -> list[asyncpg.Record]:

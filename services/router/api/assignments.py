@@ -39,40 +39,76 @@ log = logs.get_logger()
 class HandAssignment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    service_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="a service in the directory")
-    reason: Annotated[str, SINGLE_LINE] = Field(min_length=3, max_length=500, description="why this service, for the record")
+    service_id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="a service in the directory"
+    )
+    reason: Annotated[str, SINGLE_LINE] = Field(
+        min_length=3, max_length=500, description="why this service, for the record"
+    )
 
 
 @router.post("/referrals/{referral_id}/assignments", status_code=201)
 async def assign_by_hand(
-    referral_id: Annotated[UUID, Path()], body: HandAssignment, request: Request, principal: Authenticated
+    referral_id: Annotated[UUID, Path()],
+    body: HandAssignment,
+    request: Request,
+    principal: Authenticated,
 ) -> JSONResponse:
     """Assign an unroutable referral to a service chosen by operations staff."""
     runtime: Runtime = request.app.state.runtime
     if principal.role != "operations":
-        return problem(403, "Forbidden", "only operations staff may assign a referral by hand")
+        return problem(
+            403, "Forbidden", "only operations staff may assign a referral by hand"
+        )
     inputs = runtime.part(RoutingInputs)
     _, rules = inputs.current()
     async with runtime.pool.acquire() as conn, conn.transaction():
         directory = await runtime.part(DirectoryCache).current(conn)
         service = directory.service(body.service_id)
         if service is None:
-            return problem(422, "Unprocessable Content", f"service {body.service_id} is not in the directory")
+            return problem(
+                422,
+                "Unprocessable Content",
+                f"service {body.service_id} is not in the directory",
+            )
         await cancellations.lock(conn, [referral_id])
         row = await decisions.for_update(conn, referral_id)
         await record_access(
-            conn, producer="router", principal=principal, function="assign by hand", correlation_id=request.state.correlation_id,
-            granted=row is not None and row["outcome"] == "unroutable", referral_id=referral_id,
-            patient_key=row["patient_key"] if row else None, detail=f"{body.service_id}: {body.reason}",
-        )  # fmt: skip
+            conn,
+            producer="router",
+            principal=principal,
+            function="assign by hand",
+            correlation_id=request.state.correlation_id,
+            granted=row is not None and row["outcome"] == "unroutable",
+            referral_id=referral_id,
+            patient_key=row["patient_key"] if row else None,
+            detail=f"{body.service_id}: {body.reason}",
+        )
         if row is None:
-            return problem(404, "Not Found", f"the router has no referral {referral_id}")
-        if row["outcome"] == cancellations.CANCELLED or await cancellations.cancelled_among(conn, [referral_id]):
-            return problem(409, "Conflict", "the referral was cancelled by its referrer; it is not assigned again")
+            return problem(
+                404, "Not Found", f"the router has no referral {referral_id}"
+            )
+        if row[
+            "outcome"
+        ] == cancellations.CANCELLED or await cancellations.cancelled_among(
+            conn, [referral_id]
+        ):
+            return problem(
+                409,
+                "Conflict",
+                "the referral was cancelled by its referrer; it is not assigned again",
+            )
         if row["outcome"] != "unroutable":
-            return problem(409, "Conflict", "the referral is already routed; only an unroutable referral is assigned by hand")
+            return problem(
+                409,
+                "Conflict",
+                "the referral is already routed; only an unroutable referral is assigned by hand",
+            )
         assignment = Assignment(
-            assignment_id=uuid5(NAMESPACE_URL, f"signpost:hand-assignment:{referral_id}:{service.service_id}"),
+            assignment_id=uuid5(
+                NAMESPACE_URL,
+                f"signpost:hand-assignment:{referral_id}:{service.service_id}",
+            ),
             service_id=service.service_id,
             service_type=service.service_type,
             agency_id=service.agency_id,
@@ -91,17 +127,42 @@ async def assign_by_hand(
             rule_set_version=rules.version,
             assignments=(assignment,),
             services=service_contexts(
-                {service.service_id: described(directory, service.service_id, assignment.network_id)}, (assignment,)
+                {
+                    service.service_id: described(
+                        directory, service.service_id, assignment.network_id
+                    )
+                },
+                (assignment,),
             ),
             referral=Referral.model_validate_json(row["referral"]),
         )
-        await assignments.add_by_hand(conn, (
-            assignment.assignment_id, referral_id, service.service_id, service.service_type.value, service.agency_id,
-            RULE_ID, assignment.reason,
-        ))  # fmt: skip
+        await assignments.add_by_hand(
+            conn,
+            (
+                assignment.assignment_id,
+                referral_id,
+                service.service_id,
+                service.service_type.value,
+                service.agency_id,
+                RULE_ID,
+                assignment.reason,
+            ),
+        )
         await decisions.set_outcome(conn, referral_id, "routed")
-        await enqueue(conn, topic=ROUTED_TOPIC, key=row["patient_key"], event=routed, event_id=routed.event_id,
-                      headers={"event-type": routed.type, "correlation-id": routed.correlation_id})  # fmt: skip
+        await enqueue(
+            conn,
+            topic=ROUTED_TOPIC,
+            key=row["patient_key"],
+            event=routed,
+            event_id=routed.event_id,
+            headers={
+                "event-type": routed.type,
+                "correlation-id": routed.correlation_id,
+            },
+        )
     log.info("assigned by hand", agency=service.agency_id)
-    answer: dict[str, Any] = {"referral_id": str(referral_id), "assignment": assignment.model_dump(mode="json")}
+    answer: dict[str, Any] = {
+        "referral_id": str(referral_id),
+        "assignment": assignment.model_dump(mode="json"),
+    }
     return JSONResponse(answer, status_code=201)

@@ -28,7 +28,12 @@ class ServiceStatus(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     accepting: bool = Field(description="whether the service takes new referrals now")
-    capacity: int | None = Field(default=None, ge=0, le=100_000, description="free slots now; null if not counted")
+    capacity: int | None = Field(
+        default=None,
+        ge=0,
+        le=100_000,
+        description="free slots now; null if not counted",
+    )
     until: AwareDatetime | None = Field(
         default=None,
         description="when this status lapses (at most SIGNPOST_DIRECTORY_STATUS_HOURS ahead, the default if absent); "
@@ -49,19 +54,33 @@ def lasting(until: datetime | None, now: datetime, limit: timedelta) -> timedelt
 
 def may_set_status(principal: Principal, owner: str) -> bool:
     """Operations staff may set any service's status; an agency only its own services' (a referrer none)."""
-    return principal.role == "operations" or (principal.role == "agency" and principal.agency_id == owner)
+    return principal.role == "operations" or (
+        principal.role == "agency" and principal.agency_id == owner
+    )
 
 
-def _shown(service: Service, updated_by: dict[str, str], now: datetime) -> dict[str, Any]:
+def _shown(
+    service: Service, updated_by: dict[str, str], now: datetime
+) -> dict[str, Any]:
     return {
-        "service_id": service.service_id, "name": service.name, "service_type": service.service_type.value,
-        "ods_code": service.ods_code, "agency_id": service.agency_id, "network_ids": list(service.network_ids),
-        "hours": service.hours, "accepting": service.accepting, "capacity": service.capacity,
-        "status_updated_at": service.capacity_updated_at.isoformat(), "status_updated_by": updated_by.get(service.service_id),
-        "status_expires_at": service.status_expires_at.isoformat() if service.status_expires_at else None,
+        "service_id": service.service_id,
+        "name": service.name,
+        "service_type": service.service_type.value,
+        "ods_code": service.ods_code,
+        "agency_id": service.agency_id,
+        "network_ids": list(service.network_ids),
+        "hours": service.hours,
+        "accepting": service.accepting,
+        "capacity": service.capacity,
+        "status_updated_at": service.capacity_updated_at.isoformat(),
+        "status_updated_by": updated_by.get(service.service_id),
+        "status_expires_at": service.status_expires_at.isoformat()
+        if service.status_expires_at
+        else None,
         # What routing goes by now: a lapsed report counts as accepting, capacity unknown.
-        "status_lapsed": status_lapsed(service, now), "accepting_now": accepting_at(service, now),
-    }  # fmt: skip
+        "status_lapsed": status_lapsed(service, now),
+        "accepting_now": accepting_at(service, now),
+    }
 
 
 @router.get("/services")
@@ -77,14 +96,20 @@ async def services(
         directory = await runtime.part(directory_store.DirectoryCache).current(conn)
         updated_by = await directory_store.updated_by(conn)
     chosen = [
-        _shown(s, updated_by, datetime.now(UTC)) for s in directory.services
-        if (network is None or network in s.network_ids) and (service_type is None or s.service_type is service_type)
-    ]  # fmt: skip
-    return JSONResponse({"directory_version": directory.content_version, "services": chosen})
+        _shown(s, updated_by, datetime.now(UTC))
+        for s in directory.services
+        if (network is None or network in s.network_ids)
+        and (service_type is None or s.service_type is service_type)
+    ]
+    return JSONResponse(
+        {"directory_version": directory.content_version, "services": chosen}
+    )
 
 
 @router.get("/services/{service_id}")
-async def service(service_id: ServiceId, request: Request, _: Authenticated) -> JSONResponse:
+async def service(
+    service_id: ServiceId, request: Request, _: Authenticated
+) -> JSONResponse:
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn:
         directory = await runtime.part(directory_store.DirectoryCache).current(conn)
@@ -96,20 +121,39 @@ async def service(service_id: ServiceId, request: Request, _: Authenticated) -> 
 
 
 @router.put("/services/{service_id}/status")
-async def set_status(service_id: ServiceId, body: ServiceStatus, request: Request, principal: Authenticated) -> JSONResponse:
+async def set_status(
+    service_id: ServiceId,
+    body: ServiceStatus,
+    request: Request,
+    principal: Authenticated,
+) -> JSONResponse:
     """Say whether a service is taking referrals: its own agency, or operations staff."""
     runtime: Runtime = request.app.state.runtime
     async with runtime.pool.acquire() as conn, conn.transaction():
         owner = await directory_store.owner(conn, service_id)
         if owner is None:
-            return problem(404, "Not Found", f"no service {service_id} in the directory")
+            return problem(
+                404, "Not Found", f"no service {service_id} in the directory"
+            )
         if not may_set_status(principal, owner):
-            return problem(403, "Forbidden", "only the service's own agency or operations staff may change its status")
-        lasts = lasting(body.until, datetime.now(UTC), timedelta(hours=runtime.settings.directory_status_hours))
+            return problem(
+                403,
+                "Forbidden",
+                "only the service's own agency or operations staff may change its status",
+            )
+        lasts = lasting(
+            body.until,
+            datetime.now(UTC),
+            timedelta(hours=runtime.settings.directory_status_hours),
+        )
         if isinstance(lasts, str):
             return problem(422, "Unprocessable Content", lasts)
-        row = await directory_store.set_status(conn, service_id, body.accepting, body.capacity, principal.client_id, lasts)
+        row = await directory_store.set_status(
+            conn, service_id, body.accepting, body.capacity, principal.client_id, lasts
+        )
     assert row is not None  # the row was there a moment ago, under the same transaction
-    answer = {k: row[k] for k in ("service_id", "accepting", "capacity", "status_updated_by")}
+    answer = {
+        k: row[k] for k in ("service_id", "accepting", "capacity", "status_updated_by")
+    }
     stamps = {k: row[k].isoformat() for k in ("status_updated_at", "status_expires_at")}
     return JSONResponse({**answer, **stamps})

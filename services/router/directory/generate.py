@@ -10,7 +10,14 @@ from typing import Any
 
 import yaml
 
-NETWORKS = ["croydon-north", "croydon-east", "croydon-central", "croydon-south-west", "croydon-south-east", "croydon-west"]
+NETWORKS = [
+    "croydon-north",
+    "croydon-east",
+    "croydon-central",
+    "croydon-south-west",
+    "croydon-south-east",
+    "croydon-west",
+]
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
 TEAM = [
     ("icn_pharmacist", "ICN pharmacist", "RJ6", "Croydon Health Services"),
@@ -27,7 +34,11 @@ TEAM = [
 PHARMACY_HOURS: list[dict[str, list[str]]] = [
     {d: ["07:00-23:00"] for d in [*WEEKDAYS, "sat", "sun"]},
     {**{d: ["09:00-18:00"] for d in WEEKDAYS}, "sat": ["09:00-13:00"]},
-    {**{d: ["08:30-19:00"] for d in WEEKDAYS}, "sat": ["09:00-17:00"], "sun": ["10:00-16:00"]},
+    {
+        **{d: ["08:30-19:00"] for d in WEEKDAYS},
+        "sat": ["09:00-17:00"],
+        "sun": ["10:00-16:00"],
+    },
     {d: ["09:00-13:00", "14:00-18:30"] for d in WEEKDAYS},
 ]
 
@@ -35,26 +46,46 @@ PHARMACY_HOURS: list[dict[str, list[str]]] = [
 def croydon() -> dict[str, Any]:
     practices = [f"H81{n:03d}" for n in range(1, 51)]
     networks = [
-        {"network_id": net, "name": net.replace("-", " ").title() + " ICN", "mode": "network",
-         "practices": [p for i, p in enumerate(practices) if i % 6 == k]}
+        {
+            "network_id": net,
+            "name": net.replace("-", " ").title() + " ICN",
+            "mode": "network",
+            "practices": [p for i, p in enumerate(practices) if i % 6 == k],
+        }
         for k, net in enumerate(NETWORKS)
-    ]  # fmt: skip
-    organisations = [{"ods_code": p, "name": f"Croydon practice {p}", "kind": "gp_practice"} for p in practices]
-    organisations += [{"ods_code": ods, "name": name, "kind": "provider"} for ods, name in sorted({(t[2], t[3]) for t in TEAM})]
+    ]
+    organisations = [
+        {"ods_code": p, "name": f"Croydon practice {p}", "kind": "gp_practice"}
+        for p in practices
+    ]
+    organisations += [
+        {"ods_code": ods, "name": name, "kind": "provider"}
+        for ods, name in sorted({(t[2], t[3]) for t in TEAM})
+    ]
     services: list[dict[str, Any]] = []
     for n in range(1, 61):
         ods = f"FA{n:03d}"
-        organisations.append({"ods_code": ods, "name": f"Croydon pharmacy {ods}", "kind": "community_pharmacy"})
-        services.append({
-            "service_id": "demo-pharmacy" if n == 1 else f"pharmacy-{ods.lower()}",
-            "name": f"Pharmacy First at {ods}",
-            "service_type": "community_pharmacy",
-            "ods_code": ods,
-            "agency_id": "demo-pharmacy" if n == 1 else f"pharmacy-{ods.lower()}",
-            "network_ids": [NETWORKS[(n - 1) % 6]],
-            # FA001 is open around the clock so demos and tests route predictably.
-            "hours": "always" if n == 1 else PHARMACY_HOURS[n % len(PHARMACY_HOURS)],
-        })  # fmt: skip
+        organisations.append(
+            {
+                "ods_code": ods,
+                "name": f"Croydon pharmacy {ods}",
+                "kind": "community_pharmacy",
+            }
+        )
+        services.append(
+            {
+                "service_id": "demo-pharmacy" if n == 1 else f"pharmacy-{ods.lower()}",
+                "name": f"Pharmacy First at {ods}",
+                "service_type": "community_pharmacy",
+                "ods_code": ods,
+                "agency_id": "demo-pharmacy" if n == 1 else f"pharmacy-{ods.lower()}",
+                "network_ids": [NETWORKS[(n - 1) % 6]],
+                # FA001 is open around the clock so demos and tests route predictably.
+                "hours": "always"
+                if n == 1
+                else PHARMACY_HOURS[n % len(PHARMACY_HOURS)],
+            }
+        )
     for net in NETWORKS:
         for service_type, name, ods, _ in TEAM:
             sid = f"{service_type.replace('_', '-')}-{net}"
@@ -69,7 +100,13 @@ def croydon() -> dict[str, Any]:
                     "hours": {d: ["08:00-18:00"] for d in WEEKDAYS},
                 }
             )
-    return {"area": "croydon", "version": "2026-11", "organisations": organisations, "networks": networks, "services": services}
+    return {
+        "area": "croydon",
+        "version": "2026-11",
+        "organisations": organisations,
+        "networks": networks,
+        "services": services,
+    }
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ ROUTED_TOPIC = REFERRAL_ROUTED
 UNROUTABLE_TOPIC = REFERRAL_UNROUTABLE
 
 
-def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | None = None) -> tuple[Assignment, ...]:
+def assignments_of(
+    source_event_id: UUID, decision: Decision, replaces: UUID | None = None
+) -> tuple[Assignment, ...]:
     """The decision's assignments, with ids derived from the event that caused them (so a replay yields the same ids)."""
     return tuple(
         Assignment(
@@ -36,10 +38,14 @@ def assignments_of(source_event_id: UUID, decision: Decision, replaces: UUID | N
     )
 
 
-def service_contexts(services: Mapping[str, Described | None], assignments: tuple[Assignment, ...]) -> dict[str, ServiceContext]:
+def service_contexts(
+    services: Mapping[str, Described | None], assignments: tuple[Assignment, ...]
+) -> dict[str, ServiceContext]:
     """What the notifier is told of each assigned service (its name, its network's coordinator), as the directory said."""
     return {
-        a.service_id: ServiceContext(name=d.name, coordinator_agency_id=d.coordinator_agency_id)
+        a.service_id: ServiceContext(
+            name=d.name, coordinator_agency_id=d.coordinator_agency_id
+        )
         for a in assignments
         if (d := services.get(a.service_id)) is not None
     }

@@ -13,7 +13,15 @@ from datetime import datetime, timedelta
 
 from schemas.referral import Referral
 from schemas.vocabulary import Need, RedFlag, ServiceType
-from services.router.domain.directory import Described, Directory, Network, Service, accepting_at, described, is_open
+from services.router.domain.directory import (
+    Described,
+    Directory,
+    Network,
+    Service,
+    accepting_at,
+    described,
+    is_open,
+)
 from services.router.domain.rules import Rule, RuleSet
 from signpost.terminology import DEFAULT_TERMINOLOGY, Terminology, Vocabulary
 
@@ -57,7 +65,9 @@ def decide(
     terms: Terminology = DEFAULT_TERMINOLOGY,
 ) -> Decision:
     """Assign the referral: one assignment per agency, plus the huddle for complex cases."""
-    return _described(_decide(referral, directory, rules, now, declined, terms), directory)
+    return _described(
+        _decide(referral, directory, rules, now, declined, terms), directory
+    )
 
 
 def reroute(
@@ -77,50 +87,94 @@ def reroute(
     means the whole referral): it is asked to do what the decliner would not, and minimisation then gives it
     no more of the referral than that part needs.
     """
-    decision = _reroute(referral, directory, rules, now, declined, declined_type, declined_needs, terms)
+    decision = _reroute(
+        referral, directory, rules, now, declined, declined_type, declined_needs, terms
+    )
     return _described(decision, directory)
 
 
 def _described(decision: Decision, directory: Directory) -> Decision:
-    found = {p.service_id: described(directory, p.service_id, p.network_id) for p in decision.assignments}
+    found = {
+        p.service_id: described(directory, p.service_id, p.network_id)
+        for p in decision.assignments
+    }
     return replace(decision, services={k: v for k, v in found.items() if v is not None})
 
 
 def _decide(
-    referral: Referral, directory: Directory, rules: RuleSet, now: datetime, declined: frozenset[str], terms: Terminology
+    referral: Referral,
+    directory: Directory,
+    rules: RuleSet,
+    now: datetime,
+    declined: frozenset[str],
+    terms: Terminology,
 ) -> Decision:
     unroutable = _unroutable(rules, directory)
     network = directory.network_of(referral.patient.gp_practice_ods)
     if network is None:  # no network, so no area: the default words
-        return unroutable(terms.default.text("no_network", practice=referral.patient.gp_practice_ods))
+        return unroutable(
+            terms.default.text("no_network", practice=referral.patient.gp_practice_ods)
+        )
     words = terms.for_network(network.network_id)
     if len(declined) >= rules.max_declines:
         why = words.text("declined_by", count=len(declined))
-        return _to_coordinator(referral, directory, rules, network, declined, why, words)
+        return _to_coordinator(
+            referral, directory, rules, network, declined, why, words
+        )
     needs, flags = set(referral.needs), set(referral.red_flags)
-    matched = [(r, _covered(r, needs, flags)) for r in rules.rules if not r.also and _covered(r, needs, flags)]
+    matched = [
+        (r, _covered(r, needs, flags))
+        for r in rules.rules
+        if not r.also and _covered(r, needs, flags)
+    ]
     if not matched:
-        return unroutable(words.text("no_rule", needs=_codes(needs) or "-", flags=_codes(flags) or "-"))
+        return unroutable(
+            words.text(
+                "no_rule", needs=_codes(needs) or "-", flags=_codes(flags) or "-"
+            )
+        )
     if network.mode == "coordinator":
-        return _to_coordinator(referral, directory, rules, network, declined, words.text("coordinator_mode"), words)
+        return _to_coordinator(
+            referral,
+            directory,
+            rules,
+            network,
+            declined,
+            words.text("coordinator_mode"),
+            words,
+        )
     planned: dict[str, Planned] = {}
     notes: list[str] = []
     gaps: list[str] = []
     for rule, covered in matched:
-        service, note = _provider(rule, referral, directory, network, now, declined, words)
+        service, note = _provider(
+            rule, referral, directory, network, now, declined, words
+        )
         if note:
             notes.append(note)
         if service is None:
-            gaps.append(words.text("no_provider", rule_id=rule.id, service=words.label(rule.assign),
-                                   network_id=network.network_id))  # fmt: skip
+            gaps.append(
+                words.text(
+                    "no_provider",
+                    rule_id=rule.id,
+                    service=words.label(rule.assign),
+                    network_id=network.network_id,
+                )
+            )
             continue
         reason = words.fill(rule.reason, needs=_codes(covered), flags="", why="")
-        planned[service.agency_id] = _merge(planned.get(service.agency_id), service, network, rule, reason, covered)
+        planned[service.agency_id] = _merge(
+            planned.get(service.agency_id), service, network, rule, reason, covered
+        )
     if not planned:
         return unroutable("; ".join(gaps))
     _add_also_rules(rules, directory, network, flags, planned, declined, words)
     return Decision(
-        rules.version, directory.content_version, tuple(sorted(planned.values(), key=_order)), None, tuple(notes + gaps)
+        rules.version,
+        directory.content_version,
+        tuple(sorted(planned.values(), key=_order)),
+        None,
+        tuple(notes + gaps),
     )
 
 
@@ -137,23 +191,47 @@ def _reroute(
     unroutable = _unroutable(rules, directory)
     network = directory.network_of(referral.patient.gp_practice_ods)
     if network is None:
-        return unroutable(terms.default.text("no_network", practice=referral.patient.gp_practice_ods))
+        return unroutable(
+            terms.default.text("no_network", practice=referral.patient.gp_practice_ods)
+        )
     words = terms.for_network(network.network_id)
     if len(declined) >= rules.max_declines:
         why = words.text("declined_by", count=len(declined))
-        return _to_coordinator(referral, directory, rules, network, declined, why, words)
+        return _to_coordinator(
+            referral, directory, rules, network, declined, why, words
+        )
     candidates = [
-        s for s in directory.services_in(network.network_id, declined_type)
-        if s.service_id not in declined and accepting_at(s, now)
-        and (declined_type is not ServiceType.COMMUNITY_PHARMACY or is_open(s, now, CLOSING_MARGIN))
-    ]  # fmt: skip
+        s
+        for s in directory.services_in(network.network_id, declined_type)
+        if s.service_id not in declined
+        and accepting_at(s, now)
+        and (
+            declined_type is not ServiceType.COMMUNITY_PHARMACY
+            or is_open(s, now, CLOSING_MARGIN)
+        )
+    ]
     if not candidates:
-        why = words.text("no_other", service=words.label(declined_type), network_id=network.network_id)
-        return _to_coordinator(referral, directory, rules, network, declined, why, words)
+        why = words.text(
+            "no_other",
+            service=words.label(declined_type),
+            network_id=network.network_id,
+        )
+        return _to_coordinator(
+            referral, directory, rules, network, declined, why, words
+        )
     service = candidates[0]
-    reason = words.text("reroute", service=words.label(declined_type), network_id=network.network_id)
-    planned = Planned(service.service_id, declined_type, service.agency_id, network.network_id, "reroute-after-decline",
-                      reason, declined_needs or referral.needs)  # fmt: skip
+    reason = words.text(
+        "reroute", service=words.label(declined_type), network_id=network.network_id
+    )
+    planned = Planned(
+        service.service_id,
+        declined_type,
+        service.agency_id,
+        network.network_id,
+        "reroute-after-decline",
+        reason,
+        declined_needs or referral.needs,
+    )
     return Decision(rules.version, directory.content_version, (planned,))
 
 
@@ -167,12 +245,23 @@ def _provider(
     words: Vocabulary,
 ) -> tuple[Service | None, str | None]:
     candidates = [
-        s for s in directory.services_in(network.network_id, rule.assign) if accepting_at(s, now) and s.service_id not in declined
+        s
+        for s in directory.services_in(network.network_id, rule.assign)
+        if accepting_at(s, now) and s.service_id not in declined
     ]
     if rule.strategy != "chosen_pharmacy":
         return (candidates[0] if candidates else None), None
-    chosen = directory.pharmacy(referral.chosen_pharmacy_ods) if referral.chosen_pharmacy_ods else None
-    if chosen and accepting_at(chosen, now) and chosen.service_id not in declined and is_open(chosen, now, CLOSING_MARGIN):
+    chosen = (
+        directory.pharmacy(referral.chosen_pharmacy_ods)
+        if referral.chosen_pharmacy_ods
+        else None
+    )
+    if (
+        chosen
+        and accepting_at(chosen, now)
+        and chosen.service_id not in declined
+        and is_open(chosen, now, CLOSING_MARGIN)
+    ):
         return chosen, None
     open_now = [s for s in candidates if is_open(s, now, CLOSING_MARGIN)]
     if not open_now:
@@ -186,7 +275,9 @@ def _provider(
     )
     label = referral.chosen_pharmacy_ods or "no pharmacy"
     sent_to = f"{open_now[0].name} ({open_now[0].ods_code})"
-    return open_now[0], words.text("pharmacy_substituted", chosen=label, why=why, sent_to=sent_to)
+    return open_now[0], words.text(
+        "pharmacy_substituted", chosen=label, why=why, sent_to=sent_to
+    )
 
 
 def _to_coordinator(
@@ -199,17 +290,42 @@ def _to_coordinator(
     words: Vocabulary,
 ) -> Decision:
     coordinators = [
-        s for s in directory.services_in(network.network_id, ServiceType.CARE_COORDINATOR) if s.service_id not in declined
+        s
+        for s in directory.services_in(network.network_id, ServiceType.CARE_COORDINATOR)
+        if s.service_id not in declined
     ]
     if not coordinators:
-        return _unroutable(rules, directory)(words.text("no_coordinator", why=why, network_id=network.network_id))
+        return _unroutable(rules, directory)(
+            words.text("no_coordinator", why=why, network_id=network.network_id)
+        )
     service = coordinators[0]
     reason = words.text("to_coordinator", why=why)
-    planned = {service.agency_id: Planned(service.service_id, service.service_type, service.agency_id, network.network_id,
-                                          "coordinator-mode", reason, referral.needs)}  # fmt: skip
-    _add_also_rules(rules, directory, network, set(referral.red_flags), planned, declined, words,
-                    force_count=len(set(referral.needs)))  # fmt: skip
-    return Decision(rules.version, directory.content_version, tuple(sorted(planned.values(), key=_order)))
+    planned = {
+        service.agency_id: Planned(
+            service.service_id,
+            service.service_type,
+            service.agency_id,
+            network.network_id,
+            "coordinator-mode",
+            reason,
+            referral.needs,
+        )
+    }
+    _add_also_rules(
+        rules,
+        directory,
+        network,
+        set(referral.red_flags),
+        planned,
+        declined,
+        words,
+        force_count=len(set(referral.needs)),
+    )
+    return Decision(
+        rules.version,
+        directory.content_version,
+        tuple(sorted(planned.values(), key=_order)),
+    )
 
 
 def _add_also_rules(
@@ -224,14 +340,30 @@ def _add_also_rules(
 ) -> None:
     agencies = force_count if force_count is not None else len(planned)
     for rule in (r for r in rules.rules if r.also):
-        why = [f"{agencies} agencies"] if rule.when.min_agencies and agencies >= rule.when.min_agencies else []
+        why = (
+            [f"{agencies} agencies"]
+            if rule.when.min_agencies and agencies >= rule.when.min_agencies
+            else []
+        )
         why += [f.value for f in sorted(flags & rule.when.any_red_flags)]
-        services = [s for s in directory.services_in(network.network_id, rule.assign) if s.service_id not in declined]
+        services = [
+            s
+            for s in directory.services_in(network.network_id, rule.assign)
+            if s.service_id not in declined
+        ]
         if why and services:
             s = services[0]
             reason = words.fill(rule.reason, needs="", flags="", why=", ".join(why))
             planned.setdefault(
-                s.agency_id, Planned(s.service_id, s.service_type, s.agency_id, network.network_id, rule.id, reason)
+                s.agency_id,
+                Planned(
+                    s.service_id,
+                    s.service_type,
+                    s.agency_id,
+                    network.network_id,
+                    rule.id,
+                    reason,
+                ),
             )
 
 
@@ -243,12 +375,34 @@ def _covered(rule: Rule, needs: set[Need], flags: set[RedFlag]) -> tuple[Need, .
     return (Need.MEDICINES_OPTIMISATION,) if flags & rule.when.any_red_flags else ()
 
 
-def _merge(existing: Planned | None, s: Service, network: Network, rule: Rule, reason: str, covered: tuple[Need, ...]) -> Planned:
+def _merge(
+    existing: Planned | None,
+    s: Service,
+    network: Network,
+    rule: Rule,
+    reason: str,
+    covered: tuple[Need, ...],
+) -> Planned:
     if existing is None:
-        return Planned(s.service_id, s.service_type, s.agency_id, network.network_id, rule.id, reason, covered)
+        return Planned(
+            s.service_id,
+            s.service_type,
+            s.agency_id,
+            network.network_id,
+            rule.id,
+            reason,
+            covered,
+        )
     needs = tuple(sorted(set(existing.needs) | set(covered)))
-    return Planned(existing.service_id, existing.service_type, existing.agency_id, existing.network_id,
-                   f"{existing.rule_id}+{rule.id}", f"{existing.reason}; {reason}", needs)  # fmt: skip
+    return Planned(
+        existing.service_id,
+        existing.service_type,
+        existing.agency_id,
+        existing.network_id,
+        f"{existing.rule_id}+{rule.id}",
+        f"{existing.reason}; {reason}",
+        needs,
+    )
 
 
 def _unroutable(rules: RuleSet, directory: Directory) -> Callable[[str], Decision]:

@@ -50,9 +50,18 @@ class Service(Frozen):
     ods_code: str
     agency_id: str = Field(pattern=AGENCY_ID)
     network_ids: tuple[str, ...] = Field(min_length=1)
-    hours: Literal["always"] | dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[str, ...]]
+    hours: (
+        Literal["always"]
+        | dict[
+            Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], tuple[str, ...]
+        ]
+    )
     accepting: bool = True
-    capacity: int | None = Field(default=None, ge=0, description="free slots as the service last reported; None = unknown")
+    capacity: int | None = Field(
+        default=None,
+        ge=0,
+        description="free slots as the service last reported; None = unknown",
+    )
     capacity_updated_at: datetime = datetime(2026, 11, 1, tzinfo=UTC)
     # When a status the service reported about itself lapses; None for a status from the seed files.
     status_expires_at: datetime | None = None
@@ -63,7 +72,9 @@ class Service(Frozen):
             for day, spans in self.hours.items():
                 for span in spans:
                     if not re.match(SPAN, span) or span[:5] >= span[6:]:
-                        raise ValueError(f"service {self.service_id}: opening span {span!r} on {day} is not HH:MM-HH:MM")
+                        raise ValueError(
+                            f"service {self.service_id}: opening span {span!r} on {day} is not HH:MM-HH:MM"
+                        )
         return self
 
 
@@ -75,11 +86,17 @@ class Described:
     coordinator_agency_id: str | None
 
 
-def described(directory: "Directory", service_id: str, network_id: str | None) -> Described | None:
+def described(
+    directory: "Directory", service_id: str, network_id: str | None
+) -> Described | None:
     service = directory.service(service_id)
     if service is None:
         return None
-    coordinators = directory.services_in(network_id, ServiceType.CARE_COORDINATOR) if network_id else []
+    coordinators = (
+        directory.services_in(network_id, ServiceType.CARE_COORDINATOR)
+        if network_id
+        else []
+    )
     return Described(service.name, coordinators[0].agency_id if coordinators else None)
 
 
@@ -133,16 +150,23 @@ class Directory(Frozen):
         problems: list[str] = []
         ods = {o.ods_code for o in self.organisations}
         network_ids = {n.network_id for n in self.networks}
-        for kind, ids in (("service", [s.service_id for s in self.services]), ("network", [n.network_id for n in self.networks])):
+        for kind, ids in (
+            ("service", [s.service_id for s in self.services]),
+            ("network", [n.network_id for n in self.networks]),
+        ):
             duplicates = sorted(i for i, n in Counter(ids).items() if n > 1)
             if duplicates:
                 problems.append(f"duplicate {kind} ids: {', '.join(duplicates)}")
         for service in self.services:
             if service.ods_code not in ods:
-                problems.append(f"service {service.service_id}: organisation {service.ods_code} is not in the directory")
+                problems.append(
+                    f"service {service.service_id}: organisation {service.ods_code} is not in the directory"
+                )
             for net in service.network_ids:
                 if net not in network_ids:
-                    problems.append(f"service {service.service_id}: network {net} is not in the directory")
+                    problems.append(
+                        f"service {service.service_id}: network {net} is not in the directory"
+                    )
         practices = [p for n in self.networks for p in n.practices]
         if len(practices) != len(set(practices)):
             problems.append("a GP practice belongs to more than one network")
@@ -159,12 +183,16 @@ class Directory(Frozen):
         return {p: n for n in self.networks for p in n.practices}
 
     @cached_property
-    def _by_network_and_type(self) -> dict[tuple[str, ServiceType], tuple[Service, ...]]:
+    def _by_network_and_type(
+        self,
+    ) -> dict[tuple[str, ServiceType], tuple[Service, ...]]:
         index: dict[tuple[str, ServiceType], list[Service]] = defaultdict(list)
         for service in self.services:
             for net in service.network_ids:
                 index[(net, service.service_type)].append(service)
-        return {k: tuple(sorted(v, key=lambda s: s.service_id)) for k, v in index.items()}
+        return {
+            k: tuple(sorted(v, key=lambda s: s.service_id)) for k, v in index.items()
+        }
 
     @cached_property
     def _by_id(self) -> dict[str, Service]:
@@ -172,12 +200,18 @@ class Directory(Frozen):
 
     @cached_property
     def _pharmacy_by_ods(self) -> dict[str, Service]:
-        return {s.ods_code: s for s in self.services if s.service_type is ServiceType.COMMUNITY_PHARMACY}
+        return {
+            s.ods_code: s
+            for s in self.services
+            if s.service_type is ServiceType.COMMUNITY_PHARMACY
+        }
 
     def network_of(self, practice_ods: str) -> Network | None:
         return self._network_of_practice.get(practice_ods)
 
-    def services_in(self, network_id: str, service_type: ServiceType) -> tuple[Service, ...]:
+    def services_in(
+        self, network_id: str, service_type: ServiceType
+    ) -> tuple[Service, ...]:
         return self._by_network_and_type.get((network_id, service_type), ())
 
     def service(self, service_id: str) -> Service | None:
@@ -204,4 +238,6 @@ def merge(directories: list[Directory]) -> Directory:
 def load(path: Path) -> Directory:
     """A seed file, or every ``*.yaml`` seed in a folder, merged."""
     files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
-    return merge([Directory.model_validate(yaml.safe_load(f.read_text())) for f in files])
+    return merge(
+        [Directory.model_validate(yaml.safe_load(f.read_text())) for f in files]
+    )

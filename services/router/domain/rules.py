@@ -66,13 +66,17 @@ class RuleSet(Frozen):
     def _unique(self) -> "RuleSet":
         ids = [r.id for r in self.rules]
         if len(ids) != len(set(ids)):
-            raise ValueError(f"duplicate rule ids: {sorted(i for i, n in Counter(ids).items() if n > 1)}")
+            raise ValueError(
+                f"duplicate rule ids: {sorted(i for i, n in Counter(ids).items() if n > 1)}"
+            )
         return self
 
     @cached_property
     def version(self) -> str:
         """Content hash; computed once per loaded rule set (routing asks for it on every decision)."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=sorted)
+        canonical = json.dumps(
+            self.model_dump(mode="json"), sort_keys=True, default=sorted
+        )
         return sha256(canonical.encode()).hexdigest()[:12]
 
 

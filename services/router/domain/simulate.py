@@ -16,7 +16,9 @@ class Change:
     referral_id: UUID
     before: tuple[str, ...]
     after: tuple[str, ...]
-    responsible: tuple[str, ...]  # rule ids of the candidate decision, or the unroutable reason
+    responsible: tuple[
+        str, ...
+    ]  # rule ids of the candidate decision, or the unroutable reason
 
     @property
     def becomes_unroutable(self) -> bool:
@@ -28,13 +30,21 @@ def summary(decision: Decision) -> tuple[str, ...]:
 
 
 def compare(
-    stored: Iterable[tuple[UUID, Referral, datetime]], directory: Directory, current: RuleSet, candidate: RuleSet
+    stored: Iterable[tuple[UUID, Referral, datetime]],
+    directory: Directory,
+    current: RuleSet,
+    candidate: RuleSet,
 ) -> list[Change]:
     """Each referral decided at its original time under both rule sets; only the decisions that differ."""
     changes = []
     for referral_id, referral, at in stored:
-        old, new = decide(referral, directory, current, at), decide(referral, directory, candidate, at)
+        old, new = (
+            decide(referral, directory, current, at),
+            decide(referral, directory, candidate, at),
+        )
         if summary(old) != summary(new):
-            responsible = tuple(a.rule_id for a in new.assignments) or (new.unroutable_reason or "unroutable",)
+            responsible = tuple(a.rule_id for a in new.assignments) or (
+                new.unroutable_reason or "unroutable",
+            )
             changes.append(Change(referral_id, summary(old), summary(new), responsible))
     return changes

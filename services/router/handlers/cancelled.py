@@ -19,11 +19,23 @@ from signpost.database import Conn
 log = logs.get_logger()
 
 
-async def handle_cancelled(conn: Conn, batch: Sequence[Incoming[ReferralCancelled]]) -> None:
+async def handle_cancelled(
+    conn: Conn, batch: Sequence[Incoming[ReferralCancelled]]
+) -> None:
     await cancellations.lock(conn, (item.event.referral_id for item in batch))
-    await cancellations.keep(conn, [(item.event.referral_id, item.event.event_id, item.event.occurred_at) for item in batch])
+    await cancellations.keep(
+        conn,
+        [
+            (item.event.referral_id, item.event.event_id, item.event.occurred_at)
+            for item in batch
+        ],
+    )
     # A referral already decided says so too: hand assignment and the record read it there.
-    await decisions.set_outcome_of_all(conn, [i.event.referral_id for i in batch], cancellations.CANCELLED)
+    await decisions.set_outcome_of_all(
+        conn, [i.event.referral_id for i in batch], cancellations.CANCELLED
+    )
     for item in batch:
-        with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+        with logs.handling(
+            item.topic, item.headers, item.event.referral_id, item.event.correlation_id
+        ):
             log.info("referral cancelled; no further routing")

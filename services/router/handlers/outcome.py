@@ -18,7 +18,12 @@ from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
 from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.vocabulary import Need, OutcomeCode, ServiceType
-from services.router.domain.assignments import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
+from services.router.domain.assignments import (
+    ROUTED_TOPIC,
+    UNROUTABLE_TOPIC,
+    assignments_of,
+    service_contexts,
+)
 from services.router.domain.decide import Decision, reroute
 from services.router.inputs import RoutingInputs
 from services.router.store import assignments, cancellations, decisions
@@ -33,20 +38,44 @@ Handler = Callable[[Conn, Sequence[Incoming[OutcomeRecorded]]], Awaitable[None]]
 
 
 def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
-    async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[OutcomeRecorded]]) -> None:
+    async def handle_outcomes(
+        conn: Conn, batch: Sequence[Incoming[OutcomeRecorded]]
+    ) -> None:
         _, rules = inputs.current()
         directory = await directory_cache.current(conn)
 
         def choose(
-            referral: Referral, declined: frozenset[str], now: datetime, kind: ServiceType, needs: tuple[Need, ...]
+            referral: Referral,
+            declined: frozenset[str],
+            now: datetime,
+            kind: ServiceType,
+            needs: tuple[Need, ...],
         ) -> Decision:
-            return reroute(referral, directory, rules, now, declined, kind, needs, terms=terminology.configured())
+            return reroute(
+                referral,
+                directory,
+                rules,
+                now,
+                declined,
+                kind,
+                needs,
+                terms=terminology.configured(),
+            )
 
-        declines = [item for item in batch if item.event.outcome is OutcomeCode.DECLINED]
+        declines = [
+            item for item in batch if item.event.outcome is OutcomeCode.DECLINED
+        ]
         await cancellations.lock(conn, (item.event.referral_id for item in declines))
-        cancelled = await cancellations.cancelled_among(conn, (item.event.referral_id for item in declines))
+        cancelled = await cancellations.cancelled_among(
+            conn, (item.event.referral_id for item in declines)
+        )
         for item in declines:
-            with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+            with logs.handling(
+                item.topic,
+                item.headers,
+                item.event.referral_id,
+                item.event.correlation_id,
+            ):
                 if item.event.referral_id in cancelled:
                     await _after_cancellation(conn, item.event)
                     continue
@@ -55,7 +84,9 @@ def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
     return handle_outcomes
 
 
-Choose = Callable[[Referral, frozenset[str], datetime, ServiceType, tuple[Need, ...]], Decision]
+Choose = Callable[
+    [Referral, frozenset[str], datetime, ServiceType, tuple[Need, ...]], Decision
+]
 
 
 async def _after_cancellation(conn: Conn, declined: OutcomeRecorded) -> None:
@@ -73,14 +104,25 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
     rows = await assignments.of_referral(conn, declined.referral_id)
     # The part of the referral the decliner was asked to meet; rows from before migration 009 know none.
     declined_needs = next(
-        (tuple(Need(n) for n in r["needs"] or ()) for r in rows if r["assignment_id"] == declined.assignment_id), ()
+        (
+            tuple(Need(n) for n in r["needs"] or ())
+            for r in rows
+            if r["assignment_id"] == declined.assignment_id
+        ),
+        (),
     )
     decliners = frozenset(r["service_id"] for r in rows if r["status"] == "declined")
     active = {r["service_id"] for r in rows if r["status"] != "declined"}
     referral = Referral.model_validate_json(decision_row["referral"])
-    decision = choose(referral, decliners, declined.occurred_at, declined.service_type, declined_needs)
+    decision = choose(
+        referral, decliners, declined.occurred_at, declined.service_type, declined_needs
+    )
     # e.g. a coordinator fallback would add the huddle again; the referral already has it.
-    new = tuple(a for a in assignments_of(declined.event_id, decision, declined.assignment_id) if a.service_id not in active)
+    new = tuple(
+        a
+        for a in assignments_of(declined.event_id, decision, declined.assignment_id)
+        if a.service_id not in active
+    )
     follows: dict[str, Any] = {
         "occurred_at": datetime.now(UTC),
         "correlation_id": declined.correlation_id,
@@ -93,27 +135,70 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
     }
     outgoing: ReferralRouted | ReferralUnroutable
     if new:
-        outgoing = ReferralRouted(event_id=derived_event_id(declined.event_id, "rerouted"), assignments=new,
-                                  services=service_contexts(decision.services, new), **follows)  # fmt: skip
+        outgoing = ReferralRouted(
+            event_id=derived_event_id(declined.event_id, "rerouted"),
+            assignments=new,
+            services=service_contexts(decision.services, new),
+            **follows,
+        )
         await assignments.add_anew(
             conn,
-            [(a.assignment_id, declined.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason,
-              [n.value for n in a.needs]) for a in new],
-        )  # fmt: skip
+            [
+                (
+                    a.assignment_id,
+                    declined.referral_id,
+                    a.service_id,
+                    a.service_type.value,
+                    a.agency_id,
+                    a.rule_id,
+                    a.reason,
+                    [n.value for n in a.needs],
+                )
+                for a in new
+            ],
+        )
     else:
-        reason = decision.unroutable_reason or f"every suitable {declined.service_type.value} declined"
-        agencies = tuple(sorted({r["agency_id"] for r in rows if r["status"] == "declined"}))
+        reason = (
+            decision.unroutable_reason
+            or f"every suitable {declined.service_type.value} declined"
+        )
+        agencies = tuple(
+            sorted({r["agency_id"] for r in rows if r["status"] == "declined"})
+        )
         outgoing = ReferralUnroutable(
-            event_id=derived_event_id(declined.event_id, "unroutable"), reason=reason, declined_by=agencies, **follows
+            event_id=derived_event_id(declined.event_id, "unroutable"),
+            reason=reason,
+            declined_by=agencies,
+            **follows,
         )
     await decisions.add_reroute(
         conn,
         declined.referral_id,
-        json.dumps([{"declined": str(declined.assignment_id), "by": declined.agency_id,
-                     "now": [a.model_dump(mode="json") for a in new], "decliners": sorted(decliners)}]),
+        json.dumps(
+            [
+                {
+                    "declined": str(declined.assignment_id),
+                    "by": declined.agency_id,
+                    "now": [a.model_dump(mode="json") for a in new],
+                    "decliners": sorted(decliners),
+                }
+            ]
+        ),
         "routed" if new else "unroutable",
-    )  # fmt: skip
+    )
     topic = ROUTED_TOPIC if new else UNROUTABLE_TOPIC
-    await enqueue(conn, topic=topic, key=declined.patient_key, event=outgoing, event_id=outgoing.event_id,
-                  headers={"event-type": outgoing.type, "correlation-id": outgoing.correlation_id})  # fmt: skip
-    log.info("rerouted after decline" if new else "unroutable after declines", declines=len(decliners))
+    await enqueue(
+        conn,
+        topic=topic,
+        key=declined.patient_key,
+        event=outgoing,
+        event_id=outgoing.event_id,
+        headers={
+            "event-type": outgoing.type,
+            "correlation-id": outgoing.correlation_id,
+        },
+    )
+    log.info(
+        "rerouted after decline" if new else "unroutable after declines",
+        declines=len(decliners),
+    )

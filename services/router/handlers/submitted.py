@@ -14,7 +14,12 @@ from uuid import UUID
 
 from schemas.events import ReferralRouted, ReferralSubmitted, ReferralUnroutable
 from schemas.ids import derived_event_id
-from services.router.domain.assignments import ROUTED_TOPIC, UNROUTABLE_TOPIC, assignments_of, service_contexts
+from services.router.domain.assignments import (
+    ROUTED_TOPIC,
+    UNROUTABLE_TOPIC,
+    assignments_of,
+    service_contexts,
+)
 from services.router.domain.decide import Decision, decide
 from services.router.domain.directory import Directory
 from services.router.domain.rules import RuleSet
@@ -35,13 +40,22 @@ Handler = Callable[[Conn, Sequence[Incoming[ReferralSubmitted]]], Awaitable[None
 
 
 def handler(inputs: RoutingInputs, directory_cache: DirectoryCache) -> Handler:
-    async def handle_submitted(conn: Conn, batch: Sequence[Incoming[ReferralSubmitted]]) -> None:
+    async def handle_submitted(
+        conn: Conn, batch: Sequence[Incoming[ReferralSubmitted]]
+    ) -> None:
         # Rules come from their YAML file (reloaded on change); the directory from PostgreSQL, with live status.
         _, rules = inputs.current()
         directory = await directory_cache.current(conn)
         await cancellations.lock(conn, (item.event.referral_id for item in batch))
-        cancelled = await cancellations.cancelled_among(conn, (item.event.referral_id for item in batch))
-        await _store(conn, _planned(batch, cancelled, directory, rules, terms=terminology.configured()))
+        cancelled = await cancellations.cancelled_among(
+            conn, (item.event.referral_id for item in batch)
+        )
+        await _store(
+            conn,
+            _planned(
+                batch, cancelled, directory, rules, terms=terminology.configured()
+            ),
+        )
 
     return handle_submitted
 
@@ -66,13 +80,25 @@ def _planned(
     """The batch's writes, decided from what was loaded: pure, so it is tested without a database."""
     writes = []
     for item in batch:
-        with logs.handling(item.topic, item.headers, item.event.referral_id, item.event.correlation_id):
+        with logs.handling(
+            item.topic, item.headers, item.event.referral_id, item.event.correlation_id
+        ):
             if item.event.referral_id in cancelled:
                 # Cancelled before the router read it: remembered, never routed.
                 writes.append(_withheld(item.event, rules.version))
                 continue
-            writes.append(_decided(item.event, decide(item.event.referral, directory, rules, item.event.occurred_at,
-                                                            terms=terms)))  # fmt: skip
+            writes.append(
+                _decided(
+                    item.event,
+                    decide(
+                        item.event.referral,
+                        directory,
+                        rules,
+                        item.event.occurred_at,
+                        terms=terms,
+                    ),
+                )
+            )
     return writes
 
 
@@ -112,15 +138,34 @@ def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
         "unroutable_reason": decision.unroutable_reason,
     }
     outcome = "routed" if assignments else "unroutable"
-    log.info(f"referral {outcome}", assignments=len(assignments), rule_set_version=decision.rule_set_version)
+    log.info(
+        f"referral {outcome}",
+        assignments=len(assignments),
+        rule_set_version=decision.rule_set_version,
+    )
     return _Writes(
         decision=(
-            event.referral_id, event.event_id, event.patient_key, outcome, decision.rule_set_version,
-            json.dumps(explanation), event.referral.model_dump_json(), event.journey_id, event.correlation_id,
+            event.referral_id,
+            event.event_id,
+            event.patient_key,
+            outcome,
+            decision.rule_set_version,
+            json.dumps(explanation),
+            event.referral.model_dump_json(),
+            event.journey_id,
+            event.correlation_id,
         ),
         assignments=[
-            (a.assignment_id, event.referral_id, a.service_id, a.service_type.value, a.agency_id, a.rule_id, a.reason,
-             [n.value for n in a.needs])
+            (
+                a.assignment_id,
+                event.referral_id,
+                a.service_id,
+                a.service_type.value,
+                a.agency_id,
+                a.rule_id,
+                a.reason,
+                [n.value for n in a.needs],
+            )
             for a in assignments
         ],
         event=outbox_row(
@@ -128,9 +173,12 @@ def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
             key=event.patient_key,
             event=outgoing,
             event_id=outgoing.event_id,
-            headers={"event-type": outgoing.type, "correlation-id": outgoing.correlation_id},
+            headers={
+                "event-type": outgoing.type,
+                "correlation-id": outgoing.correlation_id,
+            },
         ),
-    )  # fmt: skip
+    )
 
 
 def _withheld(event: ReferralSubmitted, rule_set_version: str) -> _Writes:
@@ -139,12 +187,19 @@ def _withheld(event: ReferralSubmitted, rule_set_version: str) -> _Writes:
     explanation = {"cancelled_before_routing": True, "assignments": []}
     return _Writes(
         decision=(
-            event.referral_id, event.event_id, event.patient_key, cancellations.CANCELLED, rule_set_version,
-            json.dumps(explanation), event.referral.model_dump_json(), event.journey_id, event.correlation_id,
+            event.referral_id,
+            event.event_id,
+            event.patient_key,
+            cancellations.CANCELLED,
+            rule_set_version,
+            json.dumps(explanation),
+            event.referral.model_dump_json(),
+            event.journey_id,
+            event.correlation_id,
         ),
         assignments=[],
         event=None,
-    )  # fmt: skip
+    )
 
 
 async def _store(conn: Conn, writes: list[_Writes]) -> None:

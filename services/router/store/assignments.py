@@ -35,13 +35,17 @@ async def add_by_hand(conn: Conn, row: tuple[Any, ...]) -> None:
 
 
 async def mark_declined(conn: Conn, assignment_id: UUID) -> None:
-    await conn.execute("UPDATE assignments SET status = 'declined' WHERE assignment_id = $1", assignment_id)
+    await conn.execute(
+        "UPDATE assignments SET status = 'declined' WHERE assignment_id = $1",
+        assignment_id,
+    )
 
 
 async def of_referral(conn: Conn, referral_id: UUID) -> list[Any]:
     """Every assignment of the referral so far, declined or not."""
     return list(
         await conn.fetch(
-            "SELECT assignment_id, service_id, agency_id, status, needs FROM assignments WHERE referral_id = $1", referral_id
+            "SELECT assignment_id, service_id, agency_id, status, needs FROM assignments WHERE referral_id = $1",
+            referral_id,
         )
     )

@@ -18,15 +18,21 @@ async def add(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
 
 async def referral_for_update(conn: Conn, referral_id: UUID) -> Any:
     """The decided referral's row (its ``referral`` only), locked until the transaction ends; None if never decided."""
-    return await conn.fetchrow("SELECT referral FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id)
+    return await conn.fetchrow(
+        "SELECT referral FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id
+    )
 
 
 async def for_update(conn: Conn, referral_id: UUID) -> Any:
     """The whole decision row, locked until the transaction ends; None if never decided."""
-    return await conn.fetchrow("SELECT * FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id)
+    return await conn.fetchrow(
+        "SELECT * FROM decisions WHERE referral_id = $1 FOR UPDATE", referral_id
+    )
 
 
-async def add_reroute(conn: Conn, referral_id: UUID, reroutes: str, outcome: str) -> None:
+async def add_reroute(
+    conn: Conn, referral_id: UUID, reroutes: str, outcome: str
+) -> None:
     """Append ``reroutes`` (a JSON list) to the decision's explanation and set its outcome."""
     await conn.execute(
         "UPDATE decisions SET outcome = $3, explanation = jsonb_set(explanation, '{reroutes}',"
@@ -38,13 +44,25 @@ async def add_reroute(conn: Conn, referral_id: UUID, reroutes: str, outcome: str
 
 
 async def set_outcome(conn: Conn, referral_id: UUID, outcome: str) -> None:
-    await conn.execute("UPDATE decisions SET outcome = $2 WHERE referral_id = $1", referral_id, outcome)
+    await conn.execute(
+        "UPDATE decisions SET outcome = $2 WHERE referral_id = $1", referral_id, outcome
+    )
 
 
-async def set_outcome_of_all(conn: Conn, referral_ids: list[UUID], outcome: str) -> None:
-    await conn.execute("UPDATE decisions SET outcome = $2 WHERE referral_id = ANY($1::uuid[])", referral_ids, outcome)
+async def set_outcome_of_all(
+    conn: Conn, referral_ids: list[UUID], outcome: str
+) -> None:
+    await conn.execute(
+        "UPDATE decisions SET outcome = $2 WHERE referral_id = ANY($1::uuid[])",
+        referral_ids,
+        outcome,
+    )
 
 
 async def decided_referrals(conn: Conn) -> list[Any]:
     """Every decided referral (``referral_id``, the referral's JSON as ``body``, ``decided_at``), oldest first."""
-    return list(await conn.fetch("SELECT referral_id, referral::text AS body, decided_at FROM decisions ORDER BY decided_at"))
+    return list(
+        await conn.fetch(
+            "SELECT referral_id, referral::text AS body, decided_at FROM decisions ORDER BY decided_at"
+        )
+    )

@@ -49,7 +49,13 @@ _UPSERT_SERVICES = (
     " hours = EXCLUDED.hours, seeded_accepting = EXCLUDED.seeded_accepting, seeded_capacity = EXCLUDED.seeded_capacity,"
     + ", ".join(
         f" {column} = CASE WHEN {_SEED_CHANGED} THEN EXCLUDED.{column} ELSE directory_services.{column} END"
-        for column in ("accepting", "capacity", "status_updated_at", "status_updated_by", "status_expires_at")
+        for column in (
+            "accepting",
+            "capacity",
+            "status_updated_at",
+            "status_updated_by",
+            "status_expires_at",
+        )
     )
 )
 _UPSERT_ORGANISATIONS = (
@@ -80,30 +86,70 @@ async def load(conn: Conn, directory: Directory, source: str) -> int:
         # One loader at a time: two concurrent loads would interleave their deletes.
         await conn.execute("LOCK TABLE directory_loads IN EXCLUSIVE MODE")
         await _lock_revision(conn)
-        organisations = [{"ods_code": o.ods_code, "name": o.name, "kind": o.kind} for o in directory.organisations]
+        organisations = [
+            {"ods_code": o.ods_code, "name": o.name, "kind": o.kind}
+            for o in directory.organisations
+        ]
         await conn.execute(_UPSERT_ORGANISATIONS, json.dumps(organisations))
-        networks = [{"network_id": n.network_id, "name": n.name, "mode": n.mode, "practices": list(n.practices)}
-                    for n in directory.networks]  # fmt: skip
+        networks = [
+            {
+                "network_id": n.network_id,
+                "name": n.name,
+                "mode": n.mode,
+                "practices": list(n.practices),
+            }
+            for n in directory.networks
+        ]
         await conn.execute(_UPSERT_NETWORKS, json.dumps(networks))
         services = [
-            {"service_id": s.service_id, "name": s.name, "service_type": s.service_type.value, "ods_code": s.ods_code,
-             "agency_id": s.agency_id, "network_ids": list(s.network_ids), "hours": s.hours, "accepting": s.accepting,
-             "capacity": s.capacity}
+            {
+                "service_id": s.service_id,
+                "name": s.name,
+                "service_type": s.service_type.value,
+                "ods_code": s.ods_code,
+                "agency_id": s.agency_id,
+                "network_ids": list(s.network_ids),
+                "hours": s.hours,
+                "accepting": s.accepting,
+                "capacity": s.capacity,
+            }
             for s in directory.services
-        ]  # fmt: skip
+        ]
         await conn.execute(_UPSERT_SERVICES, json.dumps(services), f"seed {source}")
         # Whatever the new seed no longer lists is gone from the directory.
         for table, key, kept in (
-            ("directory_services", "service_id", [s.service_id for s in directory.services]),
-            ("directory_networks", "network_id", [n.network_id for n in directory.networks]),
-            ("directory_organisations", "ods_code", [o.ods_code for o in directory.organisations]),
+            (
+                "directory_services",
+                "service_id",
+                [s.service_id for s in directory.services],
+            ),
+            (
+                "directory_networks",
+                "network_id",
+                [n.network_id for n in directory.networks],
+            ),
+            (
+                "directory_organisations",
+                "ods_code",
+                [o.ods_code for o in directory.organisations],
+            ),
         ):
-            await conn.execute(f"DELETE FROM {table} WHERE NOT {key} = ANY($1::text[])", kept)
+            await conn.execute(
+                f"DELETE FROM {table} WHERE NOT {key} = ANY($1::text[])", kept
+            )
         load_id: int = await conn.fetchval(
             "INSERT INTO directory_loads (area, version, content_version, source) VALUES ($1, $2, $3, $4) RETURNING id",
-            directory.area, directory.version, directory.content_version, source,
-        )  # fmt: skip
-    log.info("directory loaded", area=directory.area, services=len(directory.services), load_id=load_id)
+            directory.area,
+            directory.version,
+            directory.content_version,
+            source,
+        )
+    log.info(
+        "directory loaded",
+        area=directory.area,
+        services=len(directory.services),
+        load_id=load_id,
+    )
     return load_id
 
 
@@ -127,9 +173,16 @@ async def read_with_revision(conn: Conn) -> tuple[Directory | None, int]:
     directory = Directory(
         area=last["area"],
         version=last["version"],
-        organisations=tuple(Organisation(**o) for o in json.loads(row["organisations"] or "[]")),
+        organisations=tuple(
+            Organisation(**o) for o in json.loads(row["organisations"] or "[]")
+        ),
         networks=tuple(
-            Network(network_id=n["network_id"], name=n["name"], mode=n["mode"], practices=tuple(n["practices"]))
+            Network(
+                network_id=n["network_id"],
+                name=n["name"],
+                mode=n["mode"],
+                practices=tuple(n["practices"]),
+            )
             for n in json.loads(row["networks"] or "[]")
         ),
         services=tuple(_service(s) for s in json.loads(row["services"] or "[]")),
@@ -143,16 +196,25 @@ async def read(conn: Conn) -> Directory | None:
 
 def _service(row: dict[str, Any]) -> Service:
     return Service(
-        service_id=row["service_id"], name=row["name"], service_type=row["service_type"], ods_code=row["ods_code"],
-        agency_id=row["agency_id"], network_ids=tuple(row["network_ids"]), hours=row["hours"],
-        accepting=row["accepting"], capacity=row["capacity"], capacity_updated_at=row["status_updated_at"],
+        service_id=row["service_id"],
+        name=row["name"],
+        service_type=row["service_type"],
+        ods_code=row["ods_code"],
+        agency_id=row["agency_id"],
+        network_ids=tuple(row["network_ids"]),
+        hours=row["hours"],
+        accepting=row["accepting"],
+        capacity=row["capacity"],
+        capacity_updated_at=row["status_updated_at"],
         status_expires_at=row.get("status_expires_at"),
-    )  # fmt: skip
+    )
 
 
 async def updated_by(conn: Conn) -> dict[str, str]:
     """Who last set each service's status (the agency's client, operations, or ``seed <files>``)."""
-    rows = await conn.fetch("SELECT service_id, status_updated_by FROM directory_services")
+    rows = await conn.fetch(
+        "SELECT service_id, status_updated_by FROM directory_services"
+    )
     return {r["service_id"]: r["status_updated_by"] for r in rows}
 
 
@@ -164,12 +226,19 @@ async def revision(conn: Conn) -> int:
 
 async def owner(conn: Conn, service_id: str) -> str | None:
     """The agency that provides the service; None if there is no such service."""
-    found: str | None = await conn.fetchval("SELECT agency_id FROM directory_services WHERE service_id = $1", service_id)
+    found: str | None = await conn.fetchval(
+        "SELECT agency_id FROM directory_services WHERE service_id = $1", service_id
+    )
     return found
 
 
 async def set_status(
-    conn: Conn, service_id: str, accepting: bool, capacity: int | None, by: str, lasts: timedelta
+    conn: Conn,
+    service_id: str,
+    accepting: bool,
+    capacity: int | None,
+    by: str,
+    lasts: timedelta,
 ) -> dict[str, Any] | None:
     """Record what a service says about itself now, good for ``lasts``; None if there is no such service."""
     async with conn.transaction():
@@ -180,8 +249,12 @@ async def set_status(
             " status_updated_by = $4, status_expires_at = t.at + $5 FROM (SELECT clock_timestamp() AS at) t"
             " WHERE service_id = $1"
             " RETURNING service_id, accepting, capacity, status_updated_at, status_updated_by, status_expires_at",
-            service_id, accepting, capacity, by, lasts,
-        )  # fmt: skip
+            service_id,
+            accepting,
+            capacity,
+            by,
+            lasts,
+        )
     return dict(row) if row else None
 
 
@@ -196,7 +269,13 @@ class DirectoryCache:
         if self.directory is None or await revision(conn) != self._revision:
             fresh, at = await read_with_revision(conn)
             if fresh is None:
-                raise NotReady("the service directory is empty: load one with `signpost directory load`")
+                raise NotReady(
+                    "the service directory is empty: load one with `signpost directory load`"
+                )
             self.directory, self._revision = fresh, at
-            log.info("directory refreshed", directory_version=fresh.content_version, revision=at)
+            log.info(
+                "directory refreshed",
+                directory_version=fresh.content_version,
+                revision=at,
+            )
         return self.directory

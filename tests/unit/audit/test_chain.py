@@ -30,13 +30,26 @@ def event_id(n: int) -> UUID:
     return uuid5(NAMESPACE_URL, f"signpost-test-event-{n}")
 
 
-def chain(length: int = 50, payloads: list[dict[str, Any]] | None = None) -> list[ChainRow]:
+def chain(
+    length: int = 50, payloads: list[dict[str, Any]] | None = None
+) -> list[ChainRow]:
     rows: list[ChainRow] = []
     for n in range(1, length + 1):
-        payload = payloads[n - 1] if payloads else {"type": "referral.submitted", "n": n, "patient_key": f"pk-{n:04d}"}
+        payload = (
+            payloads[n - 1]
+            if payloads
+            else {"type": "referral.submitted", "n": n, "patient_key": f"pk-{n:04d}"}
+        )
         at = START + timedelta(minutes=n)
         rows.append(
-            next_row(rows[-1] if rows else None, event_id(n), "referral.submitted", "referral.submitted", at, json.dumps(payload))
+            next_row(
+                rows[-1] if rows else None,
+                event_id(n),
+                "referral.submitted",
+                "referral.submitted",
+                at,
+                json.dumps(payload),
+            )
         )
     return rows
 
@@ -45,13 +58,24 @@ def forged(row: ChainRow, **changes: Any) -> ChainRow:
     """A row changed by someone who also recomputed its hash, as an attacker with write access would."""
     changed = replace(row, **changes)
     digest = row_hash(
-        changed.prev_hash, changed.seq, changed.event_id, changed.event_type, changed.topic, changed.occurred_at, changed.payload
+        changed.prev_hash,
+        changed.seq,
+        changed.event_id,
+        changed.event_type,
+        changed.topic,
+        changed.occurred_at,
+        changed.payload,
     )
     return replace(changed, row_hash=digest)
 
 
 def anchor_at(row: ChainRow, pruned: int | None = None) -> Anchor:
-    return Anchor(seq=row.seq, row_hash=row.row_hash, created_at=START + timedelta(days=400), rows_pruned=pruned or row.seq)
+    return Anchor(
+        seq=row.seq,
+        row_hash=row.row_hash,
+        created_at=START + timedelta(days=400),
+        rows_pruned=pruned or row.seq,
+    )
 
 
 def only_finding(result: Verification) -> tuple[FindingKind, int]:
@@ -69,7 +93,15 @@ def test_genesis_is_sixty_four_zeros_and_row_one_links_to_it() -> None:
 
 
 def test_row_hash_is_sha256_hex_and_deterministic() -> None:
-    args = (GENESIS, 1, EVENT_ID, "referral.submitted", "referral.submitted", "2025-03-03T09:00:00+00:00", '{"a": 1}')
+    args = (
+        GENESIS,
+        1,
+        EVENT_ID,
+        "referral.submitted",
+        "referral.submitted",
+        "2025-03-03T09:00:00+00:00",
+        '{"a": 1}',
+    )
     digest = row_hash(*args)
     assert digest == row_hash(*args)
     assert len(digest) == 64
@@ -77,7 +109,15 @@ def test_row_hash_is_sha256_hex_and_deterministic() -> None:
 
 
 def test_every_field_changes_the_hash() -> None:
-    base = [GENESIS, 7, str(EVENT_ID), "referral.routed", "referral.routed", "2025-03-03T09:00:00+00:00", '{"a": 1}']
+    base = [
+        GENESIS,
+        7,
+        str(EVENT_ID),
+        "referral.routed",
+        "referral.routed",
+        "2025-03-03T09:00:00+00:00",
+        '{"a": 1}',
+    ]
     variants = [
         "1" * 64,
         8,
@@ -96,35 +136,56 @@ def test_every_field_changes_the_hash() -> None:
 def test_fields_cannot_be_shifted_across_a_boundary() -> None:
     # With a "|" join these two rows would hash alike; each field is encoded on its own.
     at, payload = "2025-03-03T09:00:00+00:00", "{}"
-    assert row_hash(GENESIS, 1, EVENT_ID, "a|b", "c", at, payload) != row_hash(GENESIS, 1, EVENT_ID, "a", "b|c", at, payload)
+    assert row_hash(GENESIS, 1, EVENT_ID, "a|b", "c", at, payload) != row_hash(
+        GENESIS, 1, EVENT_ID, "a", "b|c", at, payload
+    )
 
 
 def test_the_payload_hashes_by_content_not_spelling_so_jsonb_text_verifies() -> None:
     at = "2025-03-03T09:00:00+00:00"
-    recorder_text = json.dumps({"zeta": "café", "id": 1, "nested": {"bb": [1.5, None, True], "a": "x"}}, sort_keys=True)
-    jsonb_text = '{"id": 1, "zeta": "café", "nested": {"a": "x", "bb": [1.5, null, true]}}'
-    escaped_text = '{"id":1,"nested":{"a":"x","bb":[15e-1,null,true]},"zeta":"caf\\u00e9"}'
-    digests = {row_hash(GENESIS, 1, EVENT_ID, "t", "t", at, text) for text in (recorder_text, jsonb_text, escaped_text)}
+    recorder_text = json.dumps(
+        {"zeta": "café", "id": 1, "nested": {"bb": [1.5, None, True], "a": "x"}},
+        sort_keys=True,
+    )
+    jsonb_text = (
+        '{"id": 1, "zeta": "café", "nested": {"a": "x", "bb": [1.5, null, true]}}'
+    )
+    escaped_text = (
+        '{"id":1,"nested":{"a":"x","bb":[15e-1,null,true]},"zeta":"caf\\u00e9"}'
+    )
+    digests = {
+        row_hash(GENESIS, 1, EVENT_ID, "t", "t", at, text)
+        for text in (recorder_text, jsonb_text, escaped_text)
+    }
     assert len(digests) == 1
 
 
 def test_large_numbers_are_never_rounded_together() -> None:
     at = "2025-03-03T09:00:00+00:00"
-    one = row_hash(GENESIS, 1, EVENT_ID, "t", "t", at, '{"n": 12345678901234567890123456789012345}')
-    other = row_hash(GENESIS, 1, EVENT_ID, "t", "t", at, '{"n": 12345678901234567890123456789012346}')
+    one = row_hash(
+        GENESIS, 1, EVENT_ID, "t", "t", at, '{"n": 12345678901234567890123456789012345}'
+    )
+    other = row_hash(
+        GENESIS, 1, EVENT_ID, "t", "t", at, '{"n": 12345678901234567890123456789012346}'
+    )
     assert one != other
 
 
 def test_the_time_hashes_as_an_instant_whatever_its_offset() -> None:
     payload = "{}"
     bst = row_hash(GENESIS, 1, EVENT_ID, "t", "t", "2025-06-02T10:00:00+01:00", payload)
-    utc = row_hash(GENESIS, 1, EVENT_ID, "t", "t", datetime(2025, 6, 2, 9, 0, tzinfo=UTC), payload)
+    utc = row_hash(
+        GENESIS, 1, EVENT_ID, "t", "t", datetime(2025, 6, 2, 9, 0, tzinfo=UTC), payload
+    )
     assert bst == utc
 
 
 def test_event_id_hashes_the_same_as_uuid_or_text_in_any_case() -> None:
     at = "2025-03-03T09:00:00+00:00"
-    digests = {row_hash(GENESIS, 1, value, "t", "t", at, "{}") for value in (EVENT_ID, str(EVENT_ID), str(EVENT_ID).upper())}
+    digests = {
+        row_hash(GENESIS, 1, value, "t", "t", at, "{}")
+        for value in (EVENT_ID, str(EVENT_ID), str(EVENT_ID).upper())
+    }
     assert len(digests) == 1
 
 
@@ -161,7 +222,10 @@ def test_an_edited_payload_is_found_at_its_row() -> None:
     rows[41] = replace(rows[41], payload=rows[41].payload.replace("pk-0042", "pk-9999"))
     result = verify(rows, None)
     assert only_finding(result) == (FindingKind.EDITED, 42)
-    assert result.findings[0].message == "row 42 was edited: its content no longer matches its hash"
+    assert (
+        result.findings[0].message
+        == "row 42 was edited: its content no longer matches its hash"
+    )
 
 
 def test_an_edited_event_type_is_found_at_its_row() -> None:
@@ -183,7 +247,10 @@ def test_an_edit_with_its_hash_recomputed_breaks_the_link_to_the_next_row() -> N
     rows[19] = forged(rows[19], payload='{"n": 20, "patient_key": "someone-else"}')
     result = verify(rows, None)
     assert only_finding(result) == (FindingKind.EDITED, 21)
-    assert result.findings[0].message == "row 21 does not link to row 20: one of them was edited and its hash recomputed"
+    assert (
+        result.findings[0].message
+        == "row 21 does not link to row 20: one of them was edited and its hash recomputed"
+    )
 
 
 # --- deleted --------------------------------------------------------------------------------------------------------
@@ -213,7 +280,9 @@ def test_the_first_row_deleted_is_found_against_genesis() -> None:
     assert only_finding(result) == (FindingKind.DELETED, 1)
 
 
-def test_a_deleted_row_whose_followers_were_renumbered_to_hide_the_gap_is_named_once() -> None:
+def test_a_deleted_row_whose_followers_were_renumbered_to_hide_the_gap_is_named_once() -> (
+    None
+):
     rows = chain(50)
     renumbered = rows[:24] + [replace(row, seq=row.seq - 1) for row in rows[25:]]
     result = verify(renumbered, None)
@@ -231,7 +300,10 @@ def test_deleting_the_last_row_is_found_against_the_recorded_head() -> None:
     assert verify(rows, None, expected_head=head).ok
     result = verify(rows[:-1], None, expected_head=head)
     assert only_finding(result) == (FindingKind.DELETED, 50)
-    assert result.findings[0].message == "row 50 is missing from the end of the log (deleted): the recorded head is row 50"
+    assert (
+        result.findings[0].message
+        == "row 50 is missing from the end of the log (deleted): the recorded head is row 50"
+    )
 
 
 def test_deleting_several_tail_rows_is_one_range_against_the_recorded_head() -> None:
@@ -250,7 +322,9 @@ def test_a_tail_rewritten_and_rehashed_does_not_match_the_recorded_head() -> Non
     rows = chain(50)
     rows[-1] = forged(rows[-1], payload='{"rewritten": true}')
     assert verify(rows, None).ok  # the chain alone cannot tell
-    assert only_finding(verify(rows, None, expected_head=(50, chain(50)[-1].row_hash))) == (FindingKind.ANCHOR_MISMATCH, 50)
+    assert only_finding(
+        verify(rows, None, expected_head=(50, chain(50)[-1].row_hash))
+    ) == (FindingKind.ANCHOR_MISMATCH, 50)
 
 
 # --- inserted -------------------------------------------------------------------------------------------------------
@@ -258,7 +332,14 @@ def test_a_tail_rewritten_and_rehashed_does_not_match_the_recorded_head() -> Non
 
 def test_a_forged_row_inserted_under_a_duplicate_seq_is_named() -> None:
     rows = chain(50)
-    fake = next_row(rows[24], event_id(999), "assignment.outcome", "assignment.outcome", START, '{"outcome": "completed"}')
+    fake = next_row(
+        rows[24],
+        event_id(999),
+        "assignment.outcome",
+        "assignment.outcome",
+        START,
+        '{"outcome": "completed"}',
+    )
     result = verify([*rows[:25], fake, *rows[25:]], None)
     assert only_finding(result) == (FindingKind.INSERTED, 26)
     assert str(event_id(999)) in result.findings[0].message
@@ -266,7 +347,14 @@ def test_a_forged_row_inserted_under_a_duplicate_seq_is_named() -> None:
 
 def test_a_forged_duplicate_is_named_whichever_copy_comes_first() -> None:
     rows = chain(50)
-    fake = next_row(rows[24], event_id(999), "assignment.outcome", "assignment.outcome", START, '{"outcome": "completed"}')
+    fake = next_row(
+        rows[24],
+        event_id(999),
+        "assignment.outcome",
+        "assignment.outcome",
+        START,
+        '{"outcome": "completed"}',
+    )
     result = verify([*rows[:26], fake, *rows[26:]], None)
     assert only_finding(result) == (FindingKind.INSERTED, 26)
     assert str(event_id(999)) in result.findings[0].message
@@ -281,8 +369,19 @@ def test_a_forged_row_with_a_seq_that_skips_ahead_is_named() -> None:
 
 def test_a_forged_row_inserted_with_the_rest_renumbered_up_is_named_once() -> None:
     rows = chain(50)
-    fake = next_row(rows[24], event_id(999), "assignment.outcome", "assignment.outcome", START, '{"outcome": "completed"}')
-    renumbered = [*rows[:25], fake, *(replace(row, seq=row.seq + 1) for row in rows[25:])]
+    fake = next_row(
+        rows[24],
+        event_id(999),
+        "assignment.outcome",
+        "assignment.outcome",
+        START,
+        '{"outcome": "completed"}',
+    )
+    renumbered = [
+        *rows[:25],
+        fake,
+        *(replace(row, seq=row.seq + 1) for row in rows[25:]),
+    ]
     result = verify(renumbered, None, expected_head=(50, rows[-1].row_hash))
     assert only_finding(result) == (FindingKind.INSERTED, 26)
 
@@ -310,7 +409,10 @@ def test_two_rows_that_exchanged_seq_numbers_are_named() -> None:
     rows[29], rows[30] = replace(rows[30], seq=30), replace(rows[29], seq=31)
     result = verify(rows, None)
     assert only_finding(result) == (FindingKind.REORDERED, 30)
-    assert result.findings[0].message == "rows 30 and 31 swapped places: their seq numbers were exchanged"
+    assert (
+        result.findings[0].message
+        == "rows 30 and 31 swapped places: their seq numbers were exchanged"
+    )
 
 
 def test_a_row_moved_far_down_is_reordered_not_deleted() -> None:
@@ -359,7 +461,9 @@ def test_rows_deleted_just_after_the_anchor_are_deleted_not_a_mismatch() -> None
     assert result.findings[0].end_seq == 22
 
 
-def test_an_anchor_is_checked_against_its_row_when_the_pruned_rows_are_still_there() -> None:
+def test_an_anchor_is_checked_against_its_row_when_the_pruned_rows_are_still_there() -> (
+    None
+):
     rows = chain(50)
     assert verify(rows, anchor_at(rows[19])).ok
     wrong = replace(anchor_at(rows[19]), row_hash=rows[18].row_hash)
@@ -386,13 +490,21 @@ def test_findings_are_listed_in_seq_order() -> None:
     rows[39] = replace(rows[39], payload="{}")
     del rows[9]
     result = verify(rows, None)
-    assert [(f.kind, f.seq) for f in result.findings] == [(FindingKind.DELETED, 10), (FindingKind.EDITED, 40)]
+    assert [(f.kind, f.seq) for f in result.findings] == [
+        (FindingKind.DELETED, 10),
+        (FindingKind.EDITED, 40),
+    ]
 
 
 # --- fed in pieces, as the database cursor reads them -------------------------------------------------------------
 
 
-def in_pieces(rows: list[ChainRow], size: int, anchor: Anchor | None = None, head: tuple[int, str] | None = None) -> Verification:
+def in_pieces(
+    rows: list[ChainRow],
+    size: int,
+    anchor: Anchor | None = None,
+    head: tuple[int, str] | None = None,
+) -> Verification:
     verifier = Verifier(anchor, expected_head=head)
     for start in range(0, len(rows), size):
         verifier.feed(rows[start : start + size])
@@ -405,12 +517,30 @@ def _exchanged(rows: list[ChainRow]) -> list[ChainRow]:
 
 
 def _duplicate(rows: list[ChainRow]) -> list[ChainRow]:
-    fake = next_row(rows[29], event_id(999), "assignment.outcome", "assignment.outcome", START, '{"outcome": "completed"}')
-    return [*rows[:30], fake, *rows[30:]]  # the forged copy first: only the row after shows which one is genuine
+    fake = next_row(
+        rows[29],
+        event_id(999),
+        "assignment.outcome",
+        "assignment.outcome",
+        START,
+        '{"outcome": "completed"}',
+    )
+    return [
+        *rows[:30],
+        fake,
+        *rows[30:],
+    ]  # the forged copy first: only the row after shows which one is genuine
 
 
 def _renumbered_up(rows: list[ChainRow]) -> list[ChainRow]:
-    fake = next_row(rows[29], event_id(999), "assignment.outcome", "assignment.outcome", START, '{"outcome": "completed"}')
+    fake = next_row(
+        rows[29],
+        event_id(999),
+        "assignment.outcome",
+        "assignment.outcome",
+        START,
+        '{"outcome": "completed"}',
+    )
     return [*rows[:30], fake, *(replace(row, seq=row.seq + 1) for row in rows[30:])]
 
 
@@ -424,13 +554,21 @@ def _tail_deleted(rows: list[ChainRow]) -> list[ChainRow]:
 
 
 # Each is decided by a row and its successor, so a split between the two is where a piecewise reader could go wrong.
-TAMPERINGS = {"exchanged": _exchanged, "duplicate": _duplicate, "renumbered up": _renumbered_up,
-              "moved down": _moved_down, "tail deleted": _tail_deleted, "intact": lambda rows: rows}  # fmt: skip
+TAMPERINGS = {
+    "exchanged": _exchanged,
+    "duplicate": _duplicate,
+    "renumbered up": _renumbered_up,
+    "moved down": _moved_down,
+    "tail deleted": _tail_deleted,
+    "intact": lambda rows: rows,
+}
 
 
 @pytest.mark.parametrize("tamper", TAMPERINGS.values(), ids=TAMPERINGS.keys())
 @pytest.mark.parametrize("size", [1, 2, 3, 30, 31, 1000])
-def test_rows_fed_in_pieces_of_any_size_verify_as_one_stream(tamper: Any, size: int) -> None:
+def test_rows_fed_in_pieces_of_any_size_verify_as_one_stream(
+    tamper: Any, size: int
+) -> None:
     original = chain(50)
     rows = tamper(list(original))
     head = (50, original[-1].row_hash)
@@ -461,8 +599,15 @@ def test_empty_pieces_change_nothing_and_a_finished_verifier_takes_no_more() -> 
 # --- any edit at all ------------------------------------------------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -475,18 +620,30 @@ def _same_json(one: str, other: str) -> bool:
 
 
 @given(
-    payloads=st.lists(st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=4), min_size=3, max_size=6),
+    payloads=st.lists(
+        st.dictionaries(st.text(max_size=8), json_values, min_size=1, max_size=4),
+        min_size=3,
+        max_size=6,
+    ),
     data=st.data(),
 )
-def test_any_single_byte_edit_of_any_payload_is_found_at_that_row(payloads: list[dict[str, Any]], data: st.DataObject) -> None:
+def test_any_single_byte_edit_of_any_payload_is_found_at_that_row(
+    payloads: list[dict[str, Any]], data: st.DataObject
+) -> None:
     rows = chain(len(payloads), payloads)
     index = data.draw(st.integers(0, len(rows) - 1), label="row")
     raw = rows[index].payload.encode()
     position = data.draw(st.integers(0, len(raw) - 1), label="byte")
-    byte = data.draw(st.integers(0, 255).filter(lambda b: b != raw[position]), label="new byte")
-    edited = (raw[:position] + bytes([byte]) + raw[position + 1 :]).decode("utf-8", errors="surrogateescape")
+    byte = data.draw(
+        st.integers(0, 255).filter(lambda b: b != raw[position]), label="new byte"
+    )
+    edited = (raw[:position] + bytes([byte]) + raw[position + 1 :]).decode(
+        "utf-8", errors="surrogateescape"
+    )
     # Respacing, or 1e-07 spelt 1E-07, is the same JSON: jsonb could not store the difference either.
     assume(not _same_json(edited, rows[index].payload))
     rows[index] = replace(rows[index], payload=edited)
     result = verify(rows, None)
-    assert [(f.kind, f.seq) for f in result.findings] == [(FindingKind.EDITED, index + 1)]
+    assert [(f.kind, f.seq) for f in result.findings] == [
+        (FindingKind.EDITED, index + 1)
+    ]

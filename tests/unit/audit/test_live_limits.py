@@ -32,11 +32,19 @@ def test_the_total_cap_holds_whoever_asks() -> None:
 
 
 def test_a_stream_ends_at_its_tokens_expiry_and_not_before() -> None:
-    assert reason_to_end(now=99.9, expires_at=100.0, connected=OPS, registry=None) is None
-    assert reason_to_end(now=100.0, expires_at=100.0, connected=OPS, registry=None) == "the token expired"
+    assert (
+        reason_to_end(now=99.9, expires_at=100.0, connected=OPS, registry=None) is None
+    )
+    assert (
+        reason_to_end(now=100.0, expires_at=100.0, connected=OPS, registry=None)
+        == "the token expired"
+    )
 
 
 def test_a_stream_ends_when_its_client_is_revoked_at_a_recheck() -> None:
     assert reason_to_end(now=0, expires_at=100, connected=OPS, registry=CLIENTS) is None
     without = {k: v for k, v in CLIENTS.items() if k != "operations"}
-    assert reason_to_end(now=0, expires_at=100, connected=OPS, registry=without) == "the client is no longer registered"
+    assert (
+        reason_to_end(now=0, expires_at=100, connected=OPS, registry=without)
+        == "the client is no longer registered"
+    )

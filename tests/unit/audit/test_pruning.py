@@ -9,13 +9,25 @@ from services.audit.store.retention import Pruned
 
 NOW = datetime(2026, 11, 25, 9, 30, tzinfo=UTC)
 BEFORE = datetime(2019, 11, 27, 9, 30, tzinfo=UTC)
-PLAN = PrunePlan(up_to_seq=120, anchor=Anchor(seq=120, row_hash="ab" * 32, created_at=NOW, rows_pruned=120, chain=LEGACY),
-                 pruned_before=BEFORE)  # fmt: skip
-SHARD = PrunePlan(
-    up_to_seq=7, anchor=Anchor(seq=7, row_hash="cd" * 32, created_at=NOW, rows_pruned=7, chain=3), pruned_before=BEFORE
+PLAN = PrunePlan(
+    up_to_seq=120,
+    anchor=Anchor(
+        seq=120, row_hash="ab" * 32, created_at=NOW, rows_pruned=120, chain=LEGACY
+    ),
+    pruned_before=BEFORE,
 )
-KEYLESS_PLAN = PrunePlan(up_to_seq=2, anchor=Anchor(seq=2, row_hash="ef" * 32, created_at=NOW, rows_pruned=2, chain=KEYLESS),
-                         pruned_before=BEFORE)  # fmt: skip
+SHARD = PrunePlan(
+    up_to_seq=7,
+    anchor=Anchor(seq=7, row_hash="cd" * 32, created_at=NOW, rows_pruned=7, chain=3),
+    pruned_before=BEFORE,
+)
+KEYLESS_PLAN = PrunePlan(
+    up_to_seq=2,
+    anchor=Anchor(
+        seq=2, row_hash="ef" * 32, created_at=NOW, rows_pruned=2, chain=KEYLESS
+    ),
+    pruned_before=BEFORE,
+)
 
 
 def test_a_prune_names_the_rows_the_cut_and_the_whole_anchor_hash() -> None:

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.audit.domain.chain import ChainRow, FindingKind, next_row, verify
-from services.audit.domain.retention import AgedRow, PrunePlan, PruneRefused, RetentionPolicy, prune_plan
+from services.audit.domain.retention import (
+    AgedRow,
+    PrunePlan,
+    PruneRefused,
+    RetentionPolicy,
+    prune_plan,
+)
 
 DAY_0 = datetime(2024, 1, 1, tzinfo=UTC)
 NOW = DAY_0 + timedelta(days=60)
@@ -18,24 +24,51 @@ def chain(length: int = 50) -> list[ChainRow]:
     rows: list[ChainRow] = []
     for n in range(1, length + 1):
         at = DAY_0 + timedelta(days=n)
-        rows.append(next_row(rows[-1] if rows else None, f"00000000-0000-4000-8000-{n:012d}", "t", "t", at, json.dumps({"n": n})))
+        rows.append(
+            next_row(
+                rows[-1] if rows else None,
+                f"00000000-0000-4000-8000-{n:012d}",
+                "t",
+                "t",
+                at,
+                json.dumps({"n": n}),
+            )
+        )
     return rows
 
 
-def aged(rows: list[ChainRow], recorded: dict[int, datetime] | None = None) -> list[AgedRow]:
+def aged(
+    rows: list[ChainRow], recorded: dict[int, datetime] | None = None
+) -> list[AgedRow]:
     """Row n recorded on day n, unless ``recorded`` says otherwise."""
     recorded = recorded or {}
-    return [AgedRow(row.seq, row.row_hash, recorded.get(row.seq, DAY_0 + timedelta(days=row.seq))) for row in rows]
+    return [
+        AgedRow(
+            row.seq,
+            row.row_hash,
+            recorded.get(row.seq, DAY_0 + timedelta(days=row.seq)),
+        )
+        for row in rows
+    ]
 
 
-def plan(rows: list[ChainRow], policy: RetentionPolicy = THIRTY_DAYS, **overrides: object) -> PrunePlan | None:
-    arguments: dict[str, object] = {"total_rows": len(rows), "now": NOW, "policy": policy, "verification": verify(rows)}
+def plan(
+    rows: list[ChainRow], policy: RetentionPolicy = THIRTY_DAYS, **overrides: object
+) -> PrunePlan | None:
+    arguments: dict[str, object] = {
+        "total_rows": len(rows),
+        "now": NOW,
+        "policy": policy,
+        "verification": verify(rows),
+    }
     arguments.update(overrides)
     oldest = arguments.pop("oldest", aged(rows))
     return prune_plan(oldest, **arguments)  # type: ignore[arg-type]
 
 
-def test_rows_older_than_the_maximum_age_are_cut_and_the_anchor_is_the_last_of_them() -> None:
+def test_rows_older_than_the_maximum_age_are_cut_and_the_anchor_is_the_last_of_them() -> (
+    None
+):
     rows = chain()
     result = plan(rows)
     assert result is not None
@@ -72,7 +105,11 @@ def test_a_second_prune_continues_from_the_first_anchor() -> None:
     assert first.up_to_seq == 10
     remaining = rows[10:]
     second = prune_plan(
-        aged(remaining), total_rows=len(remaining), now=NOW, policy=THIRTY_DAYS, verification=verify(remaining, first.anchor)
+        aged(remaining),
+        total_rows=len(remaining),
+        now=NOW,
+        policy=THIRTY_DAYS,
+        verification=verify(remaining, first.anchor),
     )
     assert second is not None
     assert (second.up_to_seq, second.anchor.rows_pruned) == (29, 19)
@@ -145,6 +182,8 @@ def test_now_must_be_an_instant() -> None:
     [(timedelta(0), 1), (timedelta(days=-1), 1), (timedelta(days=30), 0)],
     ids=["zero age", "negative age", "keep none"],
 )
-def test_a_policy_that_could_empty_the_log_is_refused(max_age: timedelta, keep_min_rows: int) -> None:
+def test_a_policy_that_could_empty_the_log_is_refused(
+    max_age: timedelta, keep_min_rows: int
+) -> None:
     with pytest.raises(ValueError, match="must be"):
         RetentionPolicy(max_age=max_age, keep_min_rows=keep_min_rows)

@@ -17,7 +17,11 @@ def test_a_machine_booted_seconds_ago_still_gets_a_token_at_once() -> None:
 def test_a_token_is_reused_until_it_is_due_again() -> None:
     now = [1000.0]
     count = iter(range(1, 100))
-    tokens = Tokens(mint=lambda client: f"{client}-{next(count)}", clock=lambda: now[0], refresh_s=300)
+    tokens = Tokens(
+        mint=lambda client: f"{client}-{next(count)}",
+        clock=lambda: now[0],
+        refresh_s=300,
+    )
     assert tokens.get("gp") == "gp-1"
     now[0] += 299
     assert tokens.get("gp") == "gp-1"

@@ -13,15 +13,27 @@ def seed() -> dict[str, Any]:
     return seed_directory()
 
 
-def test_a_replica_merges_with_the_seed_without_a_shared_practice_network_service_or_agency(seed: dict[str, Any]) -> None:
-    together = merge([Directory.model_validate(seed), Directory.model_validate({"area": "g", "version": "1",
-                                                                                 **replica(seed, 7)})])  # fmt: skip
+def test_a_replica_merges_with_the_seed_without_a_shared_practice_network_service_or_agency(
+    seed: dict[str, Any],
+) -> None:
+    together = merge(
+        [
+            Directory.model_validate(seed),
+            Directory.model_validate({"area": "g", "version": "1", **replica(seed, 7)}),
+        ]
+    )
     assert len(together.services) == 2 * len(seed["services"])
-    assert len(together.agency_ids()) == 2 * len({s["agency_id"] for s in seed["services"]})
-    assert len({o.ods_code for o in together.organisations}) == 2 * len({o["ods_code"] for o in seed["organisations"]})
+    assert len(together.agency_ids()) == 2 * len(
+        {s["agency_id"] for s in seed["services"]}
+    )
+    assert len({o.ods_code for o in together.organisations}) == 2 * len(
+        {o["ods_code"] for o in seed["organisations"]}
+    )
 
 
-def test_the_seeds_practices_and_pharmacies_route_as_before_in_a_grown_directory(seed: dict[str, Any]) -> None:
+def test_the_seeds_practices_and_pharmacies_route_as_before_in_a_grown_directory(
+    seed: dict[str, Any],
+) -> None:
     today = Directory.model_validate(seed)
     bigger = merge([today, Directory.model_validate(grown(seed, 3))])
     for practice in ("H81001", "H81050", "J81001"):
@@ -35,7 +47,9 @@ def test_the_seeds_practices_and_pharmacies_route_as_before_in_a_grown_directory
 def test_nine_copies_make_ten_times_todays_agencies(seed: dict[str, Any]) -> None:
     today = len({s["agency_id"] for s in seed["services"]})
     area = grown(seed, 9)
-    assert len({s["agency_id"] for s in seed["services"] + area["services"]}) == 10 * today
+    assert (
+        len({s["agency_id"] for s in seed["services"] + area["services"]}) == 10 * today
+    )
 
 
 def test_copies_for_reaches_the_entries_asked_and_no_more_than_one_copy_past() -> None:
@@ -44,13 +58,19 @@ def test_copies_for_reaches_the_entries_asked_and_no_more_than_one_copy_past() -
     assert copies_for(117, 117) == 0
 
 
-def test_a_copy_past_999_is_refused_rather_than_given_an_ods_code_too_long(seed: dict[str, Any]) -> None:
+def test_a_copy_past_999_is_refused_rather_than_given_an_ods_code_too_long(
+    seed: dict[str, Any],
+) -> None:
     with pytest.raises(ValueError, match="999"):
         replica(seed, 1000)
 
 
-def test_compare_gives_each_parts_ratio_and_none_where_the_baseline_spent_nothing() -> None:
-    assert compare({"audit": 2.0, "router": 0.0, "kafka": 1.0}, {"audit": 3.0, "router": 0.5}) == {
+def test_compare_gives_each_parts_ratio_and_none_where_the_baseline_spent_nothing() -> (
+    None
+):
+    assert compare(
+        {"audit": 2.0, "router": 0.0, "kafka": 1.0}, {"audit": 3.0, "router": 0.5}
+    ) == {
         "audit": (2.0, 3.0, 1.5),
         "router": (0.0, 0.5, None),
     }

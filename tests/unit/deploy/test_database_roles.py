@@ -13,7 +13,10 @@ def test_login_url_swaps_only_the_credentials() -> None:
         login_url(admin, "signpost_router", "pw")
         == "postgresql://signpost_router:pw@db.example:5433/signpost?sslmode=verify-full"
     )
-    assert login_url("postgresql://postgres@127.0.0.1:5432/x", "r", "a/b@c") == "postgresql://r:a%2Fb%40c@127.0.0.1:5432/x"
+    assert (
+        login_url("postgresql://postgres@127.0.0.1:5432/x", "r", "a/b@c")
+        == "postgresql://r:a%2Fb%40c@127.0.0.1:5432/x"
+    )
 
 
 def test_passwords_are_generated_once_kept_private_and_distinct(tmp_path: Path) -> None:
@@ -29,7 +32,9 @@ def test_passwords_are_generated_once_kept_private_and_distinct(tmp_path: Path) 
 def test_urls_read_the_kept_passwords_and_make_none_up(tmp_path: Path) -> None:
     file = tmp_path / "roles.json"
     file.write_text('{"signpost_router": "pw"}')
-    assert urls("postgresql://postgres@h:1/d", file) == {"router": "postgresql://signpost_router:pw@h:1/d"}
+    assert urls("postgresql://postgres@h:1/d", file) == {
+        "router": "postgresql://signpost_router:pw@h:1/d"
+    }
     assert file.read_text() == '{"signpost_router": "pw"}'
 
 

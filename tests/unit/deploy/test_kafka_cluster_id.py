@@ -15,10 +15,14 @@ def test_a_new_cluster_id_never_starts_with_a_dash(tmp_path: Path) -> None:
         ids.append(local._cluster_id(node))
     assert not [i for i in ids if i.startswith("-")]
     assert len(set(ids)) == len(ids)
-    assert all(len(i) == 22 for i in ids), "a 16-byte UUID in unpadded base64url, as Kafka's own ids are"
+    assert all(len(i) == 22 for i in ids), (
+        "a 16-byte UUID in unpadded base64url, as Kafka's own ids are"
+    )
 
 
 def test_an_existing_cluster_id_is_kept_as_it_was(tmp_path: Path) -> None:
     node = local.KafkaNode(tmp_path, port=1, controller_port=2)
     (tmp_path / "cluster.id").write_text("-sMffM0sRM2IB3dzswEbBQ\n")
-    assert local._cluster_id(node) == "-sMffM0sRM2IB3dzswEbBQ", "formatted data must keep its id; the CLI form copes"
+    assert local._cluster_id(node) == "-sMffM0sRM2IB3dzswEbBQ", (
+        "formatted data must keep its id; the CLI form copes"
+    )

@@ -12,7 +12,9 @@ from tests.unit.schemas.factories import referral
 NOTE = "Key safe code 4411"
 
 
-def _assignment(agency: str, service_type: str, needs: list[str], status: str = "offered") -> dict[str, Any]:
+def _assignment(
+    agency: str, service_type: str, needs: list[str], status: str = "offered"
+) -> dict[str, Any]:
     return {
         "assignment_id": f"id-{agency}-{service_type}",
         "agency_id": agency,
@@ -28,12 +30,27 @@ def _assignment(agency: str, service_type: str, needs: list[str], status: str = 
 
 def _summary(*assignments: dict[str, Any], status: str = "routed") -> dict[str, Any]:
     body = referral().model_copy(
-        update={"needs": (Need.SORE_THROAT, Need.HOME_HEATING), "red_flags": (RedFlag.MEDICINES_STOCKPILE,), "notes": NOTE}
+        update={
+            "needs": (Need.SORE_THROAT, Need.HOME_HEATING),
+            "red_flags": (RedFlag.MEDICINES_STOCKPILE,),
+            "notes": NOTE,
+        }
     )
-    version = {"version": 1, "status": "submitted", "source": "json", "created_at": "2026-01-15T09:00:00+00:00",
-               "referral": body.model_dump(mode="json")}  # fmt: skip
-    return {"referral_id": "r1", "status": status, "referrer_ods": "H81001", "patient_key": "k" * 16,
-            "assignments": list(assignments), "versions": [version]}  # fmt: skip
+    version = {
+        "version": 1,
+        "status": "submitted",
+        "source": "json",
+        "created_at": "2026-01-15T09:00:00+00:00",
+        "referral": body.model_dump(mode="json"),
+    }
+    return {
+        "referral_id": "r1",
+        "status": status,
+        "referrer_ods": "H81001",
+        "patient_key": "k" * 16,
+        "assignments": list(assignments),
+        "versions": [version],
+    }
 
 
 PHARMACY = _assignment("pharmacy", "community_pharmacy", ["sore_throat"])
@@ -56,16 +73,32 @@ def test_an_agency_sees_only_its_own_assignment_and_its_minimised_case() -> None
 @pytest.mark.hazard("HAZ-014")
 @pytest.mark.parametrize("status", [*sorted(FINISHED), "a_state_added_later"])
 def test_an_assignment_that_is_over_or_unknown_shows_nothing(status: str) -> None:
-    assert agency_view(_summary(PHARMACY, _assignment("social", "social_services", ["home_heating"], status)), "social") is None
+    assert (
+        agency_view(
+            _summary(
+                PHARMACY,
+                _assignment("social", "social_services", ["home_heating"], status),
+            ),
+            "social",
+        )
+        is None
+    )
 
 
 @pytest.mark.parametrize("status", ["cancelled", "completed"])
-def test_a_cancelled_or_completed_referral_shows_nothing_to_any_agency(status: str) -> None:
+def test_a_cancelled_or_completed_referral_shows_nothing_to_any_agency(
+    status: str,
+) -> None:
     assert agency_view(_summary(PHARMACY, SOCIAL, status=status), "pharmacy") is None
 
 
 def test_a_late_assignment_is_still_the_agencys_to_act_on() -> None:
-    assert agency_view(_summary(_assignment("social", "social_services", ["home_heating"], "escalated")), "social")
+    assert agency_view(
+        _summary(
+            _assignment("social", "social_services", ["home_heating"], "escalated")
+        ),
+        "social",
+    )
 
 
 def test_an_agency_with_no_assignment_sees_nothing() -> None:
@@ -77,8 +110,12 @@ def test_the_case_parses_on_the_day_it_was_accepted_not_today() -> None:
     summary = _summary(PHARMACY)
     body = summary["versions"][0]["referral"]
     body.update(needs=["acute_otitis_media"], red_flags=[], chosen_pharmacy_ods="FA001")
-    body["patient"]["birth_date"] = "2008-01-16"  # 17 on 2026-01-15; 18, and ineligible, the next day
-    summary["assignments"] = [_assignment("pharmacy", "community_pharmacy", ["acute_otitis_media"])]
+    body["patient"]["birth_date"] = (
+        "2008-01-16"  # 17 on 2026-01-15; 18, and ineligible, the next day
+    )
+    summary["assignments"] = [
+        _assignment("pharmacy", "community_pharmacy", ["acute_otitis_media"])
+    ]
     view = agency_view(summary, "pharmacy")
     assert view is not None
     assert view["assignments"][0]["case"]["needs"] == ["acute_otitis_media"]

@@ -4,7 +4,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain.webhooks.breaker import Breaker, BreakerPolicy, BreakerState, Permission, may_attempt
+from services.notifier.domain.webhooks.breaker import (
+    Breaker,
+    BreakerPolicy,
+    BreakerState,
+    Permission,
+    may_attempt,
+)
 
 NOW = datetime(2026, 3, 13, 9, tzinfo=UTC)
 POLICY = BreakerPolicy(failures_to_open=3, cool_down=timedelta(minutes=5))
@@ -33,7 +39,9 @@ def test_a_success_forgets_earlier_failures() -> None:
     assert breaker.state(NOW) is BreakerState.CLOSED
 
 
-def test_it_opens_after_consecutive_failures_and_refuses_until_the_cool_down_ends() -> None:
+def test_it_opens_after_consecutive_failures_and_refuses_until_the_cool_down_ends() -> (
+    None
+):
     breaker = failed_times(3)
     assert breaker.state(NOW) is BreakerState.OPEN
     assert not breaker.allows_attempt(NOW + timedelta(minutes=4, seconds=59))
@@ -86,8 +94,12 @@ def test_an_agency_with_no_breaker_and_no_pause_may_be_tried() -> None:
 
 
 def test_a_pause_until_resumed_refuses_with_no_time_to_look_again() -> None:
-    permission = may_attempt("demo-pharmacy", {"demo-pharmacy": None}, Breaker(POLICY), NOW)
-    assert permission == Permission(False, "deliveries to this agency are paused by operations", None)
+    permission = may_attempt(
+        "demo-pharmacy", {"demo-pharmacy": None}, Breaker(POLICY), NOW
+    )
+    assert permission == Permission(
+        False, "deliveries to this agency are paused by operations", None
+    )
 
 
 def test_a_timed_pause_refuses_until_it_ends_then_lets_deliveries_through() -> None:
@@ -102,17 +114,23 @@ def test_another_agencys_pause_does_not_hold_this_one() -> None:
 
 
 def test_a_pause_wins_over_a_closed_breaker() -> None:
-    assert not may_attempt("demo-pharmacy", {"demo-pharmacy": None}, Breaker(POLICY), NOW).allowed
+    assert not may_attempt(
+        "demo-pharmacy", {"demo-pharmacy": None}, Breaker(POLICY), NOW
+    ).allowed
 
 
 def test_an_open_breaker_refuses_and_says_when_to_look_again() -> None:
     permission = may_attempt("demo-pharmacy", {}, failed_times(3), NOW)
-    assert permission == Permission(False, "circuit open after repeated failures", NOW + timedelta(minutes=5))
+    assert permission == Permission(
+        False, "circuit open after repeated failures", NOW + timedelta(minutes=5)
+    )
 
 
 def test_a_half_open_breaker_with_a_probe_in_flight_refuses_others() -> None:
     later = NOW + timedelta(minutes=5)
     probing = failed_times(3).attempt_started(later)
     permission = may_attempt("demo-pharmacy", {}, probing, later)
-    assert permission == Permission(False, "a probe delivery is in flight", later + timedelta(minutes=5))
+    assert permission == Permission(
+        False, "a probe delivery is in flight", later + timedelta(minutes=5)
+    )
     assert may_attempt("demo-pharmacy", {}, failed_times(3), later).allowed

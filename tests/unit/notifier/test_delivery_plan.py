@@ -11,7 +11,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from schemas.events import AgencyReferral, Assignment, AssignmentDelivered, ReferralRouted
+from schemas.events import (
+    AgencyReferral,
+    Assignment,
+    AssignmentDelivered,
+    ReferralRouted,
+)
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
 from schemas.vocabulary import Need, ServiceType
@@ -44,7 +49,9 @@ def routed(referral_id: int = 3, *assignments: Assignment) -> ReferralRouted:
 
 
 def incoming(event: ReferralRouted) -> Incoming[ReferralRouted]:
-    return Incoming(event, "referral.routed", 0, 7, {"correlation-id": event.correlation_id})
+    return Incoming(
+        event, "referral.routed", 0, 7, {"correlation-id": event.correlation_id}
+    )
 
 
 def payload(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -52,25 +59,42 @@ def payload(row: tuple[Any, ...]) -> dict[str, Any]:
     return loaded
 
 
-def test_each_assignment_gets_its_own_copy_on_its_agencys_topic_with_its_minimised_case() -> None:
+def test_each_assignment_gets_its_own_copy_on_its_agencys_topic_with_its_minimised_case() -> (
+    None
+):
     event = routed()
     for a in event.assignments:
         copy_row, delivered_row = _announcements(event, a, "kafka")
-        assert (copy_row[1], copy_row[2]) == (agency_topic(a.agency_id), event.patient_key.encode())
+        assert (copy_row[1], copy_row[2]) == (
+            agency_topic(a.agency_id),
+            event.patient_key.encode(),
+        )
         copy = AgencyReferral.model_validate(payload(copy_row))
         assert copy.assignment == a
         assert copy.referral == agency_case(event.referral, a)
         assert json.loads(copy_row[4])["event-type"] == "agency.referral"
         delivered = AssignmentDelivered.model_validate(payload(delivered_row))
         assert delivered_row[1] == DELIVERED_TOPIC
-        assert (delivered.assignment_id, delivered.agency_id, delivered.channel) == (a.assignment_id, a.agency_id, "kafka")
-        assert (delivered.referral_id, delivered.journey_id) == (event.referral_id, event.journey_id)
+        assert (delivered.assignment_id, delivered.agency_id, delivered.channel) == (
+            a.assignment_id,
+            a.agency_id,
+            "kafka",
+        )
+        assert (delivered.referral_id, delivered.journey_id) == (
+            event.referral_id,
+            event.journey_id,
+        )
     # The copy is minimised per kind of service: the pharmacy is not told what the huddle is.
-    pharmacy, huddle = (AgencyReferral.model_validate(payload(_announcements(event, a, "kafka")[0])) for a in (PHARMACY, HUDDLE))
+    pharmacy, huddle = (
+        AgencyReferral.model_validate(payload(_announcements(event, a, "kafka")[0]))
+        for a in (PHARMACY, HUDDLE)
+    )
     assert pharmacy.referral != huddle.referral
 
 
-def test_the_copy_and_delivered_ids_are_derived_from_the_assignment_and_differ_between_assignments() -> None:
+def test_the_copy_and_delivered_ids_are_derived_from_the_assignment_and_differ_between_assignments() -> (
+    None
+):
     event = routed()
     copy_row, delivered_row = _announcements(event, PHARMACY, "kafka")
     assert copy_row[0] == derived_event_id(PHARMACY.assignment_id, "agency-copy")
@@ -81,7 +105,9 @@ def test_the_copy_and_delivered_ids_are_derived_from_the_assignment_and_differ_b
     assert len({copy_row[0], delivered_row[0], other[0][0], other[1][0]}) == 4
 
 
-def test_assignments_of_a_cancelled_referral_are_withheld_and_the_others_offered() -> None:
+def test_assignments_of_a_cancelled_referral_are_withheld_and_the_others_offered() -> (
+    None
+):
     kept, cancelled = routed(3), routed(4)
     offered = _offered([incoming(kept), incoming(cancelled)], {cancelled.referral_id})
     assert [(i.event.referral_id, a.assignment_id) for i, a in offered] == [
@@ -93,42 +119,73 @@ def test_assignments_of_a_cancelled_referral_are_withheld_and_the_others_offered
 
 def test_a_kafka_agency_gets_its_copy_and_delivered_through_the_outbox() -> None:
     offered = _offered([incoming(routed())], set())
-    timers, events, webhooks = _handed(offered, {PHARMACY.assignment_id: DELIVERED_AT}, set(), None)
+    timers, events, webhooks = _handed(
+        offered, {PHARMACY.assignment_id: DELIVERED_AT}, set(), None
+    )
     assert webhooks == []
     assert [(row[1], row[0]) for row in events] == [
-        (agency_topic("demo-pharmacy"), derived_event_id(PHARMACY.assignment_id, "agency-copy")),
+        (
+            agency_topic("demo-pharmacy"),
+            derived_event_id(PHARMACY.assignment_id, "agency-copy"),
+        ),
         (DELIVERED_TOPIC, derived_event_id(PHARMACY.assignment_id, "delivered")),
     ]
-    expected = planned_timers(PHARMACY.service_type, routed().referral.urgency, DELIVERED_AT)
+    expected = planned_timers(
+        PHARMACY.service_type, routed().referral.urgency, DELIVERED_AT
+    )
     assert expected  # the policy times a Pharmacy First assignment
-    assert timers == [(PHARMACY.assignment_id, t.name.value, t.due_at, t.on_breach.value) for t in expected]
+    assert timers == [
+        (PHARMACY.assignment_id, t.name.value, t.due_at, t.on_breach.value)
+        for t in expected
+    ]
 
 
 def test_a_webhook_agency_gets_a_webhook_row_and_nothing_on_kafka() -> None:
     event = routed()
     new = {PHARMACY.assignment_id: DELIVERED_AT}
-    _, events, webhooks = _handed(_offered([incoming(event)], set()), new, {"demo-pharmacy"}, None)
+    _, events, webhooks = _handed(
+        _offered([incoming(event)], set()), new, {"demo-pharmacy"}, None
+    )
     assert events == []
     [(copy_id, agency, assignment_id, body, delivered_body, patient_key)] = webhooks
     assert (copy_id, agency, assignment_id, patient_key) == (
-        derived_event_id(PHARMACY.assignment_id, "agency-copy"), "demo-pharmacy", PHARMACY.assignment_id, event.patient_key
-    )  # fmt: skip
-    assert AgencyReferral.model_validate_json(body).referral == agency_case(event.referral, PHARMACY)
+        derived_event_id(PHARMACY.assignment_id, "agency-copy"),
+        "demo-pharmacy",
+        PHARMACY.assignment_id,
+        event.patient_key,
+    )
+    assert AgencyReferral.model_validate_json(body).referral == agency_case(
+        event.referral, PHARMACY
+    )
     assert AssignmentDelivered.model_validate_json(delivered_body).channel == "webhook"
 
 
-def test_webhook_and_kafka_agencies_of_one_referral_each_get_their_own_channel() -> None:
+def test_webhook_and_kafka_agencies_of_one_referral_each_get_their_own_channel() -> (
+    None
+):
     new = {PHARMACY.assignment_id: DELIVERED_AT, HUDDLE.assignment_id: DELIVERED_AT}
-    _, events, webhooks = _handed(_offered([incoming(routed())], set()), new, {"croydon-north-icn"}, None)
+    _, events, webhooks = _handed(
+        _offered([incoming(routed())], set()), new, {"croydon-north-icn"}, None
+    )
     assert [w[1] for w in webhooks] == ["croydon-north-icn"]
-    assert {row[1] for row in events} == {agency_topic("demo-pharmacy"), DELIVERED_TOPIC}
+    assert {row[1] for row in events} == {
+        agency_topic("demo-pharmacy"),
+        DELIVERED_TOPIC,
+    }
 
 
 def test_an_assignment_delivered_before_is_not_handed_again() -> None:
     # A redelivered routed event: the deliveries row exists, so the database returns nothing new for it.
-    timers, events, webhooks = _handed(_offered([incoming(routed())], set()), {}, {"demo-pharmacy"}, None)
+    timers, events, webhooks = _handed(
+        _offered([incoming(routed())], set()), {}, {"demo-pharmacy"}, None
+    )
     assert (timers, events, webhooks) == ([], [], [])
-    _, only_new, _ = _handed(_offered([incoming(routed())], set()), {HUDDLE.assignment_id: DELIVERED_AT}, set(), None)
+    _, only_new, _ = _handed(
+        _offered([incoming(routed())], set()),
+        {HUDDLE.assignment_id: DELIVERED_AT},
+        set(),
+        None,
+    )
     assert {row[0] for row in only_new} == {
         derived_event_id(HUDDLE.assignment_id, "agency-copy"),
         derived_event_id(HUDDLE.assignment_id, "delivered"),

@@ -31,7 +31,9 @@ SECRET = b"whsec-demo-pharmacy"
 
 
 def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", ROOT / "examples" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"examples_{name}", ROOT / "examples" / f"{name}.py"
+    )
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -54,7 +56,10 @@ def agency_referral() -> dict[str, Any]:
         "rule_id": "pharmacy-first.chosen",
         "reason": "the patient chose this pharmacy",
     }
-    case = agency_case(Referral.model_validate_json(BASELINE.read_text()), Assignment.model_validate(assignment))
+    case = agency_case(
+        Referral.model_validate_json(BASELINE.read_text()),
+        Assignment.model_validate(assignment),
+    )
     event = AgencyReferral.model_validate(
         {
             "event_id": str(uuid.uuid4()),
@@ -86,12 +91,16 @@ def test_the_published_schema_names_what_is_wrong_with_a_broken_message() -> Non
 
 
 def test_an_unknown_schema_version_is_a_problem_not_a_crash() -> None:
-    assert consumer.problems({**agency_referral(), "version": 99}, "agency.referral") == [
+    assert consumer.problems(
+        {**agency_referral(), "version": 99}, "agency.referral"
+    ) == [
         "no published schema agency.referral.v99.json; is this consumer older than the message?"
     ]
 
 
-def test_the_accepted_outcome_is_one_signpost_accepts_and_repeats_under_the_same_id() -> None:
+def test_the_accepted_outcome_is_one_signpost_accepts_and_repeats_under_the_same_id() -> (
+    None
+):
     referral = agency_referral()
     outcome = consumer.accepted_outcome(referral)
     AgencyOutcome.model_validate(outcome)
@@ -99,7 +108,9 @@ def test_the_accepted_outcome_is_one_signpost_accepts_and_repeats_under_the_same
     assert consumer.accepted_outcome(referral)["event_id"] == outcome["event_id"]
 
 
-async def test_the_consumer_posts_accepted_with_its_token_and_an_idempotent_request_id() -> None:
+async def test_the_consumer_posts_accepted_with_its_token_and_an_idempotent_request_id() -> (
+    None
+):
     seen: list[httpx.Request] = []
 
     def notifier(request: httpx.Request) -> httpx.Response:
@@ -109,12 +120,17 @@ async def test_the_consumer_posts_accepted_with_its_token_and_an_idempotent_requ
     referral = agency_referral()
     transport = httpx.MockTransport(notifier)
     auth = {"Authorization": "Bearer t0k"}
-    async with httpx.AsyncClient(base_url="http://notifier", headers=auth, transport=transport) as http:
+    async with httpx.AsyncClient(
+        base_url="http://notifier", headers=auth, transport=transport
+    ) as http:
         await consumer.handle(http, json.dumps(referral).encode())
         await consumer.handle(http, b"not json")
     [request] = seen
     body = json.loads(request.content)
-    assert request.url.path == f"/v1/assignments/{referral['assignment']['assignment_id']}/outcomes"
+    assert (
+        request.url.path
+        == f"/v1/assignments/{referral['assignment']['assignment_id']}/outcomes"
+    )
     assert request.headers["Authorization"] == "Bearer t0k"
     assert request.headers["X-Request-Id"] == body["event_id"]
     assert request.headers["X-Correlation-Id"] == "corr-1"
@@ -126,11 +142,23 @@ def test_the_copied_signature_check_agrees_with_the_notifiers_signer() -> None:
     now = datetime.now(UTC)
     header = sign(SECRET, body, now)
     assert receiver.signature_problem(SECRET, header, body, now.timestamp()) is None
-    assert receiver.signature_problem(SECRET, header, body + b" ", now.timestamp()) == "signature does not match"
-    assert receiver.signature_problem(b"wrong", header, body, now.timestamp()) == "signature does not match"
+    assert (
+        receiver.signature_problem(SECRET, header, body + b" ", now.timestamp())
+        == "signature does not match"
+    )
+    assert (
+        receiver.signature_problem(b"wrong", header, body, now.timestamp())
+        == "signature does not match"
+    )
     stale = (now + timedelta(minutes=6)).timestamp()
-    assert receiver.signature_problem(SECRET, header, body, stale) == "signature timestamp too old or in the future (replay?)"
-    assert receiver.signature_problem(SECRET, "nonsense", body, now.timestamp()) == "malformed Signpost-Signature header"
+    assert (
+        receiver.signature_problem(SECRET, header, body, stale)
+        == "signature timestamp too old or in the future (replay?)"
+    )
+    assert (
+        receiver.signature_problem(SECRET, "nonsense", body, now.timestamp())
+        == "malformed Signpost-Signature header"
+    )
 
 
 @pytest.fixture
@@ -144,10 +172,20 @@ def webhook_url() -> Iterator[str]:
     server.server_close()
 
 
-def test_the_receiver_takes_a_signed_delivery_once_and_refuses_an_unsigned_one(webhook_url: str) -> None:
+def test_the_receiver_takes_a_signed_delivery_once_and_refuses_an_unsigned_one(
+    webhook_url: str,
+) -> None:
     body = json.dumps(agency_referral()).encode()
-    signed = {"Signpost-Signature": sign(SECRET, body, datetime.now(UTC)), "Content-Type": "application/json"}
+    signed = {
+        "Signpost-Signature": sign(SECRET, body, datetime.now(UTC)),
+        "Content-Type": "application/json",
+    }
     assert httpx.post(webhook_url, content=body, headers=signed).status_code == 202
     assert httpx.post(webhook_url, content=body, headers=signed).status_code == 200
-    refused = httpx.post(webhook_url, content=body, headers={"Signpost-Signature": "t=1,v1=00"})
-    assert (refused.status_code, refused.json()["detail"]) == (401, "signature does not match")
+    refused = httpx.post(
+        webhook_url, content=body, headers={"Signpost-Signature": "t=1,v1=00"}
+    )
+    assert (refused.status_code, refused.json()["detail"]) == (
+        401,
+        "signature does not match",
+    )

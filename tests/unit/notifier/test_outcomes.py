@@ -43,13 +43,17 @@ CONTACTED: dict[LifecycleEvent, AssignmentState] = {
 }
 
 # (state, accepted-before-escalation) -> legal moves; None where the state itself says whether it was accepted.
-LEGAL: dict[tuple[AssignmentState, bool | None], dict[LifecycleEvent, AssignmentState]] = {
+LEGAL: dict[
+    tuple[AssignmentState, bool | None], dict[LifecycleEvent, AssignmentState]
+] = {
     (S.DELIVERED, None): WAITING,
     (S.ACCEPTED, None): ACCEPTED,
     (S.PATIENT_CONTACTED, None): CONTACTED,
     (S.ESCALATED, False): WAITING,
     (S.ESCALATED, True): ACCEPTED,
-    **{(state, None): {} for state in sorted(FINISHED)},  # sorted: every xdist worker must collect the same order
+    **{
+        (state, None): {} for state in sorted(FINISHED)
+    },  # sorted: every xdist worker must collect the same order
 }
 
 NEEDS_ACCEPTANCE: dict[LifecycleEvent, str] = {
@@ -71,7 +75,9 @@ FINISHED_PHRASES = {
 }
 
 
-def expected_refusal(state: AssignmentState, accepted: bool | None, event: LifecycleEvent) -> str:
+def expected_refusal(
+    state: AssignmentState, accepted: bool | None, event: LifecycleEvent
+) -> str:
     if state in FINISHED:
         endings: dict[LifecycleEvent, str] = {
             SystemEvent.CANCELLED: "it can no longer be cancelled",
@@ -93,7 +99,10 @@ def expected_refusal(state: AssignmentState, accepted: bool | None, event: Lifec
 
 
 CASES = [(state, accepted, event) for (state, accepted) in LEGAL for event in EVENTS]
-CASE_IDS = [f"{state}{'' if accepted is None else f'(accepted={accepted})'}-{event}" for state, accepted, event in CASES]
+CASE_IDS = [
+    f"{state}{'' if accepted is None else f'(accepted={accepted})'}-{event}"
+    for state, accepted, event in CASES
+]
 
 
 def test_the_table_covers_every_state() -> None:
@@ -101,11 +110,17 @@ def test_the_table_covers_every_state() -> None:
 
 
 @pytest.mark.parametrize(("state", "accepted", "event"), CASES, ids=CASE_IDS)
-def test_every_state_against_every_event(state: AssignmentState, accepted: bool | None, event: LifecycleEvent) -> None:
+def test_every_state_against_every_event(
+    state: AssignmentState, accepted: bool | None, event: LifecycleEvent
+) -> None:
     legal = LEGAL[state, accepted]
     if event in legal:
         transition = apply(state, event, accepted=accepted)
-        assert (transition.before, transition.event, transition.after) == (state, event, legal[event])
+        assert (transition.before, transition.event, transition.after) == (
+            state,
+            event,
+            legal[event],
+        )
     else:
         with pytest.raises(IllegalTransition) as refused:
             apply(state, event, accepted=accepted)
@@ -115,9 +130,15 @@ def test_every_state_against_every_event(state: AssignmentState, accepted: bool 
 
 
 def test_the_briefs_two_examples_read_as_written() -> None:
-    with pytest.raises(IllegalTransition, match=r"^cannot decline an assignment that was already accepted$"):
+    with pytest.raises(
+        IllegalTransition,
+        match=r"^cannot decline an assignment that was already accepted$",
+    ):
         apply(S.ACCEPTED, OutcomeCode.DECLINED)
-    with pytest.raises(IllegalTransition, match=r"^assignment is completed; no further outcomes are accepted$"):
+    with pytest.raises(
+        IllegalTransition,
+        match=r"^assignment is completed; no further outcomes are accepted$",
+    ):
         apply(S.COMPLETED, OutcomeCode.PATIENT_CONTACTED)
 
 
@@ -150,7 +171,12 @@ def test_finished_is_true_exactly_for_states_with_no_way_out() -> None:
 
 def test_a_pharmacy_first_referral_walks_from_delivery_to_completion() -> None:
     state, accepted = S.DELIVERED, False
-    for event in (OutcomeCode.ACCEPTED, SystemEvent.SLA_BREACHED, OutcomeCode.PATIENT_CONTACTED, OutcomeCode.COMPLETED):
+    for event in (
+        OutcomeCode.ACCEPTED,
+        SystemEvent.SLA_BREACHED,
+        OutcomeCode.PATIENT_CONTACTED,
+        OutcomeCode.COMPLETED,
+    ):
         transition: Transition = apply(state, event, accepted=accepted)
         state, accepted = transition.after, transition.accepted
     assert (state, accepted) == (S.COMPLETED, True)
@@ -158,9 +184,15 @@ def test_a_pharmacy_first_referral_walks_from_delivery_to_completion() -> None:
 
 def test_a_late_decline_after_an_unanswered_escalation_is_still_taken() -> None:
     escalated = apply(S.DELIVERED, SystemEvent.SLA_BREACHED)
-    assert apply(escalated.after, OutcomeCode.DECLINED, accepted=escalated.accepted).after is S.DECLINED
+    assert (
+        apply(escalated.after, OutcomeCode.DECLINED, accepted=escalated.accepted).after
+        is S.DECLINED
+    )
 
 
 @pytest.mark.hazard("HAZ-007")
 def test_a_second_breach_keeps_an_assignment_escalated() -> None:
-    assert apply(S.ESCALATED, SystemEvent.SLA_BREACHED, accepted=False).after is S.ESCALATED
+    assert (
+        apply(S.ESCALATED, SystemEvent.SLA_BREACHED, accepted=False).after
+        is S.ESCALATED
+    )

@@ -3,7 +3,12 @@
 import pytest
 
 from services.notifier.api.webhooks import may_manage_referrer
-from services.notifier.domain.webhooks.receivers import receiver_event_type, receiver_topic, referrer_of, referrer_receiver
+from services.notifier.domain.webhooks.receivers import (
+    receiver_event_type,
+    receiver_topic,
+    referrer_of,
+    referrer_receiver,
+)
 from signpost.auth import Principal
 
 
@@ -13,7 +18,10 @@ from signpost.auth import Principal
         (Principal("gp-h81002", "H81002", "referrer"), True),
         (Principal("operations", "QWU", "operations"), True),
         (Principal("gp-h81001", "H81001", "referrer"), False),  # another practice
-        (Principal("agency-demo-pharmacy", "FA001", "agency", "demo-pharmacy"), False),  # an agency of another organisation
+        (
+            Principal("agency-demo-pharmacy", "FA001", "agency", "demo-pharmacy"),
+            False,
+        ),  # an agency of another organisation
     ],
 )
 def test_only_the_organisations_own_clients_and_operations_manage_its_feedback_webhook(
@@ -22,8 +30,15 @@ def test_only_the_organisations_own_clients_and_operations_manage_its_feedback_w
     assert may_manage_referrer(principal, "H81002") is allowed
 
 
-def test_an_agency_client_that_refers_manages_its_own_organisations_feedback_webhook() -> None:
-    social = Principal("agency-social-services-croydon-north", "LBCRO", "agency", "social-services-croydon-north")
+def test_an_agency_client_that_refers_manages_its_own_organisations_feedback_webhook() -> (
+    None
+):
+    social = Principal(
+        "agency-social-services-croydon-north",
+        "LBCRO",
+        "agency",
+        "social-services-croydon-north",
+    )
     assert may_manage_referrer(social, "LBCRO")
 
 
@@ -31,7 +46,10 @@ def test_a_referrers_key_never_meets_an_agencys_and_names_the_feedback_topic() -
     receiver = referrer_receiver("H81002")
     assert referrer_of(receiver) == "H81002"
     assert referrer_of("demo-pharmacy") is None
-    assert (receiver_topic(receiver), receiver_event_type(receiver)) == ("practice.H81002.feedback", "practice.feedback")
+    assert (receiver_topic(receiver), receiver_event_type(receiver)) == (
+        "practice.H81002.feedback",
+        "practice.feedback",
+    )
     assert (receiver_topic("demo-pharmacy"), receiver_event_type("demo-pharmacy")) == (
         "agency.demo-pharmacy.referrals",
         "agency.referral",

@@ -35,22 +35,41 @@ def due(timers: list[Timer]) -> dict[TimerName, datetime]:
     return {timer.name: timer.due_at for timer in timers}
 
 
-def test_friday_afternoon_pharmacy_referral_is_contacted_today_and_closed_end_of_monday() -> None:
-    timers = timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 3, 13, 15))
+def test_friday_afternoon_pharmacy_referral_is_contacted_today_and_closed_end_of_monday() -> (
+    None
+):
+    timers = timers_for(
+        ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 3, 13, 15)
+    )
     assert timers == [
         Timer(TimerName.FIRST_CONTACT, london(2026, 3, 13, 18), OnBreach.ESCALATE),
-        Timer(TimerName.NO_CONTACT_CLOSE, london(2026, 3, 16, 18), OnBreach.CLOSE_AND_TELL_GP),
+        Timer(
+            TimerName.NO_CONTACT_CLOSE,
+            london(2026, 3, 16, 18),
+            OnBreach.CLOSE_AND_TELL_GP,
+        ),
     ]
 
 
 def test_a_referral_after_late_receipt_on_friday_counts_from_monday() -> None:
-    timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 3, 13, 17)))
-    assert timers == {TimerName.FIRST_CONTACT: london(2026, 3, 16, 18), TimerName.NO_CONTACT_CLOSE: london(2026, 3, 17, 18)}
+    timers = due(
+        timers_for(
+            ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 3, 13, 17)
+        )
+    )
+    assert timers == {
+        TimerName.FIRST_CONTACT: london(2026, 3, 16, 18),
+        TimerName.NO_CONTACT_CLOSE: london(2026, 3, 17, 18),
+    }
 
 
 @pytest.mark.hazard("HAZ-009")
 def test_easter_bank_holidays_push_the_close_to_tuesday() -> None:
-    timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 4, 2, 10)))
+    timers = due(
+        timers_for(
+            ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 4, 2, 10)
+        )
+    )
     assert timers[TimerName.FIRST_CONTACT] == london(2026, 4, 2, 18)
     assert timers[TimerName.NO_CONTACT_CLOSE] == london(2026, 4, 7, 18)
 
@@ -61,13 +80,21 @@ def test_a_referral_sent_on_a_bank_holiday_is_received_the_next_working_day() ->
 
 @pytest.mark.hazard("HAZ-003")
 def test_urgent_pharmacy_contact_is_two_clock_hours_even_on_a_saturday() -> None:
-    timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.URGENT, london(2026, 3, 14, 11)))
+    timers = due(
+        timers_for(
+            ServiceType.COMMUNITY_PHARMACY, Urgency.URGENT, london(2026, 3, 14, 11)
+        )
+    )
     assert timers[TimerName.FIRST_CONTACT] == london(2026, 3, 14, 13)
     assert timers[TimerName.NO_CONTACT_CLOSE] == london(2026, 3, 17, 18)
 
 
 def test_asap_pharmacy_contact_is_one_hour() -> None:
-    timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.ASAP, london(2026, 3, 12, 9, 30)))
+    timers = due(
+        timers_for(
+            ServiceType.COMMUNITY_PHARMACY, Urgency.ASAP, london(2026, 3, 12, 9, 30)
+        )
+    )
     assert timers[TimerName.FIRST_CONTACT] == london(2026, 3, 12, 10, 30)
 
 
@@ -80,14 +107,25 @@ def test_clock_hours_are_elapsed_time_across_the_spring_clock_change() -> None:
 
 
 @pytest.mark.hazard("HAZ-009")
-def test_close_of_business_stays_at_six_in_london_across_the_autumn_clock_change() -> None:
-    timers = due(timers_for(ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 10, 23, 15)))
+def test_close_of_business_stays_at_six_in_london_across_the_autumn_clock_change() -> (
+    None
+):
+    timers = due(
+        timers_for(
+            ServiceType.COMMUNITY_PHARMACY, Urgency.ROUTINE, london(2026, 10, 23, 15)
+        )
+    )
     assert timers[TimerName.NO_CONTACT_CLOSE] == datetime(2026, 10, 26, 18, tzinfo=UTC)
     assert timers[TimerName.FIRST_CONTACT] == datetime(2026, 10, 23, 17, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("service", [ServiceType.ICN_PHARMACIST, ServiceType.PIC, ServiceType.SOCIAL_SERVICES])
-def test_community_services_accept_within_two_working_days_and_contact_within_five(service: ServiceType) -> None:
+@pytest.mark.parametrize(
+    "service",
+    [ServiceType.ICN_PHARMACIST, ServiceType.PIC, ServiceType.SOCIAL_SERVICES],
+)
+def test_community_services_accept_within_two_working_days_and_contact_within_five(
+    service: ServiceType,
+) -> None:
     timers = timers_for(service, Urgency.ROUTINE, london(2026, 3, 9, 10))
     assert timers == [
         Timer(TimerName.ACCEPTANCE, london(2026, 3, 11, 18), OnBreach.ESCALATE),
@@ -96,7 +134,11 @@ def test_community_services_accept_within_two_working_days_and_contact_within_fi
 
 
 def test_christmas_and_new_year_with_substitute_days_stretch_working_days() -> None:
-    timers = due(timers_for(ServiceType.SOCIAL_SERVICES, Urgency.ROUTINE, london(2026, 12, 23, 10)))
+    timers = due(
+        timers_for(
+            ServiceType.SOCIAL_SERVICES, Urgency.ROUTINE, london(2026, 12, 23, 10)
+        )
+    )
     assert timers[TimerName.ACCEPTANCE] == london(2026, 12, 29, 18)
     assert timers[TimerName.FIRST_CONTACT] == london(2027, 1, 4, 18)
 
@@ -112,9 +154,9 @@ def test_urgent_community_referrals_are_tighter_than_routine_ones() -> None:
 
 
 def test_a_huddle_referral_is_on_the_agenda_by_the_next_working_day() -> None:
-    assert timers_for(ServiceType.MDT_HUDDLE, Urgency.ROUTINE, london(2026, 3, 13, 10)) == [
-        Timer(TimerName.HUDDLE_AGENDA, london(2026, 3, 16, 18), OnBreach.ESCALATE)
-    ]
+    assert timers_for(
+        ServiceType.MDT_HUDDLE, Urgency.ROUTINE, london(2026, 3, 13, 10)
+    ) == [Timer(TimerName.HUDDLE_AGENDA, london(2026, 3, 16, 18), OnBreach.ESCALATE)]
 
 
 @pytest.mark.parametrize(
@@ -151,7 +193,11 @@ GOV_UK = {
 def test_the_working_days_lost_to_bank_holidays_are_exactly_gov_uks(year: int) -> None:
     published = {date.fromisoformat(f"{year}-{day}") for day in GOV_UK[year]}
     every_day = (date(year, 1, 1) + timedelta(days=n) for n in range(366))
-    lost = {day for day in every_day if day.year == year and day.weekday() < 5 and not is_working_day(day)}
+    lost = {
+        day
+        for day in every_day
+        if day.year == year and day.weekday() < 5 and not is_working_day(day)
+    }
     assert lost == published
 
 
@@ -160,7 +206,9 @@ def test_bank_holidays_do_not_run_out_after_the_years_anyone_typed_in() -> None:
     # Easter 2030 is 21 April: Good Friday the 19th, Easter Monday the 22nd; Christmas 2032 falls on a Saturday.
     assert not is_working_day(date(2030, 4, 19))
     assert not is_working_day(date(2030, 4, 22))
-    assert not is_working_day(date(2032, 12, 27)), "the substitute day for Christmas on a Saturday"
+    assert not is_working_day(date(2032, 12, 27)), (
+        "the substitute day for Christmas on a Saturday"
+    )
     assert not is_working_day(date(2032, 12, 28)), "and for Boxing Day on a Sunday"
     assert is_working_day(date(2032, 12, 29))
     assert date(2028, 4, 14) in BANK_HOLIDAYS
@@ -168,13 +216,19 @@ def test_bank_holidays_do_not_run_out_after_the_years_anyone_typed_in() -> None:
 
 @pytest.mark.hazard("HAZ-007")
 def test_every_service_type_and_urgency_has_timers() -> None:
-    assert all(POLICY[service, urgency] for service in ServiceType for urgency in Urgency)
+    assert all(
+        POLICY[service, urgency] for service in ServiceType for urgency in Urgency
+    )
 
 
 @given(
     service=st.sampled_from(ServiceType),
     urgency=st.sampled_from(Urgency),
-    delivered=st.datetimes(min_value=datetime(2025, 1, 1), max_value=datetime(2027, 11, 30), timezones=st.just(UTC)),
+    delivered=st.datetimes(
+        min_value=datetime(2025, 1, 1),
+        max_value=datetime(2027, 11, 30),
+        timezones=st.just(UTC),
+    ),
 )
 def test_every_timer_is_due_after_delivery_and_working_day_ones_at_close_of_business(
     service: ServiceType, urgency: Urgency, delivered: datetime
@@ -182,7 +236,9 @@ def test_every_timer_is_due_after_delivery_and_working_day_ones_at_close_of_busi
     timers = timers_for(service, urgency, delivered)
     assert [t.due_at for t in timers] == sorted(t.due_at for t in timers)
     for rule, timer in zip(
-        sorted(POLICY[service, urgency], key=lambda r: r.name), sorted(timers, key=lambda t: t.name), strict=True
+        sorted(POLICY[service, urgency], key=lambda r: r.name),
+        sorted(timers, key=lambda t: t.name),
+        strict=True,
     ):
         assert timer.due_at > delivered
         assert timer.due_at - delivered < timedelta(days=14)
@@ -193,11 +249,16 @@ def test_every_timer_is_due_after_delivery_and_working_day_ones_at_close_of_busi
 
 
 def test_acceptance_stops_the_acceptance_and_agenda_clocks_but_not_contact() -> None:
-    assert timers_cleared_by(OutcomeCode.ACCEPTED) == {TimerName.ACCEPTANCE, TimerName.HUDDLE_AGENDA}
+    assert timers_cleared_by(OutcomeCode.ACCEPTED) == {
+        TimerName.ACCEPTANCE,
+        TimerName.HUDDLE_AGENDA,
+    }
 
 
 def test_contact_stops_the_contact_clocks() -> None:
-    assert {TimerName.FIRST_CONTACT, TimerName.NO_CONTACT_CLOSE} <= timers_cleared_by(OutcomeCode.PATIENT_CONTACTED)
+    assert {TimerName.FIRST_CONTACT, TimerName.NO_CONTACT_CLOSE} <= timers_cleared_by(
+        OutcomeCode.PATIENT_CONTACTED
+    )
 
 
 @pytest.mark.parametrize(
@@ -221,6 +282,12 @@ def test_a_breach_stops_no_other_clock() -> None:
 
 @pytest.mark.hazard("HAZ-007")
 def test_a_breached_timer_feeds_an_event_the_lifecycle_accepts_while_waiting() -> None:
-    assert apply(AssignmentState.DELIVERED, BREACH_EVENTS[OnBreach.ESCALATE]).after is AssignmentState.ESCALATED
+    assert (
+        apply(AssignmentState.DELIVERED, BREACH_EVENTS[OnBreach.ESCALATE]).after
+        is AssignmentState.ESCALATED
+    )
     closing = BREACH_EVENTS[OnBreach.CLOSE_AND_TELL_GP]
-    assert apply(AssignmentState.ESCALATED, closing, accepted=False).after is AssignmentState.CLOSED_NO_CONTACT
+    assert (
+        apply(AssignmentState.ESCALATED, closing, accepted=False).after
+        is AssignmentState.CLOSED_NO_CONTACT
+    )

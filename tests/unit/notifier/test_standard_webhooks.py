@@ -21,31 +21,45 @@ WHSEC = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 
 
 @pytest.mark.parametrize("secret", [PLAIN, WHSEC])
-def test_a_receiver_using_the_standard_webhooks_library_accepts_our_signature(secret: str) -> None:
+def test_a_receiver_using_the_standard_webhooks_library_accepts_our_signature(
+    secret: str,
+) -> None:
     now = datetime.now(UTC)
     headers = signed_headers(secret, "5d1c0e52-3c56-4f5b-9d0c-6f7e1b1a2f10", BODY, now)
-    assert Webhook(standard_secret(secret)).verify(BODY, headers)["status"] == "accepted"
+    assert (
+        Webhook(standard_secret(secret)).verify(BODY, headers)["status"] == "accepted"
+    )
 
 
 def test_the_library_refuses_a_changed_body_or_another_secret() -> None:
     headers = signed_headers(PLAIN, "id-1", BODY, datetime.now(UTC))
     with pytest.raises(WebhookVerificationError):
-        Webhook(standard_secret(PLAIN)).verify(BODY.replace(b"accepted", b"declined"), headers)
+        Webhook(standard_secret(PLAIN)).verify(
+            BODY.replace(b"accepted", b"declined"), headers
+        )
     with pytest.raises(WebhookVerificationError):
         Webhook(WHSEC).verify(BODY, headers)
 
 
-def test_the_webhook_id_is_the_id_given_so_every_retry_of_a_delivery_carries_the_same() -> None:
+def test_the_webhook_id_is_the_id_given_so_every_retry_of_a_delivery_carries_the_same() -> (
+    None
+):
     first = signed_headers(PLAIN, "copy-7", BODY, datetime.now(UTC))
-    retry = signed_headers(PLAIN, "copy-7", BODY, datetime.now(UTC) + timedelta(minutes=1))
+    retry = signed_headers(
+        PLAIN, "copy-7", BODY, datetime.now(UTC) + timedelta(minutes=1)
+    )
     assert first["webhook-id"] == retry["webhook-id"] == "copy-7"
 
 
 def test_the_deprecated_header_is_sent_beside_within_its_window_and_not_after() -> None:
     within = datetime(2027, 6, 30, 23, 0, tzinfo=UTC)
     headers = signed_headers(PLAIN, "id-1", BODY, within)
-    verify(PLAIN.encode(), headers[SIGNATURE_HEADER], BODY, within)  # what a receiver of the old header checks
-    after = datetime.combine(LEGACY_HEADER_UNTIL + timedelta(days=1), datetime.min.time(), UTC)
+    verify(
+        PLAIN.encode(), headers[SIGNATURE_HEADER], BODY, within
+    )  # what a receiver of the old header checks
+    after = datetime.combine(
+        LEGACY_HEADER_UNTIL + timedelta(days=1), datetime.min.time(), UTC
+    )
     assert SIGNATURE_HEADER not in signed_headers(PLAIN, "id-1", BODY, after)
 
 
@@ -58,6 +72,8 @@ def test_the_deprecated_header_is_sent_beside_within_its_window_and_not_after() 
         (WHSEC, None),
     ],
 )
-def test_a_whsec_secret_must_be_base64_of_a_key_of_24_to_64_bytes(secret: str, problem: str | None) -> None:
+def test_a_whsec_secret_must_be_base64_of_a_key_of_24_to_64_bytes(
+    secret: str, problem: str | None
+) -> None:
     found = secret_problem(secret)
     assert found == problem if problem is None else problem in (found or "")

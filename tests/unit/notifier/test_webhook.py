@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifier.domain.webhooks.signing import SignatureRejected, parse_header, sign, signature, verify
+from services.notifier.domain.webhooks.signing import (
+    SignatureRejected,
+    parse_header,
+    sign,
+    signature,
+    verify,
+)
 
 SECRET = b"whsec-demo-pharmacy"
 BODY = b'{"type":"agency.referral","assignment_id":"6d1f"}'
@@ -14,7 +20,9 @@ SENT = datetime(2026, 3, 13, 15, 0, tzinfo=UTC)
 T = int(SENT.timestamp())
 
 
-def rejection(header: str, body: bytes = BODY, secret: bytes = SECRET, now: datetime = SENT) -> SignatureRejected:
+def rejection(
+    header: str, body: bytes = BODY, secret: bytes = SECRET, now: datetime = SENT
+) -> SignatureRejected:
     with pytest.raises(SignatureRejected) as refused:
         verify(secret, header, body, now)
     return refused.value
@@ -42,7 +50,10 @@ def test_the_wrong_secret_is_refused() -> None:
 def test_a_replayed_old_delivery_is_refused_as_stale() -> None:
     refused = rejection(sign(SECRET, BODY, SENT), now=SENT + timedelta(seconds=301))
     assert refused.code == "stale"
-    assert refused.reason == "signature is 301s old, more than the 300s allowed; refusing a replay"
+    assert (
+        refused.reason
+        == "signature is 301s old, more than the 300s allowed; refusing a replay"
+    )
 
 
 def test_a_timestamp_from_the_future_is_refused() -> None:
@@ -55,13 +66,24 @@ def test_the_tolerance_is_inclusive_and_configurable() -> None:
     header = sign(SECRET, BODY, SENT)
     verify(SECRET, header, BODY, SENT + timedelta(seconds=300))
     verify(SECRET, header, BODY, SENT - timedelta(seconds=300))
-    verify(SECRET, header, BODY, SENT + timedelta(hours=1), tolerance=timedelta(hours=1))
+    verify(
+        SECRET, header, BODY, SENT + timedelta(hours=1), tolerance=timedelta(hours=1)
+    )
     with pytest.raises(SignatureRejected, match="old"):
-        verify(SECRET, header, BODY, SENT + timedelta(seconds=61), tolerance=timedelta(seconds=60))
+        verify(
+            SECRET,
+            header,
+            BODY,
+            SENT + timedelta(seconds=61),
+            tolerance=timedelta(seconds=60),
+        )
 
 
 def test_a_forged_signature_is_called_a_mismatch_even_when_it_is_also_stale() -> None:
-    assert rejection(sign(b"forger", BODY, SENT), now=SENT + timedelta(days=1)).code == "mismatch"
+    assert (
+        rejection(sign(b"forger", BODY, SENT), now=SENT + timedelta(days=1)).code
+        == "mismatch"
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,8 +91,14 @@ def test_a_forged_signature_is_called_a_mismatch_even_when_it_is_also_stale() ->
     [
         ("", "signature header must look like t=<unix seconds>,v1=<hex>"),
         ("garbage", "signature header must look like t=<unix seconds>,v1=<hex>"),
-        (f"t={T},,v1={'a' * 64}", "signature header must look like t=<unix seconds>,v1=<hex>"),
-        (f"=1,t={T},v1={'a' * 64}", "signature header must look like t=<unix seconds>,v1=<hex>"),
+        (
+            f"t={T},,v1={'a' * 64}",
+            "signature header must look like t=<unix seconds>,v1=<hex>",
+        ),
+        (
+            f"=1,t={T},v1={'a' * 64}",
+            "signature header must look like t=<unix seconds>,v1=<hex>",
+        ),
         (f"v1={'a' * 64}", "signature header has no timestamp (t=)"),
         (f"t={T}", "signature header has no v1 signature"),
         (f"t={T},v0={'a' * 64}", "signature header has no v1 signature"),
@@ -78,13 +106,24 @@ def test_a_forged_signature_is_called_a_mismatch_even_when_it_is_also_stale() ->
         (f"t=-5,v1={'a' * 64}", "signature timestamp must be whole unix seconds"),
         (f"t={T}.5,v1={'a' * 64}", "signature timestamp must be whole unix seconds"),
         (f"t={T},t={T},v1={'a' * 64}", "signature header has more than one timestamp"),
-        (f"t={T},v1=not-hex", "v1 signature must be 64 lowercase hexadecimal characters"),
-        (f"t={T},v1={'A' * 64}", "v1 signature must be 64 lowercase hexadecimal characters"),
-        (f"t={T},v1={'a' * 63}", "v1 signature must be 64 lowercase hexadecimal characters"),
+        (
+            f"t={T},v1=not-hex",
+            "v1 signature must be 64 lowercase hexadecimal characters",
+        ),
+        (
+            f"t={T},v1={'A' * 64}",
+            "v1 signature must be 64 lowercase hexadecimal characters",
+        ),
+        (
+            f"t={T},v1={'a' * 63}",
+            "v1 signature must be 64 lowercase hexadecimal characters",
+        ),
         (f"t={T}," + ",".join([f"v1={'a' * 64}"] * 40), "signature header is too long"),
     ],
 )
-def test_a_malformed_header_is_refused_with_what_is_wrong(header: str, reason: str) -> None:
+def test_a_malformed_header_is_refused_with_what_is_wrong(
+    header: str, reason: str
+) -> None:
     refused = rejection(header)
     assert (refused.code, refused.reason) == ("malformed", reason)
 

@@ -31,7 +31,9 @@ async def test_a_broker_that_cannot_reach_kafka_leaves_no_producer_unclosed() ->
         leaked.append(str(context.get("message")))
 
     asyncio.get_running_loop().set_exception_handler(note)
-    broker = service.kafka_broker(Settings(kafka_bootstrap=f"127.0.0.1:{closed_port()}"))
+    broker = service.kafka_broker(
+        Settings(kafka_bootstrap=f"127.0.0.1:{closed_port()}")
+    )
     for _ in range(3):  # as _start_broker retries
         with contextlib.suppress(Exception):
             await broker.start()

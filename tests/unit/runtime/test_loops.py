@@ -14,7 +14,9 @@ class Row(BaseModel):
 
 
 def errors(loop: str) -> float:
-    return REGISTRY.get_sample_value("signpost_loop_errors_total", {"loop": loop}) or 0.0
+    return (
+        REGISTRY.get_sample_value("signpost_loop_errors_total", {"loop": loop}) or 0.0
+    )
 
 
 async def test_a_loop_goes_on_after_any_error() -> None:
@@ -39,7 +41,9 @@ async def test_a_loop_goes_on_after_any_error() -> None:
         assert loops.states()["unit-survivor"] == "running"
     finally:
         await loops.stop(task)
-    assert "unit-survivor" not in loops.states(), "a loop stopped on purpose is no longer watched"
+    assert "unit-survivor" not in loops.states(), (
+        "a loop stopped on purpose is no longer watched"
+    )
 
 
 async def test_a_loop_that_ended_is_named_with_why() -> None:
@@ -54,7 +58,9 @@ async def test_a_loop_that_ended_is_named_with_why() -> None:
         loops.forget("unit-dead")
 
 
-async def test_a_watched_task_that_may_finish_is_forgotten_when_its_work_is_done() -> None:
+async def test_a_watched_task_that_may_finish_is_forgotten_when_its_work_is_done() -> (
+    None
+):
     async def done() -> None:
         return None
 
@@ -68,6 +74,10 @@ def test_a_parked_reason_names_fields_and_rules_never_values() -> None:
     with pytest.raises(ValidationError) as caught:
         Row(patient_key="9434765919")
     reason = loops.reason(caught.value)
-    assert reason.startswith("ValidationError: patient_key: String should have at least 16 characters")
+    assert reason.startswith(
+        "ValidationError: patient_key: String should have at least 16 characters"
+    )
     assert "9434765919" not in reason
-    assert loops.reason(ValueError("Harris, 9434765919")) == "ValueError", "other errors by type only"
+    assert loops.reason(ValueError("Harris, 9434765919")) == "ValueError", (
+        "other errors by type only"
+    )

@@ -6,7 +6,13 @@ from pydantic import ValidationError
 
 from services.intake.api.fhir.throttle import throttled_outcome
 from signpost.auth import Principal
-from signpost.rate_limit import Allowances, RateLimited, RateLimiter, describe, retry_after
+from signpost.rate_limit import (
+    Allowances,
+    RateLimited,
+    RateLimiter,
+    describe,
+    retry_after,
+)
 from signpost.settings import Settings
 
 GP = Principal("gp-h81001", "H81001", "referrer")
@@ -14,9 +20,13 @@ OTHER_GP = Principal("gp-h81002", "H81002", "referrer")
 OPERATIONS = Principal("operations", "QWU", "operations")
 
 
-def limiter(referrer: str = "3/minute", operations: str = "5/minute", **clients: str) -> RateLimiter:
+def limiter(
+    referrer: str = "3/minute", operations: str = "5/minute", **clients: str
+) -> RateLimiter:
     by_role = {"referrer": referrer, "agency": "3/minute", "operations": operations}
-    return RateLimiter(Allowances.parse(by_role, {k.replace("_", "-"): v for k, v in clients.items()}))
+    return RateLimiter(
+        Allowances.parse(by_role, {k.replace("_", "-"): v for k, v in clients.items()})
+    )
 
 
 async def test_a_client_over_its_allowance_is_refused_with_when_to_come_back() -> None:
@@ -53,7 +63,9 @@ async def test_a_client_given_its_own_allowance_uses_it_instead_of_its_roles() -
         await limits.check(GP)
 
 
-async def test_every_limit_of_several_must_hold_and_a_refused_request_is_not_counted() -> None:
+async def test_every_limit_of_several_must_hold_and_a_refused_request_is_not_counted() -> (
+    None
+):
     limits = limiter(referrer="2/second;3/minute")
     await limits.check(GP)
     await limits.check(GP)
@@ -61,7 +73,9 @@ async def test_every_limit_of_several_must_hold_and_a_refused_request_is_not_cou
         await limits.check(GP)
     assert "2 requests a second" in str(per_second.value.detail)
     # Refused by the per-second limit, so not counted against the per-minute one either.
-    assert (await limits._window.get_window_stats(parse_many("3/minute")[0], GP.client_id)).remaining == 1
+    assert (
+        await limits._window.get_window_stats(parse_many("3/minute")[0], GP.client_id)
+    ).remaining == 1
 
 
 def test_retry_after_rounds_up_and_is_never_zero() -> None:
@@ -91,4 +105,9 @@ def test_settings_refuse_a_limit_the_limiter_could_not_read() -> None:
         Settings(rate_limit_referrer="lots")
     with pytest.raises(ValidationError, match="not a rate limit"):
         Settings(rate_limit_clients={"gp-h81001": "fast"})
-    assert Settings(rate_limit_clients={"gp-h81001": "1200/minute"}).rate_limits_by_role()["referrer"] == "300/minute"
+    assert (
+        Settings(rate_limit_clients={"gp-h81001": "1200/minute"}).rate_limits_by_role()[
+            "referrer"
+        ]
+        == "300/minute"
+    )

@@ -50,23 +50,43 @@ def test_stop_hooks_start_empty_for_each_runtime() -> None:
     assert second.on_stop == []
 
 
-def test_a_service_hands_its_own_event_size_limit_to_every_consumer_it_follows(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_service_hands_its_own_event_size_limit_to_every_consumer_it_follows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # The limit comes from the service's settings, not from the environment when signpost.consumer was imported.
     subscribed: list[dict[str, Any]] = []
-    monkeypatch.setattr(consumer, "subscribe", lambda *_, **kwargs: subscribed.append(kwargs))
-    running = Runtime("router", Settings(max_event_bytes=2048), cast(Any, None), cast(Any, None), cast(Any, None))
+    monkeypatch.setattr(
+        consumer, "subscribe", lambda *_, **kwargs: subscribed.append(kwargs)
+    )
+    running = Runtime(
+        "router",
+        Settings(max_event_bytes=2048),
+        cast(Any, None),
+        cast(Any, None),
+        cast(Any, None),
+    )
     running.follow("referral.submitted", group="g", parse=None, handle=None)
     assert subscribed[0]["max_event_bytes"] == 2048
 
 
 def _followed(monkeypatch: pytest.MonkeyPatch, **follow: Any) -> dict[str, Any]:
     subscribed: list[dict[str, Any]] = []
-    monkeypatch.setattr(consumer, "subscribe", lambda *_, **kwargs: subscribed.append(kwargs))
+    monkeypatch.setattr(
+        consumer, "subscribe", lambda *_, **kwargs: subscribed.append(kwargs)
+    )
     runtime().follow(group="g", parse=None, handle=None, **follow)
     return subscribed[0]
 
 
-def test_a_group_that_follows_by_pattern_gathers_and_one_that_names_its_topics_does_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert _followed(monkeypatch, pattern=r"^agency\..+")["gather_ms"] == consumer.PATTERN_GATHER_MS > 0
+def test_a_group_that_follows_by_pattern_gathers_and_one_that_names_its_topics_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (
+        _followed(monkeypatch, pattern=r"^agency\..+")["gather_ms"]
+        == consumer.PATTERN_GATHER_MS
+        > 0
+    )
     assert _followed(monkeypatch)["gather_ms"] == 0
-    assert _followed(monkeypatch, pattern=r"^agency\..+", gather_ms=0)["gather_ms"] == 0, "a service may say otherwise"
+    assert (
+        _followed(monkeypatch, pattern=r"^agency\..+", gather_ms=0)["gather_ms"] == 0
+    ), "a service may say otherwise"

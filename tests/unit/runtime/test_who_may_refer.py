@@ -7,7 +7,13 @@ import pytest
 import yaml
 
 from deploy.kafka.acls import Operation, PatternType, ResourceType, acl_bindings
-from signpost.auth import REFERRING_ROLES, Principal, _registry, may_refer, referring_organisations
+from signpost.auth import (
+    REFERRING_ROLES,
+    Principal,
+    _registry,
+    may_refer,
+    referring_organisations,
+)
 from toolbox.tokens import DEV_DIR
 
 
@@ -18,10 +24,14 @@ def test_referrers_and_agencies_may_refer_operations_may_not() -> None:
     assert frozenset({"referrer", "agency"}) == REFERRING_ROLES
 
 
-def test_an_agency_client_that_may_refer_is_among_the_organisations_that_hear_back() -> None:
+def test_an_agency_client_that_may_refer_is_among_the_organisations_that_hear_back() -> (
+    None
+):
     clients = _registry(str(DEV_DIR / "clients.yaml"))
     organisations = referring_organisations(clients)
-    assert "LBCRO" in organisations  # social services: an agency client, and it may submit
+    assert (
+        "LBCRO" in organisations
+    )  # social services: an agency client, and it may submit
     assert {"H81001", "RJ6", "FA001"} <= organisations
     assert "QWU" not in organisations  # operations reads referrals; it never makes them
 
@@ -42,7 +52,11 @@ def test_intake_refuses_exactly_the_roles_that_may_not_refer() -> None:
     from schemas.referral import Referral
     from services.intake.domain.access import may_submit
 
-    referral = Referral.model_validate_json((Path(__file__).parents[2] / "support/data/pharmacy_first_referral.json").read_text())
+    referral = Referral.model_validate_json(
+        (
+            Path(__file__).parents[2] / "support/data/pharmacy_first_referral.json"
+        ).read_text()
+    )
     ods = referral.referrer.ods_code
     for role in ("referrer", "agency", "operations"):
         refused = may_submit(Principal("c", ods, role), referral)  # type: ignore[arg-type]
@@ -51,7 +65,9 @@ def test_intake_refuses_exactly_the_roles_that_may_not_refer() -> None:
 
 def test_the_notifier_may_create_feedback_topics_and_no_other() -> None:
     creates = [b for b in acl_bindings(["alpha"]) if b.operation is Operation.CREATE]
-    assert [(b.principal, b.resource_type, b.resource_name, b.pattern_type) for b in creates] == [
+    assert [
+        (b.principal, b.resource_type, b.resource_name, b.pattern_type) for b in creates
+    ] == [
         ("User:service-notifier", ResourceType.TOPIC, "practice.", PatternType.PREFIXED)
     ]
 
@@ -69,9 +85,22 @@ def test_a_file_that_changes_while_it_is_read_is_not_kept_as_the_registry(
     real_load = auth.load_clients
 
     def load_while_the_writer_goes_on(p: Path) -> dict[str, auth.Client]:
-        half = {c.client_id: c for c in real_load(p).values() if c.client_id != "operations"}
+        half = {
+            c.client_id: c for c in real_load(p).values() if c.client_id != "operations"
+        }
         path.write_text(
-            yaml.safe_dump({"clients": [*clients, {**clients[0], "client_id": "gp-y02345", "organisation": "Y02345"}]})
+            yaml.safe_dump(
+                {
+                    "clients": [
+                        *clients,
+                        {
+                            **clients[0],
+                            "client_id": "gp-y02345",
+                            "organisation": "Y02345",
+                        },
+                    ]
+                }
+            )
         )
         return half
 
@@ -80,4 +109,6 @@ def test_a_file_that_changes_while_it_is_read_is_not_kept_as_the_registry(
     assert _registry(str(path)) == before, "the half-read file is not taken"
     monkeypatch.setattr(auth, "load_clients", real_load)
     settled = _registry(str(path))
-    assert {"operations", "gp-y02345"} <= set(settled), "the finished file is read at the next request"
+    assert {"operations", "gp-y02345"} <= set(settled), (
+        "the finished file is read at the next request"
+    )

@@ -40,39 +40,73 @@ def test_inbox(n):
 
 
 @pytest.fixture
-def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+def suite(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
     log = pytester.path / "hazard-log.yaml"
     log.write_text(textwrap.dedent(LOG))
     monkeypatch.setattr("safety.log.LOG_FILE", log)
-    monkeypatch.setattr("tests.support.hazards.load", lambda: __import__("safety.log").log.load(log))
+    monkeypatch.setattr(
+        "tests.support.hazards.load", lambda: __import__("safety.log").log.load(log)
+    )
     return pytester
 
 
 def run(suite: pytest.Pytester, tests: str, *args: str) -> pytest.RunResult:
     suite.makepyfile(test_controls=textwrap.dedent(tests))
-    return suite.runpytest_inprocess("-p", "tests.support.hazards", "-o", "asyncio_default_fixture_loop_scope=function", *args)
+    return suite.runpytest_inprocess(
+        "-p",
+        "tests.support.hazards",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+        *args,
+    )
 
 
-def test_a_whole_run_with_every_control_passing_prints_the_table_and_passes(suite: pytest.Pytester) -> None:
+def test_a_whole_run_with_every_control_passing_prints_the_table_and_passes(
+    suite: pytest.Pytester,
+) -> None:
     result = run(suite, MARKED)
     result.assert_outcomes(passed=3)
     assert result.ret == 0
-    result.stdout.fnmatch_lines(["*clinical safety: hazard log*", "HAZ-001 *closed*2/2*A referral lost", "*every hazard*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*clinical safety: hazard log*",
+            "HAZ-001 *closed*2/2*A referral lost",
+            "*every hazard*",
+        ]
+    )
 
 
 def test_deleting_a_marker_fails_the_run(suite: pytest.Pytester) -> None:
-    result = run(suite, MARKED.replace('@pytest.mark.hazard("HAZ-001")\ndef test_outbox', "def test_outbox"))
+    result = run(
+        suite,
+        MARKED.replace(
+            '@pytest.mark.hazard("HAZ-001")\ndef test_outbox', "def test_outbox"
+        ),
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*HAZARD CONTROL: HAZ-001: test_controls.py::test_outbox lacks @pytest.mark.hazard('HAZ-001')"])
+    result.stdout.fnmatch_lines(
+        [
+            "*HAZARD CONTROL: HAZ-001: test_controls.py::test_outbox lacks @pytest.mark.hazard('HAZ-001')"
+        ]
+    )
 
 
 def test_deleting_a_linked_test_fails_the_run(suite: pytest.Pytester) -> None:
-    result = run(suite, MARKED.split('@pytest.mark.hazard("HAZ-001")\n@pytest.mark.parametrize')[0])
+    result = run(
+        suite,
+        MARKED.split('@pytest.mark.hazard("HAZ-001")\n@pytest.mark.parametrize')[0],
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*HAZ-001: test_controls.py::test_inbox no longer exists"])
+    result.stdout.fnmatch_lines(
+        ["*HAZ-001: test_controls.py::test_inbox no longer exists"]
+    )
 
 
-def test_skipping_one_parameter_of_a_control_test_fails_the_run(suite: pytest.Pytester) -> None:
+def test_skipping_one_parameter_of_a_control_test_fails_the_run(
+    suite: pytest.Pytester,
+) -> None:
     skip_one = "def test_inbox(n):\n    if n == 2:\n        pytest.skip('no broker')"
     skipping = MARKED.replace("def test_inbox(n):\n    pass", skip_one)
     result = run(suite, skipping)
@@ -82,19 +116,42 @@ def test_skipping_one_parameter_of_a_control_test_fails_the_run(suite: pytest.Py
 
 
 def test_a_failing_control_test_is_named(suite: pytest.Pytester) -> None:
-    result = run(suite, MARKED.replace("def test_outbox():\n    pass", "def test_outbox():\n    assert False"))
+    result = run(
+        suite,
+        MARKED.replace(
+            "def test_outbox():\n    pass", "def test_outbox():\n    assert False"
+        ),
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*HAZ-001: test_controls.py::test_outbox did not pass"])
+    result.stdout.fnmatch_lines(
+        ["*HAZ-001: test_controls.py::test_outbox did not pass"]
+    )
 
 
-def test_a_marker_for_a_hazard_the_log_does_not_name_on_that_test_fails(suite: pytest.Pytester) -> None:
-    result = run(suite, MARKED + '\n@pytest.mark.hazard("HAZ-001")\ndef test_extra():\n    pass\n')
+def test_a_marker_for_a_hazard_the_log_does_not_name_on_that_test_fails(
+    suite: pytest.Pytester,
+) -> None:
+    result = run(
+        suite,
+        MARKED + '\n@pytest.mark.hazard("HAZ-001")\ndef test_extra():\n    pass\n',
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*HAZ-001: test_controls.py::test_extra is marked but not named in the hazard log"])
+    result.stdout.fnmatch_lines(
+        [
+            "*HAZ-001: test_controls.py::test_extra is marked but not named in the hazard log"
+        ]
+    )
 
 
-def test_a_marker_naming_an_unknown_hazard_is_a_usage_error_even_on_a_partial_run(suite: pytest.Pytester) -> None:
-    result = run(suite, MARKED + '\n@pytest.mark.hazard("HAZ-404")\ndef test_extra():\n    pass\n', "-k", "extra")
+def test_a_marker_naming_an_unknown_hazard_is_a_usage_error_even_on_a_partial_run(
+    suite: pytest.Pytester,
+) -> None:
+    result = run(
+        suite,
+        MARKED + '\n@pytest.mark.hazard("HAZ-404")\ndef test_extra():\n    pass\n',
+        "-k",
+        "extra",
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*names HAZ-404*"])
 
@@ -110,5 +167,7 @@ def test_a_partial_run_skips_the_check_unless_asked(suite: pytest.Pytester) -> N
 def test_the_log_file_path_is_the_packaged_one() -> None:
     from safety.log import LOG_FILE
 
-    assert Path(__file__).resolve().parents[3] / "safety" / "hazard-log.yaml" == LOG_FILE
+    assert (
+        Path(__file__).resolve().parents[3] / "safety" / "hazard-log.yaml" == LOG_FILE
+    )
     assert LOG_FILE.exists()

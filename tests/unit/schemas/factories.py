@@ -32,7 +32,12 @@ from schemas.minimise import agency_case
 from schemas.referral import Referral
 from schemas.vocabulary import CompletionOutcome, Need, OutcomeCode, ServiceType
 
-BASELINE_FILE = Path(__file__).resolve().parents[2] / "support" / "data" / "pharmacy_first_referral.json"
+BASELINE_FILE = (
+    Path(__file__).resolve().parents[2]
+    / "support"
+    / "data"
+    / "pharmacy_first_referral.json"
+)
 # Rules that depend on the date are tested on a fixed day, never on the day the suite happens to run.
 TODAY = date(2026, 1, 15)
 DELETE = object()
@@ -43,7 +48,9 @@ def baseline() -> dict[str, Any]:
     return loaded
 
 
-def mutated(changes: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, Any]:
+def mutated(
+    changes: dict[str, Any], data: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The baseline (or ``data``) with dotted paths ("patient.contacts.0.rank") set, or removed with DELETE."""
     result = copy.deepcopy(baseline() if data is None else data)
     for path, value in changes.items():
@@ -77,8 +84,14 @@ def referral(changes: dict[str, Any] | None = None, today: date = TODAY) -> Refe
         return Referral.model_validate(mutated(changes or {}))
 
 
-def patient_aged(age: int, sex: str = "male", today: date = TODAY, **changes: Any) -> dict[str, Any]:
-    return {"patient.birth_date": born_aged(age, today).isoformat(), "patient.sex": sex, **changes}
+def patient_aged(
+    age: int, sex: str = "male", today: date = TODAY, **changes: Any
+) -> dict[str, Any]:
+    return {
+        "patient.birth_date": born_aged(age, today).isoformat(),
+        "patient.sex": sex,
+        **changes,
+    }
 
 
 AT = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)
@@ -118,16 +131,32 @@ def sample_events() -> list[BaseModel]:
             rule_set_version="2026.01",
             assignments=(assignment(replaces_assignment_id=UUID(int=9)),),
             services={
-                "demo-pharmacy": ServiceContext(name="Demo Pharmacy", coordinator_agency_id="care-coordinator-croydon-north")
+                "demo-pharmacy": ServiceContext(
+                    name="Demo Pharmacy",
+                    coordinator_agency_id="care-coordinator-croydon-north",
+                )
             },
             referral=body,
             notes_to_referrer=("chosen pharmacy closed; sent to FA002",),
         ),
         ReferralUnroutable(
-            **ENVELOPE, rule_set_version="2026.01", reason="no pharmacy open", referral=body, declined_by=("fa001",)
+            **ENVELOPE,
+            rule_set_version="2026.01",
+            reason="no pharmacy open",
+            referral=body,
+            declined_by=("fa001",),
         ),
-        AssignmentDelivered(**ENVELOPE, assignment_id=ASSIGNMENT_ID, agency_id="demo-pharmacy", channel="kafka"),
-        AgencyReferral(**ENVELOPE, assignment=assignment(), referral=agency_case(body, assignment())),
+        AssignmentDelivered(
+            **ENVELOPE,
+            assignment_id=ASSIGNMENT_ID,
+            agency_id="demo-pharmacy",
+            channel="kafka",
+        ),
+        AgencyReferral(
+            **ENVELOPE,
+            assignment=assignment(),
+            referral=agency_case(body, assignment()),
+        ),
         AgencyOutcome(
             event_id=UUID(int=5),
             assignment_id=ASSIGNMENT_ID,
@@ -157,7 +186,9 @@ def sample_events() -> list[BaseModel]:
             reason="no contact within 30 minutes",
             notify=("H81001", "demo-pharmacy"),
         ),
-        ReferralCancelled(**ENVELOPE, reason="patient recovered", cancelled_by="gp-h81001"),
+        ReferralCancelled(
+            **ENVELOPE, reason="patient recovered", cancelled_by="gp-h81001"
+        ),
         PracticeFeedback(
             **ENVELOPE,
             practice_ods="H81001",

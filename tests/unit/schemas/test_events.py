@@ -10,10 +10,23 @@ from aiokafka import ConsumerRecord
 from pydantic import BaseModel, ValidationError
 
 from schemas.clock import judged_on
-from schemas.events import AnyEvent, DeadLettered, ReferralCancelled, ReferralRouted, ReferralSubmitted, any_event
+from schemas.events import (
+    AnyEvent,
+    DeadLettered,
+    ReferralCancelled,
+    ReferralRouted,
+    ReferralSubmitted,
+    any_event,
+)
 from schemas.version import EVENTS
 from signpost import consumer
-from tests.unit.schemas.factories import ENVELOPE, assignment, mutated, referral, sample_events
+from tests.unit.schemas.factories import (
+    ENVELOPE,
+    assignment,
+    mutated,
+    referral,
+    sample_events,
+)
 
 SAMPLES = sample_events()
 
@@ -31,7 +44,11 @@ def test_an_event_round_trips_through_any_event(event: BaseModel) -> None:
 
 
 def test_the_samples_the_union_and_the_catalogue_agree() -> None:
-    assert {type(e) for e in SAMPLES} == union_members() == {c.model for c in EVENTS.values()}
+    assert (
+        {type(e) for e in SAMPLES}
+        == union_members()
+        == {c.model for c in EVENTS.values()}
+    )
     assert len(EVENTS) == len(union_members())
 
 
@@ -46,35 +63,64 @@ def test_every_event_names_its_own_type_and_version() -> None:
 
 
 def test_an_unknown_event_type_is_refused_by_name() -> None:
-    with pytest.raises(ValidationError, match="does not match any of the expected tags"):
+    with pytest.raises(
+        ValidationError, match="does not match any of the expected tags"
+    ):
         any_event.validate_python({"type": "referral.teleported"})
 
 
 def test_new_assignment_fields_are_optional_so_existing_producers_still_work() -> None:
     bare = assignment(network_id=None, needs=())
-    assert (bare.network_id, bare.needs, bare.replaces_assignment_id) == (None, (), None)
+    assert (bare.network_id, bare.needs, bare.replaces_assignment_id) == (
+        None,
+        (),
+        None,
+    )
 
 
 def test_notes_to_the_referrer_are_single_lines() -> None:
     with pytest.raises(ValidationError, match="control characters"):
         ReferralRouted(
-            **ENVELOPE, rule_set_version="r", assignments=(assignment(),), referral=referral(), notes_to_referrer=("a\nb",)
+            **ENVELOPE,
+            rule_set_version="r",
+            assignments=(assignment(),),
+            referral=referral(),
+            notes_to_referrer=("a\nb",),
         )
 
 
 def test_a_cancel_reason_may_span_lines_as_intake_accepts_it() -> None:
-    assert ReferralCancelled(**ENVELOPE, reason="patient phoned:\n\tno longer needed", cancelled_by="gp").reason.count("\n") == 1
+    assert (
+        ReferralCancelled(
+            **ENVELOPE, reason="patient phoned:\n\tno longer needed", cancelled_by="gp"
+        ).reason.count("\n")
+        == 1
+    )
 
 
 def submitted(body: dict[str, Any], occurred_at: str) -> dict[str, Any]:
-    envelope = {k: v.isoformat() if isinstance(v, datetime) else str(v) for k, v in ENVELOPE.items()}
-    return {**envelope, "type": "referral.submitted", "occurred_at": occurred_at, "referral": body}
+    envelope = {
+        k: v.isoformat() if isinstance(v, datetime) else str(v)
+        for k, v in ENVELOPE.items()
+    }
+    return {
+        **envelope,
+        "type": "referral.submitted",
+        "occurred_at": occurred_at,
+        "referral": body,
+    }
 
 
-UTI_THE_DAY_BEFORE_65 = {"patient.sex": "female", "patient.birth_date": "1961-01-16", "needs": ["uti"]}
+UTI_THE_DAY_BEFORE_65 = {
+    "patient.sex": "female",
+    "patient.birth_date": "1961-01-16",
+    "needs": ["uti"],
+}
 
 
-def test_a_referral_inside_an_event_is_judged_on_the_event_date_not_the_day_it_is_read() -> None:
+def test_a_referral_inside_an_event_is_judged_on_the_event_date_not_the_day_it_is_read() -> (
+    None
+):
     """Accepted the day before she turns 65, the referral still parses when the router reads it, or a replay years later."""
     event = submitted(mutated(UTI_THE_DAY_BEFORE_65), "2026-01-15T23:30:00Z")
     for read_on in (date(2026, 1, 16), date(2031, 6, 1)):
@@ -86,7 +132,10 @@ def test_a_referral_inside_an_event_is_judged_on_the_event_date_not_the_day_it_i
 
 def test_the_event_date_is_the_calendar_date_in_england() -> None:
     body = mutated({**UTI_THE_DAY_BEFORE_65, "patient.birth_date": "1961-07-16"})
-    assert isinstance(any_event.validate_python(submitted(body, "2026-07-15T22:59:00Z")), ReferralSubmitted)
+    assert isinstance(
+        any_event.validate_python(submitted(body, "2026-07-15T22:59:00Z")),
+        ReferralSubmitted,
+    )
     # 23:30 UTC on 15 July is 00:30 on 16 July in England (BST): her 65th birthday.
     with pytest.raises(ValidationError, match="the patient is 65"):
         any_event.validate_python(submitted(body, "2026-07-15T23:30:00Z"))
@@ -98,7 +147,9 @@ def test_a_patient_born_after_the_event_is_refused() -> None:
         any_event.validate_python(submitted(body, "2026-01-15T12:00:00Z"))
 
 
-async def test_dead_letters_parse_exactly_as_the_consumer_writes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_dead_letters_parse_exactly_as_the_consumer_writes_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     written: list[dict[str, Any]] = []
 
     async def enqueue(conn: object, **kwargs: Any) -> None:
@@ -118,13 +169,28 @@ async def test_dead_letters_parse_exactly_as_the_consumer_writes_them(monkeypatc
         serialized_value_size=21,
         headers=[("correlation-id", b"corr-1"), ("odd", b"\xff")],
     )
-    await consumer.dead_letter(None, record, "signpost-router", "schema violation: referral: field required")  # type: ignore[arg-type]
+    await consumer.dead_letter(
+        None,  # type: ignore[arg-type]
+        record,
+        "signpost-router",
+        "schema violation: referral: field required",
+    )
     (sent,) = written
     event = any_event.validate_json(sent["event"])
     assert isinstance(event, DeadLettered)
-    assert event.event_id == sent["event_id"] == consumer.dead_letter_id(record, "signpost-router")
-    assert consumer.dead_letter_id(record, "signpost-audit") != event.event_id, "each consumer's refusal is its own dead letter"
-    assert (event.original_topic, event.original_partition, event.original_offset) == ("referral.submitted", 2, 41)
+    assert (
+        event.event_id
+        == sent["event_id"]
+        == consumer.dead_letter_id(record, "signpost-router")
+    )
+    assert consumer.dead_letter_id(record, "signpost-audit") != event.event_id, (
+        "each consumer's refusal is its own dead letter"
+    )
+    assert (event.original_topic, event.original_partition, event.original_offset) == (
+        "referral.submitted",
+        2,
+        41,
+    )
     assert event.payload_base64 is not None
     assert base64.b64decode(event.payload_base64) == record.value
     assert event.headers == {"correlation-id": "corr-1", "odd": "\ufffd"}

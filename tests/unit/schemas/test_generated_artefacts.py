@@ -49,23 +49,35 @@ def asyncapi(rendered: dict[str, str]) -> dict[str, Any]:
 @pytest.fixture
 def copy_of_schemas(tmp_path: Path) -> Path:
     shutil.copytree(generate.ROOT / generate.JSON_DIR, tmp_path / generate.JSON_DIR)
-    shutil.copy(generate.ROOT / generate.ASYNCAPI_FILE, tmp_path / generate.ASYNCAPI_FILE)
+    shutil.copy(
+        generate.ROOT / generate.ASYNCAPI_FILE, tmp_path / generate.ASYNCAPI_FILE
+    )
     return tmp_path
 
 
 def test_checked_in_artefacts_match_the_models(rendered: dict[str, str]) -> None:
     stale = generate.stale(wanted=rendered)
-    assert not stale, f"contract artefacts are stale, run `make schemas`: {', '.join(stale)}"
+    assert not stale, (
+        f"contract artefacts are stale, run `make schemas`: {', '.join(stale)}"
+    )
 
 
 def test_generation_is_deterministic(rendered: dict[str, str]) -> None:
     assert generate.render() == rendered
 
 
-def test_there_is_one_json_schema_per_event_and_document(rendered: dict[str, str]) -> None:
-    expected = {f"json/{t}.v{c.version}.json" for t, c in EVENTS.items()} | {"json/referral.v1.json"}
+def test_there_is_one_json_schema_per_event_and_document(
+    rendered: dict[str, str],
+) -> None:
+    expected = {f"json/{t}.v{c.version}.json" for t, c in EVENTS.items()} | {
+        "json/referral.v1.json"
+    }
     assert set(rendered) - {generate.ASYNCAPI_FILE} == expected
-    assert all(text.endswith("}\n") for path, text in rendered.items() if path.endswith(".json"))
+    assert all(
+        text.endswith("}\n")
+        for path, text in rendered.items()
+        if path.endswith(".json")
+    )
 
 
 def test_check_names_changed_missing_and_left_over_files(copy_of_schemas: Path) -> None:
@@ -81,11 +93,16 @@ def test_check_names_changed_missing_and_left_over_files(copy_of_schemas: Path) 
     assert generate.stale(copy_of_schemas) == []
 
 
-def test_the_command_exits_1_naming_stale_files(copy_of_schemas: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_command_exits_1_naming_stale_files(
+    copy_of_schemas: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert generate.main(["--check"], root=copy_of_schemas) == 0
     (copy_of_schemas / generate.ASYNCAPI_FILE).write_text("asyncapi: 2.0.0\n")
     assert generate.main(["--check"], root=copy_of_schemas) == 1
-    assert "stale contract artefacts (run `make schemas`):\n  schemas/asyncapi.yaml\n" in capsys.readouterr().err
+    assert (
+        "stale contract artefacts (run `make schemas`):\n  schemas/asyncapi.yaml\n"
+        in capsys.readouterr().err
+    )
     assert generate.main([], root=copy_of_schemas) == 0
     assert generate.main(["--check"], root=copy_of_schemas) == 0
 
@@ -99,7 +116,9 @@ def test_the_asyncapi_document_describes_every_topic(asyncapi: dict[str, Any]) -
 
 
 def test_every_topic_has_a_sender_and_a_receiver(asyncapi: dict[str, Any]) -> None:
-    actions: dict[str, set[str]] = {f"#/channels/{name}": set() for name in asyncapi["channels"]}
+    actions: dict[str, set[str]] = {
+        f"#/channels/{name}": set() for name in asyncapi["channels"]
+    }
     for operation in asyncapi["operations"].values():
         actions[operation["channel"]["$ref"]].add(operation["action"])
     assert all(found == {"send", "receive"} for found in actions.values()), actions
@@ -117,7 +136,9 @@ def refs(node: Any) -> Iterator[str]:
             yield from refs(item)
 
 
-def test_every_reference_in_the_asyncapi_document_resolves(asyncapi: dict[str, Any]) -> None:
+def test_every_reference_in_the_asyncapi_document_resolves(
+    asyncapi: dict[str, Any],
+) -> None:
     for ref in set(refs(asyncapi)):
         assert ref.startswith("#/"), ref
         node: Any = asyncapi
@@ -126,10 +147,14 @@ def test_every_reference_in_the_asyncapi_document_resolves(asyncapi: dict[str, A
         assert isinstance(node, dict), ref
 
 
-def test_json_schemas_accept_what_the_models_accept_and_refuse_control_characters(rendered: dict[str, str]) -> None:
+def test_json_schemas_accept_what_the_models_accept_and_refuse_control_characters(
+    rendered: dict[str, str],
+) -> None:
     """Agencies that validate with the JSON Schema alone agree with the pydantic models on the rules a schema can state."""
     jsonschema_rs = pytest.importorskip("jsonschema_rs")
-    referral_schema = jsonschema_rs.validator_for(json.loads(rendered["json/referral.v1.json"]), validate_formats=True)
+    referral_schema = jsonschema_rs.validator_for(
+        json.loads(rendered["json/referral.v1.json"]), validate_formats=True
+    )
     assert referral_schema.is_valid(baseline())
     assert not referral_schema.is_valid(mutated({"patient.given_name": "Ji\x07m"}))
     assert not referral_schema.is_valid(mutated({"consent_direct_care": False}))
@@ -137,14 +162,24 @@ def test_json_schemas_accept_what_the_models_accept_and_refuse_control_character
     assert referral_schema.is_valid(mutated({"notes": "line one\nline two"}))
     for event in sample_events():
         event_type = event.model_dump()["type"]
-        schema = json.loads(rendered[f"json/{event_type}.v{EVENTS[event_type].version}.json"])
-        assert jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(event.model_dump(mode="json")), event_type
+        schema = json.loads(
+            rendered[f"json/{event_type}.v{EVENTS[event_type].version}.json"]
+        )
+        assert jsonschema_rs.validator_for(schema, validate_formats=True).is_valid(
+            event.model_dump(mode="json")
+        ), event_type
 
 
-def test_the_outcome_schema_agrees_with_the_model_on_every_combination(rendered: dict[str, str]) -> None:
+def test_the_outcome_schema_agrees_with_the_model_on_every_combination(
+    rendered: dict[str, str],
+) -> None:
     jsonschema_rs = pytest.importorskip("jsonschema_rs")
-    schema = jsonschema_rs.validator_for(json.loads(rendered["json/agency.outcome.v1.json"]), validate_formats=True)
-    for outcome, reason, completion in product(OutcomeCode, (None, "other"), (None, "advice_given")):
+    schema = jsonschema_rs.validator_for(
+        json.loads(rendered["json/agency.outcome.v1.json"]), validate_formats=True
+    )
+    for outcome, reason, completion in product(
+        OutcomeCode, (None, "other"), (None, "advice_given")
+    ):
         report = {
             "event_id": str(UUID(int=1)),
             "assignment_id": str(UUID(int=2)),

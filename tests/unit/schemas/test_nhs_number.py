@@ -23,7 +23,10 @@ def patient(nhs_number: str) -> Patient:
 
 
 @pytest.mark.hazard("HAZ-012")
-@pytest.mark.parametrize(("number", "valid"), [("9434765919", True), ("9000000009", True), ("3478526985", False)])
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [("9434765919", True), ("9000000009", True), ("3478526985", False)],
+)
 def test_published_examples(number: str, valid: bool) -> None:
     assert is_valid_nhs_number(number) is valid
 
@@ -38,10 +41,20 @@ def test_a_number_with_its_computed_check_digit_always_passes(first_nine: str) -
 
 @pytest.mark.hazard("HAZ-012")
 @settings(deadline=None)
-@given(FIRST_NINE, st.integers(min_value=0, max_value=9), st.integers(min_value=1, max_value=9))
-def test_changing_any_one_digit_always_fails(first_nine: str, position: int, shift: int) -> None:
+@given(
+    FIRST_NINE,
+    st.integers(min_value=0, max_value=9),
+    st.integers(min_value=1, max_value=9),
+)
+def test_changing_any_one_digit_always_fails(
+    first_nine: str, position: int, shift: int
+) -> None:
     number = with_check_digit(first_nine)
-    changed = number[:position] + str((int(number[position]) + shift) % 10) + number[position + 1 :]
+    changed = (
+        number[:position]
+        + str((int(number[position]) + shift) % 10)
+        + number[position + 1 :]
+    )
     assert not is_valid_nhs_number(changed)
     with pytest.raises(ValidationError, match="NHS number fails the modulus 11 check"):
         patient(changed)
@@ -49,7 +62,13 @@ def test_changing_any_one_digit_always_fails(first_nine: str, position: int, shi
 
 @pytest.mark.hazard("HAZ-012")
 @settings(deadline=None)
-@given(st.text(max_size=12).filter(lambda s: not (len(s) == 10 and s.isascii() and s.isdigit())))
+@given(
+    st.text(max_size=12).filter(
+        lambda s: not (len(s) == 10 and s.isascii() and s.isdigit())
+    )
+)
 def test_anything_but_ten_ascii_digits_is_refused_before_the_check(value: str) -> None:
-    with pytest.raises(ValidationError, match="NHS number must be exactly 10 digits, without spaces"):
+    with pytest.raises(
+        ValidationError, match="NHS number must be exactly 10 digits, without spaces"
+    ):
         patient(value)

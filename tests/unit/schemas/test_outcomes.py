@@ -10,7 +10,12 @@ from pydantic import ValidationError
 
 from schemas.events import AgencyOutcome, FeedbackSummary, OutcomeRecorded
 from schemas.outcomes import outcome_detail_problem
-from schemas.vocabulary import CompletionOutcome, DeclineReason, OutcomeCode, ServiceType
+from schemas.vocabulary import (
+    CompletionOutcome,
+    DeclineReason,
+    OutcomeCode,
+    ServiceType,
+)
 from tests.unit.schemas.factories import ENVELOPE
 
 REASON = DeclineReason.NOT_AVAILABLE_IN_TIMESCALE
@@ -18,27 +23,48 @@ COMPLETION = CompletionOutcome.MEDICINE_SUPPLIED
 COMBINATIONS = list(product(OutcomeCode, (None, REASON), (None, COMPLETION)))
 
 
-def expected_problem(outcome: OutcomeCode, reason: DeclineReason | None, completion: CompletionOutcome | None) -> str | None:
+def expected_problem(
+    outcome: OutcomeCode,
+    reason: DeclineReason | None,
+    completion: CompletionOutcome | None,
+) -> str | None:
     if outcome is OutcomeCode.DECLINED:
         return None if reason and not completion else "declined outcome"
     if outcome is OutcomeCode.COMPLETED:
         return None if completion and not reason else "completed outcome"
-    return None if not (reason or completion) else f"an outcome of {outcome.value} carries neither decline_reason nor completion"
+    return (
+        None
+        if not (reason or completion)
+        else f"an outcome of {outcome.value} carries neither decline_reason nor completion"
+    )
 
 
 def report(**fields: Any) -> dict[str, Any]:
-    return {"event_id": str(UUID(int=1)), "assignment_id": str(UUID(int=2)), "occurred_at": "2026-01-15T09:30:00Z", **fields}
+    return {
+        "event_id": str(UUID(int=1)),
+        "assignment_id": str(UUID(int=2)),
+        "occurred_at": "2026-01-15T09:30:00Z",
+        **fields,
+    }
 
 
-@pytest.mark.parametrize(("outcome", "reason", "completion"), COMBINATIONS, ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    ("outcome", "reason", "completion"), COMBINATIONS, ids=lambda v: str(v)
+)
 def test_every_combination_of_outcome_and_detail(
-    outcome: OutcomeCode, reason: DeclineReason | None, completion: CompletionOutcome | None
+    outcome: OutcomeCode,
+    reason: DeclineReason | None,
+    completion: CompletionOutcome | None,
 ) -> None:
     data = report(outcome=outcome.value, decline_reason=reason, completion=completion)
     problem = expected_problem(outcome, reason, completion)
     if problem is None:
         parsed = AgencyOutcome.model_validate(data)
-        assert (parsed.outcome, parsed.decline_reason, parsed.completion) == (outcome, reason, completion)
+        assert (parsed.outcome, parsed.decline_reason, parsed.completion) == (
+            outcome,
+            reason,
+            completion,
+        )
     else:
         with pytest.raises(ValidationError, match=problem) as caught:
             AgencyOutcome.model_validate(data)
@@ -49,20 +75,40 @@ def test_every_combination_of_outcome_and_detail(
     ("outcome", "reason", "completion", "message"),
     [
         (OutcomeCode.DECLINED, None, None, "a declined outcome needs a decline_reason"),
-        (OutcomeCode.DECLINED, REASON, COMPLETION, "a declined outcome cannot have a completion"),
+        (
+            OutcomeCode.DECLINED,
+            REASON,
+            COMPLETION,
+            "a declined outcome cannot have a completion",
+        ),
         (OutcomeCode.COMPLETED, None, None, "a completed outcome needs a completion"),
-        (OutcomeCode.COMPLETED, REASON, COMPLETION, "a completed outcome cannot have a decline_reason"),
-        (OutcomeCode.ACCEPTED, REASON, None, "an outcome of accepted carries neither decline_reason nor completion"),
+        (
+            OutcomeCode.COMPLETED,
+            REASON,
+            COMPLETION,
+            "a completed outcome cannot have a decline_reason",
+        ),
+        (
+            OutcomeCode.ACCEPTED,
+            REASON,
+            None,
+            "an outcome of accepted carries neither decline_reason nor completion",
+        ),
     ],
 )
 def test_each_inconsistency_is_named(
-    outcome: OutcomeCode, reason: DeclineReason | None, completion: CompletionOutcome | None, message: str
+    outcome: OutcomeCode,
+    reason: DeclineReason | None,
+    completion: CompletionOutcome | None,
+    message: str,
 ) -> None:
     assert outcome_detail_problem(outcome, reason, completion) == message
 
 
 def test_the_recorded_outcome_obeys_the_same_rule() -> None:
-    with pytest.raises(ValidationError, match="a declined outcome needs a decline_reason"):
+    with pytest.raises(
+        ValidationError, match="a declined outcome needs a decline_reason"
+    ):
         OutcomeRecorded(
             **ENVELOPE,
             assignment_id=UUID(int=2),
@@ -84,16 +130,30 @@ def test_feedback_summary_obeys_the_rule_only_when_it_names_an_outcome() -> None
     ("fields", "message"),
     [
         ({"outcome": "accepted", "note": "x" * 2001}, "at most 2000 characters"),
-        ({"outcome": "accepted", "note": "bad\x00note"}, "control characters other than newline and tab"),
-        ({"outcome": "accepted", "agency_id": "someone-else"}, "Extra inputs are not permitted"),
+        (
+            {"outcome": "accepted", "note": "bad\x00note"},
+            "control characters other than newline and tab",
+        ),
+        (
+            {"outcome": "accepted", "agency_id": "someone-else"},
+            "Extra inputs are not permitted",
+        ),
         ({"outcome": "lost"}, "Input should be 'accepted'"),
-        ({"outcome": "declined", "decline_reason": "too_busy"}, "Input should be 'not_available_in_timescale'"),
+        (
+            {"outcome": "declined", "decline_reason": "too_busy"},
+            "Input should be 'not_available_in_timescale'",
+        ),
     ],
 )
-def test_an_agency_report_is_refused_for_other_faults(fields: dict[str, Any], message: str) -> None:
+def test_an_agency_report_is_refused_for_other_faults(
+    fields: dict[str, Any], message: str
+) -> None:
     with pytest.raises(ValidationError, match=message):
         AgencyOutcome.model_validate(report(**fields))
 
 
 def test_an_agency_need_not_name_the_message_type() -> None:
-    assert AgencyOutcome.model_validate(report(outcome="accepted")).type == "agency.outcome"
+    assert (
+        AgencyOutcome.model_validate(report(outcome="accepted")).type
+        == "agency.outcome"
+    )

@@ -13,7 +13,12 @@ import pytest
 from tests.support import running_stack, shared_stack  # noqa: F401 - imported once, so every pytester run shares them
 
 pytest_plugins = ["pytester"]
-PLUGIN = ("-p", "tests.support.shared_stack", "-o", "asyncio_default_fixture_loop_scope=function")
+PLUGIN = (
+    "-p",
+    "tests.support.shared_stack",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
+)
 
 CONFTEST = """
 import contextlib
@@ -77,7 +82,16 @@ def test_modules_on_the_shared_stack_run_together_on_one_start_and_it_stops_befo
 ) -> None:
     journal = run(pytester)
     # test_c moves up to stand behind test_a; a module's test without a stack does not split the run in two.
-    assert journal == ["start", "test_a1", "test_a2_needs_no_stack", "test_a3", "test_c1", "stop", "own", "test_b1"]
+    assert journal == [
+        "start",
+        "test_a1",
+        "test_a2_needs_no_stack",
+        "test_a3",
+        "test_c1",
+        "stop",
+        "own",
+        "test_b1",
+    ]
 
 
 MIXED_D = """
@@ -92,23 +106,40 @@ def test_d3(shared_stack):
 """
 
 
-def test_a_stack_of_a_modules_own_makes_the_shared_one_give_way_and_never_runs_beside_it(pytester: pytest.Pytester) -> None:
+def test_a_stack_of_a_modules_own_makes_the_shared_one_give_way_and_never_runs_beside_it(
+    pytester: pytest.Pytester,
+) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_d=MIXED_D)
     result = pytester.runpytest_inprocess(*PLUGIN)
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines(["*another stack runs on the broker*never both*"])
-    assert (pytester.path / "journal.txt").read_text().split() == ["start", "test_d1", "stop", "own", "test_d2"]
+    assert (pytester.path / "journal.txt").read_text().split() == [
+        "start",
+        "test_d1",
+        "stop",
+        "own",
+        "test_d2",
+    ]
 
 
 def test_the_ordering_keeps_everything_else_where_it_was() -> None:
     grouped = shared_stack.grouped
     order = ["u1", "s1", "u2", "s2", "u3", "s3"]
-    assert grouped(order, lambda x: x.startswith("s")) == ["u1", "s1", "s2", "s3", "u2", "u3"]
+    assert grouped(order, lambda x: x.startswith("s")) == [
+        "u1",
+        "s1",
+        "s2",
+        "s3",
+        "u2",
+        "u3",
+    ]
     assert grouped(["u1", "u2"], lambda x: x.startswith("s")) == ["u1", "u2"]
 
 
-def test_a_start_that_failed_fails_the_rest_of_its_module_at_once_and_is_tried_again_for_the_next() -> None:
+def test_a_start_that_failed_fails_the_rest_of_its_module_at_once_and_is_tried_again_for_the_next() -> (
+    None
+):
     tries: list[str] = []
 
     @contextlib.contextmanager

@@ -18,11 +18,26 @@ def ports(environ: dict[str, str]) -> set[int]:
     get = {name: int(environ.get(name, default)) for name, default in BASES.items()}
     kafka, base = get["SIGNPOST_TEST_KAFKA_PORT"], get["SIGNPOST_TEST_PORT_BASE"]
     chaos = int(environ.get(CHAOS, base + 500))
-    found = {kafka, kafka + 1, kafka + 10, kafka + 11, get["SIGNPOST_TEST_POSTGRES_PORT"]}
-    found |= {get["SIGNPOST_TEST_SECURE_KAFKA_PORT"], get["SIGNPOST_TEST_SECURE_KAFKA_PORT"] + 1}
-    found |= {base + offset + i for offset in (0, 10, 100, 110) for i in range(1, 5)} | {base + 90, base + 98, base + 99}
+    found = {
+        kafka,
+        kafka + 1,
+        kafka + 10,
+        kafka + 11,
+        get["SIGNPOST_TEST_POSTGRES_PORT"],
+    }
+    found |= {
+        get["SIGNPOST_TEST_SECURE_KAFKA_PORT"],
+        get["SIGNPOST_TEST_SECURE_KAFKA_PORT"] + 1,
+    }
+    found |= {
+        base + offset + i for offset in (0, 10, 100, 110) for i in range(1, 5)
+    } | {base + 90, base + 98, base + 99}
     for run in (chaos, chaos + 100):
-        found |= {run + i + 10 * n for i in range(1, 5) for n in range(3)} | {run + 32, run + 92, run + 93}
+        found |= {run + i + 10 * n for i in range(1, 5) for n in range(3)} | {
+            run + 32,
+            run + 92,
+            run + 93,
+        }
     return found
 
 
@@ -32,8 +47,12 @@ def worker(n: int, environ: dict[str, str]) -> dict[str, str]:
     return moved
 
 
-@pytest.mark.parametrize("environ", [{}, SIDE_BY_SIDE], ids=["defaults", "side-by-side"])
-def test_four_workers_share_no_port_and_stay_below_the_ephemeral_range(environ: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "environ", [{}, SIDE_BY_SIDE], ids=["defaults", "side-by-side"]
+)
+def test_four_workers_share_no_port_and_stay_below_the_ephemeral_range(
+    environ: dict[str, str],
+) -> None:
     each = [ports(worker(n, environ)) for n in range(4)]
     assert sum(len(p) for p in each) == len(set().union(*each))
     assert max(max(p) for p in each) < 32768
@@ -48,7 +67,9 @@ def test_the_first_worker_and_a_run_without_xdist_keep_the_bases() -> None:
 
 def test_a_worker_moves_every_base_by_its_strides() -> None:
     moved = worker(2, {**SIDE_BY_SIDE, "SIGNPOST_TEST_WORKER_PORT_STRIDE": "3000"})
-    assert {name: int(moved[name]) - int(port) for name, port in SIDE_BY_SIDE.items()} == dict.fromkeys(SIDE_BY_SIDE, 6000)
+    assert {
+        name: int(moved[name]) - int(port) for name, port in SIDE_BY_SIDE.items()
+    } == dict.fromkeys(SIDE_BY_SIDE, 6000)
 
 
 def test_a_layout_reaching_the_ephemeral_range_is_refused() -> None:

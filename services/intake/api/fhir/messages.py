@@ -14,7 +14,14 @@ from schemas.events import ReferralSubmitted
 from services.intake.api.fhir.reads import router as read_router
 from services.intake.api.referrals import Conflict, accept
 from services.intake.domain.access import may_submit
-from services.intake.domain.fhir import FhirRejection, Issue, accepted_outcome, operation_outcome, parse_bundle, to_referral
+from services.intake.domain.fhir import (
+    FhirRejection,
+    Issue,
+    accepted_outcome,
+    operation_outcome,
+    parse_bundle,
+    to_referral,
+)
 from signpost.auth import Authenticated
 
 FHIR_JSON = "application/fhir+json"
@@ -23,7 +30,14 @@ router = APIRouter(prefix="/v1/fhir", tags=["fhir"])
 _BODY = {
     "requestBody": {
         "required": True,
-        "content": {FHIR_JSON: {"schema": {"type": "object", "description": "BaRS servicerequest-request message Bundle"}}},
+        "content": {
+            FHIR_JSON: {
+                "schema": {
+                    "type": "object",
+                    "description": "BaRS servicerequest-request message Bundle",
+                }
+            }
+        },
     }
 }
 
@@ -41,14 +55,20 @@ async def process_message(
         return _outcome(rejection.http_status, operation_outcome(rejection.issues))
     refusal = may_submit(principal, referral)
     if refusal:
-        return _outcome(403, operation_outcome([Issue(code="forbidden", diagnostics=refusal)]))
+        return _outcome(
+            403, operation_outcome([Issue(code="forbidden", diagnostics=refusal)])
+        )
 
     def answer(event: ReferralSubmitted) -> dict[str, Any]:
         return accepted_outcome(event.referral_id)
 
-    outcome = await accept(request, principal, referral, x_request_id, source="fhir", answer=answer)
+    outcome = await accept(
+        request, principal, referral, x_request_id, source="fhir", answer=answer
+    )
     if isinstance(outcome, Conflict):
-        return _outcome(409, operation_outcome([Issue(code="conflict", diagnostics=outcome.detail)]))
+        return _outcome(
+            409, operation_outcome([Issue(code="conflict", diagnostics=outcome.detail)])
+        )
     status, body = outcome
     return _outcome(status, body)
 

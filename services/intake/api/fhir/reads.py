@@ -21,7 +21,12 @@ from starlette.datastructures import QueryParams
 
 from services.intake.domain.bars_status import UnknownStatus, may_read
 from services.intake.domain.fhir.outcome import FHIR_JSON, FHIR_PREFIX
-from services.intake.domain.fhir.read import read_outcome, searchset, service_request, tasks
+from services.intake.domain.fhir.read import (
+    read_outcome,
+    searchset,
+    service_request,
+    tasks,
+)
 from services.intake.store import referrals
 from services.intake.store.assignments import assignment_referral, referral_assignments
 from signpost import logs
@@ -40,7 +45,11 @@ _REFERENCE = re.compile(r"^(?:(?:.*/)?ServiceRequest/)?([0-9a-fA-F-]{36})$")
 _SEARCHABLE = frozenset({"based-on", "focus"})
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": what, "content": {FHIR_JSON: {"schema": {"type": "object"}}}}
-    for code, what in ((200, "the FHIR resource"), (401, "OperationOutcome"), (404, "OperationOutcome"))
+    for code, what in (
+        (200, "the FHIR resource"),
+        (401, "OperationOutcome"),
+        (404, "OperationOutcome"),
+    )
 }
 
 
@@ -54,31 +63,55 @@ async def read_service_request(referral_id: str, request: Request) -> JSONRespon
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         summary = await referrals.referral_summary(conn, wanted) if wanted else None
         body, failure = _render(principal, summary, service_request)
-        await _record(conn, request, principal, "read referral as FHIR ServiceRequest", wanted, summary, body, failure)
+        await _record(
+            conn,
+            request,
+            principal,
+            "read referral as FHIR ServiceRequest",
+            wanted,
+            summary,
+            body,
+            failure,
+        )
     return _answer(body, failure, "ServiceRequest")
 
 
 @router.get("/Task", responses=_RESPONSES)
 async def search_tasks(
     request: Request,
-    based_on: Annotated[str | None, Query(alias="based-on", description="ServiceRequest/{referral id}")] = None,
+    based_on: Annotated[
+        str | None, Query(alias="based-on", description="ServiceRequest/{referral id}")
+    ] = None,
     focus: Annotated[str | None, Query(description="the same, as Task.focus")] = None,
 ) -> JSONResponse:
     """The referral's outcomes: one Task per assignment, as a searchset Bundle (empty unless the caller may read it)."""
     principal = await _caller(request)
     if isinstance(principal, JSONResponse):
         return principal
-    wanted = searched_referral(request.query_params)  # read from the query itself: a parameter may be repeated
+    wanted = searched_referral(
+        request.query_params
+    )  # read from the query itself: a parameter may be repeated
     if isinstance(wanted, JSONResponse):
         return wanted
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         summary = await referrals.referral_summary(conn, wanted)
         assignments = await referral_assignments(conn, wanted) if summary else []
         found, failure = _render(principal, summary, lambda s: tasks(s, assignments))
-        await _record(conn, request, principal, "search referral outcomes as FHIR Tasks", wanted, summary, found, failure)
+        await _record(
+            conn,
+            request,
+            principal,
+            "search referral outcomes as FHIR Tasks",
+            wanted,
+            summary,
+            found,
+            failure,
+        )
     if failure:
         return _answer(None, failure, "Task")
-    return _fhir(200, searchset(found or [], base=_base(request), self_link=str(request.url)))
+    return _fhir(
+        200, searchset(found or [], base=_base(request), self_link=str(request.url))
+    )
 
 
 @router.get("/Task/{assignment_id}", responses=_RESPONSES)
@@ -90,10 +123,27 @@ async def read_task(assignment_id: str, request: Request) -> JSONResponse:
     wanted = _uuid(assignment_id)
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
         referral_id = await assignment_referral(conn, wanted) if wanted else None
-        summary = await referrals.referral_summary(conn, referral_id) if referral_id else None
-        assignments = await referral_assignments(conn, referral_id) if referral_id else []
-        found, failure = _render(principal, summary, lambda s: [t for t in tasks(s, assignments) if t["id"] == str(wanted)])
-        await _record(conn, request, principal, "read referral outcome as FHIR Task", referral_id, summary, found, failure)
+        summary = (
+            await referrals.referral_summary(conn, referral_id) if referral_id else None
+        )
+        assignments = (
+            await referral_assignments(conn, referral_id) if referral_id else []
+        )
+        found, failure = _render(
+            principal,
+            summary,
+            lambda s: [t for t in tasks(s, assignments) if t["id"] == str(wanted)],
+        )
+        await _record(
+            conn,
+            request,
+            principal,
+            "read referral outcome as FHIR Task",
+            referral_id,
+            summary,
+            found,
+            failure,
+        )
     return _answer(found[0] if found else None, failure, "Task")
 
 
@@ -103,14 +153,22 @@ async def _caller(request: Request) -> Principal | JSONResponse:
         return await authenticated(request)
     except HTTPException as refused:
         body = read_outcome(401, str(refused.detail))
-        return JSONResponse(body, status_code=401, media_type=FHIR_JSON, headers=refused.headers)
+        return JSONResponse(
+            body, status_code=401, media_type=FHIR_JSON, headers=refused.headers
+        )
 
 
 def _render(
-    principal: Principal, summary: dict[str, Any] | None, render: Callable[[dict[str, Any]], Shown]
+    principal: Principal,
+    summary: dict[str, Any] | None,
+    render: Callable[[dict[str, Any]], Shown],
 ) -> tuple[Shown | None, str | None]:
     """What the caller may see (None if nothing), or why intake could not say it in FHIR."""
-    if summary is None or not may_read(principal.role, principal.organisation, referrer_ods=str(summary["referrer_ods"])):
+    if summary is None or not may_read(
+        principal.role,
+        principal.organisation,
+        referrer_ods=str(summary["referrer_ods"]),
+    ):
         return None, None
     try:
         return render(summary), None
@@ -143,9 +201,17 @@ async def _record(
     )
 
 
-def _answer(body: dict[str, Any] | None, failure: str | None, kind: str) -> JSONResponse:
+def _answer(
+    body: dict[str, Any] | None, failure: str | None, kind: str
+) -> JSONResponse:
     if failure:
-        return _fhir(500, read_outcome(500, "intake holds a state it cannot express in FHIR; operations have been told"))
+        return _fhir(
+            500,
+            read_outcome(
+                500,
+                "intake holds a state it cannot express in FHIR; operations have been told",
+            ),
+        )
     if body is None:
         return _fhir(404, read_outcome(404, NOT_VISIBLE.format(kind)))
     return _fhir(200, body)
@@ -153,17 +219,29 @@ def _answer(body: dict[str, Any] | None, failure: str | None, kind: str) -> JSON
 
 def searched_referral(params: QueryParams) -> uuid.UUID | JSONResponse:
     """The one ServiceRequest a Task search names, or a 400 saying what a search must look like."""
-    unsupported = sorted({k for k in params if k not in _SEARCHABLE and not k.startswith("_")})
+    unsupported = sorted(
+        {k for k in params if k not in _SEARCHABLE and not k.startswith("_")}
+    )
     if unsupported:
         detail = f"Task search supports only based-on (or focus) = ServiceRequest/{{id}}; not {', '.join(unsupported)}"
         return _fhir(400, read_outcome(400, detail, code="not-supported"))
     values = [v for k in _SEARCHABLE for v in params.getlist(k)]
     if len(values) != 1 or "," in values[0]:
-        return _fhir(400, read_outcome(400, "a Task search needs exactly one based-on=ServiceRequest/{id}"))
+        return _fhir(
+            400,
+            read_outcome(
+                400, "a Task search needs exactly one based-on=ServiceRequest/{id}"
+            ),
+        )
     match = _REFERENCE.match(values[0])
     wanted = _uuid(match.group(1)) if match else None
     if wanted is None:
-        return _fhir(400, read_outcome(400, "based-on must reference a ServiceRequest: ServiceRequest/{id}"))
+        return _fhir(
+            400,
+            read_outcome(
+                400, "based-on must reference a ServiceRequest: ServiceRequest/{id}"
+            ),
+        )
     return wanted
 
 

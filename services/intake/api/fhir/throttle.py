@@ -10,15 +10,32 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from services.intake.domain.fhir.codes import HTTP_ERROR_CODES
-from services.intake.domain.fhir.outcome import FHIR_JSON, FHIR_PREFIX, UK_CORE_OPERATION_OUTCOME
+from services.intake.domain.fhir.outcome import (
+    FHIR_JSON,
+    FHIR_PREFIX,
+    UK_CORE_OPERATION_OUTCOME,
+)
 from signpost import rate_limit
 
 
 def throttled_outcome(detail: str) -> dict[str, Any]:
     """The ``throttled`` issue with BaRS's code, which BaRS senders retry."""
-    bars = {"system": HTTP_ERROR_CODES, "code": "REC_TOO_MANY_REQUESTS", "display": "429: Too Many Requests."}
-    issue = {"severity": "error", "code": "throttled", "details": {"coding": [bars]}, "diagnostics": detail}
-    return {"resourceType": "OperationOutcome", "meta": {"profile": [UK_CORE_OPERATION_OUTCOME]}, "issue": [issue]}
+    bars = {
+        "system": HTTP_ERROR_CODES,
+        "code": "REC_TOO_MANY_REQUESTS",
+        "display": "429: Too Many Requests.",
+    }
+    issue = {
+        "severity": "error",
+        "code": "throttled",
+        "details": {"coding": [bars]},
+        "diagnostics": detail,
+    }
+    return {
+        "resourceType": "OperationOutcome",
+        "meta": {"profile": [UK_CORE_OPERATION_OUTCOME]},
+        "issue": [issue],
+    }
 
 
 async def refused(request: Request, exc: Exception) -> JSONResponse:
@@ -27,4 +44,9 @@ async def refused(request: Request, exc: Exception) -> JSONResponse:
         return await rate_limit.refused(request, exc)
     assert isinstance(exc, rate_limit.RateLimited)
     headers = {"Retry-After": str(exc.retry_after_s)}
-    return JSONResponse(throttled_outcome(str(exc.detail)), status_code=429, media_type=FHIR_JSON, headers=headers)
+    return JSONResponse(
+        throttled_outcome(str(exc.detail)),
+        status_code=429,
+        media_type=FHIR_JSON,
+        headers=headers,
+    )

@@ -40,7 +40,13 @@ the Bundle but not mapped.
 
 from services.intake.domain.fhir.mapping import to_referral
 from services.intake.domain.fhir.message import BarsMessage, Located, parse_bundle
-from services.intake.domain.fhir.outcome import FhirRejection, Issue, IssueCode, accepted_outcome, operation_outcome
+from services.intake.domain.fhir.outcome import (
+    FhirRejection,
+    Issue,
+    IssueCode,
+    accepted_outcome,
+    operation_outcome,
+)
 
 __all__ = [
     "BarsMessage",

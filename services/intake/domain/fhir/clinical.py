@@ -36,8 +36,13 @@ def needs(ctx: MappingContext) -> list[str] | None:
     request = ctx.message.service_request
     found: list[str] = []
     ok = True
-    concepts = [("reasonCode", i, c, True) for i, c in enumerate(request.resource.reasonCode or [])]
-    concepts += [("category", i, c, False) for i, c in enumerate(request.resource.category or [])]
+    concepts = [
+        ("reasonCode", i, c, True)
+        for i, c in enumerate(request.resource.reasonCode or [])
+    ]
+    concepts += [
+        ("category", i, c, False) for i, c in enumerate(request.resource.category or [])
+    ]
     for element, index, concept, must_map in concepts:
         at = f"{request.path}.{element}[{index}]"
         issues_before = len(ctx.issues)
@@ -63,24 +68,43 @@ def needs(ctx: MappingContext) -> list[str] | None:
     return found
 
 
-def _need_of(ctx: MappingContext, concept: CodeableConcept, at: str, must_map: bool) -> str | None:
+def _need_of(
+    ctx: MappingContext, concept: CodeableConcept, at: str, must_map: bool
+) -> str | None:
     """The need a concept names, if it names exactly one; otherwise None, with an issue when that is wrong."""
     found: set[str] = set()
     for coding in concept.coding or []:
         if same_system(coding.system, SIGNPOST_NEED):
             if coding.code not in _NEED_CODES:
-                ctx.issues.append(Issue("value", f"unknown need code {coding.code!r} in {SIGNPOST_NEED}", at))
+                ctx.issues.append(
+                    Issue(
+                        "value",
+                        f"unknown need code {coding.code!r} in {SIGNPOST_NEED}",
+                        at,
+                    )
+                )
                 return None
             found.add(str(coding.code))
-        elif same_system(coding.system, SNOMED) and (pathway := SNOMED_NEEDS.get(coding.code or "")) is not None:
+        elif (
+            same_system(coding.system, SNOMED)
+            and (pathway := SNOMED_NEEDS.get(coding.code or "")) is not None
+        ):
             found.add(pathway.value)
     if len(found) > 1:
-        ctx.issues.append(Issue("value", f"the codings name different needs ({', '.join(sorted(found))})", at))
+        ctx.issues.append(
+            Issue(
+                "value",
+                f"the codings name different needs ({', '.join(sorted(found))})",
+                at,
+            )
+        )
         return None
     if found:
         return found.pop()
     if must_map:
-        given = ", ".join(f"{c.system}|{c.code}" for c in concept.coding or []) or repr(concept.text)
+        given = ", ".join(f"{c.system}|{c.code}" for c in concept.coding or []) or repr(
+            concept.text
+        )
         ctx.issues.append(
             Issue(
                 "not-supported",
@@ -101,7 +125,13 @@ def red_flags(ctx: MappingContext) -> list[str] | None:
             continue
         subject = ctx.message.entries.resolve(flag.resource.subject)
         if subject is None or subject.path != ctx.message.patient.path:
-            ctx.issues.append(Issue("invalid", "Flag.subject must be the referred Patient", f"{flag.path}.subject"))
+            ctx.issues.append(
+                Issue(
+                    "invalid",
+                    "Flag.subject must be the referred Patient",
+                    f"{flag.path}.subject",
+                )
+            )
             ok = False
             continue
         for code in _flag_codes(ctx, flag):
@@ -124,11 +154,19 @@ def _flag_codes(ctx: MappingContext, flag: Located[Flag]) -> list[str | None]:
                 codes.append(str(coding.code))
             else:
                 ctx.issues.append(
-                    Issue("value", f"unknown red flag code {coding.code!r} in {SIGNPOST_RED_FLAG}", f"{flag.path}.code")
+                    Issue(
+                        "value",
+                        f"unknown red flag code {coding.code!r} in {SIGNPOST_RED_FLAG}",
+                        f"{flag.path}.code",
+                    )
                 )
                 codes.append(None)
     for coding in codings(flag.resource.category):
-        red_flag = BARS_FLAG_RED_FLAGS.get(coding.code or "") if same_system(coding.system, BARS_FLAG_CATEGORIES) else None
+        red_flag = (
+            BARS_FLAG_RED_FLAGS.get(coding.code or "")
+            if same_system(coding.system, BARS_FLAG_CATEGORIES)
+            else None
+        )
         if red_flag is not None:
             codes.append(red_flag.value)
     return codes
@@ -142,8 +180,16 @@ def consent(ctx: MappingContext) -> bool:
     request = ctx.message.service_request
     entries = ctx.message.entries
     supporting = [entries.resolve(r) for r in request.resource.supportingInfo or []]
-    candidates = [Located(s.resource, s.path) for s in supporting if s is not None and isinstance(s.resource, Consent)]
-    candidates += [c for c in entries.of_type(Consent) if c.path not in {s.path for s in candidates}]
+    candidates = [
+        Located(s.resource, s.path)
+        for s in supporting
+        if s is not None and isinstance(s.resource, Consent)
+    ]
+    candidates += [
+        c
+        for c in entries.of_type(Consent)
+        if c.path not in {s.path for s in candidates}
+    ]
     loc: Loc = ("consent_direct_care",)
     for consent in candidates:
         ctx.came_from(loc, consent.path)
@@ -153,7 +199,9 @@ def consent(ctx: MappingContext) -> bool:
         ctx.hints[loc] = f"the Consent at {consent.path} {problem}"
     if not candidates:
         ctx.came_from(loc, "Bundle.entry")
-        ctx.hints[loc] = "the Bundle has no Consent resource; BaRS referrals carry an active Consent for direct care"
+        ctx.hints[loc] = (
+            "the Bundle has no Consent resource; BaRS referrals carry an active Consent for direct care"
+        )
     return False
 
 
@@ -166,7 +214,9 @@ def _direct_care_problem(ctx: MappingContext, consent: Consent) -> str | None:
             return "is not about the referred Patient"
     if consent.provision is not None and consent.provision.type == "deny":
         return "denies rather than permits"
-    codes = {(c.system, c.code) for c in codings(consent.category) + codings(consent.scope)}
+    codes = {
+        (c.system, c.code) for c in codings(consent.category) + codings(consent.scope)
+    }
     if not any(
         same_system(system, want[0]) and code == want[1]
         for system, code in codes

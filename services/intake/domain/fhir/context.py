@@ -57,7 +57,9 @@ class MappingContext:
     def already_failed(self, loc: Loc) -> bool:
         return any(loc[: len(f)] == f for f in self.failed)
 
-    def ods_code(self, reference: Reference | None, at: str, depth: int = 0) -> Found | None:
+    def ods_code(
+        self, reference: Reference | None, at: str, depth: int = 0
+    ) -> Found | None:
         """The ODS code of the organisation a reference leads to.
 
         Senders identify organisations either by a logical reference carrying
@@ -67,7 +69,11 @@ class MappingContext:
         if reference is None or depth > 2:
             return None
         logical = reference.identifier
-        if logical is not None and same_system(logical.system, ODS_ORGANISATION) and logical.value:
+        if (
+            logical is not None
+            and same_system(logical.system, ODS_ORGANISATION)
+            and logical.value
+        ):
             return Found(logical.value, f"{at}.identifier.value")
         target = self.message.entries.resolve(reference)
         if target is None:
@@ -75,17 +81,28 @@ class MappingContext:
         resource = target.resource
         if isinstance(resource, Organization):
             for index, identifier in enumerate(resource.identifier or ()):
-                if same_system(identifier.system, ODS_ORGANISATION) and identifier.value:
-                    return Found(identifier.value, f"{target.path}.identifier[{index}].value")
+                if (
+                    same_system(identifier.system, ODS_ORGANISATION)
+                    and identifier.value
+                ):
+                    return Found(
+                        identifier.value, f"{target.path}.identifier[{index}].value"
+                    )
             return None
         if isinstance(resource, HealthcareService):
-            return self.ods_code(resource.providedBy, f"{target.path}.providedBy", depth + 1)
+            return self.ods_code(
+                resource.providedBy, f"{target.path}.providedBy", depth + 1
+            )
         if isinstance(resource, PractitionerRole):
-            return self.ods_code(resource.organization, f"{target.path}.organization", depth + 1)
+            return self.ods_code(
+                resource.organization, f"{target.path}.organization", depth + 1
+            )
         return None
 
 
-def codings(concepts: Iterable[CodeableConcept] | CodeableConcept | None) -> list[Coding]:
+def codings(
+    concepts: Iterable[CodeableConcept] | CodeableConcept | None,
+) -> list[Coding]:
     if concepts is None:
         return []
     if isinstance(concepts, CodeableConcept):

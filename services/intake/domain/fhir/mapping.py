@@ -18,9 +18,18 @@ from services.intake.domain.fhir.message import BarsMessage
 from services.intake.domain.fhir.outcome import FhirRejection, Issue, IssueCode
 from services.intake.domain.fhir.people import patient, referrer
 
-_REQUIRED_ERRORS = frozenset({"missing", "too_short", "patient_demographics_required", "patient_address_required"})
+_REQUIRED_ERRORS = frozenset(
+    {
+        "missing",
+        "too_short",
+        "patient_demographics_required",
+        "patient_address_required",
+    }
+)
 # Patient-wide refusals that only repeat what a Patient element already failed for.
-_PATIENT_SUMMARIES = frozenset({"patient_demographics_required", "patient_address_required"})
+_PATIENT_SUMMARIES = frozenset(
+    {"patient_demographics_required", "patient_address_required"}
+)
 _BUSINESS_RULE_ERRORS = frozenset({"consent_required", "pharmacy_first_ineligible"})
 
 
@@ -41,10 +50,18 @@ def to_referral(message: BarsMessage) -> Referral:
         "notes": _notes(ctx),
     }
     try:
-        referral = Referral.model_validate({k: v for k, v in fields.items() if v is not None})
+        referral = Referral.model_validate(
+            {k: v for k, v in fields.items() if v is not None}
+        )
     except ValidationError as error:
-        errors = [e for e in error.errors() if not ctx.already_failed(tuple(e["loc"])) and not _repeats(ctx, e)]
-        ctx.issues.extend(_referral_issue(ctx, e) for e in errors if not _has_more_specific(e, errors))
+        errors = [
+            e
+            for e in error.errors()
+            if not ctx.already_failed(tuple(e["loc"])) and not _repeats(ctx, e)
+        ]
+        ctx.issues.extend(
+            _referral_issue(ctx, e) for e in errors if not _has_more_specific(e, errors)
+        )
     else:
         if not ctx.issues:
             return referral
@@ -55,7 +72,13 @@ def _check_is_new_referral(ctx: MappingContext) -> None:
     header, request = ctx.message.header, ctx.message.service_request
     reason = ctx.message.reason
     if reason is None:
-        ctx.fail(Issue("required", "MessageHeader.reason must say 'new' for a new referral", f"{header.path}.reason"))
+        ctx.fail(
+            Issue(
+                "required",
+                "MessageHeader.reason must say 'new' for a new referral",
+                f"{header.path}.reason",
+            )
+        )
     elif reason != NEW:
         ctx.fail(
             Issue(
@@ -84,7 +107,11 @@ def _urgency(ctx: MappingContext) -> str | None:
     urgency = PRIORITY_URGENCY.get(priority)
     if urgency is None:
         ctx.fail(
-            Issue("not-supported", f"ServiceRequest.priority {priority!r} is not supported; use routine, urgent or asap", at),
+            Issue(
+                "not-supported",
+                f"ServiceRequest.priority {priority!r} is not supported; use routine, urgent or asap",
+                at,
+            ),
             ("urgency",),
         )
         return None
@@ -99,7 +126,11 @@ def _chosen_pharmacy(ctx: MappingContext) -> str | None:
         return None
     if len(performers) > 1:
         ctx.fail(
-            Issue("not-supported", "ServiceRequest.performer may name only the one place the patient chose", at),
+            Issue(
+                "not-supported",
+                "ServiceRequest.performer may name only the one place the patient chose",
+                at,
+            ),
             ("chosen_pharmacy_ods",),
         )
         return None
@@ -127,13 +158,17 @@ def _notes(ctx: MappingContext) -> str | None:
 
 
 def _repeats(ctx: MappingContext, error: Mapping[str, Any]) -> bool:
-    return error["type"] in _PATIENT_SUMMARIES and any(loc[:1] == ("patient",) for loc in ctx.failed)
+    return error["type"] in _PATIENT_SUMMARIES and any(
+        loc[:1] == ("patient",) for loc in ctx.failed
+    )
 
 
 def _has_more_specific(error: Mapping[str, Any], errors: list[Any]) -> bool:
     """A tuple holding a bad item is also reported as too short; the bad item says it better."""
     loc = tuple(error["loc"])
-    return any(len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == loc for e in errors)
+    return any(
+        len(e["loc"]) > len(loc) and tuple(e["loc"][: len(loc)]) == loc for e in errors
+    )
 
 
 def _referral_issue(ctx: MappingContext, error: Mapping[str, Any]) -> Issue:

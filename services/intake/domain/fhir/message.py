@@ -22,7 +22,11 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from pydantic import ValidationError
 
-from services.intake.domain.fhir.codes import BARS_MESSAGE_EVENTS, SERVICEREQUEST_REQUEST, same_system
+from services.intake.domain.fhir.codes import (
+    BARS_MESSAGE_EVENTS,
+    SERVICEREQUEST_REQUEST,
+    same_system,
+)
 from services.intake.domain.fhir.outcome import FhirRejection, Issue, IssueCode
 
 R = TypeVar("R", bound=Resource)
@@ -52,7 +56,9 @@ class Entries:
             if entry.fullUrl:
                 self._by_reference.setdefault(entry.fullUrl, located)
             if entry.resource.id:
-                self._by_reference.setdefault(f"{entry.resource.get_resource_type()}/{entry.resource.id}", located)
+                self._by_reference.setdefault(
+                    f"{entry.resource.get_resource_type()}/{entry.resource.id}", located
+                )
 
     def resolve(self, reference: Reference | None) -> Located[Resource] | None:
         if reference is None or not reference.reference:
@@ -88,7 +94,11 @@ def parse_bundle(body: bytes | Mapping[str, Any]) -> BarsMessage:
     data = _decode(body)
     bundle = _validated_bundle(data)
     if bundle.type != "message":
-        _reject("value", f"Bundle.type must be 'message' for a BaRS message, not {bundle.type!r}", "Bundle.type")
+        _reject(
+            "value",
+            f"Bundle.type must be 'message' for a BaRS message, not {bundle.type!r}",
+            "Bundle.type",
+        )
     entries = Entries(bundle)
     header = _header(bundle)
     _check_references(data)
@@ -102,8 +112,16 @@ def reference_issue(reference: Reference | None, at: str, expected: str) -> Issu
     if reference is None:
         return Issue("required", f"{at} must reference a {expected}", at)
     if not reference.reference:
-        return Issue("invalid", f"{at} must reference a {expected} entry of this Bundle by its fullUrl", at)
-    return Issue("invalid", f"{at} must reference a {expected} in this Bundle; {reference.reference!r} does not", at)
+        return Issue(
+            "invalid",
+            f"{at} must reference a {expected} entry of this Bundle by its fullUrl",
+            at,
+        )
+    return Issue(
+        "invalid",
+        f"{at} must reference a {expected} in this Bundle; {reference.reference!r} does not",
+        at,
+    )
 
 
 def _decode(body: bytes | Mapping[str, Any]) -> dict[str, Any]:
@@ -120,7 +138,11 @@ def _decode(body: bytes | Mapping[str, Any]) -> dict[str, Any]:
         _reject("structure", "body must be a JSON object: a FHIR Bundle")
     kind = decoded.get("resourceType")
     if kind != "Bundle":
-        _reject("structure", f"expected a FHIR Bundle (BaRS message), got resourceType {kind!r}", "Bundle")
+        _reject(
+            "structure",
+            f"expected a FHIR Bundle (BaRS message), got resourceType {kind!r}",
+            "Bundle",
+        )
     if _too_deep(decoded):
         # fhir.resources validates recursively; real BaRS bundles nest a dozen levels, not hundreds.
         _reject("structure", f"JSON nested more than {MAX_DEPTH} levels deep", "Bundle")
@@ -131,7 +153,13 @@ def _too_deep(data: object) -> bool:
     stack: list[tuple[object, int]] = [(data, 1)]
     while stack:
         node, depth = stack.pop()
-        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        children = (
+            node.values()
+            if isinstance(node, dict)
+            else node
+            if isinstance(node, list)
+            else ()
+        )
         for child in children:
             if isinstance(child, dict | list):
                 if depth + 1 > MAX_DEPTH:
@@ -145,7 +173,9 @@ def _validated_bundle(data: dict[str, Any]) -> Bundle:
     unknown = [
         Issue(
             "structure",
-            f"unknown FHIR resourceType {kind!r}" if kind else "resource without resourceType",
+            f"unknown FHIR resourceType {kind!r}"
+            if kind
+            else "resource without resourceType",
             f"Bundle.entry[{i}].resource",
         )
         for i, kind in _entry_resource_types(data)
@@ -159,12 +189,22 @@ def _validated_bundle(data: dict[str, Any]) -> Bundle:
         raise FhirRejection([_structure_issue(e) for e in error.errors()]) from None
     except RecursionError:
         _reject("structure", "the Bundle nests too deeply to validate", "Bundle")
-    except KeyError as error:  # an unknown resourceType deeper down, e.g. among contained resources
-        kind = str(error.args[0]).removeprefix("R4.").removesuffix("Type") if error.args else "?"
+    except (
+        KeyError
+    ) as error:  # an unknown resourceType deeper down, e.g. among contained resources
+        kind = (
+            str(error.args[0]).removeprefix("R4.").removesuffix("Type")
+            if error.args
+            else "?"
+        )
         _reject("structure", f"unknown FHIR resourceType {kind!r}", "Bundle")
     except (TypeError, AttributeError, ValueError) as error:
         # fhir_core's own validators (uri, url) fail this way, with no location, on a value of the wrong JSON type.
-        _reject("structure", f"the Bundle is not valid FHIR R4: a value has the wrong JSON type ({error})", "Bundle")
+        _reject(
+            "structure",
+            f"the Bundle is not valid FHIR R4: a value has the wrong JSON type ({error})",
+            "Bundle",
+        )
 
 
 def _entry_resource_types(data: dict[str, Any]) -> Iterator[tuple[int, object]]:
@@ -187,7 +227,9 @@ def _is_resource_type(kind: object) -> bool:
 
 def _structure_issue(error: Mapping[str, Any]) -> Issue:
     message = str(error["msg"]).removeprefix("Value error, ")
-    return Issue("structure", f"{message} ({error['type']})", fhir_path("Bundle", error["loc"]))
+    return Issue(
+        "structure", f"{message} ({error['type']})", fhir_path("Bundle", error["loc"])
+    )
 
 
 def fhir_path(root: str, loc: Sequence[str | int]) -> str:
@@ -203,10 +245,18 @@ def _header(bundle: Bundle) -> Located[MessageHeader]:
     first = entries[0].resource if entries else None
     if not isinstance(first, MessageHeader):
         found = type(first).__name__ if first is not None else "nothing"
-        _reject("structure", f"the first entry of a message Bundle must be a MessageHeader, found {found}", "Bundle.entry[0]")
+        _reject(
+            "structure",
+            f"the first entry of a message Bundle must be a MessageHeader, found {found}",
+            "Bundle.entry[0]",
+        )
     header = Located(first, "Bundle.entry[0].resource")
     event = first.eventCoding
-    if event is None or not same_system(event.system, BARS_MESSAGE_EVENTS) or event.code != SERVICEREQUEST_REQUEST:
+    if (
+        event is None
+        or not same_system(event.system, BARS_MESSAGE_EVENTS)
+        or event.code != SERVICEREQUEST_REQUEST
+    ):
         given = f"{event.system}|{event.code}" if event else first.eventUri
         _reject(
             "not-supported",
@@ -221,7 +271,11 @@ def _check_references(data: dict[str, Any]) -> None:
     raw_entries = data.get("entry") or []
     full_urls = [e.get("fullUrl") for e in raw_entries if isinstance(e, dict)]
     issues = [
-        Issue("structure", f"fullUrl {url!r} is used by more than one entry", f"Bundle.entry[{i}].fullUrl")
+        Issue(
+            "structure",
+            f"fullUrl {url!r} is used by more than one entry",
+            f"Bundle.entry[{i}].fullUrl",
+        )
         for i, url in enumerate(full_urls)
         if url and full_urls.index(url) != i
     ]
@@ -229,9 +283,17 @@ def _check_references(data: dict[str, Any]) -> None:
     for index, entry in enumerate(raw_entries):
         if not isinstance(entry, dict):
             continue
-        for path, target in _references(entry.get("resource"), f"Bundle.entry[{index}].resource"):
+        for path, target in _references(
+            entry.get("resource"), f"Bundle.entry[{index}].resource"
+        ):
             if target.startswith(_LOCAL_REFERENCE_PREFIXES) and target not in known:
-                issues.append(Issue("invalid", f"reference {target!r} does not resolve to any entry in this Bundle", path))
+                issues.append(
+                    Issue(
+                        "invalid",
+                        f"reference {target!r} does not resolve to any entry in this Bundle",
+                        path,
+                    )
+                )
     if issues:
         raise FhirRejection(issues)
 
@@ -256,14 +318,20 @@ def _focus(header: Located[MessageHeader], entries: Entries) -> Located[ServiceR
     if not focus:
         _reject("required", "MessageHeader.focus must reference the ServiceRequest", at)
     if len(focus) > 1:
-        _reject("not-supported", "MessageHeader.focus must reference exactly one ServiceRequest", at)
+        _reject(
+            "not-supported",
+            "MessageHeader.focus must reference exactly one ServiceRequest",
+            at,
+        )
     target = entries.resolve(focus[0])
     if target is None or not isinstance(target.resource, ServiceRequest):
         raise FhirRejection([reference_issue(focus[0], f"{at}[0]", "ServiceRequest")])
     return Located(target.resource, target.path)
 
 
-def _subject(service_request: Located[ServiceRequest], entries: Entries) -> Located[Patient]:
+def _subject(
+    service_request: Located[ServiceRequest], entries: Entries
+) -> Located[Patient]:
     subject = service_request.resource.subject
     at = f"{service_request.path}.subject"
     target = entries.resolve(subject)
@@ -272,5 +340,7 @@ def _subject(service_request: Located[ServiceRequest], entries: Entries) -> Loca
     return Located(target.resource, target.path)
 
 
-def _reject(code: IssueCode, diagnostics: str, expression: str | None = None) -> NoReturn:
+def _reject(
+    code: IssueCode, diagnostics: str, expression: str | None = None
+) -> NoReturn:
     raise FhirRejection([Issue(code, diagnostics, expression)])

@@ -21,18 +21,31 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome, OperationOutco
 from services.intake.domain.fhir.codes import HTTP_ERROR_CODES, SIGNPOST_OUTCOME
 
 IssueCode = Literal[
-    "structure", "required", "value", "invalid", "not-supported", "business-rule", "forbidden", "conflict", "transient"
+    "structure",
+    "required",
+    "value",
+    "invalid",
+    "not-supported",
+    "business-rule",
+    "forbidden",
+    "conflict",
+    "transient",
 ]
 Severity = Literal["fatal", "error", "warning", "information"]
 
-UK_CORE_OPERATION_OUTCOME = "https://fhir.hl7.org.uk/StructureDefinition/UKCore-OperationOutcome"
+UK_CORE_OPERATION_OUTCOME = (
+    "https://fhir.hl7.org.uk/StructureDefinition/UKCore-OperationOutcome"
+)
 FHIR_PREFIX = "/v1/fhir"
 FHIR_JSON = "application/fhir+json"
 # Understood, but Signpost will not act on it: 422 rather than 400.
 _UNPROCESSABLE: frozenset[IssueCode] = frozenset({"not-supported", "business-rule"})
 # BaRS's code for each issue type that is not a plain bad request.
-_BARS_CODES: dict[str, str] = {"not-supported": "REC_UNPROCESSABLE_ENTITY", "business-rule": "REC_UNPROCESSABLE_ENTITY",
-                               "transient": "REC_SERVICE_UNAVAILABLE"}  # fmt: skip
+_BARS_CODES: dict[str, str] = {
+    "not-supported": "REC_UNPROCESSABLE_ENTITY",
+    "business-rule": "REC_UNPROCESSABLE_ENTITY",
+    "transient": "REC_SERVICE_UNAVAILABLE",
+}
 
 
 @dataclass(frozen=True)
@@ -74,12 +87,20 @@ def accepted_outcome(referral_id: str | UUID) -> dict[str, Any]:
         severity="information",
         code="informational",
         details={
-            "coding": [{"system": SIGNPOST_OUTCOME, "code": "accepted", "display": "Referral accepted"}],
+            "coding": [
+                {
+                    "system": SIGNPOST_OUTCOME,
+                    "code": "accepted",
+                    "display": "Referral accepted",
+                }
+            ],
             "text": f"Referral {referral_id} accepted",
         },
         diagnostics=f"referral_id={referral_id}",
     )
-    return _as_json(OperationOutcome(meta={"profile": [UK_CORE_OPERATION_OUTCOME]}, issue=[issue]))
+    return _as_json(
+        OperationOutcome(meta={"profile": [UK_CORE_OPERATION_OUTCOME]}, issue=[issue])
+    )
 
 
 def _fhir_issue(issue: Issue) -> OperationOutcomeIssue:

@@ -50,7 +50,12 @@ def referrer(ctx: MappingContext) -> dict[str, Any] | None:
         practitioner = Located(target.resource, target.path)
         role = _role_of(ctx, practitioner)
     else:
-        ctx.fail(reference_issue(request.resource.requester, at, "PractitionerRole or Practitioner"), ("referrer",))
+        ctx.fail(
+            reference_issue(
+                request.resource.requester, at, "PractitionerRole or Practitioner"
+            ),
+            ("referrer",),
+        )
         return None
     ctx.came_from(("referrer",), target.path)
     return _present(
@@ -62,14 +67,18 @@ def referrer(ctx: MappingContext) -> dict[str, Any] | None:
     )
 
 
-def _practitioner_of(ctx: MappingContext, role: Located[PractitionerRole]) -> Located[Practitioner] | None:
+def _practitioner_of(
+    ctx: MappingContext, role: Located[PractitionerRole]
+) -> Located[Practitioner] | None:
     target = ctx.message.entries.resolve(role.resource.practitioner)
     if target is not None and isinstance(target.resource, Practitioner):
         return Located(target.resource, target.path)
     return None
 
 
-def _role_of(ctx: MappingContext, practitioner: Located[Practitioner]) -> Located[PractitionerRole] | None:
+def _role_of(
+    ctx: MappingContext, practitioner: Located[Practitioner]
+) -> Located[PractitionerRole] | None:
     for role in ctx.message.entries.of_type(PractitionerRole):
         target = ctx.message.entries.resolve(role.resource.practitioner)
         if target is not None and target.path == practitioner.path:
@@ -77,7 +86,9 @@ def _role_of(ctx: MappingContext, practitioner: Located[Practitioner]) -> Locate
     return None
 
 
-def _referring_ods(ctx: MappingContext, role: Located[PractitionerRole] | None) -> str | None:
+def _referring_ods(
+    ctx: MappingContext, role: Located[PractitionerRole] | None
+) -> str | None:
     found = None
     if role is not None:
         found = ctx.ods_code(role.resource.organization, f"{role.path}.organization")
@@ -90,7 +101,9 @@ def _referring_ods(ctx: MappingContext, role: Located[PractitionerRole] | None) 
                 "required",
                 "the referring organisation needs an ODS code: PractitionerRole.organization or MessageHeader.sender "
                 "must lead to an Organization with an https://fhir.nhs.uk/Id/ods-organization-code identifier",
-                f"{role.path}.organization" if role else f"{ctx.message.header.path}.sender",
+                f"{role.path}.organization"
+                if role
+                else f"{ctx.message.header.path}.sender",
             ),
             ("referrer", "ods_code"),
         )
@@ -100,19 +113,42 @@ def _referring_ods(ctx: MappingContext, role: Located[PractitionerRole] | None) 
 
 
 def _practitioner_name(
-    ctx: MappingContext, practitioner: Located[Practitioner] | None, role: Located[PractitionerRole] | None
+    ctx: MappingContext,
+    practitioner: Located[Practitioner] | None,
+    role: Located[PractitionerRole] | None,
 ) -> str | None:
     if practitioner is not None:
         chosen = _preferred_name(practitioner.resource.name or [])
         if chosen is not None:
             index, name = chosen
-            ctx.came_from(("referrer", "practitioner"), f"{practitioner.path}.name[{index}]")
-            return name.text or " ".join(part for part in [*(name.given or []), name.family] if part) or None
-    if role is not None and role.resource.practitioner is not None and role.resource.practitioner.display:
+            ctx.came_from(
+                ("referrer", "practitioner"), f"{practitioner.path}.name[{index}]"
+            )
+            return (
+                name.text
+                or " ".join(part for part in [*(name.given or []), name.family] if part)
+                or None
+            )
+    if (
+        role is not None
+        and role.resource.practitioner is not None
+        and role.resource.practitioner.display
+    ):
         ctx.came_from(("referrer", "practitioner"), f"{role.path}.practitioner.display")
         return role.resource.practitioner.display
-    at = practitioner.path if practitioner else f"{ctx.message.service_request.path}.requester"
-    ctx.fail(Issue("required", "the referring practitioner must be named (Practitioner.name)", at), ("referrer", "practitioner"))
+    at = (
+        practitioner.path
+        if practitioner
+        else f"{ctx.message.service_request.path}.requester"
+    )
+    ctx.fail(
+        Issue(
+            "required",
+            "the referring practitioner must be named (Practitioner.name)",
+            at,
+        ),
+        ("referrer", "practitioner"),
+    )
     return None
 
 
@@ -129,11 +165,19 @@ def _role(ctx: MappingContext, role: Located[PractitionerRole] | None) -> str | 
         return None
     at = f"{role.path}.code"
     ctx.came_from(("referrer", "role"), at)
-    roles = {_referrer_role(c.system, c.code) for c in codings(role.resource.code)} - {None}
+    roles = {_referrer_role(c.system, c.code) for c in codings(role.resource.code)} - {
+        None
+    }
     if len(roles) == 1:
         return roles.pop()
-    given = ", ".join(f"{c.system}|{c.code}" for c in codings(role.resource.code)) or "none"
-    problem = "codes for different roles" if roles else f"no code Signpost knows (given: {given})"
+    given = (
+        ", ".join(f"{c.system}|{c.code}" for c in codings(role.resource.code)) or "none"
+    )
+    problem = (
+        "codes for different roles"
+        if roles
+        else f"no code Signpost knows (given: {given})"
+    )
     ctx.fail(
         Issue(
             "value" if roles else "not-supported",
@@ -163,7 +207,10 @@ def patient(ctx: MappingContext) -> dict[str, Any]:
     fields: dict[str, Any] = {"sex": resource.gender}
     ctx.came_from(("patient", "sex"), f"{at}.gender")
     if resource.gender is None:
-        ctx.fail(Issue("required", "Patient.gender is required", f"{at}.gender"), ("patient", "sex"))
+        ctx.fail(
+            Issue("required", "Patient.gender is required", f"{at}.gender"),
+            ("patient", "sex"),
+        )
     fields.update(_identifiers(ctx, located))
     fields.update(_names(ctx, located))
     fields["birth_date"] = _birth_date(ctx, located)
@@ -184,11 +231,16 @@ def _identifiers(ctx: MappingContext, located: Located[Patient]) -> dict[str, An
     found: dict[str, Any] = {}
     for index, identifier in enumerate(identifiers):
         if same_system(identifier.system, NHS_NUMBER) and identifier.value is not None:
-            ctx.came_from(("patient", "nhs_number"), f"{located.path}.identifier[{index}].value")
+            ctx.came_from(
+                ("patient", "nhs_number"), f"{located.path}.identifier[{index}].value"
+            )
             found["nhs_number"] = identifier.value
             status = _verification_status(identifier)
             if status is not None and status != NHS_NUMBER_VERIFIED:
-                ctx.came_from(("patient", "nhs_number_traced"), f"{located.path}.identifier[{index}].extension")
+                ctx.came_from(
+                    ("patient", "nhs_number_traced"),
+                    f"{located.path}.identifier[{index}].extension",
+                )
                 found["nhs_number_traced"] = False
             break
     if found.get("nhs_number_traced", True) and "nhs_number" in found:
@@ -196,7 +248,9 @@ def _identifiers(ctx: MappingContext, located: Located[Patient]) -> dict[str, An
     # No traced NHS number: BaRS receivers must still take the referral, on the sender's own identifier if any.
     for index, identifier in enumerate(identifiers):
         if identifier.value and not same_system(identifier.system, NHS_NUMBER):
-            ctx.came_from(("patient", "local_id"), f"{located.path}.identifier[{index}].value")
+            ctx.came_from(
+                ("patient", "local_id"), f"{located.path}.identifier[{index}].value"
+            )
             return {**found, "local_id": identifier.value}
     return found
 
@@ -214,7 +268,11 @@ def _names(ctx: MappingContext, located: Located[Patient]) -> dict[str, str]:
     chosen = _preferred_name(located.resource.name or [])
     at = f"{located.path}.name"
     if chosen is None:
-        ctx.fail(Issue("required", "Patient.name is required", at), ("patient", "given_name"), ("patient", "family_name"))
+        ctx.fail(
+            Issue("required", "Patient.name is required", at),
+            ("patient", "given_name"),
+            ("patient", "family_name"),
+        )
         return {}
     index, name = chosen
     at = f"{at}[{index}]"
@@ -225,11 +283,17 @@ def _names(ctx: MappingContext, located: Located[Patient]) -> dict[str, str]:
     if given:
         found["given_name"] = " ".join(given)
     else:
-        ctx.fail(Issue("required", "Patient.name.given is required", f"{at}.given"), ("patient", "given_name"))
+        ctx.fail(
+            Issue("required", "Patient.name.given is required", f"{at}.given"),
+            ("patient", "given_name"),
+        )
     if name.family:
         found["family_name"] = name.family
     else:
-        ctx.fail(Issue("required", "Patient.name.family is required", f"{at}.family"), ("patient", "family_name"))
+        ctx.fail(
+            Issue("required", "Patient.name.family is required", f"{at}.family"),
+            ("patient", "family_name"),
+        )
     return found
 
 
@@ -249,10 +313,18 @@ def _birth_date(ctx: MappingContext, located: Located[Patient]) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     if value is None:
-        ctx.fail(Issue("required", "Patient.birthDate is required", at), ("patient", "birth_date"))
+        ctx.fail(
+            Issue("required", "Patient.birthDate is required", at),
+            ("patient", "birth_date"),
+        )
     else:
         ctx.fail(
-            Issue("value", f"Patient.birthDate must be a full date (YYYY-MM-DD), not {value!r}", at), ("patient", "birth_date")
+            Issue(
+                "value",
+                f"Patient.birthDate must be a full date (YYYY-MM-DD), not {value!r}",
+                at,
+            ),
+            ("patient", "birth_date"),
         )
     return None
 
@@ -263,11 +335,17 @@ def _where_living(ctx: MappingContext, located: Located[Patient]) -> dict[str, s
     The address lines travel only when there is no postcode: the postcode is what matching uses, and the
     rest of the address stays with the sender unless it is all there is.
     """
-    current = [(i, a) for i, a in enumerate(located.resource.address or []) if a.use != "old"]
+    current = [
+        (i, a) for i, a in enumerate(located.resource.address or []) if a.use != "old"
+    ]
     with_postcode = [(i, a) for i, a in current if a.postalCode]
     if with_postcode:
-        index, address = ([(i, a) for i, a in with_postcode if a.use == "home"] or with_postcode)[0]
-        ctx.came_from(("patient", "postcode"), f"{located.path}.address[{index}].postalCode")
+        index, address = (
+            [(i, a) for i, a in with_postcode if a.use == "home"] or with_postcode
+        )[0]
+        ctx.came_from(
+            ("patient", "postcode"), f"{located.path}.address[{index}].postalCode"
+        )
         return {"postcode": str(address.postalCode)}
     written = [(i, _one_line(a)) for i, a in current if _one_line(a)]
     if written:
@@ -276,7 +354,11 @@ def _where_living(ctx: MappingContext, located: Located[Patient]) -> dict[str, s
         return {"address": text}
     at = f"{located.path}.address"
     ctx.fail(
-        Issue("required", "Patient.address must give the patient's postcode (postalCode) or its address lines", at),
+        Issue(
+            "required",
+            "Patient.address must give the patient's postcode (postalCode) or its address lines",
+            at,
+        ),
         ("patient", "postcode"),
         ("patient", "address"),
     )
@@ -285,12 +367,17 @@ def _where_living(ctx: MappingContext, located: Located[Patient]) -> dict[str, s
 
 def _one_line(address: Address) -> str:
     parts = [*(address.line or []), address.city, address.district]
-    return ", ".join(p.strip() for p in parts if p and p.strip()) or (address.text or "").strip()
+    return (
+        ", ".join(p.strip() for p in parts if p and p.strip())
+        or (address.text or "").strip()
+    )
 
 
 def _gp_practice(ctx: MappingContext, located: Located[Patient]) -> str | None:
     for index, reference in enumerate(located.resource.generalPractitioner or []):
-        found: Found | None = ctx.ods_code(reference, f"{located.path}.generalPractitioner[{index}]")
+        found: Found | None = ctx.ods_code(
+            reference, f"{located.path}.generalPractitioner[{index}]"
+        )
         if found is not None:
             ctx.came_from(("patient", "gp_practice_ods"), found.path)
             return found.value
@@ -314,26 +401,44 @@ def _contacts(ctx: MappingContext, located: Located[Patient]) -> list[dict[str, 
     found = _usable(located.resource.telecom or [], f"{located.path}.telecom")
     for c_index, contact in enumerate(located.resource.contact or []):
         if not found and any(c.code == _SELF for c in codings(contact.relationship)):
-            found = _usable(contact.telecom or [], f"{located.path}.contact[{c_index}].telecom")
+            found = _usable(
+                contact.telecom or [], f"{located.path}.contact[{c_index}].telecom"
+            )
     if not found:
         at = f"{located.path}.telecom"
-        ctx.fail(Issue("required", "Patient.telecom must give a phone number for the patient", at), ("patient", "contacts"))
+        ctx.fail(
+            Issue(
+                "required",
+                "Patient.telecom must give a phone number for the patient",
+                at,
+            ),
+            ("patient", "contacts"),
+        )
         return []
     ctx.came_from(("patient", "contacts"), f"{located.path}.telecom")
     next_rank = max((p.rank or 0 for _, p in found), default=0) + 1
-    unranked = sorted((item for item in found if item[1].rank is None), key=lambda item: item[1].system != "phone")
+    unranked = sorted(
+        (item for item in found if item[1].rank is None),
+        key=lambda item: item[1].system != "phone",
+    )
     ranks = {id(point): point.rank for _, point in found if point.rank is not None}
     for offset, (_, point) in enumerate(unranked):
         ranks[id(point)] = next_rank + offset
     contacts = []
     for index, (path, point) in enumerate(found):
         ctx.came_from(("patient", "contacts", index), path)
-        contacts.append({"system": point.system, "value": point.value, "rank": ranks[id(point)]})
+        contacts.append(
+            {"system": point.system, "value": point.value, "rank": ranks[id(point)]}
+        )
     return contacts
 
 
 def _usable(points: list[ContactPoint], at: str) -> list[tuple[str, ContactPoint]]:
-    return [(f"{at}[{i}]", p) for i, p in enumerate(points) if p.system in _CONTACT_SYSTEMS and p.value and p.use != "old"]
+    return [
+        (f"{at}[{i}]", p)
+        for i, p in enumerate(points)
+        if p.system in _CONTACT_SYSTEMS and p.value and p.use != "old"
+    ]
 
 
 def _present(fields: dict[str, Any]) -> dict[str, Any]:

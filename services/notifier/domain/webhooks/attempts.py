@@ -44,7 +44,9 @@ class Send:
 class Hold:
     until: datetime
     reason: str
-    clock_from: datetime | None  # the give-up clock's new start; None while paused, so it starts again afterwards
+    clock_from: (
+        datetime | None
+    )  # the give-up clock's new start; None while paused, so it starts again afterwards
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,18 @@ def gave_up(attempts: int, error: str) -> str:
     return f"webhook gave up after {attempts} attempts: {error}"[:2000]
 
 
-def before_attempt(agency_id: str, due: Due, policy: RetryPolicy, controls: Controls, now: datetime) -> Send | Hold | GiveUp:
+def before_attempt(
+    agency_id: str, due: Due, policy: RetryPolicy, controls: Controls, now: datetime
+) -> Send | Hold | GiveUp:
     paused = {agency_id: controls.paused_until} if controls.paused else {}
     permission = may_attempt(agency_id, paused, controls.breaker, now)
     reason = permission.reason or "held back"
-    if controls.paused and (controls.paused_until is None or now < controls.paused_until):
-        return Hold(controls.paused_until or now + PAUSE_RECHECK, reason, clock_from=None)
+    if controls.paused and (
+        controls.paused_until is None or now < controls.paused_until
+    ):
+        return Hold(
+            controls.paused_until or now + PAUSE_RECHECK, reason, clock_from=None
+        )
     first = due.first_attempt_at
     if first is not None and policy.should_dead_letter(first, now):
         # Out of time even if the breaker held it back: operations take it from here.
@@ -77,16 +85,23 @@ def before_attempt(agency_id: str, due: Due, policy: RetryPolicy, controls: Cont
     if not permission.allowed:
         clock_from = first or now
         # Looked at again by its give-up time at the latest, so it is dead-lettered on time.
-        until = min(permission.not_before or now + policy.initial, clock_from + policy.give_up_after)
+        until = min(
+            permission.not_before or now + policy.initial,
+            clock_from + policy.give_up_after,
+        )
         return Hold(until, reason, clock_from)
     return Send(controls.breaker.attempt_started(now))
 
 
-def after_failure(due: Due, policy: RetryPolicy, error: str, now: datetime, rng: random.Random) -> RetryAt | GiveUp:
+def after_failure(
+    due: Due, policy: RetryPolicy, error: str, now: datetime, rng: random.Random
+) -> RetryAt | GiveUp:
     """Back off with full jitter; never past the give-up time, where ``before_attempt`` dead-letters it."""
     attempts = due.attempts + 1
     first = due.first_attempt_at or now
     give_up_at = first + policy.give_up_after
     if now >= give_up_at:
         return GiveUp(attempts, gave_up(attempts, error))
-    return RetryAt(min(now + policy.next_attempt_delay(attempts, rng), give_up_at), attempts, first)
+    return RetryAt(
+        min(now + policy.next_attempt_delay(attempts, rng), give_up_at), attempts, first
+    )

@@ -51,7 +51,9 @@ class Breaker:
 
     def reopens_at(self) -> datetime | None:
         """When an open breaker lets its next probe through; ``None`` when closed."""
-        return None if self.opened_at is None else self.opened_at + self.policy.cool_down
+        return (
+            None if self.opened_at is None else self.opened_at + self.policy.cool_down
+        )
 
     def allows_attempt(self, now: datetime) -> bool:
         state = self.state(now)
@@ -72,7 +74,12 @@ class Breaker:
     def failed(self, now: datetime) -> "Breaker":
         failures = self.consecutive_failures + 1
         if self.opened_at is not None or failures >= self.policy.failures_to_open:
-            return replace(self, consecutive_failures=failures, opened_at=now, probe_started_at=None)
+            return replace(
+                self,
+                consecutive_failures=failures,
+                opened_at=now,
+                probe_started_at=None,
+            )
         return replace(self, consecutive_failures=failures)
 
     def _probe_in_flight(self, now: datetime) -> bool:
@@ -89,7 +96,12 @@ class Permission:
     """When to look again; ``None`` when allowed, or when paused until an operator resumes."""
 
 
-def may_attempt(agency_id: str, paused: Mapping[str, datetime | None], breaker: Breaker | None, now: datetime) -> Permission:
+def may_attempt(
+    agency_id: str,
+    paused: Mapping[str, datetime | None],
+    breaker: Breaker | None,
+    now: datetime,
+) -> Permission:
     """Whether a delivery to ``agency_id`` may be tried at ``now``.
 
     ``paused`` maps each paused agency to when its pause ends, or ``None`` for
@@ -98,18 +110,32 @@ def may_attempt(agency_id: str, paused: Mapping[str, datetime | None], breaker: 
     if agency_id in paused:
         until = paused[agency_id]
         if until is None:
-            return Permission(False, "deliveries to this agency are paused by operations")
+            return Permission(
+                False, "deliveries to this agency are paused by operations"
+            )
         if now < until:
-            return Permission(False, f"deliveries to this agency are paused until {until.isoformat()}", until)
+            return Permission(
+                False,
+                f"deliveries to this agency are paused until {until.isoformat()}",
+                until,
+            )
     if breaker is None:
         return Permission(True)
     state = breaker.state(now)
     if state is BreakerState.OPEN:
-        return Permission(False, "circuit open after repeated failures", breaker.reopens_at())
+        return Permission(
+            False, "circuit open after repeated failures", breaker.reopens_at()
+        )
     if not breaker.allows_attempt(now):
         probe = breaker.probe_started_at
-        return Permission(False, "a probe delivery is in flight", None if probe is None else probe + breaker.policy.cool_down)
+        return Permission(
+            False,
+            "a probe delivery is in flight",
+            None if probe is None else probe + breaker.policy.cool_down,
+        )
     return Permission(True)
 
 
-BREAKER = BreakerPolicy()  # opens after 5 failures in a row, probes again after a minute
+BREAKER = (
+    BreakerPolicy()
+)  # opens after 5 failures in a row, probes again after a minute

@@ -16,7 +16,11 @@ def referrer_receiver(ods_code: str) -> str:
 
 def referrer_of(receiver: str) -> str | None:
     """The ODS code of a referrer's receiver key, or None for an agency."""
-    return receiver.removeprefix(REFERRER_PREFIX) if receiver.startswith(REFERRER_PREFIX) else None
+    return (
+        receiver.removeprefix(REFERRER_PREFIX)
+        if receiver.startswith(REFERRER_PREFIX)
+        else None
+    )
 
 
 def receiver_topic(receiver: str) -> str:
@@ -26,4 +30,6 @@ def receiver_topic(receiver: str) -> str:
 
 
 def receiver_event_type(receiver: str) -> str:
-    return "practice.feedback" if referrer_of(receiver) is not None else "agency.referral"
+    return (
+        "practice.feedback" if referrer_of(receiver) is not None else "agency.referral"
+    )

@@ -38,7 +38,9 @@ class RetryPolicy:
         # Compare exponents in logs, so the thousandth attempt neither overflows a float nor builds a huge integer.
         if self.factor > 1 and attempt - 1 >= math.log(cap / initial, self.factor):
             return self.max_delay
-        return timedelta(seconds=min(initial * float(self.factor) ** (attempt - 1), cap))
+        return timedelta(
+            seconds=min(initial * float(self.factor) ** (attempt - 1), cap)
+        )
 
     def next_attempt_delay(self, attempt: int, rng: random.Random) -> timedelta:
         """How long to wait after the ``attempt``-th failure: uniform between zero and ``ceiling(attempt)``."""

@@ -64,10 +64,15 @@ def signature(secret: bytes, timestamp: int, body: bytes) -> str:
     return hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
-def sign(secret: bytes, body: bytes, at: datetime, *, also: Sequence[bytes] = ()) -> str:
+def sign(
+    secret: bytes, body: bytes, at: datetime, *, also: Sequence[bytes] = ()
+) -> str:
     """The ``Signpost-Signature`` value for ``body`` sent at ``at``; ``also`` adds signatures with further secrets."""
     timestamp = int(at.timestamp())
-    parts = [f"t={timestamp}", *(f"v1={signature(s, timestamp, body)}" for s in (secret, *also))]
+    parts = [
+        f"t={timestamp}",
+        *(f"v1={signature(s, timestamp, body)}" for s in (secret, *also)),
+    ]
     return ",".join(parts)
 
 
@@ -80,16 +85,25 @@ def parse_header(header: str) -> SignatureHeader:
     for part in header.split(","):
         key, sep, value = part.strip().partition("=")
         if not sep or not key:
-            raise SignatureRejected("malformed", "signature header must look like t=<unix seconds>,v1=<hex>")
+            raise SignatureRejected(
+                "malformed", "signature header must look like t=<unix seconds>,v1=<hex>"
+            )
         if key == "t":
             if timestamp is not None:
-                raise SignatureRejected("malformed", "signature header has more than one timestamp")
+                raise SignatureRejected(
+                    "malformed", "signature header has more than one timestamp"
+                )
             if not _UNIX_SECONDS.fullmatch(value):
-                raise SignatureRejected("malformed", "signature timestamp must be whole unix seconds")
+                raise SignatureRejected(
+                    "malformed", "signature timestamp must be whole unix seconds"
+                )
             timestamp = int(value)
         elif key == "v1":
             if not _HEX_SHA256.fullmatch(value):
-                raise SignatureRejected("malformed", "v1 signature must be 64 lowercase hexadecimal characters")
+                raise SignatureRejected(
+                    "malformed",
+                    "v1 signature must be 64 lowercase hexadecimal characters",
+                )
             signatures.append(value)
     if timestamp is None:
         raise SignatureRejected("malformed", "signature header has no timestamp (t=)")
@@ -98,7 +112,13 @@ def parse_header(header: str) -> SignatureHeader:
     return SignatureHeader(timestamp, tuple(signatures))
 
 
-def verify(secret: bytes, header: str, body: bytes, now: datetime, tolerance: timedelta = DEFAULT_TOLERANCE) -> None:
+def verify(
+    secret: bytes,
+    header: str,
+    body: bytes,
+    now: datetime,
+    tolerance: timedelta = DEFAULT_TOLERANCE,
+) -> None:
     """Accept the delivery or raise ``SignatureRejected``: a bad header, a wrong signature, or a time too far from ``now``.
 
     The signature is checked before the time, so "stale" and "future" are only
@@ -107,16 +127,24 @@ def verify(secret: bytes, header: str, body: bytes, now: datetime, tolerance: ti
     parsed = parse_header(header)
     expected = signature(secret, parsed.timestamp, body)
     # compare_digest on every candidate: no early exit that a timing attacker could measure.
-    matches = [hmac.compare_digest(expected, candidate) for candidate in parsed.signatures]
+    matches = [
+        hmac.compare_digest(expected, candidate) for candidate in parsed.signatures
+    ]
     if not any(matches):
-        raise SignatureRejected("mismatch", "signature does not match the body and the shared secret")
+        raise SignatureRejected(
+            "mismatch", "signature does not match the body and the shared secret"
+        )
     age = now.timestamp() - parsed.timestamp
     allowed = tolerance.total_seconds()
     if age > allowed:
-        raise SignatureRejected("stale", f"signature is {age:.0f}s old, more than the {allowed:.0f}s allowed; refusing a replay")
+        raise SignatureRejected(
+            "stale",
+            f"signature is {age:.0f}s old, more than the {allowed:.0f}s allowed; refusing a replay",
+        )
     if -age > allowed:
         raise SignatureRejected(
-            "future", f"signature is {-age:.0f}s in the future, more than the {allowed:.0f}s clock skew allowed"
+            "future",
+            f"signature is {-age:.0f}s in the future, more than the {allowed:.0f}s clock skew allowed",
         )
 
 
@@ -129,7 +157,11 @@ def standard_key(secret: str) -> bytes:
 
 def standard_secret(secret: str) -> str:
     """The secret as a Standard Webhooks library takes it (``whsec_<base64>``), whichever way it was registered."""
-    return secret if secret.startswith(STANDARD_PREFIX) else STANDARD_PREFIX + base64.b64encode(secret.encode()).decode()
+    return (
+        secret
+        if secret.startswith(STANDARD_PREFIX)
+        else STANDARD_PREFIX + base64.b64encode(secret.encode()).decode()
+    )
 
 
 def secret_problem(secret: str) -> str | None:
@@ -145,13 +177,17 @@ def secret_problem(secret: str) -> str | None:
     return None
 
 
-def signed_headers(secret: str, webhook_id: str, body: bytes, at: datetime) -> dict[str, str]:
+def signed_headers(
+    secret: str, webhook_id: str, body: bytes, at: datetime
+) -> dict[str, str]:
     """The signature headers of one delivery: Standard Webhooks', and the deprecated one within its window."""
     at = at.astimezone(UTC)  # the library reads the time as UTC
     headers = {
         "webhook-id": webhook_id,
         "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": StandardWebhook(standard_key(secret)).sign(webhook_id, at, body.decode()),
+        "webhook-signature": StandardWebhook(standard_key(secret)).sign(
+            webhook_id, at, body.decode()
+        ),
     }
     if at.date() <= LEGACY_HEADER_UNTIL:
         headers[SIGNATURE_HEADER] = sign(secret.encode(), body, at)

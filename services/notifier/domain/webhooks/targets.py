@@ -46,7 +46,9 @@ def url_refusal(url: str, *, allow_private: bool) -> str | None:
     return None
 
 
-def address_refusal(host: str, addresses: Iterable[Address], *, allow_private: bool) -> str | None:
+def address_refusal(
+    host: str, addresses: Iterable[Address], *, allow_private: bool
+) -> str | None:
     """Why the host's addresses may not be sent to; None if every one is public (or private ones are allowed)."""
     found = list(addresses)
     if not found:
