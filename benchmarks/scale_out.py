@@ -54,11 +54,12 @@ from benchmarks.chaos_counts import Counts, Once, count, pending
 from benchmarks.chaos_faults import Chaos, Progress, load
 from schemas.events import AgencyOutcome
 from schemas.ids import derived_event_id
+from schemas.topics import EVERY_SIGNPOST_TOPIC
 from schemas.vocabulary import CompletionOutcome, OutcomeCode
 from services.audit.domain import provenance
 from toolbox.stack import SERVICES
 
-AUDITED_TOPICS = re.compile(r"^(referral|assignment|agency|practice|signpost)\..+")
+AUDITED_TOPICS = re.compile(EVERY_SIGNPOST_TOPIC)
 """What audit follows (services/audit/app.py): every Signpost topic."""
 SLA_SECONDS = 3.0
 """Each assignment's timers fall due this many seconds apart from its delivery."""

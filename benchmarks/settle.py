@@ -16,7 +16,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from signpost.consumer import DEAD_LETTER_TOPIC
+from schemas.topics import DEAD_LETTER
 from signpost.topics import CORE_TOPICS
 from toolbox.stack import SERVICES
 
@@ -129,8 +129,7 @@ async def dead_letters(bootstrap: str) -> int:
     await consumer.start()
     try:
         partitions = [
-            TopicPartition(DEAD_LETTER_TOPIC, p)
-            for p in range(CORE_TOPICS[DEAD_LETTER_TOPIC])
+            TopicPartition(DEAD_LETTER, p) for p in range(CORE_TOPICS[DEAD_LETTER])
         ]
         return sum((await end_offsets(consumer, partitions)).values())
     finally:

@@ -11,9 +11,6 @@ from uuid import UUID
 from pydantic import Field
 
 from schemas.referral import Strict
-from schemas.topics import ACCESS
-
-ACCESS_TOPIC = ACCESS
 
 
 class AccessRecorded(Strict):

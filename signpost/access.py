@@ -9,7 +9,8 @@ import uuid
 from datetime import UTC, datetime
 from uuid import UUID
 
-from schemas.access import ACCESS_TOPIC, AccessRecorded
+from schemas.access import AccessRecorded
+from schemas.topics import ACCESS
 from signpost.auth import Principal
 from signpost.database import Conn
 from signpost.outbox import enqueue
@@ -43,7 +44,7 @@ async def record_access(
     )
     await enqueue(
         conn,
-        topic=ACCESS_TOPIC,
+        topic=ACCESS,
         key=patient_key,
         event=event,
         event_id=event.event_id,

@@ -36,7 +36,6 @@ from signpost.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECO
 from signpost.outbox import enqueue
 from signpost.settings import Settings
 
-DEAD_LETTER_TOPIC = DEAD_LETTER
 # The setting's own default (SIGNPOST_MAX_EVENT_BYTES), not the environment's: a service passes its settings'
 # value (``Runtime.follow``), so nothing is read at import and a test can give a limit of its own.
 DEFAULT_MAX_EVENT_BYTES: int = Settings.model_fields["max_event_bytes"].default
@@ -103,7 +102,7 @@ def dead_letter_id(record: ConsumerRecord[Any, Any], consumer: str) -> UUID:
 async def dead_letter(
     conn: Conn, record: ConsumerRecord[Any, Any], consumer: str, reason: str
 ) -> None:
-    if record.topic == DEAD_LETTER_TOPIC:
+    if record.topic == DEAD_LETTER:
         # Never a dead letter of a dead letter: each would carry the last, and they would feed each other for ever.
         log.error(
             "unreadable dead letter skipped",
@@ -126,7 +125,7 @@ async def dead_letter(
     )
     await enqueue(
         conn,
-        topic=DEAD_LETTER_TOPIC,
+        topic=DEAD_LETTER,
         key=dead_letter_key(record),
         event=json.dumps(
             dead_letter_payload(record, consumer, reason, original)
@@ -424,7 +423,7 @@ def _read(
     """The record parsed, or why it must be dead-lettered; any other error is the batch's to isolate."""
     size = len(record.value or b"")
     # Dead letters carry a whole refused record (in base64), so they may exceed the limit they enforce.
-    if size > max_bytes and record.topic != DEAD_LETTER_TOPIC:
+    if size > max_bytes and record.topic != DEAD_LETTER:
         # Parsing a huge record would cost memory every consumer shares; it waits, whole, in the dead letters.
         return f"event of {size} bytes exceeds the {max_bytes}-byte limit"
     try:

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from schemas.topics import agency_outcomes, agency_referrals
+
 SERVICES = ("intake", "router", "notifier", "audit")
 # A dot in an agency id would let one agency's prefix ``agency.a.`` cover
 # another agency's topics (``agency.a.b.referrals``); wildcards are worse.
@@ -64,11 +66,11 @@ def check_agency_id(agency_id: str) -> str:
 
 
 def referrals_topic(agency_id: str) -> str:
-    return f"agency.{check_agency_id(agency_id)}.referrals"
+    return agency_referrals(check_agency_id(agency_id))
 
 
 def outcomes_topic(agency_id: str) -> str:
-    return f"agency.{check_agency_id(agency_id)}.outcomes"
+    return agency_outcomes(check_agency_id(agency_id))
 
 
 def agency_group_prefix(agency_id: str) -> str:

@@ -16,8 +16,6 @@ from signpost import database, http, terminology
 from signpost.service import Runtime, build_app
 
 SERVICE = "audit"
-# Every Signpost topic: the flow topics, agency and practice topics, dead letters.
-AUDITED_TOPICS = EVERY_SIGNPOST_TOPIC
 
 
 async def wire(runtime: Runtime) -> None:
@@ -28,7 +26,7 @@ async def wire(runtime: Runtime) -> None:
         group="signpost-audit",
         parse=recorder.parse,
         handle=recorder.record,
-        pattern=AUDITED_TOPICS,
+        pattern=EVERY_SIGNPOST_TOPIC,
     )
     # The live streams read through a small pool of their own, so however many are open (at most the caps),
     # they never wait for, or take, a connection the recorder writes with.

@@ -16,7 +16,6 @@ from services.intake.store import referrals
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
-CANCELLED_TOPIC = REFERRAL_CANCELLED
 # Once nothing more can happen to a referral, revoking it would rewrite history.
 FINAL_STATUSES = frozenset({"completed", "cancelled"})
 
@@ -61,7 +60,7 @@ async def cancel(
     await referrals.record_cancellation(conn, referral_id)
     await enqueue(
         conn,
-        topic=CANCELLED_TOPIC,
+        topic=REFERRAL_CANCELLED,
         key=event.patient_key,
         event=event,
         event_id=event.event_id,

@@ -10,8 +10,6 @@ from schemas.topics import REFERRAL_SUBMITTED
 from signpost.database import Conn
 from signpost.outbox import outbox_row
 
-SUBMITTED_TOPIC = REFERRAL_SUBMITTED
-
 
 async def record_submission(
     conn: Conn, event: ReferralSubmitted, *, client_id: str, source: str
@@ -37,7 +35,7 @@ async def record_submission(
         event.referral.model_dump_json(),
         source,
         *outbox_row(
-            topic=SUBMITTED_TOPIC,
+            topic=REFERRAL_SUBMITTED,
             key=event.patient_key,
             event=event,
             event_id=event.event_id,

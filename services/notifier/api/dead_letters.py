@@ -39,7 +39,6 @@ from signpost.outbox import enqueue
 from signpost.service import Runtime
 
 log = logs.get_logger()
-REPLAYS_TOPIC = REPLAYS
 router = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
 
 
@@ -228,7 +227,7 @@ async def replay(
     )
     await enqueue(
         conn,
-        topic=REPLAYS_TOPIC,
+        topic=REPLAYS,
         key=event.patient_key,
         event=event,
         event_id=event.event_id,

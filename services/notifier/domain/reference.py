@@ -10,10 +10,6 @@ were named from the router's seed files; they now read as their agency id.)
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.topics import ASSIGNMENT_DELIVERED, agency_referrals, practice_feedback
-
-DELIVERED_TOPIC = ASSIGNMENT_DELIVERED
-
 
 def service_name(delivery: Mapping[str, Any]) -> str:
     """The name the router's directory gave the service, else its agency id."""
@@ -25,11 +21,3 @@ def coordinator_of(delivery: Mapping[str, Any]) -> str | None:
     """The agency of the coordinator of the service's network, as routed: none when the router found none."""
     found = delivery.get("coordinator_agency_id")
     return str(found) if found else None
-
-
-def agency_topic(agency_id: str) -> str:
-    return agency_referrals(agency_id)
-
-
-def practice_topic(ods_code: str) -> str:
-    return practice_feedback(ods_code)

@@ -33,7 +33,6 @@ from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
-OUTCOME_TOPIC = ASSIGNMENT_OUTCOME
 OUTCOMES_PATTERN = r"agency\..+\.outcomes"
 _AGENCY = re.compile(r"^agency\.(?P<agency>.+)\.outcomes$")
 log = logs.get_logger()
@@ -122,7 +121,7 @@ async def record_outcome(
     )
     await enqueue(
         conn,
-        topic=OUTCOME_TOPIC,
+        topic=ASSIGNMENT_OUTCOME,
         key=delivery["patient_key"],
         event=recorded,
         event_id=recorded.event_id,

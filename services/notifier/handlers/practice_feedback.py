@@ -15,6 +15,7 @@ from uuid import UUID
 
 from schemas.events import AgencyOutcome, FeedbackSummary, PracticeFeedback
 from schemas.ids import derived_event_id
+from schemas.topics import practice_feedback
 from schemas.vocabulary import OutcomeCode, ServiceType
 from services.notifier.domain.envelope import following
 from services.notifier.domain.feedback import (
@@ -23,7 +24,7 @@ from services.notifier.domain.feedback import (
     rerouted_message,
 )
 from services.notifier.domain.outcomes import LifecycleEvent, SystemEvent
-from services.notifier.domain.reference import practice_topic, service_name
+from services.notifier.domain.reference import service_name
 from services.notifier.domain.webhooks.receivers import referrer_receiver
 from services.notifier.store import webhooks as webhook_store
 from signpost import terminology
@@ -112,7 +113,7 @@ async def _send(conn: Conn, feedback: PracticeFeedback, patient_key: str) -> Non
     await _by_webhook(conn, feedback, patient_key)
     await enqueue(
         conn,
-        topic=practice_topic(feedback.practice_ods),
+        topic=practice_feedback(feedback.practice_ods),
         key=patient_key,
         event=feedback,
         event_id=feedback.event_id,

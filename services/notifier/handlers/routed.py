@@ -20,7 +20,7 @@ from schemas.events import (
 )
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
-from services.notifier.domain.reference import DELIVERED_TOPIC, agency_topic
+from schemas.topics import ASSIGNMENT_DELIVERED, agency_referrals
 from services.notifier.domain.sla import planned_timers
 from services.notifier.handlers.practice_feedback import tell_referrer_of_reroute
 from services.notifier.store import deliveries
@@ -222,14 +222,14 @@ def _announcements(
     )
     return (
         outbox_row(
-            topic=agency_topic(assignment.agency_id),
+            topic=agency_referrals(assignment.agency_id),
             key=routed.patient_key,
             event=copy,
             event_id=copy_id,
             headers={"event-type": copy.type, "correlation-id": routed.correlation_id},
         ),
         outbox_row(
-            topic=DELIVERED_TOPIC,
+            topic=ASSIGNMENT_DELIVERED,
             key=routed.patient_key,
             event=delivered,
             event_id=delivered.event_id,

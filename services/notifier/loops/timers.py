@@ -32,7 +32,6 @@ from signpost import logs, loops, terminology
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
-ESCALATED_TOPIC = REFERRAL_ESCALATED
 LOOP = "sla-timers"
 BREACHES = Counter("signpost_sla_breaches_total", "SLA timers that fired", ["timer"])
 log = logs.get_logger()
@@ -86,7 +85,7 @@ async def _fire(conn: Conn, timer: dict[str, Any]) -> int:
     headers = {"event-type": escalated.type, "correlation-id": escalated.correlation_id}
     await enqueue(
         conn,
-        topic=ESCALATED_TOPIC,
+        topic=REFERRAL_ESCALATED,
         key=delivery["patient_key"],
         event=escalated,
         event_id=escalated.event_id,

@@ -15,7 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 import asyncpg
 
 from schemas.events import DeadLettered
-from services.notifier.domain.reference import DELIVERED_TOPIC, agency_topic
+from schemas.topics import ASSIGNMENT_DELIVERED, DEAD_LETTER, agency_referrals
 from services.notifier.domain.webhooks.attempts import (
     Controls,
     Due,
@@ -31,7 +31,6 @@ from services.notifier.domain.webhooks.receivers import (
 )
 from services.notifier.domain.webhooks.retry import RetryPolicy
 from signpost import dead_letter_bodies, logs, retention
-from signpost.consumer import DEAD_LETTER_TOPIC
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
@@ -263,7 +262,7 @@ async def dead_letter(conn: Conn, claimed: Claimed, given_up: GiveUp) -> None:
     )
     await enqueue(
         conn,
-        topic=DEAD_LETTER_TOPIC,
+        topic=DEAD_LETTER,
         key=claimed.patient_key,
         event=letter,
         event_id=letter.event_id,
@@ -295,7 +294,7 @@ async def hand_back_to_kafka(conn: Conn, agency_id: str) -> int:
         event = json.loads(row["delivered_event"])
         await enqueue(
             conn,
-            topic=agency_topic(agency_id),
+            topic=agency_referrals(agency_id),
             key=row["patient_key"],
             event=bytes(row["body"]),
             event_id=row["copy_id"],
@@ -320,7 +319,7 @@ async def _announce_delivered(
 ) -> None:
     await enqueue(
         conn,
-        topic=DELIVERED_TOPIC,
+        topic=ASSIGNMENT_DELIVERED,
         key=patient_key,
         event=json.dumps(event).encode(),
         event_id=UUID(event["event_id"]),

@@ -19,7 +19,8 @@ from schemas.events import Assignment, ReferralRouted
 from schemas.ids import derived_event_id
 from schemas.referral import Referral
 from schemas.text import SINGLE_LINE
-from services.router.domain.assignments import ROUTED_TOPIC, service_contexts
+from schemas.topics import REFERRAL_ROUTED
+from services.router.domain.assignments import service_contexts
 from services.router.domain.directory import described
 from services.router.inputs import RoutingInputs
 from services.router.store import assignments, cancellations, decisions
@@ -151,7 +152,7 @@ async def assign_by_hand(
         await decisions.set_outcome(conn, referral_id, "routed")
         await enqueue(
             conn,
-            topic=ROUTED_TOPIC,
+            topic=REFERRAL_ROUTED,
             key=row["patient_key"],
             event=routed,
             event_id=routed.event_id,

@@ -9,13 +9,8 @@ from uuid import UUID
 
 from schemas.events import Assignment, ServiceContext
 from schemas.ids import assignment_id
-from schemas.topics import REFERRAL_ROUTED, REFERRAL_UNROUTABLE
 from services.router.domain.decide import Decision
 from services.router.domain.directory import Described
-
-# The topics an assignment or its absence is published on (the contract in schemas/asyncapi.yaml).
-ROUTED_TOPIC = REFERRAL_ROUTED
-UNROUTABLE_TOPIC = REFERRAL_UNROUTABLE
 
 
 def assignments_of(

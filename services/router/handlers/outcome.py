@@ -17,13 +17,9 @@ from typing import Any
 from schemas.events import OutcomeRecorded, ReferralRouted, ReferralUnroutable
 from schemas.ids import derived_event_id
 from schemas.referral import Referral
+from schemas.topics import REFERRAL_ROUTED, REFERRAL_UNROUTABLE
 from schemas.vocabulary import Need, OutcomeCode, ServiceType
-from services.router.domain.assignments import (
-    ROUTED_TOPIC,
-    UNROUTABLE_TOPIC,
-    assignments_of,
-    service_contexts,
-)
+from services.router.domain.assignments import assignments_of, service_contexts
 from services.router.domain.decide import Decision, reroute
 from services.router.inputs import RoutingInputs
 from services.router.store import assignments, cancellations, decisions
@@ -186,7 +182,7 @@ async def _after_decline(conn: Conn, declined: OutcomeRecorded, choose: Choose) 
         ),
         "routed" if new else "unroutable",
     )
-    topic = ROUTED_TOPIC if new else UNROUTABLE_TOPIC
+    topic = REFERRAL_ROUTED if new else REFERRAL_UNROUTABLE
     await enqueue(
         conn,
         topic=topic,

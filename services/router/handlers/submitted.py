@@ -14,12 +14,8 @@ from uuid import UUID
 
 from schemas.events import ReferralRouted, ReferralSubmitted, ReferralUnroutable
 from schemas.ids import derived_event_id
-from services.router.domain.assignments import (
-    ROUTED_TOPIC,
-    UNROUTABLE_TOPIC,
-    assignments_of,
-    service_contexts,
-)
+from schemas.topics import REFERRAL_ROUTED, REFERRAL_UNROUTABLE
+from services.router.domain.assignments import assignments_of, service_contexts
 from services.router.domain.decide import Decision, decide
 from services.router.domain.directory import Directory
 from services.router.domain.rules import RuleSet
@@ -169,7 +165,7 @@ def _decided(event: ReferralSubmitted, decision: Decision) -> _Writes:
             for a in assignments
         ],
         event=outbox_row(
-            topic=ROUTED_TOPIC if assignments else UNROUTABLE_TOPIC,
+            topic=REFERRAL_ROUTED if assignments else REFERRAL_UNROUTABLE,
             key=event.patient_key,
             event=outgoing,
             event_id=outgoing.event_id,

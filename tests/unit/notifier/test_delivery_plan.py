@@ -19,8 +19,8 @@ from schemas.events import (
 )
 from schemas.ids import derived_event_id
 from schemas.minimise import agency_case
+from schemas.topics import ASSIGNMENT_DELIVERED, agency_referrals
 from schemas.vocabulary import Need, ServiceType
-from services.notifier.domain.reference import DELIVERED_TOPIC, agency_topic
 from services.notifier.domain.sla import planned_timers
 from services.notifier.handlers.routed import _announcements, _handed, _offered
 from signpost.consumer import Incoming
@@ -66,7 +66,7 @@ def test_each_assignment_gets_its_own_copy_on_its_agencys_topic_with_its_minimis
     for a in event.assignments:
         copy_row, delivered_row = _announcements(event, a, "kafka")
         assert (copy_row[1], copy_row[2]) == (
-            agency_topic(a.agency_id),
+            agency_referrals(a.agency_id),
             event.patient_key.encode(),
         )
         copy = AgencyReferral.model_validate(payload(copy_row))
@@ -74,7 +74,7 @@ def test_each_assignment_gets_its_own_copy_on_its_agencys_topic_with_its_minimis
         assert copy.referral == agency_case(event.referral, a)
         assert json.loads(copy_row[4])["event-type"] == "agency.referral"
         delivered = AssignmentDelivered.model_validate(payload(delivered_row))
-        assert delivered_row[1] == DELIVERED_TOPIC
+        assert delivered_row[1] == ASSIGNMENT_DELIVERED
         assert (delivered.assignment_id, delivered.agency_id, delivered.channel) == (
             a.assignment_id,
             a.agency_id,
@@ -125,10 +125,10 @@ def test_a_kafka_agency_gets_its_copy_and_delivered_through_the_outbox() -> None
     assert webhooks == []
     assert [(row[1], row[0]) for row in events] == [
         (
-            agency_topic("demo-pharmacy"),
+            agency_referrals("demo-pharmacy"),
             derived_event_id(PHARMACY.assignment_id, "agency-copy"),
         ),
-        (DELIVERED_TOPIC, derived_event_id(PHARMACY.assignment_id, "delivered")),
+        (ASSIGNMENT_DELIVERED, derived_event_id(PHARMACY.assignment_id, "delivered")),
     ]
     expected = planned_timers(
         PHARMACY.service_type, routed().referral.urgency, DELIVERED_AT
@@ -169,8 +169,8 @@ def test_webhook_and_kafka_agencies_of_one_referral_each_get_their_own_channel()
     )
     assert [w[1] for w in webhooks] == ["croydon-north-icn"]
     assert {row[1] for row in events} == {
-        agency_topic("demo-pharmacy"),
-        DELIVERED_TOPIC,
+        agency_referrals("demo-pharmacy"),
+        ASSIGNMENT_DELIVERED,
     }
 
 

@@ -12,8 +12,8 @@ from uuid import UUID
 
 from schemas.events import ReferralRouted, ReferralSubmitted, ReferralUnroutable
 from schemas.ids import assignment_id, derived_event_id
+from schemas.topics import REFERRAL_ROUTED, REFERRAL_UNROUTABLE
 from schemas.vocabulary import Need, ServiceType
-from services.router.domain.assignments import ROUTED_TOPIC, UNROUTABLE_TOPIC
 from services.router.domain.decide import Decision, Planned
 from services.router.domain.directory import Described
 from services.router.handlers.submitted import _decided, _planned, _Writes
@@ -131,7 +131,7 @@ def test_a_routed_decision_publishes_referral_routed_with_an_id_derived_from_the
 ):
     row, payload = outgoing(_decided(SUBMITTED, ROUTED))
     event_id, topic, key, _, headers = row
-    assert (topic, key) == (ROUTED_TOPIC, SUBMITTED.patient_key.encode())
+    assert (topic, key) == (REFERRAL_ROUTED, SUBMITTED.patient_key.encode())
     assert event_id == derived_event_id(SUBMITTED.event_id, "routed")
     assert json.loads(headers)["event-type"] == "referral.routed"
     assert json.loads(headers)["correlation-id"] == SUBMITTED.correlation_id
@@ -184,7 +184,7 @@ def test_an_unroutable_decision_publishes_referral_unroutable_with_the_reason_an
     assert writes.decision[3] == "unroutable"
     assert (row[0], row[1]) == (
         derived_event_id(SUBMITTED.event_id, "unroutable"),
-        UNROUTABLE_TOPIC,
+        REFERRAL_UNROUTABLE,
     )
     unroutable = ReferralUnroutable.model_validate(payload)
     assert unroutable.reason == "no pharmacy open"
@@ -229,7 +229,7 @@ def test_a_referral_cancelled_before_routing_is_remembered_without_event_or_assi
     }
     # The other referral of the batch is decided as usual, on the shipped rules.
     assert writes[0].event is not None
-    assert writes[0].event[1] in (ROUTED_TOPIC, UNROUTABLE_TOPIC)
+    assert writes[0].event[1] in (REFERRAL_ROUTED, REFERRAL_UNROUTABLE)
 
 
 def test_the_batch_plan_decides_on_the_events_own_time_so_a_replay_agrees() -> None:

@@ -14,9 +14,9 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from schemas.events import DeadLettered, ReferralSubmitted
+from schemas.topics import DEAD_LETTER
 from signpost import consumer, dead_letter_bodies
 from signpost.consumer import (
-    DEAD_LETTER_TOPIC,
     TRANSIENT,
     Incoming,
     NotReady,
@@ -139,7 +139,7 @@ def test_an_oversized_record_is_refused_before_it_is_parsed() -> None:
     assert isinstance(_read(record(b"x" * 1024), parse, 1024), Incoming)
     # A dead letter may be larger than the limit it enforces: it carries a whole refused record.
     assert isinstance(
-        _read(record(b"x" * 5000, topic=DEAD_LETTER_TOPIC), parse, 1024), Incoming
+        _read(record(b"x" * 5000, topic=DEAD_LETTER), parse, 1024), Incoming
     )
 
 
@@ -205,7 +205,7 @@ def test_the_largest_letter_that_carries_its_original_stays_under_the_producer_l
     )
     payload = dead_letter_payload(original, "signpost-router", "r" * 10_000, carried)
     row = outbox_row(
-        topic=DEAD_LETTER_TOPIC,
+        topic=DEAD_LETTER,
         key=dead_letter_key(original),
         event=json.dumps(payload).encode(),
         event_id=UUID(int=1),
