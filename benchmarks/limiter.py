@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from signpost.auth import Principal
+from signpost.clients import Principal
 from signpost.rate_limit import Allowances, RateLimiter
 
 CHECKS = 400

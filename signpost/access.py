@@ -11,7 +11,7 @@ from uuid import UUID
 
 from schemas.access import AccessRecorded
 from schemas.topics import ACCESS
-from signpost.auth import Principal
+from signpost.clients import Principal
 from signpost.database import Conn
 from signpost.outbox import enqueue
 

@@ -25,7 +25,7 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from prometheus_client import Counter
 
-from signpost.auth import Principal
+from signpost.clients import Principal
 
 # By client: the registry bounds the label's values, and operations want to know which system is hammering.
 REFUSED = Counter(

@@ -243,7 +243,7 @@ def create_topics(bootstrap: str, agencies: list[str], **security: Any) -> list[
     ``security``: aiokafka keyword arguments for a secured broker (``signpost.kafka_security.client_kwargs``).
     """
     from services.router.inputs import known_practices
-    from signpost.auth import referrer_organisations
+    from signpost.clients import referrer_organisations
     from signpost.settings import Settings
     from signpost.topics import agency_topics, practice_topics
 

@@ -12,7 +12,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from signpost.auth import Client, load_clients, mint
+from signpost.clients import Client, load_clients, mint
 
 REPO = Path(__file__).resolve().parent.parent
 DEV_DIR = REPO / "deploy" / "dev"

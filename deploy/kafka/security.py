@@ -240,7 +240,7 @@ async def provision(bootstrap: str, principals: Principals, cafile: Path) -> Non
     """Create the core and agency topics, then every principal's ACLs (both idempotent)."""
     admin = principals.admin.kwargs(cafile)
     from services.router.inputs import known_practices
-    from signpost.auth import referrer_organisations
+    from signpost.clients import referrer_organisations
     from signpost.settings import Settings
 
     referrers = sorted({*known_practices(Settings()), *referrer_organisations()})

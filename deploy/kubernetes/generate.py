@@ -55,7 +55,7 @@ _PATTERN = {PatternType.LITERAL: "literal", PatternType.PREFIXED: "prefix"}
 def agencies() -> list[str]:
     """Every agency the router may assign to, and every agency client in the registry."""
     from services.router.inputs import known_agencies
-    from signpost.auth import registry
+    from signpost.clients import registry
     from signpost.settings import Settings
 
     registered = {
@@ -67,7 +67,7 @@ def agencies() -> list[str]:
 def referrers() -> list[str]:
     """Organisations that hear back on a feedback topic: the directory's practices and every referrer client."""
     from services.router.inputs import known_practices
-    from signpost.auth import referrer_organisations
+    from signpost.clients import referrer_organisations
     from signpost.settings import Settings
 
     return sorted({*known_practices(Settings()), *referrer_organisations()})

@@ -22,7 +22,7 @@ from services.notifier.domain import sla_guard
 from services.notifier.handlers import cancelled, dead_letters, outcomes, routed
 from services.notifier.loops import feedback_topics, timers, webhooks
 from signpost import kafka_security, loops, terminology
-from signpost.auth import referrer_organisations
+from signpost.clients import referrer_organisations
 from signpost.http import install
 from signpost.service import Runtime, build_app
 from signpost.topics import ensure_topics

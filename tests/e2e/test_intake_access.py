@@ -62,7 +62,7 @@ def test_invalid_tokens_are_401(shared_stack: Stack, token: str) -> None:
 
 
 def test_an_expired_token_is_401_and_says_so(shared_stack: Stack) -> None:
-    from signpost.auth import load_clients, mint
+    from signpost.clients import load_clients, mint
     from toolbox.tokens import DEV_DIR
 
     client = load_clients(DEV_DIR / "clients.yaml")["gp-h81001"]

@@ -34,7 +34,8 @@ from services.audit.domain.queues import queue_item, with_replays
 from services.audit.store import queues
 from services.audit.store.log import shape
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated
+from signpost.clients import Principal
 from signpost.database import Conn
 from signpost.http import problem
 from signpost.kafka_security import client_kwargs

@@ -6,7 +6,7 @@ assignments. Opening a stream is recorded as an access event.
 A stream is authenticated once, at connect, and may then run for
 days. So it ends at its token's ``exp`` (the client reconnects with a fresh
 token and ``Last-Event-ID``, missing nothing), and as soon as the client is
-removed from the registry or re-keyed (``reason_to_end``, a plain function).
+removed from the registry or re-keyed (``domain/streams.reason_to_end``, a plain function).
 """
 
 import asyncio
@@ -23,12 +23,17 @@ from sse_starlette.sse import EventSourceResponse
 from starlette.types import Receive, Scope, Send
 
 from services.audit.api.trails import MAX_SEQ, agency_scope, runtime_of
-from services.audit.domain.streams import ENDED, RETRY_AFTER_S, StreamSlots
+from services.audit.domain.streams import (
+    ENDED,
+    RETRY_AFTER_S,
+    StreamSlots,
+    reason_to_end,
+)
 from services.audit.store import stream as stream_order
 from services.audit.store.log import Filters
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, Client, registry_for, revocation
+from signpost.auth import Authenticated, registry_for
 from signpost.rate_limit import RateLimited
 
 router = APIRouter(prefix="/v1")
@@ -42,17 +47,6 @@ class LiveStreams:
 
     pool: asyncpg.Pool
     slots: StreamSlots
-
-
-def reason_to_end(
-    now: float, expires_at: float, connected: Client, registry: dict[str, Client] | None
-) -> str | None:
-    """Why an open stream must end now, or ``None``. ``registry`` is ``None`` between re-checks."""
-    if now >= expires_at:
-        return "the token expired"
-    if registry is not None:
-        return revocation(connected, registry)
-    return None
 
 
 @router.get("/audit/stream", tags=["audit"])

@@ -18,7 +18,8 @@ from schemas.nhs_number import is_valid_nhs_number
 from services.audit.store import log as audit_log
 from services.audit.store.log import Filters
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated
+from signpost.clients import Principal
 from signpost.http import problem
 from signpost.pseudonym import patient_key
 from signpost.service import Runtime

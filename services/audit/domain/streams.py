@@ -1,14 +1,15 @@
-"""The live audit stream's limits: how many streams a client may hold on an instance, and how many in all.
+"""The live audit stream's limits: how many streams a client may hold on an instance, how many in all, and when one must end.
 
-Its order (where a client resumes) is ``store/stream.py``'s; when an open
-stream must end, and the I/O, are the stream endpoint's
-(``services/audit/api/stream.py``).
+Its order (where a client resumes) is ``store/stream.py``'s; the I/O is the
+stream endpoint's (``services/audit/api/stream.py``).
 """
 
 import collections
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge
+
+from signpost.clients import Client, revocation
 
 OPEN = Gauge("signpost_audit_streams_open", "Live audit streams open on this instance")
 ENDED = Counter(
@@ -50,3 +51,14 @@ class StreamSlots:
         self.held[client_id] -= 1
         if self.held[client_id] <= 0:
             del self.held[client_id]
+
+
+def reason_to_end(
+    now: float, expires_at: float, connected: Client, registry: dict[str, Client] | None
+) -> str | None:
+    """Why an open stream must end now, or ``None``. ``registry`` is ``None`` between re-checks."""
+    if now >= expires_at:
+        return "the token expired"
+    if registry is not None:
+        return revocation(connected, registry)
+    return None

@@ -20,7 +20,8 @@ from services.intake.domain.access import may_submit, referrer_or_operations, vi
 from services.intake.store import patient_links, referrals, replays
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated
+from signpost.clients import Principal
 from signpost.database import Conn
 from signpost.http import problem
 from signpost.service import Runtime

@@ -7,7 +7,7 @@ from typing import Any
 
 from schemas.referral import Referral
 from services.intake.domain.agency_view import agency_view
-from signpost.auth import Principal, may_refer
+from signpost.clients import Principal, may_refer
 
 
 def may_submit(principal: Principal, referral: Referral) -> str | None:

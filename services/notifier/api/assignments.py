@@ -21,7 +21,8 @@ from services.notifier.store import deliveries
 from services.notifier.store import outcomes as reports
 from services.notifier.store import timers as timer_rows
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated
+from signpost.clients import Principal
 from signpost.http import problem
 from signpost.service import Runtime
 

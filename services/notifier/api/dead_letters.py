@@ -32,7 +32,8 @@ from services.notifier.domain.dead_letters import (
 from services.notifier.store import dead_letters as store
 from signpost import dead_letter_bodies, logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated
+from signpost.clients import Principal
 from signpost.database import Conn
 from signpost.http import problem
 from signpost.outbox import enqueue

@@ -39,7 +39,8 @@ from services.notifier.domain.webhooks.signing import secret_problem
 from services.notifier.loops import webhook_reach
 from services.notifier.store import webhooks as store
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal, may_refer
+from signpost.auth import Authenticated
+from signpost.clients import Principal, may_refer
 from signpost.http import problem
 from signpost.service import Runtime
 

@@ -16,7 +16,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from schemas.vocabulary import ServiceType
 from services.router.domain.directory import Service, accepting_at, status_lapsed
 from services.router.store import directory as directory_store
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Authenticated
+from signpost.clients import Principal
 from signpost.http import problem
 from signpost.service import Runtime
 

@@ -1,8 +1,7 @@
 """The live stream's limits: slots per client and in all, and when an open stream must end."""
 
-from services.audit.api.stream import reason_to_end
-from services.audit.domain.streams import StreamSlots
-from signpost.auth import load_clients
+from services.audit.domain.streams import StreamSlots, reason_to_end
+from signpost.clients import load_clients
 from toolbox.tokens import DEV_DIR
 
 CLIENTS = load_clients(DEV_DIR / "clients.yaml")

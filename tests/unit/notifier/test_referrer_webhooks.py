@@ -9,7 +9,7 @@ from services.notifier.domain.webhooks.receivers import (
     referrer_of,
     referrer_receiver,
 )
-from signpost.auth import Principal
+from signpost.clients import Principal
 
 
 @pytest.mark.parametrize(

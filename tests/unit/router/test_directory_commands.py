@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from services.router.api.directory import may_set_status
 from services.router.cli import read_seeds, seed_problems, service_table
 from services.router.domain.directory import Directory
-from signpost.auth import Principal
+from signpost.clients import Principal
 
 SEEDS = Path(__file__).parents[3] / "services" / "router" / "directory"
 DORSET: dict[str, Any] = yaml.safe_load((SEEDS / "dorset.yaml").read_text())

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from signpost.auth import _registry, load_clients, revocation
+from signpost.clients import _registry, load_clients, revocation
 from toolbox.tokens import DEV_DIR
 
 

@@ -5,7 +5,7 @@ from limits import parse_many
 from pydantic import ValidationError
 
 from services.intake.api.fhir.throttle import throttled_outcome
-from signpost.auth import Principal
+from signpost.clients import Principal
 from signpost.rate_limit import (
     Allowances,
     RateLimited,

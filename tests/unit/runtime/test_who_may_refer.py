@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from deploy.kafka.acls import Operation, PatternType, ResourceType, acl_bindings
-from signpost.auth import (
+from signpost.clients import (
     REFERRING_ROLES,
     Principal,
     _registry,
@@ -76,15 +76,15 @@ def test_a_file_that_changes_while_it_is_read_is_not_kept_as_the_registry(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An edit caught half-way (a writer that truncates, then writes) must not stand until the next change."""
-    from signpost import auth
+    from signpost import clients as registry
 
     path = tmp_path / "clients.yaml"
     path.write_text((DEV_DIR / "clients.yaml").read_text())
     before = _registry(str(path))
     clients = yaml.safe_load(path.read_text())["clients"]
-    real_load = auth.load_clients
+    real_load = registry.load_clients
 
-    def load_while_the_writer_goes_on(p: Path) -> dict[str, auth.Client]:
+    def load_while_the_writer_goes_on(p: Path) -> dict[str, registry.Client]:
         half = {
             c.client_id: c for c in real_load(p).values() if c.client_id != "operations"
         }
@@ -104,10 +104,10 @@ def test_a_file_that_changes_while_it_is_read_is_not_kept_as_the_registry(
         )
         return half
 
-    monkeypatch.setattr(auth, "load_clients", load_while_the_writer_goes_on)
+    monkeypatch.setattr(registry, "load_clients", load_while_the_writer_goes_on)
     path.write_text(yaml.safe_dump({"clients": clients[:-1]}))  # the writer starts
     assert _registry(str(path)) == before, "the half-read file is not taken"
-    monkeypatch.setattr(auth, "load_clients", real_load)
+    monkeypatch.setattr(registry, "load_clients", real_load)
     settled = _registry(str(path))
     assert {"operations", "gp-y02345"} <= set(settled), (
         "the finished file is read at the next request"

@@ -31,7 +31,8 @@ from services.intake.store import referrals
 from services.intake.store.assignments import assignment_referral, referral_assignments
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Principal, authenticated
+from signpost.auth import authenticated
+from signpost.clients import Principal
 from signpost.database import Conn
 from signpost.service import Runtime
 
