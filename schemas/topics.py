@@ -22,6 +22,8 @@ PRACTICE_FEEDBACK = "practice.{odsCode}.feedback"
 
 EVERY_SIGNPOST_TOPIC = r"^(referral|assignment|agency|practice|signpost)\..+"
 """A pattern for every topic above (audit follows them all)."""
+AGENCY_OUTCOMES_PATTERN = r"agency\.[^.]+\.outcomes"
+"""A pattern for every agency's outcomes topic (the notifier follows them all). An agency id has no dot."""
 
 
 def agency_referrals(agency_id: str) -> str:
@@ -37,3 +39,11 @@ def agency_outcomes(agency_id: str) -> str:
 def practice_feedback(ods_code: str) -> str:
     """The topic a referring practice hears back on."""
     return f"practice.{ods_code}.feedback"
+
+
+def agency_of_outcomes(topic: str) -> str | None:
+    """The agency whose outcomes topic ``topic`` is, or ``None`` for any other topic."""
+    agency = topic.removeprefix("agency.").removesuffix(".outcomes")
+    if topic != agency_outcomes(agency) or not agency or "." in agency:
+        return None
+    return agency

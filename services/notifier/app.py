@@ -14,7 +14,12 @@ from schemas.events import (
     ReferralCancelled,
     ReferralRouted,
 )
-from schemas.topics import DEAD_LETTER, REFERRAL_CANCELLED, REFERRAL_ROUTED
+from schemas.topics import (
+    AGENCY_OUTCOMES_PATTERN,
+    DEAD_LETTER,
+    REFERRAL_CANCELLED,
+    REFERRAL_ROUTED,
+)
 from services.notifier.api import assignments
 from services.notifier.api import dead_letters as dead_letter_routes
 from services.notifier.api import webhooks as webhook_routes
@@ -49,7 +54,7 @@ async def wire(runtime: Runtime) -> None:
         group="signpost-notifier-outcomes",
         parse=AgencyOutcome.model_validate_json,
         handle=outcomes.handle_outcomes,
-        pattern=outcomes.OUTCOMES_PATTERN,
+        pattern=AGENCY_OUTCOMES_PATTERN,
     )
     runtime.follow(
         REFERRAL_CANCELLED,

@@ -30,14 +30,13 @@ import re
 from dataclasses import dataclass
 from uuid import UUID, uuid5
 
-from schemas.topics import AGENCY_REFERRALS
+from schemas.topics import AGENCY_REFERRALS, agency_of_outcomes
 from schemas.version import EVENTS
 
 AGENCY_REPORT = "agency.outcome"
 UNEXPECTED = "unexpected"
 UNTYPED = "untyped"
 _NAMESPACE = UUID("0c2b6f61-3f0e-4d0b-9a57-6a0f1d7c5e21")
-_AGENCY_OUTCOMES = re.compile(r"^agency\.(?P<agency>[^.]+)\.outcomes$")
 # The notifier also tells an agency, on its referrals topic, of a cancellation and (as coordinator) of an escalation.
 _NOTICES_ON_AGENCY_REFERRALS = (
     "referral.cancelled",
@@ -77,12 +76,6 @@ EXPECTED = _expected()
 KNOWN_TYPES = frozenset(EVENTS)
 
 
-def agency_outcomes_topic(topic: str) -> str | None:
-    """The agency whose outcomes topic this is, or None."""
-    match = _AGENCY_OUTCOMES.match(topic)
-    return match["agency"] if match else None
-
-
 def expected_types(topic: str) -> frozenset[str] | None:
     """The types the contract sends on ``topic``; None for a topic it does not know."""
     for pattern, types in EXPECTED:
@@ -93,7 +86,7 @@ def expected_types(topic: str) -> frozenset[str] | None:
 
 def classify(topic: str, claimed_type: str | None) -> Provenance:
     """How to record a record that came on ``topic`` claiming ``claimed_type``."""
-    agency = agency_outcomes_topic(topic)
+    agency = agency_of_outcomes(topic)
     if agency is not None:
         return Provenance(AGENCY_REPORT, believed=False, agency_id=agency)
     if not claimed_type:

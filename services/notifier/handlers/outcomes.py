@@ -12,7 +12,6 @@ outbox, all in the caller's transaction, so either everything happens or
 nothing does.
 """
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from enum import StrEnum
 
 from schemas.events import AgencyOutcome, OutcomeRecorded
 from schemas.ids import derived_event_id
-from schemas.topics import ASSIGNMENT_OUTCOME
+from schemas.topics import ASSIGNMENT_OUTCOME, agency_of_outcomes
 from schemas.vocabulary import ServiceType
 from services.notifier.domain import outcomes
 from services.notifier.domain.envelope import following
@@ -33,8 +32,6 @@ from signpost.consumer import Incoming
 from signpost.database import Conn
 from signpost.outbox import enqueue
 
-OUTCOMES_PATTERN = r"agency\..+\.outcomes"
-_AGENCY = re.compile(r"^agency\.(?P<agency>.+)\.outcomes$")
 log = logs.get_logger()
 
 
@@ -146,10 +143,10 @@ async def record_outcome(
 
 
 def agency_of_topic(topic: str) -> str:
-    match = _AGENCY.match(topic)
-    if match is None:
+    agency = agency_of_outcomes(topic)
+    if agency is None:
         raise ValueError(f"{topic} is not an agency outcomes topic")
-    return match["agency"]
+    return agency
 
 
 async def handle_outcomes(conn: Conn, batch: Sequence[Incoming[AgencyOutcome]]) -> None:

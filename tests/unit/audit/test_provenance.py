@@ -5,6 +5,7 @@ from uuid import uuid4
 import pytest
 
 from deploy.kafka.acls import acl_bindings
+from schemas.topics import agency_of_outcomes
 from schemas.version import AGENCY, EVENTS
 from services.audit.domain import provenance
 from services.audit.domain.provenance import (
@@ -119,7 +120,7 @@ def test_the_broker_lets_an_agency_write_its_outcomes_topic_and_nothing_else() -
         if b.principal == "User:agency-demo-pharmacy" and b.operation == "WRITE"
     }
     assert writes == {OUTCOMES}
-    assert provenance.agency_outcomes_topic(next(iter(writes))) == "demo-pharmacy"
+    assert agency_of_outcomes(next(iter(writes))) == "demo-pharmacy"
 
 
 def test_every_topic_the_contract_names_has_its_expected_types() -> None:
