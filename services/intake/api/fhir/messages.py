@@ -22,9 +22,9 @@ from services.intake.domain.fhir import (
     parse_bundle,
     to_referral,
 )
+from services.intake.domain.fhir.outcome import FHIR_JSON
 from signpost.auth import Authenticated
 
-FHIR_JSON = "application/fhir+json"
 router = APIRouter(prefix="/v1/fhir", tags=["fhir"])
 
 _BODY = {
