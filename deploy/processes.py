@@ -21,13 +21,20 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def pid_alive(pid: int) -> bool:
+def in_process_table(pid: int) -> bool:
+    """Whether ``pid`` exists at all, a zombie included (as PostgreSQL's lock-file check sees it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return True
+
+
+def pid_alive(pid: int) -> bool:
+    if not in_process_table(pid):
+        return False
     # A zombie still answers kill(0); treat it as gone.
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -55,10 +62,16 @@ def wait_until(
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def terminate(pid: int, grace: float = 30.0) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after the grace period."""
+def terminate(
+    pid: int, grace: float = 30.0, first: signal.Signals = signal.SIGTERM
+) -> None:
+    """Send ``first`` to the process group, then SIGKILL whatever is left after the grace period.
+
+    Returns only once the process is gone (or a zombie): a server started again at once must not find its
+    predecessor still holding its lock file or port.
+    """
     try:
-        os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, first)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace
@@ -70,3 +83,4 @@ def terminate(pid: int, grace: float = 30.0) -> None:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         return
+    wait_until(lambda: not pid_alive(pid), 30, f"process {pid} to die after SIGKILL")

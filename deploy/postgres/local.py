@@ -14,12 +14,19 @@ give its password, so a local stack proves the provisioned passwords work.
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from deploy.processes import port_open, read_pid, terminate, wait_until
+from deploy.processes import (
+    in_process_table,
+    port_open,
+    read_pid,
+    terminate,
+    wait_until,
+)
 
 REPO = Path(__file__).resolve().parent.parent.parent
 # PostgreSQL refuses to run as root; the wheel's helper creates this user.
@@ -93,6 +100,8 @@ def start(node: PostgresNode, timeout: float = 60.0) -> str:
     """Start the server unless it already runs; create the database; return its URL."""
     if _postmaster_pid(node) and port_open(node.host, node.port):
         return node.url
+    if node.pid_file.exists() and not _postmaster_pid(node):
+        _await_reaped(node)  # a postmaster killed outright, perhaps still a zombie
     user = _as_user()
     node.state_dir.mkdir(parents=True, exist_ok=True)
     node.data_dir.mkdir(exist_ok=True)
@@ -192,15 +201,39 @@ def stop(node: PostgresNode) -> None:
     pid = _postmaster_pid(node)
     if pid:
         # pg_ctl's fast shutdown: roll back open transactions, stop cleanly.
-        subprocess.run(
+        stopped = subprocess.run(
             [_bin("pg_ctl"), "-D", str(node.data_dir), "-m", "fast", "-w", "stop"],
             check=False,
             user=_as_user(),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
         )
         if _postmaster_pid(node):
-            terminate(pid)
+            print(
+                f"pg_ctl stop left PostgreSQL running (exit {stopped.returncode}: "
+                f"{(stopped.stderr or stopped.stdout).strip()[-500:]}); signalling it",
+                file=sys.stderr,
+            )
+            # SIGINT is the fast shutdown; SIGTERM (smart) would wait for every pooled client to leave.
+            terminate(pid, first=signal.SIGINT)
+    _await_reaped(node)
+
+
+def _await_reaped(node: PostgresNode) -> None:
+    """Wait until the postmaster named in the lock file is gone from the process table, not only dead.
+
+    A killed postmaster stays a zombie until init reaps it, and PostgreSQL's own lock-file check counts a
+    zombie as a running server: started again too soon, it refuses ("lock file postmaster.pid already exists").
+    """
+    try:
+        recorded = int(node.pid_file.read_text().splitlines()[0])
+    except (OSError, IndexError, ValueError):
+        return
+    wait_until(
+        lambda: not in_process_table(recorded),
+        30,
+        f"the stopped postmaster (pid {recorded}) to be reaped",
+    )
 
 
 def kill(node: PostgresNode) -> None:
@@ -209,6 +242,7 @@ def kill(node: PostgresNode) -> None:
     if pid:
         os.kill(pid, 9)
         wait_until(lambda: not port_open(node.host, node.port), 30, "PostgreSQL to die")
+        _await_reaped(node)
 
 
 def default_node() -> PostgresNode:
