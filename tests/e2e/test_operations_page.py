@@ -14,7 +14,14 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from tests.support.running_stack import audit_trail, bearer, eventually
 from tests.support.shared_stack import Shared
@@ -332,6 +339,41 @@ def test_the_weekly_report_draws_this_weeks_referrals_and_offers_the_csv(
     assert (
         download.value.suggested_filename == "signpost-weekly-2020-W07-to-2020-W10.csv"
     )
+    assert not errors, f"the page logged errors: {errors}"
+
+
+def test_a_report_answered_late_never_paints_over_the_week_chosen_since(
+    ops_page: tuple[Page, list[str]],
+) -> None:
+    """A refresh for this week, answered after the week was changed to 2020-W10, is set aside, not drawn."""
+    page, errors = ops_page
+    held: list[Route] = []
+
+    def hold_this_weeks(route: Route) -> None:
+        if "week=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/v1/reports/weekly?*", hold_this_weeks)
+    page.get_by_label("Week", exact=True).fill("")
+    with page.expect_request(lambda r: "/v1/reports/weekly?" in r.url):
+        page.get_by_role("button", name="Refresh").click()
+    page.get_by_label("Week", exact=True).fill("2020-W10")
+    page.get_by_label("Week", exact=True).dispatch_event("change")
+    label = page.locator("#report-week")
+    expect(label).to_have_text("(2020-W07 to 2020-W10)", timeout=WAIT_MS)
+    assert held, "this week's report was held back"
+    set_aside = "Number(document.getElementById('report-week').dataset.discarded || 0)"
+    before = page.evaluate(set_aside)
+    for route in held:
+        route.continue_()
+    # Until the page has set the held answers aside (other loads it started may have been set aside already).
+    page.wait_for_function(
+        f"n => {set_aside} >= n", arg=before + len(held), timeout=WAIT_MS
+    )
+    expect(label).to_have_text("(2020-W07 to 2020-W10)")
+    page.unroute("**/v1/reports/weekly?*")
     assert not errors, f"the page logged errors: {errors}"
 
 

@@ -29,7 +29,6 @@ STATUS_URL = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNu
 STATUS_SYSTEM = (
     "https://fhir.hl7.org.uk/CodeSystem/UKCore-NHSNumberVerificationStatusEngland"
 )
-OPERATIONS = bearer("operations")
 
 
 def made_up_surname() -> str:
@@ -86,7 +85,7 @@ def submitted(stack: Stack, referral_id: str) -> dict[str, Any]:
 def patient_trail(stack: Stack, referral_id: str) -> dict[str, Any]:
     response = httpx.get(
         f"{stack.url('audit')}/v1/referrals/{referral_id}/patient-trail",
-        headers=OPERATIONS,
+        headers=bearer("operations"),
         timeout=10,
     )
     assert response.status_code == 200, response.text
@@ -135,7 +134,7 @@ def test_an_untraced_patient_is_linked_when_traced_and_both_trails_join_in_audit
     search = httpx.post(
         f"{signpost_stack.url('audit')}/v1/audit/search",
         json={"nhs_number": nhs_number},
-        headers=OPERATIONS,
+        headers=bearer("operations"),
         timeout=10,
     )
     assert search.status_code == 200, search.text
@@ -157,7 +156,7 @@ def test_a_patient_trail_is_for_operations_only(signpost_stack: Stack) -> None:
     assert refused.headers["content-type"].startswith("application/problem+json")
     unknown = httpx.get(
         url.replace(referral_id, "00000000-0000-4000-8000-000000000000"),
-        headers=OPERATIONS,
+        headers=bearer("operations"),
         timeout=10,
     )
     assert unknown.status_code == 404, unknown.text

@@ -425,9 +425,21 @@ function showChart(id, chart) {
   legend($(id.replace("-chart", "-caption")), chart);
 }
 
+// Each load is numbered, and only the latest one is drawn: a refresh answered after the week was changed must not
+// paint the old week over the new one.
+let reportLoads = 0;
+
+// Counted on the week label, so anyone (a test included) can see a late answer was set aside.
+function discarded() {
+  const label = $("report-week");
+  label.dataset.discarded = String(Number(label.dataset.discarded || 0) + 1);
+}
+
 async function loadReport() {
+  const load = ++reportLoads;
   try {
     const body = await api(`/v1/reports/weekly?${reportQuery()}`);
+    if (load !== reportLoads) return discarded();
     offerAreas(body.areas);
     const latest = body.weeks[body.weeks.length - 1];
     $("report-week").textContent = `(${body.weeks[0].week} to ${latest.week})`;
@@ -444,6 +456,7 @@ async function loadReport() {
     showChart("report-network-chart", body.charts.network);
     showChart("report-outcome-chart", body.charts.outcome);
   } catch (error) {
+    if (load !== reportLoads) return discarded();
     if (session && !session.abort.signal.aborted && !refused(error)) $("report-week").textContent = "(could not load)";
   }
 }
