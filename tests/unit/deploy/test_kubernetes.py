@@ -1,13 +1,16 @@
 """The Helm chart, rendered and checked without a cluster: schemas, drift from the local launchers, the promises it makes.
 
-``helm template`` renders it (helm comes from ``make helm``); every manifest is
+``helm template`` renders it (helm comes from ``make helm``, which ``make test`` runs
+beside the tests: the tests that need helm wait for it); every manifest is
 validated against Kubernetes' schemas and the Strimzi / CloudNativePG /
 Prometheus-operator / KEDA CRD schemas kept in deploy/kubernetes/schemas.
 """
 
 import copy
 import json
+import os
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,20 +22,90 @@ import services.notifier.loops.timers  # noqa: F401  (registers the SLA breach c
 import signpost.metrics  # noqa: F401
 from deploy.kafka.acls import SERVICES, acl_bindings
 from deploy.kubernetes import drift, generate, render, validate
+from deploy.processes import wait_until
 from signpost.settings import DEFAULT_PORTS, Settings
 from signpost.topics import CORE_TOPICS, agency_topics, practice_topics
 
 Manifest = dict[str, Any]
 
+# `make test` builds helm beside the tests, logging to $SIGNPOST_HELM_BUILD_LOG and writing its exit status to the
+# log's .status file when done. A cold build takes minutes, most of them under the e2e modules collected first.
+HELM_BUILD_WAIT_S = 600
+# pytest's own per-test timeout (pyproject) would cut the wait short; helm's runs are bounded in render.py.
+pytestmark = pytest.mark.timeout(HELM_BUILD_WAIT_S + 120)
+
+
+def helm_build_problem(log: Path, wait_s: float) -> str | None:
+    """Why the helm build logging to ``log`` gives no helm, after waiting up to ``wait_s`` for it; None once built."""
+    status = log.with_name(log.name + ".status")
+    try:
+        wait_until(status.exists, wait_s, "the helm build", interval=0.5)
+    except TimeoutError:
+        return f"the helm build is still running after {wait_s:.0f} s:\n{_tail(log)}"
+    if (code := status.read_text().strip()) != "0":
+        return f"the helm build failed (status {code}, {log}):\n{_tail(log)}"
+    return None
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    text = log.read_text(errors="replace") if log.exists() else "(no log yet)"
+    return "\n".join(text.splitlines()[-lines:])
+
 
 @pytest.fixture(scope="module")
-def chart() -> list[Manifest]:
+def helm_built() -> None:
+    """Under `make test`, wait for the helm build it started beside the tests, and fail with its log if it failed."""
+    log = os.environ.get("SIGNPOST_HELM_BUILD_LOG")
+    if log and (problem := helm_build_problem(Path(log), HELM_BUILD_WAIT_S)):
+        pytest.fail(problem)
+
+
+@pytest.mark.parametrize(
+    ("status", "logged", "reported"),
+    [
+        (
+            "1\n",
+            "go: invalid version: unknown revision",
+            "the helm build failed (status 1",
+        ),
+        (None, "go: downloading helm.sh/helm/v3 v3.22.0", "still running after 1 s"),
+    ],
+    ids=["failed", "still-running"],
+)
+def test_a_helm_build_that_gives_no_helm_is_reported_with_its_log(
+    tmp_path: Path, status: str | None, logged: str, reported: str
+) -> None:
+    log = tmp_path / "helm-build.log"
+    log.write_text(f"{logged}\n")
+    if status is not None:
+        (tmp_path / "helm-build.log.status").write_text(status)
+    problem = helm_build_problem(log, wait_s=1)
+    assert problem is not None
+    assert reported in problem
+    assert logged in problem
+
+
+def test_a_helm_build_that_finishes_during_the_wait_is_awaited(tmp_path: Path) -> None:
+    log = tmp_path / "helm-build.log"
+    log.write_text("")
+    finish = threading.Timer(
+        1.0, (tmp_path / "helm-build.log.status").write_text, ["0\n"]
+    )
+    finish.start()
+    try:
+        assert helm_build_problem(log, wait_s=30) is None
+    finally:
+        finish.cancel()
+
+
+@pytest.fixture(scope="module")
+def chart(helm_built: None) -> list[Manifest]:
     """The chart as installed by default."""
     return render.manifests()
 
 
 @pytest.fixture(scope="module")
-def autoscaled() -> list[Manifest]:
+def autoscaled(helm_built: None) -> list[Manifest]:
     """The chart with KEDA autoscaling switched on."""
     return render.manifests("autoscaling.enabled=true")
 
@@ -102,7 +175,7 @@ def test_the_autoscaling_objects_are_valid_for_keda(autoscaled: list[Manifest]) 
     ],
 )
 def test_other_choices_of_values_render_valid_manifests(
-    settings: tuple[str, ...],
+    settings: tuple[str, ...], helm_built: None
 ) -> None:
     docs = render.manifests(*settings)
     # The 421 topics and users do not depend on these values, and the default render validates them.
@@ -136,7 +209,9 @@ def test_other_choices_of_values_render_valid_manifests(
         assert of_kind(docs, "ServiceMonitor") == []
 
 
-def test_helm_lint_passes_strictly_with_and_without_autoscaling() -> None:
+def test_helm_lint_passes_strictly_with_and_without_autoscaling(
+    helm_built: None,
+) -> None:
     assert "0 chart(s) failed" in render.lint()
     assert "0 chart(s) failed" in render.lint("autoscaling.enabled=true")
 
