@@ -46,7 +46,7 @@ def submitted() -> ReferralSubmitted:
         correlation_id="corr-bench",
         journey_id=uuid.uuid4(),
         producer="intake",
-        patient_key="pk-bench",
+        patient_key="pk-bench-0123456789abcdef",
         referral_id=uuid.uuid4(),
         referral=referral(),
     )
