@@ -16,6 +16,8 @@ from typing import Any
 
 import structlog
 
+from signpost import tracing
+
 _NHS_NUMBER_SHAPE = re.compile(r"(?<!\d)\d{3}[ -]?\d{3}[ -]?\d{4}(?!\d)")
 
 
@@ -80,11 +82,22 @@ def get_logger() -> Any:
     return structlog.get_logger()
 
 
-def about(referral_id: object, correlation_id: str) -> Any:
-    """Context manager binding the referral and correlation ids to log lines inside it."""
-    return structlog.contextvars.bound_contextvars(
-        referral_id=str(referral_id), correlation_id=correlation_id
-    )
+@contextlib.contextmanager
+def about(referral_id: object, correlation_id: str) -> Iterator[None]:
+    """Bind the referral and correlation ids to log lines inside; on the way out, what was bound before.
+
+    Not ``structlog.contextvars.bound_contextvars``: to restore, it copies and walks the whole context,
+    once per record on the consuming path; the tokens of ``bind_contextvars`` restore it for less.
+    No referral (an agency's report names only its assignment) binds none, not the word "None".
+    """
+    ids = {"correlation_id": correlation_id}
+    if referral_id is not None:
+        ids["referral_id"] = str(referral_id)
+    tokens = structlog.contextvars.bind_contextvars(**ids)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 @contextlib.contextmanager
@@ -92,8 +105,6 @@ def handling(
     topic: str, headers: dict[str, str], referral_id: object, correlation_id: str
 ) -> Iterator[None]:
     """Handle one consumed record: its ids on every log line, its trace continued."""
-    from signpost import tracing
-
     with (
         about(referral_id, correlation_id),
         tracing.continuing(f"consume {topic}", headers),

@@ -12,6 +12,7 @@ from uuid import UUID
 import pytest
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
+from prometheus_client import REGISTRY
 
 from schemas.events import DeadLettered, ReferralSubmitted
 from schemas.topics import DEAD_LETTER
@@ -246,6 +247,29 @@ def test_a_batch_commits_the_offset_after_its_last_record_on_each_of_its_own_par
         TopicPartition("a", 2): 10,
         TopicPartition("b", 2): 4,
     }
+
+
+def test_a_batchs_records_are_counted_by_topic() -> None:
+    def consumed(topic: str) -> float:
+        return (
+            REGISTRY.get_sample_value(
+                "signpost_messages_consumed_total", {"topic": topic}
+            )
+            or 0.0
+        )
+
+    before = consumed("counted.a"), consumed("counted.b")
+    consumer._count_consumed(
+        [
+            record(b"{}", topic="counted.a", offset=1),
+            record(b"{}", topic="counted.b", offset=1),
+            record(b"{}", topic="counted.a", offset=2),
+        ]
+    )
+    assert (consumed("counted.a"), consumed("counted.b")) == (
+        before[0] + 2,
+        before[1] + 1,
+    )
 
 
 def _fetch_settings(**subscribe: Any) -> dict[str, Any]:
