@@ -81,12 +81,12 @@ async def accept(
     source: str,
     answer: Callable[[ReferralSubmitted], dict[str, Any]],
 ) -> tuple[int, dict[str, Any]] | Conflict:
-    """Store the referral and its event in one transaction; replay the first answer for a repeated X-Request-Id."""
+    """Store the referral and its event in one statement; replay the first answer for a repeated X-Request-Id."""
     runtime = _runtime(request)
     client_id = principal.client_id
-    body_hash = hashlib.sha256(
-        f"{source}:{referral.model_dump_json()}".encode()
-    ).hexdigest()
+    # Serialised once: for the body hash and as the stored version.
+    referral_json = referral.model_dump_json()
+    body_hash = hashlib.sha256(f"{source}:{referral_json}".encode()).hexdigest()
     identity = patients.identify(
         runtime.settings.pseudonym_key.get_secret_value().encode(), referral
     )
@@ -97,30 +97,24 @@ async def accept(
                 return replay
         referral_id = uuid.uuid4()
         try:
-            if request_id:
-                async with conn.transaction():
-                    travel = await _travel(conn, identity, referral_id)
-                    event = _submitted_event(
-                        referral, referral_id, travel, request.state.correlation_id
-                    )
-                    body = answer(event)
-                    await referrals.record_submission(
-                        conn, event, client_id=client_id, source=source
-                    )
-                    await replays.remember_answer(
-                        conn, client_id, request_id, body_hash, 202, body
-                    )
-            else:
-                # No BEGIN/COMMIT round trips: each statement is atomic by itself, and a claim whose referral
-                # then failed to store only records what that traced referral's own demographics showed.
-                travel = await _travel(conn, identity, referral_id)
-                event = _submitted_event(
-                    referral, referral_id, travel, request.state.correlation_id
-                )
-                body = answer(event)
-                await referrals.record_submission(
-                    conn, event, client_id=client_id, source=source
-                )
+            # No BEGIN/COMMIT round trips: the referral, its event and the first answer to its X-Request-Id are one
+            # statement, atomic by itself; a claim whose referral then failed to store only records what that traced
+            # referral's own demographics showed.
+            travel = await _travel(conn, identity, referral_id)
+            event = _submitted_event(
+                referral, referral_id, travel, request.state.correlation_id
+            )
+            body = answer(event)
+            await referrals.record_submission(
+                conn,
+                event,
+                client_id=client_id,
+                source=source,
+                referral_json=referral_json,
+                answer=referrals.Answer(request_id, body_hash, 202, body)
+                if request_id
+                else None,
+            )
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same X-Request-Id won; answer as it did.
             replay = await _replay(conn, client_id, request_id or "", body_hash)
