@@ -14,13 +14,14 @@ from fastapi.responses import JSONResponse
 
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
+from services.intake.api.callers import Caller
 from services.intake.api.cancellation import CancelRefused, CancelRequest, cancel
 from services.intake.domain import patients
 from services.intake.domain.access import may_submit, referrer_or_operations, visible_to
 from services.intake.store import patient_links, referrals, replays
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated, Principal
+from signpost.auth import Principal
 from signpost.database import Conn
 from signpost.http import problem
 from signpost.service import Runtime
@@ -38,7 +39,7 @@ def _runtime(request: Request) -> Runtime:
 async def submit_referral(
     referral: Referral,
     request: Request,
-    principal: Authenticated,
+    principal: Caller,
     x_request_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:
     """Accept a referral. 202 means it is stored and will be routed; it is never lost."""
@@ -181,7 +182,7 @@ def _submitted_event(
 
 @router.get("/referrals/{referral_id}", tags=["referrals"])
 async def get_referral(
-    referral_id: uuid.UUID, request: Request, principal: Authenticated
+    referral_id: uuid.UUID, request: Request, principal: Caller
 ) -> JSONResponse:
     """One referral, as far as the caller may see it.
 
@@ -218,7 +219,7 @@ async def cancel_referral(
     referral_id: uuid.UUID,
     body: CancelRequest,
     request: Request,
-    principal: Authenticated,
+    principal: Caller,
 ) -> JSONResponse:
     """Revoke a referral. Only its referrer (or operations) may; a completed referral cannot be cancelled."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():
