@@ -31,6 +31,8 @@ from signpost import logs, rate_limit, tracing
 CORRELATION_HEADER = "X-Correlation-Id"
 PROBLEM_JSON = "application/problem+json"
 MAX_CORRELATION_LENGTH = 128
+# What the W3C trace context and baggage propagators (OpenTelemetry's defaults) read from a request.
+TRACE_CONTEXT_HEADERS = ("traceparent", "tracestate", "baggage")
 # A referral is a few kilobytes; a FHIR Bundle a few tens. Refuse anything
 # far larger before parsing it.
 MAX_BODY_BYTES = 256 * 1024
@@ -126,10 +128,12 @@ class Conventions:
                 message = {**message, "headers": [*message.get("headers", []), echoed]}
             await send(message)
 
+        # Only the trace context headers: the propagators read nothing else, and ``continuing`` copies its carrier.
+        carrier = {k: headers[k] for k in TRACE_CONTEXT_HEADERS if k in headers}
         with (
             structlog.contextvars.bound_contextvars(correlation_id=correlation_id),
             tracing.continuing(
-                f"{scope['method']} {scope['path']}", headers, kind=SpanKind.SERVER
+                f"{scope['method']} {scope['path']}", carrier, kind=SpanKind.SERVER
             ),
         ):
             await self.app(scope, receive, send_with_id)
@@ -201,6 +205,7 @@ def unavailable_response(path: str, exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_middleware(Conventions)
+    without_fastapi_spans(app)
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         # The type only: a driver's message may quote the statement's values.
@@ -237,6 +242,17 @@ def install(app: FastAPI) -> None:
 
     # Abuse limits (signpost/rate_limit.py): the same 429 with Retry-After, as an OperationOutcome on FHIR paths.
     app.add_exception_handler(rate_limit.RateLimited, rate_limit.refused)
+
+
+def without_fastapi_spans(app: FastAPI) -> None:
+    """Leave the request's span to ``Conventions``: FastAPI's own telemetry made a second server span per request.
+
+    FastAPI (0.16x) traces each request, its dependencies and its endpoint once a tracer provider is set, as
+    ``tracing.configure`` does. Those spans start from the incoming headers too, so each request had two unrelated
+    server spans, and they cost about a fifth of intake's CPU per referral (issue 17). ``FastAPI(telemetry=...)``
+    keeps its setting in this dict (``fastapi/applications.py``); the request metrics and logs it offers stay.
+    """
+    app._telemetry["tracing"] = False
 
 
 def _title(status: int) -> str:

@@ -14,13 +14,13 @@ from fastapi.responses import JSONResponse
 
 from schemas.events import ReferralSubmitted
 from schemas.referral import Referral
+from services.intake.api.callers import Caller
 from services.intake.api.cancellation import CancelRefused, CancelRequest, cancel
 from services.intake.domain import patients
 from services.intake.domain.access import may_submit, referrer_or_operations, visible_to
 from services.intake.store import patient_links, referrals, replays
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import Authenticated
 from signpost.clients import Principal
 from signpost.database import Conn
 from signpost.http import problem
@@ -39,7 +39,7 @@ def _runtime(request: Request) -> Runtime:
 async def submit_referral(
     referral: Referral,
     request: Request,
-    principal: Authenticated,
+    principal: Caller,
     x_request_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:
     """Accept a referral. 202 means it is stored and will be routed; it is never lost."""
@@ -82,12 +82,12 @@ async def accept(
     source: str,
     answer: Callable[[ReferralSubmitted], dict[str, Any]],
 ) -> tuple[int, dict[str, Any]] | Conflict:
-    """Store the referral and its event in one transaction; replay the first answer for a repeated X-Request-Id."""
+    """Store the referral and its event in one statement; replay the first answer for a repeated X-Request-Id."""
     runtime = _runtime(request)
     client_id = principal.client_id
-    body_hash = hashlib.sha256(
-        f"{source}:{referral.model_dump_json()}".encode()
-    ).hexdigest()
+    # Serialised once: for the body hash and as the stored version.
+    referral_json = referral.model_dump_json()
+    body_hash = hashlib.sha256(f"{source}:{referral_json}".encode()).hexdigest()
     identity = patients.identify(
         runtime.settings.pseudonym_key.get_secret_value().encode(), referral
     )
@@ -98,30 +98,24 @@ async def accept(
                 return replay
         referral_id = uuid.uuid4()
         try:
-            if request_id:
-                async with conn.transaction():
-                    travel = await _travel(conn, identity, referral_id)
-                    event = _submitted_event(
-                        referral, referral_id, travel, request.state.correlation_id
-                    )
-                    body = answer(event)
-                    await referrals.record_submission(
-                        conn, event, client_id=client_id, source=source
-                    )
-                    await replays.remember_answer(
-                        conn, client_id, request_id, body_hash, 202, body
-                    )
-            else:
-                # No BEGIN/COMMIT round trips: each statement is atomic by itself, and a claim whose referral
-                # then failed to store only records what that traced referral's own demographics showed.
-                travel = await _travel(conn, identity, referral_id)
-                event = _submitted_event(
-                    referral, referral_id, travel, request.state.correlation_id
-                )
-                body = answer(event)
-                await referrals.record_submission(
-                    conn, event, client_id=client_id, source=source
-                )
+            # No BEGIN/COMMIT round trips: the referral, its event and the first answer to its X-Request-Id are one
+            # statement, atomic by itself; a claim whose referral then failed to store only records what that traced
+            # referral's own demographics showed.
+            travel = await _travel(conn, identity, referral_id)
+            event = _submitted_event(
+                referral, referral_id, travel, request.state.correlation_id
+            )
+            body = answer(event)
+            await referrals.record_submission(
+                conn,
+                event,
+                client_id=client_id,
+                source=source,
+                referral_json=referral_json,
+                answer=referrals.Answer(request_id, body_hash, 202, body)
+                if request_id
+                else None,
+            )
         except asyncpg.UniqueViolationError:
             # A concurrent request with the same X-Request-Id won; answer as it did.
             replay = await _replay(conn, client_id, request_id or "", body_hash)
@@ -188,7 +182,7 @@ def _submitted_event(
 
 @router.get("/referrals/{referral_id}", tags=["referrals"])
 async def get_referral(
-    referral_id: uuid.UUID, request: Request, principal: Authenticated
+    referral_id: uuid.UUID, request: Request, principal: Caller
 ) -> JSONResponse:
     """One referral, as far as the caller may see it.
 
@@ -225,7 +219,7 @@ async def cancel_referral(
     referral_id: uuid.UUID,
     body: CancelRequest,
     request: Request,
-    principal: Authenticated,
+    principal: Caller,
 ) -> JSONResponse:
     """Revoke a referral. Only its referrer (or operations) may; a completed referral cannot be cancelled."""
     async with _runtime(request).pool.acquire() as conn, conn.transaction():

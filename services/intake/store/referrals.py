@@ -1,6 +1,7 @@
 """Referrals and their versions: stored with their event in one statement, read back as the referrer sees them."""
 
 import json
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -10,29 +11,58 @@ from schemas.topics import REFERRAL_SUBMITTED
 from signpost.database import Conn
 from signpost.outbox import outbox_row
 
+_REFERRAL = (
+    "WITH referral AS ("
+    " INSERT INTO referrals (referral_id, journey_id, patient_key, referrer_ods, client_id, status, correlation_id)"
+    " VALUES ($1, $2, $3, $4, $5, 'submitted', $6)),"
+    " version AS (INSERT INTO referral_versions (referral_id, version, status, body, source)"
+    " VALUES ($1, 1, 'submitted', $7, $8)),"
+)
+_OUTBOX = " INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($9, $10, $11, $12, $13::jsonb)"
+SUBMISSION = _REFERRAL.removesuffix(",") + _OUTBOX
+# With the first answer to the client's X-Request-Id in the same statement: a concurrent twin's answer makes the
+# whole statement fail (unique violation), so neither can be stored without the other, and no BEGIN/COMMIT is needed.
+SUBMISSION_ANSWERED = (
+    _REFERRAL
+    + " answer AS (INSERT INTO idempotency_keys (client_id, request_id, body_hash, status_code, response)"
+    " VALUES ($5, $14, $15, $16, $17))" + _OUTBOX
+)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The first answer to a client's X-Request-Id, kept so that a repeat is answered alike (``replays``)."""
+
+    request_id: str
+    body_hash: str
+    status_code: int
+    response: dict[str, object]
+
 
 async def record_submission(
-    conn: Conn, event: ReferralSubmitted, *, client_id: str, source: str
+    conn: Conn,
+    event: ReferralSubmitted,
+    *,
+    client_id: str,
+    source: str,
+    referral_json: str | None = None,
+    answer: Answer | None = None,
 ) -> None:
-    """Store the referral, its first version and its ``referral.submitted`` event (the outbox) atomically.
+    """Store the referral, its first version, its ``referral.submitted`` event (the outbox) and ``answer`` atomically.
 
     One statement, so one round trip to PostgreSQL: it is atomic on its own,
     and on the busiest path in Signpost the round trips were the cost.
+    ``referral_json`` is ``event.referral`` serialised, when the caller has
+    already made it (intake's API, for the body hash).
     """
-    await conn.execute(
-        "WITH referral AS ("
-        " INSERT INTO referrals (referral_id, journey_id, patient_key, referrer_ods, client_id, status, correlation_id)"
-        " VALUES ($1, $2, $3, $4, $5, 'submitted', $6)),"
-        " version AS (INSERT INTO referral_versions (referral_id, version, status, body, source)"
-        " VALUES ($1, 1, 'submitted', $7, $8))"
-        " INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($9, $10, $11, $12, $13::jsonb)",
+    args = [
         event.referral_id,
         event.journey_id,
         event.patient_key,
         event.referral.referrer.ods_code,
         client_id,
         event.correlation_id,
-        event.referral.model_dump_json(),
+        event.referral.model_dump_json() if referral_json is None else referral_json,
         source,
         *outbox_row(
             topic=REFERRAL_SUBMITTED,
@@ -41,6 +71,17 @@ async def record_submission(
             event_id=event.event_id,
             headers={"event-type": event.type, "correlation-id": event.correlation_id},
         ),
+    ]
+    if answer is None:
+        await conn.execute(SUBMISSION, *args)
+        return
+    await conn.execute(
+        SUBMISSION_ANSWERED,
+        *args,
+        answer.request_id,
+        answer.body_hash,
+        answer.status_code,
+        json.dumps(answer.response),
     )
 
 

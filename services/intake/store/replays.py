@@ -1,6 +1,7 @@
-"""The first answer to each X-Request-Id, so a repeated request is answered as it was the first time."""
+"""The first answer to each X-Request-Id, so a repeated request is answered as it was the first time.
 
-import json
+It is stored with the referral itself, in one statement (``referrals.record_submission``).
+"""
 
 import asyncpg
 
@@ -16,21 +17,3 @@ async def find_replay(
         request_id,
     )
     return record
-
-
-async def remember_answer(
-    conn: Conn,
-    client_id: str,
-    request_id: str,
-    body_hash: str,
-    status_code: int,
-    response: dict[str, object],
-) -> None:
-    await conn.execute(
-        "INSERT INTO idempotency_keys (client_id, request_id, body_hash, status_code, response) VALUES ($1, $2, $3, $4, $5)",
-        client_id,
-        request_id,
-        body_hash,
-        status_code,
-        json.dumps(response),
-    )

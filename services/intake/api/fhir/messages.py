@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from schemas.events import ReferralSubmitted
+from services.intake.api.callers import Caller
 from services.intake.api.fhir.reads import router as read_router
 from services.intake.api.referrals import Conflict, accept
 from services.intake.domain.access import may_submit
@@ -23,7 +24,6 @@ from services.intake.domain.fhir import (
     to_referral,
 )
 from services.intake.domain.fhir.outcome import FHIR_JSON
-from signpost.auth import Authenticated
 
 router = APIRouter(prefix="/v1/fhir", tags=["fhir"])
 
@@ -45,7 +45,7 @@ _BODY = {
 @router.post("/$process-message", status_code=202, openapi_extra=_BODY)
 async def process_message(
     request: Request,
-    principal: Authenticated,
+    principal: Caller,
     x_request_id: Annotated[str | None, Header(max_length=128)] = None,
 ) -> JSONResponse:
     """Accept a BaRS referral message. 202 with an informational OperationOutcome carrying the referral id."""

@@ -19,6 +19,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
+from services.intake.api.callers import caller
 from services.intake.domain.bars_status import UnknownStatus, may_read
 from services.intake.domain.fhir.outcome import FHIR_JSON, FHIR_PREFIX
 from services.intake.domain.fhir.read import (
@@ -31,7 +32,6 @@ from services.intake.store import referrals
 from services.intake.store.assignments import assignment_referral, referral_assignments
 from signpost import logs
 from signpost.access import record_access
-from signpost.auth import authenticated
 from signpost.clients import Principal
 from signpost.database import Conn
 from signpost.service import Runtime
@@ -151,7 +151,7 @@ async def read_task(assignment_id: str, request: Request) -> JSONResponse:
 async def _caller(request: Request) -> Principal | JSONResponse:
     """The authenticated caller, or the 401 as an OperationOutcome with the same Bearer challenge."""
     try:
-        return await authenticated(request)
+        return await caller(request)
     except HTTPException as refused:
         body = read_outcome(401, str(refused.detail))
         return JSONResponse(
