@@ -149,7 +149,15 @@ def test_live_stream_delivers_new_events_and_resumes_from_last_event_id(
         ) as response:
             assert response.status_code == 200
             seq = 0
+            # The stream's heartbeats keep every read inside its timeout, so without a deadline of its own a stream
+            # that never brings the awaited event holds the test until pytest's 300 s (seen once at load 15).
+            deadline = time.monotonic() + 60
             for line in response.iter_lines():
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"no assignment.delivered of {stop_when} on the stream within 60 s;"
+                        f" {len(got)} events came: {[(s, r['event_type'], r['referral_id']) for s, r in got][-10:]}"
+                    )
                 if line.startswith("id:"):
                     seq = int(line[3:].strip())
                 elif line.startswith("data:"):

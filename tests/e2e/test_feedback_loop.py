@@ -1,7 +1,9 @@
 """The feedback loop end to end: agencies report outcomes, the practice hears, declines reroute, silence escalates.
 
 One stack whose SLA timers are shortened (as for the demo) so a breach can be
-watched: each assignment's timers fall due ``SLA_SECONDS`` apart.
+watched: each assignment's timers fall due ``SLA_SECONDS`` apart. The
+referrals nobody is to act on are submitted before the first test
+(``left_alone``), so their timers run out while the other tests run.
 """
 
 import asyncio
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.e2e.test_routing_scenarios import PHARMACIST, professional_referral, settled
 from tests.support.infrastructure import Infrastructure
 from tests.support.kafka_reader import produce, read_all
 from tests.support.running_stack import bearer, eventually, running
@@ -38,6 +41,22 @@ def stack(infrastructure: Infrastructure) -> Iterator[Stack]:
     }
     with running(infrastructure, "e2e_feedback_loop", extra_env=env) as s:
         yield s
+
+
+@pytest.fixture(scope="module", autouse=True)
+def left_alone(stack: Stack) -> dict[str, str]:
+    """Referrals nobody acts on, by what each is for: submitted first, so the tests that watch them escalate wait less.
+
+    A GP's Pharmacy First referral, and a Dorset complex case whose virtual ward is left alone.
+    """
+    return {
+        "pharmacy": submit(stack),
+        "virtual_ward": submit(
+            stack,
+            professional_referral(["home_heating", "loneliness"], practice="J81001"),
+            client=PHARMACIST,
+        ),
+    }
 
 
 def submit(
@@ -419,9 +438,9 @@ def test_a_decline_at_night_goes_to_the_coordinator_when_no_other_pharmacy_is_op
 
 @pytest.mark.hazard("HAZ-007", "HAZ-008", "HAZ-017")
 def test_an_assignment_nobody_picks_up_escalates_then_closes_and_the_gp_and_coordinator_are_told(
-    stack: Stack,
+    stack: Stack, left_alone: dict[str, str]
 ) -> None:
-    referral_id = submit(stack)
+    referral_id = left_alone["pharmacy"]
     assignment_id = delivered(stack, referral_id)
 
     eventually(
@@ -549,3 +568,39 @@ def test_a_referrer_that_is_not_a_gp_practice_hears_back_on_its_own_topic_and_no
         == {}
     )
     delivered(stack, submit(stack))
+
+
+def about(stack: Stack, topic: str, assignment_id: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in asyncio.run(read_all(stack.kafka_bootstrap, topic))
+        if r.get("assignment_id") == assignment_id
+    ]
+
+
+def test_a_virtual_ward_nobody_acts_on_is_escalated_to_the_hubs_coordinator_in_dorsets_words(
+    stack: Stack, left_alone: dict[str, str]
+) -> None:
+    view = settled(stack, left_alone["virtual_ward"])
+    ward = next(a for a in view["assignments"] if a["service_type"] == "mdt_huddle")
+
+    escalated = eventually(
+        lambda: about(stack, "referral.escalated", ward["assignment_id"]),
+        timeout=SLA_SECONDS * 2 + 45,
+        what="the virtual ward's breach on referral.escalated",
+    )
+    reason = escalated[0]["reason"]
+    assert reason.startswith(
+        "Purbeck virtual ward (virtual ward): not acted on in time (due "
+    )
+    assert reason.endswith("; the health and social care coordinator has been told")
+    assert escalated[0]["notify"] == ["RJ6", "hub-coordinator-purbeck"]
+
+    heard = eventually(
+        lambda: about(stack, "practice.RJ6.feedback", ward["assignment_id"]),
+        timeout=45,
+        what="the referrer to hear of the breach",
+    )
+    assert heard[0]["message"] == (
+        "Purbeck virtual ward (virtual ward) has not responded within the agreed time; the referral has been escalated."
+    )

@@ -13,6 +13,7 @@ from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhir.resources.R4B.task import Task
 
+from tests.support.patients import made_up_nhs_number
 from tests.support.running_stack import bearer, eventually
 from toolbox.stack import Stack
 
@@ -21,7 +22,8 @@ REFERRAL = json.loads(
         Path(__file__).parents[1] / "support" / "data" / "pharmacy_first_referral.json"
     ).read_text()
 )
-NHS_NUMBER = REFERRAL["patient"]["nhs_number"]
+# A patient of this module's own: who-viewed lists the patient's first 1,000 accesses, every shared module's among them.
+NHS_NUMBER = REFERRAL["patient"]["nhs_number"] = made_up_nhs_number()
 PHARMACY = "agency-demo-pharmacy"
 FHIR_JSON = "application/fhir+json"
 # Rerouting asks who is open when the decline happened, so the test says when that was.
@@ -133,10 +135,10 @@ def accesses(stack: Stack, referral_id: str) -> list[dict[str, Any]]:
 
 @pytest.mark.hazard("HAZ-016")
 def test_the_practice_reads_its_referral_move_from_active_to_completed_with_the_outcome_as_a_task(
-    signpost_stack: Stack,
+    shared_stack: Stack,
 ) -> None:
-    referral_id = submit(signpost_stack)
-    submitted = service_request(signpost_stack, referral_id)
+    referral_id = submit(shared_stack)
+    submitted = service_request(shared_stack, referral_id)
     assert (
         submitted["id"],
         submitted["status"],
@@ -147,34 +149,34 @@ def test_the_practice_reads_its_referral_move_from_active_to_completed_with_the_
         NHS_NUMBER,
     )
 
-    assignment_id = delivered(signpost_stack, referral_id)
-    report(signpost_stack, assignment_id, "accepted")
+    assignment_id = delivered(shared_stack, referral_id)
+    report(shared_stack, assignment_id, "accepted")
     accepted = eventually(
         lambda: (
-            (t := outcomes(signpost_stack, referral_id))
+            (t := outcomes(shared_stack, referral_id))
             and t[0]["status"] == "accepted"
             and t
         ),
         what="the acceptance as a Task",
     )
     assert business(accepted[0]) == "accepted"
-    assert service_request(signpost_stack, referral_id)["status"] == "active", (
+    assert service_request(shared_stack, referral_id)["status"] == "active", (
         "taken on is still active in BaRS"
     )
 
     report(
-        signpost_stack,
+        shared_stack,
         assignment_id,
         "completed",
         completion="advice_given",
         note="Throat swab negative; rest.",
     )
     done = eventually(
-        lambda: service_request(signpost_stack, referral_id)["status"] == "completed",
+        lambda: service_request(shared_stack, referral_id)["status"] == "completed",
         what="the ServiceRequest to complete",
     )
     assert done
-    [task] = outcomes(signpost_stack, referral_id)
+    [task] = outcomes(shared_stack, referral_id)
     assert (task["id"], task["status"], business(task)) == (
         assignment_id,
         "completed",
@@ -185,28 +187,28 @@ def test_the_practice_reads_its_referral_move_from_active_to_completed_with_the_
         "advice_given"
     ]
     assert "Throat swab" not in json.dumps(
-        fhir(signpost_stack, "Task", **{"based-on": referral_id}).json()
+        fhir(shared_stack, "Task", **{"based-on": referral_id}).json()
     ), "the agency's note is not the referrer's to read"
-    assert parsed(Task, fhir(signpost_stack, f"Task/{assignment_id}")) == task, (
+    assert parsed(Task, fhir(shared_stack, f"Task/{assignment_id}")) == task, (
         "the search entry's own address reads it"
     )
 
 
 @pytest.mark.hazard("HAZ-017")
 def test_a_declined_part_reads_declined_and_rerouted_and_the_next_service_s_task_follows(
-    signpost_stack: Stack,
+    shared_stack: Stack,
 ) -> None:
-    referral_id = submit(signpost_stack)
-    first = delivered(signpost_stack, referral_id)
+    referral_id = submit(shared_stack)
+    first = delivered(shared_stack, referral_id)
     report(
-        signpost_stack,
+        shared_stack,
         first,
         "declined",
         decline_reason="not_available_in_timescale",
         occurred_at=WEDNESDAY_MORNING,
     )
     tasks = eventually(
-        lambda: (t := outcomes(signpost_stack, referral_id)) and len(t) == 2 and t,
+        lambda: (t := outcomes(shared_stack, referral_id)) and len(t) == 2 and t,
         what="the reroute as a second Task",
     )
     declined, rerouted = tasks
@@ -218,26 +220,26 @@ def test_a_declined_part_reads_declined_and_rerouted_and_the_next_service_s_task
     assert "RRNA" in [c["code"] for c in declined["statusReason"]["coding"]]
     assert rerouted["owner"]["identifier"]["value"] != "demo-pharmacy"
     assert rerouted["status"] == "requested"
-    assert service_request(signpost_stack, referral_id)["status"] == "active"
+    assert service_request(shared_stack, referral_id)["status"] == "active"
 
 
 def test_a_cancelled_referral_reads_revoked_and_its_open_part_cancelled(
-    signpost_stack: Stack,
+    shared_stack: Stack,
 ) -> None:
-    referral_id = submit(signpost_stack)
-    assignment_id = delivered(signpost_stack, referral_id)
+    referral_id = submit(shared_stack)
+    assignment_id = delivered(shared_stack, referral_id)
     cancelled = httpx.post(
-        f"{signpost_stack.url('intake')}/v1/referrals/{referral_id}/cancel",
+        f"{shared_stack.url('intake')}/v1/referrals/{referral_id}/cancel",
         json={"reason": "patient went to A&E"},
         headers=bearer("gp-h81001"),
         timeout=10,
     )
     assert cancelled.status_code == 202, cancelled.text
-    revoked = service_request(signpost_stack, referral_id)
+    revoked = service_request(shared_stack, referral_id)
     assert (revoked["status"], revoked["meta"]["versionId"]) == ("revoked", "2"), (
         "a cancel is a new version, revoked"
     )
-    [task] = outcomes(signpost_stack, referral_id)
+    [task] = outcomes(shared_stack, referral_id)
     assert (task["id"], task["status"], business(task)) == (
         assignment_id,
         "cancelled",
@@ -246,18 +248,18 @@ def test_a_cancelled_referral_reads_revoked_and_its_open_part_cancelled(
 
 
 def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewed(
-    signpost_stack: Stack,
+    shared_stack: Stack,
 ) -> None:
-    referral_id = submit(signpost_stack)
-    assert service_request(signpost_stack, referral_id)["status"] == "active"
+    referral_id = submit(shared_stack)
+    assert service_request(shared_stack, referral_id)["status"] == "active"
     assert (
-        service_request(signpost_stack, referral_id, client="operations")["status"]
+        service_request(shared_stack, referral_id, client="operations")["status"]
         == "active"
     )
 
     stranger = parsed(
         OperationOutcome,
-        fhir(signpost_stack, f"ServiceRequest/{referral_id}", "gp-h81002"),
+        fhir(shared_stack, f"ServiceRequest/{referral_id}", "gp-h81002"),
         404,
     )
     issue = stranger["issue"][0]
@@ -267,22 +269,21 @@ def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewe
     )
     never_made = parsed(
         OperationOutcome,
-        fhir(signpost_stack, f"ServiceRequest/{uuid.uuid4()}", "gp-h81002"),
+        fhir(shared_stack, f"ServiceRequest/{uuid.uuid4()}", "gp-h81002"),
         404,
     )
     assert never_made["issue"] == stranger["issue"], "existence is not told"
     assert (
-        fhir(signpost_stack, f"ServiceRequest/{referral_id}", PHARMACY).status_code
-        == 404
+        fhir(shared_stack, f"ServiceRequest/{referral_id}", PHARMACY).status_code == 404
     )
-    assert outcomes(signpost_stack, referral_id, client="gp-h81002") == [], (
+    assert outcomes(shared_stack, referral_id, client="gp-h81002") == [], (
         "a search finds nothing it may not see"
     )
-    task_id = delivered(signpost_stack, referral_id)
-    assert fhir(signpost_stack, f"Task/{task_id}", "gp-h81002").status_code == 404
+    task_id = delivered(shared_stack, referral_id)
+    assert fhir(shared_stack, f"Task/{task_id}", "gp-h81002").status_code == 404
 
     def recorded() -> list[dict[str, Any]] | None:
-        seen = accesses(signpost_stack, referral_id)
+        seen = accesses(shared_stack, referral_id)
         functions = {(a["client_id"], a["function"], a["outcome"]) for a in seen}
         wanted = {
             ("gp-h81001", "read referral as FHIR ServiceRequest", "granted"),
@@ -295,7 +296,7 @@ def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewe
 
     def refused() -> set[tuple[str, str]]:
         response = httpx.post(
-            f"{signpost_stack.url('audit')}/v1/audit/search",
+            f"{shared_stack.url('audit')}/v1/audit/search",
             json={
                 "referral_id": referral_id,
                 "event_types": ["access.recorded"],
@@ -325,9 +326,9 @@ def test_another_organisation_gets_404_or_nothing_and_every_read_is_in_who_viewe
 
 
 def test_without_a_token_the_answer_is_a_401_operation_outcome_with_a_bearer_challenge(
-    signpost_stack: Stack,
+    shared_stack: Stack,
 ) -> None:
-    response = fhir(signpost_stack, f"ServiceRequest/{uuid.uuid4()}", client=None)
+    response = fhir(shared_stack, f"ServiceRequest/{uuid.uuid4()}", client=None)
     issue = parsed(OperationOutcome, response, 401)["issue"][0]
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert (issue["code"], issue["details"]["coding"][0]["code"]) == (
@@ -336,25 +337,23 @@ def test_without_a_token_the_answer_is_a_401_operation_outcome_with_a_bearer_cha
     )
     assert parsed(
         OperationOutcome,
-        fhir(signpost_stack, "Task", client=None, **{"based-on": "x"}),
+        fhir(shared_stack, "Task", client=None, **{"based-on": "x"}),
         401,
     )
 
 
 def test_a_search_without_the_referral_or_by_an_unsupported_parameter_is_refused_with_an_operation_outcome(
-    signpost_stack: Stack,
+    shared_stack: Stack,
 ) -> None:
-    missing = parsed(OperationOutcome, fhir(signpost_stack, "Task"), 400)
+    missing = parsed(OperationOutcome, fhir(shared_stack, "Task"), 400)
     assert "based-on" in missing["issue"][0]["diagnostics"]
     unsupported = parsed(
-        OperationOutcome, fhir(signpost_stack, "Task", owner="Organization/FA001"), 400
+        OperationOutcome, fhir(shared_stack, "Task", owner="Organization/FA001"), 400
     )
     assert unsupported["issue"][0]["code"] == "not-supported"
     assert parsed(
         OperationOutcome,
-        fhir(signpost_stack, "Task", **{"based-on": "Patient/123"}),
+        fhir(shared_stack, "Task", **{"based-on": "Patient/123"}),
         400,
     )
-    assert parsed(
-        OperationOutcome, fhir(signpost_stack, "ServiceRequest/not-an-id"), 404
-    )
+    assert parsed(OperationOutcome, fhir(shared_stack, "ServiceRequest/not-an-id"), 404)

@@ -52,9 +52,13 @@ def routed(
         timeout=10,
     )
     assert response.status_code == 202, response.text
-    referral_id = response.json()["referral_id"]
+    return settled(stack, response.json()["referral_id"], client)
 
-    def settled() -> dict[str, Any] | None:
+
+def settled(stack: Stack, referral_id: str, client: str = PHARMACIST) -> dict[str, Any]:
+    """Intake's view of a submitted referral once it is routed and audit holds every delivery (or it is unroutable)."""
+
+    def done() -> dict[str, Any] | None:
         view: dict[str, Any] = httpx.get(
             f"{stack.url('intake')}/v1/referrals/{referral_id}",
             headers=bearer(client),
@@ -71,7 +75,7 @@ def routed(
         return None
 
     result: dict[str, Any] = eventually(
-        settled,
+        done,
         timeout=45,
         what="the referral to be routed and every assignment delivered",
     )

@@ -1,7 +1,7 @@
 """A patient without a traced NHS number on the real stack: referable, keyed by demographics, linked once traced.
 
 Each test makes up a patient of its own (a random surname), so no test sees
-another's referrals or links, whatever order they run in.
+another's referrals or links, whatever order they run in, on the shared stack too.
 """
 
 import copy
@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from schemas.nhs_number import check_digit
+from tests.support.patients import made_up_nhs_number
 from tests.support.running_stack import audit_trail, bearer, eventually, log_text
 from toolbox.stack import Stack
 
@@ -33,14 +33,6 @@ STATUS_SYSTEM = (
 
 def made_up_surname() -> str:
     return "Q" + "".join(random.choices(string.ascii_lowercase, k=10))
-
-
-def made_up_nhs_number() -> str:
-    while True:
-        first_nine = "".join(random.choices(string.digits, k=9))
-        check = check_digit(first_nine)
-        if check is not None:
-            return f"{first_nine}{check}"
 
 
 def referral_for(
@@ -103,20 +95,20 @@ def referrals_in(trail: dict[str, Any]) -> set[str]:
 
 @pytest.mark.hazard("HAZ-022")
 def test_an_untraced_patient_is_linked_when_traced_and_both_trails_join_in_audit(
-    signpost_stack: Stack,
+    shared_stack: Stack,
 ) -> None:
     surname, nhs_number = made_up_surname(), made_up_nhs_number()
-    before = submit(signpost_stack, referral_for(surname))
+    before = submit(shared_stack, referral_for(surname))
     # The same patient, traced, as another system types them.
     traced = submit(
-        signpost_stack,
+        shared_stack,
         referral_for(
             f" {surname.upper()}-", nhs_number, given_name="JIM", postcode="cr01aa"
         ),
     )
-    after = submit(signpost_stack, referral_for(surname.lower(), postcode="CR01AA"))
+    after = submit(shared_stack, referral_for(surname.lower(), postcode="CR01AA"))
 
-    first, link, then = (submitted(signpost_stack, r) for r in (before, traced, after))
+    first, link, then = (submitted(shared_stack, r) for r in (before, traced, after))
     assert first["payload"]["untraced"] is True
     assert first["payload"]["linked_patient_keys"] == []
     assert link["payload"]["untraced"] is False
@@ -127,12 +119,12 @@ def test_an_untraced_patient_is_linked_when_traced_and_both_trails_join_in_audit
     assert then["payload"]["untraced"] is True
 
     for referral_id in (before, traced, after):
-        trail = patient_trail(signpost_stack, referral_id)
+        trail = patient_trail(shared_stack, referral_id)
         assert referrals_in(trail) == {before, traced, after}
         assert set(trail["patient_keys"]) == {first["patient_key"], link["patient_key"]}
     # Searching by the NHS number finds the referral made before the patient was traced.
     search = httpx.post(
-        f"{signpost_stack.url('audit')}/v1/audit/search",
+        f"{shared_stack.url('audit')}/v1/audit/search",
         json={"nhs_number": nhs_number},
         headers=bearer("operations"),
         timeout=10,
@@ -142,15 +134,15 @@ def test_an_untraced_patient_is_linked_when_traced_and_both_trails_join_in_audit
         e["referral_id"] for e in search.json()["events"]
     }
     for service in ("intake", "router", "notifier", "audit"):
-        assert surname.lower() not in log_text(signpost_stack, service).lower(), (
+        assert surname.lower() not in log_text(shared_stack, service).lower(), (
             f"{service} logged the patient's name"
         )
 
 
-def test_a_patient_trail_is_for_operations_only(signpost_stack: Stack) -> None:
-    referral_id = submit(signpost_stack, referral_for(made_up_surname()))
-    submitted(signpost_stack, referral_id)
-    url = f"{signpost_stack.url('audit')}/v1/referrals/{referral_id}/patient-trail"
+def test_a_patient_trail_is_for_operations_only(shared_stack: Stack) -> None:
+    referral_id = submit(shared_stack, referral_for(made_up_surname()))
+    submitted(shared_stack, referral_id)
+    url = f"{shared_stack.url('audit')}/v1/referrals/{referral_id}/patient-trail"
     refused = httpx.get(url, headers=bearer("agency-demo-pharmacy"), timeout=10)
     assert refused.status_code == 403, refused.text
     assert refused.headers["content-type"].startswith("application/problem+json")
@@ -163,17 +155,17 @@ def test_a_patient_trail_is_for_operations_only(signpost_stack: Stack) -> None:
 
 
 @pytest.mark.hazard("HAZ-022")
-def test_demographics_two_nhs_numbers_share_link_neither(signpost_stack: Stack) -> None:
+def test_demographics_two_nhs_numbers_share_link_neither(shared_stack: Stack) -> None:
     surname = made_up_surname()
     one = submitted(
-        signpost_stack,
-        submit(signpost_stack, referral_for(surname, made_up_nhs_number())),
+        shared_stack,
+        submit(shared_stack, referral_for(surname, made_up_nhs_number())),
     )
     other = submitted(
-        signpost_stack,
-        submit(signpost_stack, referral_for(surname, made_up_nhs_number())),
+        shared_stack,
+        submit(shared_stack, referral_for(surname, made_up_nhs_number())),
     )
-    untraced = submitted(signpost_stack, submit(signpost_stack, referral_for(surname)))
+    untraced = submitted(shared_stack, submit(shared_stack, referral_for(surname)))
     assert one["payload"]["linked_patient_keys"] == [untraced["patient_key"]]
     assert other["payload"]["linked_patient_keys"] == []
     # The untraced referral could be either person: it stays under its own key, linked to nobody.
@@ -181,11 +173,11 @@ def test_demographics_two_nhs_numbers_share_link_neither(signpost_stack: Stack) 
     assert untraced["payload"]["linked_patient_keys"] == []
 
 
-def test_the_422s_that_remain_name_what_is_missing(signpost_stack: Stack) -> None:
+def test_the_422s_that_remain_name_what_is_missing(shared_stack: Stack) -> None:
     body = referral_for(made_up_surname())
     del body["patient"]["birth_date"], body["patient"]["postcode"]
     response = httpx.post(
-        f"{signpost_stack.url('intake')}/v1/referrals",
+        f"{shared_stack.url('intake')}/v1/referrals",
         json=body,
         headers=bearer(),
         timeout=10,
@@ -226,7 +218,7 @@ def post_fhir(stack: Stack, bundle: dict[str, Any]) -> str:
 @pytest.mark.hazard("HAZ-022")
 @pytest.mark.parametrize("form", ["no NHS number", "NHS number not traced"])
 def test_a_bars_patient_without_a_traced_nhs_number_is_accepted_and_matched_like_json(
-    signpost_stack: Stack, form: str
+    shared_stack: Stack, form: str
 ) -> None:
     surname = made_up_surname()
     not_traced = {
@@ -245,9 +237,9 @@ def test_a_bars_patient_without_a_traced_nhs_number_is_accepted_and_matched_like
         ]
     )
     by_fhir = submitted(
-        signpost_stack, post_fhir(signpost_stack, fhir_bundle(surname, identifier))
+        shared_stack, post_fhir(shared_stack, fhir_bundle(surname, identifier))
     )
-    by_json = submitted(signpost_stack, submit(signpost_stack, referral_for(surname)))
+    by_json = submitted(shared_stack, submit(shared_stack, referral_for(surname)))
     assert by_fhir["payload"]["untraced"] is True
     # An untraced number neither keys nor links: the FHIR patient has the JSON one's demographic key.
     assert by_fhir["patient_key"] == by_json["patient_key"]

@@ -1,7 +1,13 @@
-"""Weekly outcome reports from the audit log: JSON for the chart, CSV for commissioners, operations staff only."""
+"""Weekly outcome reports from the audit log: JSON for the chart, CSV for commissioners, operations staff only.
+
+Every report asked for names its weeks: those the test's own referrals were
+submitted in, never "this week", so a run across Monday 00:00 London time
+asks about the weeks its data is in.
+"""
 
 import csv
 import io
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,7 +15,7 @@ import httpx
 
 from services.audit.domain.reports import IsoWeek
 from tests.e2e.test_routing_scenarios import professional_referral, routed
-from tests.support.running_stack import bearer, eventually
+from tests.support.running_stack import audit_trail, bearer, eventually
 from toolbox.demo_feedback import worked_to_completion
 from toolbox.stack import Stack
 
@@ -21,6 +27,40 @@ def report(stack: Stack, client: str = "operations", **params: Any) -> httpx.Res
         headers=bearer(client),
         timeout=10,
     )
+
+
+def week_of(stack: Stack, referral_id: str) -> IsoWeek:
+    """The ISO week a report counts the referral in: that of its ``referral.submitted`` in audit's log."""
+
+    def submitted() -> str | None:
+        return next(
+            (
+                e["occurred_at"]
+                for e in audit_trail(stack, referral_id)
+                if e["event_type"] == "referral.submitted"
+            ),
+            None,
+        )
+
+    occurred_at: str = eventually(
+        submitted, what=f"audit to record {referral_id} as submitted"
+    )
+    return IsoWeek.of(datetime.fromisoformat(occurred_at))
+
+
+def spanning(*weeks: IsoWeek) -> dict[str, Any]:
+    """The report's parameters for every week from the earliest of ``weeks`` to the latest."""
+    first, last = min(weeks), max(weeks)
+    count = 1 + (last.start.date() - first.start.date()).days // 7
+    return {"week": last.label, "weeks": count}
+
+
+def summed(weeks: list[dict[str, Any]], figure: str) -> Counter[str]:
+    """A breakdown (``by_network`` ...) over several weeks: the data of one test lies in two across Monday 00:00."""
+    total: Counter[str] = Counter()
+    for week in weeks:
+        total.update(week[figure])
+    return total
 
 
 def test_the_week_counts_assignments_by_service_network_and_outcome(
@@ -36,40 +76,43 @@ def test_the_week_counts_assignments_by_service_network_and_outcome(
         signpost_stack, professional_referral(["home_heating", "loneliness"])
     )
     assert len(home_visit["assignments"]) == 3
+    completed_in = week_of(signpost_stack, completed)
+    asked = spanning(completed_in, week_of(signpost_stack, home_visit["referral_id"]))
 
-    def this_week() -> dict[str, Any] | None:
-        week: dict[str, Any] = report(signpost_stack).json()["weeks"][-1]
-        return (
-            week
-            if week["assignments"] == 4 and week["by_outcome"].get("completed") == 1
-            else None
-        )
+    def counted() -> list[dict[str, Any]] | None:
+        weeks: list[dict[str, Any]] = report(signpost_stack, **asked).json()["weeks"]
+        done = summed(weeks, "by_outcome")["completed"]
+        return weeks if sum(w["assignments"] for w in weeks) == 4 and done else None
 
-    week = eventually(
-        this_week, what="the report to count both referrals and the completion"
+    weeks = eventually(
+        counted, what="the report to count both referrals and the completion"
     )
-    assert week["week"] == IsoWeek.of(datetime.now(UTC)).label
-    assert week["referrals"] == 2
-    assert week["by_service_type"] == {
+    assert weeks[-1]["week"] == asked["week"]
+    assert sum(w["referrals"] for w in weeks) == 2
+    assert summed(weeks, "by_service_type") == {
         "community_pharmacy": 1,
         "social_services": 1,
         "pic": 1,
         "mdt_huddle": 1,
     }
-    assert week["by_network"] == {"croydon-north": 4}
-    assert week["by_outcome"] == {"completed": 1, "open": 3}
+    assert summed(weeks, "by_network") == {"croydon-north": 4}
+    assert summed(weeks, "by_outcome") == {"completed": 1, "open": 3}
+    # The completed referral's week holds the only answer, the contact and the completion.
+    (week,) = (w for w in weeks if w["week"] == completed_in.label)
     assert week["acceptance_rate"] == 1.0
     assert week["median_hours_to_contact"] is not None
     assert (
         0 <= week["median_hours_to_contact"] <= week["median_hours_to_completion"] < 1
     )
-    assert week["escalations"] == 0
+    assert sum(w["escalations"] for w in weeks) == 0
 
 
 def test_the_csv_carries_the_same_figures_and_the_chart_one_bar_per_service(
     signpost_stack: Stack,
 ) -> None:
-    body = report(signpost_stack, weeks=2).json()
+    # The last week named for both reads, so a run across Monday 00:00 compares the same week.
+    asked: dict[str, Any] = {"week": IsoWeek.of(datetime.now(UTC)).label, "weeks": 2}
+    body = report(signpost_stack, **asked).json()
     assert len(body["weeks"]) == 2
     chart = body["charts"]["service_type"]
     assert chart["labels"] == [w["week"] for w in body["weeks"]]
@@ -79,6 +122,7 @@ def test_the_csv_carries_the_same_figures_and_the_chart_one_bar_per_service(
 
     exported = httpx.get(
         f"{signpost_stack.url('audit')}/v1/reports/weekly.csv",
+        params={"week": asked["week"]},
         headers=bearer("operations"),
         timeout=10,
     )
