@@ -1,12 +1,13 @@
 """The chaos run's moving parts: the processes it kills, the clients that keep submitting, the faults."""
 
 import asyncio
+import contextlib
 import itertools
 import signal
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +25,16 @@ RETRY_EVERY_S = 0.3
 GIVE_UP_S = 300.0
 RESTART_PAUSE_S = 1.0
 """A supervisor's pause before starting a service that exited again (its restart backoff, not a readiness wait)."""
+
+
+@contextlib.contextmanager
+def timed(say: Callable[[str], None], stage: str) -> Iterator[None]:
+    """Say how long ``stage`` took: the runs are long, and where their time goes is what makes them shorter."""
+    at = time.monotonic()
+    try:
+        yield
+    finally:
+        say(f"{stage}: {time.monotonic() - at:.1f}s")
 
 
 @dataclass
@@ -84,7 +95,10 @@ class Chaos:
         ready_s: float = 120.0,
         instances: int = 1,
         extra_env: dict[str, str] | None = None,
+        say: Callable[[str], None] = lambda _: None,
     ) -> None:
+        self.say = say
+        """Where the start's stages say how long they took."""
         self.ready_s = ready_s
         """How long a restarted service may take to answer /readyz before the run fails with its reason."""
         self.kafka = kafka_local.KafkaNode(
@@ -107,12 +121,15 @@ class Chaos:
 
     def start(self, instances: int | None = None) -> Stack:
         """Kafka, PostgreSQL, the topics and the services: ``instances`` of each (default: all of ``self.instances``)."""
-        bootstrap = kafka_local.start(self.kafka)
-        url = postgres_local.start(self.postgres)
+        with timed(self.say, "Kafka started"):
+            bootstrap = kafka_local.start(self.kafka)
+        with timed(self.say, "PostgreSQL started"):
+            url = postgres_local.start(self.postgres)
         from services.router.inputs import known_agencies
         from signpost.settings import Settings
 
-        create_topics(bootstrap, known_agencies(Settings()))
+        with timed(self.say, "topics created"):
+            create_topics(bootstrap, known_agencies(Settings()))
         # The clients send a whole area's referrals through one practice's identity, far past its rate limit
         # (and every retry after a kill counts again): a 429 would measure the limiter, not recovery.
         load_limits = {
@@ -122,10 +139,11 @@ class Chaos:
         self.stack = Stack(
             bootstrap, url, self.state, ports=self.ports, extra_env=load_limits
         )
-        if self.instances == 1:
-            self.stack.start_all()
-            return self.stack
-        self.start_instances(range(1, (instances or self.instances) + 1))
+        with timed(self.say, "services started and ready"):
+            if self.instances == 1:
+                self.stack.start_all()
+            else:
+                self.start_instances(range(1, (instances or self.instances) + 1))
         return self.stack
 
     def start_instances(self, numbers: Iterable[int]) -> None:
@@ -138,14 +156,17 @@ class Chaos:
                     service, instance=f"{service}-{n}", port=self.port(service, n)
                 )
                 names.append(f"{service}-{n}")
+        at = time.monotonic()
         for name in names:
             self.stack.wait_ready(name, timeout=self.ready_s)
+            self.say(f"  {name} ready by {time.monotonic() - at:.1f}s")
 
     def stop(self) -> None:
-        if self.stack:
-            self.stack.stop_all()
-        kafka_local.stop(self.kafka)
-        postgres_local.stop(self.postgres)
+        with timed(self.say, "stopped"):
+            if self.stack:
+                self.stack.stop_all()
+            kafka_local.stop(self.kafka)
+            postgres_local.stop(self.postgres)
 
     def act(self, action: str) -> str:
         """Carry out one fault and wait until the part is back; say anything worth knowing about the recovery."""

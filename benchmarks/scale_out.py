@@ -51,7 +51,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from benchmarks import mix, scale_checks
 from benchmarks.chaos import RESULTS, Budget, finish, problems, settle
 from benchmarks.chaos_counts import Counts, Once, count, pending
-from benchmarks.chaos_faults import Chaos, Progress, load
+from benchmarks.chaos_faults import Chaos, Progress, load, timed
 from schemas.events import AgencyOutcome
 from schemas.ids import derived_event_id
 from schemas.topics import EVERY_SIGNPOST_TOPIC
@@ -575,8 +575,11 @@ async def check(
     say: Callable[[str], None],
 ) -> Checks:
     accepted = run.progress.accepted
-    counts = await count(database_url, bootstrap, accepted, budget.read_s)
-    records = await read_every_topic(bootstrap, budget.read_s)
+    with timed(say, "counted per referral"):
+        counts = await count(database_url, bootstrap, accepted, budget.read_s)
+    with timed(say, "read every topic"):
+        records = await read_every_topic(bootstrap, budget.read_s)
+    audit_waited = time.monotonic()
     on_topics = {r.audit_id for r in records if r.audit_id}
     # The audit consumers may still be behind the last records: wait (bounded) until no event is missing.
     deadline = time.monotonic() + budget.settle_s
@@ -586,6 +589,7 @@ async def check(
             break
         say(f"waiting for audit: {audited.missing} events unaudited")
         await asyncio.sleep(1.0)
+    say(f"every event audited: {time.monotonic() - audit_waited:.1f}s")
     conn = await asyncpg.connect(database_url)
     try:
         outcomes = scale_checks.once(
@@ -754,7 +758,8 @@ async def _run(
         await asyncio.sleep(
             min(seconds, 3.0)
         )  # some load in flight before the first kill
-        await asyncio.to_thread(scale.faults, run, began, rebalance)
+        with timed(say, "faults (kills, takeovers, restarts, rebalance)"):
+            await asyncio.to_thread(scale.faults, run, began, rebalance)
         left = seconds - (time.monotonic() - began)
         if left > 0:
             await asyncio.sleep(left)
@@ -765,20 +770,23 @@ async def _run(
     say(
         f"[{time.monotonic() - began:4.0f}s] load done: {len(run.progress.accepted)} accepted; settling"
     )
-    unsettled = await settle_all(
-        stack.database_url, run.progress, run.reported, say, budget.settle_s
-    )
+    with timed(say, "settled after the load"):
+        unsettled = await settle_all(
+            stack.database_url, run.progress, run.reported, say, budget.settle_s
+        )
     reports_done.set()
     await reporting
     if unsettled:
         run.fault_problems.append(unsettled)
         return run
     if burst_n:
-        await _bursts(scale, make, burst_n, clients, budget, run)
+        with timed(say, "throughput bursts"):
+            await _bursts(scale, make, burst_n, clients, budget, run)
         # The bursts' referrals are counted with the load's: they too must come out exactly once.
-        unsettled = await settle_all(
-            stack.database_url, run.progress, run.reported, say, budget.settle_s
-        )
+        with timed(say, "settled after the bursts"):
+            unsettled = await settle_all(
+                stack.database_url, run.progress, run.reported, say, budget.settle_s
+            )
         if unsettled:
             run.fault_problems.append(f"after the bursts: {unsettled}")
     return run
@@ -807,10 +815,11 @@ async def _bursts(
         run.progress.accepted,
     )
     scale.say(f"{instances} instances of each service: {run.throughput[instances]}")
-    for service in SERVICES:
-        for name in stack.instances(service):
-            if name != f"{service}-1":
-                stack.stop_service(name)
+    with timed(scale.say, "all but the first instance of each service stopped"):
+        for service in SERVICES:
+            for name in stack.instances(service):
+                if name != f"{service}-1":
+                    stack.stop_service(name)
     run.throughput[1] = await burst(
         [stack.url("intake-1")],
         make,
@@ -932,6 +941,7 @@ def scale_out(
             "SIGNPOST_SLA_DEMO_SECONDS": str(SLA_SECONDS),
             "SIGNPOST_SLA_CHECK_INTERVAL_S": "0.5",
         },
+        say=say,
     )
     scale = ScaleOut(chaos, say)
     try:
@@ -954,15 +964,16 @@ def scale_out(
                 budget,
             )
         )
-        checks = asyncio.run(
-            check(
-                chaos.stack.database_url if chaos.stack else "",
-                chaos.stack.kafka_bootstrap if chaos.stack else "",
-                run,
-                budget,
-                say,
+        with timed(say, "checks"):
+            checks = asyncio.run(
+                check(
+                    chaos.stack.database_url if chaos.stack else "",
+                    chaos.stack.kafka_bootstrap if chaos.stack else "",
+                    run,
+                    budget,
+                    say,
+                )
             )
-        )
     finally:
         chaos.stop()
     return checks, run, findings(checks, run)

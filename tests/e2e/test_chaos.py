@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.chaos import ACTIONS, Budget, Chaos, problems, run, tally
+from benchmarks.chaos import ACTIONS, Budget, Chaos, problems, render, run, tally
 
 BASE = int(
     os.environ.get("SIGNPOST_TEST_CHAOS_PORT_BASE")
@@ -33,6 +33,7 @@ def test_nothing_accepted_is_lost_or_doubled_when_everything_is_killed(
         postgres_port=BASE + 32,
         port_base=BASE,
         ready_s=45,
+        say=print,
     )
     chaos.start()
     try:
@@ -45,12 +46,13 @@ def test_nothing_accepted_is_lost_or_doubled_when_everything_is_killed(
                 seed=11,
                 rate=15,
                 clients=4,
-                say=lambda _: None,
+                say=print,
                 budget=BUDGET,
             )
         )
     finally:
         chaos.stop()
+    print("\n".join(render(outcome, REFERRALS)))
     counts = outcome.counts
     # What broke the promise (or never settled) first: it names the reason where a count would not.
     assert problems(counts) == [], f"{problems(counts)}; logs in {tmp_path / 'logs'}"
