@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,31 +121,48 @@ class Chaos:
         return self.ports[service] + 10 * (n - 1)
 
     def start(self, instances: int | None = None) -> Stack:
-        """Kafka, PostgreSQL, the topics and the services: ``instances`` of each (default: all of ``self.instances``)."""
-        with timed(self.say, "Kafka started"):
-            bootstrap = kafka_local.start(self.kafka)
-        with timed(self.say, "PostgreSQL started"):
-            url = postgres_local.start(self.postgres)
-        from services.router.inputs import known_agencies
-        from signpost.settings import Settings
+        """Kafka, PostgreSQL, the topics and the services: ``instances`` of each (default: all of ``self.instances``).
 
-        with timed(self.say, "topics created"):
-            create_topics(bootstrap, known_agencies(Settings()))
-        # The clients send a whole area's referrals through one practice's identity, far past its rate limit
-        # (and every retry after a kill counts again): a 429 would measure the limiter, not recovery.
-        load_limits = {
-            "SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute",
-            **self.extra_env,
-        }
-        self.stack = Stack(
-            bootstrap, url, self.state, ports=self.ports, extra_env=load_limits
-        )
+        The broker (with its topics) and the database (with the services' roles) start side by side: neither
+        needs the other, and one after the other the run would wait for both in turn.
+        """
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            broker = pool.submit(self._broker)
+            with timed(self.say, "PostgreSQL started"):
+                url = postgres_local.start(self.postgres)
+            # The clients send a whole area's referrals through one practice's identity, far past its rate limit
+            # (and every retry after a kill counts again): a 429 would measure the limiter, not recovery.
+            load_limits = {
+                "SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute",
+                **self.extra_env,
+            }
+            self.stack = Stack(
+                self.kafka.bootstrap,
+                url,
+                self.state,
+                ports=self.ports,
+                extra_env=load_limits,
+            )
+            with timed(self.say, "database roles provisioned"):
+                self.stack.provision_database()
+            self.stack.kafka_bootstrap = broker.result()
         with timed(self.say, "services started and ready"):
             if self.instances == 1:
                 self.stack.start_all()
             else:
                 self.start_instances(range(1, (instances or self.instances) + 1))
         return self.stack
+
+    def _broker(self) -> str:
+        """Start the broker and create the topics; its bootstrap address."""
+        from services.router.inputs import known_agencies
+        from signpost.settings import Settings
+
+        with timed(self.say, "Kafka started"):
+            bootstrap = kafka_local.start(self.kafka)
+        with timed(self.say, "topics created"):
+            create_topics(bootstrap, known_agencies(Settings()))
+        return bootstrap
 
     def start_instances(self, numbers: Iterable[int]) -> None:
         """These instances of every service, named ``<service>-<n>``, started together and then waited for."""
@@ -162,11 +180,21 @@ class Chaos:
             self.say(f"  {name} ready by {time.monotonic() - at:.1f}s")
 
     def stop(self) -> None:
+        """Stop the services side by side, then the broker and the database: the run's state is thrown away."""
         with timed(self.say, "stopped"):
             if self.stack:
-                self.stack.stop_all()
+                self.stop_services(list(self.stack.processes))
+            # No controlled shutdown (it takes the broker many seconds): nothing of its state is kept.
+            kafka_local.kill(self.kafka)
             kafka_local.stop(self.kafka)
             postgres_local.stop(self.postgres)
+
+    def stop_services(self, names: list[str]) -> None:
+        """SIGTERM these instances all at once and wait for each: one after another, their shutdowns add up."""
+        assert self.stack is not None
+        stack = self.stack
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            list(pool.map(stack.stop_service, names))
 
     def act(self, action: str) -> str:
         """Carry out one fault and wait until the part is back; say anything worth knowing about the recovery."""

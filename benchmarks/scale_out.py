@@ -816,10 +816,14 @@ async def _bursts(
     )
     scale.say(f"{instances} instances of each service: {run.throughput[instances]}")
     with timed(scale.say, "all but the first instance of each service stopped"):
-        for service in SERVICES:
-            for name in stack.instances(service):
-                if name != f"{service}-1":
-                    stack.stop_service(name)
+        scale.chaos.stop_services(
+            [
+                name
+                for service in SERVICES
+                for name in stack.instances(service)
+                if name != f"{service}-1"
+            ]
+        )
     run.throughput[1] = await burst(
         [stack.url("intake-1")],
         make,
