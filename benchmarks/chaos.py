@@ -143,7 +143,7 @@ async def settle(
             say(
                 f"settling: {'database unreachable' if waiting is None else f'{waiting} outstanding'}"
             )
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
     left = (
         "PostgreSQL unreachable"
         if waiting is None
