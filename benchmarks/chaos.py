@@ -47,6 +47,7 @@ __all__ = [
     "Outcome",
     "plan_faults",
     "problems",
+    "render",
     "run",
     "tally",
 ]
@@ -142,7 +143,7 @@ async def settle(
             say(
                 f"settling: {'database unreachable' if waiting is None else f'{waiting} outstanding'}"
             )
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.2)
     left = (
         "PostgreSQL unreachable"
         if waiting is None
@@ -199,6 +200,7 @@ async def run(
     finally:
         reporter.cancel()
     recovered = time.monotonic()
+    say(f"load and faults: {recovered - state.started:.1f}s")
     unsettled = await settle(
         stack.database_url,
         state.accepted,
@@ -206,9 +208,11 @@ async def run(
         budget.settle_s,
     )
     settled = time.monotonic()
+    say(f"settled: {settled - recovered:.1f}s")
     counts = await count(
         stack.database_url, stack.kafka_bootstrap, state.accepted, budget.read_s
     )
+    say(f"counted: {time.monotonic() - settled:.1f}s")
     counts.retries, counts.faults, counts.unsettled = (
         dict(state.retries),
         list(state.faults),
@@ -287,7 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     state = Path(tempfile.mkdtemp(prefix="signpost-chaos-"))
-    chaos = Chaos(state, args.kafka_port, args.postgres_port, args.port_base)
+    chaos = Chaos(
+        state,
+        args.kafka_port,
+        args.postgres_port,
+        args.port_base,
+        say=lambda text: print(text, flush=True),
+    )
     print(
         f"starting Kafka, PostgreSQL and the four services in {state} ...", flush=True
     )

@@ -1,12 +1,14 @@
 """The chaos run's moving parts: the processes it kills, the clients that keep submitting, the faults."""
 
 import asyncio
+import contextlib
 import itertools
 import signal
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +26,16 @@ RETRY_EVERY_S = 0.3
 GIVE_UP_S = 300.0
 RESTART_PAUSE_S = 1.0
 """A supervisor's pause before starting a service that exited again (its restart backoff, not a readiness wait)."""
+
+
+@contextlib.contextmanager
+def timed(say: Callable[[str], None], stage: str) -> Iterator[None]:
+    """Say how long ``stage`` took: the runs are long, and where their time goes is what makes them shorter."""
+    at = time.monotonic()
+    try:
+        yield
+    finally:
+        say(f"{stage}: {time.monotonic() - at:.1f}s")
 
 
 @dataclass
@@ -84,7 +96,10 @@ class Chaos:
         ready_s: float = 120.0,
         instances: int = 1,
         extra_env: dict[str, str] | None = None,
+        say: Callable[[str], None] = lambda _: None,
     ) -> None:
+        self.say = say
+        """Where the start's stages say how long they took."""
         self.ready_s = ready_s
         """How long a restarted service may take to answer /readyz before the run fails with its reason."""
         self.kafka = kafka_local.KafkaNode(
@@ -106,27 +121,48 @@ class Chaos:
         return self.ports[service] + 10 * (n - 1)
 
     def start(self, instances: int | None = None) -> Stack:
-        """Kafka, PostgreSQL, the topics and the services: ``instances`` of each (default: all of ``self.instances``)."""
-        bootstrap = kafka_local.start(self.kafka)
-        url = postgres_local.start(self.postgres)
+        """Kafka, PostgreSQL, the topics and the services: ``instances`` of each (default: all of ``self.instances``).
+
+        The broker (with its topics) and the database (with the services' roles) start side by side: neither
+        needs the other, and one after the other the run would wait for both in turn.
+        """
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            broker = pool.submit(self._broker)
+            with timed(self.say, "PostgreSQL started"):
+                url = postgres_local.start(self.postgres)
+            # The clients send a whole area's referrals through one practice's identity, far past its rate limit
+            # (and every retry after a kill counts again): a 429 would measure the limiter, not recovery.
+            load_limits = {
+                "SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute",
+                **self.extra_env,
+            }
+            self.stack = Stack(
+                self.kafka.bootstrap,
+                url,
+                self.state,
+                ports=self.ports,
+                extra_env=load_limits,
+            )
+            with timed(self.say, "database roles provisioned"):
+                self.stack.provision_database()
+            self.stack.kafka_bootstrap = broker.result()
+        with timed(self.say, "services started and ready"):
+            if self.instances == 1:
+                self.stack.start_all()
+            else:
+                self.start_instances(range(1, (instances or self.instances) + 1))
+        return self.stack
+
+    def _broker(self) -> str:
+        """Start the broker and create the topics; its bootstrap address."""
         from services.router.inputs import known_agencies
         from signpost.settings import Settings
 
-        create_topics(bootstrap, known_agencies(Settings()))
-        # The clients send a whole area's referrals through one practice's identity, far past its rate limit
-        # (and every retry after a kill counts again): a 429 would measure the limiter, not recovery.
-        load_limits = {
-            "SIGNPOST_RATE_LIMIT_REFERRER": "1000000/minute",
-            **self.extra_env,
-        }
-        self.stack = Stack(
-            bootstrap, url, self.state, ports=self.ports, extra_env=load_limits
-        )
-        if self.instances == 1:
-            self.stack.start_all()
-            return self.stack
-        self.start_instances(range(1, (instances or self.instances) + 1))
-        return self.stack
+        with timed(self.say, "Kafka started"):
+            bootstrap = kafka_local.start(self.kafka)
+        with timed(self.say, "topics created"):
+            create_topics(bootstrap, known_agencies(Settings()))
+        return bootstrap
 
     def start_instances(self, numbers: Iterable[int]) -> None:
         """These instances of every service, named ``<service>-<n>``, started together and then waited for."""
@@ -138,14 +174,27 @@ class Chaos:
                     service, instance=f"{service}-{n}", port=self.port(service, n)
                 )
                 names.append(f"{service}-{n}")
+        at = time.monotonic()
         for name in names:
             self.stack.wait_ready(name, timeout=self.ready_s)
+            self.say(f"  {name} ready by {time.monotonic() - at:.1f}s")
 
     def stop(self) -> None:
-        if self.stack:
-            self.stack.stop_all()
-        kafka_local.stop(self.kafka)
-        postgres_local.stop(self.postgres)
+        """Stop the services side by side, then the broker and the database: the run's state is thrown away."""
+        with timed(self.say, "stopped"):
+            if self.stack:
+                self.stop_services(list(self.stack.processes))
+            # No controlled shutdown (it takes the broker many seconds): nothing of its state is kept.
+            kafka_local.kill(self.kafka)
+            kafka_local.stop(self.kafka)
+            postgres_local.stop(self.postgres)
+
+    def stop_services(self, names: list[str]) -> None:
+        """SIGTERM these instances all at once and wait for each: one after another, their shutdowns add up."""
+        assert self.stack is not None
+        stack = self.stack
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            list(pool.map(stack.stop_service, names))
 
     def act(self, action: str) -> str:
         """Carry out one fault and wait until the part is back; say anything worth knowing about the recovery."""

@@ -51,7 +51,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from benchmarks import mix, scale_checks
 from benchmarks.chaos import RESULTS, Budget, finish, problems, settle
 from benchmarks.chaos_counts import Counts, Once, count, pending
-from benchmarks.chaos_faults import Chaos, Progress, load
+from benchmarks.chaos_faults import Chaos, Progress, load, timed
 from schemas.events import AgencyOutcome
 from schemas.ids import derived_event_id
 from schemas.topics import EVERY_SIGNPOST_TOPIC
@@ -282,7 +282,13 @@ class ScaleOut:
         """A third instance joins the service's groups and leaves again: the group rebalances twice."""
         extra = f"{service}-{self.chaos.instances + 1}"
         at = time.monotonic()
-        normal = self.members(service)
+        # Its group first has all of its instances and no more (a killed one stays a member until its session
+        # times out), so the counts show the third one's coming and going alone.
+        normal = poll(
+            f"{GROUPS[service]} to have its {self.chaos.instances} members",
+            lambda: (n := self.members(service)) == self.chaos.instances and n,
+            self.takeover_s,
+        )
         self.say(
             f"[{at - began:4.0f}s] {extra} joins ({GROUPS[service]} has {normal} members)"
         )
@@ -314,7 +320,9 @@ class ScaleOut:
 
         The restarts overlap (a supervisor restarts at once): on a loaded machine a service takes many seconds
         to start, and one after another would take minutes. A third instance visits a service's groups once
-        that service has its two again, so that the member counts show its coming and going alone.
+        that service has its two again, so that the member counts show its coming and going alone. (Visiting
+        first, beside the other services' restarts, was tried: with five processes starting at once on two
+        cores the visit took 30 s instead of 15, and the run's faults 54 s instead of 36.)
         """
         with ThreadPoolExecutor(max_workers=len(SERVICES) + len(rebalance)) as pool:
             back: dict[str, Future[None]] = {}
@@ -527,7 +535,7 @@ async def settle_all(
             return ""
         outstanding = f"{timers} timers neither fired nor cleared, {reports} reports unrecorded, {waiting} rows or outbox"
         say(f"settling: {outstanding}")
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(0.25)
     return f"not settled within {timeout_s:.0f}s: {outstanding}"
 
 
@@ -575,8 +583,11 @@ async def check(
     say: Callable[[str], None],
 ) -> Checks:
     accepted = run.progress.accepted
-    counts = await count(database_url, bootstrap, accepted, budget.read_s)
-    records = await read_every_topic(bootstrap, budget.read_s)
+    with timed(say, "counted per referral"):
+        counts = await count(database_url, bootstrap, accepted, budget.read_s)
+    with timed(say, "read every topic"):
+        records = await read_every_topic(bootstrap, budget.read_s)
+    audit_waited = time.monotonic()
     on_topics = {r.audit_id for r in records if r.audit_id}
     # The audit consumers may still be behind the last records: wait (bounded) until no event is missing.
     deadline = time.monotonic() + budget.settle_s
@@ -586,6 +597,7 @@ async def check(
             break
         say(f"waiting for audit: {audited.missing} events unaudited")
         await asyncio.sleep(1.0)
+    say(f"every event audited: {time.monotonic() - audit_waited:.1f}s")
     conn = await asyncpg.connect(database_url)
     try:
         outcomes = scale_checks.once(
@@ -754,7 +766,8 @@ async def _run(
         await asyncio.sleep(
             min(seconds, 3.0)
         )  # some load in flight before the first kill
-        await asyncio.to_thread(scale.faults, run, began, rebalance)
+        with timed(say, "faults (kills, takeovers, restarts, rebalance)"):
+            await asyncio.to_thread(scale.faults, run, began, rebalance)
         left = seconds - (time.monotonic() - began)
         if left > 0:
             await asyncio.sleep(left)
@@ -765,20 +778,23 @@ async def _run(
     say(
         f"[{time.monotonic() - began:4.0f}s] load done: {len(run.progress.accepted)} accepted; settling"
     )
-    unsettled = await settle_all(
-        stack.database_url, run.progress, run.reported, say, budget.settle_s
-    )
+    with timed(say, "settled after the load"):
+        unsettled = await settle_all(
+            stack.database_url, run.progress, run.reported, say, budget.settle_s
+        )
     reports_done.set()
     await reporting
     if unsettled:
         run.fault_problems.append(unsettled)
         return run
     if burst_n:
-        await _bursts(scale, make, burst_n, clients, budget, run)
+        with timed(say, "throughput bursts"):
+            await _bursts(scale, make, burst_n, clients, budget, run)
         # The bursts' referrals are counted with the load's: they too must come out exactly once.
-        unsettled = await settle_all(
-            stack.database_url, run.progress, run.reported, say, budget.settle_s
-        )
+        with timed(say, "settled after the bursts"):
+            unsettled = await settle_all(
+                stack.database_url, run.progress, run.reported, say, budget.settle_s
+            )
         if unsettled:
             run.fault_problems.append(f"after the bursts: {unsettled}")
     return run
@@ -807,10 +823,15 @@ async def _bursts(
         run.progress.accepted,
     )
     scale.say(f"{instances} instances of each service: {run.throughput[instances]}")
-    for service in SERVICES:
-        for name in stack.instances(service):
-            if name != f"{service}-1":
-                stack.stop_service(name)
+    with timed(scale.say, "all but the first instance of each service stopped"):
+        scale.chaos.stop_services(
+            [
+                name
+                for service in SERVICES
+                for name in stack.instances(service)
+                if name != f"{service}-1"
+            ]
+        )
     run.throughput[1] = await burst(
         [stack.url("intake-1")],
         make,
@@ -932,6 +953,7 @@ def scale_out(
             "SIGNPOST_SLA_DEMO_SECONDS": str(SLA_SECONDS),
             "SIGNPOST_SLA_CHECK_INTERVAL_S": "0.5",
         },
+        say=say,
     )
     scale = ScaleOut(chaos, say)
     try:
@@ -954,15 +976,16 @@ def scale_out(
                 budget,
             )
         )
-        checks = asyncio.run(
-            check(
-                chaos.stack.database_url if chaos.stack else "",
-                chaos.stack.kafka_bootstrap if chaos.stack else "",
-                run,
-                budget,
-                say,
+        with timed(say, "checks"):
+            checks = asyncio.run(
+                check(
+                    chaos.stack.database_url if chaos.stack else "",
+                    chaos.stack.kafka_bootstrap if chaos.stack else "",
+                    run,
+                    budget,
+                    say,
+                )
             )
-        )
     finally:
         chaos.stop()
     return checks, run, findings(checks, run)
