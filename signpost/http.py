@@ -247,9 +247,10 @@ def install(app: FastAPI) -> None:
 def without_fastapi_spans(app: FastAPI) -> None:
     """Leave the request's span to ``Conventions``: FastAPI's own telemetry made a second server span per request.
 
-    FastAPI (0.16x) traces each request, its dependencies and its endpoint once a tracer provider is set, as
-    ``tracing.configure`` does. Those spans start from the incoming headers too, so each request had two unrelated
-    server spans, and they cost about a fifth of intake's CPU per referral (issue 17). ``FastAPI(telemetry=...)``
+    FastAPI (0.16x) traces each request, its dependencies and its endpoint once a global tracer provider is set
+    (as ``tracing.configure`` did until it kept its provider to itself, and as OpenTelemetry's auto-instrumentation
+    still would). Those spans start from the incoming headers too, so each request had two unrelated server spans,
+    and they cost about a fifth of intake's CPU per referral (issue 17). ``FastAPI(telemetry=...)``
     keeps its setting in this dict (``fastapi/applications.py``); the request metrics and logs it offers stay.
     """
     app._telemetry["tracing"] = False

@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from services.intake.api import callers
 from services.intake.api.callers import Caller
-from signpost import auth, http
-from signpost.auth import Client, load_clients
+from signpost import auth, clients, http
+from signpost.clients import Client, load_clients
 from toolbox.tokens import DEV_DIR, dev_token
 
 GP = "gp-h81001"
@@ -27,9 +27,9 @@ class Registry:
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
     registry = Registry()
-    verify_token = auth.verify_token
+    verify_token = clients.verify_token
 
-    def counted(*args: Any, **kwargs: Any) -> auth.Verified:
+    def counted(*args: Any, **kwargs: Any) -> clients.Verified:
         registry.signatures_checked += 1
         return verify_token(*args, **kwargs)
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from schemas.events import ReferralSubmitted
 from services.intake.api.referrals import accept
 from services.intake.store.referrals import SUBMISSION, SUBMISSION_ANSWERED
-from signpost.auth import Principal
+from signpost.clients import Principal
 from tests.unit.schemas.factories import referral
 
 GP = Principal("gp-h81001", "H81001", "referrer")

@@ -10,30 +10,23 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 from opentelemetry.trace import SpanKind
 
-from signpost import http
+from signpost import http, tracing
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 @pytest.fixture
 def finished() -> Iterator[InMemorySpanExporter]:
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
     exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    provider.add_span_processor(processor)
+    tracing.configure("test", SimpleSpanProcessor(exporter))
     yield exporter
-    processor.shutdown()
+    tracing.configure("test")  # back to propagating only
 
 
 def app_with_conventions() -> FastAPI:
