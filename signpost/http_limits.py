@@ -32,6 +32,20 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """At shutdown, drop an idle kept-alive connection at once instead of closing it politely.
+
+        Over TLS, ``close()`` sends close_notify and waits (up to 30 s) for the client's reply, which a
+        client holding the connection idle in its pool never sends: uvicorn then waited out its whole
+        graceful timeout (20 s) before draining. A connection with no request in flight and nothing left to
+        write loses nothing by an abort; the client finds it gone and connects again.
+        """
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and not self.transport.get_write_buffer_size():
+            self.transport.abort()
+        else:
+            super().shutdown()
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._read_deadline is None:  # the next request on a kept-alive connection

@@ -46,7 +46,7 @@ run("intake", app)
 """
 
 
-def _serve(port: int, **env: str) -> subprocess.Popen[bytes]:
+def _serve(port: int, log: Path | None = None, **env: str) -> subprocess.Popen[bytes]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("SIGNPOST_")}
     base.update(
         SIGNPOST_DEVELOPMENT_MODE="1",
@@ -54,12 +54,13 @@ def _serve(port: int, **env: str) -> subprocess.Popen[bytes]:
         SIGNPOST_HTTP_READ_TIMEOUT_S="1.5",
         **env,
     )
+    out = log.open("wb") if log else subprocess.DEVNULL
     return subprocess.Popen(
         [sys.executable, "-c", APP],
         cwd=REPO,
         env=base,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
     )
 
 
@@ -202,3 +203,41 @@ def test_given_a_certificate_the_server_speaks_only_tls(tmp_path: Path) -> None:
             httpx.get(f"{https}/healthz", timeout=3)
     finally:
         _stop(proc)
+
+
+def test_on_sigterm_an_idle_tls_connection_does_not_hold_the_shutdown(
+    tmp_path: Path,
+) -> None:
+    """A client that keeps its TLS connection idle in its pool never answers close_notify.
+
+    uvicorn used to wait for it until its graceful timeout ran out (20 s, "timeout graceful shutdown
+    exceeded") before the service even began to drain: 60 s of one test module's teardown.
+    """
+    certs = tls.ensure(tmp_path / "tls")
+    port = PORT + 2
+    log = tmp_path / "server.log"
+    proc = _serve(
+        port,
+        log,
+        SIGNPOST_TLS_CERTFILE=str(certs.cert_file),
+        SIGNPOST_TLS_KEYFILE=str(certs.key_file),
+    )
+    verify = ssl.create_default_context(cafile=str(certs.ca_file))
+    https = f"https://127.0.0.1:{port}"
+    try:
+        eventually(
+            lambda: proc.poll() is None and _answers(https, verify=verify),
+            timeout=30,
+            what="https to answer",
+        )
+        with httpx.Client(verify=verify, timeout=5) as client:
+            assert (
+                client.get(f"{https}/healthz").status_code == 200
+            )  # now idle in the pool
+            proc.terminate()
+            proc.wait(60)
+    finally:
+        _stop(proc)
+    said = log.read_text()
+    assert proc.returncode is not None, "the server stopped"
+    assert "graceful shutdown exceeded" not in said, said[-2000:]
