@@ -62,6 +62,8 @@ PARKED = (
 # retention window, a week of rows, after each batch.
 DEPTH = "SELECT count(*) FROM outbox WHERE published_at IS NULL AND parked_at IS NULL"
 HOLD_FIRST_S = 2.0
+# Inside the drain's budget for the flush (signpost/service.py), leaving time to close the producer.
+STOP_FLUSH_S = 4.0
 HOLD_MAX_S = 60.0
 
 
@@ -201,7 +203,7 @@ class OutboxRelay:
         loops.register_parked(LOOP, PARKED)
 
     async def stop(self) -> None:
-        """Publish what is already due (bounded), then stop."""
+        """Publish what is already due (for at most ``STOP_FLUSH_S``: what is left waits for the next relay), then stop."""
         self._stopping.set()
         self._wake.set()
         loops.forget(LOOP)
@@ -211,7 +213,7 @@ class OutboxRelay:
         if self._task:
             with contextlib.suppress(asyncio.CancelledError):
                 try:
-                    await asyncio.wait_for(self._task, timeout=20)
+                    await asyncio.wait_for(self._task, timeout=STOP_FLUSH_S)
                 except TimeoutError:
                     self._task.cancel()
         await self._close_producer()

@@ -18,6 +18,7 @@ topic the broker lets it write, and everything it tries goes through there.
 import asyncio
 import json
 import os
+import signal
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -515,8 +516,10 @@ def test_a_decline_just_before_the_referrer_cancels_is_never_rerouted_or_deliver
     referral_id = submit(stack)
     copy = agency_copy(stack, secured_broker, referral_id)
     assignment_id = copy["assignment"]["assignment_id"]
-    # The router is away, so the decline and the cancellation wait for it together.
-    stack.stop_service("router")
+    # The router is away, so the decline and the cancellation wait for it together. Killed, not stopped: the
+    # decline must reach the notifier before the assignment's timers close it (2 x SLA_SECONDS after its
+    # delivery), and a drain can take up to its budget (signpost/service.py); twice in CI it took all 30 s.
+    stack.stop_service("router", signal.SIGKILL)
     try:
         write(
             stack,
