@@ -153,10 +153,14 @@ def outbox_row(
 
 
 def make_producer(
-    bootstrap: str, request_timeout_ms: int = 15_000, **security: Any
+    bootstrap: str,
+    request_timeout_ms: int = 15_000,
+    client_id: str = "signpost-relay",
+    **security: Any,
 ) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
+        client_id=client_id,
         enable_idempotence=True,
         acks="all",
         linger_ms=2,
@@ -177,9 +181,11 @@ class OutboxRelay:
         bootstrap: str,
         batch_size: int = 500,
         request_timeout_ms: int = 15_000,
+        client_id: str = "signpost-relay",
         **security: Any,
     ):
         self._pool = pool
+        self._client_id = client_id
         self._schema = schema
         self._bootstrap = bootstrap
         self._security = security
@@ -228,7 +234,10 @@ class OutboxRelay:
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
             producer = make_producer(
-                self._bootstrap, self._request_timeout_ms, **self._security
+                self._bootstrap,
+                self._request_timeout_ms,
+                self._client_id,
+                **self._security,
             )
             try:
                 await producer.start()

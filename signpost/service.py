@@ -128,9 +128,13 @@ def build_app(
         applied = await database.migrate(pool, service, migrations)
         if applied:
             log.info("migrations applied", names=applied)
-        broker = kafka_broker(cfg)
+        broker = kafka_broker(cfg, client_id=f"signpost-{service}")
         relay = OutboxRelay(
-            pool, service, cfg.kafka_bootstrap, **kafka_security.client_kwargs(cfg)
+            pool,
+            service,
+            cfg.kafka_bootstrap,
+            client_id=f"signpost-{service}-relay",
+            **kafka_security.client_kwargs(cfg),
         )
         runtime = Runtime(service, cfg, pool, broker, relay)
         app.state.runtime = runtime
@@ -228,15 +232,18 @@ async def _drain(
         runtime.pool.terminate()  # a connection still held: close them all now rather than be killed holding them
 
 
-def kafka_broker(cfg: Settings) -> KafkaBroker:
+def kafka_broker(cfg: Settings, client_id: str = "signpost") -> KafkaBroker:
     """The service's consumers; a short metadata age so pattern subscribers (audit) notice new agency topics soon.
 
     Consumers only: a service publishes through its outbox relay alone. FastStream's own producer was
     never used, and each ``start()`` that could not connect left one behind unclosed ("Unclosed
     AIOKafkaProducer", at every retry while the broker was away); its admin client was a connection more.
+    ``client_id`` names the service to the broker (its request log, quotas, a group's members), which
+    otherwise saw every service as FastStream's default ``faststream-<version>``.
     """
     return KafkaBroker(
         cfg.kafka_bootstrap,
+        client_id=client_id,
         graceful_timeout=GRACEFUL_S,
         logger=None,
         metadata_max_age_ms=10_000,
