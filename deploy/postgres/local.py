@@ -132,7 +132,7 @@ def start(node: PostgresNode, timeout: float = 60.0) -> str:
     _chown(hba, user)
     node.log_file.touch()
     _chown(node.log_file, user)
-    subprocess.run(
+    started = subprocess.run(
         [
             _bin("pg_ctl"),
             "-D",
@@ -146,11 +146,18 @@ def start(node: PostgresNode, timeout: float = 60.0) -> str:
             f"-h {node.host} -p {node.port} -k {node.data_dir} -c max_connections=200 -c fsync=on",
             "start",
         ],
-        check=True,
         user=user,
-        stdout=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
         start_new_session=True,
     )
+    if started.returncode != 0:
+        # pg_ctl says why on its own output, the server in its log; a bare exit status said neither.
+        log_tail = node.log_file.read_text(errors="replace")[-2000:]
+        raise RuntimeError(
+            f"pg_ctl start exited {started.returncode} for {node.host}:{node.port}:\n"
+            f"{started.stdout}{started.stderr}\nserver log:\n{log_tail}"
+        )
     wait_until(
         lambda: port_open(node.host, node.port),
         timeout,
