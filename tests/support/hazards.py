@@ -95,14 +95,14 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "hazard(*ids): this test proves a control of these hazards in safety/hazard-log.yaml",
     )
-    whole = (
-        not config.option.file_or_dir
-        and not config.option.keyword
-        and not config.option.markexpr
+    # getoption with a default: under --help pytest configures plugins before it
+    # has parsed the positional arguments, so the attributes are not there yet.
+    whole = not any(
+        config.getoption(name, default=None)
+        for name in ("file_or_dir", "keyword", "markexpr")
     )
-    config.stash[LEDGER] = ledger = Ledger(
-        load(), whole_run=whole or config.option.hazard_check
-    )
+    checked = bool(config.getoption("hazard_check", default=False))
+    config.stash[LEDGER] = ledger = Ledger(load(), whole_run=whole or checked)
     _running.append(ledger)
 
 

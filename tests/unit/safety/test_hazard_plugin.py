@@ -171,3 +171,10 @@ def test_the_log_file_path_is_the_packaged_one() -> None:
         Path(__file__).resolve().parents[3] / "safety" / "hazard-log.yaml" == LOG_FILE
     )
     assert LOG_FILE.exists()
+
+
+def test_help_lists_the_option_instead_of_crashing(suite: pytest.Pytester) -> None:
+    # pytest --help configures plugins before it parses the positional arguments.
+    result = run(suite, MARKED, "--help")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*--hazard-check*"])
