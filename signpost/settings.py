@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         return self
 
     # Abuse limits (signpost/rate_limit.py). Requests per client in the `limits` notation, "N/second;M/minute"
-    # meaning each must hold, over a moving window. A practice sends about 200 referrals a week at peak; its
+    # meaning each must hold, over a sliding window. A practice sends about 200 referrals a week at peak; its
     # allowance lets a system flush a day's backlog after an outage in one burst, while one runaway client
     # is held far below what intake can take. The counts are per instance of a service.
     rate_limit_referrer: str = "300/minute"

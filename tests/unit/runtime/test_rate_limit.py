@@ -1,4 +1,6 @@
-"""Per-client rate limits, decided with the `limits` package's in-memory moving window (no service needed)."""
+"""Per-client rate limits, decided with the `limits` package's in-memory sliding window counter (no service needed)."""
+
+import contextlib
 
 import pytest
 from limits import parse_many
@@ -111,3 +113,24 @@ def test_settings_refuse_a_limit_the_limiter_could_not_read() -> None:
         ]
         == "300/minute"
     )
+
+
+async def test_a_full_window_still_counts_just_after_its_boundary(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fixed window would let a client spend its allowance at 59.9 s and again at 60.1 s: six in 0.2 s.
+    clock = [1_000_000 * 60 + 59.9]
+    monkeypatch.setattr("time.time", lambda: clock[0])
+    limits = limiter()
+    for _ in range(3):
+        await limits.check(GP)
+    clock[0] += 0.2
+    let_through = 0
+    for _ in range(3):
+        with contextlib.suppress(RateLimited):
+            await limits.check(GP)
+            let_through += 1
+    # The counter rounds the weighted count down (2.99 -> 2): one more, never a fresh allowance.
+    assert let_through <= 1
+    clock[0] += 45  # three quarters of the full window has left the last minute
+    await limits.check(GP)
