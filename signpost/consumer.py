@@ -31,7 +31,7 @@ from faststream.message import AckStatus
 from pydantic import BaseModel, ValidationError
 
 from schemas.topics import DEAD_LETTER
-from signpost import dead_letter_bodies, logs
+from signpost import database, dead_letter_bodies, logs
 from signpost.database import Conn
 from signpost.metrics import CONSUMED, CONSUMER_LAG, DEAD_LETTERED, HANDLER_SECONDS
 from signpost.outbox import enqueue
@@ -374,7 +374,7 @@ async def _apply(
     max_event_bytes: int,
 ) -> None:
     try:
-        async with pool.acquire() as conn, conn.transaction():
+        async with database.statements(pool) as conn, conn.transaction():
             await _handle_batch(
                 conn, records, consumer, parse, handle, event_id, max_event_bytes
             )
@@ -389,14 +389,14 @@ async def _apply(
         )
     for record in records:
         try:
-            async with pool.acquire() as conn, conn.transaction():
+            async with database.statements(pool) as conn, conn.transaction():
                 await _handle_batch(
                     conn, (record,), consumer, parse, handle, event_id, max_event_bytes
                 )
         except TRANSIENT:
             raise
         except Exception as exc:  # noqa: BLE001 - a poison record must not stall the partition
-            async with pool.acquire() as conn, conn.transaction():
+            async with database.statements(pool) as conn, conn.transaction():
                 await dead_letter(conn, record, consumer, _reason(exc))
 
 

@@ -13,9 +13,11 @@ the owner's; a role that may not (audit's insert-only writer) finds any
 pending migration a reason to stop, not something to try.
 """
 
+import contextlib
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
@@ -34,6 +36,49 @@ class NotProvisioned(Exception):
     """The schema or its migrations need rights this connection's role does not have."""
 
 
+class _Pooled(asyncpg.Connection):  # type: ignore[misc]
+    """A pool's connection, knowing whether its holder left any session state (``statements``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.statements_only = False
+
+    def promise_statements_only(self) -> None:
+        self.statements_only = True
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """On release, asyncpg's reset (advisory locks, cursors, LISTEN, settings), unless ``statements`` vouched.
+
+    asyncpg has rolled back any open transaction before this is called. The reset is a round trip on every
+    release, about 100 us of CPU between this process and PostgreSQL (``python -m benchmarks.pool_release``),
+    and for the connections that carry each request and each batch it undoes nothing: they hold no session
+    state. Any other holder (migrations' advisory lock and SET ROLE, the relay leader's lock and LISTEN) is
+    reset as before, whatever it cleaned up itself.
+    """
+    if isinstance(conn, _Pooled) and conn.statements_only:
+        conn.statements_only = False
+        return
+    await conn.execute(conn.get_reset_query())
+
+
+@contextlib.asynccontextmanager
+async def statements(pool: asyncpg.Pool) -> AsyncIterator[Conn]:
+    """A pooled connection for statements and transactions only, released without asyncpg's reset.
+
+    The holder promises to leave no session state: no session advisory lock (``pg_advisory_xact_lock`` is
+    fine), no LISTEN, no ``SET`` without ``LOCAL``, no cursor ``WITH HOLD``. A transaction left open is still
+    rolled back. ``tests/unit/runtime/test_session_state.py`` holds the code to that promise.
+    """
+    async with pool.acquire() as conn:
+        # The pool's proxy hands attributes it lacks to its connection: a _Pooled in a pool made by connect().
+        # Any other pool's connection has no such method, and is reset as asyncpg always does.
+        promise = getattr(conn, "promise_statements_only", None)
+        if promise is not None:
+            promise()
+        yield conn
+
+
 async def connect(
     url: str,
     schema: str,
@@ -49,6 +94,8 @@ async def connect(
         min_size=min_size,
         max_size=max_size,
         command_timeout=30,
+        connection_class=_Pooled,
+        reset=_reset,
         server_settings={
             "search_path": f'"{schema}"',
             "application_name": application_name or f"signpost-{schema}",

@@ -38,7 +38,7 @@ from aiokafka.errors import (
 )
 from pydantic import BaseModel
 
-from signpost import loops, tracing
+from signpost import database, loops, tracing
 from signpost.database import Conn
 from signpost.logs import get_logger
 from signpost.metrics import OUTBOX_DEPTH, OUTBOX_HELD, PRODUCED
@@ -331,7 +331,7 @@ class OutboxRelay:
     async def publish_due(self) -> int:
         """Publish one batch of unpublished rows in order, skipping held topics; return how many were published or held."""
         producer = await self._ensure_producer()
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with database.statements(self._pool) as conn, conn.transaction():
             rows = await conn.fetch(
                 "SELECT id, topic, key, payload, headers FROM outbox WHERE published_at IS NULL"
                 " AND parked_at IS NULL AND NOT (topic = ANY($2::text[])) ORDER BY id LIMIT $1 FOR UPDATE",

@@ -19,7 +19,7 @@ from services.intake.api.cancellation import CancelRefused, CancelRequest, cance
 from services.intake.domain import patients
 from services.intake.domain.access import may_submit, referrer_or_operations, visible_to
 from services.intake.store import patient_links, referrals, replays
-from signpost import logs
+from signpost import database, logs
 from signpost.access import record_access
 from signpost.clients import Principal
 from signpost.database import Conn
@@ -91,7 +91,7 @@ async def accept(
     identity = patients.identify(
         runtime.settings.pseudonym_key.get_secret_value().encode(), referral
     )
-    async with runtime.pool.acquire() as conn:
+    async with database.statements(runtime.pool) as conn:
         if request_id:
             replay = await _replay(conn, client_id, request_id, body_hash)
             if replay is not None:
