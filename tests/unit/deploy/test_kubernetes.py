@@ -88,9 +88,15 @@ def test_a_helm_build_that_gives_no_helm_is_reported_with_its_log(
 def test_a_helm_build_that_finishes_during_the_wait_is_awaited(tmp_path: Path) -> None:
     log = tmp_path / "helm-build.log"
     log.write_text("")
-    finish = threading.Timer(
-        1.0, (tmp_path / "helm-build.log.status").write_text, ["0\n"]
-    )
+    status = tmp_path / "helm-build.log.status"
+    written = tmp_path / "helm-build.log.status.tmp"
+
+    def finished() -> None:
+        # As the Makefile does (tmp, then mv): a status written in place was once read empty between the two.
+        written.write_text("0\n")
+        written.rename(status)
+
+    finish = threading.Timer(1.0, finished)
     finish.start()
     try:
         assert helm_build_problem(log, wait_s=30) is None
