@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -51,19 +51,13 @@ async def _cycles(
     }
 
 
-@contextlib.asynccontextmanager
-async def _ordinary(pool: asyncpg.Pool) -> AsyncIterator[Any]:
-    async with pool.acquire() as conn:
-        yield conn
-
-
 async def measure(server_url: str, cycles: int) -> list[str]:
     schema = f"bench_release_{uuid.uuid4().hex[:8]}"
     pool = await database.connect(server_url, schema, min_size=1, max_size=1)
     try:
         lines = []
         for name, take in (
-            ("reset on release", _ordinary),
+            ("reset on release", asyncpg.Pool.acquire),
             ("database.statements", database.statements),
         ):
             r = await _cycles(pool, take, cycles)
