@@ -10,7 +10,8 @@ not yet published stays in the table for the next relay.
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from signpost import logs
 
@@ -33,8 +34,20 @@ async def step(
     task = asyncio.ensure_future(run())
     done, _ = await asyncio.wait({task}, timeout=budget_s)
     if not done:
+        # Where it hung, read before the cancel unwinds it: the step's own await chain and every other task's
+        # (a step that waits on a task group, as FastStream's broker stop does, hangs in one of those).
+        where = awaiting(task)
+        others = sorted(
+            {awaiting(t) for t in asyncio.all_tasks() if t is not task} - {""}
+        )
         task.cancel()
-        log.warning("drain step overran, left", step=name, budget_s=budget_s)
+        log.warning(
+            "drain step overran, left",
+            step=name,
+            budget_s=budget_s,
+            awaiting=where,
+            tasks=others,
+        )
         return False
     if task.cancelled():
         return True  # a step that was itself a cancellation (the broker's starter) is done when cancelled
@@ -46,3 +59,22 @@ async def step(
     if took > SLOW_S:
         log.info("drain step slow", step=name, seconds=round(took, 1))
     return True
+
+
+def awaiting(task: "asyncio.Future[Any]") -> str:
+    """Where a task waits: each coroutine it awaits through, outermost first, as ``file:line function``.
+
+    ``Task.get_stack`` gives a suspended coroutine's own frame only; the await chain (``cr_await``) reaches
+    the library call that never returned, which is what whoever reads the overrun needs. Code locations
+    only, never a value.
+    """
+    coro: Any = task.get_coro() if isinstance(task, asyncio.Task) else None
+    chain: list[str] = []
+    while isinstance(coro, Coroutine) and len(chain) < 30:
+        frame = getattr(coro, "cr_frame", None)
+        if frame is None:
+            break
+        module = frame.f_globals.get("__name__", "?")
+        chain.append(f"{module}:{frame.f_lineno} {frame.f_code.co_name}")
+        coro = getattr(coro, "cr_await", None)
+    return " > ".join(chain)

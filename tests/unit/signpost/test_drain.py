@@ -55,3 +55,27 @@ async def test_a_step_that_finishes_in_time_is_clean() -> None:
     with capture_logs() as said:
         assert await drain.step("database pool", 1.0, quick) is True
     assert said == []
+
+
+async def test_an_overrun_names_where_the_step_and_the_task_it_waits_on_hang() -> None:
+    # As FastStream's broker stop does: the step waits on a task group, and a child hangs in a library call.
+    never = asyncio.Event()
+
+    async def socket_goodbye() -> None:
+        await never.wait()
+
+    async def close_connections() -> None:
+        await socket_goodbye()
+
+    async def stop_subscribers() -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(close_connections())
+
+    with capture_logs() as said:
+        assert await drain.step("consumers", 0.2, stop_subscribers) is False
+    [line] = [e for e in said if e["event"] == "drain step overran, left"]
+    assert line["awaiting"].startswith(f"{__name__}:")
+    assert "stop_subscribers" in line["awaiting"]
+    [child] = [t for t in line["tasks"] if "close_connections" in t]
+    assert child.index("close_connections") < child.index("socket_goodbye")
+    assert "asyncio.locks" in child  # down to the Event it waits on
