@@ -262,7 +262,11 @@ def deadletters_replay(
 
 
 STATE_DIR = Path(os.environ.get("SIGNPOST_STATE_DIR", stack.REPO / ".signpost"))
-DATABASE_ROLES_FILE = STATE_DIR / "database-roles.json"
+# A stack says where its roles' passwords are (toolbox/stack.py sets it for every process it runs): a test
+# stack's tools must never take the passwords `make run` left in this checkout's .signpost for another server.
+DATABASE_ROLES_FILE = Path(
+    os.environ.get("SIGNPOST_DATABASE_ROLES_FILE", STATE_DIR / "database-roles.json")
+)
 
 
 def _local_database_url(login: str) -> str | None:

@@ -84,6 +84,8 @@ class Stack:
             SIGNPOST_WEBHOOK_ALLOW_PRIVATE="true",
             # A local stack signs in with the committed development identities (deploy/dev/).
             SIGNPOST_DEVELOPMENT_MODE="1",
+            # Tools run against this stack (toolbox/cli.py) find its roles, not a roles file left elsewhere.
+            SIGNPOST_DATABASE_ROLES_FILE=str(self.roles_file),
         )
         if self.tls:
             env.update(
@@ -94,6 +96,11 @@ class Stack:
         env.update(self.extra_env)
         return env
 
+    @property
+    def roles_file(self) -> Path:
+        """Where this stack's PostgreSQL roles' passwords are kept."""
+        return self.database_roles_file or self.state_dir / "database-roles.json"
+
     def log_file(self, service: str) -> Path:
         return self.state_dir / "logs" / f"{service}.log"
 
@@ -101,7 +108,7 @@ class Stack:
         """Each service's role and schema (idempotent, as the admin): from here on no service connects as the admin."""
         from signpost import database_roles
 
-        roles_file = self.database_roles_file or self.state_dir / "database-roles.json"
+        roles_file = self.roles_file
         self.database_urls = asyncio.run(
             database_roles.provision(self.database_url, roles_file)
         )

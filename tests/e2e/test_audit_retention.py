@@ -9,6 +9,7 @@ audit service misses none and repeats none.
 
 import asyncio
 import contextlib
+import json
 import signal
 import socket
 import subprocess
@@ -76,9 +77,16 @@ def value(stack: Stack, sql: str, *args: Any) -> Any:
 
 
 def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    # As on a developer's checkout after `make run`: a roles file of another server's passwords in the state
+    # directory. The tools must take the stack's own roles, never that one (it failed every prune here).
+    decoy = stack.state_dir / "checkout-state"
+    decoy.mkdir(exist_ok=True)
+    (decoy / "database-roles.json").write_text(
+        json.dumps({"signpost_audit_pruner": "another-servers-password"})
+    )
     return subprocess.run(
         [sys.executable, "-m", "toolbox.cli", "audit", *args],
-        env=stack.env(),
+        env={**stack.env(), "SIGNPOST_STATE_DIR": str(decoy)},
         capture_output=True,
         text=True,
         timeout=120,
