@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.support.hazards",
     "tests.support.distribution",
     "tests.support.shared_stack",
+    "tests.support.helm_build",
 ]
 
 # The tests sign in with the committed development identities (deploy/dev/); outside development mode

@@ -22,6 +22,10 @@ from deploy.kafka.acls import SERVICES
 from deploy.kubernetes import render
 from deploy.postgres import local
 from signpost import database
+from tests.support.helm_build import WAITING_TIMEOUT
+
+# It renders the chart, so it waits for `make test`'s helm build (tests/support/helm_build.py).
+pytestmark = WAITING_TIMEOUT
 
 Manifest = dict[str, Any]
 
@@ -34,7 +38,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def chart() -> list[Manifest]:
+def chart(helm_built: None) -> list[Manifest]:
     return render.manifests()
 
 

@@ -8,7 +8,6 @@ Prometheus-operator / KEDA CRD schemas kept in deploy/kubernetes/schemas.
 
 import copy
 import json
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -22,42 +21,13 @@ import services.notifier.loops.timers  # noqa: F401  (registers the SLA breach c
 import signpost.metrics  # noqa: F401
 from deploy.kafka.acls import SERVICES, acl_bindings
 from deploy.kubernetes import drift, generate, render, validate
-from deploy.processes import wait_until
 from signpost.settings import DEFAULT_PORTS, Settings
 from signpost.topics import CORE_TOPICS, agency_topics, practice_topics
+from tests.support.helm_build import WAITING_TIMEOUT, helm_build_problem
 
 Manifest = dict[str, Any]
 
-# `make test` builds helm beside the tests, logging to $SIGNPOST_HELM_BUILD_LOG and writing its exit status to the
-# log's .status file when done. A cold build takes minutes, most of them under the e2e modules collected first.
-HELM_BUILD_WAIT_S = 600
-# pytest's own per-test timeout (pyproject) would cut the wait short; helm's runs are bounded in render.py.
-pytestmark = pytest.mark.timeout(HELM_BUILD_WAIT_S + 120)
-
-
-def helm_build_problem(log: Path, wait_s: float) -> str | None:
-    """Why the helm build logging to ``log`` gives no helm, after waiting up to ``wait_s`` for it; None once built."""
-    status = log.with_name(log.name + ".status")
-    try:
-        wait_until(status.exists, wait_s, "the helm build", interval=0.5)
-    except TimeoutError:
-        return f"the helm build is still running after {wait_s:.0f} s:\n{_tail(log)}"
-    if (code := status.read_text().strip()) != "0":
-        return f"the helm build failed (status {code}, {log}):\n{_tail(log)}"
-    return None
-
-
-def _tail(log: Path, lines: int = 40) -> str:
-    text = log.read_text(errors="replace") if log.exists() else "(no log yet)"
-    return "\n".join(text.splitlines()[-lines:])
-
-
-@pytest.fixture(scope="module")
-def helm_built() -> None:
-    """Under `make test`, wait for the helm build it started beside the tests, and fail with its log if it failed."""
-    log = os.environ.get("SIGNPOST_HELM_BUILD_LOG")
-    if log and (problem := helm_build_problem(Path(log), HELM_BUILD_WAIT_S)):
-        pytest.fail(problem)
+pytestmark = WAITING_TIMEOUT
 
 
 @pytest.mark.parametrize(
