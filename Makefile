@@ -50,13 +50,14 @@ unit: $(STAMP) helm
 
 # mypy and the helm build run beside the tests (they mostly wait on Kafka and the services; mypy wants a core for
 # half a minute, a cold helm build minutes, niced); their logs are printed after them, and any of the three failing
-# fails `make test`. tests/unit/deploy/test_kubernetes.py, the only helm user, waits for the build's status file and
-# fails with its log; the e2e modules collected before it give the build minutes. TEST_WORKERS=N runs the tests on N
-# xdist workers, each with its own broker, database and ports, the longest modules first, a module never split
-# (tests/support/distribution.py); a failure on any worker fails the run. One process is the default: on 2 cores
-# three workers took 665 s against 729 s in one process, and three stacks at once made three tests fail (NOTES.md).
+# fails `make test`. The modules that render the chart wait for the build's status file (tests/support/helm_build.py)
+# and fail with its log. The tests run on TEST_WORKERS pytest-xdist workers, each with its own broker, database and
+# ports, the longest modules first, a module never split (tests/support/distribution.py); a failure on any worker
+# fails the run; TEST_WORKERS=0 runs them in one process. Two is the default since service starts stopped compiling
+# from source: on this 2-core machine a clean clone's pytest took 410 s on two workers against 646 s in one (three
+# workers before that fix took 665 s against 729 s, and three stacks at once made three tests fail; NOTES.md).
 # Every step prints its elapsed seconds; pytest prints its 30 slowest tests and keeps each test's time in a JUnit file.
-TEST_WORKERS ?= 0
+TEST_WORKERS ?= 2
 PYTEST_ARGS := -q --durations=30 --junitxml=$(VENV)/junit.xml \
 	$(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
 HELM_LOG := $(VENV)/helm-build.log
